@@ -539,7 +539,12 @@ class Broker {
           : ctx.message
             ? [ctx.message]
             : [];
-      for (const message of messages) this.ingest(target, message);
+      try {
+        for (const message of messages) this.ingest(target, message);
+      } catch (error) {
+        // A broker bug must not tear down the client's whole connection; fail this link only.
+        link.close({ condition: 'amqp:internal-error', description: (error as Error).message });
+      }
     });
   }
 
@@ -570,12 +575,26 @@ class Broker {
       'status-description': response.description ?? (response.status < 300 ? 'OK' : 'Error'),
     };
     if (response.condition) applicationProperties['error-condition'] = response.condition;
-    link.send({
-      correlation_id: request.message_id as string,
-      to: replyTo,
-      application_properties: applicationProperties,
-      body: response.body,
-    });
+    const send = (properties: Record<string, unknown>, body: unknown): void => {
+      link.send({
+        correlation_id: request.message_id as string,
+        to: replyTo,
+        application_properties: properties,
+        body,
+      });
+    };
+    try {
+      send(applicationProperties, response.body);
+    } catch (error) {
+      send(
+        {
+          'status-code': 500,
+          'status-description': (error as Error).message,
+          'error-condition': 'amqp:internal-error',
+        },
+        undefined,
+      );
+    }
   }
 
   private onCbsRequest(request: Message | undefined, connection: Connection): void {
@@ -732,11 +751,7 @@ class Broker {
     return {
       status: 200,
       body: {
-        'sequence-numbers': rhea.types.wrap_array(
-          sequenceNumbers.map((n) => rhea.types.wrap_long(n)),
-          0x81,
-          undefined,
-        ),
+        'sequence-numbers': rhea.types.wrap_array(sequenceNumbers, 0x81, undefined),
       },
     };
   }
