@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import type { AppRegistry, RegisteredFunction } from './core-api.js';
+import { createSystemClock } from './clock.js';
+import type { HostClock } from './clock.js';
+import type { RpcParameterBinding } from './core-types.js';
+import { DurableEngine } from './durable/engine.js';
+import { startHttpServer } from './http-server.js';
+import { consoleLogger, runAppHooks } from './invoke.js';
+import type { HostLogger } from './invoke.js';
+import { loadApp } from './load-app.js';
+import { startTimerTriggers } from './triggers/timer.js';
+import { startBlobTriggers } from './triggers/blob.js';
+import { applyOutputBindings } from './triggers/outputs.js';
+import { startServiceBusTriggers } from './triggers/service-bus.js';
+
+export { createSystemClock, createVirtualClock } from './clock.js';
+export type { HostClock, VirtualClock, VirtualClockOptions } from './clock.js';
+export type { HostLogger } from './invoke.js';
+export type { InstanceStatus } from './durable/engine.js';
+export { FUNCTIONS_KEY_HEADER } from './http-server.js';
+
+/** Default task hub when host.json names none (the extension's default). */
+export const DEFAULT_TASK_HUB = 'TestHubName';
+/** App setting naming the storage connection used when a binding names none. */
+export const DEFAULT_STORAGE_SETTING = 'AzureWebJobsStorage';
+
+/** Options for {@link startHost}. */
+export interface StartHostOptions {
+  /** Folder with the app's package.json and host.json. */
+  appRoot: string;
+  /** Overrides package.json `main` (a file or glob relative to appRoot). */
+  main?: string;
+  /** App settings; copied into `process.env` before the app loads, as the host does. */
+  env?: Record<string, string>;
+  /** Where durable state, blob receipts and other host state are kept. Default `<appRoot>/.local/devhost`. */
+  dataDir?: string;
+  /** Port for HTTP triggers and the Durable API; 0 (default) picks a free one. */
+  port?: number;
+  /** Interface to bind. Default 127.0.0.1. */
+  host?: string;
+  /** Time source; pass a virtual clock in tests. Default: system clock. */
+  clock?: HostClock;
+  /** Storage connection string for blob triggers when the app settings do not define the connection. */
+  storageConnectionString?: string;
+  /** Key for authLevel function/admin HTTP triggers. Default: random. */
+  functionsKey?: string;
+  /** Log sink. Default: console (user logs and system warnings). */
+  logger?: HostLogger;
+  /** Blob trigger polling interval in ms. Default 1000. */
+  blobPollIntervalMs?: number;
+  /** When false, timer/blob/Service Bus triggers are not started (HTTP and Durable only). Default true. */
+  startTriggers?: boolean;
+}
+
+/** A running host. */
+export interface RunningHost {
+  /** e.g. `http://127.0.0.1:53211`; HTTP triggers live under `${baseUrl}/api/`. */
+  baseUrl: string;
+  /** Key accepted in `x-functions-key` or `?code=`. */
+  functionsKey: string;
+  /** Functions the app registered, by name, with their binding metadata. */
+  functions: ReadonlyMap<string, RegisteredFunction>;
+  /** The durable engine (status, waiting for completion, events) for tests and tools. */
+  durable: DurableEngine;
+  /** Blob trigger control (scan now) for tests. */
+  blobTriggers: { scanNow(): Promise<void> };
+  /** Stops triggers, the HTTP server and the engine; runs appTerminate hooks. */
+  stop(): Promise<void>;
+}
+
+const hostJsonSchema = z
+  .object({
+    extensions: z
+      .object({
+        http: z.object({ routePrefix: z.string().optional() }).loose().optional(),
+        durableTask: z
+          .object({
+            hubName: z.string().optional(),
+            maxConcurrentActivityFunctions: z.number().int().positive().optional(),
+          })
+          .loose()
+          .optional(),
+      })
+      .loose()
+      .optional(),
+  })
+  .loose();
+
+/** The host.json settings the local host honours. */
+export interface HostJsonSettings {
+  routePrefix: string;
+  taskHub: string;
+  maxConcurrentActivities: number;
+}
+
+/** Reads host.json of the app (missing file → defaults). */
+export function readHostJson(appRoot: string): HostJsonSettings {
+  const file = join(appRoot, 'host.json');
+  const parsed = existsSync(file) ? hostJsonSchema.parse(JSON.parse(readFileSync(file, 'utf8'))) : {};
+  return {
+    routePrefix: parsed.extensions?.http?.routePrefix ?? 'api',
+    taskHub: parsed.extensions?.durableTask?.hubName ?? DEFAULT_TASK_HUB,
+    maxConcurrentActivities: parsed.extensions?.durableTask?.maxConcurrentActivityFunctions ?? 10,
+  };
+}
+
+/**
+ * Starts the local Functions host: loads the unchanged app through its package.json `main`, serves
+ * HTTP triggers and the Durable HTTP API, runs the Durable engine, and starts timer, blob and
+ * Service Bus triggers.
+ */
+export async function startHost(options: StartHostOptions): Promise<RunningHost> {
+  const appRoot = resolve(options.appRoot);
+  const logger = options.logger ?? consoleLogger;
+  const clock = options.clock ?? createSystemClock();
+  const dataDir = resolve(options.dataDir ?? join(appRoot, '.local', 'devhost'));
+  await mkdir(dataDir, { recursive: true });
+  for (const [k, v] of Object.entries(options.env ?? {})) process.env[k] = v;
+  const settings = readHostJson(appRoot);
+  const functionsKey = options.functionsKey ?? randomBytes(24).toString('base64url');
+
+  const registry: AppRegistry = {
+    functions: new Map(),
+    hooks: [],
+    log: (level, category, message) => logger(level, category, 'host', message),
+  };
+  await loadApp(registry, { appRoot, main: options.main });
+
+  const engine = new DurableEngine({
+    registry,
+    clock,
+    dataDir,
+    taskHub: settings.taskHub,
+    logger,
+    maxConcurrentActivities: settings.maxConcurrentActivities,
+  });
+  const setting = (name: string): string | undefined => options.env?.[name] ?? process.env[name];
+  const connection = (name: string | undefined): string | undefined => {
+    const key = name && name !== '' ? name : DEFAULT_STORAGE_SETTING;
+    return (
+      setting(key) ??
+      setting(`${key}__connectionString`) ??
+      (key === DEFAULT_STORAGE_SETTING ? options.storageConnectionString : undefined)
+    );
+  };
+  const applyOutputs = (fn: RegisteredFunction, outputData: RpcParameterBinding[]): Promise<void> =>
+    applyOutputBindings(fn, outputData, { setting, storageConnection: connection, logger });
+
+  await runAppHooks(registry, 'appStart');
+  const http = await startHttpServer({
+    registry,
+    engine,
+    logger,
+    functionsKey,
+    port: options.port ?? 0,
+    host: options.host ?? '127.0.0.1',
+    routePrefix: settings.routePrefix,
+    applyOutputs,
+  });
+  process.env.WEBSITE_HOSTNAME ??= new URL(http.baseUrl).host;
+  await engine.start();
+
+  const startTriggers = options.startTriggers ?? true;
+  const timers = startTriggers
+    ? startTimerTriggers({ registry, clock, logger, dataDir, applyOutputs })
+    : undefined;
+  const blobs = startTriggers
+    ? await startBlobTriggers({
+        registry,
+        logger,
+        connection,
+        applyOutputs,
+        pollIntervalMs: options.blobPollIntervalMs ?? 1000,
+      })
+    : undefined;
+  const serviceBus = startTriggers
+    ? await startServiceBusTriggers({ registry, logger, setting, applyOutputs })
+    : undefined;
+
+  let stopped = false;
+  return {
+    baseUrl: http.baseUrl,
+    functionsKey,
+    functions: registry.functions,
+    durable: engine,
+    blobTriggers: { scanNow: () => blobs?.scanNow() ?? Promise.resolve() },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      timers?.stop();
+      await blobs?.stop();
+      await serviceBus?.stop();
+      await http.close();
+      await engine.stop();
+      await runAppHooks(registry, 'appTerminate');
+    },
+  };
+}
