@@ -1,0 +1,161 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { inject } from 'vitest';
+import {
+  DEFAULT_CLIENT_ID,
+  DEFAULT_CONFIG,
+  buildPackage,
+  startEmulator,
+  type RunningEmulator,
+  type StartEmulatorOptions,
+} from '../../../emulator/index.js';
+import {
+  createCredential,
+  type AuthEnvironment,
+  type RefreshableTokenCredential,
+} from '../../../src/shared/auth/index.js';
+import { DmfPackageClient, RecurringClient, type RetryOptions } from '../../../src/shared/dmf/index.js';
+
+/** The emulator's built-in config plus an on-premises environment. */
+export const CONFIG_WITH_ONPREM = {
+  ...DEFAULT_CONFIG,
+  environments: [
+    ...(DEFAULT_CONFIG.environments ?? []),
+    { name: 'onprem', type: 'onprem' as const, port: 0, clients: [DEFAULT_CLIENT_ID] },
+  ],
+};
+
+/** Starts the emulator on the run's shared Azurite with a manual clock. */
+export async function startTestEmulator(options: StartEmulatorOptions = {}): Promise<RunningEmulator> {
+  if (!process.env.NODE_EXTRA_CA_CERTS) {
+    throw new Error(
+      'NODE_EXTRA_CA_CERTS is not set: the test workers must trust the emulator CA (.local/emulator/ca.pem); ' +
+        'the vitest globalSetup sets it.',
+    );
+  }
+  return startEmulator({
+    storageConnectionString: inject('azuriteConnectionString'),
+    clock: { mode: 'manual' },
+    ...options,
+  });
+}
+
+/** The client-secret environment config of an emulator environment. */
+export function secretEnvironment(
+  emu: RunningEmulator,
+  baseUrl = emu.baseUrl,
+  onPremises = false,
+): AuthEnvironment {
+  return {
+    name: 'default',
+    url: baseUrl,
+    onPremises,
+    auth: {
+      kind: 'clientSecret',
+      tenantId: emu.tenantId,
+      clientId: emu.credentials.clientId,
+      clientSecretSetting: 'FO_CLIENT_SECRET',
+      authorityHost: emu.authorityHost,
+    },
+  };
+}
+
+/** App settings holding the emulator's client secret. */
+export function settingsOf(emu: RunningEmulator): Record<string, string> {
+  return { FO_CLIENT_SECRET: emu.credentials.clientSecret ?? '' };
+}
+
+/**
+ * Retry options whose sleep advances the emulator's manual clock instead of waiting, so the call log shows
+ * the gap the client waited while the test runs instantly.
+ */
+export function emulatorTime(emu: RunningEmulator): { delays: number[]; retry: Partial<RetryOptions> } {
+  const delays: number[] = [];
+  return {
+    delays,
+    retry: {
+      sleep: async (ms) => {
+        delays.push(ms);
+        await emu.control.advanceClock(ms);
+      },
+    },
+  };
+}
+
+/** Package and recurring clients for the emulator's first environment with real @azure/identity auth. */
+export function clientsFor(
+  emu: RunningEmulator,
+  options: { retry?: Partial<RetryOptions>; timeoutMs?: number } = {},
+): { credential: RefreshableTokenCredential; packages: DmfPackageClient; recurring: RecurringClient } {
+  const credential = createCredential(secretEnvironment(emu), { env: settingsOf(emu) });
+  const common = { baseUrl: emu.baseUrl, credential, scope: `${emu.baseUrl}/.default`, ...options };
+  return { credential, packages: new DmfPackageClient(common), recurring: new RecurringClient(common) };
+}
+
+/** A small CustomerImport package; a cell containing `#BAD#` makes its row a staging error. */
+export async function customerPackage(rows: string[][]): Promise<Buffer> {
+  return buildPackage({
+    definitionGroupName: 'CustomerImport',
+    entities: [{ entityName: 'Customers V3', columns: ['CustomerAccount', 'Name'], rows }],
+  });
+}
+
+/** A Readable over a buffer, in small chunks (so uploads really stream). */
+export function streamOf(bytes: Buffer): Readable {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += 1024) chunks.push(bytes.subarray(i, i + 1024));
+  return Readable.from(chunks);
+}
+
+/** An HTTP proxy in front of an emulator environment that can lose answers after F&O processed the request. */
+export interface LosingProxy {
+  /** `http://127.0.0.1:{port}`: use as the client's base url (keep the emulator's scope). */
+  url: string;
+  /** The next request whose path ends with `pathSuffix` is forwarded, answered by F&O, and its answer dropped. */
+  loseNextAnswer(pathSuffix: string): void;
+  close(): Promise<void>;
+}
+
+/** Starts a {@link LosingProxy} forwarding to `target` (an emulator base url). */
+export async function startLosingProxy(target: string): Promise<LosingProxy> {
+  const pending: string[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      void (async () => {
+        const headers: Record<string, string> = {};
+        for (const name of ['authorization', 'content-type', 'accept']) {
+          const value = req.headers[name];
+          if (typeof value === 'string') headers[name] = value;
+        }
+        const upstream = await fetch(`${target}${req.url ?? '/'}`, {
+          method: req.method ?? 'GET',
+          headers,
+          ...(chunks.length > 0 ? { body: Buffer.concat(chunks) } : {}),
+          redirect: 'manual',
+        });
+        const body = Buffer.from(await upstream.arrayBuffer());
+        const index = pending.findIndex((suffix) => (req.url ?? '').split('?')[0]!.endsWith(suffix));
+        if (index >= 0) {
+          pending.splice(index, 1);
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(upstream.status, Object.fromEntries(upstream.headers));
+        res.end(body);
+      })().catch(() => req.socket.destroy());
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    loseNextAnswer: (suffix) => pending.push(suffix),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

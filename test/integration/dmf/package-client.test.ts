@@ -1,0 +1,296 @@
+import { text } from 'node:stream/consumers';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningEmulator } from '../../../emulator/index.js';
+import {
+  DmfApiError,
+  DmfPackageClient,
+  downloadSasStream,
+  uploadPackageToSas,
+} from '../../../src/shared/dmf/index.js';
+import {
+  clientsFor,
+  customerPackage,
+  emulatorTime,
+  startLosingProxy,
+  startTestEmulator,
+  streamOf,
+} from './emulator-setup.js';
+
+async function caught(promise: Promise<unknown>): Promise<DmfApiError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(DmfApiError);
+  return error as DmfApiError;
+}
+
+describe('DmfPackageClient against the F&O emulator', () => {
+  let emu: RunningEmulator;
+  let packages: DmfPackageClient;
+
+  beforeAll(async () => {
+    emu = await startTestEmulator();
+    packages = clientsFor(emu).packages;
+  });
+  afterAll(async () => {
+    await emu?.stop();
+  });
+  afterEach(async () => {
+    await emu.control.clearFaults();
+  });
+
+  /** Uploads a package and starts its import; returns the execution id. */
+  async function importRows(rows: string[][], client = packages): Promise<string> {
+    const { blobUrl } = await client.getAzureWriteUrl(`customers-${Date.now()}-${Math.random()}.zip`);
+    const uploaded = await uploadPackageToSas(blobUrl, streamOf(await customerPackage(rows)));
+    expect(uploaded.bytes).toBeGreaterThan(0);
+    return client.importFromPackage({
+      packageUrl: blobUrl,
+      definitionGroupId: 'CustomerImport',
+      legalEntityId: 'USMF',
+    });
+  }
+
+  it('imports a package: write url, upload, start, not-found window, status until Succeeded', async () => {
+    const executionId = await importRows([
+      ['INT-0001', 'Contoso Retail'],
+      ['INT-0002', 'Fabrikam'],
+    ]);
+    const notYet = await caught(packages.getExecutionSummaryStatus(executionId));
+    expect(notYet.code).toBe('DMF_EXECUTION_NOT_FOUND');
+    expect(notYet.transient).toBe(true);
+    await emu.control.advanceClock(600);
+    expect(['NotRun', 'Executing']).toContain(await packages.getExecutionSummaryStatus(executionId));
+    await emu.control.advanceClock(5_000);
+    expect(await packages.getExecutionSummaryStatus(executionId)).toBe('Succeeded');
+    expect(await packages.getExecutionErrors(executionId)).toEqual([]);
+    expect(await packages.getImportStagingErrorFileUrl(executionId, 'Customers V3')).toBeUndefined();
+    expect(await packages.generateImportTargetErrorKeysFile(executionId, 'Customers V3')).toBe(false);
+    const rows = await emu.control.rows('Customers V3', 'USMF');
+    expect(rows.map((r) => r.CustomerAccount ?? r.CUSTOMERACCOUNT)).toEqual(
+      expect.arrayContaining(['INT-0001', 'INT-0002']),
+    );
+  });
+
+  it('reports staging errors, the staging error file and the target error keys file', async () => {
+    const executionId = await importRows([
+      ['INT-0101', 'Good'],
+      ['INT-0102', 'Bad #BAD# name'],
+    ]);
+    await emu.control.advanceClock(10_000);
+    expect(await packages.getExecutionSummaryStatus(executionId)).toBe('PartiallySucceeded');
+    const errors = await packages.getExecutionErrors(executionId);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.errorMessage).toContain('#BAD#');
+    const stagingUrl = await packages.getImportStagingErrorFileUrl(executionId, 'Customers V3');
+    expect(stagingUrl).toBeDefined();
+    expect(await text((await downloadSasStream(stagingUrl!)).stream)).toContain('INT-0102');
+    expect(await packages.generateImportTargetErrorKeysFile(executionId, 'Customers V3')).toBe(true);
+    expect(await packages.getImportTargetErrorKeysFileUrl(executionId, 'Customers V3')).toBeUndefined();
+    await emu.control.advanceClock(1_000);
+    const keysUrl = await packages.getImportTargetErrorKeysFileUrl(executionId, 'Customers V3');
+    expect(await text((await downloadSasStream(keysUrl!)).stream)).toContain('INT-0102');
+  });
+
+  it('starts ImportFromPackageAsync with the given execution id', async () => {
+    const { blobUrl } = await packages.getAzureWriteUrl('async.zip');
+    await uploadPackageToSas(blobUrl, streamOf(await customerPackage([['INT-0201', 'Async']])));
+    const id = await packages.importFromPackageAsync({
+      packageUrl: blobUrl,
+      definitionGroupId: 'CustomerImport',
+      executionId: 'int-async-1',
+      legalEntityId: 'USMF',
+    });
+    expect(id).toBe('int-async-1');
+    await emu.control.advanceClock(10_000);
+    expect(await packages.getExecutionSummaryStatus(id)).toBe('Succeeded');
+  });
+
+  it('exports: url empty until ready, then a SAS downloaded without a token; nested answers accepted', async () => {
+    await emu.control.seedRows('Customers V3', 'USMF', [{ CustomerAccount: 'EXP-1', Name: 'Exported' }]);
+    const id = await packages.exportToPackage({
+      definitionGroupId: 'CustomerExport',
+      packageName: 'customers-export',
+      legalEntityId: 'USMF',
+    });
+    expect(await packages.getExportedPackageUrl(id)).toBeUndefined();
+    await emu.control.advanceClock(10_000);
+    expect(await packages.getExecutionSummaryStatus(id)).toBe('Succeeded');
+    const url = await packages.getExportedPackageUrl(id);
+    const download = await downloadSasStream(url!);
+    const bytes = Buffer.concat(await download.stream.toArray());
+    expect(bytes.subarray(0, 2).toString('latin1')).toBe('PK');
+
+    await emu.control.setOptions({ exportResponseShape: 'nested' });
+    try {
+      const nested = await packages.exportToPackageAsync({
+        definitionGroupId: 'CustomerExport',
+        packageName: 'p2',
+        executionId: 'int-nested-1',
+        legalEntityId: 'USMF',
+      });
+      expect(nested).toBe('int-nested-1');
+    } finally {
+      await emu.control.setOptions({ exportResponseShape: 'plain' });
+    }
+  });
+
+  it("throws F&O's innererror for an unknown data project, without retrying", async () => {
+    const error = await caught(
+      packages.importFromPackage({
+        packageUrl: 'https://x/p.zip',
+        definitionGroupId: 'NoSuchProject',
+        legalEntityId: 'USMF',
+      }),
+    );
+    expect(error.code).toBe('DMF_HTTP_400');
+    expect(error.innerMessage).toContain('NoSuchProject');
+    expect(error.transient).toBe(false);
+  });
+
+  it('honours Retry-After on 429: the call log shows the gap', async () => {
+    const time = emulatorTime(emu);
+    const { packages: client } = clientsFor(emu, { retry: time.retry });
+    await emu.control.setFault({
+      route: 'GetExecutionSummaryStatus',
+      kind: 'status',
+      status: 429,
+      retryAfterSeconds: 5,
+      times: 1,
+    });
+    const before = (await emu.control.calls()).length;
+    const error = await caught(client.getExecutionSummaryStatus('no-such-execution'));
+    expect(error.code).toBe('DMF_EXECUTION_NOT_FOUND');
+    const calls = (await emu.control.calls())
+      .slice(before)
+      .filter((c) => c.route === 'GetExecutionSummaryStatus');
+    expect(calls.map((c) => c.status)).toEqual([429, 400]);
+    const gap = Date.parse(calls[1]!.startedAt) - Date.parse(calls[0]!.startedAt);
+    expect(gap).toBeGreaterThanOrEqual(5_000);
+    expect(time.delays).toEqual([5_000]);
+  });
+
+  it('backs off and retries 503 and connection resets', async () => {
+    const time = emulatorTime(emu);
+    const { packages: client } = clientsFor(emu, { retry: time.retry });
+    await emu.control.setFault({ route: 'GetAzureWriteUrl', kind: 'status', status: 503, times: 1 });
+    await emu.control.setFault({ route: 'GetAzureWriteUrl', kind: 'reset', times: 1 });
+    const result = await client.getAzureWriteUrl('retry.zip');
+    expect(result.blobUrl).toContain('retry.zip');
+    expect(time.delays).toHaveLength(2);
+    expect(time.delays[1]!).toBeGreaterThan(time.delays[0]! / 2);
+  });
+
+  it('resends a failed start only after GetExecutionSummaryStatus says "not found"', async () => {
+    const time = emulatorTime(emu);
+    const { packages: client } = clientsFor(emu, { retry: time.retry });
+    const { blobUrl } = await client.getAzureWriteUrl('checked.zip');
+    await uploadPackageToSas(blobUrl, streamOf(await customerPackage([['INT-0301', 'Checked']])));
+    await emu.control.setFault({ route: 'ImportFromPackage', kind: 'status', status: 500, times: 1 });
+    const before = (await emu.control.calls()).length;
+    const id = await client.importFromPackage({
+      packageUrl: blobUrl,
+      definitionGroupId: 'CustomerImport',
+      executionId: 'int-checked-1',
+      legalEntityId: 'USMF',
+    });
+    expect(id).toBe('int-checked-1');
+    const calls = (await emu.control.calls()).slice(before);
+    expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
+      'ImportFromPackage 500',
+      'GetExecutionSummaryStatus 400',
+      'ImportFromPackage 200',
+    ]);
+    expect((await emu.control.executions()).filter((e) => e.executionId === 'int-checked-1')).toHaveLength(1);
+  });
+
+  it('does not resend a start that F&O registered although its answer was lost', async () => {
+    await emu.control.setOptions({ notFoundWindowMs: 0 });
+    const proxy = await startLosingProxy(emu.baseUrl);
+    try {
+      const { credential } = clientsFor(emu);
+      const client = new DmfPackageClient({
+        baseUrl: proxy.url,
+        credential,
+        scope: `${emu.baseUrl}/.default`,
+        retry: emulatorTime(emu).retry,
+      });
+      const { blobUrl } = await client.getAzureWriteUrl('lost-answer.zip');
+      await uploadPackageToSas(blobUrl, streamOf(await customerPackage([['INT-0401', 'Lost']])));
+      proxy.loseNextAnswer('ImportFromPackage');
+      const before = (await emu.control.calls()).length;
+      const id = await client.importFromPackage({
+        packageUrl: blobUrl,
+        definitionGroupId: 'CustomerImport',
+        executionId: 'int-lost-1',
+        legalEntityId: 'USMF',
+      });
+      expect(id).toBe('int-lost-1');
+      const calls = (await emu.control.calls()).slice(before);
+      expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
+        'ImportFromPackage 200',
+        'GetExecutionSummaryStatus 200',
+      ]);
+    } finally {
+      await proxy.close();
+      await emu.control.setOptions({ notFoundWindowMs: 500 });
+    }
+  });
+
+  it('refreshes the token once when F&O answers 401 for an expired token', async () => {
+    const { packages: client } = clientsFor(emu);
+    await emu.control.setFault({ route: 'token', kind: 'tokenExpiry', seconds: 600, times: 1 });
+    const before = (await emu.control.calls()).length;
+    await client.getAzureWriteUrl('before-expiry.zip');
+    await emu.control.advanceClock(601_000);
+    await client.getAzureWriteUrl('after-expiry.zip');
+    const calls = (await emu.control.calls()).slice(before);
+    expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
+      'openid-configuration 200',
+      'token 200',
+      'GetAzureWriteUrl 200',
+      'GetAzureWriteUrl 401',
+      'openid-configuration 200',
+      'token 200',
+      'GetAzureWriteUrl 200',
+    ]);
+  });
+
+  it('rejects an expired write SAS (DMF_SAS_REJECTED) and an import from an expired url (400)', async () => {
+    await emu.control.setFault({ route: 'GetAzureWriteUrl', kind: 'sasExpiry', seconds: -60, times: 1 });
+    const expired = await packages.getAzureWriteUrl('expired.zip');
+    const error = await caught(
+      uploadPackageToSas(expired.blobUrl, streamOf(await customerPackage([['X', 'Y']]))),
+    );
+    expect(error.code).toBe('DMF_SAS_REJECTED');
+    expect(error.message).not.toMatch(/sig=/);
+
+    const { blobUrl } = await packages.getAzureWriteUrl('late.zip');
+    await uploadPackageToSas(blobUrl, streamOf(await customerPackage([['INT-0501', 'Late']])));
+    await emu.control.advanceClock(36 * 60_000);
+    const late = await caught(
+      packages.importFromPackage({
+        packageUrl: blobUrl,
+        definitionGroupId: 'CustomerImport',
+        legalEntityId: 'USMF',
+      }),
+    );
+    expect(late.code).toBe('DMF_HTTP_400');
+    expect(late.innerMessage).toMatch(/expired/);
+  });
+
+  it('rejects an expired read SAS with DMF_SAS_REJECTED', async () => {
+    await emu.control.seedRows('Customers V3', 'USMF', [{ CustomerAccount: 'EXP-2', Name: 'x' }]);
+    const id = await packages.exportToPackage({
+      definitionGroupId: 'CustomerExport',
+      packageName: 'p',
+      legalEntityId: 'USMF',
+    });
+    await emu.control.advanceClock(10_000);
+    await emu.control.setFault({ route: 'GetExportedPackageUrl', kind: 'sasExpiry', seconds: -60, times: 1 });
+    const url = await packages.getExportedPackageUrl(id);
+    const error = await caught(downloadSasStream(url!));
+    expect(error.code).toBe('DMF_SAS_REJECTED');
+  });
+});
