@@ -126,6 +126,8 @@ interface StoredMessage {
   /** Deliveries in peek-lock mode so far; header delivery-count is this minus one at delivery. */
   attempts: number;
   state: 'active' | 'locked' | 'deferred';
+  /** Set once a receiver deferred it: only receive-by-sequence-number hands it out again. */
+  deferred: boolean;
   lock: Lock | undefined;
 }
 
@@ -280,6 +282,7 @@ class Broker {
   private readonly locks = new Map<string, Lock>();
   private readonly deliveryLocks = new WeakMap<Delivery, Lock>();
   private readonly scheduled = new Map<number, ScheduledMessage>();
+  private readonly expiryTimers = new Set<BrokerTimer>();
   private readonly replyLinks = new Map<Connection, Set<Sender>>();
   private readonly connections = new Set<Connection>();
   private readonly sockets = new Set<Socket>();
@@ -354,7 +357,13 @@ class Broker {
   // ---------------------------------------------------------------- lifecycle
 
   async listen(host: string, port: number): Promise<number> {
-    const container = rhea.create_container({ id: `dmf-servicebus-broker-${randomUUID()}` });
+    const container = rhea.create_container({
+      id: `dmf-servicebus-broker-${randomUUID()}`,
+      // Sends are accepted or rejected explicitly once the broker has looked at them.
+      autoaccept: false,
+      // Abandon (modified) and release are different outcomes here; keep rhea from merging them.
+      treat_modified_as_released: false,
+    });
     container.on('connection_open', (ctx: EventContext) => {
       this.connections.add(ctx.connection);
     });
@@ -411,6 +420,8 @@ class Broker {
     this.locks.clear();
     for (const s of this.scheduled.values()) s.timer.cancel();
     this.scheduled.clear();
+    for (const timer of this.expiryTimers) timer.cancel();
+    this.expiryTimers.clear();
     const server = this.server;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     for (const connection of this.connections) {
@@ -497,10 +508,7 @@ class Broker {
     link.on('accepted', (ctx: EventContext) => ctx.delivery && this.onOutcome(ctx.delivery));
     link.on('rejected', (ctx: EventContext) => ctx.delivery && this.onOutcome(ctx.delivery));
     link.on('modified', (ctx: EventContext) => ctx.delivery && this.onOutcome(ctx.delivery));
-    link.on('released', (ctx: EventContext) => {
-      // rhea re-dispatches `modified` as `released`; handle each outcome once.
-      if (ctx.delivery && outcomeType(ctx.delivery) !== 'modified') this.onOutcome(ctx.delivery);
-    });
+    link.on('released', (ctx: EventContext) => ctx.delivery && this.onOutcome(ctx.delivery));
   }
 
   /** A client sender attached: the broker is the receiving side. */
@@ -513,7 +521,10 @@ class Broker {
     (link as unknown as ReceiverInternals).local.attach.max_message_size = MAX_MESSAGE_SIZE_BYTES;
 
     if (address === CBS_ADDRESS) {
-      link.on('message', (ctx: EventContext) => this.onCbsRequest(ctx.message, connection));
+      link.on('message', (ctx: EventContext) => {
+        ctx.delivery?.accept();
+        this.onCbsRequest(ctx.message, connection);
+      });
       return;
     }
     if (address.toLowerCase().endsWith(MANAGEMENT_SUFFIX)) {
@@ -523,7 +534,10 @@ class Broker {
         this.refuse(link, `The messaging entity '${entityPath}' could not be found.`);
         return;
       }
-      link.on('message', (ctx: EventContext) => this.onManagementRequest(target, ctx.message, connection));
+      link.on('message', (ctx: EventContext) => {
+        ctx.delivery?.accept();
+        this.onManagementRequest(target, ctx.message, connection);
+      });
       return;
     }
     const key = address.toLowerCase();
@@ -533,17 +547,30 @@ class Broker {
       return;
     }
     link.on('message', (ctx: EventContext) => {
-      const messages =
-        ctx.delivery?.format === BATCH_MESSAGE_FORMAT
-          ? this.decodeBatch(ctx.message)
-          : ctx.message
-            ? [ctx.message]
-            : [];
+      const delivery = ctx.delivery;
+      if (!delivery) return;
+      const reject = (condition: string, description: string): void =>
+        delivery.update(true, outcomes.rejected({ error: { condition, description } }).described());
       try {
+        const batch = delivery.format === BATCH_MESSAGE_FORMAT;
+        const size = batch
+          ? Buffer.isBuffer(ctx.message)
+            ? ctx.message.length
+            : 0
+          : rhea.message.encode(ctx.message).length;
+        if (size > MAX_MESSAGE_SIZE_BYTES) {
+          reject(
+            'amqp:link:message-size-exceeded',
+            `The message is ${size} bytes; the maximum allowed size is ${MAX_MESSAGE_SIZE_BYTES} bytes.`,
+          );
+          return;
+        }
+        const messages = batch ? this.decodeBatch(ctx.message) : ctx.message ? [ctx.message] : [];
         for (const message of messages) this.ingest(target, message);
+        delivery.accept();
       } catch (error) {
-        // A broker bug must not tear down the client's whole connection; fail this link only.
-        link.close({ condition: 'amqp:internal-error', description: (error as Error).message });
+        // A broker bug must fail this one send, not tear down the client's whole connection.
+        reject('amqp:internal-error', (error as Error).message);
       }
     });
   }
@@ -647,6 +674,8 @@ class Broker {
         return this.peek(target, body);
       case 'com.microsoft:update-disposition':
         return this.updateDisposition(body);
+      case 'com.microsoft:receive-by-sequence-number':
+        return this.receiveDeferred(target, body);
       default:
         return {
           status: 501,
@@ -720,7 +749,7 @@ class Broker {
             lock.stored.message.application_properties ?? (lock.stored.message.application_properties = {}),
             properties,
           );
-          lock.stored.state = 'deferred';
+          this.defer(lock.stored);
           break;
         case 'suspended':
           this.deadLetter(lock.entity, lock.stored, {
@@ -834,15 +863,26 @@ class Broker {
     const ttls = [message.ttl, entity.ttlMs, topicTtlMs].filter(
       (t): t is number => typeof t === 'number' && t > 0,
     );
+    const ttl = ttls.length > 0 ? Math.min(...ttls) : undefined;
     entity.messages.push({
       seq,
       message,
       enqueuedAt: now,
-      expiresAt: ttls.length > 0 ? now + Math.min(...ttls) : undefined,
+      expiresAt: ttl === undefined ? undefined : now + ttl,
       attempts: 0,
       state: 'active',
+      deferred: false,
       lock: undefined,
     });
+    if (ttl !== undefined) {
+      // Expire in the background too, so a dead-letter receiver sees the message without other traffic.
+      const timer = this.clock.setTimer(() => {
+        this.expiryTimers.delete(timer);
+        if (this.stopped) return;
+        this.pump(entity);
+      }, ttl);
+      this.expiryTimers.add(timer);
+    }
     this.pump(entity);
   }
 
@@ -889,6 +929,7 @@ class Broker {
       expiresAt: undefined,
       attempts: stored.attempts,
       state: 'active',
+      deferred: false,
       lock: undefined,
     });
     this.pump(dlq);
@@ -904,7 +945,7 @@ class Broker {
         DeadLetterErrorDescription: `Message could not be consumed after ${entity.maxDeliveryCount} delivery attempts.`,
       });
     } else {
-      stored.state = 'active';
+      stored.state = stored.deferred ? 'deferred' : 'active';
     }
   }
 
@@ -954,7 +995,7 @@ class Broker {
       [ANN_ENQUEUED_TIME]: new Date(stored.enqueuedAt),
       [ANN_SEQUENCE_NUMBER]: rhea.types.wrap_long(stored.seq),
       [ANN_ENQUEUE_SEQUENCE_NUMBER]: rhea.types.wrap_long(stored.seq),
-      [ANN_MESSAGE_STATE]: rhea.types.wrap_int(stored.state === 'deferred' ? 1 : 0),
+      [ANN_MESSAGE_STATE]: rhea.types.wrap_int(stored.deferred ? 1 : 0),
       ...(lockedUntil === undefined ? {} : { [ANN_LOCKED_UNTIL]: new Date(lockedUntil) }),
     };
     return message;
@@ -970,21 +1011,60 @@ class Broker {
       return;
     }
     const deliveryCount = stored.attempts;
+    const lock = this.lock(entity, stored, tag.toString('hex'));
+    const delivery = consumer.link.send(this.outgoing(stored, deliveryCount, lock.until), tag);
+    this.deliveryLocks.set(delivery, lock);
+  }
+
+  /** Locks a message for one peek-lock delivery; `key` is how settlement finds the lock again. */
+  private lock(entity: Entity, stored: StoredMessage, key: string): Lock {
     stored.attempts++;
     stored.state = 'locked';
-    const until = this.clock.now() + entity.lockDurationMs;
     const lock: Lock = {
-      key: tag.toString('hex'),
-      until,
+      key,
+      until: this.clock.now() + entity.lockDurationMs,
       entity,
       stored,
       timer: { cancel: () => undefined },
     };
     lock.timer = this.clock.setTimer(() => this.onLockExpired(lock), entity.lockDurationMs);
     stored.lock = lock;
-    this.locks.set(lock.key, lock);
-    const delivery = consumer.link.send(this.outgoing(stored, deliveryCount, until), tag);
-    this.deliveryLocks.set(delivery, lock);
+    this.locks.set(key, lock);
+    return lock;
+  }
+
+  private defer(stored: StoredMessage): void {
+    stored.deferred = true;
+    stored.state = 'deferred';
+  }
+
+  /** `receiveDeferredMessages`: hands out deferred messages by sequence number over the management link. */
+  private receiveDeferred(entity: Entity, body: Record<string, unknown>): ManagementResponse {
+    const receiveAndDelete = toNumber(body['receiver-settle-mode']) === 0;
+    const wanted = asArray(body['sequence-numbers']).map(toNumber);
+    const found = wanted.map((seq) => entity.messages.find((m) => m.seq === seq && m.state === 'deferred'));
+    if (found.some((m) => m === undefined)) {
+      return {
+        status: 404,
+        condition: 'com.microsoft:message-not-found',
+        description: `No deferred message with sequence number(s) ${wanted.join(', ')} is available.`,
+      };
+    }
+    const messages = (found as StoredMessage[]).map((stored) => {
+      if (receiveAndDelete) {
+        this.remove(entity, stored);
+        return { message: rhea.message.encode(this.outgoing(stored, stored.attempts, undefined)) };
+      }
+      // Such messages are settled by lock token over this link; the SDK does not byte-swap this token.
+      const token = Buffer.from(randomUUID().replace(/-/g, ''), 'hex');
+      const deliveryCount = stored.attempts;
+      const lock = this.lock(entity, stored, reorderGuidBytes(token).toString('hex'));
+      return {
+        message: rhea.message.encode(this.outgoing(stored, deliveryCount, lock.until)),
+        'lock-token': rhea.types.wrap_uuid(token),
+      };
+    });
+    return { status: 200, body: { messages } };
   }
 
   private releaseLock(lock: Lock): void {
@@ -1043,7 +1123,7 @@ class Broker {
             stored.message.application_properties ?? (stored.message.application_properties = {}),
             asRecord(state.message_annotations),
           );
-          stored.state = 'deferred';
+          this.defer(stored);
         } else {
           this.abandon(entity, stored, asRecord(state.message_annotations));
         }
@@ -1103,6 +1183,7 @@ class Broker {
         },
       );
     }
+    this.expire(entity);
     return entity.deadLetter.messages.map((m) => {
       const props = asRecord(m.message.application_properties);
       return {

@@ -337,6 +337,83 @@ describe('Service Bus broker through @azure/service-bus', () => {
     expect(isServiceBusError(receiveError) && receiveError.code).toBe('MessagingEntityNotFound');
   });
 
+  test('a deferred message is only handed out again by sequence number', async () => {
+    const { broker: b, client: c } = await start();
+    await c.createSender('q').sendMessages({ body: 'later please', messageId: 'def-1' });
+    const receiver = c.createReceiver('q');
+    const [message] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 5000 });
+    await receiver.deferMessage(message!);
+    expect(entity(b, 'q')).toMatchObject({ activeMessageCount: 0, deferredMessageCount: 1 });
+    expect(await receiver.receiveMessages(1, { maxWaitTimeInMs: 200 })).toEqual([]);
+
+    const [deferred] = await receiver.receiveDeferredMessages(message!.sequenceNumber!);
+    expect(deferred?.messageId).toBe('def-1');
+    expect(deferred?.state).toBe('deferred');
+    expect(deferred?.deliveryCount).toBe(1);
+    await receiver.completeMessage(deferred!);
+    expect(entity(b, 'q')).toMatchObject({
+      activeMessageCount: 0,
+      deferredMessageCount: 0,
+      lockedMessageCount: 0,
+    });
+  });
+
+  test('expired messages are dead-lettered when the entity says so, dropped otherwise', async () => {
+    const clock = new ManualClock();
+    const { broker: b, client: c } = await start(
+      testConfig({
+        queues: {
+          keep: { DefaultMessageTimeToLive: 'PT10S', DeadLetteringOnMessageExpiration: true },
+          drop: { DefaultMessageTimeToLive: 'PT10S' },
+        },
+      }),
+      clock,
+    );
+    // A message's own, longer TTL is capped by the entity's default, as in Service Bus.
+    await c.createSender('keep').sendMessages([{ body: 'stale' }, { body: 'capped', timeToLive: 60_000 }]);
+    await c.createSender('drop').sendMessages({ body: 'stale' });
+    clock.advance(11_000);
+    expect(entity(b, 'keep')).toMatchObject({ activeMessageCount: 0, deadLetterMessageCount: 2 });
+    expect(entity(b, 'drop')).toMatchObject({ activeMessageCount: 0, deadLetterMessageCount: 0 });
+    expect(b.deadLetters('keep')).toEqual([
+      expect.objectContaining({ body: 'stale', deadLetterReason: 'TTLExpiredException' }),
+      expect.objectContaining({ body: 'capped', deadLetterReason: 'TTLExpiredException' }),
+    ]);
+
+    await c.createSender('keep').sendMessages({ body: 'short', timeToLive: 1_000 });
+    clock.advance(2_000);
+    expect(b.deadLetters('keep').map((m): unknown => m.body)).toEqual(['stale', 'capped', 'short']);
+  });
+
+  test('an empty receive is answered by the drain handshake and the link stays usable', async () => {
+    const { broker: b, client: c } = await start();
+    const receiver = c.createReceiver('q');
+    expect(await receiver.receiveMessages(3, { maxWaitTimeInMs: 300 })).toEqual([]);
+    await c.createSender('q').sendMessages({ body: 'one' });
+    // Fewer messages than asked for: the SDK drains the remaining credit after the first arrives.
+    const started = Date.now();
+    const messages = await receiver.receiveMessages(3, { maxWaitTimeInMs: 5000 });
+    expect(messages.map((m): unknown => m.body)).toEqual(['one']);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(entity(b, 'q').receiverCount).toBe(1);
+    await c.createSender('q').sendMessages({ body: 'two' });
+    const [next] = await receiver.receiveMessages(1, { maxWaitTimeInMs: 5000 });
+    expect(next?.body).toBe('two');
+  });
+
+  test('a message above 256 KiB is refused with MessageSizeExceeded', async () => {
+    const { broker: b, client: c } = await start();
+    const error: unknown = await c
+      .createSender('q')
+      .sendMessages({ body: Buffer.alloc(300 * 1024, 1) })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(isServiceBusError(error) && error.code).toBe('MessageSizeExceeded');
+    expect(entity(b, 'q').activeMessageCount).toBe(0);
+  });
+
   test('stop does not hang while SDK clients are still connected and receiving', async () => {
     const { broker: b, client: c } = await start();
     const receiver = c.createReceiver('q');
