@@ -1,16 +1,36 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startAzurite } from '../../emulator/azurite.js';
+import { ensureEmulatorCertificates } from '../../emulator/certs.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** Connection string of the Azurite instance shared by the whole test run. */
     azuriteConnectionString: string;
     azuriteBlobEndpoint: string;
+    /** Path of the F&O emulator's local CA (also in NODE_EXTRA_CA_CERTS of every worker). */
+    emulatorCaCertPath: string;
   }
 }
 
-/** Starts one Azurite for the whole run (random ports, in memory) and stops it afterwards. */
+/**
+ * Starts one Azurite for the whole run (random ports, in memory) and stops it afterwards.
+ * Creates the F&O emulator's CA (once, in `.local/emulator/`) and puts it in NODE_EXTRA_CA_CERTS
+ * before the workers are forked, so every worker's fetch/https/@azure/identity trusts the emulator.
+ */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const certs = ensureEmulatorCertificates();
+  const existing = process.env.NODE_EXTRA_CA_CERTS;
+  if (existing && existing !== certs.caCertPath) {
+    // NODE_EXTRA_CA_CERTS takes one file: keep the user's CAs and add ours.
+    const bundle = join(certs.dataDir, `ca-bundle-${process.pid}.pem`);
+    writeFileSync(bundle, `${readFileSync(existing, 'utf8')}\n${certs.caCertPem}`);
+    process.env.NODE_EXTRA_CA_CERTS = bundle;
+  } else {
+    process.env.NODE_EXTRA_CA_CERTS = certs.caCertPath;
+  }
+  project.provide('emulatorCaCertPath', certs.caCertPath);
   const azurite = await startAzurite();
   project.provide('azuriteConnectionString', azurite.connectionString);
   project.provide('azuriteBlobEndpoint', azurite.blobEndpoint);

@@ -1,0 +1,238 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/** Raised when the emulator's config file or options are invalid; lists every invalid key. */
+export class EmulatorConfigError extends Error {
+  /** Every problem found, with the dotted path of the offending key. */
+  readonly issues: readonly { path: string; message: string }[];
+
+  constructor(issues: readonly { path: string; message: string }[], source: string) {
+    super(
+      `Invalid emulator configuration in ${source} (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n` +
+        issues.map((i) => `  - ${i.path || '(root)'}: ${i.message}`).join('\n'),
+    );
+    this.name = 'EmulatorConfigError';
+    this.issues = issues;
+  }
+}
+
+const guid = z.string().regex(/^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$/, 'must be a GUID');
+
+/** An entity a data project knows: its DMF label (what manifests and `entity=` use) and key fields. */
+export const EntitySchema = z.strictObject({
+  /** DMF entity label, e.g. "Customers V3" (what Manifest.xml's EntityName holds). */
+  label: z.string().min(1),
+  /** Key field names; matched case-insensitively against CSV column headers. */
+  keyFields: z.array(z.string().min(1)).min(1),
+  /** Optional OData/public name, informational only. */
+  name: z.string().min(1).optional(),
+});
+
+/** A data project (definition group). */
+export const DataProjectSchema = z.strictObject({
+  name: z.string().min(1),
+  direction: z.enum(['import', 'export']),
+  entities: z.array(EntitySchema).min(1),
+  /** Legal entity used when a request does not name one. */
+  legalEntity: z.string().min(1).default('USMF'),
+});
+
+/** An app registration the emulated Entra ID knows. */
+export const ClientSchema = z.strictObject({
+  clientId: z.string().min(1),
+  /** Accepted client secrets (client_secret grant). */
+  secrets: z.array(z.string().min(1)).default([]),
+  /**
+   * Certificates (PEM text or a path to a PEM file) whose key may sign a client assertion.
+   * The literal `"generated"` registers the certificate the emulator generates in its data folder.
+   */
+  certificates: z.array(z.string().min(1)).default([]),
+  /** Subjects of emulator-issued federated (managed identity) assertions this client trusts. */
+  federatedSubjects: z.array(z.string().min(1)).default([]),
+});
+
+/** One emulated F&O environment (one HTTPS listener). */
+export const EnvironmentSchema = z.strictObject({
+  name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only'),
+  /** `cloud` (Entra ID) or `onprem` (AD FS shape, /namespaces/AXSF, recurring API answers 302). */
+  type: z.enum(['cloud', 'onprem']).default('cloud'),
+  /** Fixed port; 0 picks a free one. */
+  port: z.number().int().min(0).max(65535).default(0),
+  /** Client ids registered in F&O (System administration > Microsoft Entra applications). */
+  clients: z.array(z.string().min(1)).min(1),
+});
+
+/** A recurring integration activity (recurring data job). */
+export const RecurringActivitySchema = z.strictObject({
+  id: guid,
+  name: z.string().min(1),
+  direction: z.enum(['import', 'export']),
+  dataProject: z.string().min(1),
+  /** Environment name; default the first environment. */
+  environment: z.string().min(1).optional(),
+  /** Legal entity when `company` is not given. */
+  legalEntity: z.string().min(1).default('USMF'),
+});
+
+/** The whole config file. */
+export const EmulatorConfigSchema = z.strictObject({
+  tenantId: guid,
+  clients: z.array(ClientSchema).min(1),
+  environments: z.array(EnvironmentSchema).min(1),
+  dataProjects: z.array(DataProjectSchema).default([]),
+  recurringActivities: z.array(RecurringActivitySchema).default([]),
+});
+
+/** Parsed, defaulted emulator configuration. */
+export type EmulatorConfig = z.output<typeof EmulatorConfigSchema>;
+/** Emulator configuration as written in a file (defaults may be omitted). */
+export type EmulatorConfigInput = z.input<typeof EmulatorConfigSchema>;
+/** A data project. */
+export type DataProjectConfig = z.output<typeof DataProjectSchema>;
+/** An entity of a data project. */
+export type EntityConfig = z.output<typeof EntitySchema>;
+/** A recurring activity. */
+export type RecurringActivityConfig = z.output<typeof RecurringActivitySchema>;
+/** An environment. */
+export type EnvironmentConfig = z.output<typeof EnvironmentSchema>;
+
+/** Tenant id of the built-in configuration. */
+export const DEFAULT_TENANT_ID = '5f3b1c2e-0e6d-4b7a-9d1e-000000000d3f';
+/** Client id of the built-in configuration's app registration. */
+export const DEFAULT_CLIENT_ID = '9b0b8e52-1c3a-4a8e-9f55-0000000c1e47';
+/** Client secret of the built-in configuration's app registration (not a real secret). */
+export const DEFAULT_CLIENT_SECRET = 'emulator-client-secret';
+/** Id of the built-in recurring import activity. */
+export const DEFAULT_IMPORT_ACTIVITY_ID = '0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a01';
+/** Id of the built-in recurring export activity. */
+export const DEFAULT_EXPORT_ACTIVITY_ID = '0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a02';
+/** Subject of the emulator-issued managed identity assertion the built-in client trusts. */
+export const DEFAULT_FEDERATED_SUBJECT = 'system:serviceaccount:dmf:emulator-managed-identity';
+
+/** Built-in configuration mirroring Microsoft's documented examples. */
+export const DEFAULT_CONFIG: EmulatorConfigInput = {
+  tenantId: DEFAULT_TENANT_ID,
+  clients: [
+    {
+      clientId: DEFAULT_CLIENT_ID,
+      secrets: [DEFAULT_CLIENT_SECRET],
+      certificates: ['generated'],
+      federatedSubjects: [DEFAULT_FEDERATED_SUBJECT],
+    },
+  ],
+  environments: [{ name: 'default', type: 'cloud', port: 0, clients: [DEFAULT_CLIENT_ID] }],
+  dataProjects: [
+    {
+      name: 'CustomerImport',
+      direction: 'import',
+      legalEntity: 'USMF',
+      entities: [{ label: 'Customers V3', name: 'CustomersV3', keyFields: ['CustomerAccount'] }],
+    },
+    {
+      name: 'CustomerExport',
+      direction: 'export',
+      legalEntity: 'USMF',
+      entities: [{ label: 'Customers V3', name: 'CustomersV3', keyFields: ['CustomerAccount'] }],
+    },
+    {
+      name: 'Asset-Major-Types',
+      direction: 'import',
+      legalEntity: 'USMF',
+      entities: [{ label: 'Fixed asset major type', keyFields: ['MAJORTYPEID'] }],
+    },
+  ],
+  recurringActivities: [
+    {
+      id: DEFAULT_IMPORT_ACTIVITY_ID,
+      name: 'CustomerRecurringImport',
+      direction: 'import',
+      dataProject: 'CustomerImport',
+      legalEntity: 'USMF',
+    },
+    {
+      id: DEFAULT_EXPORT_ACTIVITY_ID,
+      name: 'CustomerRecurringExport',
+      direction: 'export',
+      dataProject: 'CustomerExport',
+      legalEntity: 'USMF',
+    },
+  ],
+};
+
+function crossCheck(config: EmulatorConfig): { path: string; message: string }[] {
+  const issues: { path: string; message: string }[] = [];
+  const clientIds = new Set(config.clients.map((c) => c.clientId));
+  const envNames = new Set<string>();
+  config.environments.forEach((env, i) => {
+    if (envNames.has(env.name))
+      issues.push({ path: `environments.${i}.name`, message: 'duplicate environment name' });
+    envNames.add(env.name);
+    env.clients.forEach((c, j) => {
+      if (!clientIds.has(c))
+        issues.push({ path: `environments.${i}.clients.${j}`, message: `unknown client "${c}"` });
+    });
+  });
+  const projects = new Map(config.dataProjects.map((p) => [p.name.toLowerCase(), p]));
+  if (projects.size !== config.dataProjects.length) {
+    issues.push({ path: 'dataProjects', message: 'duplicate data project name' });
+  }
+  config.recurringActivities.forEach((a, i) => {
+    const project = projects.get(a.dataProject.toLowerCase());
+    if (!project)
+      issues.push({
+        path: `recurringActivities.${i}.dataProject`,
+        message: `unknown data project "${a.dataProject}"`,
+      });
+    else if (project.direction !== a.direction) {
+      issues.push({
+        path: `recurringActivities.${i}.direction`,
+        message: `data project "${a.dataProject}" is an ${project.direction} project`,
+      });
+    }
+    if (a.environment !== undefined && !envNames.has(a.environment)) {
+      issues.push({
+        path: `recurringActivities.${i}.environment`,
+        message: `unknown environment "${a.environment}"`,
+      });
+    }
+  });
+  return issues;
+}
+
+/**
+ * Validates a configuration object (or reads and validates a JSON file when given a path) and
+ * returns it with defaults applied. Throws {@link EmulatorConfigError} listing every invalid key.
+ */
+export function loadEmulatorConfig(input: EmulatorConfigInput | string | undefined): EmulatorConfig {
+  let raw: unknown = input ?? DEFAULT_CONFIG;
+  const source = typeof input === 'string' ? input : input ? 'options.config' : 'the built-in configuration';
+  if (typeof input === 'string') {
+    let text: string;
+    try {
+      text = readFileSync(input, 'utf8');
+    } catch (error) {
+      throw new EmulatorConfigError(
+        [{ path: '', message: `cannot read file: ${(error as Error).message}` }],
+        source,
+      );
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (error) {
+      throw new EmulatorConfigError(
+        [{ path: '', message: `not valid JSON: ${(error as Error).message}` }],
+        source,
+      );
+    }
+  }
+  const parsed = EmulatorConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new EmulatorConfigError(
+      parsed.error.issues.map((i) => ({ path: i.path.map(String).join('.'), message: i.message })),
+      source,
+    );
+  }
+  const issues = crossCheck(parsed.data);
+  if (issues.length > 0) throw new EmulatorConfigError(issues, source);
+  return parsed.data;
+}

@@ -1,0 +1,956 @@
+import { randomUUID } from 'node:crypto';
+import type { DataProjectConfig, EmulatorConfig, EntityConfig, RecurringActivityConfig } from './config.js';
+import { FaultSpecSchema, type ActiveFault, type EmulatorSwitches, type FaultSpec } from './options.js';
+import { buildPackage, PackageProblem, readDataFile, readPackage, toCsv, type DataTable } from './package.js';
+import type { EmulatorStorage } from './storage.js';
+
+/** Final and non-final execution states, as GetExecutionSummaryStatus spells them. */
+export type ExecutionStatus =
+  'Unknown' | 'NotRun' | 'Executing' | 'Succeeded' | 'PartiallySucceeded' | 'Failed' | 'Canceled';
+type Outcome = 'Succeeded' | 'PartiallySucceeded' | 'Failed' | 'Canceled';
+
+/** The emulator clock: real time times a speed factor, or advanced by hand. */
+export class EmulatorClock {
+  readonly mode: 'real' | 'manual';
+  readonly speed: number;
+  private readonly realStart = Date.now();
+  private offset = 0;
+
+  constructor(options: { mode: 'real'; speed?: number } | { mode: 'manual' } = { mode: 'real' }) {
+    this.mode = options.mode;
+    this.speed = options.mode === 'real' ? (options.speed ?? 1) : 0;
+  }
+
+  /** Emulator time in epoch ms. */
+  now(): number {
+    return this.realStart + (Date.now() - this.realStart) * this.speed + this.offset;
+  }
+
+  /** Moves emulator time forward. */
+  advance(ms: number): void {
+    this.offset += ms;
+  }
+}
+
+/** One row of GetExecutionErrors. */
+export interface ExecutionErrorRecord {
+  RecordId: string;
+  Field: string;
+  ErrorMessage: string;
+}
+
+/** Per entity result of an execution (jobstatus ExecutionDetail). */
+export interface EntityResult {
+  entityName: string;
+  company: string;
+  stagingRecords: number;
+  stagingErrorCount: number;
+  targetRecords: number;
+  targetErrorCount: number;
+  /** Rows with errors, with their staging record id, for the error files. */
+  errorRows: { recordId: string; values: string[]; key: string[]; messages: string[] }[];
+  columns: string[];
+  keyFields: string[];
+}
+
+interface PlannedEntity {
+  entity: string;
+  legalEntity: string;
+  columns: string[];
+  keyIdx: number[];
+  rows: string[][];
+}
+
+/** An execution (import or export) and everything known about it. */
+export interface Execution {
+  executionId: string;
+  environment: string;
+  kind: 'import' | 'export';
+  source: 'package-api' | 'recurring';
+  definitionGroupId: string;
+  legalEntityId: string;
+  createdAt: number;
+  startAt: number;
+  endAt: number;
+  outcome: Outcome;
+  finalized: boolean;
+  failureMessage?: string;
+  entities: EntityResult[];
+  errors: ExecutionErrorRecord[];
+  messageId?: string;
+  packageName?: string;
+  exportBlob?: string;
+  stagingErrorBlobs: Record<string, string>;
+  targetKeysRequested: Record<string, number>;
+  targetKeysBlobs: Record<string, string>;
+  planned: PlannedEntity[];
+}
+
+/** A recurring-integration message (import: enqueued file; export: file waiting to be dequeued). */
+export interface RecurringMessage {
+  messageId: string;
+  activityId: string;
+  environment: string;
+  direction: 'import' | 'export';
+  enqueuedAt: number;
+  externalIdentifier: string;
+  entity?: string;
+  company: string;
+  blobName: string;
+  size: number;
+  /** Import: when the batch picks it up; its execution and any preprocessing error. */
+  pickupAt: number;
+  executionId?: string;
+  preprocessingError?: string;
+  /** Import: the body, kept until pickup (already read as a package or a data file). */
+  pending?: { kind: 'package'; bytes: Buffer } | { kind: 'file'; bytes: Buffer };
+  parsed?:
+    | { ok: true; tables: { entity: string; table: DataTable; hasMap: boolean }[] }
+    | { ok: false; message: string };
+  /** Export queue state. */
+  popReceipt?: string;
+  invisibleUntil?: number;
+  lastDequeueAt?: number;
+  dequeuedAt?: number;
+  dequeueCount: number;
+  acked: boolean;
+}
+
+/** A call the emulator answered. */
+export interface CallRecord {
+  id: number;
+  environment: string;
+  route: string;
+  method: string;
+  path: string;
+  status: number;
+  executionId?: string;
+  messageId?: string;
+  fault?: string;
+  startedAt: string;
+  endedAt: string;
+}
+
+/** Two ImportFromPackage executions in flight at once on one environment. */
+export interface OverlapRecord {
+  environment: string;
+  first: { executionId: string; startedAt: string };
+  second: { executionId: string; startedAt: string };
+  detectedAt: string;
+}
+
+/** An error F&O answers with the OData error envelope. */
+export class FoError extends Error {
+  readonly status: number;
+  readonly type: string;
+
+  constructor(status: number, message: string, type = 'System.InvalidOperationException') {
+    super(message);
+    this.name = 'FoError';
+    this.status = status;
+    this.type = type;
+  }
+}
+
+const ZERO_GUID = '00000000-0000-0000-0000-000000000000';
+/** The all-zero GUID GetExecutionIdByMessageId answers while a message is queued. */
+export { ZERO_GUID };
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** The emulator's state and behaviour, independent of HTTP. */
+export class EmulatorEngine {
+  readonly executions = new Map<string, Execution>();
+  readonly messages = new Map<string, RecurringMessage>();
+  /** env → entity (lower) → legal entity (upper) → key → row (column → value). */
+  private readonly rowStore = new Map<
+    string,
+    Map<string, Map<string, Map<string, Record<string, string>>>>
+  >();
+  private readonly entityLabels = new Map<string, string>();
+  readonly calls: CallRecord[] = [];
+  readonly overlaps: OverlapRecord[] = [];
+  faults: ActiveFault[] = [];
+  private callSeq = 0;
+  private faultSeq = 0;
+  private pending = new Set<Promise<unknown>>();
+  readonly issuedWriteUrls = new Map<string, { expiresAt: number }>();
+
+  constructor(
+    readonly config: EmulatorConfig,
+    readonly clock: EmulatorClock,
+    public switches: EmulatorSwitches,
+    readonly storage: EmulatorStorage,
+    private readonly log: (line: string) => void = () => undefined,
+  ) {}
+
+  // ---------- configuration lookups ----------
+
+  /** The data project with that name (case-insensitive). */
+  project(name: string): DataProjectConfig | undefined {
+    const lower = name.toLowerCase();
+    return this.config.dataProjects.find((p) => p.name.toLowerCase() === lower);
+  }
+
+  /** The configured entity with that label, from any data project. */
+  entity(label: string): EntityConfig | undefined {
+    const lower = label.toLowerCase();
+    for (const p of this.config.dataProjects) {
+      const e = p.entities.find((x) => x.label.toLowerCase() === lower);
+      if (e) return e;
+    }
+    return undefined;
+  }
+
+  /** The recurring activity with that id (braces and case ignored). */
+  activity(id: string): RecurringActivityConfig | undefined {
+    const clean = id.replace(/^\{|\}$/g, '').toLowerCase();
+    return this.config.recurringActivities.find((a) => a.id.toLowerCase() === clean);
+  }
+
+  // ---------- faults and call log ----------
+
+  /** Adds a fault; returns it with its id. */
+  addFault(spec: FaultSpec): ActiveFault {
+    const parsed = FaultSpecSchema.parse(spec);
+    const fault: ActiveFault = {
+      ...parsed,
+      id: `fault-${++this.faultSeq}`,
+      hits: 0,
+      remaining: parsed.times ?? null,
+    };
+    this.faults.push(fault);
+    return fault;
+  }
+
+  /** Removes all faults (counters included). */
+  clearFaults(): void {
+    this.faults = [];
+  }
+
+  /** Takes (consumes one use of) the first fault of `kinds` matching the route. */
+  takeFault<K extends ActiveFault['kind']>(
+    environment: string,
+    route: string,
+    kinds: readonly K[],
+  ): Extract<ActiveFault, { kind: K }> | undefined {
+    const fault = this.faults.find(
+      (f) =>
+        (kinds as readonly string[]).includes(f.kind) &&
+        (f.route === route || f.route === '*') &&
+        (f.environment === undefined || f.environment === environment) &&
+        (f.remaining === null || f.remaining > 0),
+    );
+    if (!fault) return undefined;
+    fault.hits++;
+    if (fault.remaining !== null) fault.remaining--;
+    return fault as Extract<ActiveFault, { kind: K }>;
+  }
+
+  /** Starts a call record. */
+  startCall(environment: string, route: string, method: string, path: string): CallRecord {
+    const now = iso(this.clock.now());
+    const record: CallRecord = {
+      id: ++this.callSeq,
+      environment,
+      route,
+      method,
+      path,
+      status: 0,
+      startedAt: now,
+      endedAt: now,
+    };
+    this.calls.push(record);
+    if (this.calls.length > 10_000) this.calls.splice(0, this.calls.length - 10_000);
+    return record;
+  }
+
+  /** Completes a call record. */
+  endCall(record: CallRecord, status: number): void {
+    record.status = status;
+    record.endedAt = iso(this.clock.now());
+  }
+
+  // ---------- clock-driven progress ----------
+
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p)).catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * Brings the state up to the current emulator time: picks up recurring messages and finalizes
+   * executions whose end has passed (rows committed, files written). Resolves when done.
+   */
+  async tick(): Promise<void> {
+    const now = this.clock.now();
+    for (const message of this.messages.values()) {
+      if (
+        message.direction === 'import' &&
+        message.pickupAt <= now &&
+        !message.executionId &&
+        !message.preprocessingError
+      ) {
+        this.pickUp(message);
+      }
+    }
+    const work: Promise<unknown>[] = [];
+    for (const execution of this.executions.values()) {
+      if (!execution.finalized && execution.endAt <= now) {
+        execution.finalized = true;
+        work.push(this.track(this.finalize(execution)));
+      }
+    }
+    await Promise.all([...work, ...this.pending]);
+  }
+
+  /** Status of an execution at the current emulator time. */
+  status(execution: Execution): ExecutionStatus {
+    const now = this.clock.now();
+    if (now < execution.startAt) return 'NotRun';
+    if (now < execution.endAt || !execution.finalized) return 'Executing';
+    return execution.outcome;
+  }
+
+  private newExecutionId(definitionGroupId: string, provided: string | undefined): string {
+    if (provided && provided.trim() !== '') {
+      if (this.executions.has(provided)) {
+        throw new FoError(
+          400,
+          `Execution id '${provided}' is already in use. Provide a unique execution id.`,
+        );
+      }
+      return provided;
+    }
+    const stamp = iso(this.clock.now()).slice(0, 19);
+    return `${definitionGroupId}-${stamp}-${randomUUID().toUpperCase()}`;
+  }
+
+  private baseExecution(input: {
+    environment: string;
+    kind: 'import' | 'export';
+    source: 'package-api' | 'recurring';
+    definitionGroupId: string;
+    legalEntityId: string;
+    executionId: string;
+    at?: number;
+  }): Execution {
+    const createdAt = input.at ?? this.clock.now();
+    return {
+      ...input,
+      createdAt,
+      startAt: createdAt + this.switches.notRunMs,
+      endAt: createdAt + Math.max(this.switches.executionDurationMs, this.switches.notRunMs),
+      outcome: 'Succeeded',
+      finalized: false,
+      entities: [],
+      errors: [],
+      stagingErrorBlobs: {},
+      targetKeysRequested: {},
+      targetKeysBlobs: {},
+      planned: [],
+    };
+  }
+
+  /** Reads a package body for import; request-stage problems throw FoError 400. */
+  async parsePackage(bytes: Buffer): Promise<NonNullable<RecurringMessage['parsed']>> {
+    try {
+      const pkg = await readPackage(bytes);
+      return {
+        ok: true,
+        tables: pkg.entities.map((e) => ({
+          entity: e.entityName,
+          table: e.table,
+          hasMap: e.hasEntityMapList,
+        })),
+      };
+    } catch (error) {
+      if (error instanceof PackageProblem && error.stage === 'request') throw new FoError(400, error.message);
+      if (error instanceof PackageProblem) return { ok: false, message: error.message };
+      throw error;
+    }
+  }
+
+  /** Plans an import execution from parsed tables: validates rows, decides the outcome. */
+  private planImport(
+    execution: Execution,
+    parsed: NonNullable<RecurringMessage['parsed']>,
+    forced: Outcome | undefined,
+  ): void {
+    if (!parsed.ok) {
+      execution.outcome = 'Failed';
+      execution.failureMessage = parsed.message;
+      execution.errors.push({ RecordId: '0', Field: '', ErrorMessage: parsed.message });
+      return;
+    }
+    let recordSeq = 5637144576; // F&O-like RecId range for staging records
+    for (const { entity, table, hasMap } of parsed.tables) {
+      const config = this.entity(entity);
+      if (!config && this.switches.unknownEntities === 'reject') {
+        const message = `Entity '${entity}' is not found in the data entity list.`;
+        execution.outcome = 'Failed';
+        execution.failureMessage = message;
+        execution.errors.push({ RecordId: '0', Field: '', ErrorMessage: message });
+        return;
+      }
+      const label = config?.label ?? entity;
+      const keyFields = config?.keyFields ?? (table.columns[0] !== undefined ? [table.columns[0]] : []);
+      const upper = table.columns.map((c) => c.toUpperCase());
+      const keyIdx = keyFields.map((k) => upper.indexOf(k.toUpperCase()));
+      const result: EntityResult = {
+        entityName: label,
+        company: execution.legalEntityId,
+        stagingRecords: 0,
+        stagingErrorCount: 0,
+        targetRecords: 0,
+        targetErrorCount: 0,
+        errorRows: [],
+        columns: table.columns,
+        keyFields,
+      };
+      execution.entities.push(result);
+      if (!hasMap) continue; // F&O imports 0 rows "successfully" when the manifest has no EntityMapList.
+      const missing = keyFields.filter((_, i) => keyIdx[i] === -1);
+      if (missing.length > 0) {
+        const message = `Field '${missing.join(', ')}' is not mapped: the key field must be present in the source file for entity '${label}'.`;
+        execution.outcome = 'Failed';
+        execution.failureMessage = message;
+        execution.errors.push({ RecordId: '0', Field: missing[0] ?? '', ErrorMessage: message });
+        return;
+      }
+      const seen = new Set<string>();
+      const good: string[][] = [];
+      for (const row of table.rows) {
+        const recordId = String(++recordSeq);
+        const key = keyIdx.map((i) => (row[i] ?? '').trim());
+        const messages: { field: string; message: string }[] = [];
+        key.forEach((v, i) => {
+          if (v === '')
+            messages.push({
+              field: keyFields[i] ?? '',
+              message: `Field '${keyFields[i]}' must be filled in.`,
+            });
+        });
+        const keyText = key.join('|').toUpperCase();
+        if (messages.length === 0 && seen.has(keyText)) {
+          messages.push({
+            field: keyFields[0] ?? '',
+            message: `Duplicate record: ${keyFields.map((k, i) => `${k} '${key[i]}'`).join(', ')} appears more than once in the file.`,
+          });
+        }
+        row.forEach((v, i) => {
+          if (v.includes(this.switches.badValueMarker)) {
+            messages.push({
+              field: table.columns[i] ?? '',
+              message: `The value '${v}' in field '${table.columns[i]}' is not valid.`,
+            });
+          }
+        });
+        result.stagingRecords++;
+        if (messages.length > 0) {
+          result.stagingErrorCount++;
+          result.errorRows.push({ recordId, values: row, key, messages: messages.map((m) => m.message) });
+          for (const m of messages)
+            execution.errors.push({ RecordId: recordId, Field: m.field, ErrorMessage: m.message });
+        } else {
+          seen.add(keyText);
+          good.push(row);
+        }
+      }
+      result.targetRecords = good.length;
+      execution.planned.push({
+        entity: label,
+        legalEntity: execution.legalEntityId,
+        columns: table.columns,
+        keyIdx,
+        rows: good,
+      });
+    }
+    if (execution.errors.length > 0) execution.outcome = 'PartiallySucceeded';
+    if (forced) this.force(execution, forced);
+  }
+
+  private force(execution: Execution, outcome: Outcome): void {
+    execution.outcome = outcome;
+    if (outcome === 'Failed' || outcome === 'Canceled') {
+      execution.planned = [];
+      for (const e of execution.entities) e.targetRecords = 0;
+      const message =
+        outcome === 'Failed' ? 'Injected fault: the execution failed.' : 'The execution was canceled.';
+      execution.failureMessage = message;
+      execution.errors.push({ RecordId: '0', Field: '', ErrorMessage: message });
+    } else if (outcome === 'PartiallySucceeded' && execution.errors.length === 0) {
+      // Keep errors, error files and target counts consistent: reject the last row of the first entity.
+      const planned = execution.planned[0];
+      const result = execution.entities.find((e) => e.entityName === planned?.entity);
+      const row = planned?.rows.pop();
+      if (planned && result && row) {
+        const recordId = String(5637144576 + result.stagingRecords);
+        const message = 'Injected fault: the record was rejected.';
+        const key = planned.keyIdx.map((i) => row[i] ?? '');
+        result.stagingErrorCount++;
+        result.targetRecords--;
+        result.errorRows.push({ recordId, values: row, key, messages: [message] });
+        execution.errors.push({
+          RecordId: recordId,
+          Field: result.keyFields[0] ?? '',
+          ErrorMessage: message,
+        });
+      } else {
+        execution.errors.push({
+          RecordId: '0',
+          Field: '',
+          ErrorMessage: 'Injected fault: the execution partially succeeded.',
+        });
+      }
+    }
+  }
+
+  /** Starts an import execution (ImportFromPackage or a recurring pickup). */
+  startImport(input: {
+    environment: string;
+    definitionGroupId: string;
+    legalEntityId: string;
+    executionId?: string;
+    parsed: NonNullable<RecurringMessage['parsed']>;
+    source: 'package-api' | 'recurring';
+    forced?: Outcome;
+    at?: number;
+    messageId?: string;
+  }): Execution {
+    const project = this.project(input.definitionGroupId);
+    if (!project) throw new FoError(400, `Data project '${input.definitionGroupId}' was not found.`);
+    if (project.direction !== 'import') {
+      throw new FoError(
+        400,
+        `Data project '${project.name}' is an export project; it cannot be used to import.`,
+      );
+    }
+    const executionId = this.newExecutionId(project.name, input.executionId);
+    const legalEntityId = (input.legalEntityId || project.legalEntity).toUpperCase();
+    const execution = this.baseExecution({
+      environment: input.environment,
+      kind: 'import',
+      source: input.source,
+      definitionGroupId: project.name,
+      legalEntityId,
+      executionId,
+      at: input.at,
+    });
+    if (input.messageId) execution.messageId = input.messageId;
+    if (input.source === 'package-api') this.detectOverlap(execution);
+    this.planImport(execution, input.parsed, input.forced);
+    this.executions.set(executionId, execution);
+    this.log(`import ${executionId} (${project.name}, ${legalEntityId}) started → ${execution.outcome}`);
+    return execution;
+  }
+
+  private detectOverlap(execution: Execution): void {
+    for (const other of this.executions.values()) {
+      if (
+        other.environment !== execution.environment ||
+        other.kind !== 'import' ||
+        other.source !== 'package-api'
+      )
+        continue;
+      const status = this.status(other);
+      if (status === 'NotRun' || status === 'Executing') {
+        this.overlaps.push({
+          environment: execution.environment,
+          first: { executionId: other.executionId, startedAt: iso(other.createdAt) },
+          second: { executionId: execution.executionId, startedAt: iso(execution.createdAt) },
+          detectedAt: iso(this.clock.now()),
+        });
+        this.log(`OVERLAP: ${execution.executionId} started while ${other.executionId} is ${status}`);
+      }
+    }
+  }
+
+  /** Starts an export execution. */
+  startExport(input: {
+    environment: string;
+    definitionGroupId: string;
+    legalEntityId: string;
+    executionId?: string;
+    packageName: string;
+    forced?: Outcome;
+  }): Execution {
+    const project = this.project(input.definitionGroupId);
+    if (!project) throw new FoError(400, `Data project '${input.definitionGroupId}' was not found.`);
+    if (project.direction !== 'export') {
+      throw new FoError(
+        400,
+        `Data project '${project.name}' is an import project; it cannot be used to export.`,
+      );
+    }
+    const executionId = this.newExecutionId(project.name, input.executionId);
+    const execution = this.baseExecution({
+      environment: input.environment,
+      kind: 'export',
+      source: 'package-api',
+      definitionGroupId: project.name,
+      legalEntityId: (input.legalEntityId || project.legalEntity).toUpperCase(),
+      executionId,
+    });
+    execution.packageName = input.packageName || project.name;
+    if (input.forced) {
+      execution.outcome = input.forced;
+      if (input.forced !== 'PartiallySucceeded') {
+        execution.failureMessage =
+          input.forced === 'Failed' ? 'Injected fault: the export failed.' : 'The execution was canceled.';
+        execution.errors.push({ RecordId: '0', Field: '', ErrorMessage: execution.failureMessage });
+      }
+    }
+    this.executions.set(executionId, execution);
+    return execution;
+  }
+
+  private async finalize(execution: Execution): Promise<void> {
+    if (execution.kind === 'import') {
+      for (const p of execution.planned) {
+        const table = this.table(execution.environment, p.entity, p.legalEntity, true);
+        for (const row of p.rows) {
+          const record: Record<string, string> = {};
+          p.columns.forEach((c, i) => (record[c] = row[i] ?? ''));
+          table.set(p.keyIdx.map((i) => (row[i] ?? '').trim().toUpperCase()).join('|'), record);
+        }
+      }
+      for (const e of execution.entities) {
+        if (e.errorRows.length === 0) continue;
+        const blob = `errors/${randomUUID()}/${e.entityName}-staging-errors.csv`;
+        const rows = e.errorRows.map((r) => [r.recordId, ...r.values, r.messages.join('; ')]);
+        await this.storage.put(
+          blob,
+          Buffer.from('\ufeff' + toCsv(['RECID', ...e.columns, 'ERRORMESSAGE'], rows)),
+          'text/csv',
+        );
+        execution.stagingErrorBlobs[e.entityName.toLowerCase()] = blob;
+      }
+    } else if (execution.outcome === 'Succeeded' || execution.outcome === 'PartiallySucceeded') {
+      const project = this.project(execution.definitionGroupId);
+      const entities = (project?.entities ?? []).map((e) => {
+        const table = this.table(execution.environment, e.label, execution.legalEntityId, false);
+        const records = [...(table?.values() ?? [])];
+        const columns: string[] = [];
+        for (const r of records) for (const c of Object.keys(r)) if (!columns.includes(c)) columns.push(c);
+        if (columns.length === 0) columns.push(...e.keyFields.map((k) => k.toUpperCase()));
+        const rows = records.map((r) => columns.map((c) => r[c] ?? ''));
+        execution.entities.push({
+          entityName: e.label,
+          company: execution.legalEntityId,
+          stagingRecords: rows.length,
+          stagingErrorCount: 0,
+          targetRecords: rows.length,
+          targetErrorCount: 0,
+          errorRows: [],
+          columns,
+          keyFields: e.keyFields,
+        });
+        return { entityName: e.label, columns, rows };
+      });
+      const zip = await buildPackage({ definitionGroupName: execution.definitionGroupId, entities });
+      const blob = `exports/${randomUUID()}/${execution.packageName ?? 'package'}.zip`;
+      await this.storage.put(blob, zip, 'application/zip');
+      execution.exportBlob = blob;
+    }
+    this.log(`execution ${execution.executionId} ${execution.outcome}`);
+  }
+
+  private table(
+    environment: string,
+    entity: string,
+    legalEntity: string,
+    create: true,
+  ): Map<string, Record<string, string>>;
+  private table(
+    environment: string,
+    entity: string,
+    legalEntity: string,
+    create: false,
+  ): Map<string, Record<string, string>> | undefined;
+  private table(
+    environment: string,
+    entity: string,
+    legalEntity: string,
+    create: boolean,
+  ): Map<string, Record<string, string>> | undefined {
+    const lower = entity.toLowerCase();
+    if (!this.entityLabels.has(lower)) this.entityLabels.set(lower, entity);
+    let env = this.rowStore.get(environment);
+    if (!env && create)
+      this.rowStore.set(
+        environment,
+        (env = new Map<string, Map<string, Map<string, Record<string, string>>>>()),
+      );
+    let byEntity = env?.get(lower);
+    if (!byEntity && create)
+      env?.set(lower, (byEntity = new Map<string, Map<string, Record<string, string>>>()));
+    let rows = byEntity?.get(legalEntity.toUpperCase());
+    if (!rows && create)
+      byEntity?.set(legalEntity.toUpperCase(), (rows = new Map<string, Record<string, string>>()));
+    return rows;
+  }
+
+  /** Rows stored for an entity (label, case-insensitive) and legal entity. */
+  rows(environment: string, entity: string, legalEntity: string): Record<string, string>[] {
+    return [...(this.table(environment, entity, legalEntity, false)?.values() ?? [])];
+  }
+
+  /** Adds rows directly (control API), as if imported. */
+  seedRows(environment: string, entity: string, legalEntity: string, rows: Record<string, string>[]): void {
+    const config = this.entity(entity);
+    const table = this.table(environment, config?.label ?? entity, legalEntity, true);
+    for (const row of rows) {
+      const upper = new Map(Object.entries(row).map(([k, v]) => [k.toUpperCase(), v]));
+      const keyFields = config?.keyFields ?? [Object.keys(row)[0] ?? ''];
+      table.set(keyFields.map((k) => (upper.get(k.toUpperCase()) ?? '').trim().toUpperCase()).join('|'), {
+        ...row,
+      });
+    }
+  }
+
+  /** Url of a read SAS for a blob, honouring a sasExpiry fault. */
+  readUrl(blobName: string, ttlMs: number = this.switches.readUrlTtlMs): string {
+    return this.storage.sasUrl(blobName, 'r', new Date(Date.now() + ttlMs));
+  }
+
+  /** Requests the target error keys file (GenerateImportTargetErrorKeysFile): true when errors exist. */
+  generateTargetKeys(execution: Execution, entityName: string): boolean {
+    const e = execution.entities.find((x) => x.entityName.toLowerCase() === entityName.toLowerCase());
+    if (!e || e.errorRows.length === 0) return false;
+    execution.targetKeysRequested[e.entityName.toLowerCase()] ??=
+      this.clock.now() + this.switches.errorKeysFileDelayMs;
+    return true;
+  }
+
+  /** Writes the target error keys file once its delay has passed; returns its blob or undefined. */
+  async targetKeysBlob(execution: Execution, entityName: string): Promise<string | undefined> {
+    const lower = entityName.toLowerCase();
+    const readyAt = execution.targetKeysRequested[lower];
+    if (readyAt === undefined || readyAt > this.clock.now()) return undefined;
+    const existing = execution.targetKeysBlobs[lower];
+    if (existing) return existing;
+    const e = execution.entities.find((x) => x.entityName.toLowerCase() === lower);
+    if (!e) return undefined;
+    const blob = `errors/${randomUUID()}/${e.entityName}-target-error-keys.csv`;
+    await this.storage.put(
+      blob,
+      Buffer.from(
+        '\ufeff' +
+          toCsv(
+            e.keyFields.map((k) => k.toUpperCase()),
+            e.errorRows.map((r) => r.key),
+          ),
+      ),
+      'text/csv',
+    );
+    execution.targetKeysBlobs[lower] = blob;
+    return blob;
+  }
+
+  // ---------- recurring integrations ----------
+
+  /** Enqueues a file or package for a recurring import activity. */
+  async enqueue(input: {
+    environment: string;
+    activity: RecurringActivityConfig;
+    body: Buffer;
+    entity?: string;
+    company?: string;
+    externalIdentifier?: string;
+    forced?: Outcome;
+  }): Promise<RecurringMessage> {
+    const messageId = randomUUID();
+    let parsed: NonNullable<RecurringMessage['parsed']>;
+    if (input.entity) {
+      try {
+        const table = await readDataFile(
+          input.body,
+          'CSV',
+          input.externalIdentifier ?? `${input.entity}.csv`,
+        );
+        parsed = { ok: true, tables: [{ entity: input.entity, table, hasMap: true }] };
+      } catch (error) {
+        parsed = { ok: false, message: (error as Error).message };
+      }
+    } else {
+      try {
+        parsed = await this.parsePackage(input.body);
+      } catch (error) {
+        parsed = { ok: false, message: (error as Error).message };
+      }
+    }
+    const blobName = `recurring/${input.activity.id}/${messageId}`;
+    await this.storage.put(blobName, input.body);
+    const now = this.clock.now();
+    const message: RecurringMessage = {
+      messageId,
+      activityId: input.activity.id,
+      environment: input.environment,
+      direction: 'import',
+      enqueuedAt: now,
+      externalIdentifier: input.externalIdentifier ?? '',
+      entity: input.entity,
+      company: (input.company ?? input.activity.legalEntity).toUpperCase(),
+      blobName,
+      size: input.body.length,
+      pickupAt: now + this.switches.recurringPickupDelayMs,
+      parsed,
+      dequeueCount: 0,
+      acked: false,
+    };
+    if (input.forced) (message as RecurringMessage & { forced?: Outcome }).forced = input.forced;
+    this.messages.set(messageId, message);
+    return message;
+  }
+
+  private pickUp(message: RecurringMessage): void {
+    const activity = this.activity(message.activityId);
+    const parsed = message.parsed;
+    if (!activity || !parsed) return;
+    if (!parsed.ok) {
+      message.preprocessingError = parsed.message;
+      return;
+    }
+    const execution = this.startImport({
+      environment: message.environment,
+      definitionGroupId: activity.dataProject,
+      legalEntityId: message.company,
+      parsed,
+      source: 'recurring',
+      forced: (message as RecurringMessage & { forced?: Outcome }).forced,
+      at: message.pickupAt,
+      messageId: message.messageId,
+    });
+    message.executionId = execution.executionId;
+    delete message.parsed;
+  }
+
+  /** GetMessageStatus value of a message at the current time. */
+  messageStatus(message: RecurringMessage): string {
+    const alt = this.switches.messageStatusSpelling === 'alternate';
+    if (message.direction === 'export')
+      return message.acked ? 'Acked' : message.dequeueCount > 0 ? 'Dequeued' : 'Enqueued';
+    if (message.preprocessingError) return 'PreProcessingError';
+    if (!message.executionId) return 'Enqueued';
+    const execution = this.executions.get(message.executionId);
+    if (!execution) return 'Enqueued';
+    const status = this.status(execution);
+    if (status === 'NotRun') return 'Dequeued';
+    if (status === 'Executing') {
+      const half = execution.startAt + (execution.endAt - execution.startAt) / 2;
+      return this.clock.now() < half ? (alt ? 'PreProcessing' : 'Preprocessing') : 'Processing';
+    }
+    if (status === 'Succeeded') return 'Processed';
+    if (status === 'Canceled') return alt ? 'PostProcessingError' : 'PostProcessingFailed';
+    return 'ProcessedWithErrors';
+  }
+
+  /** Adds a file to an export activity's queue (control API). */
+  async seedExportMessage(input: {
+    environment: string;
+    activity: RecurringActivityConfig;
+    body: Buffer;
+    fileName: string;
+  }): Promise<RecurringMessage> {
+    const messageId = randomUUID();
+    const blobName = `recurring/${input.activity.id}/${messageId}`;
+    await this.storage.put(blobName, input.body);
+    const now = this.clock.now();
+    const message: RecurringMessage = {
+      messageId,
+      activityId: input.activity.id,
+      environment: input.environment,
+      direction: 'export',
+      enqueuedAt: now,
+      externalIdentifier: input.fileName,
+      company: input.activity.legalEntity,
+      blobName,
+      size: input.body.length,
+      pickupAt: now,
+      dequeueCount: 0,
+      acked: false,
+    };
+    this.messages.set(messageId, message);
+    return message;
+  }
+
+  /** Dequeues the next visible export message of an activity, or undefined. */
+  dequeue(activityId: string): RecurringMessage | undefined {
+    const now = this.clock.now();
+    const message = [...this.messages.values()]
+      .filter(
+        (m) =>
+          m.direction === 'export' &&
+          m.activityId === activityId &&
+          !m.acked &&
+          (m.invisibleUntil ?? 0) <= now,
+      )
+      .sort((a, b) => a.enqueuedAt - b.enqueuedAt)[0];
+    if (!message) return undefined;
+    message.popReceipt = randomUUID();
+    if (message.dequeuedAt !== undefined) message.lastDequeueAt = message.dequeuedAt;
+    message.dequeuedAt = now;
+    message.invisibleUntil = now + this.switches.visibilityTimeoutMs;
+    message.dequeueCount++;
+    return message;
+  }
+
+  /** Per-activity queue overview for the control API. */
+  queues(): Record<string, unknown>[] {
+    const now = this.clock.now();
+    return [...this.messages.values()].map((m) => ({
+      messageId: m.messageId,
+      activityId: m.activityId,
+      environment: m.environment,
+      direction: m.direction,
+      status: this.messageStatus(m),
+      externalIdentifier: m.externalIdentifier,
+      entity: m.entity,
+      company: m.company,
+      size: m.size,
+      enqueuedAt: iso(m.enqueuedAt),
+      executionId: m.executionId,
+      preprocessingError: m.preprocessingError,
+      dequeueCount: m.dequeueCount,
+      lastDequeueDateTime: m.lastDequeueAt === undefined ? null : iso(m.lastDequeueAt),
+      visible: m.direction === 'export' && !m.acked && (m.invisibleUntil ?? 0) <= now,
+      acked: m.acked,
+    }));
+  }
+
+  /** Executions for the control API (without internal bulk). */
+  executionViews(): Record<string, unknown>[] {
+    return [...this.executions.values()].map((e) => ({
+      executionId: e.executionId,
+      environment: e.environment,
+      kind: e.kind,
+      source: e.source,
+      definitionGroupId: e.definitionGroupId,
+      legalEntityId: e.legalEntityId,
+      status: this.status(e),
+      outcome: e.outcome,
+      createdAt: iso(e.createdAt),
+      startAt: iso(e.startAt),
+      endAt: iso(e.endAt),
+      messageId: e.messageId,
+      failureMessage: e.failureMessage,
+      errors: e.errors,
+      entities: e.entities.map(({ errorRows: _r, columns: _c, ...rest }) => rest),
+    }));
+  }
+
+  /** Forgets everything (executions, rows, queues, calls, overlaps, faults). */
+  reset(): void {
+    this.executions.clear();
+    this.messages.clear();
+    this.rowStore.clear();
+    this.calls.length = 0;
+    this.overlaps.length = 0;
+    this.faults = [];
+    this.issuedWriteUrls.clear();
+  }
+}

@@ -1,0 +1,282 @@
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { startAzurite, type AzuriteInstance } from './azurite.js';
+import { handleAuthority, type AuthorityContext } from './authority.js';
+import { DEFAULT_DATA_DIR, ensureEmulatorCertificates } from './certs.js';
+import { loadEmulatorConfig, type EmulatorConfig, type EmulatorConfigInput } from './config.js';
+import { CONTROL_PREFIX, handleControl } from './control.js';
+import { createControlClient, type EmulatorControl } from './control-client.js';
+import { EmulatorClock, EmulatorEngine } from './engine.js';
+import { handleEnvironment, type EnvironmentRuntime } from './fo.js';
+import { odataErrorBody, redact, sendJson } from './http.js';
+import { createTokenSigner } from './jwt.js';
+import { SwitchesSchema, type EmulatorSwitchesInput } from './options.js';
+import { EmulatorStorage } from './storage.js';
+
+export { DEFAULT_DATA_DIR, ensureEmulatorCertificates } from './certs.js';
+export type { EmulatorCertificates } from './certs.js';
+export {
+  DEFAULT_CLIENT_ID,
+  DEFAULT_CLIENT_SECRET,
+  DEFAULT_CONFIG,
+  DEFAULT_EXPORT_ACTIVITY_ID,
+  DEFAULT_FEDERATED_SUBJECT,
+  DEFAULT_IMPORT_ACTIVITY_ID,
+  DEFAULT_TENANT_ID,
+  EmulatorConfigError,
+  loadEmulatorConfig,
+} from './config.js';
+export type { EmulatorConfig, EmulatorConfigInput } from './config.js';
+export { createControlClient, ControlApiError } from './control-client.js';
+export type { EmulatorControl, ExecutionView, QueueMessageView } from './control-client.js';
+export type { CallRecord, OverlapRecord } from './engine.js';
+export { DEFAULT_SWITCHES } from './options.js';
+export type { ActiveFault, EmulatorSwitches, EmulatorSwitchesInput, FaultSpec } from './options.js';
+export { buildPackage } from './package.js';
+export { ACTION_PATH, ONPREM_PREFIX, PACKAGE_ACTIONS, RECURRING_ROUTES } from './fo.js';
+export { CONTROL_PREFIX } from './control.js';
+
+/** Options of {@link startEmulator}; every switch of {@link EmulatorSwitchesInput} may be given too. */
+export interface StartEmulatorOptions extends Partial<EmulatorSwitchesInput> {
+  /** Configuration object or path of a JSON config file; default the built-in configuration. */
+  config?: EmulatorConfigInput | string;
+  /** Storage account to use; default: start a private Azurite (stopped by `stop()`). */
+  storageConnectionString?: string;
+  /** Folder for certificates and keys; default `.local/emulator/` in the project. */
+  dataDir?: string;
+  /** Emulator clock; default real time at speed 1. */
+  clock?: { mode: 'real'; speed?: number } | { mode: 'manual' };
+  /** Host to bind and to put in urls; default `127.0.0.1`. */
+  host?: string;
+  /** Fixed ports: the authority listener, and environments by name (else the config's, else free ones). */
+  ports?: { authority?: number; environments?: Record<string, number> };
+  /** Receives one-line log messages (secrets redacted); default: none. */
+  log?: (line: string) => void;
+}
+
+/** An environment of a running emulator. */
+export interface RunningEnvironment {
+  name: string;
+  type: 'cloud' | 'onprem';
+  /** F&O base url and JWT audience: `https://127.0.0.1:{port}`. */
+  baseUrl: string;
+  /** `{baseUrl}/_emulator`. */
+  controlUrl: string;
+  /** Control API client bound to this environment. */
+  control: EmulatorControl;
+}
+
+/** Client credentials for the first configured client. */
+export interface EmulatorCredentials {
+  tenantId: string;
+  clientId: string;
+  clientSecret: string | undefined;
+  /** `https://127.0.0.1:{port}`, for `authorityHost` of @azure/identity. */
+  authorityHost: string;
+  /** Full token endpoint `{authorityHost}/{tenantId}/oauth2/v2.0/token`. */
+  tokenUrl: string;
+  /** `{baseUrl}/.default` of the first environment. */
+  scope: string;
+  /** PEM with the generated client certificate and key (ClientCertificateCredential `certificatePath`). */
+  certificatePath: string;
+}
+
+/** A running emulator. */
+export interface RunningEmulator {
+  /** Base url of the first environment. */
+  baseUrl: string;
+  environments: RunningEnvironment[];
+  authorityHost: string;
+  tenantId: string;
+  tokenUrl: string;
+  /** AD FS token endpoint (on-premises environments). */
+  adfsTokenUrl: string;
+  credentials: EmulatorCredentials;
+  caCertPath: string;
+  caCertPem: string;
+  /** Control API url of the first environment. */
+  controlUrl: string;
+  recurring: { importActivityId: string | undefined; exportActivityId: string | undefined };
+  storageConnectionString: string;
+  /** Control API client (first environment; state is shared by all environments). */
+  control: EmulatorControl;
+  /** The validated configuration in use. */
+  config: EmulatorConfig;
+  /** Stops every listener and the private Azurite, if any. */
+  stop(): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function safe(
+  handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  log: (line: string) => void,
+): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    handler(req, res).catch((error: unknown) => {
+      log(`request ${redact(req.url ?? '')} failed: ${redact(String(error))}`);
+      if (!res.headersSent && !res.destroyed)
+        sendJson(res, 500, odataErrorBody(`Unexpected error: ${String(error)}`, 'System.Exception'));
+      else res.destroy();
+    });
+  };
+}
+
+/** Starts the emulator: authority listener, one listener per environment, storage. */
+export async function startEmulator(options: StartEmulatorOptions = {}): Promise<RunningEmulator> {
+  const config = loadEmulatorConfig(options.config);
+  const switchKeys = Object.keys(SwitchesSchema.shape);
+  const switchInput = Object.fromEntries(Object.entries(options).filter(([k]) => switchKeys.includes(k)));
+  const parsedSwitches = SwitchesSchema.safeParse(switchInput);
+  if (!parsedSwitches.success) {
+    throw new Error(
+      `Invalid emulator options: ${parsedSwitches.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  }
+  const log = options.log ?? (() => undefined);
+  const host = options.host ?? '127.0.0.1';
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const certs = ensureEmulatorCertificates(options.dataDir ?? DEFAULT_DATA_DIR);
+  let azurite: AzuriteInstance | undefined;
+  let connectionString = options.storageConnectionString;
+  if (!connectionString) {
+    azurite = await startAzurite({ host: '127.0.0.1' });
+    connectionString = azurite.connectionString;
+  }
+  const storage = new EmulatorStorage(connectionString);
+  const servers: Server[] = [];
+  try {
+    await storage.init();
+    const clock = new EmulatorClock(options.clock ?? { mode: 'real' });
+    const engine = new EmulatorEngine(config, clock, parsedSwitches.data, storage, log);
+    const signer = createTokenSigner(certs.signingKeyPem);
+    const envs: EnvironmentRuntime[] = [];
+    let authorityHost = '';
+    const auth: AuthorityContext = {
+      config,
+      engine,
+      signer,
+      authorityHost: () => authorityHost,
+      environments: () => envs,
+      generatedClientCertPem: certs.clientCertPem,
+    };
+    const tls = { key: certs.serverKeyPem, cert: certs.serverCertPem };
+    const authorityServer = createServer(
+      tls,
+      safe((req, res) => handleAuthority(auth, req, res), log),
+    );
+    servers.push(authorityServer);
+    authorityHost = `https://${urlHost}:${await listen(authorityServer, options.ports?.authority ?? 0, host)}`;
+    const info = (): unknown => ({
+      authorityHost,
+      tenantId: config.tenantId,
+      environments: envs.map((e) => ({ name: e.name, type: e.type, baseUrl: e.baseUrl })),
+      recurringActivities: config.recurringActivities,
+      dataProjects: config.dataProjects,
+      storageContainer: storage.containerName,
+      clock: { mode: clock.mode, speed: clock.speed },
+    });
+    for (const envConfig of config.environments) {
+      const env: EnvironmentRuntime = {
+        name: envConfig.name,
+        type: envConfig.type,
+        baseUrl: '',
+        clients: envConfig.clients,
+      };
+      const server = createServer(
+        tls,
+        safe(async (req, res) => {
+          const path = (req.url ?? '/').split('?')[0] ?? '/';
+          if (path === CONTROL_PREFIX || path.startsWith(`${CONTROL_PREFIX}/`)) {
+            await handleControl(engine, auth, env, info, req, res);
+          } else {
+            await handleEnvironment({ engine, auth, env }, req, res);
+          }
+        }, log),
+      );
+      servers.push(server);
+      const port = await listen(
+        server,
+        options.ports?.environments?.[envConfig.name] ?? envConfig.port,
+        host,
+      );
+      env.baseUrl = `https://${urlHost}:${port}`;
+      envs.push(env);
+    }
+    const running = envs.map((e) => ({
+      name: e.name,
+      type: e.type,
+      baseUrl: e.baseUrl,
+      controlUrl: `${e.baseUrl}${CONTROL_PREFIX}`,
+      control: createControlClient(`${e.baseUrl}${CONTROL_PREFIX}`, { caCertPem: certs.caCertPem }),
+    }));
+    const first = running[0];
+    if (!first) throw new Error('no environment configured');
+    const client = config.clients[0];
+    const tokenUrl = `${authorityHost}/${config.tenantId}/oauth2/v2.0/token`;
+    let stopped = false;
+    return {
+      baseUrl: first.baseUrl,
+      environments: running,
+      authorityHost,
+      tenantId: config.tenantId,
+      tokenUrl,
+      adfsTokenUrl: `${authorityHost}/adfs/oauth2/token`,
+      credentials: {
+        tenantId: config.tenantId,
+        clientId: client?.clientId ?? '',
+        clientSecret: client?.secrets[0],
+        authorityHost,
+        tokenUrl,
+        scope: `${first.baseUrl}/.default`,
+        certificatePath: certs.clientCertAndKeyPath,
+      },
+      caCertPath: certs.caCertPath,
+      caCertPem: certs.caCertPem,
+      controlUrl: first.controlUrl,
+      recurring: {
+        importActivityId: config.recurringActivities.find((a) => a.direction === 'import')?.id,
+        exportActivityId: config.recurringActivities.find((a) => a.direction === 'export')?.id,
+      },
+      storageConnectionString: connectionString,
+      control: first.control,
+      config,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        await closeAll(servers);
+        await storage.dispose();
+        await azurite?.stop();
+      },
+    };
+  } catch (error) {
+    await closeAll(servers);
+    await azurite?.stop();
+    throw error;
+  }
+}
+
+async function closeAll(servers: Server[]): Promise<void> {
+  await Promise.all(
+    servers.map(
+      (s) =>
+        new Promise<void>((resolve) => {
+          if (!s.listening) {
+            resolve();
+            return;
+          }
+          s.close(() => resolve());
+          s.closeAllConnections();
+        }),
+    ),
+  );
+}

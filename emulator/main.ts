@@ -1,0 +1,94 @@
+/**
+ * `npm run emulator`: starts the F&O DMF emulator alone, prints `KEY=value` lines a client needs,
+ * then `READY`, and runs until SIGINT/SIGTERM.
+ *
+ * Flags (each also as an environment variable):
+ *   --config <file>                     DMF_EMULATOR_CONFIG
+ *   --data-dir <dir>                    DMF_EMULATOR_DATA_DIR
+ *   --storage-connection-string <cs>    DMF_EMULATOR_STORAGE_CONNECTION_STRING (default: own Azurite)
+ *   --speed <factor>                    DMF_EMULATOR_SPEED (real clock speed factor, default 1)
+ *   --manual-clock                      DMF_EMULATOR_MANUAL_CLOCK=1 (advance via the control API)
+ *   --authority-port <port>             DMF_EMULATOR_AUTHORITY_PORT
+ *   --port <port>                       DMF_EMULATOR_PORT (first environment's port)
+ *   --options <json>                    DMF_EMULATOR_OPTIONS (switches, e.g. {"notFoundWindowMs":0})
+ */
+import { parseArgs } from 'node:util';
+import { loadEmulatorConfig, startEmulator } from './index.js';
+
+const { values } = parseArgs({
+  options: {
+    config: { type: 'string' },
+    'data-dir': { type: 'string' },
+    'storage-connection-string': { type: 'string' },
+    speed: { type: 'string' },
+    'manual-clock': { type: 'boolean' },
+    'authority-port': { type: 'string' },
+    port: { type: 'string' },
+    options: { type: 'string' },
+    verbose: { type: 'boolean' },
+  },
+});
+
+const env = process.env;
+const configPath = values.config ?? env.DMF_EMULATOR_CONFIG;
+const speed = Number(values.speed ?? env.DMF_EMULATOR_SPEED ?? 1);
+const manual = values['manual-clock'] ?? env.DMF_EMULATOR_MANUAL_CLOCK === '1';
+const authorityPort = values['authority-port'] ?? env.DMF_EMULATOR_AUTHORITY_PORT;
+const port = values.port ?? env.DMF_EMULATOR_PORT;
+const switches = JSON.parse(values.options ?? env.DMF_EMULATOR_OPTIONS ?? '{}') as Record<string, unknown>;
+
+try {
+  const emulator = await startEmulator({
+    ...switches,
+    config: configPath,
+    dataDir: values['data-dir'] ?? env.DMF_EMULATOR_DATA_DIR,
+    storageConnectionString:
+      values['storage-connection-string'] ?? env.DMF_EMULATOR_STORAGE_CONNECTION_STRING,
+    clock: manual ? { mode: 'manual' } : { mode: 'real', speed },
+    ports: {
+      authority: authorityPort ? Number(authorityPort) : undefined,
+      environments: port
+        ? { [loadEmulatorConfig(configPath).environments[0]?.name ?? 'default']: Number(port) }
+        : undefined,
+    },
+    log: values.verbose ? (line) => process.stderr.write(`[emulator] ${line}\n`) : undefined,
+  });
+  const lines: [string, string | undefined][] = [
+    ['DMF_BASE_URL', emulator.baseUrl],
+    ['DMF_AUTHORITY_HOST', emulator.authorityHost],
+    ['DMF_TENANT_ID', emulator.tenantId],
+    ['DMF_TOKEN_URL', emulator.tokenUrl],
+    ['DMF_CLIENT_ID', emulator.credentials.clientId],
+    ['DMF_CLIENT_SECRET', emulator.credentials.clientSecret],
+    ['DMF_CLIENT_CERTIFICATE_PATH', emulator.credentials.certificatePath],
+    ['DMF_SCOPE', emulator.credentials.scope],
+    ['DMF_CA_CERT', emulator.caCertPath],
+    ['DMF_CONTROL_URL', emulator.controlUrl],
+    ['DMF_RECURRING_IMPORT_ACTIVITY', emulator.recurring.importActivityId],
+    ['DMF_RECURRING_EXPORT_ACTIVITY', emulator.recurring.exportActivityId],
+    ['DMF_STORAGE_CONNECTION_STRING', emulator.storageConnectionString],
+  ];
+  for (const env2 of emulator.environments.slice(1)) {
+    lines.push([`DMF_BASE_URL_${env2.name.toUpperCase().replace(/-/g, '_')}`, env2.baseUrl]);
+  }
+  for (const [key, value] of lines) if (value !== undefined) process.stdout.write(`${key}=${value}\n`);
+  process.stdout.write('READY\n');
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`[emulator] ${signal}: stopping\n`);
+    emulator.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`[emulator] stop failed: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+} catch (error) {
+  process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+}

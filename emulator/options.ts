@@ -1,0 +1,107 @@
+import { z } from 'zod';
+
+/** Runtime switches: timing, variants where sources disagree, limits. All settable at runtime. */
+export const SwitchesSchema = z.strictObject({
+  /** Emulator-clock ms from an execution's start to its final state. */
+  executionDurationMs: z.number().int().min(0).default(2_000),
+  /** Emulator-clock ms an execution stays NotRun before Executing. */
+  notRunMs: z.number().int().min(0).default(200),
+  /** Emulator-clock ms after a start during which GetExecutionSummaryStatus answers 400 "Execution details were not found". */
+  notFoundWindowMs: z.number().int().min(0).default(500),
+  /** Emulator-clock ms before the recurring batch picks up an enqueued message. */
+  recurringPickupDelayMs: z.number().int().min(0).default(1_000),
+  /** Emulator-clock ms a dequeued, un-acked export message stays invisible. */
+  visibilityTimeoutMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(30 * 60_000),
+  /** Lifetime of GetAzureWriteUrl's SAS (ms). */
+  writeUrlTtlMs: z
+    .number()
+    .int()
+    .default(35 * 60_000),
+  /** Lifetime of read SAS urls (exports, error files) in ms. */
+  readUrlTtlMs: z
+    .number()
+    .int()
+    .default(60 * 60_000),
+  /** Lifetime of issued access tokens (seconds, emulator clock). */
+  tokenLifetimeSeconds: z.number().int().min(1).default(3_599),
+  /** Emulator-clock ms between GenerateImportTargetErrorKeysFile and its url becoming available. */
+  errorKeysFileDelayMs: z.number().int().min(0).default(500),
+  /** Bodies larger than this get 413 from enqueue. */
+  maxEnqueueBytes: z
+    .number()
+    .int()
+    .min(1)
+    .default(50 * 1000 * 1000),
+  /** A CSV cell containing this text makes its row a staging error. */
+  badValueMarker: z.string().min(1).default('#BAD#'),
+  /** ExportToPackage(Async) answer: `plain` value string (default) or the docs' `nested` `{"value":{"value":…}}`. */
+  exportResponseShape: z.enum(['plain', 'nested']).default('plain'),
+  /** GetMessageStatus spellings: `documented` (Preprocessing, PostProcessingFailed) or `alternate` (PreProcessing, PostProcessingError). */
+  messageStatusSpelling: z.enum(['documented', 'alternate']).default('documented'),
+  /** Dequeue's DownloadLocation: the real `https` address, or `http80` (`http://{host}:80/…`, as behind F&O's load balancer). */
+  downloadLocation: z.enum(['https', 'http80']).default('https'),
+  /** Entities a package names that no data project declares: `accept` (key = first column) or `reject` (execution fails). */
+  unknownEntities: z.enum(['accept', 'reject']).default('accept'),
+});
+
+/** Fully defaulted switches. */
+export type EmulatorSwitches = z.output<typeof SwitchesSchema>;
+/** Switches as given (any subset). */
+export type EmulatorSwitchesInput = z.input<typeof SwitchesSchema>;
+
+/** Partial update of switches, validated. */
+export const SwitchesPatchSchema = SwitchesSchema.partial();
+
+/** Default values of every switch. */
+export const DEFAULT_SWITCHES: EmulatorSwitches = SwitchesSchema.parse({});
+
+const statusFault = z.strictObject({
+  kind: z.literal('status'),
+  status: z.number().int().min(400).max(599),
+  /** Seconds for the Retry-After header (429/503). */
+  retryAfterSeconds: z.number().int().min(0).optional(),
+});
+const latencyFault = z.strictObject({ kind: z.literal('latency'), ms: z.number().int().min(0) });
+const resetFault = z.strictObject({ kind: z.literal('reset') });
+const tokenExpiryFault = z.strictObject({ kind: z.literal('tokenExpiry'), seconds: z.number().int() });
+const sasExpiryFault = z.strictObject({ kind: z.literal('sasExpiry'), seconds: z.number().int() });
+const outcomeFault = z.strictObject({
+  kind: z.literal('outcome'),
+  outcome: z.enum(['PartiallySucceeded', 'Failed', 'Canceled']),
+});
+
+/**
+ * A fault: for `route` (a package action like `ImportFromPackage`, a recurring route `enqueue`,
+ * `dequeue`, `ack`, `download`, `jobstatus`, `token`, or `*`), optionally limited to one
+ * environment, for the next `times` calls or until cleared.
+ */
+export const FaultSpecSchema = z
+  .discriminatedUnion('kind', [
+    statusFault,
+    latencyFault,
+    resetFault,
+    tokenExpiryFault,
+    sasExpiryFault,
+    outcomeFault,
+  ])
+  .and(
+    z.object({
+      route: z.string().min(1),
+      environment: z.string().optional(),
+      times: z.number().int().min(1).optional(),
+    }),
+  );
+
+/** A fault to inject. */
+export type FaultSpec = z.input<typeof FaultSpecSchema>;
+
+/** An injected fault with its counters. */
+export type ActiveFault = z.output<typeof FaultSpecSchema> & {
+  id: string;
+  hits: number;
+  remaining: number | null;
+};

@@ -1,0 +1,101 @@
+import { randomBytes } from 'node:crypto';
+import {
+  BlobSASPermissions,
+  BlobServiceClient,
+  BlockBlobClient,
+  generateBlobSASQueryParameters,
+  SASProtocol,
+  StorageSharedKeyCredential,
+  type ContainerClient,
+} from '@azure/storage-blob';
+
+/** The emulator's blob storage: one container per emulator instance in the given account. */
+export class EmulatorStorage {
+  readonly containerName: string;
+  readonly container: ContainerClient;
+  private readonly credential: StorageSharedKeyCredential;
+
+  constructor(connectionString: string) {
+    const parts = new Map(
+      connectionString
+        .split(';')
+        .filter((p) => p.includes('='))
+        .map((p) => {
+          const i = p.indexOf('=');
+          return [p.slice(0, i).trim().toLowerCase(), p.slice(i + 1).trim()] as const;
+        }),
+    );
+    const account = parts.get('accountname');
+    const key = parts.get('accountkey');
+    if (!account || !key)
+      throw new Error(
+        'The storage connection string needs AccountName and AccountKey (SAS urls are signed with the key).',
+      );
+    this.credential = new StorageSharedKeyCredential(account, key);
+    const service = BlobServiceClient.fromConnectionString(connectionString);
+    this.containerName = `dmf-emulator-${randomBytes(4).toString('hex')}`;
+    this.container = service.getContainerClient(this.containerName);
+  }
+
+  /** Creates the container. */
+  async init(): Promise<void> {
+    await this.container.createIfNotExists();
+  }
+
+  /** Deletes the container and everything in it. */
+  async dispose(): Promise<void> {
+    await this.container.deleteIfExists().catch(() => undefined);
+  }
+
+  /** Url of a blob without SAS. */
+  blobUrl(blobName: string): string {
+    return this.container.getBlockBlobClient(blobName).url;
+  }
+
+  /** Blob name for a blob url of this container, or undefined. */
+  blobNameOf(url: string): string | undefined {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return undefined;
+    }
+    const base = new URL(this.container.url);
+    const prefix = `${base.pathname.replace(/\/$/, '')}/`;
+    if (parsed.host !== base.host || !parsed.pathname.startsWith(prefix)) return undefined;
+    return decodeURIComponent(parsed.pathname.slice(prefix.length));
+  }
+
+  /** Service SAS url for one blob; `expiresOn` is real (wall-clock) time, which Azurite checks. */
+  sasUrl(blobName: string, permissions: 'r' | 'rw', expiresOn: Date): string {
+    const sas = generateBlobSASQueryParameters(
+      {
+        containerName: this.containerName,
+        blobName,
+        permissions: BlobSASPermissions.parse(permissions),
+        startsOn: new Date(Math.min(Date.now() - 5 * 60_000, expiresOn.getTime() - 60_000)),
+        expiresOn,
+        protocol: SASProtocol.HttpsAndHttp,
+      },
+      this.credential,
+    ).toString();
+    return `${this.blobUrl(blobName)}?${sas}`;
+  }
+
+  /** Writes a blob. */
+  async put(blobName: string, body: Buffer, contentType = 'application/octet-stream'): Promise<void> {
+    await this.container
+      .getBlockBlobClient(blobName)
+      .uploadData(body, { blobHTTPHeaders: { blobContentType: contentType } });
+  }
+
+  /** Reads a blob with the account key. */
+  async get(blobName: string): Promise<Buffer> {
+    return this.container.getBlockBlobClient(blobName).downloadToBuffer();
+  }
+
+  /** Reads a blob through a (SAS) url, as F&O does with a package url. */
+  async getByUrl(url: string): Promise<Buffer> {
+    return new BlockBlobClient(url).downloadToBuffer();
+  }
+}

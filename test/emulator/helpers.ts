@@ -1,0 +1,227 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createSign } from 'node:crypto';
+import yazl from 'yazl';
+import yauzl from 'yauzl';
+import { inject } from 'vitest';
+import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '../../emulator/index.js';
+import { DEFAULT_DATA_DIR, CERT_FILES } from '../../emulator/certs.js';
+
+/** Path of the real F&O fixture package (outside the repo). */
+export const FIXTURE_ZIP = join(
+  import.meta.dirname,
+  '..',
+  '..',
+  '..',
+  'shared',
+  'fixtures',
+  'usmf_asset-major-types-01.zip',
+);
+/** True when the fixture folder is present. */
+export const HAVE_FIXTURE = existsSync(FIXTURE_ZIP);
+
+/** Starts an emulator on the shared Azurite with a manual clock and no not-found window. */
+export function startTestEmulator(options: StartEmulatorOptions = {}): Promise<RunningEmulator> {
+  return startEmulator({
+    storageConnectionString: inject('azuriteConnectionString'),
+    clock: { mode: 'manual' },
+    notFoundWindowMs: 0,
+    ...options,
+  });
+}
+
+/** Test-only switches every test file restores in beforeEach. */
+export const TEST_SWITCHES = {
+  notFoundWindowMs: 0,
+  executionDurationMs: 2_000,
+  notRunMs: 200,
+  recurringPickupDelayMs: 1_000,
+  visibilityTimeoutMs: 30 * 60_000,
+  writeUrlTtlMs: 35 * 60_000,
+  exportResponseShape: 'plain',
+  messageStatusSpelling: 'documented',
+  downloadLocation: 'https',
+  unknownEntities: 'accept',
+  errorKeysFileDelayMs: 500,
+  maxEnqueueBytes: 50_000_000,
+} as const;
+
+/** Obtains an access token with the client secret through raw fetch. */
+export async function getToken(em: RunningEmulator, baseUrl = em.baseUrl): Promise<string> {
+  const res = await fetch(em.tokenUrl, {
+    method: 'POST',
+    body: new URLSearchParams({
+      grant_type: 'client_credentials',
+      client_id: em.credentials.clientId,
+      client_secret: em.credentials.clientSecret ?? '',
+      scope: `${baseUrl}/.default`,
+    }),
+  });
+  if (res.status !== 200) throw new Error(`token: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { access_token: string }).access_token;
+}
+
+/** Signs an arbitrary token with the emulator's signing key (to craft wrong-audience tokens). */
+export function signWithEmulatorKey(payload: Record<string, unknown>, kid = 'test'): string {
+  const key = readFileSync(join(DEFAULT_DATA_DIR, CERT_FILES.signingKey), 'utf8');
+  const input = `${Buffer.from(JSON.stringify({ alg: 'RS256', typ: 'JWT', kid })).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
+  return `${input}.${createSign('sha256').update(input).sign(key, 'base64url')}`;
+}
+
+/** Raw response of a package API action. */
+export interface ActionResponse {
+  status: number;
+  headers: Headers;
+  body: unknown;
+  text: string;
+}
+
+/** Posts a package API action with raw fetch. */
+export async function action(
+  em: RunningEmulator,
+  name: string,
+  body: unknown,
+  token: string | undefined,
+  baseUrl = em.baseUrl,
+  prefix = '',
+): Promise<ActionResponse> {
+  const res = await fetch(
+    `${baseUrl}${prefix}/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.${name}`,
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    },
+  );
+  const text = await res.text();
+  let parsed: unknown;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = undefined;
+  }
+  return { status: res.status, headers: res.headers, body: parsed, text };
+}
+
+/** The `value` of a successful OData answer. */
+export function valueOf(r: ActionResponse): unknown {
+  if (r.status !== 200) throw new Error(`expected 200, got ${r.status}: ${r.text}`);
+  return (r.body as { value: unknown }).value;
+}
+
+/** UTF-16LE with BOM, as Microsoft writes package XML. */
+export function utf16(text: string): Buffer {
+  return Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+}
+
+const NS =
+  'xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.microsoft.com/dynamics/2015/01/DataManagement"';
+
+/** A manifest for one CSV entity (built independently of the emulator's writer). */
+export function manifestXml(entityName: string, fileName: string, withMap = true): string {
+  const map = withMap
+    ? '<EntityMapList><EntityMap><EntityField>CUSTOMERACCOUNT</EntityField><XMLField>CUSTOMERACCOUNT</XMLField></EntityMap></EntityMapList>'
+    : '';
+  return `<DataManagementPackageManifest ${NS}><DefinitionGroupName>CustomerImport</DefinitionGroupName><Description>test</Description><PackageEntityList><DataManagementPackageEntityData>${map}<EntityName>${entityName}</EntityName><ExecutionUnit>1</ExecutionUnit><InputFilePath>${fileName}</InputFilePath><LevelInExecutionUnit>1</LevelInExecutionUnit><SequenceInLevel>1</SequenceInLevel><SourceFormat>CSV</SourceFormat></DataManagementPackageEntityData></PackageEntityList></DataManagementPackageManifest>`;
+}
+
+/** A package header. */
+export const HEADER_XML = `<DataManagementPackageHeader ${NS}><Description>test</Description><ManifestType>Microsoft.Dynamics.AX.Framework.Tools.DataManagement.Serialization.DataManagementPackageManifest</ManifestType><PackageType>DefinitionGroup</PackageType><PackageVersion>2</PackageVersion></DataManagementPackageHeader>`;
+
+/** Zips named entries. */
+export async function zip(entries: Record<string, Buffer | string>): Promise<Buffer> {
+  const z = new yazl.ZipFile();
+  for (const [name, content] of Object.entries(entries)) {
+    if (name.endsWith('/')) z.addEmptyDirectory(name);
+    else z.addBuffer(Buffer.isBuffer(content) ? content : Buffer.from(content), name);
+  }
+  z.end();
+  const chunks: Buffer[] = [];
+  for await (const c of z.outputStream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** A Customers V3 package with the given CSV text. */
+export function customersPackage(csv: string, options: { withMap?: boolean } = {}): Promise<Buffer> {
+  return zip({
+    'Manifest.xml': utf16(manifestXml('Customers V3', 'Customers V3.csv', options.withMap ?? true)),
+    'PackageHeader.xml': utf16(HEADER_XML),
+    'Customers V3.csv': csv,
+  });
+}
+
+/** Unzips into name → bytes. */
+export async function unzip(bytes: Buffer): Promise<Map<string, Buffer>> {
+  // lazyEntries: entries are only emitted on readEntry(), so none is missed before listeners attach.
+  const z = await yauzl.fromBufferPromise(bytes, { lazyEntries: true });
+  const out = new Map<string, Buffer>();
+  await new Promise<void>((resolve, reject) => {
+    z.on('entry', (entry: yauzl.Entry) => {
+      z.openReadStream(entry, (err, stream) => {
+        if (err) return reject(err);
+        const chunks: Buffer[] = [];
+        stream.on('data', (c: Buffer) => chunks.push(c));
+        stream.on('end', () => {
+          out.set(entry.fileName, Buffer.concat(chunks));
+          z.readEntry();
+        });
+      });
+    });
+    z.on('end', () => resolve());
+    z.on('error', reject);
+    z.readEntry();
+  });
+  return out;
+}
+
+/** Uploads a package through GetAzureWriteUrl + PUT; returns the blob url with SAS. */
+export async function uploadPackage(
+  em: RunningEmulator,
+  token: string,
+  bytes: Buffer,
+  name = `pkg-${Date.now()}-${Math.random()}.zip`,
+): Promise<string> {
+  const write = JSON.parse(
+    valueOf(await action(em, 'GetAzureWriteUrl', { uniqueFileName: name }, token)) as string,
+  ) as {
+    BlobId: string;
+    BlobUrl: string;
+  };
+  const put = await fetch(write.BlobUrl, {
+    method: 'PUT',
+    headers: { 'x-ms-blob-type': 'BlockBlob' },
+    body: bytes,
+  });
+  if (put.status !== 201) throw new Error(`PUT ${put.status}`);
+  return write.BlobUrl;
+}
+
+/** Starts an import of `bytes` into CustomerImport/USMF; returns the execution id. */
+export async function importPackage(
+  em: RunningEmulator,
+  token: string,
+  bytes: Buffer,
+  executionId = '',
+): Promise<string> {
+  const packageUrl = await uploadPackage(em, token, bytes);
+  return valueOf(
+    await action(
+      em,
+      'ImportFromPackage',
+      {
+        packageUrl,
+        definitionGroupId: 'CustomerImport',
+        executionId,
+        execute: true,
+        overwrite: true,
+        legalEntityId: 'USMF',
+      },
+      token,
+    ),
+  ) as string;
+}
+
+/** GetExecutionSummaryStatus value. */
+export async function summary(em: RunningEmulator, token: string, executionId: string): Promise<string> {
+  return valueOf(await action(em, 'GetExecutionSummaryStatus', { executionId }, token)) as string;
+}

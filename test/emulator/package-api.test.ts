@@ -1,0 +1,497 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { RunningEmulator } from '../../emulator/index.js';
+import {
+  action,
+  customersPackage,
+  FIXTURE_ZIP,
+  getToken,
+  HAVE_FIXTURE,
+  HEADER_XML,
+  importPackage,
+  manifestXml,
+  startTestEmulator,
+  summary,
+  TEST_SWITCHES,
+  unzip,
+  uploadPackage,
+  utf16,
+  valueOf,
+  zip,
+} from './helpers.js';
+
+const CSV =
+  'CUSTOMERACCOUNT,NAME,CUSTOMERGROUPID\r\nUS-001,Contoso,10\r\nUS-002,"Fabrikam, Inc.",10\r\nUS-003,Adatum,20\r\n';
+
+let em: RunningEmulator;
+let token: string;
+
+beforeAll(async () => {
+  em = await startTestEmulator();
+  token = await getToken(em);
+});
+afterAll(async () => {
+  await em?.stop();
+});
+beforeEach(async () => {
+  await em.control.reset();
+  await em.control.setOptions(TEST_SWITCHES);
+});
+
+function innerMessage(body: unknown): string {
+  return (body as { error: { innererror: { message: string } } }).error.innererror.message;
+}
+
+describe('package API envelopes', () => {
+  it('GetAzureWriteUrl answers a JSON string with BlobId and a write SAS BlobUrl ending in the file name', async () => {
+    const r = await action(em, 'GetAzureWriteUrl', { uniqueFileName: 'a-file.zip' }, token);
+    expect(r.status).toBe(200);
+    const body = r.body as Record<string, unknown>;
+    expect(body['@odata.context']).toBe(`${em.baseUrl}/data/$metadata#Edm.String`);
+    expect(typeof body.value).toBe('string');
+    const inner = JSON.parse(body.value as string) as { BlobId: string; BlobUrl: string };
+    expect(inner.BlobId).toMatch(/^\{[0-9A-F-]{36}\}$/);
+    const url = new URL(inner.BlobUrl);
+    expect(url.pathname.endsWith('/a-file.zip')).toBe(true);
+    expect(url.searchParams.get('sp')).toBe('rw');
+    expect(url.searchParams.get('sr')).toBe('b');
+    const se = Date.parse(url.searchParams.get('se') ?? '');
+    expect(se - Date.now()).toBeGreaterThan(34 * 60_000);
+    expect(se - Date.now()).toBeLessThan(36 * 60_000);
+  });
+
+  it('errors use the OData envelope with innererror, and the emulator keeps serving', async () => {
+    const unknown = await action(em, 'NoSuchAction', {}, token);
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({
+      error: {
+        code: '',
+        message: 'An error has occurred.',
+        innererror: { type: 'Microsoft.OData.ODataException' },
+      },
+    });
+
+    const malformed = await action(em, 'GetExecutionSummaryStatus', '{"executionId":', token);
+    expect(malformed.status).toBe(400);
+    expect(innerMessage(malformed.body)).toMatch(/not valid JSON/);
+
+    const missing = await action(em, 'GetExecutionSummaryStatus', {}, token);
+    expect(missing.status).toBe(400);
+    expect(innerMessage(missing.body)).toContain("'executionId'");
+
+    const wrongType = await action(em, 'ImportFromPackage', { packageUrl: 1 }, token);
+    expect(wrongType.status).toBe(400);
+
+    const group = await action(
+      em,
+      'ExportToPackage',
+      {
+        definitionGroupId: 'Nope',
+        packageName: 'p',
+        executionId: '',
+        reExecute: false,
+        legalEntityId: 'USMF',
+      },
+      token,
+    );
+    expect(group.status).toBe(400);
+    expect(innerMessage(group.body)).toContain("'Nope'");
+
+    const wrongDirection = await action(
+      em,
+      'ExportToPackage',
+      {
+        definitionGroupId: 'CustomerImport',
+        packageName: 'p',
+        executionId: '',
+        reExecute: false,
+        legalEntityId: 'USMF',
+      },
+      token,
+    );
+    expect(wrongDirection.status).toBe(400);
+
+    const get = await fetch(
+      `${em.baseUrl}/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.GetMessageStatus`,
+      {
+        headers: { authorization: `Bearer ${token}` },
+      },
+    );
+    expect(get.status).toBe(405);
+    await get.text();
+
+    expect(
+      valueOf(await action(em, 'GetAzureWriteUrl', { uniqueFileName: 'still-alive.zip' }, token)),
+    ).toEqual(expect.any(String));
+  });
+
+  it('GetExecutionSummaryStatus answers 400 "Execution details were not found" for unknown ids', async () => {
+    const r = await action(em, 'GetExecutionSummaryStatus', { executionId: 'never-started' }, token);
+    expect(r.status).toBe(400);
+    expect(innerMessage(r.body)).toBe('Execution details were not found for execution id: never-started');
+  });
+});
+
+describe('import executions', () => {
+  it('moves NotRun → Executing → Succeeded on the manual clock and stores the rows', async () => {
+    const id = await importPackage(em, token, await customersPackage(CSV), 'exec-1');
+    expect(id).toBe('exec-1');
+    expect(await summary(em, token, id)).toBe('NotRun');
+    await em.control.advanceClock(300);
+    expect(await summary(em, token, id)).toBe('Executing');
+    expect(await em.control.rows('Customers V3', 'USMF')).toEqual([]);
+    await em.control.advanceClock(2_000);
+    expect(await summary(em, token, id)).toBe('Succeeded');
+    expect(valueOf(await action(em, 'GetExecutionErrors', { executionId: id }, token))).toBe('[]');
+    expect(
+      valueOf(
+        await action(
+          em,
+          'GetImportStagingErrorFileUrl',
+          { executionId: id, entityName: 'Customers V3' },
+          token,
+        ),
+      ),
+    ).toBe('');
+    expect(
+      valueOf(
+        await action(
+          em,
+          'GenerateImportTargetErrorKeysFile',
+          { executionId: id, entityName: 'Customers V3' },
+          token,
+        ),
+      ),
+    ).toBe(false);
+    const rows = await em.control.rows('Customers V3', 'USMF');
+    expect(rows).toHaveLength(3);
+    expect(rows).toContainEqual({ CUSTOMERACCOUNT: 'US-002', NAME: 'Fabrikam, Inc.', CUSTOMERGROUPID: '10' });
+  });
+
+  it('an empty executionId makes F&O generate one', async () => {
+    const id = await importPackage(em, token, await customersPackage(CSV), '');
+    expect(id).toMatch(/^CustomerImport-/);
+  });
+
+  it('answers 400 "not found" during the configured window after a start', async () => {
+    await em.control.setOptions({ notFoundWindowMs: 1_000 });
+    const id = await importPackage(em, token, await customersPackage(CSV));
+    const early = await action(em, 'GetExecutionSummaryStatus', { executionId: id }, token);
+    expect(early.status).toBe(400);
+    expect(innerMessage(early.body)).toBe(`Execution details were not found for execution id: ${id}`);
+    await em.control.advanceClock(1_000);
+    expect(await summary(em, token, id)).toBe('Executing');
+  });
+
+  it('turns bad rows into staging errors; GetExecutionErrors, staging file and target keys file agree', async () => {
+    const csv =
+      'CUSTOMERACCOUNT,NAME\r\nUS-001,Good\r\n,No key\r\nUS-001,Duplicate\r\nUS-004,Bad #BAD# value\r\nUS-005,Also good\r\n';
+    const id = await importPackage(em, token, await customersPackage(csv));
+    await em.control.advanceClock(2_000);
+    expect(await summary(em, token, id)).toBe('PartiallySucceeded');
+    const errors = JSON.parse(
+      valueOf(await action(em, 'GetExecutionErrors', { executionId: id }, token)) as string,
+    ) as {
+      RecordId: string;
+      Field: string;
+      ErrorMessage: string;
+    }[];
+    expect(errors).toHaveLength(3);
+    for (const e of errors) expect(Object.keys(e).sort()).toEqual(['ErrorMessage', 'Field', 'RecordId']);
+
+    const stagingUrl = valueOf(
+      await action(
+        em,
+        'GetImportStagingErrorFileUrl',
+        { executionId: id, entityName: 'Customers V3' },
+        token,
+      ),
+    ) as string;
+    expect(stagingUrl).toMatch(/^http/);
+    const staging = (await (await fetch(stagingUrl)).text())
+      .replace(/^\ufeff/, '')
+      .trim()
+      .split('\r\n');
+    expect(staging).toHaveLength(1 + errors.length);
+    const stagingIds = staging.slice(1).map((l) => l.split(',')[0]);
+    expect(stagingIds.sort()).toEqual(errors.map((e) => e.RecordId).sort());
+
+    expect(
+      valueOf(
+        await action(
+          em,
+          'GetImportTargetErrorKeysFileUrl',
+          { executionId: id, entityName: 'Customers V3' },
+          token,
+        ),
+      ),
+    ).toBe('');
+    const generated = await action(
+      em,
+      'GenerateImportTargetErrorKeysFile',
+      { executionId: id, entityName: 'Customers V3' },
+      token,
+    );
+    expect(generated.body).toEqual({
+      '@odata.context': `${em.baseUrl}/data/$metadata#Edm.Boolean`,
+      value: true,
+    });
+    expect(
+      valueOf(
+        await action(
+          em,
+          'GetImportTargetErrorKeysFileUrl',
+          { executionId: id, entityName: 'Customers V3' },
+          token,
+        ),
+      ),
+    ).toBe('');
+    await em.control.advanceClock(500);
+    const keysUrl = valueOf(
+      await action(
+        em,
+        'GetImportTargetErrorKeysFileUrl',
+        { executionId: id, entityName: 'Customers V3' },
+        token,
+      ),
+    ) as string;
+    const keys = (await (await fetch(keysUrl)).text())
+      .replace(/^\ufeff/, '')
+      .trim()
+      .split('\r\n');
+    expect(keys[0]).toBe('CUSTOMERACCOUNT');
+    expect(keys.slice(1).sort()).toEqual(['', 'US-001', 'US-004']);
+
+    const rows = await em.control.rows('Customers V3', 'USMF');
+    expect(rows.map((r) => r.CUSTOMERACCOUNT).sort()).toEqual(['US-001', 'US-005']);
+    expect(rows.find((r) => r.CUSTOMERACCOUNT === 'US-001')?.NAME).toBe('Good');
+  });
+
+  it('rejects an executionId already used', async () => {
+    await importPackage(em, token, await customersPackage(CSV), 'dup-id');
+    const url = await uploadPackage(em, token, await customersPackage(CSV));
+    const again = await action(
+      em,
+      'ImportFromPackage',
+      {
+        packageUrl: url,
+        definitionGroupId: 'CustomerImport',
+        executionId: 'dup-id',
+        execute: true,
+        overwrite: true,
+        legalEntityId: 'USMF',
+      },
+      token,
+    );
+    expect(again.status).toBe(400);
+    expect(innerMessage(again.body)).toContain('dup-id');
+  });
+
+  it('records two ImportFromPackage executions in flight as an overlap', async () => {
+    const first = await importPackage(em, token, await customersPackage(CSV), 'ov-1');
+    await em.control.advanceClock(500);
+    const second = await importPackage(em, token, await customersPackage(CSV), 'ov-2');
+    const overlaps = await em.control.overlaps();
+    expect(overlaps).toHaveLength(1);
+    expect(overlaps[0]).toMatchObject({ first: { executionId: first }, second: { executionId: second } });
+    expect(
+      Date.parse(overlaps[0]?.second.startedAt ?? '') - Date.parse(overlaps[0]?.first.startedAt ?? ''),
+    ).toBe(500);
+    await em.control.advanceClock(5_000);
+    await importPackage(em, token, await customersPackage(CSV), 'ov-3');
+    expect(await em.control.overlaps()).toHaveLength(1);
+  });
+
+  it('refuses a zip with a folder and a non-zip with 400; fails executions for a missing manifest or data file', async () => {
+    const withFolder = await zip({
+      'Manifest.xml': utf16(manifestXml('Customers V3', 'Customers V3.csv')),
+      'PackageHeader.xml': utf16(HEADER_XML),
+      'data/': '',
+      'data/Customers V3.csv': CSV,
+    });
+    const start = async (bytes: Buffer): Promise<Awaited<ReturnType<typeof action>>> =>
+      action(
+        em,
+        'ImportFromPackage',
+        {
+          packageUrl: await uploadPackage(em, token, bytes),
+          definitionGroupId: 'CustomerImport',
+          executionId: '',
+          execute: true,
+          overwrite: true,
+          legalEntityId: 'USMF',
+        },
+        token,
+      );
+    const folder = await start(withFolder);
+    expect(folder.status).toBe(400);
+    expect(innerMessage(folder.body)).toMatch(/folder/);
+    const notZip = await start(Buffer.from('this is not a zip'));
+    expect(notZip.status).toBe(400);
+    expect(innerMessage(notZip.body)).toMatch(/not a valid zip/);
+
+    const noManifest = valueOf(
+      await start(await zip({ 'PackageHeader.xml': utf16(HEADER_XML), 'Customers V3.csv': CSV })),
+    ) as string;
+    const noData = valueOf(
+      await start(
+        await zip({
+          'Manifest.xml': utf16(manifestXml('Customers V3', 'Customers V3.csv')),
+          'PackageHeader.xml': utf16(HEADER_XML),
+        }),
+      ),
+    ) as string;
+    await em.control.advanceClock(2_000);
+    expect(await summary(em, token, noManifest)).toBe('Failed');
+    expect(await summary(em, token, noData)).toBe('Failed');
+    const errs = JSON.parse(
+      valueOf(await action(em, 'GetExecutionErrors', { executionId: noData }, token)) as string,
+    ) as { ErrorMessage: string }[];
+    expect(errs[0]?.ErrorMessage).toContain("'Customers V3.csv'");
+  });
+
+  it('a manifest without EntityMapList imports 0 rows "successfully"', async () => {
+    const id = await importPackage(em, token, await customersPackage(CSV, { withMap: false }));
+    await em.control.advanceClock(2_000);
+    expect(await summary(em, token, id)).toBe('Succeeded');
+    expect(await em.control.rows('Customers V3', 'USMF')).toEqual([]);
+  });
+
+  it('refuses an unknown package url and an expired write url', async () => {
+    const unknown = await action(
+      em,
+      'ImportFromPackage',
+      {
+        packageUrl: `${new URL(em.storageConnectionString.match(/BlobEndpoint=([^;]+)/)?.[1] ?? '').toString()}/nope/missing.zip`,
+        definitionGroupId: 'CustomerImport',
+        executionId: '',
+        execute: true,
+        overwrite: true,
+        legalEntityId: 'USMF',
+      },
+      token,
+    );
+    expect(unknown.status).toBe(400);
+    const url = await uploadPackage(em, token, await customersPackage(CSV));
+    await em.control.advanceClock(36 * 60_000);
+    const expired = await action(
+      em,
+      'ImportFromPackage',
+      {
+        packageUrl: url,
+        definitionGroupId: 'CustomerImport',
+        executionId: '',
+        execute: true,
+        overwrite: true,
+        legalEntityId: 'USMF',
+      },
+      token,
+    );
+    expect(expired.status).toBe(400);
+    expect(innerMessage(expired.body)).toMatch(/expired/);
+  });
+
+  it('the write SAS really expires after writeUrlTtlMs (Azurite refuses the PUT)', async () => {
+    await em.control.setOptions({ writeUrlTtlMs: -1_000 });
+    const write = JSON.parse(
+      valueOf(await action(em, 'GetAzureWriteUrl', { uniqueFileName: 'late.zip' }, token)) as string,
+    ) as { BlobUrl: string };
+    const put = await fetch(write.BlobUrl, {
+      method: 'PUT',
+      headers: { 'x-ms-blob-type': 'BlockBlob' },
+      body: 'x',
+    });
+    expect(put.status).toBe(403);
+    await put.text();
+  });
+});
+
+describe('export and round trip', () => {
+  it('exports what was imported: GetExportedPackageUrl is "" until ready, then a zip with both XML files and the CSV', async () => {
+    const imported = await importPackage(em, token, await customersPackage(CSV));
+    await em.control.advanceClock(2_000);
+    expect(await summary(em, token, imported)).toBe('Succeeded');
+
+    const started = await action(
+      em,
+      'ExportToPackage',
+      {
+        definitionGroupId: 'CustomerExport',
+        packageName: 'CustomersOut',
+        executionId: '',
+        reExecute: false,
+        legalEntityId: 'USMF',
+      },
+      token,
+    );
+    const exportId = valueOf(started) as string;
+    expect(typeof exportId).toBe('string');
+    expect(valueOf(await action(em, 'GetExportedPackageUrl', { executionId: exportId }, token))).toBe('');
+    await em.control.advanceClock(2_000);
+    expect(await summary(em, token, exportId)).toBe('Succeeded');
+    const url = valueOf(
+      await action(em, 'GetExportedPackageUrl', { executionId: exportId }, token),
+    ) as string;
+    expect(url).toMatch(/CustomersOut\.zip\?/);
+    const res = await fetch(url); // plain GET, no bearer token
+    expect(res.status).toBe(200);
+    const files = await unzip(Buffer.from(await res.arrayBuffer()));
+    expect([...files.keys()].sort()).toEqual(['Customers V3.csv', 'Manifest.xml', 'PackageHeader.xml']);
+    const manifest = files.get('Manifest.xml') ?? Buffer.alloc(0);
+    expect([...manifest.subarray(0, 2)]).toEqual([0xff, 0xfe]);
+    expect(manifest.subarray(2).toString('utf16le')).toMatch(
+      /^<DataManagementPackageManifest[^>]*><DefinitionGroupName>CustomerExport</,
+    );
+    const csv = (files.get('Customers V3.csv') ?? Buffer.alloc(0)).toString('utf8').replace(/^\ufeff/, '');
+    expect(csv).toBe(CSV);
+  });
+
+  it('ExportToPackage can answer the documented nested value (switch)', async () => {
+    await em.control.setOptions({ exportResponseShape: 'nested' });
+    const r = await action(
+      em,
+      'ExportToPackageAsync',
+      {
+        definitionGroupId: 'CustomerExport',
+        packageName: 'p',
+        executionId: 'nested-1',
+        reExecute: false,
+        legalEntityId: 'USMF',
+      },
+      token,
+    );
+    expect(r.body).toEqual({
+      '@odata.context': `${em.baseUrl}/data/$metadata#Edm.String`,
+      value: { value: 'nested-1' },
+    });
+  });
+});
+
+describe.skipIf(!HAVE_FIXTURE)('the real F&O fixture package (skipped: ../shared/fixtures is absent)', () => {
+  it('is accepted, its Excel rows are read and its entity is reported', async () => {
+    const packageUrl = await uploadPackage(em, token, readFileSync(FIXTURE_ZIP));
+    const id = valueOf(
+      await action(
+        em,
+        'ImportFromPackage',
+        {
+          packageUrl,
+          definitionGroupId: 'Asset-Major-Types',
+          executionId: '',
+          execute: true,
+          overwrite: false,
+          legalEntityId: 'USMF',
+        },
+        token,
+      ),
+    ) as string;
+    await em.control.advanceClock(2_000);
+    expect(await summary(em, token, id)).toBe('Succeeded');
+    const execution = (await em.control.executions()).find((e) => e.executionId === id);
+    expect(execution?.entities[0]?.entityName).toBe('Fixed asset major type');
+    expect(execution?.entities[0]?.targetRecords).toBeGreaterThan(0);
+    const rows = await em.control.rows('Fixed asset major type', 'USMF');
+    expect(rows.length).toBe(execution?.entities[0]?.targetRecords);
+    expect(Object.keys(rows[0] ?? {})).toEqual(expect.arrayContaining(['MAJORTYPEID']));
+  });
+});
