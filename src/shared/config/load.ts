@@ -1,0 +1,606 @@
+/**
+ * Loading the configuration: THE one module that reads `process.env`. Everything else receives
+ * an {@link AppConfig}. Every problem is reported at once, each with the path of its key.
+ */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { z } from 'zod';
+import { ConfigError, type ConfigIssue } from '../errors.js';
+import {
+  DmfConfigSchema,
+  SETTING_NAME_PATTERN,
+  type DataProjectConfig,
+  type DmfConfig,
+  type EnvironmentAuthConfig,
+  type EnvironmentConfig,
+  type RecurringActivityConfig,
+} from './schema.js';
+import { DEFAULT_NAMES, SETTING_NAMES } from './settings.js';
+
+/** How the app reaches its storage account. */
+export type StorageConnection =
+  | {
+      kind: 'connectionString';
+      /** The connection string (a secret: never log it). */
+      connectionString: string;
+    }
+  | {
+      kind: 'identity';
+      /** e.g. `https://contoso.blob.core.windows.net`. */
+      blobServiceUri: string;
+      accountName?: string;
+      /** `managedidentity` when set so. */
+      credential?: string;
+      /** User-assigned identity client id. */
+      clientId?: string;
+    };
+
+/** Storage settings, defaults applied. */
+export interface StorageConfig {
+  connection: StorageConnection;
+  containers: {
+    inbound: string;
+    archive: string;
+    results: string;
+    outbound: string;
+    recurringInbound: string;
+    templates: string;
+  };
+}
+
+/** How the app reaches Service Bus. */
+export type ServiceBusConnection =
+  | {
+      kind: 'connectionString';
+      /** The connection string (a secret: never log it). */
+      connectionString: string;
+    }
+  | {
+      kind: 'identity';
+      /** e.g. `contoso.servicebus.windows.net`. */
+      fullyQualifiedNamespace: string;
+      credential?: string;
+      clientId?: string;
+    };
+
+/** Service Bus settings, defaults applied. */
+export interface ServiceBusConfig {
+  connection: ServiceBusConnection;
+  commandsQueue: string;
+  eventsTopic: string;
+}
+
+/** The whole, validated, fully defaulted configuration of the app. */
+export interface AppConfig {
+  environments: readonly EnvironmentConfig[];
+  dataProjects: readonly DataProjectConfig[];
+  recurringActivities: readonly RecurringActivityConfig[];
+  storage: StorageConfig;
+  serviceBus: ServiceBusConfig;
+  /** Where the JSON came from. */
+  configSource:
+    { setting: typeof SETTING_NAMES.config } | { setting: typeof SETTING_NAMES.configFile; path: string };
+}
+
+/** Options of {@link loadConfig}. */
+export interface LoadConfigOptions {
+  /** Reads the DMF_CONFIG_FILE file. Default `fs.readFileSync(path, 'utf8')`. */
+  readFile?: (path: string) => string;
+  /** Base of a relative DMF_CONFIG_FILE. Default `AzureWebJobsScriptRoot`, else the current directory. */
+  baseDir?: string;
+  /**
+   * Check that every app setting the JSON names (`clientSecretSetting`, …) is set and is not an
+   * unresolved Key Vault reference. Default true.
+   */
+  checkSecretSettings?: boolean;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+type PathSegment = string | number;
+
+function formatPath(prefix: string, path: readonly PropertyKey[]): string {
+  let out = prefix;
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`;
+    else if (typeof segment === 'string' && /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(segment)) out += `.${segment}`;
+    else out += `[${JSON.stringify(String(segment))}]`;
+  }
+  return out;
+}
+
+function setting(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value;
+}
+
+const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i;
+
+/**
+ * Reads the secret held by app setting `settingName` (on Azure typically a Key Vault reference
+ * the platform has resolved). Throws `ConfigError` when the setting is unset or still holds an
+ * unresolved `@Microsoft.KeyVault(...)` reference (the platform leaves it so when it cannot
+ * resolve it: check the app's identity and its access to the vault).
+ */
+export function resolveSecret(settingName: string, env: NodeJS.ProcessEnv = process.env): string {
+  const problem = secretSettingProblem(env, settingName);
+  if (problem) throw new ConfigError([{ path: settingName, message: problem }]);
+  return env[settingName] as string;
+}
+
+function secretSettingProblem(env: Env, name: string): string | undefined {
+  const value = setting(env, name);
+  if (value === undefined) return `app setting "${name}" is not set`;
+  if (KEY_VAULT_REFERENCE.test(value.trim())) {
+    return `app setting "${name}" holds an unresolved Key Vault reference: grant the app's identity read access to the secret (and check the reference)`;
+  }
+  return undefined;
+}
+
+/** Key names that hold a secret inline, and the key that should be used instead. */
+const INLINE_SECRET_KEYS: Readonly<Record<string, string>> = {
+  clientsecret: 'clientSecretSetting',
+  secret: 'clientSecretSetting',
+  password: 'clientSecretSetting',
+  certificate: 'certificateSetting',
+  certificatepem: 'certificateSetting',
+  privatekey: 'certificateSetting',
+  pfx: 'certificateSetting',
+  clientassertion: 'clientSecretSetting',
+  accesstoken: 'an app setting',
+  token: 'an app setting',
+  connectionstring: 'an app setting',
+  accountkey: 'an app setting',
+  sharedaccesskey: 'an app setting',
+};
+
+/** Finds inline secrets in the raw JSON; returns issues and the keys found (to silence "unknown key"). */
+function findInlineSecrets(raw: unknown, prefix: string): { issues: ConfigIssue[]; keys: Set<string> } {
+  const issues: ConfigIssue[] = [];
+  const keys = new Set<string>();
+  const walk = (value: unknown, path: PathSegment[]): void => {
+    if (Array.isArray(value)) {
+      value.forEach((item, i) => walk(item, [...path, i]));
+      return;
+    }
+    if (typeof value === 'string') {
+      if (value.includes('-----BEGIN')) {
+        issues.push({
+          path: formatPath(prefix, path),
+          message:
+            'looks like a PEM certificate or key: put it in an app setting and give its name in "certificateSetting"',
+        });
+      }
+      return;
+    }
+    if (value === null || typeof value !== 'object') return;
+    for (const [key, item] of Object.entries(value)) {
+      const instead = INLINE_SECRET_KEYS[key.toLowerCase()];
+      if (instead !== undefined) {
+        keys.add(formatPath(prefix, [...path, key]));
+        issues.push({
+          path: formatPath(prefix, [...path, key]),
+          message: `secrets must not be written in the configuration: put the secret in an app setting (on Azure a Key Vault reference "@Microsoft.KeyVault(SecretUri=…)") and give that setting's NAME in ${instead.startsWith('an ') ? instead : `"${instead}"`}`,
+        });
+      } else walk(item, [...path, key]);
+    }
+  };
+  walk(raw, []);
+  return { issues, keys };
+}
+
+function zodIssues(error: z.ZodError, prefix: string, silenced: Set<string>): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const path = formatPath(prefix, [...issue.path, key]);
+        if (!silenced.has(path)) issues.push({ path, message: 'unknown key' });
+      }
+    } else {
+      issues.push({ path: formatPath(prefix, issue.path), message: issue.message });
+    }
+  }
+  return issues;
+}
+
+type Raw = Record<string, unknown>;
+const asArray = (v: unknown): Raw[] =>
+  Array.isArray(v) ? v.map((x) => (x !== null && typeof x === 'object' ? (x as Raw) : {})) : [];
+const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Cross-reference checks, run on the raw JSON so they are reported together with schema errors. */
+function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolean): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const add = (path: PathSegment[], message: string): void => {
+    issues.push({ path: formatPath(prefix, path), message });
+  };
+  const root = raw !== null && typeof raw === 'object' ? (raw as Raw) : {};
+  const environments = asArray(root.environments);
+  const envByName = new Map<string, Raw>();
+  environments.forEach((e, i) => {
+    const name = asString(e.name);
+    if (name === undefined) return;
+    if (envByName.has(name)) add(['environments', i, 'name'], `duplicate environment name "${name}"`);
+    else envByName.set(name, e);
+    const auth = e.auth !== null && typeof e.auth === 'object' ? (e.auth as Raw) : {};
+    const kind = asString(auth.kind);
+    if (kind === 'adfs' && e.onPremises !== true) {
+      add(
+        ['environments', i, 'onPremises'],
+        'AD FS authentication is for on-premises environments: set onPremises to true',
+      );
+    }
+    if (e.onPremises === true && kind !== undefined && kind !== 'adfs') {
+      add(
+        ['environments', i, 'auth', 'kind'],
+        'on-premises environments authenticate with AD FS: use kind "adfs"',
+      );
+    }
+    if (checkSecrets) {
+      for (const key of ['clientSecretSetting', 'certificateSetting', 'certificatePathSetting'] as const) {
+        const settingName = asString(auth[key]);
+        // an invalid name is reported by the schema; never echo it (it may be the secret itself)
+        if (settingName === undefined || !SETTING_NAME_PATTERN.test(settingName)) continue;
+        const problem = secretSettingProblem(env, settingName);
+        if (problem) add(['environments', i, 'auth', key], problem);
+      }
+    }
+  });
+
+  const projectNames = new Set<string>();
+  asArray(root.dataProjects).forEach((p, i) => {
+    const name = asString(p.name);
+    if (name !== undefined) {
+      if (projectNames.has(name)) add(['dataProjects', i, 'name'], `duplicate data project name "${name}"`);
+      projectNames.add(name);
+    }
+    const envName = asString(p.environment);
+    const target = envName === undefined ? undefined : envByName.get(envName);
+    if (envName !== undefined && !target) {
+      add(['dataProjects', i, 'environment'], `no environment is named "${envName}"`);
+    }
+    if (
+      target &&
+      asString(p.legalEntity) === undefined &&
+      asString(target.defaultLegalEntity) === undefined
+    ) {
+      add(
+        ['dataProjects', i, 'legalEntity'],
+        `required: neither the data project nor environment "${envName}" (defaultLegalEntity) names a legal entity`,
+      );
+    }
+    if (p.direction === 'export' && p.template !== undefined) {
+      add(['dataProjects', i, 'template'], 'templates apply to imports only');
+    }
+  });
+
+  const activityIds = new Set<string>();
+  asArray(root.recurringActivities).forEach((a, i) => {
+    const id = asString(a.id)?.trim().replace(/[{}]/g, '').toLowerCase();
+    if (id !== undefined) {
+      if (activityIds.has(id))
+        add(['recurringActivities', i, 'id'], `duplicate recurring activity id "${id}"`);
+      activityIds.add(id);
+    }
+    const envName = asString(a.environment);
+    const target = envName === undefined ? undefined : envByName.get(envName);
+    if (envName !== undefined && !target) {
+      add(['recurringActivities', i, 'environment'], `no environment is named "${envName}"`);
+    } else if (target?.onPremises === true) {
+      add(
+        ['recurringActivities', i, 'environment'],
+        `environment "${envName}" is on-premises, where the recurring integration API does not exist`,
+      );
+    }
+    if (a.direction === 'export' && a.schedule === undefined) {
+      add(['recurringActivities', i, 'schedule'], 'required for export activities (when to dequeue)');
+    }
+  });
+  return issues;
+}
+
+const CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/;
+const ENTITY_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,258}[A-Za-z0-9_])?$/;
+
+function readStorage(env: Env, issues: ConfigIssue[]): StorageConnection {
+  const connectionString = setting(env, SETTING_NAMES.storage);
+  if (connectionString !== undefined) return { kind: 'connectionString', connectionString };
+  const credential = setting(env, SETTING_NAMES.storageCredential);
+  const clientId = setting(env, SETTING_NAMES.storageClientId);
+  const extra = { ...(credential ? { credential } : {}), ...(clientId ? { clientId } : {}) };
+  const uri = setting(env, SETTING_NAMES.storageBlobServiceUri);
+  const accountName = setting(env, SETTING_NAMES.storageAccountName);
+  if (uri !== undefined) {
+    if (!/^https?:\/\/[^\s/?#]+\/?[^\s?#]*$/.test(uri)) {
+      issues.push({
+        path: SETTING_NAMES.storageBlobServiceUri,
+        message: 'must be a URL like https://contoso.blob.core.windows.net',
+      });
+    }
+    return {
+      kind: 'identity',
+      blobServiceUri: uri.replace(/\/+$/, ''),
+      ...(accountName ? { accountName } : {}),
+      ...extra,
+    };
+  }
+  if (accountName !== undefined) {
+    if (!/^[a-z0-9]{3,24}$/.test(accountName)) {
+      issues.push({
+        path: SETTING_NAMES.storageAccountName,
+        message: 'must be 3-24 lower-case letters or digits',
+      });
+    }
+    return {
+      kind: 'identity',
+      blobServiceUri: `https://${accountName}.blob.core.windows.net`,
+      accountName,
+      ...extra,
+    };
+  }
+  issues.push({
+    path: SETTING_NAMES.storage,
+    message: `not set: give a storage connection string, or ${SETTING_NAMES.storageAccountName} / ${SETTING_NAMES.storageBlobServiceUri} for an identity-based connection`,
+  });
+  return { kind: 'connectionString', connectionString: '' };
+}
+
+function readServiceBus(env: Env, issues: ConfigIssue[]): ServiceBusConnection {
+  const connectionString = setting(env, SETTING_NAMES.serviceBus);
+  if (connectionString !== undefined) {
+    if (!/Endpoint=/i.test(connectionString)) {
+      issues.push({
+        path: SETTING_NAMES.serviceBus,
+        message: 'must be a Service Bus connection string ("Endpoint=sb://…")',
+      });
+    }
+    return { kind: 'connectionString', connectionString };
+  }
+  const namespace = setting(env, SETTING_NAMES.serviceBusNamespace);
+  if (namespace !== undefined) {
+    const host = namespace
+      .trim()
+      .replace(/^sb:\/\//i, '')
+      .replace(/\/+$/, '');
+    if (!/^[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?::\d+)?$/.test(host)) {
+      issues.push({
+        path: SETTING_NAMES.serviceBusNamespace,
+        message: 'must be a host name like contoso.servicebus.windows.net',
+      });
+    }
+    const credential = setting(env, SETTING_NAMES.serviceBusCredential);
+    const clientId = setting(env, SETTING_NAMES.serviceBusClientId);
+    return {
+      kind: 'identity',
+      fullyQualifiedNamespace: host,
+      ...(credential ? { credential } : {}),
+      ...(clientId ? { clientId } : {}),
+    };
+  }
+  issues.push({
+    path: SETTING_NAMES.serviceBus,
+    message: `not set: give a Service Bus connection string, or ${SETTING_NAMES.serviceBusNamespace} for an identity-based connection`,
+  });
+  return { kind: 'connectionString', connectionString: '' };
+}
+
+function named(
+  env: Env,
+  settingName: string,
+  fallback: string,
+  pattern: RegExp,
+  what: string,
+  issues: ConfigIssue[],
+): string {
+  const value = setting(env, settingName)?.trim() ?? fallback;
+  if (!pattern.test(value))
+    issues.push({ path: settingName, message: `"${value}" is not a valid ${what} name` });
+  return value;
+}
+
+/** Reads the raw JSON text from DMF_CONFIG or DMF_CONFIG_FILE. */
+function readConfigText(
+  env: Env,
+  options: LoadConfigOptions,
+  issues: ConfigIssue[],
+): { text: string; source: AppConfig['configSource']; prefix: string } | undefined {
+  const inline = setting(env, SETTING_NAMES.config);
+  const file = setting(env, SETTING_NAMES.configFile);
+  if (inline !== undefined && file !== undefined) {
+    issues.push({
+      path: SETTING_NAMES.config,
+      message: `set only one of ${SETTING_NAMES.config} and ${SETTING_NAMES.configFile}`,
+    });
+    return undefined;
+  }
+  if (inline !== undefined)
+    return { text: inline, source: { setting: SETTING_NAMES.config }, prefix: SETTING_NAMES.config };
+  if (file !== undefined) {
+    const base = options.baseDir ?? setting(env, 'AzureWebJobsScriptRoot') ?? process.cwd();
+    const path = isAbsolute(file) ? file : resolve(base, file);
+    try {
+      const text = (options.readFile ?? ((p: string) => readFileSync(p, 'utf8')))(path);
+      return { text, source: { setting: SETTING_NAMES.configFile, path }, prefix: SETTING_NAMES.configFile };
+    } catch (error) {
+      issues.push({
+        path: SETTING_NAMES.configFile,
+        message: `cannot read ${path}: ${(error as Error).message}`,
+      });
+      return undefined;
+    }
+  }
+  issues.push({
+    path: SETTING_NAMES.config,
+    message: `not set: give the configuration JSON in ${SETTING_NAMES.config}, or the path of a JSON file in ${SETTING_NAMES.configFile}`,
+  });
+  return undefined;
+}
+
+/**
+ * Loads and validates the whole configuration from app settings: the `DMF_CONFIG` JSON (or the
+ * file named by `DMF_CONFIG_FILE`), storage and Service Bus connections, container/queue/topic
+ * names. Returns a fully defaulted {@link AppConfig}; throws one `ConfigError` listing every
+ * problem with its path (e.g. `DMF_CONFIG.environments[0].auth.clientId`, `AzureWebJobsStorage`).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): AppConfig {
+  const issues: ConfigIssue[] = [];
+  const storageConnection = readStorage(env, issues);
+  const serviceBusConnection = readServiceBus(env, issues);
+  const containers = {
+    inbound: named(
+      env,
+      SETTING_NAMES.inboundContainer,
+      DEFAULT_NAMES.inboundContainer,
+      CONTAINER_NAME,
+      'container',
+      issues,
+    ),
+    archive: named(
+      env,
+      SETTING_NAMES.archiveContainer,
+      DEFAULT_NAMES.archiveContainer,
+      CONTAINER_NAME,
+      'container',
+      issues,
+    ),
+    results: named(
+      env,
+      SETTING_NAMES.resultsContainer,
+      DEFAULT_NAMES.resultsContainer,
+      CONTAINER_NAME,
+      'container',
+      issues,
+    ),
+    outbound: named(
+      env,
+      SETTING_NAMES.outboundContainer,
+      DEFAULT_NAMES.outboundContainer,
+      CONTAINER_NAME,
+      'container',
+      issues,
+    ),
+    recurringInbound: named(
+      env,
+      SETTING_NAMES.recurringInboundContainer,
+      DEFAULT_NAMES.recurringInboundContainer,
+      CONTAINER_NAME,
+      'container',
+      issues,
+    ),
+    templates: named(
+      env,
+      SETTING_NAMES.templatesContainer,
+      DEFAULT_NAMES.templatesContainer,
+      CONTAINER_NAME,
+      'container',
+      issues,
+    ),
+  };
+  const commandsQueue = named(
+    env,
+    SETTING_NAMES.commandsQueue,
+    DEFAULT_NAMES.commandsQueue,
+    ENTITY_NAME,
+    'queue',
+    issues,
+  );
+  const eventsTopic = named(
+    env,
+    SETTING_NAMES.eventsTopic,
+    DEFAULT_NAMES.eventsTopic,
+    ENTITY_NAME,
+    'topic',
+    issues,
+  );
+
+  const read = readConfigText(env, options, issues);
+  let parsed: DmfConfig | undefined;
+  if (read) {
+    let raw: unknown;
+    let jsonOk = true;
+    try {
+      raw = JSON.parse(read.text.replace(/^\uFEFF/, ''));
+    } catch (error) {
+      jsonOk = false;
+      issues.push({ path: read.prefix, message: `not valid JSON: ${(error as Error).message}` });
+    }
+    if (jsonOk) {
+      const secrets = findInlineSecrets(raw, read.prefix);
+      issues.push(...secrets.issues);
+      const result = DmfConfigSchema.safeParse(raw);
+      if (result.success) parsed = result.data;
+      else issues.push(...zodIssues(result.error, read.prefix, secrets.keys));
+      issues.push(...crossCheck(raw, read.prefix, env, options.checkSecretSettings ?? true));
+    }
+  }
+
+  if (issues.length > 0 || !parsed || !read) throw new ConfigError(dedupe(issues));
+
+  const envByName = new Map(parsed.environments.map((e) => [e.name, e] as const));
+  const dataProjects: DataProjectConfig[] = parsed.dataProjects.map((p) => ({
+    ...p,
+    legalEntity: p.legalEntity ?? envByName.get(p.environment)?.defaultLegalEntity ?? '',
+    packageName: p.packageName ?? p.name,
+  }));
+  return {
+    environments: parsed.environments,
+    dataProjects,
+    recurringActivities: parsed.recurringActivities,
+    storage: { connection: storageConnection, containers },
+    serviceBus: { connection: serviceBusConnection, commandsQueue, eventsTopic },
+    configSource: read.source,
+  };
+}
+
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const key = `${i.path}\u0000${i.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+/** One app setting named inside the configuration JSON. */
+export interface ReferencedSetting {
+  /** The app setting name. */
+  name: string;
+  /** Where it is named, e.g. `environments[0].auth.clientSecretSetting`. */
+  path: string;
+  /** True when it holds a secret (it always does today; a path setting holds a file path). */
+  secret: boolean;
+}
+
+/** Lists the app settings the configuration names (for infra cross-checks and startup checks). */
+export function referencedSettings(config: Pick<AppConfig, 'environments'>): ReferencedSetting[] {
+  const out: ReferencedSetting[] = [];
+  config.environments.forEach((e, i) => {
+    const auth: EnvironmentAuthConfig = e.auth;
+    const add = (key: string, name: string | undefined, secret: boolean): void => {
+      if (name !== undefined)
+        out.push({ name, path: formatPath('', ['environments', i, 'auth', key]).slice(1), secret });
+    };
+    if (auth.kind === 'clientSecret' || auth.kind === 'adfs')
+      add('clientSecretSetting', auth.clientSecretSetting, true);
+    if (auth.kind === 'clientCertificate') {
+      add('certificateSetting', auth.certificateSetting, true);
+      add('certificatePathSetting', auth.certificatePathSetting, false);
+    }
+  });
+  return out;
+}
+
+/** The environment named `name`; throws `ConfigError` when there is none. */
+export function getEnvironment(config: Pick<AppConfig, 'environments'>, name: string): EnvironmentConfig {
+  const found = config.environments.find((e) => e.name === name);
+  if (!found) throw new ConfigError([{ path: 'environment', message: `no environment is named "${name}"` }]);
+  return found;
+}
+
+/** The data project named `name`; throws `ConfigError` when there is none. */
+export function getDataProject(config: Pick<AppConfig, 'dataProjects'>, name: string): DataProjectConfig {
+  const found = config.dataProjects.find((p) => p.name === name);
+  if (!found) throw new ConfigError([{ path: 'dataProject', message: `no data project is named "${name}"` }]);
+  return found;
+}

@@ -1,0 +1,280 @@
+/**
+ * The configuration schema (zod v4): environments, data projects and recurring activities, as
+ * written in the `DMF_CONFIG` JSON. Secrets are never in this JSON: it holds the NAME of the app
+ * setting that holds a secret (`clientSecretSetting`, `certificateSetting`, …).
+ */
+import { Cron } from 'croner';
+import { z } from 'zod';
+
+/** Names of environments, data projects: safe in blob paths, queue messages and logs. */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+/** An app setting name (letters, digits, `_`, `.`, `-`; `__` nests, as Azure Functions does). */
+export const SETTING_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
+const GUID_PATTERN = /^(\{)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\})?$/i;
+/** Default audience of the workload identity federation token. */
+export const DEFAULT_WORKLOAD_IDENTITY_AUDIENCE = 'api://AzureADTokenExchange';
+
+const name = z
+  .string()
+  .regex(
+    NAME_PATTERN,
+    'must be 1-63 characters: letters, digits, ".", "_" or "-", starting with a letter or digit',
+  );
+const nonEmpty = z.string().trim().min(1, 'must not be empty');
+const settingName = z
+  .string()
+  .regex(
+    SETTING_NAME_PATTERN,
+    'must be the NAME of an app setting (letters, digits, "_", ".", "-"), not the secret itself',
+  );
+
+/** Validates and normalizes a GUID: braces optional, result lower-case without braces. */
+export const guidSchema = z
+  .string()
+  .trim()
+  .refine((v) => {
+    const m = GUID_PATTERN.exec(v);
+    return m !== null && (m[1] === undefined) === (m[3] === undefined);
+  }, 'must be a GUID, e.g. 6f1f1b52-4a1c-4f0e-9c43-2f0a8c7d9e10 (braces optional)')
+  .transform((v) => v.replace(/[{}]/g, '').toLowerCase());
+
+const clientId = z
+  .string()
+  .trim()
+  .regex(
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i,
+    'must be a GUID (the application id)',
+  );
+const tenantId = z
+  .string()
+  .trim()
+  .regex(
+    /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[a-z0-9-]+(?:\.[a-z0-9-]+)+)$/i,
+    'must be a tenant GUID or a verified domain (contoso.onmicrosoft.com)',
+  );
+
+function isHttpsUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' && url.search === '' && url.hash === '' && url.username === '';
+  } catch {
+    return false;
+  }
+}
+
+/** An https URL without query, fragment or credentials; the trailing `/` is removed. */
+export const httpsUrlSchema = z
+  .string()
+  .trim()
+  .refine(isHttpsUrl, 'must be an https:// URL without query string or fragment')
+  .transform((v) => v.replace(/\/+$/, ''));
+
+/**
+ * How the app authenticates to an environment. The contract with `src/shared/auth/`:
+ * - `clientSecret`: Entra app + secret (the secret is in the app setting `clientSecretSetting`).
+ * - `clientCertificate`: Entra app + certificate; exactly one of `certificateSetting` (an app
+ *   setting holding the PEM, certificate and private key; on Azure a Key Vault reference) or
+ *   `certificatePathSetting` (an app setting holding a file path to a PEM).
+ * - `managedIdentity`: the Function App's identity (`clientId` for a user-assigned one).
+ * - `workloadIdentity`: a managed identity federated to an Entra app (`clientId` = the app,
+ *   `managedIdentityClientId` = the user-assigned identity, `audience` default
+ *   `api://AzureADTokenExchange`).
+ * - `adfs`: on-premises AD FS client credentials (`resource` default: the environment url).
+ * No defaults are applied here, so the input and output types are the same.
+ */
+export const EnvironmentAuthConfigSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('clientSecret'),
+    tenantId,
+    clientId,
+    clientSecretSetting: settingName,
+    authorityHost: httpsUrlSchema.optional(),
+  }),
+  z
+    .strictObject({
+      kind: z.literal('clientCertificate'),
+      tenantId,
+      clientId,
+      certificateSetting: settingName.optional(),
+      certificatePathSetting: settingName.optional(),
+      sendCertificateChain: z.boolean().optional(),
+      authorityHost: httpsUrlSchema.optional(),
+    })
+    .superRefine((v, ctx) => {
+      if ((v.certificateSetting === undefined) === (v.certificatePathSetting === undefined)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['certificateSetting'],
+          message: 'give exactly one of certificateSetting (PEM in an app setting) or certificatePathSetting',
+        });
+      }
+    }),
+  z.strictObject({
+    kind: z.literal('managedIdentity'),
+    clientId: clientId.optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('workloadIdentity'),
+    tenantId,
+    clientId,
+    managedIdentityClientId: clientId.optional(),
+    audience: nonEmpty.optional(),
+    authorityHost: httpsUrlSchema.optional(),
+  }),
+  z.strictObject({
+    kind: z.literal('adfs'),
+    adfsUrl: httpsUrlSchema,
+    clientId: nonEmpty,
+    clientSecretSetting: settingName,
+    resource: httpsUrlSchema.optional(),
+  }),
+]);
+
+/** Authentication settings of an environment (see {@link EnvironmentAuthConfigSchema}). */
+export type EnvironmentAuthConfig = z.infer<typeof EnvironmentAuthConfigSchema>;
+/** The `kind` of an {@link EnvironmentAuthConfig}. */
+export type EnvironmentAuthKind = EnvironmentAuthConfig['kind'];
+
+/** One F&O environment. */
+export const EnvironmentConfigSchema = z.strictObject({
+  /** Unique name other entries refer to. */
+  name,
+  /** Base url, e.g. `https://usmf.sandbox.operations.dynamics.com` (https, no trailing `/`). */
+  url: httpsUrlSchema,
+  /** On-premises (AD FS, `/namespaces/AXSF`, no recurring integration API). Default false. */
+  onPremises: z.boolean().default(false),
+  auth: EnvironmentAuthConfigSchema,
+  /** Legal entity used when a data project does not name one. */
+  defaultLegalEntity: nonEmpty.optional(),
+  /** Package API calls in flight at once against this environment. Default 1 (ImportFromPackage must not run in parallel). */
+  concurrency: z.number().int().min(1).max(64).default(1),
+});
+/** One F&O environment, defaults applied. */
+export type EnvironmentConfig = z.infer<typeof EnvironmentConfigSchema>;
+
+/** True when `pattern` is a 6-field NCRONTAB expression (`sec min hour day month day-of-week`). */
+export function isValidNcrontab(pattern: string): boolean {
+  if (pattern.trim().split(/\s+/).length !== 6) return false;
+  try {
+    new Cron(pattern, { paused: true, mode: '6-part' }).stop();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A 6-field NCRONTAB schedule as Azure Functions timer triggers use, validated with croner. */
+export const scheduleSchema = z
+  .string()
+  .trim()
+  .refine(
+    isValidNcrontab,
+    'must be a 6-field NCRONTAB expression "{second} {minute} {hour} {day} {month} {day-of-week}", e.g. "0 */15 * * * *"',
+  );
+
+/** How an execution is polled (GetExecutionSummaryStatus). */
+export const PollingConfigSchema = z
+  .strictObject({
+    /** First wait after the start. Default 15 s. */
+    firstIntervalSeconds: z.number().positive().max(3600).default(15),
+    /** Each wait is the previous × this. Default 1.6. */
+    backoffFactor: z.number().min(1).max(10).default(1.6),
+    /** Longest wait. Default 300 s. */
+    maxIntervalSeconds: z.number().positive().max(86_400).default(300),
+    /** Give up (as timed out) after this long. Default 24 h. */
+    deadlineHours: z
+      .number()
+      .positive()
+      .max(24 * 14)
+      .default(24),
+    /** How long "Execution details were not found" counts as "not started yet". Default 300 s. */
+    notStartedGraceSeconds: z.number().min(0).max(86_400).default(300),
+  })
+  .superRefine((v, ctx) => {
+    if (v.maxIntervalSeconds < v.firstIntervalSeconds) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['maxIntervalSeconds'],
+        message: 'must be at least firstIntervalSeconds',
+      });
+    }
+  });
+/** Polling settings, defaults applied. */
+export type PollingConfig = z.infer<typeof PollingConfigSchema>;
+
+/** The polling defaults. */
+export const DEFAULT_POLLING: Readonly<PollingConfig> = Object.freeze(PollingConfigSchema.parse({}));
+
+/** One data project (DMF definition group) the app imports into or exports from. */
+export const DataProjectConfigSchema = z.strictObject({
+  /** Unique name (used in blob paths and commands). */
+  name,
+  /** The F&O data project name (`definitionGroupId`). */
+  definitionGroupId: nonEmpty,
+  /** Name of the environment. */
+  environment: name,
+  direction: z.enum(['import', 'export']),
+  /** Legal entity; default the environment's `defaultLegalEntity` (one of them is required). */
+  legalEntity: nonEmpty.optional(),
+  /** Import only: name of the template package blob (in the templates container) used to wrap raw files. */
+  template: nonEmpty.optional(),
+  /** Import: run the target step (`execute`). Default true, as Microsoft's docs and samples. */
+  execute: z.boolean().default(true),
+  /** Import: `overwrite`. Default true (docs: true, except false with a composite entity, which the import forces). */
+  overwrite: z.boolean().default(true),
+  /** Export: `reExecute`. Default false. */
+  reExecute: z.boolean().default(false),
+  /** Export: `packageName`. Default the project name. */
+  packageName: nonEmpty.optional(),
+  /** When to run (exports) or sweep (imports); 6-field NCRONTAB. Optional. */
+  schedule: scheduleSchema.optional(),
+  polling: PollingConfigSchema.default(DEFAULT_POLLING),
+});
+/** A data project as parsed (before cross-references are resolved). */
+export type DataProjectConfigInput = z.infer<typeof DataProjectConfigSchema>;
+
+/** One recurring integration activity (cloud only). */
+export const RecurringActivityConfigSchema = z.strictObject({
+  /** Activity id from F&O (with or without braces), normalized to lower case without braces. */
+  id: guidSchema,
+  /** Name of the (cloud) environment. */
+  environment: name,
+  direction: z.enum(['import', 'export']),
+  /** Import: entity label for a raw file (`?entity=`); absent for package jobs. */
+  entity: nonEmpty.optional(),
+  /** Import: legal entity (`?company=`). */
+  company: nonEmpty.optional(),
+  /** When to dequeue (export) or check statuses (import); required for exports. */
+  schedule: scheduleSchema.optional(),
+  /** Most messages dequeued per run. Default 10. */
+  maxMessagesPerRun: z.number().int().min(1).max(1000).default(10),
+  /**
+   * Ack a dequeued message whose file is missing (`IsDownLoadFileExist: false`). Default false:
+   * the message then reappears after 30 minutes instead of being lost.
+   */
+  ackWhenFileMissing: z.boolean().default(false),
+});
+/** A recurring activity, defaults applied. */
+export type RecurringActivityConfig = z.infer<typeof RecurringActivityConfigSchema>;
+
+/** The JSON in `DMF_CONFIG` / the file named by `DMF_CONFIG_FILE`. */
+export const DmfConfigSchema = z.strictObject({
+  /** Optional JSON-schema reference for editors. */
+  $schema: z.string().optional(),
+  environments: z.array(EnvironmentConfigSchema).min(1, 'at least one environment is required'),
+  dataProjects: z.array(DataProjectConfigSchema).default([]),
+  recurringActivities: z.array(RecurringActivityConfigSchema).default([]),
+});
+/** The parsed `DMF_CONFIG` JSON. */
+export type DmfConfig = z.infer<typeof DmfConfigSchema>;
+
+/** A data project with cross-references resolved (legal entity and package name filled in). */
+export type DataProjectConfig = Omit<DataProjectConfigInput, 'legalEntity' | 'packageName'> & {
+  legalEntity: string;
+  packageName: string;
+};
+
+/** JSON Schema of the `DMF_CONFIG` JSON (input form), for editors and docs. */
+export function dmfConfigJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(DmfConfigSchema, { io: 'input', unrepresentable: 'any' });
+}
