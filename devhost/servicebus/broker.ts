@@ -9,6 +9,7 @@ import {
   loadBrokerConfig,
   parseBrokerConfig,
   type BrokerConfig,
+  type DuplicateDetectionProperties,
   type EntityProperties,
   type ParsedBrokerConfig,
   type SubscriptionRule,
@@ -24,6 +25,7 @@ export const MAX_MESSAGE_SIZE_BYTES = 256 * 1024;
 export const DEAD_LETTER_QUEUE_SUFFIX = '$DeadLetterQueue';
 
 const BATCH_MESSAGE_FORMAT = 0x80013700;
+const STOP_GRACE_MS = 1000;
 const MANAGEMENT_SUFFIX = '/$management';
 const CBS_ADDRESS = '$cbs';
 
@@ -166,6 +168,7 @@ interface Entity {
   messages: StoredMessage[];
   consumers: Consumer[];
   roundRobin: number;
+  duplicates: DuplicateHistory | undefined;
 }
 
 interface Topic {
@@ -173,6 +176,13 @@ interface Topic {
   kind: 'topic';
   ttlMs: number | undefined;
   subscriptions: Entity[];
+  duplicates: DuplicateHistory | undefined;
+}
+
+interface DuplicateHistory {
+  windowMs: number;
+  /** MessageId → when it was first accepted and the sequence number it got. */
+  seen: Map<string, { at: number; seq: number }>;
 }
 
 type SendTarget = Entity | Topic;
@@ -197,6 +207,12 @@ type ManagementResponse = {
   condition?: string;
   body?: unknown;
 };
+
+function duplicateHistory(props: DuplicateDetectionProperties): DuplicateHistory | undefined {
+  return props.RequiresDuplicateDetection
+    ? { windowMs: props.DuplicateDetectionHistoryTimeWindow, seen: new Map() }
+    : undefined;
+}
 
 function isBodySection(value: unknown): value is BodySection {
   return typeof value === 'object' && value !== null && 'typecode' in value && 'content' in value;
@@ -297,6 +313,7 @@ class Broker {
     const ns = config.UserConfig.Namespaces[0];
     for (const q of ns?.Queues ?? []) {
       const entity = this.createEntity(q.Name, 'queue', q.Properties, []);
+      entity.duplicates = duplicateHistory(q.Properties);
       this.queues.set(q.Name.toLowerCase(), entity);
     }
     for (const t of ns?.Topics ?? []) {
@@ -305,6 +322,7 @@ class Broker {
         kind: 'topic',
         ttlMs: t.Properties.DefaultMessageTimeToLive,
         subscriptions: [],
+        duplicates: duplicateHistory(t.Properties),
       };
       for (const s of t.Subscriptions) {
         topic.subscriptions.push(
@@ -322,6 +340,7 @@ class Broker {
     rules: SubscriptionRule[],
   ): Entity {
     const base = {
+      duplicates: undefined,
       lockDurationMs: props.LockDuration,
       messages: [],
       consumers: [],
@@ -431,10 +450,20 @@ class Broker {
         // The socket may already be gone; it is destroyed below anyway.
       }
     }
-    const deadline = Date.now() + 1000;
-    while (this.sockets.size > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    // Give clients a moment to answer the close, then cut whatever is left so stop() never hangs.
+    const socketsClosed = Promise.all(
+      [...this.sockets].map(
+        (socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())),
+      ),
+    );
+    let graceTimer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      socketsClosed,
+      new Promise<void>((resolve) => {
+        graceTimer = setTimeout(resolve, STOP_GRACE_MS);
+      }),
+    ]);
+    clearTimeout(graceTimer);
     for (const socket of this.sockets) socket.destroy();
     await closed;
   }
@@ -805,7 +834,10 @@ class Broker {
     if (message.message_id === undefined || message.message_id === null) {
       message.message_id = randomUUID().replace(/-/g, '');
     }
+    const duplicateOf = this.checkDuplicate(target, message);
+    if (duplicateOf !== undefined) return duplicateOf;
     const seq = this.nextSequenceNumber++;
+    target.duplicates?.seen.set(String(message.message_id), { at: this.clock.now(), seq });
     const scheduledAt = toNumber(message.message_annotations?.[ANN_SCHEDULED_ENQUEUE_TIME]);
     const now = this.clock.now();
     if (scheduledAt !== undefined && scheduledAt > now) {
@@ -824,6 +856,17 @@ class Broker {
       this.enqueue(target, seq, message);
     }
     return seq;
+  }
+
+  /** The sequence number of an earlier message with the same MessageId inside the window, if any. */
+  private checkDuplicate(target: SendTarget, message: Message): number | undefined {
+    const history = target.duplicates;
+    if (!history) return undefined;
+    const now = this.clock.now();
+    for (const [id, entry] of history.seen) {
+      if (now - entry.at >= history.windowMs) history.seen.delete(id);
+    }
+    return history.seen.get(String(message.message_id))?.seq;
   }
 
   private enqueue(target: SendTarget, seq: number, message: Message): void {

@@ -40,6 +40,12 @@ const forwardingUnsupported = z
   .refine((v) => v === '', { message: 'auto-forwarding is not supported by the local broker' })
   .optional();
 
+/** Duplicate detection as Service Bus does it: same MessageId within the window is dropped. */
+const duplicateDetection = {
+  RequiresDuplicateDetection: z.boolean().default(false),
+  DuplicateDetectionHistoryTimeWindow: duration.default(600_000),
+};
+
 const entityProperties = z.looseObject({
   MaxDeliveryCount: z.number().int().min(1).default(10),
   LockDuration: duration.default(60_000),
@@ -77,9 +83,11 @@ const rule = z.object({
   }),
 });
 
+const queueProperties = entityProperties.extend(duplicateDetection);
+
 const queueSchema = z.object({
   Name: z.string().min(1),
-  Properties: entityProperties.default(entityProperties.parse({})),
+  Properties: queueProperties.default(queueProperties.parse({})),
 });
 
 const subscriptionSchema = z.object({
@@ -88,11 +96,14 @@ const subscriptionSchema = z.object({
   Rules: z.array(rule).default([]),
 });
 
+const topicProperties = z.looseObject({
+  DefaultMessageTimeToLive: duration.optional(),
+  ...duplicateDetection,
+});
+
 const topicSchema = z.object({
   Name: z.string().min(1),
-  Properties: z
-    .looseObject({ DefaultMessageTimeToLive: duration.optional() })
-    .default({ DefaultMessageTimeToLive: undefined }),
+  Properties: topicProperties.default(topicProperties.parse({})),
   Subscriptions: z.array(subscriptionSchema).default([]),
 });
 
@@ -118,6 +129,11 @@ export type BrokerConfig = z.input<typeof brokerConfigSchema>;
 export type ParsedBrokerConfig = z.output<typeof brokerConfigSchema>;
 /** Validated properties of a queue or subscription. */
 export type EntityProperties = z.output<typeof entityProperties>;
+/** Validated properties of a queue or topic that concern duplicate detection. */
+export type DuplicateDetectionProperties = {
+  RequiresDuplicateDetection: boolean;
+  DuplicateDetectionHistoryTimeWindow: number;
+};
 /** Validated filter rule of a subscription. */
 export type SubscriptionRule = z.output<typeof rule>;
 

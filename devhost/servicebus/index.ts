@@ -21,6 +21,7 @@ export {
   type ServiceBusListener,
   type SendServiceBusMessagesOptions,
 } from './client.js';
+export type { ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/service-bus';
 export { systemClock, ManualClock, type BrokerClock, type BrokerTimer } from './clock.js';
 export {
   DEFAULT_SERVICE_BUS_CONFIG_PATH,

@@ -414,6 +414,33 @@ describe('Service Bus broker through @azure/service-bus', () => {
     expect(entity(b, 'q').activeMessageCount).toBe(0);
   });
 
+  test('duplicate detection drops a repeated MessageId inside the window only', async () => {
+    const clock = new ManualClock();
+    const { broker: b, client: c } = await start(
+      testConfig({
+        queues: { dedup: { RequiresDuplicateDetection: true, DuplicateDetectionHistoryTimeWindow: 'PT1M' } },
+      }),
+      clock,
+    );
+    const sender = c.createSender('dedup');
+    await sender.sendMessages([
+      { body: 1, messageId: 'same' },
+      { body: 2, messageId: 'same' },
+      { body: 3 },
+      { body: 4 },
+    ]);
+    expect(entity(b, 'dedup').activeMessageCount).toBe(3);
+    clock.advance(61_000);
+    await sender.sendMessages({ body: 5, messageId: 'same' });
+    expect(entity(b, 'dedup').activeMessageCount).toBe(4);
+    // Without duplicate detection (queue q) the same id is simply enqueued twice.
+    await c.createSender('q').sendMessages([
+      { body: 1, messageId: 'same' },
+      { body: 2, messageId: 'same' },
+    ]);
+    expect(entity(b, 'q').activeMessageCount).toBe(2);
+  });
+
   test('stop does not hang while SDK clients are still connected and receiving', async () => {
     const { broker: b, client: c } = await start();
     const receiver = c.createReceiver('q');
