@@ -65,7 +65,11 @@ export interface HttpServerOptions {
   host: string;
   routePrefix: string;
   /** Delivers output bindings other than HTTP (Service Bus, blob). */
-  applyOutputs: (fn: RegisteredFunction, outputData: RpcParameterBinding[]) => Promise<void>;
+  applyOutputs: (
+    fn: RegisteredFunction,
+    outputData: RpcParameterBinding[],
+    params?: Record<string, string>,
+  ) => Promise<void>;
 }
 
 /** A listening HTTP server of the host. */
@@ -220,6 +224,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       await options.applyOutputs(
         route.fn,
         outputs.filter((o) => route.fn.metadata.bindings[o.name]?.type !== 'http'),
+        params,
       );
       const out = httpOut?.http;
       if (!out) return send(res, 204, {});

@@ -147,8 +147,12 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
       (key === DEFAULT_STORAGE_SETTING ? options.storageConnectionString : undefined)
     );
   };
-  const applyOutputs = (fn: RegisteredFunction, outputData: RpcParameterBinding[]): Promise<void> =>
-    applyOutputBindings(fn, outputData, { setting, storageConnection: connection, logger });
+  const applyOutputs = (
+    fn: RegisteredFunction,
+    outputData: RpcParameterBinding[],
+    params?: Record<string, string>,
+  ): Promise<void> =>
+    applyOutputBindings(fn, outputData, { setting, storageConnection: connection, logger }, params);
 
   await runAppHooks(registry, 'appStart');
   const http = await startHttpServer({

@@ -21,7 +21,11 @@ export interface BlobTriggerOptions {
   logger: HostLogger;
   /** Connection string for a binding's `connection` setting name (undefined → AzureWebJobsStorage). */
   connection: (name: string | undefined) => string | undefined;
-  applyOutputs: (fn: RegisteredFunction, outputData: RpcParameterBinding[]) => Promise<void>;
+  applyOutputs: (
+    fn: RegisteredFunction,
+    outputData: RpcParameterBinding[],
+    params?: Record<string, string>,
+  ) => Promise<void>;
   pollIntervalMs: number;
 }
 
@@ -165,7 +169,7 @@ export async function startBlobTriggers(
           { inputData: [{ name: w.triggerName, data: { bytes: content } }], triggerMetadata: metadata },
           options.logger,
         );
-        await options.applyOutputs(w.fn, response.outputData ?? []);
+        await options.applyOutputs(w.fn, response.outputData ?? [], params);
         await writeReceipt(hosts, receipt, 'completed');
         failures.delete(receipt);
       } catch (err) {

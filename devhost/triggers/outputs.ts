@@ -37,8 +37,10 @@ export async function applyOutputBindings(
         throw new Error(
           `Blob output ${out.name}: no connection string for ${stringOption(binding, 'connection') ?? 'AzureWebJobsStorage'}.`,
         );
-      const path =
-        stringOption(binding, 'path') ?? ''.replace(/\{([^}]+)\}/g, (_m, k: string) => params[k] ?? `{${k}}`);
+      const path = (stringOption(binding, 'path') ?? '').replace(
+        /\{([^}]+)\}/g,
+        (_m, k: string) => params[k] ?? `{${k}}`,
+      );
       const slash = path.indexOf('/');
       const value = typedDataToValue(out.data);
       const body = Buffer.isBuffer(value)

@@ -112,7 +112,11 @@ export interface ServiceBusTriggerOptions {
   registry: AppRegistry;
   logger: HostLogger;
   setting: (name: string) => string | undefined;
-  applyOutputs: (fn: RegisteredFunction, outputData: RpcParameterBinding[]) => Promise<void>;
+  applyOutputs: (
+    fn: RegisteredFunction,
+    outputData: RpcParameterBinding[],
+    params?: Record<string, string>,
+  ) => Promise<void>;
 }
 
 /**

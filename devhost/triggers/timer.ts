@@ -17,7 +17,11 @@ export interface TimerTriggerOptions {
   logger: HostLogger;
   /** Schedule status files (the host's schedule monitor) live under `<dataDir>/timers/`. */
   dataDir: string;
-  applyOutputs: (fn: RegisteredFunction, outputData: RpcParameterBinding[]) => Promise<void>;
+  applyOutputs: (
+    fn: RegisteredFunction,
+    outputData: RpcParameterBinding[],
+    params?: Record<string, string>,
+  ) => Promise<void>;
 }
 
 interface ScheduleStatus {

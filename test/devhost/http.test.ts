@@ -1,0 +1,61 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHost } from '../../devhost/index.js';
+import type { RunningHost } from '../../devhost/index.js';
+
+let host: RunningHost;
+let dataDir: string;
+const probe = (): { pre: number; post: number } =>
+  (globalThis as unknown as { __devhostProbe: { pre: number; post: number } }).__devhostProbe;
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'devhost-http-'));
+  host = await startHost({
+    appRoot: join(import.meta.dirname, 'fixtures', 'durable-app'),
+    dataDir,
+    functionsKey: 'test-key-123',
+    logger: () => {},
+    startTriggers: false,
+  });
+});
+
+afterAll(async () => {
+  await host?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('HTTP triggers', () => {
+  it('routes /api/{route} with route parameters and query, through the library (jsonBody → JSON)', async () => {
+    const res = await fetch(`${host.baseUrl}/api/hello/world?q=1`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('application/json');
+    expect(await res.json()).toEqual({ greeting: 'Hello world', q: '1' });
+  });
+
+  it('enforces authLevel function with the key in x-functions-key or ?code=', async () => {
+    expect((await fetch(`${host.baseUrl}/api/secure`)).status).toBe(401);
+    expect(
+      (await fetch(`${host.baseUrl}/api/secure`, { headers: { 'x-functions-key': 'wrong' } })).status,
+    ).toBe(401);
+    const withHeader = await fetch(`${host.baseUrl}/api/secure`, {
+      headers: { 'x-functions-key': 'test-key-123' },
+    });
+    expect(withHeader.status).toBe(200);
+    expect(await withHeader.text()).toBe('secret');
+    expect((await fetch(`${host.baseUrl}/api/secure?code=test-key-123`)).status).toBe(200);
+  });
+
+  it('answers 404 for unknown routes and 405 for a method the function does not accept', async () => {
+    expect((await fetch(`${host.baseUrl}/api/nothing-here`)).status).toBe(404);
+    expect((await fetch(`${host.baseUrl}/api/hello/world`, { method: 'DELETE' })).status).toBe(405);
+  });
+
+  it('runs the app’s pre- and post-invocation hooks around each invocation', async () => {
+    const before = { ...probe() };
+    await fetch(`${host.baseUrl}/api/hello/x`);
+    expect(probe().pre).toBe(before.pre + 1);
+    expect(probe().post).toBe(before.post + 1);
+  });
+});

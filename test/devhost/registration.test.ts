@@ -1,0 +1,107 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { AppRegistry } from '../../devhost/core-api.js';
+import { loadApp, resolveMainFiles } from '../../devhost/load-app.js';
+
+const appRoot = join(import.meta.dirname, 'fixtures', 'all-triggers');
+
+async function load(): Promise<AppRegistry> {
+  const registry: AppRegistry = { functions: new Map(), hooks: [], log: () => {} };
+  await loadApp(registry, { appRoot });
+  return registry;
+}
+
+function bindings(registry: AppRegistry, name: string): Record<string, Record<string, unknown>>[] {
+  const fn = registry.functions.get(name);
+  if (!fn) throw new Error(`${name} not registered`);
+  return Object.entries(fn.metadata.bindings).map(([bindingName, b]) => ({ [bindingName]: b }));
+}
+
+function byType(
+  registry: AppRegistry,
+  name: string,
+  type: string,
+): Record<string, unknown> & { name: string } {
+  const fn = registry.functions.get(name);
+  const entry = Object.entries(fn?.metadata.bindings ?? {}).find(([, b]) => b.type === type);
+  if (!entry) throw new Error(`${name} has no ${type} binding: ${JSON.stringify(bindings(registry, name))}`);
+  return { ...entry[1], name: entry[0] };
+}
+
+describe('registration capture through @azure/functions-core', () => {
+  it('resolves package.json main globs to the files the worker would load', async () => {
+    const files = await resolveMainFiles(appRoot, 'functions/*.js');
+    expect(files.map((f) => f.slice(appRoot.length))).toEqual(['/functions/all.js']);
+    await expect(resolveMainFiles(appRoot, 'nothing/*.js')).rejects.toThrow(/matched no files/);
+  });
+
+  it('receives every app.* and df.app.* registration with its full binding metadata', async () => {
+    const registry = await load();
+    expect([...registry.functions.keys()].sort()).toEqual(
+      [
+        'activityFn',
+        'blobFn',
+        'entityFn',
+        'httpFn',
+        'orchFn',
+        'queueFn',
+        'sbQueueFn',
+        'sbTopicFn',
+        'timerFn',
+      ].sort(),
+    );
+    expect(byType(registry, 'httpFn', 'httpTrigger')).toMatchObject({
+      direction: 'in',
+      authLevel: 'function',
+      methods: ['POST'],
+      route: 'things/{id}',
+    });
+    expect(byType(registry, 'httpFn', 'http')).toMatchObject({ name: '$return', direction: 'out' });
+    expect(byType(registry, 'httpFn', 'durableClient')).toMatchObject({ direction: 'in' });
+    expect(byType(registry, 'httpFn', 'serviceBus')).toMatchObject({
+      direction: 'out',
+      queueName: 'out-queue',
+      connection: 'ServiceBusConnection',
+    });
+    expect(byType(registry, 'timerFn', 'timerTrigger')).toMatchObject({
+      schedule: '0 */5 * * * *',
+      runOnStartup: true,
+    });
+    expect(byType(registry, 'blobFn', 'blobTrigger')).toMatchObject({
+      path: 'incoming/{name}.csv',
+      connection: 'StorageConnection',
+    });
+    expect(byType(registry, 'blobFn', 'blob')).toMatchObject({
+      direction: 'out',
+      path: 'results/{name}.json',
+    });
+    expect(byType(registry, 'sbQueueFn', 'serviceBusTrigger')).toMatchObject({
+      queueName: 'in-queue',
+      connection: 'ServiceBusConnection',
+    });
+    expect(byType(registry, 'sbTopicFn', 'serviceBusTrigger')).toMatchObject({
+      topicName: 'events',
+      subscriptionName: 'sub1',
+    });
+    expect(byType(registry, 'queueFn', 'queueTrigger')).toMatchObject({ queueName: 'work' });
+    expect(registry.functions.get('queueFn')?.metadata.retryOptions).toMatchObject({
+      retryStrategy: 'fixedDelay',
+      maxRetryCount: 3,
+      delayInterval: { seconds: 10 },
+    });
+    expect(byType(registry, 'orchFn', 'orchestrationTrigger')).toMatchObject({ direction: 'in' });
+    expect(byType(registry, 'activityFn', 'activityTrigger')).toMatchObject({ direction: 'in' });
+    expect(byType(registry, 'activityFn', 'blob')).toMatchObject({ direction: 'in', path: 'a/b' });
+    expect(byType(registry, 'entityFn', 'entityTrigger')).toMatchObject({ direction: 'in' });
+    // Binding names are the type plus a stable hash, as the library generates them.
+    expect(byType(registry, 'timerFn', 'timerTrigger').name).toMatch(/^timerTrigger[0-9a-f]+$/);
+  });
+
+  it('gives each load its own registrations, so one process can host a fixture twice', async () => {
+    const a = await load();
+    const b = await load();
+    expect(a.functions.size).toBe(9);
+    expect(b.functions.size).toBe(9);
+    expect(a.functions.get('httpFn')?.callback).not.toBe(b.functions.get('httpFn')?.callback);
+  });
+});
