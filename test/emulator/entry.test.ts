@@ -1,0 +1,142 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import {
+  DEFAULT_CONFIG,
+  EmulatorConfigError,
+  loadEmulatorConfig,
+  startEmulator,
+} from '../../emulator/index.js';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const tmp = mkdtempSync(join(tmpdir(), 'emulator-config-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('configuration', () => {
+  it('reports every invalid key at once', () => {
+    const bad = {
+      tenantId: 'not-a-guid',
+      clients: [{ clientId: '', secrets: 'x' }],
+      environments: [{ name: 'a b', type: 'cloud', clients: ['c'] }],
+      extra: true,
+    };
+    let error: unknown;
+    try {
+      loadEmulatorConfig(bad as never);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(EmulatorConfigError);
+    const paths = (error as EmulatorConfigError).issues.map((i) => i.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        'tenantId',
+        'clients.0.clientId',
+        'clients.0.secrets',
+        'environments.0.name',
+        '',
+      ]),
+    );
+  });
+
+  it('cross-checks references (unknown client, unknown data project)', () => {
+    const file = join(tmp, 'cross.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...DEFAULT_CONFIG,
+        environments: [{ name: 'e', clients: ['ghost'] }],
+        recurringActivities: [
+          { id: '0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a09', name: 'x', direction: 'import', dataProject: 'Nope' },
+        ],
+      }),
+    );
+    expect(() => loadEmulatorConfig(file)).toThrow(
+      /environments\.0\.clients\.0[\s\S]*recurringActivities\.0\.dataProject/,
+    );
+  });
+
+  it('starts from a config file path', async () => {
+    const file = join(tmp, 'ok.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        ...DEFAULT_CONFIG,
+        environments: [{ name: 'from-file', clients: DEFAULT_CONFIG.environments[0]?.clients }],
+      }),
+    );
+    const em = await startEmulator({
+      config: file,
+      storageConnectionString: inject('azuriteConnectionString'),
+      clock: { mode: 'manual' },
+    });
+    try {
+      expect(em.environments.map((e) => e.name)).toEqual(['from-file']);
+      expect(await em.control.clock()).toMatchObject({ mode: 'manual' });
+    } finally {
+      await em.stop();
+    }
+  });
+});
+
+describe('npm run emulator entry point', () => {
+  it('prints KEY=value lines then READY, serves tokens, and stops cleanly on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'emulator/main.ts'], {
+      cwd: ROOT,
+      env: { ...process.env, DMF_EMULATOR_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no READY: ${out}`)), 30_000);
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (/^READY$/m.test(out)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.once('exit', () => reject(new Error(`exited early: ${out}`)));
+      });
+      const values = Object.fromEntries(
+        out
+          .split('\n')
+          .filter((l) => l.includes('='))
+          .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+      );
+      for (const key of [
+        'DMF_BASE_URL',
+        'DMF_AUTHORITY_HOST',
+        'DMF_TENANT_ID',
+        'DMF_TOKEN_URL',
+        'DMF_CLIENT_ID',
+        'DMF_CLIENT_SECRET',
+        'DMF_CA_CERT',
+        'DMF_CONTROL_URL',
+        'DMF_RECURRING_IMPORT_ACTIVITY',
+        'DMF_RECURRING_EXPORT_ACTIVITY',
+        'DMF_STORAGE_CONNECTION_STRING',
+      ]) {
+        expect(values[key], key).toBeTruthy();
+      }
+      const res = await fetch(values.DMF_TOKEN_URL ?? '', {
+        method: 'POST',
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_id: values.DMF_CLIENT_ID ?? '',
+          client_secret: values.DMF_CLIENT_SECRET ?? '',
+          scope: `${values.DMF_BASE_URL ?? ''}/.default`,
+        }),
+      });
+      expect(res.status).toBe(200);
+      await res.text();
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+  });
+});

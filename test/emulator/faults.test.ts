@@ -1,0 +1,147 @@
+import { request } from 'node:https';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { RunningEmulator } from '../../emulator/index.js';
+import {
+  action,
+  customersPackage,
+  getToken,
+  importPackage,
+  startTestEmulator,
+  summary,
+  TEST_SWITCHES,
+  valueOf,
+} from './helpers.js';
+
+let em: RunningEmulator;
+let token: string;
+
+beforeAll(async () => {
+  em = await startTestEmulator();
+  token = await getToken(em);
+});
+afterAll(async () => {
+  await em?.stop();
+});
+beforeEach(async () => {
+  await em.control.reset();
+  await em.control.setOptions(TEST_SWITCHES);
+});
+
+const writeUrl = (): ReturnType<typeof action> =>
+  action(em, 'GetAzureWriteUrl', { uniqueFileName: 'f.zip' }, token);
+const CSV = 'CUSTOMERACCOUNT,NAME\r\nF-1,a\r\nF-2,b\r\n';
+
+describe('faults', () => {
+  it('429 with Retry-After, for the next N calls, counted, then normal again', async () => {
+    const fault = await em.control.setFault({
+      route: 'GetAzureWriteUrl',
+      kind: 'status',
+      status: 429,
+      retryAfterSeconds: 7,
+      times: 2,
+    });
+    expect(fault).toMatchObject({ hits: 0, remaining: 2 });
+    for (let i = 0; i < 2; i++) {
+      const r = await writeUrl();
+      expect(r.status).toBe(429);
+      expect(r.headers.get('retry-after')).toBe('7');
+      expect(r.text).toContain('service protection');
+      expect(r.body).toMatchObject({ error: { code: '', message: 'An error has occurred.' } });
+    }
+    expect((await writeUrl()).status).toBe(200);
+    expect((await em.control.faults())[0]).toMatchObject({ hits: 2, remaining: 0 });
+    const calls = (await em.control.calls()).filter((c) => c.route === 'GetAzureWriteUrl');
+    expect(calls.map((c) => c.status)).toEqual([429, 429, 200]);
+    expect(calls[0]?.fault).toBe('status 429');
+  });
+
+  it.each([500, 502, 503])('HTTP %i until cleared, only on its route', async (code) => {
+    await em.control.setFault({ route: 'GetExecutionSummaryStatus', kind: 'status', status: code });
+    expect((await action(em, 'GetExecutionSummaryStatus', { executionId: 'x' }, token)).status).toBe(code);
+    expect((await action(em, 'GetExecutionSummaryStatus', { executionId: 'x' }, token)).status).toBe(code);
+    expect((await writeUrl()).status).toBe(200);
+    await em.control.clearFaults();
+    expect((await action(em, 'GetExecutionSummaryStatus', { executionId: 'x' }, token)).status).toBe(400);
+  });
+
+  it('added latency delays the answer', async () => {
+    await em.control.setFault({ route: 'GetAzureWriteUrl', kind: 'latency', ms: 300, times: 1 });
+    const t0 = Date.now();
+    expect((await writeUrl()).status).toBe(200);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(280);
+  });
+
+  it('connection reset destroys the socket, and the emulator keeps serving', async () => {
+    await em.control.setFault({ route: 'GetAzureWriteUrl', kind: 'reset', times: 1 });
+    const url = new URL(
+      `${em.baseUrl}/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.GetAzureWriteUrl`,
+    );
+    const error = await new Promise<Error | undefined>((resolve) => {
+      const req = request(
+        url,
+        {
+          method: 'POST',
+          ca: em.caCertPem,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(undefined));
+        },
+      );
+      req.on('error', resolve);
+      req.end('{"uniqueFileName":"r.zip"}');
+    });
+    expect(error?.message).toMatch(/socket hang up|ECONNRESET/);
+    expect((await writeUrl()).status).toBe(200);
+  });
+
+  it.each(['Failed', 'Canceled', 'PartiallySucceeded'] as const)(
+    'an execution can be forced to end %s',
+    async (outcome) => {
+      await em.control.setFault({ route: 'ImportFromPackage', kind: 'outcome', outcome, times: 1 });
+      const id = await importPackage(em, token, await customersPackage(CSV));
+      await em.control.advanceClock(2_000);
+      expect(await summary(em, token, id)).toBe(outcome);
+      const errors = JSON.parse(
+        valueOf(await action(em, 'GetExecutionErrors', { executionId: id }, token)) as string,
+      ) as unknown[];
+      expect(errors.length).toBeGreaterThan(0);
+      const rows = await em.control.rows('Customers V3', 'USMF');
+      expect(rows.length).toBe(outcome === 'PartiallySucceeded' ? 1 : 0);
+    },
+  );
+
+  it('earlier SAS expiry makes the write url unusable at once', async () => {
+    await em.control.setFault({ route: 'GetAzureWriteUrl', kind: 'sasExpiry', seconds: -60, times: 1 });
+    const { BlobUrl } = JSON.parse(valueOf(await writeUrl()) as string) as { BlobUrl: string };
+    const put = await fetch(BlobUrl, {
+      method: 'PUT',
+      headers: { 'x-ms-blob-type': 'BlockBlob' },
+      body: 'x',
+    });
+    expect(put.status).toBe(403);
+    await put.text();
+  });
+
+  it('the token route can fail too', async () => {
+    await em.control.setFault({
+      route: 'token',
+      kind: 'status',
+      status: 503,
+      retryAfterSeconds: 2,
+      times: 1,
+    });
+    const r = await fetch(em.tokenUrl, {
+      method: 'POST',
+      body: new URLSearchParams({ grant_type: 'client_credentials' }),
+    });
+    expect(r.status).toBe(503);
+    expect(r.headers.get('retry-after')).toBe('2');
+    await r.text();
+  });
+
+  it('refuses an invalid fault spec with 400', async () => {
+    await expect(em.control.setFault({ route: 'x', kind: 'status', status: 200 })).rejects.toThrow(/400/);
+  });
+});
