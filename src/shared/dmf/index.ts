@@ -3,6 +3,7 @@
  * the recurring integration API ({@link RecurringClient}) and SAS upload/download helpers.
  */
 export * from './errors.js';
+export * from './factory.js';
 export * from './logger.js';
 export * from './packageClient.js';
 export * from './recurringClient.js';

@@ -119,7 +119,11 @@ export class DmfPackageClient {
     return this.#start(DmfAction.ImportFromPackageAsync, body, options);
   }
 
-  /** Starts an export (ExportToPackage); checked retries like imports. @returns the execution id. */
+  /**
+   * Starts an export (ExportToPackage); checked retries like imports. With `reExecute: true` the status check
+   * proves nothing (the execution exists either way): only a 429 is resent, any other transient failure throws
+   * `DMF_START_UNCONFIRMED`. @returns the execution id.
+   */
   async exportToPackage(params: ExportToPackageParams, options?: DmfRequestOptions): Promise<string> {
     return this.#start(DmfAction.ExportToPackage, exportBody(params), options);
   }
@@ -251,32 +255,7 @@ export class DmfPackageClient {
         }
         failure = error;
       }
-      let registered: boolean;
-      try {
-        // A fresh policy for the check: it must not be starved by the start's own attempts.
-        await this.getExecutionSummaryStatus(executionId, options);
-        registered = true;
-      } catch (error) {
-        if (error instanceof DmfApiError && error.code === DmfErrorCode.ExecutionNotFound) {
-          registered = false;
-        } else if (error instanceof DmfApiError && error.code === DmfErrorCode.Aborted) {
-          throw error;
-        } else {
-          throw new DmfApiError(
-            `${action} failed (${failure.message}) and whether execution ${executionId} was registered is unknown`,
-            {
-              code: DmfErrorCode.StartUnconfirmed,
-              action,
-              status: failure.status,
-              innerMessage: failure.innerMessage,
-              transient: false,
-              attempts: budget.attempts,
-              executionId,
-              cause: error,
-            },
-          );
-        }
-      }
+      const registered = await this.#registered(action, body, failure, budget, options);
       if (registered) {
         log.info(`${action}: the failed call had registered execution ${executionId}; not sending it again`, {
           action,
@@ -313,9 +292,48 @@ export class DmfPackageClient {
       }
     }
   }
+
+  /**
+   * After a transient failure of a start: did F&O register it? true → do not resend; false → safe to resend.
+   * Throws DMF_START_UNCONFIRMED when that cannot be established.
+   */
+  async #registered(
+    action: DmfActionName,
+    body: StartBody,
+    failure: DmfApiError,
+    budget: RetryBudget,
+    options: DmfRequestOptions | undefined,
+  ): Promise<boolean> {
+    const unconfirmed = (cause: unknown, why: string): DmfApiError =>
+      new DmfApiError(`${action} failed (${failure.message}) and ${why}`, {
+        code: DmfErrorCode.StartUnconfirmed,
+        action,
+        status: failure.status,
+        innerMessage: failure.innerMessage,
+        transient: false,
+        attempts: budget.attempts,
+        executionId: body.executionId,
+        cause,
+      });
+    if (body.reExecute === true) {
+      // A 429 is refused before any processing (service protection), so a throttled re-execution is resent.
+      // For anything else the status proves nothing: the re-executed execution id exists either way.
+      if (failure.status === 429) return false;
+      throw unconfirmed(failure, `a re-execution of ${body.executionId} cannot be checked`);
+    }
+    try {
+      // A fresh policy for the check: it must not be starved by the start's own attempts.
+      await this.getExecutionSummaryStatus(body.executionId, options);
+      return true;
+    } catch (error) {
+      if (error instanceof DmfApiError && error.code === DmfErrorCode.ExecutionNotFound) return false;
+      if (error instanceof DmfApiError && error.code === DmfErrorCode.Aborted) throw error;
+      throw unconfirmed(error, `whether execution ${body.executionId} was registered is unknown`);
+    }
+  }
 }
 
-type StartBody = Record<string, unknown> & { executionId: string };
+type StartBody = Record<string, unknown> & { executionId: string; reExecute?: boolean };
 
 function importBody(params: ImportFromPackageParams): StartBody {
   return {

@@ -10,12 +10,12 @@ import {
   type RunningEmulator,
   type StartEmulatorOptions,
 } from '../../../emulator/index.js';
+import type { AuthEnvironment } from '../../../src/shared/auth/index.js';
 import {
-  createCredential,
-  type AuthEnvironment,
-  type RefreshableTokenCredential,
-} from '../../../src/shared/auth/index.js';
-import { DmfPackageClient, RecurringClient, type RetryOptions } from '../../../src/shared/dmf/index.js';
+  createEnvironmentClients,
+  type EnvironmentClients,
+  type RetryOptions,
+} from '../../../src/shared/dmf/index.js';
 
 /** The emulator's built-in config plus an on-premises environment. */
 export const CONFIG_WITH_ONPREM = {
@@ -87,10 +87,8 @@ export function emulatorTime(emu: RunningEmulator): { delays: number[]; retry: P
 export function clientsFor(
   emu: RunningEmulator,
   options: { retry?: Partial<RetryOptions>; timeoutMs?: number } = {},
-): { credential: RefreshableTokenCredential; packages: DmfPackageClient; recurring: RecurringClient } {
-  const credential = createCredential(secretEnvironment(emu), { env: settingsOf(emu) });
-  const common = { baseUrl: emu.baseUrl, credential, scope: `${emu.baseUrl}/.default`, ...options };
-  return { credential, packages: new DmfPackageClient(common), recurring: new RecurringClient(common) };
+): EnvironmentClients {
+  return createEnvironmentClients(secretEnvironment(emu), { env: settingsOf(emu), ...options });
 }
 
 /** A small CustomerImport package; a cell containing `#BAD#` makes its row a staging error. */

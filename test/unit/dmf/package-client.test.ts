@@ -410,6 +410,30 @@ describe('DmfPackageClient', () => {
       expect(server.calls.filter((c) => c.url.endsWith('ImportFromPackage'))).toHaveLength(3);
     });
 
+    it('never uses the status check for a re-execution: only a 429 is resent', async () => {
+      const reRun = {
+        definitionGroupId: 'G',
+        packageName: 'p',
+        executionId: 'old-1',
+        reExecute: true,
+        legalEntityId: 'USMF',
+      };
+      server.enqueue({ status: 502 });
+      const error = await caught(client.exportToPackage(reRun));
+      expect(error.code).toBe('DMF_START_UNCONFIRMED');
+      expect(error.executionId).toBe('old-1');
+      expect(server.calls.map((_, i) => actionOf(i))).toEqual(['ExportToPackage']);
+
+      server.enqueue(odataError(429, 'throttled', { 'retry-after': '2' }), odata('old-1'));
+      expect(await client.exportToPackage(reRun)).toBe('old-1');
+      expect(server.calls.map((_, i) => actionOf(i))).toEqual([
+        'ExportToPackage',
+        'ExportToPackage',
+        'ExportToPackage',
+      ]);
+      expect(time.delays).toEqual([2_000]);
+    });
+
     it('resends a start after a 401 (refused before processing) with a fresh token', async () => {
       server.enqueue({ status: 401 }, odata('r-1'));
       expect(await client.importFromPackage({ ...params, executionId: 'r-1' })).toBe('r-1');

@@ -110,6 +110,13 @@ describe('RecurringClient', () => {
     expect(server.calls.map((c) => c.headers.authorization)).toEqual(['Bearer token-1', 'Bearer token-2']);
   });
 
+  it('cannot replay a one-shot stream after a 401: the 401 is thrown', async () => {
+    server.enqueue({ status: 401 });
+    const error = await caught(client.enqueue(ACTIVITY, Readable.from(['abc'])));
+    expect(error.code).toBe('DMF_HTTP_401');
+    expect(server.calls).toHaveLength(1);
+  });
+
   it('dequeues: 204 means empty, 200 is parsed, ack sends the answer back verbatim', async () => {
     const answer = {
       CorrelationId: 'c0ffee00-0000-0000-0000-000000000001',
