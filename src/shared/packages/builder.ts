@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import yazl from 'yazl';
 import { PackageError } from '../errors.js';
 import { MANIFEST_FILE_NAME, PACKAGE_ERROR_CODES, PACKAGE_HEADER_FILE_NAME } from './codes.js';
@@ -246,4 +247,16 @@ export function createPackage(spec: NewPackageSpec, data: PackageDataFile): Read
   );
   addData(zip, data, spec.dataFileName, mtime);
   return finish(zip);
+}
+
+/**
+ * Writes a built package to `destination` (a file stream, an HTTP request, …) and resolves when
+ * it is flushed; rejects (and destroys both streams) on the first error or when `signal` aborts.
+ */
+export async function writePackageTo(
+  stream: Readable,
+  destination: NodeJS.WritableStream,
+  options: { signal?: AbortSignal } = {},
+): Promise<void> {
+  await pipeline(stream, destination, options.signal ? { signal: options.signal } : {});
 }

@@ -1,7 +1,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, expectTypeOf, it } from 'vitest';
+import type * as AuthTypes from '../../../src/shared/auth/types.js';
 import { ConfigError } from '../../../src/shared/errors.js';
 import {
   APP_SETTINGS,
@@ -15,6 +16,7 @@ import {
   referencedSettings,
   resolveSecret,
   type EnvironmentAuthConfig,
+  type EnvironmentConfig,
 } from '../../../src/shared/config/index.js';
 
 const TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -374,6 +376,12 @@ describe('auth settings (contract with src/shared/auth)', () => {
       },
     ];
     for (const sample of samples) expect(EnvironmentAuthConfigSchema.parse(sample)).toEqual(sample);
+  });
+
+  it('has the shape src/shared/auth expects (both directions)', () => {
+    expectTypeOf<EnvironmentAuthConfig>().toExtend<AuthTypes.EnvironmentAuthConfig>();
+    expectTypeOf<AuthTypes.EnvironmentAuthConfig>().toExtend<EnvironmentAuthConfig>();
+    expectTypeOf<EnvironmentConfig>().toExtend<AuthTypes.AuthEnvironment>();
   });
 
   it('wants exactly one certificate source and a known kind', () => {

@@ -1,4 +1,8 @@
 import { createHash } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import {
@@ -21,6 +25,7 @@ import {
   serializeXml,
   streamToBuffer,
   validatePackage,
+  writePackageTo,
   type NewPackageSpec,
 } from '../../../src/shared/packages/index.js';
 import { makeZip } from './helpers.js';
@@ -112,6 +117,20 @@ describe('createPackage', () => {
     const report = await validatePackage(zip);
     expect(report.ok).toBe(true);
     expect(report.warnings.map((w) => w.code)).toEqual([PACKAGE_WARNING_CODES.noEntityMap]);
+  });
+
+  it('writes to a Writable (a file) with writePackageTo', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dmf-pkg-'));
+    try {
+      const path = join(dir, 'customers.zip');
+      await writePackageTo(createPackage(CUSTOMERS, { content: csvStream(1000) }), createWriteStream(path));
+      const report = await validatePackage(path, { verifyData: true });
+      expect(report.errors).toEqual([]);
+      const expected = await sha256(csvStream(1000));
+      expect(report.files.find((f) => f.name === 'Customers V3.csv')?.uncompressedSize).toBe(expected.bytes);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses an unsafe data file name', () => {
