@@ -10,6 +10,7 @@ import {
   isCompositeEntityName,
   parseHeader,
   parseManifest,
+  type CompositeOptions,
   type NewManifestSpec,
 } from './manifest.js';
 import { checkPackageFileName } from './names.js';
@@ -27,7 +28,7 @@ export interface PackageDataFile {
 }
 
 /** Options of {@link buildPackageFromTemplate}. */
-export interface BuildFromTemplateOptions extends OpenPackageOptions {
+export interface BuildFromTemplateOptions extends OpenPackageOptions, CompositeOptions {
   /**
    * Which manifest entity receives the file (its label, case-insensitive). Required when the
    * template lists several entities.
@@ -206,7 +207,7 @@ export async function buildPackageFromTemplate(
     }
     addData(zip, data, dataFileName, mtime);
     const stream = finish(zip, external ? undefined : () => reader.close());
-    return { stream, dataFileName, entityName, isComposite: isCompositeEntityName(entityName) };
+    return { stream, dataFileName, entityName, isComposite: isCompositeEntityName(entityName, options) };
   } catch (error) {
     if (!external) await reader.close();
     throw error;
