@@ -15,6 +15,7 @@ type ServiceBusModule = {
     subscriptionName?: string;
     handler: (message: ServiceBusReceivedMessage) => Promise<void>;
     maxConcurrentCalls?: number;
+    onError?: (error: Error) => void;
   }): Promise<{ stop(): Promise<void> }>;
   sendServiceBusMessages(
     connectionString: string,
@@ -62,7 +63,8 @@ export function serviceBusTriggerMetadata(message: ServiceBusReceivedMessage): R
   const props = message.applicationProperties ?? {};
   const fields: Record<string, unknown> = {
     MessageId: message.messageId,
-    DeliveryCount: message.deliveryCount,
+    // The wire (and the JS SDK) count from 0; the .NET host reports it from 1.
+    DeliveryCount: (message.deliveryCount ?? 0) + 1,
     EnqueuedTimeUtc: message.enqueuedTimeUtc,
     ExpiresAtUtc: message.expiresAtUtc,
     SequenceNumber:
@@ -139,6 +141,8 @@ export async function startServiceBusTriggers(
       topicName: binding.topicName as string | undefined,
       subscriptionName: binding.subscriptionName as string | undefined,
       maxConcurrentCalls: 1,
+      onError: (error) =>
+        options.logger('warning', 'system', fn.metadata.name, `Service Bus: ${error.message}`),
       handler: async (message) => {
         const body = serviceBusBodyToTypedData(message.body);
         const data: RpcTypedData = many ? { json: JSON.stringify([typedDataToValue(body)]) } : body;
