@@ -78,6 +78,7 @@ export class RetryBudget {
   /** HTTP attempts made so far. */
   attempts = 0;
 
+  /** @param options the resolved policy (its clock starts the total-time bound now). */
   constructor(readonly options: RetryOptions) {
     this.startedAt = options.now();
   }

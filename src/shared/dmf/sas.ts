@@ -7,7 +7,7 @@ import { DmfTransport, type DmfRequestOptions, type DmfTransportOptions } from '
 
 /** Default block size of {@link uploadPackageToSas}: 4 MiB. */
 export const DEFAULT_UPLOAD_BLOCK_SIZE = 4 * 1024 * 1024;
-/** Default parallel block uploads of {@link uploadPackageToSas}: 4 (memory ≈ block size × (concurrency + 1)). */
+/** Default parallel block uploads of {@link uploadPackageToSas}: 4 (at most this many block buffers in memory). */
 export const DEFAULT_UPLOAD_CONCURRENCY = 4;
 
 /** Options of {@link uploadPackageToSas}. */

@@ -58,10 +58,15 @@ export type RetryMode =
 
 /** One logical call. @internal */
 export interface TransportRequest extends DmfRequestOptions {
+  /** Action or operation name, for errors and logs. */
   action: string;
+  /** HTTP method. */
   method: 'GET' | 'POST';
+  /** Full url. */
   url: string;
+  /** Extra headers (Authorization is added when `auth`). */
   headers?: Record<string, string>;
+  /** Body, or a factory giving a fresh body per attempt (needed to retry streams). */
   body?: DmfBody | (() => DmfBody | Promise<DmfBody>);
   /** Send `Authorization: Bearer …`. */
   auth: boolean;
@@ -74,12 +79,15 @@ export interface TransportRequest extends DmfRequestOptions {
 
 /** The answer to a successful (2xx or 3xx) call. @internal */
 export interface TransportResponse {
+  /** HTTP status. */
   status: number;
+  /** Response headers. */
   headers: Headers;
   /** Body text ('' when streamed). */
   text: string;
   /** Body stream when `stream` was requested. */
   body?: Readable;
+  /** HTTP attempts made. */
   attempts: number;
 }
 

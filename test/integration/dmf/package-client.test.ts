@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { text } from 'node:stream/consumers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../../emulator/index.js';
@@ -91,6 +92,23 @@ describe('DmfPackageClient against the F&O emulator', () => {
     await emu.control.advanceClock(1_000);
     const keysUrl = await packages.getImportTargetErrorKeysFileUrl(executionId, 'Customers V3');
     expect(await text((await downloadSasStream(keysUrl!)).stream)).toContain('INT-0102');
+  });
+
+  it('uploads a multi-block stream to the write SAS and reads it back byte for byte', async () => {
+    const { blobUrl } = await packages.getAzureWriteUrl('multi-block.zip');
+    const bytes = randomBytes(5 * 1024 * 1024 + 123);
+    const uploaded = await uploadPackageToSas(blobUrl, streamOf(bytes), {
+      blockSize: 1024 * 1024,
+      maxConcurrency: 2,
+    });
+    expect(uploaded.bytes).toBe(bytes.length);
+    // The write SAS is sp=rw, so it can be read back with the plain-GET helper.
+    const download = await downloadSasStream(blobUrl);
+    expect(download.contentLength).toBe(bytes.length);
+    const back = Buffer.concat(await download.stream.toArray());
+    expect(createHash('sha256').update(back).digest('hex')).toBe(
+      createHash('sha256').update(bytes).digest('hex'),
+    );
   });
 
   it('starts ImportFromPackageAsync with the given execution id', async () => {
