@@ -22,8 +22,10 @@ const PATTERNS: readonly RegExp[] = [
   /(\b(?:client_secret|client_assertion|access_token|refresh_token|id_token|password)=)[^&\s"'#<>]+/gi,
   // connection strings
   /(\b(?:AccountKey|SharedAccessKey|SharedAccessSignature|SharedSecretValue)=)[^;\s"'<>]+/gi,
-  // JSON bodies of token answers / requests
-  /("(?:access_token|refresh_token|id_token|client_secret|client_assertion|password)"\s*:\s*")[^"]*/gi,
+  // a SAS url percent-encoded inside another url or form body (…%26sig%3D…)
+  /((?:%26|%3F)sig%3D)(?:[A-Za-z0-9._~+-]|%(?!26)[0-9A-Fa-f]{2})+/gi,
+  // JSON bodies of token answers / requests, and secret-named JSON fields in logged text
+  /("(?:access_token|refresh_token|id_token|client_secret|clientSecret|client_assertion|clientAssertion|password|accountKey|sharedAccessKey|connectionString)"\s*:\s*")(?:[^"\\]|\\.)*/gi,
 ];
 
 // Three base64url segments, the first being a JSON header ("{" → "eyJ").

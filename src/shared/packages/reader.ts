@@ -90,7 +90,8 @@ class SourceReader extends yauzl.RandomAccessReader {
     const source = this.source;
     const chunk = source.chunkSize ?? 1024 * 1024;
     async function* ranges(): AsyncGenerator<Buffer> {
-      for (let position = start; position < end; position += chunk) {
+      // a source may answer with fewer bytes than asked (e.g. a short range read): advance by what came
+      for (let position = start; position < end;) {
         let bytes: Buffer;
         try {
           bytes = await source.read(position, Math.min(chunk, end - position));
@@ -98,6 +99,7 @@ class SourceReader extends yauzl.RandomAccessReader {
           throw new SourceReadFailure('package source read failed', { cause: error });
         }
         if (bytes.length === 0) return;
+        position += bytes.length;
         yield bytes;
       }
     }

@@ -70,6 +70,16 @@ describe('redact', () => {
     expect(sbOut).toContain('SharedAccessKeyName=RootManageSharedAccessKey');
   });
 
+  it('masks a SAS url percent-encoded inside another url, and secret fields of JSON text', () => {
+    const nested = `https://proxy.example/fetch?target=${encodeURIComponent(FNO_WRITE_URL)}&x=1`;
+    const out = redact(nested);
+    expect(out).not.toContain('hG2xI');
+    expect(out).toContain('%26st%3D2026');
+    expect(out).toContain('&x=1');
+    const json = JSON.stringify({ clientSecret: 'with \\"quote\\" inside', name: 'usmf' });
+    expect(redact(json)).toBe(`{"clientSecret":"${REDACTED}","name":"usmf"}`);
+  });
+
   it('leaves ordinary text alone', () => {
     const text = 'Execution USMF-123 finished: PartiallySucceeded (code=DMF_HTTP_429, missing bearer token)';
     expect(redact(text)).toBe(text);
