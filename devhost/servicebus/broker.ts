@@ -150,6 +150,7 @@ interface SenderInternals {
   _get_drain: () => boolean;
   local: { attach: Record<string, unknown> };
   connection: { _register(): void };
+  session: { outgoing: { available(): number } };
 }
 
 interface ReceiverInternals {
@@ -282,6 +283,15 @@ function outcomeType(delivery: Delivery): string | undefined {
 
 function decodeMessage(bytes: Buffer): Message {
   return rhea.message.decode(bytes) as unknown as Message;
+}
+
+/**
+ * Lets rhea drop a delivery the broker has just settled. With receiver-settle-mode "second" the
+ * client settles silently after our settled disposition, so rhea would otherwise keep every
+ * delivery and overflow its 2048-entry session buffer. The disposition is already queued.
+ */
+function forgetSettled(delivery: Delivery): void {
+  (delivery as unknown as { remote_settled: boolean }).remote_settled = true;
 }
 
 const outcomes = rhea.message as unknown as {
@@ -534,6 +544,7 @@ class Broker {
     const consumer: Consumer = { link, entity, receiveAndDelete, sent: 0 };
     entity.consumers.push(consumer);
     link.on('sender_flow', () => this.pump(entity));
+    link.on('sendable', () => this.pump(entity));
     link.on('accepted', (ctx: EventContext) => ctx.delivery && this.onOutcome(ctx.delivery));
     link.on('rejected', (ctx: EventContext) => ctx.delivery && this.onOutcome(ctx.delivery));
     link.on('modified', (ctx: EventContext) => ctx.delivery && this.onOutcome(ctx.delivery));
@@ -1002,7 +1013,13 @@ class Broker {
     for (let i = 0; i < n; i++) {
       const index = (entity.roundRobin + i) % n;
       const consumer = entity.consumers[index];
-      if (consumer && consumer.link.is_open() && this.available(consumer) > 0) {
+      if (
+        consumer &&
+        consumer.link.is_open() &&
+        this.available(consumer) > 0 &&
+        // rhea throws when its per-session delivery buffer is full; wait for `sendable` instead.
+        (consumer.link as unknown as SenderInternals).session.outgoing.available() > 0
+      ) {
         entity.roundRobin = (index + 1) % n;
         return consumer;
       }
@@ -1139,6 +1156,7 @@ class Broker {
           })
           .described(),
       );
+      forgetSettled(delivery);
       return;
     }
     this.releaseLock(lock);
@@ -1176,6 +1194,7 @@ class Broker {
         break;
     }
     delivery.update(true, outcomes.accepted().described());
+    forgetSettled(delivery);
     this.pump(entity);
   }
 

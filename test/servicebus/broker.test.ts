@@ -441,6 +441,28 @@ describe('Service Bus broker through @azure/service-bus', () => {
     expect(entity(b, 'q').activeMessageCount).toBe(2);
   });
 
+  test('one receiver link can settle more messages than rhea keeps in a session buffer (2048)', async () => {
+    const { broker: b, client: c } = await start();
+    const total = 2100;
+    const sender = c.createSender('q');
+    for (let i = 0; i < total; i += 300) {
+      await sender.sendMessages(
+        Array.from({ length: Math.min(300, total - i) }, (_, k) => ({ body: i + k })),
+      );
+    }
+    const receiver = c.createReceiver('q');
+    let received = 0;
+    while (received < total) {
+      const batch = await receiver.receiveMessages(Math.min(500, total - received), {
+        maxWaitTimeInMs: 5000,
+      });
+      expect(batch.length).toBeGreaterThan(0);
+      await Promise.all(batch.map((m) => receiver.completeMessage(m)));
+      received += batch.length;
+    }
+    expect(entity(b, 'q')).toMatchObject({ activeMessageCount: 0, lockedMessageCount: 0, receiverCount: 1 });
+  });
+
   test('stop does not hang while SDK clients are still connected and receiving', async () => {
     const { broker: b, client: c } = await start();
     const receiver = c.createReceiver('q');
