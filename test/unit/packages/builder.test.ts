@@ -3,7 +3,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import {
   MANIFEST_FILE_NAME,
@@ -166,6 +166,41 @@ describe('buildPackageFromTemplate', () => {
     const reader = await openPackage(zip);
     expect(await sha256(await reader.openEntryStream('Customers V3.csv'))).toEqual(expected);
     await reader.close();
+  });
+
+  it('keeps memory flat whatever the data size (96 MiB streamed through)', async () => {
+    const template = await streamToBuffer(createPackage(CUSTOMERS, { content: Buffer.from('old') }));
+    const chunk = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < chunk.length; i += 1) chunk[i] = (((i * 2654435761) >>> 27) & 0x3f) | 0x40;
+    let sent = 0;
+    const data = new Readable({
+      read() {
+        this.push(sent++ < 96 ? chunk : null);
+      },
+    });
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 10);
+    let zipped = 0;
+    try {
+      const built = await buildPackageFromTemplate(template, { content: data });
+      await writePackageTo(
+        built.stream,
+        new Writable({
+          write(bytes: Buffer, _encoding, callback) {
+            zipped += bytes.length; // a slow consumer: backpressure must hold the producer back
+            setImmediate(callback);
+          },
+        }),
+      );
+    } finally {
+      clearInterval(sampler);
+    }
+    expect(zipped).toBeGreaterThan(0);
+    // buffering the input would add ≥ 96 MiB
+    expect((peak - baseline) / 1024 ** 2).toBeLessThan(48);
   });
 
   it("keeps the template's unknown elements and other files, and puts members in DataContract order", async () => {
