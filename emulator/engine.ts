@@ -656,6 +656,8 @@ export class EmulatorEngine {
       await this.storage.put(blob, zip, 'application/zip');
       execution.exportBlob = blob;
     }
+    // The rows now live in the store; keep only what the error files and reports need.
+    execution.planned = [];
     this.log(`execution ${execution.executionId} ${execution.outcome}`);
   }
 

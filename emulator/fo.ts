@@ -198,17 +198,6 @@ async function dispatch(
   call: CallRecord,
 ): Promise<number> {
   const { env } = ctx;
-  if (route.kind === 'unknown') {
-    req.resume();
-    sendJson(
-      res,
-      404,
-      odataErrorBody(
-        `No HTTP resource was found that matches the request URI '${env.baseUrl}${url.pathname}'.`,
-      ),
-    );
-    return 404;
-  }
   if (route.kind === 'recurring' && env.type === 'onprem') {
     req.resume();
     sendEmpty(res, 302, { location: `${ctx.auth.authorityHost()}/adfs/ls/?wa=wsignin1.0` });
@@ -221,6 +210,17 @@ async function dispatch(
       'www-authenticate': `Bearer error="invalid_token", error_description="${authProblem}"`,
     });
     return 401;
+  }
+  if (route.kind === 'unknown') {
+    req.resume();
+    sendJson(
+      res,
+      404,
+      odataErrorBody(
+        `No HTTP resource was found that matches the request URI '${env.baseUrl}${url.pathname}'.`,
+      ),
+    );
+    return 404;
   }
   const faulted = await applyFaults(
     ctx,

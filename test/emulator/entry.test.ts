@@ -58,6 +58,11 @@ describe('configuration', () => {
     );
   });
 
+  it('accepts the documented example config file', () => {
+    const config = loadEmulatorConfig(join(ROOT, 'emulator', 'emulator.config.example.json'));
+    expect(config.environments.map((e) => e.type)).toEqual(['cloud', 'onprem']);
+  });
+
   it('starts from a config file path', async () => {
     const file = join(tmp, 'ok.json');
     writeFileSync(
