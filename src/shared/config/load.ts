@@ -95,7 +95,9 @@ export interface LoadConfigOptions {
   checkSecretSettings?: boolean;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
+/** App settings as the loader reads them (`process.env` by default). */
+export type AppSettingsEnv = Readonly<Record<string, string | undefined>>;
+type Env = AppSettingsEnv;
 type PathSegment = string | number;
 
 function formatPath(prefix: string, path: readonly PropertyKey[]): string {
@@ -121,7 +123,7 @@ const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i;
  * unresolved `@Microsoft.KeyVault(...)` reference (the platform leaves it so when it cannot
  * resolve it: check the app's identity and its access to the vault).
  */
-export function resolveSecret(settingName: string, env: NodeJS.ProcessEnv = process.env): string {
+export function resolveSecret(settingName: string, env: Env = process.env): string {
   const problem = secretSettingProblem(env, settingName);
   if (problem) throw new ConfigError([{ path: settingName, message: problem }]);
   return env[settingName] as string;
@@ -442,7 +444,7 @@ function readConfigText(
  * names. Returns a fully defaulted {@link AppConfig}; throws one `ConfigError` listing every
  * problem with its path (e.g. `DMF_CONFIG.environments[0].auth.clientId`, `AzureWebJobsStorage`).
  */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, options: LoadConfigOptions = {}): AppConfig {
+export function loadConfig(env: Env = process.env, options: LoadConfigOptions = {}): AppConfig {
   const issues: ConfigIssue[] = [];
   const storageConnection = readStorage(env, issues);
   const serviceBusConnection = readServiceBus(env, issues);
