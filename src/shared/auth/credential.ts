@@ -8,6 +8,7 @@ import {
   type GetTokenOptions,
   type TokenCredential,
 } from '@azure/identity';
+import { resolveSecret } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import { AdfsCredential } from './adfs.js';
 import type { AppSettings, AuthEnvironment, EnvironmentAuthConfig } from './types.js';
@@ -75,17 +76,15 @@ export function createCredential(
 ): RefreshableTokenCredential {
   const auth = environment.auth;
   const path = `environments.${environment.name}.auth`;
-  const setting = (field: string, name: string | undefined): string => {
-    const value = name === undefined ? undefined : options.env[name];
-    if (name === undefined || value === undefined || value.trim() === '') {
-      throw new ConfigError([
-        {
-          path: `${path}.${field}`,
-          message: name === undefined ? 'is required' : `app setting "${name}" is not set or empty`,
-        },
-      ]);
+  const setting = (field: string, name: string): string => {
+    try {
+      return resolveSecret(name, options.env);
+    } catch (error) {
+      // Same checks as the config loader (unset, empty, unresolved Key Vault reference), with our path.
+      const message =
+        error instanceof ConfigError ? (error.issues[0]?.message ?? error.message) : String(error);
+      throw new ConfigError([{ path: `${path}.${field}`, message }], { cause: error });
     }
-    return value;
   };
   switch (auth.kind) {
     case 'clientSecret': {

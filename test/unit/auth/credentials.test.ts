@@ -8,7 +8,12 @@ import {
   isMicrosoftAuthorityHost,
   type AuthEnvironment,
 } from '../../../src/shared/auth/index.js';
+import { EnvironmentConfigSchema } from '../../../src/shared/config/index.js';
+import { createEnvironmentClients } from '../../../src/shared/dmf/index.js';
 import { ConfigError } from '../../../src/shared/errors.js';
+
+const TENANT = '5f3b1c2e-0e6d-4b7a-9d1e-000000000d3f';
+const CLIENT = '9b0b8e52-1c3a-4a8e-9f55-0000000c1e47';
 import { startFakeServer, type FakeServer } from '../dmf/fake-server.js';
 
 const tokenAnswer = (token: string, expiresIn: number | string = 3600) => ({
@@ -122,9 +127,12 @@ describe('createCredential', () => {
     expect(error.issues).toEqual([
       {
         path: 'environments.prod.auth.clientSecretSetting',
-        message: 'app setting "FO_SECRET" is not set or empty',
+        message: 'app setting "FO_SECRET" is not set',
       },
     ]);
+    expect(() =>
+      createCredential(config, { env: { FO_SECRET: '@Microsoft.KeyVault(SecretUri=https://kv/secrets/x)' } }),
+    ).toThrow(/unresolved Key Vault reference/);
     expect(createCredential(config, { env: { FO_SECRET: 'x' } }).kind).toBe('clientSecret');
   });
 
@@ -164,6 +172,19 @@ describe('createCredential', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it('accepts an environment as loaded by src/shared/config', () => {
+    const loaded = EnvironmentConfigSchema.parse({
+      name: 'uat',
+      url: 'https://uat.sandbox.operations.dynamics.com/',
+      auth: { kind: 'clientSecret', tenantId: TENANT, clientId: CLIENT, clientSecretSetting: 'UAT_SECRET' },
+    });
+    const clients = createEnvironmentClients(loaded, { env: { UAT_SECRET: 'x' } });
+    expect(clients.scope).toBe('https://uat.sandbox.operations.dynamics.com/.default');
+    expect(clients.packages.actionUrlPrefix).toBe(
+      'https://uat.sandbox.operations.dynamics.com/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.',
+    );
   });
 
   it('knows the Microsoft authority hosts and builds the environment scope', () => {
