@@ -131,6 +131,8 @@ interface StoredMessage {
   /** Set once a receiver deferred it: only receive-by-sequence-number hands it out again. */
   deferred: boolean;
   lock: Lock | undefined;
+  /** Fires at `expiresAt`; cancelled when the message leaves the entity, so timers never pile up. */
+  expiryTimer: BrokerTimer | undefined;
 }
 
 interface Consumer {
@@ -918,7 +920,7 @@ class Broker {
       (t): t is number => typeof t === 'number' && t > 0,
     );
     const ttl = ttls.length > 0 ? Math.min(...ttls) : undefined;
-    entity.messages.push({
+    const stored: StoredMessage = {
       seq,
       message,
       enqueuedAt: now,
@@ -927,36 +929,56 @@ class Broker {
       state: 'active',
       deferred: false,
       lock: undefined,
-    });
+      expiryTimer: undefined,
+    };
+    entity.messages.push(stored);
     if (ttl !== undefined) {
-      // Expire in the background too, so a dead-letter receiver sees the message without other traffic.
+      // Expire in the background, so a dead-letter receiver sees the message without other traffic.
       const timer = this.clock.setTimer(() => {
         this.expiryTimers.delete(timer);
+        stored.expiryTimer = undefined;
         if (this.stopped) return;
+        if (this.isExpired(stored) && entity.messages.includes(stored)) this.expireMessage(entity, stored);
         this.pump(entity);
       }, ttl);
+      stored.expiryTimer = timer;
       this.expiryTimers.add(timer);
     }
     this.pump(entity);
   }
 
   private remove(entity: Entity, stored: StoredMessage): void {
-    entity.messages = entity.messages.filter((m) => m !== stored);
+    const index = entity.messages.indexOf(stored);
+    if (index >= 0) entity.messages.splice(index, 1);
+    if (stored.expiryTimer) {
+      stored.expiryTimer.cancel();
+      this.expiryTimers.delete(stored.expiryTimer);
+      stored.expiryTimer = undefined;
+    }
   }
 
+  /** Active (not locked, not deferred) and past its time to live. */
+  private isExpired(stored: StoredMessage): boolean {
+    return (
+      stored.state === 'active' && stored.expiresAt !== undefined && stored.expiresAt <= this.clock.now()
+    );
+  }
+
+  private expireMessage(entity: Entity, stored: StoredMessage): void {
+    if (entity.deadLetterOnExpiration) {
+      this.deadLetter(entity, stored, {
+        DeadLetterReason: 'TTLExpiredException',
+        DeadLetterErrorDescription: 'The message expired and was dead lettered.',
+      });
+    } else {
+      this.remove(entity, stored);
+    }
+  }
+
+  /** Full scan; only inspection paths use it, delivery checks each message as it goes. */
   private expire(entity: Entity): void {
-    const now = this.clock.now();
     for (const stored of [...entity.messages]) {
-      if (stored.state === 'active' && stored.expiresAt !== undefined && stored.expiresAt <= now) {
-        if (entity.deadLetterOnExpiration) {
-          this.deadLetter(entity, stored, {
-            DeadLetterReason: 'TTLExpiredException',
-            DeadLetterErrorDescription: 'The message expired and was dead lettered.',
-          });
-        } else {
-          this.remove(entity, stored);
-        }
-      }
+      if (this.isExpired(stored)) this.expireMessage(entity, stored);
     }
   }
 
@@ -985,6 +1007,7 @@ class Broker {
       state: 'active',
       deferred: false,
       lock: undefined,
+      expiryTimer: undefined,
     });
     this.pump(dlq);
   }
@@ -1030,12 +1053,24 @@ class Broker {
   /** Delivers active messages to receivers with credit, then answers pending drain requests. */
   private pump(entity: Entity): void {
     if (this.stopped) return;
-    this.expire(entity);
-    for (const stored of [...entity.messages]) {
-      if (stored.state !== 'active') continue;
+    // Index walk without copying: deliveries and expiry may remove the current message.
+    let i = 0;
+    while (i < entity.messages.length) {
+      const stored = entity.messages[i];
+      if (stored === undefined) break;
+      if (stored.state !== 'active') {
+        i++;
+        continue;
+      }
+      if (this.isExpired(stored)) {
+        // A message whose lock ended after its expiry time goes now instead of being delivered.
+        this.expireMessage(entity, stored);
+        continue;
+      }
       const consumer = this.pickConsumer(entity);
       if (!consumer) break;
       this.deliver(consumer, stored);
+      if (entity.messages[i] === stored) i++;
     }
     for (const consumer of entity.consumers) {
       const link = consumer.link as unknown as SenderInternals;
