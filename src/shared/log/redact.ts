@@ -101,7 +101,7 @@ export function redactValue(value: unknown, options: RedactValueOptions = {}): u
         if (v.stack !== undefined) out.stack = redact(v.stack);
         if (v.cause !== undefined) out.cause = walk(v.cause, depth + 1);
       }
-      if (v instanceof Map) {
+      if (v instanceof Map || v instanceof Headers) {
         for (const [k, item] of v) out[String(k)] = maskOrWalk(String(k), item, depth);
         return out;
       }

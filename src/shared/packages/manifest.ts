@@ -127,6 +127,19 @@ export function manifestEntities(root: XmlElement, options: CompositeOptions = {
   });
 }
 
+/**
+ * Entities in execution order: by execution unit (independent groups that may run in
+ * parallel), then level (sequential), then sequence inside the level; ties keep manifest order.
+ */
+export function sortByExecutionOrder(entities: readonly ManifestEntity[]): ManifestEntity[] {
+  return [...entities].sort(
+    (a, b) =>
+      a.executionUnit - b.executionUnit ||
+      a.levelInExecutionUnit - b.levelInExecutionUnit ||
+      a.sequenceInLevel - b.sequenceInLevel,
+  );
+}
+
 function expectRoot(root: XmlElement, expected: string, fileName: string, code: string): void {
   if (localName(root) !== expected) {
     throw new PackageError(`${fileName}: root element is <${root.name}>, expected <${expected}>`, { code });

@@ -143,6 +143,14 @@ describe('redactValue', () => {
     expect((out.cause as Record<string, unknown>).message).toContain('sig=[REDACTED]');
   });
 
+  it('masks fetch Headers and Maps', () => {
+    const headers = new Headers({ authorization: `Bearer ${JWT}`, 'content-type': 'application/json' });
+    expect(redactValue({ headers })).toEqual({
+      headers: { authorization: REDACTED, 'content-type': 'application/json' },
+    });
+    expect(redactValue(new Map([['accountKey', AZURITE_KEY]]))).toEqual({ accountKey: REDACTED });
+  });
+
   it('survives cycles', () => {
     const a: Record<string, unknown> = { name: 'a' };
     a.self = a;

@@ -13,6 +13,7 @@ import {
   encodePackageXml,
   openPackage,
   serializeXml,
+  sortByExecutionOrder,
   validatePackage,
   type NewManifestSpec,
   type PackageValidationReport,
@@ -200,6 +201,27 @@ describe('validatePackage on crafted packages', () => {
       }),
     ]);
     expect(report.entities[0]?.hasEntityMapList).toBe(false);
+  });
+
+  it('orders entities by execution unit, level and sequence', () => {
+    const e = (
+      entityName: string,
+      executionUnit: number,
+      levelInExecutionUnit: number,
+      sequenceInLevel: number,
+    ) => ({
+      entityName,
+      executionUnit,
+      levelInExecutionUnit,
+      sequenceInLevel,
+      inputFilePath: `${entityName}.csv`,
+      sourceFormat: 'CSV',
+      hasEntityMapList: true,
+      entityMapCount: 1,
+      isComposite: false,
+    });
+    const sorted = sortByExecutionOrder([e('d', 2, 1, 1), e('c', 1, 2, 1), e('b', 1, 1, 2), e('a', 1, 1, 1)]);
+    expect(sorted.map((x) => x.entityName)).toEqual(['a', 'b', 'c', 'd']);
   });
 
   it('refuses more than one composite entity', async () => {
