@@ -250,7 +250,7 @@ export class DmfPackageClient {
         const value = await this.#call(action, body, options, { retryMode: 'none', budget });
         return parseExecutionId(action, value);
       } catch (error) {
-        if (!(error instanceof DmfApiError) || !error.transient || error.code === DmfErrorCode.AuthFailed) {
+        if (!(error instanceof DmfApiError) || !error.transient) {
           throw error;
         }
         failure = error;
@@ -315,6 +315,8 @@ export class DmfPackageClient {
         executionId: body.executionId,
         cause,
       });
+    // No token, no request: the start was never sent.
+    if (failure.code === DmfErrorCode.AuthFailed) return false;
     if (body.reExecute === true) {
       // A 429 is refused before any processing (service protection), so a throttled re-execution is resent.
       // For anything else the status proves nothing: the re-executed execution id exists either way.

@@ -219,7 +219,6 @@ export class DmfTransport {
         request.retryMode === 'idempotent' &&
         failure.transient &&
         failure.code !== DmfErrorCode.ExecutionNotFound &&
-        failure.code !== DmfErrorCode.AuthFailed &&
         replayable;
       if (!retryable || !budget.allows(delayMs)) {
         this.#logger.debug(`${request.action} failed: ${failure.message}`, {

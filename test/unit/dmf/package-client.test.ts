@@ -5,6 +5,7 @@ import {
   type DmfLogger,
   type RetryOptions,
 } from '../../../src/shared/dmf/index.js';
+import { AuthError } from '../../../src/shared/auth/index.js';
 import { countingCredential, odata, odataError, startFakeServer, type FakeServer } from './fake-server.js';
 
 const ACTION_PATH = '/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.';
@@ -280,6 +281,38 @@ describe('DmfPackageClient', () => {
     expect(error.code).toBe('DMF_AUTH_FAILED');
     expect(error.message).toContain('AADSTS7000215');
     expect(server.calls).toHaveLength(0);
+  });
+
+  it('retries a transient token failure (e.g. AD FS 503) for reads and starts, never sending twice', async () => {
+    let calls = 0;
+    const flaky = new DmfPackageClient({
+      baseUrl: server.url,
+      scope: 's',
+      retry: time.retry,
+      credential: {
+        getToken: async () => {
+          calls += 1;
+          if (calls % 2 === 1)
+            throw new AuthError('AD FS answered 503', { code: 'AUTH_TOKEN_FAILED', transient: true });
+          return { token: 'ok', expiresOnTimestamp: Date.now() + 60_000 };
+        },
+      },
+    });
+    server.enqueue(odata('Succeeded'), odata('s-1'));
+    expect(await flaky.getExecutionSummaryStatus('e')).toBe('Succeeded');
+    expect(
+      await flaky.importFromPackage({
+        packageUrl: 'u',
+        definitionGroupId: 'G',
+        executionId: 's-1',
+        legalEntityId: 'USMF',
+      }),
+    ).toBe('s-1');
+    expect(server.calls.map((c) => c.url.slice(ACTION_PATH.length))).toEqual([
+      'GetExecutionSummaryStatus',
+      'ImportFromPackage',
+    ]);
+    expect(time.delays).toHaveLength(2);
   });
 
   it('times out one attempt (DMF_TIMEOUT, transient) and retries it', async () => {
