@@ -5,7 +5,7 @@ import type { Connection, Delivery, EventContext, Message, Receiver, Sender } fr
 import { DmfFunctionsError, InputError } from '../../src/shared/errors.js';
 import { systemClock, type BrokerClock, type BrokerTimer } from './clock.js';
 import {
-  DEFAULT_SERVICE_BUS_CONFIG_PATH,
+  DEFAULT_SERVICE_BUS_CONFIG,
   loadBrokerConfig,
   parseBrokerConfig,
   type BrokerConfig,
@@ -1308,9 +1308,9 @@ export async function startServiceBusBroker(
 ): Promise<ServiceBusBroker> {
   const host = options.host ?? '127.0.0.1';
   const config =
-    typeof options.config === 'object'
-      ? parseBrokerConfig(options.config)
-      : await loadBrokerConfig(options.config ?? DEFAULT_SERVICE_BUS_CONFIG_PATH);
+    typeof options.config === 'string'
+      ? await loadBrokerConfig(options.config)
+      : parseBrokerConfig(options.config ?? DEFAULT_SERVICE_BUS_CONFIG);
   const broker = new Broker(config, options.clock ?? systemClock);
   const port = await broker.listen(host, options.port ?? 0);
   const endpointHost = host.includes(':') ? `[${host}]` : host;

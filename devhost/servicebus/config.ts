@@ -2,9 +2,14 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError } from '../../src/shared/errors.js';
+// Imported (not only read from disk) so a TypeScript build copies it next to the compiled module.
+import defaultConfigJson from './config.json' with { type: 'json' };
 
 /** Path of the project's default entity declarations (queue `dmf-commands`, topic `dmf-events`). */
 export const DEFAULT_SERVICE_BUS_CONFIG_PATH = fileURLToPath(new URL('./config.json', import.meta.url));
+
+/** The project's default entity declarations, as written in `config.json`. */
+export const DEFAULT_SERVICE_BUS_CONFIG: unknown = defaultConfigJson;
 
 /** Namespace name used by the official Service Bus emulator's sample config. */
 export const DEFAULT_NAMESPACE_NAME = 'sbemulatorns';

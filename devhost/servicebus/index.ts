@@ -24,6 +24,7 @@ export {
 export type { ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/service-bus';
 export { systemClock, ManualClock, type BrokerClock, type BrokerTimer } from './clock.js';
 export {
+  DEFAULT_SERVICE_BUS_CONFIG,
   DEFAULT_SERVICE_BUS_CONFIG_PATH,
   DEFAULT_NAMESPACE_NAME,
   brokerConfigSchema,
