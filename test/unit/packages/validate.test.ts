@@ -17,6 +17,7 @@ import {
   validatePackage,
   type NewManifestSpec,
   type PackageValidationReport,
+  type RandomAccessSource,
 } from '../../../src/shared/packages/index.js';
 import { makeZip, patchDeclaredSize, patchName, type CraftedEntry } from './helpers.js';
 
@@ -268,6 +269,24 @@ describe('validatePackage on crafted packages', () => {
     expect(report.errors).toEqual([
       expect.objectContaining({ code: PACKAGE_ERROR_CODES.xmlInvalid, file: MANIFEST_FILE_NAME }),
     ]);
+  });
+
+  it('lets failures of the source itself through (a transient read error is not a broken package)', async () => {
+    const zip = await makeZip(goodEntries());
+    const outage = new Error('503 Server Busy');
+    let reads = 0;
+    const flaky: RandomAccessSource = {
+      size: zip.length,
+      chunkSize: 64,
+      read: async (offset, length) => {
+        reads += 1;
+        if (reads > 3) throw outage;
+        return zip.subarray(offset, offset + length);
+      },
+    };
+    await expect(validatePackage(flaky)).rejects.toBe(outage);
+    const failingAtOnce: RandomAccessSource = { size: zip.length, read: () => Promise.reject(outage) };
+    await expect(validatePackage(failingAtOnce)).rejects.toBe(outage);
   });
 
   it('has a throwing variant with a stable code and the full report', async () => {
