@@ -11,7 +11,7 @@ import { EmulatorClock, EmulatorEngine } from './engine.js';
 import { handleEnvironment, type EnvironmentRuntime } from './fo.js';
 import { odataErrorBody, redact, sendJson } from './http.js';
 import { createTokenSigner } from './jwt.js';
-import { SwitchesSchema, type EmulatorSwitchesInput } from './options.js';
+import { SwitchesSchema, type EmulatorSwitchesInput, type FaultSpec } from './options.js';
 import { EmulatorStorage } from './storage.js';
 
 export { DEFAULT_DATA_DIR, ensureEmulatorCertificates } from './certs.js';
@@ -51,6 +51,8 @@ export interface StartEmulatorOptions extends Partial<EmulatorSwitchesInput> {
   host?: string;
   /** Fixed ports: the authority listener, and environments by name (else the config's, else free ones). */
   ports?: { authority?: number; environments?: Record<string, number> };
+  /** Faults active from the start (same shape as `control.setFault`). */
+  faults?: FaultSpec[];
   /** Receives one-line log messages (secrets redacted); default: none. */
   log?: (line: string) => void;
 }
@@ -158,6 +160,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     await storage.init();
     const clock = new EmulatorClock(options.clock ?? { mode: 'real' });
     const engine = new EmulatorEngine(config, clock, parsedSwitches.data, storage, log);
+    for (const fault of options.faults ?? []) engine.addFault(fault);
     const signer = createTokenSigner(certs.signingKeyPem);
     const envs: EnvironmentRuntime[] = [];
     let authorityHost = '';
@@ -175,6 +178,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       safe((req, res) => handleAuthority(auth, req, res), log),
     );
     servers.push(authorityServer);
+    authorityServer.on('error', (error) => log(`authority listener error: ${String(error)}`));
     authorityHost = `https://${urlHost}:${await listen(authorityServer, options.ports?.authority ?? 0, host)}`;
     const info = (): unknown => ({
       authorityHost,
@@ -204,6 +208,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
         }, log),
       );
       servers.push(server);
+      server.on('error', (error) => log(`${envConfig.name} listener error: ${String(error)}`));
       const port = await listen(
         server,
         options.ports?.environments?.[envConfig.name] ?? envConfig.port,

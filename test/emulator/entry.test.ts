@@ -9,6 +9,7 @@ import {
   loadEmulatorConfig,
   startEmulator,
 } from '../../emulator/index.js';
+import { action, customersPackage, getToken, importPackage, valueOf } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const tmp = mkdtempSync(join(tmpdir(), 'emulator-config-'));
@@ -80,6 +81,36 @@ describe('configuration', () => {
     try {
       expect(em.environments.map((e) => e.name)).toEqual(['from-file']);
       expect(await em.control.clock()).toMatchObject({ mode: 'manual' });
+    } finally {
+      await em.stop();
+    }
+  });
+});
+
+describe('startEmulator options', () => {
+  it('runs a real clock with a speed factor, and takes faults from the options', async () => {
+    const em = await startEmulator({
+      storageConnectionString: inject('azuriteConnectionString'),
+      clock: { mode: 'real', speed: 1_000 },
+      faults: [{ route: 'GetAzureWriteUrl', kind: 'status', status: 503, times: 1 }],
+    });
+    try {
+      const before = Date.parse((await em.control.clock()).now);
+      const token = await getToken(em);
+      expect((await action(em, 'GetAzureWriteUrl', { uniqueFileName: 'a.zip' }, token)).status).toBe(503);
+      expect((await action(em, 'GetAzureWriteUrl', { uniqueFileName: 'a.zip' }, token)).status).toBe(200);
+      const id = await importPackage(em, token, await customersPackage('CUSTOMERACCOUNT\r\nRT-1\r\n'));
+      // 2 s of emulator time pass in about 2 ms of real time; poll with a bounded wait.
+      const deadline = Date.now() + 5_000;
+      let status = '';
+      while (Date.now() < deadline) {
+        const r = await action(em, 'GetExecutionSummaryStatus', { executionId: id }, token);
+        status = r.status === 200 ? String(valueOf(r)) : 'not found yet';
+        if (status === 'Succeeded') break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(status).toBe('Succeeded');
+      expect(Date.parse((await em.control.clock()).now) - before).toBeGreaterThan(2_000);
     } finally {
       await em.stop();
     }

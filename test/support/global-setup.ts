@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startAzurite } from '../../emulator/azurite.js';
@@ -21,11 +22,21 @@ declare module 'vitest' {
  */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const certs = ensureEmulatorCertificates();
-  const existing = process.env.NODE_EXTRA_CA_CERTS;
+  let existing = process.env.NODE_EXTRA_CA_CERTS;
+  try {
+    if (existing) readFileSync(existing);
+  } catch {
+    existing = undefined; // Node ignores an unreadable NODE_EXTRA_CA_CERTS too
+  }
   if (existing && existing !== certs.caCertPath) {
-    // NODE_EXTRA_CA_CERTS takes one file: keep the user's CAs and add ours.
-    const bundle = join(certs.dataDir, `ca-bundle-${process.pid}.pem`);
-    writeFileSync(bundle, `${readFileSync(existing, 'utf8')}\n${certs.caCertPem}`);
+    // NODE_EXTRA_CA_CERTS takes one file: keep the user's CAs and add ours. The name depends on the
+    // content only, so concurrent runs share one file (written atomically).
+    const content = `${readFileSync(existing, 'utf8')}\n${certs.caCertPem}`;
+    const hash = createHash('sha256').update(content).digest('hex').slice(0, 16);
+    const bundle = join(certs.dataDir, `ca-bundle-${hash}.pem`);
+    const tmp = `${bundle}.${process.pid}.tmp`;
+    writeFileSync(tmp, content);
+    renameSync(tmp, bundle);
     process.env.NODE_EXTRA_CA_CERTS = bundle;
   } else {
     process.env.NODE_EXTRA_CA_CERTS = certs.caCertPath;
