@@ -15,7 +15,7 @@ import {
 } from './manifest.js';
 import { checkPackageFileName } from './names.js';
 import { openPackage, type OpenPackageOptions, type PackageInput, type PackageReader } from './reader.js';
-import { childElement, childElements, setChildText, textOf } from './xml.js';
+import { childElement, childElements, setChildText, textOf, type XmlElement } from './xml.js';
 
 /** The data file to put into a package. */
 export interface PackageDataFile {
@@ -149,7 +149,7 @@ export async function buildPackageFromTemplate(
         code: PACKAGE_ERROR_CODES.noEntities,
       });
     }
-    let target = entityElements[0];
+    let target: XmlElement | undefined = entityElements[0];
     if (options.entityName !== undefined) {
       const wanted = options.entityName.trim().toLowerCase();
       target = entityElements.find(
