@@ -1,14 +1,10 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AppRegistry, RegisteredFunction } from './core-api.js';
-import type { RpcHttpData, RpcParameterBinding, RpcTypedData } from './core-types.js';
+import type { RpcHttpData, RpcTypedData } from './core-types.js';
+import type { BindingServices } from './bindings.js';
 import type { DurableEngine } from './durable/engine.js';
-import {
-  durableClientBindingData,
-  handleDurableRequest,
-  RPC_PREFIX,
-  WEBHOOK_PREFIX,
-} from './durable/http-api.js';
+import { handleDurableRequest, RPC_PREFIX, WEBHOOK_PREFIX } from './durable/http-api.js';
 import { invokeRegistered } from './invoke.js';
 import type { HostLogger } from './invoke.js';
 
@@ -64,12 +60,8 @@ export interface HttpServerOptions {
   port: number;
   host: string;
   routePrefix: string;
-  /** Delivers output bindings other than HTTP (Service Bus, blob). */
-  applyOutputs: (
-    fn: RegisteredFunction,
-    outputData: RpcParameterBinding[],
-    params?: Record<string, string>,
-  ) => Promise<void>;
+  /** Extra inputs and output bindings. */
+  bindings: BindingServices;
 }
 
 /** A listening HTTP server of the host. */
@@ -93,18 +85,6 @@ function send(
 ): void {
   res.writeHead(status, headers);
   res.end(body);
-}
-
-/** The `durableClient` (and other) extra inputs of an invocation. */
-export function extraInputData(fn: RegisteredFunction, clientData: () => unknown): RpcParameterBinding[] {
-  const out: RpcParameterBinding[] = [];
-  for (const [name, binding] of Object.entries(fn.metadata.bindings)) {
-    if (binding.direction !== 'in' || String(binding.type).endsWith('Trigger')) continue;
-    if (binding.type === 'durableClient' || binding.type === 'orchestrationClient') {
-      out.push({ name, data: { string: JSON.stringify(clientData()) } });
-    }
-  }
-  return out;
 }
 
 /**
@@ -206,12 +186,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         options.registry,
         route.fn,
         {
-          inputData: [
-            { name: route.triggerName, data: { http } },
-            ...extraInputData(route.fn, () =>
-              durableClientBindingData(baseUrl, options.engine.taskHub, options.functionsKey),
-            ),
-          ],
+          inputData: [{ name: route.triggerName, data: { http } }, ...options.bindings.extraInputs(route.fn)],
           triggerMetadata: {},
         },
         options.logger,
@@ -221,7 +196,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         route.fn.metadata.bindings.$return?.type === 'http'
           ? response.returnValue
           : outputs.find((o) => route.fn.metadata.bindings[o.name]?.type === 'http')?.data;
-      await options.applyOutputs(
+      await options.bindings.applyOutputs(
         route.fn,
         outputs.filter((o) => route.fn.metadata.bindings[o.name]?.type !== 'http'),
         params,

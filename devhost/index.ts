@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
 import type { AppRegistry, RegisteredFunction } from './core-api.js';
 import { createSystemClock } from './clock.js';
 import type { HostClock } from './clock.js';
-import type { RpcParameterBinding } from './core-types.js';
+import { durableClientInputs, unsupportedBindings } from './bindings.js';
+import type { BindingServices } from './bindings.js';
+import { durableClientBindingData } from './durable/http-api.js';
 import { DurableEngine } from './durable/engine.js';
 import { startHttpServer } from './http-server.js';
 import { consoleLogger, runAppHooks } from './invoke.js';
@@ -27,6 +29,39 @@ export { FUNCTIONS_KEY_HEADER } from './http-server.js';
 export const DEFAULT_TASK_HUB = 'TestHubName';
 /** App setting naming the storage connection used when a binding names none. */
 export const DEFAULT_STORAGE_SETTING = 'AzureWebJobsStorage';
+
+/** File in the data dir naming the process that uses it. */
+export const DATA_DIR_LOCK_FILE = 'devhost.lock';
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Claims `dataDir` for this process: two host processes on one data dir would both drive the same
+ * instances. A lock left by a killed process is taken over.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const file = join(dataDir, DATA_DIR_LOCK_FILE);
+  if (existsSync(file)) {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    if (Number.isInteger(pid) && pid !== process.pid && isAlive(pid)) {
+      throw new Error(
+        `devhost: data dir ${dataDir} is in use by process ${pid}; stop it or use another --data-dir.`,
+      );
+    }
+  }
+  writeFileSync(file, String(process.pid));
+  return () => {
+    if (existsSync(file) && readFileSync(file, 'utf8').trim() === String(process.pid))
+      rmSync(file, { force: true });
+  };
+}
 
 /** Options for {@link startHost}. */
 export interface StartHostOptions {
@@ -119,6 +154,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
   const clock = options.clock ?? createSystemClock();
   const dataDir = resolve(options.dataDir ?? join(appRoot, '.local', 'devhost'));
   await mkdir(dataDir, { recursive: true });
+  const unlock = lockDataDir(dataDir);
   for (const [k, v] of Object.entries(options.env ?? {})) process.env[k] = v;
   const settings = readHostJson(appRoot);
   const functionsKey = options.functionsKey ?? randomBytes(24).toString('base64url');
@@ -147,12 +183,17 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
       (key === DEFAULT_STORAGE_SETTING ? options.storageConnectionString : undefined)
     );
   };
-  const applyOutputs = (
-    fn: RegisteredFunction,
-    outputData: RpcParameterBinding[],
-    params?: Record<string, string>,
-  ): Promise<void> =>
-    applyOutputBindings(fn, outputData, { setting, storageConnection: connection, logger }, params);
+  let baseUrl = '';
+  const bindings: BindingServices = {
+    extraInputs: (fn) =>
+      durableClientInputs(fn, () => durableClientBindingData(baseUrl, settings.taskHub, functionsKey)),
+    applyOutputs: (fn, outputData, params) =>
+      applyOutputBindings(fn, outputData, { setting, storageConnection: connection, logger }, params),
+  };
+  engine.bindings = bindings;
+  for (const problem of unsupportedBindings(registry.functions.values())) {
+    logger('warning', 'system', 'host', `Binding not supported by the local host (ignored): ${problem}`);
+  }
 
   await runAppHooks(registry, 'appStart');
   const http = await startHttpServer({
@@ -163,26 +204,27 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     port: options.port ?? 0,
     host: options.host ?? '127.0.0.1',
     routePrefix: settings.routePrefix,
-    applyOutputs,
+    bindings,
   });
+  baseUrl = http.baseUrl;
   process.env.WEBSITE_HOSTNAME ??= new URL(http.baseUrl).host;
   await engine.start();
 
   const startTriggers = options.startTriggers ?? true;
   const timers = startTriggers
-    ? startTimerTriggers({ registry, clock, logger, dataDir, applyOutputs })
+    ? startTimerTriggers({ registry, clock, logger, dataDir, bindings })
     : undefined;
   const blobs = startTriggers
     ? await startBlobTriggers({
         registry,
         logger,
         connection,
-        applyOutputs,
+        bindings,
         pollIntervalMs: options.blobPollIntervalMs ?? 1000,
       })
     : undefined;
   const serviceBus = startTriggers
-    ? await startServiceBusTriggers({ registry, logger, setting, applyOutputs })
+    ? await startServiceBusTriggers({ registry, logger, setting, bindings })
     : undefined;
 
   let stopped = false;
@@ -201,6 +243,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
       await http.close();
       await engine.stop();
       await runAppHooks(registry, 'appTerminate');
+      unlock();
     },
   };
 }

@@ -4,6 +4,7 @@ import type { HostClock } from '../clock.js';
 import { invokeRegistered, typedDataToJsonText } from '../invoke.js';
 import type { HostLogger } from '../invoke.js';
 import type { RpcInvocationResponse } from '../core-types.js';
+import type { BindingServices } from '../bindings.js';
 import { FileDurableStore } from './store.js';
 import type {
   EntityRecord,
@@ -78,6 +79,25 @@ export interface InstanceStatus {
   createdTime: string;
   lastUpdatedTime: string;
   history?: unknown[];
+}
+
+/** Whether the extension would accept `id` as an instance id. */
+export function isValidInstanceId(id: string): boolean {
+  if (id === '' || id.length > 256 || /[/\\#?]/.test(id)) return false;
+  return ![...id].some((c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x20 || (code >= 0x7f && code <= 0x9f);
+  });
+}
+
+/** Raised for an instance id the extension rejects (empty, over 256 characters, or containing / \\ # ? or control characters). */
+export class InvalidInstanceIdError extends Error {
+  constructor(instanceId: string) {
+    super(
+      `Instance ID '${instanceId}' is invalid: it must be 1-256 characters without '/', '\\', '#', '?' or control characters.`,
+    );
+    this.name = 'InvalidInstanceIdError';
+  }
 }
 
 /** Raised when startNew targets an instance id that is still running (HTTP 409). */
@@ -168,6 +188,10 @@ export class DurableEngine {
   #activityRunning = 0;
   readonly #activityQueue: (() => void)[] = [];
   #stopped = false;
+  /** Extra inputs (durable client) and outputs of activities; set by the host once it listens. */
+  bindings: BindingServices | undefined;
+  #episodes = 0;
+  #activities = 0;
 
   constructor(options: DurableEngineOptions) {
     this.#opts = options;
@@ -212,6 +236,11 @@ export class DurableEngine {
       live.timers.clear();
     }
     await Promise.allSettled([...this.#live.values()].map((l) => l.chain));
+  }
+
+  /** Counters since start: orchestrator episodes run, activities run, instances held in memory. */
+  stats(): { episodes: number; activities: number; liveInstances: number } {
+    return { episodes: this.#episodes, activities: this.#activities, liveInstances: this.#live.size };
   }
 
   /** True when no episode, activity or entity operation is running or queued. */
@@ -286,6 +315,7 @@ export class DurableEngine {
         `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`,
       );
     const instanceId = options.instanceId ?? randomUUID().replace(/-/g, '');
+    if (!isValidInstanceId(instanceId)) throw new InvalidInstanceIdError(instanceId);
     const existing = this.#live.get(instanceId)?.state ?? this.store.readInstanceSync(instanceId);
     if (existing && !TERMINAL.includes(existing.runtimeStatus)) {
       throw new InstanceExistsError(instanceId, existing.runtimeStatus);
@@ -505,6 +535,7 @@ export class DurableEngine {
   }
 
   async #runEpisode(live: LiveInstance): Promise<void> {
+    this.#episodes++;
     const state = live.state;
     const now = this.#opts.clock.now();
     // The library numbers ids in processing order; one id-consuming event per episode, first,
@@ -1014,6 +1045,7 @@ export class DurableEngine {
   #runActivity(live: LiveInstance, task: TaskRecord & { kind: 'activity' }): void {
     const start = (): void => {
       this.#activityRunning++;
+      this.#activities++;
       void this.#work(async () => {
         let event: HistoryEvent;
         const ts = (): string => this.#iso();
@@ -1029,10 +1061,12 @@ export class DurableEngine {
                   name: this.#triggerName(fn, 'activityTrigger'),
                   data: task.inputJson === undefined ? undefined : { string: task.inputJson },
                 },
+                ...(this.bindings?.extraInputs(fn) ?? []),
               ],
             },
             this.#opts.logger,
           );
+          await this.bindings?.applyOutputs(fn, response.outputData ?? []);
           event = {
             EventType: EventType.TaskCompleted,
             EventId: -1,
@@ -1144,9 +1178,11 @@ export class DurableEngine {
         await onResult(outcome);
       }),
     );
-    this.#entityChains.set(
-      schedulerId,
-      run.catch(() => {}),
-    );
+    const settled = run.catch(() => {});
+    this.#entityChains.set(schedulerId, settled);
+    // Forget idle entities so memory stays flat.
+    void settled.then(() => {
+      if (this.#entityChains.get(schedulerId) === settled) this.#entityChains.delete(schedulerId);
+    });
   }
 }

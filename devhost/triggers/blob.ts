@@ -2,7 +2,8 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import type { ContainerClient } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
 import type { AppRegistry, RegisteredFunction } from '../core-api.js';
-import type { RpcParameterBinding, RpcTypedData } from '../core-types.js';
+import type { BindingServices } from '../bindings.js';
+import type { RpcTypedData } from '../core-types.js';
 import { invokeRegistered, stringOption } from '../invoke.js';
 import type { HostLogger } from '../invoke.js';
 
@@ -21,11 +22,7 @@ export interface BlobTriggerOptions {
   logger: HostLogger;
   /** Connection string for a binding's `connection` setting name (undefined → AzureWebJobsStorage). */
   connection: (name: string | undefined) => string | undefined;
-  applyOutputs: (
-    fn: RegisteredFunction,
-    outputData: RpcParameterBinding[],
-    params?: Record<string, string>,
-  ) => Promise<void>;
+  bindings: BindingServices;
   pollIntervalMs: number;
 }
 
@@ -166,10 +163,16 @@ export async function startBlobTriggers(
         const response = await invokeRegistered(
           options.registry,
           w.fn,
-          { inputData: [{ name: w.triggerName, data: { bytes: content } }], triggerMetadata: metadata },
+          {
+            inputData: [
+              { name: w.triggerName, data: { bytes: content } },
+              ...options.bindings.extraInputs(w.fn),
+            ],
+            triggerMetadata: metadata,
+          },
           options.logger,
         );
-        await options.applyOutputs(w.fn, response.outputData ?? [], params);
+        await options.bindings.applyOutputs(w.fn, response.outputData ?? [], params);
         await writeReceipt(hosts, receipt, 'completed');
         failures.delete(receipt);
       } catch (err) {

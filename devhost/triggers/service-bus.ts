@@ -1,6 +1,7 @@
 import type { ServiceBusMessage, ServiceBusReceivedMessage } from '@azure/service-bus';
-import type { AppRegistry, RegisteredFunction } from '../core-api.js';
-import type { RpcBindingInfo, RpcParameterBinding, RpcTypedData } from '../core-types.js';
+import type { AppRegistry } from '../core-api.js';
+import type { BindingServices } from '../bindings.js';
+import type { RpcBindingInfo, RpcTypedData } from '../core-types.js';
 import { invokeRegistered, typedDataToValue } from '../invoke.js';
 import type { HostLogger } from '../invoke.js';
 
@@ -114,11 +115,7 @@ export interface ServiceBusTriggerOptions {
   registry: AppRegistry;
   logger: HostLogger;
   setting: (name: string) => string | undefined;
-  applyOutputs: (
-    fn: RegisteredFunction,
-    outputData: RpcParameterBinding[],
-    params?: Record<string, string>,
-  ) => Promise<void>;
+  bindings: BindingServices;
 }
 
 /**
@@ -150,10 +147,13 @@ export async function startServiceBusTriggers(
           const response = await invokeRegistered(
             options.registry,
             fn,
-            { inputData: [{ name: triggerName, data }], triggerMetadata: serviceBusTriggerMetadata(message) },
+            {
+              inputData: [{ name: triggerName, data }, ...options.bindings.extraInputs(fn)],
+              triggerMetadata: serviceBusTriggerMetadata(message),
+            },
             options.logger,
           );
-          await options.applyOutputs(fn, response.outputData ?? []);
+          await options.bindings.applyOutputs(fn, response.outputData ?? []);
         } catch (err) {
           options.logger(
             'error',

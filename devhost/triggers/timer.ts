@@ -1,9 +1,9 @@
 import { mkdirSync, readFileSync, writeFileSync, renameSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cron } from 'croner';
-import type { AppRegistry, RegisteredFunction } from '../core-api.js';
+import type { AppRegistry } from '../core-api.js';
+import type { BindingServices } from '../bindings.js';
 import type { HostClock } from '../clock.js';
-import type { RpcParameterBinding } from '../core-types.js';
 import { invokeRegistered, stringOption } from '../invoke.js';
 import type { HostLogger } from '../invoke.js';
 
@@ -17,11 +17,7 @@ export interface TimerTriggerOptions {
   logger: HostLogger;
   /** Schedule status files (the host's schedule monitor) live under `<dataDir>/timers/`. */
   dataDir: string;
-  applyOutputs: (
-    fn: RegisteredFunction,
-    outputData: RpcParameterBinding[],
-    params?: Record<string, string>,
-  ) => Promise<void>;
+  bindings: BindingServices;
 }
 
 interface ScheduleStatus {
@@ -113,10 +109,15 @@ export function startTimerTriggers(options: TimerTriggerOptions): { stop(): void
           const response = await invokeRegistered(
             options.registry,
             fn,
-            { inputData: [{ name: triggerName, data: { json: JSON.stringify(payload) } }] },
+            {
+              inputData: [
+                { name: triggerName, data: { json: JSON.stringify(payload) } },
+                ...options.bindings.extraInputs(fn),
+              ],
+            },
             options.logger,
           );
-          await options.applyOutputs(fn, response.outputData ?? []);
+          await options.bindings.applyOutputs(fn, response.outputData ?? []);
         } catch (err) {
           options.logger(
             'error',

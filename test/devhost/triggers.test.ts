@@ -123,4 +123,20 @@ describe('blob trigger', () => {
       }),
     );
   });
+
+  it('binds a durable client in a blob trigger; the started orchestration’s activity writes its blob output', async () => {
+    const service = BlobServiceClient.fromConnectionString(connectionString);
+    const jobs = service.getContainerClient('jobs');
+    await jobs.createIfNotExists();
+    await jobs.getBlockBlobClient('job42.json').upload('{"a":40,"b":2}', 14);
+    const host = await start(createVirtualClock());
+    await host.blobTriggers.scanNow();
+    const status = await host.durable.waitForCompletion('job42', 15_000);
+    expect(status).toMatchObject({ runtimeStatus: 'Completed', output: 42, input: { a: 40, b: 2 } });
+    const written = await service
+      .getContainerClient('results')
+      .getBlobClient('job-output.txt')
+      .downloadToBuffer();
+    expect(written.toString()).toBe('total=42');
+  });
 });
