@@ -80,6 +80,7 @@ export interface Execution {
   messageId?: string;
   packageName?: string;
   exportBlob?: string;
+  blobsDeleted?: boolean;
   stagingErrorBlobs: Record<string, string>;
   targetKeysRequested: Record<string, number>;
   targetKeysBlobs: Record<string, string>;
@@ -303,6 +304,20 @@ export class EmulatorEngine {
         execution.finalized = true;
         work.push(this.track(this.finalize(execution)));
       }
+      // F&O deletes exported packages and error files after a retention period (7 days).
+      if (
+        execution.finalized &&
+        !execution.blobsDeleted &&
+        execution.endAt + this.switches.blobRetentionMs <= now
+      ) {
+        execution.blobsDeleted = true;
+        const blobs = [
+          execution.exportBlob,
+          ...Object.values(execution.stagingErrorBlobs),
+          ...Object.values(execution.targetKeysBlobs),
+        ].filter((b): b is string => b !== undefined);
+        work.push(this.track(Promise.all(blobs.map((b) => this.storage.delete(b)))));
+      }
     }
     await Promise.all([...work, ...this.pending]);
   }
@@ -361,11 +376,14 @@ export class EmulatorEngine {
       const pkg = await readPackage(bytes);
       return {
         ok: true,
-        tables: pkg.entities.map((e) => ({
-          entity: e.entityName,
-          table: e.table,
-          hasMap: e.hasEntityMapList,
-        })),
+        // Execution unit → level → sequence: the order F&O processes a package's entities in.
+        tables: [...pkg.entities]
+          .sort((a, b) => a.executionUnit - b.executionUnit || a.level - b.level || a.sequence - b.sequence)
+          .map((e) => ({
+            entity: e.entityName,
+            table: e.table,
+            hasMap: e.hasEntityMapList,
+          })),
       };
     } catch (error) {
       if (error instanceof PackageProblem && error.stage === 'request') throw new FoError(400, error.message);

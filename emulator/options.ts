@@ -26,6 +26,12 @@ export const SwitchesSchema = z.strictObject({
     .number()
     .int()
     .default(60 * 60_000),
+  /** Exported packages and error files are deleted this long (emulator clock) after their execution ended. */
+  blobRetentionMs: z
+    .number()
+    .int()
+    .min(0)
+    .default(7 * 24 * 3600 * 1000),
   /** Lifetime of issued access tokens (seconds, emulator clock). */
   tokenLifetimeSeconds: z.number().int().min(1).default(3_599),
   /** Emulator-clock ms between GenerateImportTargetErrorKeysFile and its url becoming available. */

@@ -89,6 +89,11 @@ export class EmulatorStorage {
       .uploadData(body, { blobHTTPHeaders: { blobContentType: contentType } });
   }
 
+  /** Deletes a blob if it exists. */
+  async delete(blobName: string): Promise<void> {
+    await this.container.getBlockBlobClient(blobName).deleteIfExists();
+  }
+
   /** Reads a blob with the account key. */
   async get(blobName: string): Promise<Buffer> {
     return this.container.getBlockBlobClient(blobName).downloadToBuffer();

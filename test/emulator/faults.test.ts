@@ -25,6 +25,8 @@ afterAll(async () => {
 beforeEach(async () => {
   await em.control.reset();
   await em.control.setOptions(TEST_SWITCHES);
+  // Tokens expire on the emulator clock, which earlier tests moved forward.
+  token = await getToken(em);
 });
 
 const writeUrl = (): ReturnType<typeof action> =>

@@ -36,6 +36,8 @@ afterAll(async () => {
 beforeEach(async () => {
   await em.control.reset();
   await em.control.setOptions(TEST_SWITCHES);
+  // Tokens expire on the emulator clock, which earlier tests moved forward.
+  token = await getToken(em);
 });
 
 function innerMessage(body: unknown): string {
@@ -444,6 +446,35 @@ describe('export and round trip', () => {
     );
     const csv = (files.get('Customers V3.csv') ?? Buffer.alloc(0)).toString('utf8').replace(/^\ufeff/, '');
     expect(csv).toBe(CSV);
+  });
+
+  it('deletes exported packages after the 7-day retention (emulator clock)', async () => {
+    await em.control.seedRows('Customers V3', 'USMF', [{ CUSTOMERACCOUNT: 'R-1', NAME: 'kept a week' }]);
+    const exportId = valueOf(
+      await action(
+        em,
+        'ExportToPackage',
+        {
+          definitionGroupId: 'CustomerExport',
+          packageName: 'week',
+          executionId: '',
+          reExecute: false,
+          legalEntityId: 'USMF',
+        },
+        token,
+      ),
+    ) as string;
+    await em.control.advanceClock(2_000);
+    const url = valueOf(
+      await action(em, 'GetExportedPackageUrl', { executionId: exportId }, token),
+    ) as string;
+    const fresh = await fetch(url);
+    expect(fresh.status).toBe(200);
+    await fresh.arrayBuffer();
+    await em.control.advanceClock(7 * 24 * 3600 * 1000);
+    const gone = await fetch(url);
+    expect(gone.status).toBe(404);
+    await gone.arrayBuffer();
   });
 
   it('ExportToPackage can answer the documented nested value (switch)', async () => {

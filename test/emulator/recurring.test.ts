@@ -19,6 +19,8 @@ afterAll(async () => {
 beforeEach(async () => {
   await em.control.reset();
   await em.control.setOptions(TEST_SWITCHES);
+  // Tokens expire on the emulator clock, which earlier tests moved forward.
+  token = await getToken(em);
 });
 
 const auth = (): Record<string, string> => ({ authorization: `Bearer ${token}` });
@@ -228,6 +230,41 @@ describe('recurring export', () => {
     const rewritten = new URL(`${emitted.pathname}${emitted.search}`, em.baseUrl);
     const file = await fetch(rewritten, { headers: auth() });
     expect(await file.text()).toBe('behind the load balancer');
+  });
+
+  it('malformed acks, wrong methods and unknown download ids get error envelopes; the emulator keeps serving', async () => {
+    const ack = (body: string): Promise<Response> =>
+      fetch(`${em.baseUrl}/api/connector/ack/${exportId}`, {
+        method: 'POST',
+        headers: { ...auth(), 'content-type': 'application/json' },
+        body,
+      });
+    for (const body of [
+      '{not json',
+      '[]',
+      '{"CorrelationId":"x"}',
+      '{"CorrelationId":"x","PopReceipt":"y"}',
+    ]) {
+      const res = await ack(body);
+      expect(res.status, body).toBe(400);
+      const parsed = (await res.json()) as { error: { message: string } };
+      expect(parsed.error.message).toBe('An error has occurred.');
+    }
+    const wrongMethod = await fetch(`${em.baseUrl}/api/connector/dequeue/${exportId}`, {
+      method: 'POST',
+      headers: auth(),
+    });
+    expect(wrongMethod.status).toBe(405);
+    await wrongMethod.text();
+    const missing = await fetch(
+      `${em.baseUrl}/api/connector/download/${exportId}?correlation-id=nope&blob=nope`,
+      {
+        headers: auth(),
+      },
+    );
+    expect(missing.status).toBe(404);
+    await missing.text();
+    expect((await dequeue()).status).toBe(204);
   });
 
   it('ack answering 500 (fault) leaves the message un-acked; a retried ack succeeds', async () => {
