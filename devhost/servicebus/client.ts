@@ -1,4 +1,5 @@
 import {
+  isServiceBusError,
   ServiceBusClient,
   type ProcessErrorArgs,
   type ServiceBusMessage,
@@ -51,6 +52,10 @@ function createReceiver(client: ServiceBusClient, options: ServiceBusListenerOpt
   });
 }
 
+function entityLabel(options: ServiceBusListenerOptions): string {
+  return options.queueName ?? `${options.topicName}/Subscriptions/${options.subscriptionName}`;
+}
+
 function defaultOnError(error: Error): void {
   console.warn(`[servicebus listener] ${error.name}: ${error.message}`);
 }
@@ -66,8 +71,16 @@ export async function startServiceBusListener(
   let receiver: ServiceBusReceiver;
   try {
     receiver = createReceiver(client, options);
+    // subscribe() would report a misspelt entity only through onError, forever; peeking fails fast.
+    await receiver.peekMessages(1);
   } catch (error) {
     await client.close();
+    if (isServiceBusError(error) && error.code === 'MessagingEntityNotFound') {
+      throw new InputError(`Service Bus entity not found: ${entityLabel(options)}`, {
+        code: 'SERVICEBUS_ENTITY_NOT_FOUND',
+        cause: error,
+      });
+    }
     throw error;
   }
   const onError = options.onError ?? defaultOnError;

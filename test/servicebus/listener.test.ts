@@ -106,4 +106,18 @@ test('the listener rejects an ambiguous or missing entity', async () => {
       handler,
     }),
   ).rejects.toMatchObject({ code: 'SERVICEBUS_LISTENER_ENTITY' });
+  await expect(
+    startServiceBusListener({ connectionString: broker.connectionString, queueName: 'typo', handler }),
+  ).rejects.toMatchObject({
+    code: 'SERVICEBUS_ENTITY_NOT_FOUND',
+    message: 'Service Bus entity not found: typo',
+  });
+  await expect(
+    startServiceBusListener({
+      connectionString: broker.connectionString,
+      topicName: 't',
+      subscriptionName: 'nope',
+      handler,
+    }),
+  ).rejects.toMatchObject({ code: 'SERVICEBUS_ENTITY_NOT_FOUND' });
 });
