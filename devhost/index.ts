@@ -156,6 +156,9 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
   await mkdir(dataDir, { recursive: true });
   const unlock = lockDataDir(dataDir);
   for (const [k, v] of Object.entries(options.env ?? {})) process.env[k] = v;
+  if (options.storageConnectionString && !process.env[DEFAULT_STORAGE_SETTING]) {
+    process.env[DEFAULT_STORAGE_SETTING] = options.storageConnectionString;
+  }
   const settings = readHostJson(appRoot);
   const functionsKey = options.functionsKey ?? randomBytes(24).toString('base64url');
 
