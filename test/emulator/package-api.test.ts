@@ -352,6 +352,31 @@ describe('import executions', () => {
     expect(errs[0]?.ErrorMessage).toContain("'Customers V3.csv'");
   });
 
+  it('accepts an entity no data project declares (key = first column) unless unknownEntities is reject', async () => {
+    const vendors = async (): Promise<Buffer> =>
+      zip({
+        'Manifest.xml': utf16(manifestXml('Vendors V2', 'Vendors V2.csv')),
+        'PackageHeader.xml': utf16(HEADER_XML),
+        'Vendors V2.csv': 'VENDORACCOUNTNUMBER,NAME\r\nV-1,One\r\nV-1,Dup\r\n',
+      });
+    const accepted = await importPackage(em, token, await vendors());
+    await em.control.advanceClock(2_000);
+    expect(await summary(em, token, accepted)).toBe('PartiallySucceeded');
+    expect(await em.control.rows('Vendors V2', 'USMF')).toEqual([
+      { VENDORACCOUNTNUMBER: 'V-1', NAME: 'One' },
+    ]);
+    await em.control.setOptions({ unknownEntities: 'reject' });
+    const rejected = await importPackage(em, token, await vendors());
+    await em.control.advanceClock(2_000);
+    expect(await summary(em, token, rejected)).toBe('Failed');
+    const errors = JSON.parse(
+      valueOf(await action(em, 'GetExecutionErrors', { executionId: rejected }, token)) as string,
+    ) as {
+      ErrorMessage: string;
+    }[];
+    expect(errors[0]?.ErrorMessage).toContain("'Vendors V2'");
+  });
+
   it('a manifest without EntityMapList imports 0 rows "successfully"', async () => {
     const id = await importPackage(em, token, await customersPackage(CSV, { withMap: false }));
     await em.control.advanceClock(2_000);
