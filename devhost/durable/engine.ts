@@ -337,6 +337,7 @@ export class DurableEngine {
       inbox: [this.#executionStarted(fn.metadata.name, options.input, options.parent)],
       nextSeq: 0,
       leaves: [],
+      leafTaskIds: [],
       tasks: {},
     };
     const live = this.#adopt(state);
@@ -621,6 +622,7 @@ export class DurableEngine {
         const final = new Date(task.longFinalFireAt as string).getTime();
         const fireAt = final - now > MAX_SHORT_TIMER_MS ? now + LONG_TIMER_INTERVAL_MS : final;
         newTasks.push(this.#timerTask(id, fireAt, newEvents, ts, { longFinalFireAt: task.longFinalFireAt }));
+        state.leafTaskIds = state.leafTaskIds?.map((x) => (x === task.id ? id : x));
       } else if ('retry' in task && task.retry) {
         // A failed attempt: the library waits for a retry timer (or, after the last attempt, one more timer).
         const exhausted = task.retry.attempt >= task.retry.options.maxNumberOfAttempts;
@@ -631,8 +633,9 @@ export class DurableEngine {
 
     // 2. New actions, in the order the library numbered them.
     let continueAsNew: RawAction | undefined;
+    let leaves: RawAction[] = [];
     if (result) {
-      const leaves = flattenActions(result.actions.flat());
+      leaves = flattenActions(result.actions.flat());
       const known = state.leaves.length;
       for (let i = 0; i < Math.min(known, leaves.length); i++) {
         const sig = signature(leaves[i] as RawAction);
@@ -648,6 +651,7 @@ export class DurableEngine {
         for (const action of leaves.slice(known)) {
           state.leaves.push(signature(action));
           const task = this.#taskForAction(state, action, now, newEvents, ts);
+          (state.leafTaskIds ??= []).push(task && typeof task === 'object' ? task.id : null);
           if (task === 'continueAsNew') continueAsNew = action;
           else if (task === 'unsupported') {
             failure = `The local host does not support action type ${action.actionType} (${signature(action)}).`;
@@ -693,8 +697,26 @@ export class DurableEngine {
       for (const s of signals) this.#dispatch(live, s);
       return;
     }
+    // A cancelled timer never fires (the library cancels by flagging its action).
+    const cancelled = new Set<number>();
+    leaves.forEach((a, i) => {
+      const id = state.leafTaskIds?.[i];
+      if (
+        a.actionType === ActionType.CreateTimer &&
+        a.isCanceled &&
+        typeof id === 'number' &&
+        state.tasks[id]?.kind === 'timer'
+      ) {
+        delete state.tasks[id];
+        cancelled.add(id);
+      }
+    });
     await this.store.saveInstance(state);
-    for (const task of newTasks) this.#dispatch(live, task);
+    for (const id of cancelled) {
+      live.timers.get(id)?.();
+      live.timers.delete(id);
+    }
+    for (const task of newTasks) if (!cancelled.has(task.id)) this.#dispatch(live, task);
   }
 
   #attemptTask(
@@ -869,6 +891,7 @@ export class DurableEngine {
     state.inbox = [this.#executionStarted(state.name, input, state.parent), ...carried];
     state.nextSeq = 0;
     state.leaves = [];
+    state.leafTaskIds = [];
     state.tasks = Object.fromEntries(signals.map((t) => [t.id, t]));
     await this.store.saveInstance(state);
     for (const s of signals) this.#dispatch(live, s);

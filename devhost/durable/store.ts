@@ -72,6 +72,8 @@ export interface InstanceState {
   nextSeq: number;
   /** Signatures of the leaf actions already acted on (replay must reproduce them in order). */
   leaves: string[];
+  /** Task id of each leaf action (null for actions without one), to honour timer cancellation. */
+  leafTaskIds?: (number | null)[];
   /** Outstanding work by sequence id. */
   tasks: Record<string, TaskRecord>;
 }

@@ -224,4 +224,27 @@ describe('durable client API', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('drops a timer the orchestrator cancelled, so it never fires or holds the clock', async () => {
+    const manualClock = createVirtualClock({ start: startedAt, autoAdvance: false });
+    const dir = mkdtempSync(join(tmpdir(), 'devhost-cancel-'));
+    const h = await startHost({
+      appRoot,
+      dataDir: dir,
+      clock: manualClock,
+      logger: () => {},
+      startTriggers: false,
+    });
+    try {
+      const id = await h.durable.startNew('approvalThenWork');
+      await expect.poll(() => manualClock.pendingTimers()).toBe(1);
+      expect(await h.durable.raiseEvent(id, 'approve', 'true')).toBe('ok');
+      await expect.poll(() => manualClock.pendingTimers()).toBe(0);
+      expect(await h.durable.raiseEvent(id, 'finish', '"done"')).toBe('ok');
+      expect((await h.durable.waitForCompletion(id)).output).toBe('done');
+    } finally {
+      await h.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
