@@ -205,6 +205,16 @@ export class EmulatorEngine {
     return undefined;
   }
 
+  /** The configured entity whose public (OData) `name` is `name`, when that differs from its label. */
+  entityByPublicName(name: string): EntityConfig | undefined {
+    const lower = name.toLowerCase();
+    for (const p of this.config.dataProjects) {
+      const e = p.entities.find((x) => x.name?.toLowerCase() === lower && x.label.toLowerCase() !== lower);
+      if (e) return e;
+    }
+    return undefined;
+  }
+
   /** The recurring activity with that id (braces and case ignored). */
   activity(id: string): RecurringActivityConfig | undefined {
     const clean = id.replace(/^\{|\}$/g, '').toLowerCase();
@@ -407,8 +417,12 @@ export class EmulatorEngine {
     let recordSeq = 5637144576; // F&O-like RecId range for staging records
     for (const { entity, table, hasMap } of parsed.tables) {
       const config = this.entity(entity);
-      if (!config && this.switches.unknownEntities === 'reject') {
-        const message = `Entity '${entity}' is not found in the data entity list.`;
+      const byPublicName = config ? undefined : this.entityByPublicName(entity);
+      if (!config && (byPublicName || this.switches.unknownEntities === 'reject')) {
+        // DMF names entities by label; an OData/public name is a classic client bug.
+        const message = byPublicName
+          ? `Entity '${entity}' is not found in the data entity list. DMF uses entity labels: did you mean '${byPublicName.label}'?`
+          : `Entity '${entity}' is not found in the data entity list.`;
         execution.outcome = 'Failed';
         execution.failureMessage = message;
         execution.errors.push({ RecordId: '0', Field: '', ErrorMessage: message });

@@ -261,6 +261,12 @@ export async function readDataFile(data: Buffer, sourceFormat: string, fileName:
       fileName.toLowerCase().endsWith('.csv') ||
       fileName.toLowerCase().endsWith('.txt')
     ) {
+      if (format === 'CSV-UNICODE' && !(data[0] === 0xff && data[1] === 0xfe)) {
+        throw new PackageProblem(
+          `The file '${fileName}' is not UTF-16LE with a byte order mark, which source format ${sourceFormat} requires.`,
+          'execution',
+        );
+      }
       return parseCsvTable(data);
     }
   } catch (error) {

@@ -118,11 +118,16 @@ const NS =
   'xmlns:i="http://www.w3.org/2001/XMLSchema-instance" xmlns="http://schemas.microsoft.com/dynamics/2015/01/DataManagement"';
 
 /** A manifest for one CSV entity (built independently of the emulator's writer). */
-export function manifestXml(entityName: string, fileName: string, withMap = true): string {
+export function manifestXml(
+  entityName: string,
+  fileName: string,
+  withMap = true,
+  sourceFormat = 'CSV',
+): string {
   const map = withMap
     ? '<EntityMapList><EntityMap><EntityField>CUSTOMERACCOUNT</EntityField><XMLField>CUSTOMERACCOUNT</XMLField></EntityMap></EntityMapList>'
     : '';
-  return `<DataManagementPackageManifest ${NS}><DefinitionGroupName>CustomerImport</DefinitionGroupName><Description>test</Description><PackageEntityList><DataManagementPackageEntityData>${map}<EntityName>${entityName}</EntityName><ExecutionUnit>1</ExecutionUnit><InputFilePath>${fileName}</InputFilePath><LevelInExecutionUnit>1</LevelInExecutionUnit><SequenceInLevel>1</SequenceInLevel><SourceFormat>CSV</SourceFormat></DataManagementPackageEntityData></PackageEntityList></DataManagementPackageManifest>`;
+  return `<DataManagementPackageManifest ${NS}><DefinitionGroupName>CustomerImport</DefinitionGroupName><Description>test</Description><PackageEntityList><DataManagementPackageEntityData>${map}<EntityName>${entityName}</EntityName><ExecutionUnit>1</ExecutionUnit><InputFilePath>${fileName}</InputFilePath><LevelInExecutionUnit>1</LevelInExecutionUnit><SequenceInLevel>1</SequenceInLevel><SourceFormat>${sourceFormat}</SourceFormat></DataManagementPackageEntityData></PackageEntityList></DataManagementPackageManifest>`;
 }
 
 /** A package header. */

@@ -377,6 +377,38 @@ describe('import executions', () => {
     expect(errors[0]?.ErrorMessage).toContain("'Vendors V2'");
   });
 
+  it('fails a package naming an entity by its public name instead of its DMF label', async () => {
+    const bytes = await zip({
+      'Manifest.xml': utf16(manifestXml('CustomersV3', 'c.csv')),
+      'PackageHeader.xml': utf16(HEADER_XML),
+      'c.csv': CSV,
+    });
+    const id = await importPackage(em, token, bytes);
+    await em.control.advanceClock(2_000);
+    expect(await summary(em, token, id)).toBe('Failed');
+    const errors = JSON.parse(
+      valueOf(await action(em, 'GetExecutionErrors', { executionId: id }, token)) as string,
+    ) as {
+      ErrorMessage: string;
+    }[];
+    expect(errors[0]?.ErrorMessage).toContain("'Customers V3'");
+  });
+
+  it('CSV-Unicode needs UTF-16LE with BOM: UTF-8 fails, UTF-16LE imports', async () => {
+    const pkg = (data: Buffer): Promise<Buffer> =>
+      zip({
+        'Manifest.xml': utf16(manifestXml('Customers V3', 'c.csv', true, 'CSV-Unicode')),
+        'PackageHeader.xml': utf16(HEADER_XML),
+        'c.csv': data,
+      });
+    const utf8 = await importPackage(em, token, await pkg(Buffer.from(CSV)));
+    const unicode = await importPackage(em, token, await pkg(utf16(CSV)));
+    await em.control.advanceClock(2_000);
+    expect(await summary(em, token, utf8)).toBe('Failed');
+    expect(await summary(em, token, unicode)).toBe('Succeeded');
+    expect(await em.control.rows('Customers V3', 'USMF')).toHaveLength(3);
+  });
+
   it('a manifest without EntityMapList imports 0 rows "successfully"', async () => {
     const id = await importPackage(em, token, await customersPackage(CSV, { withMap: false }));
     await em.control.advanceClock(2_000);
