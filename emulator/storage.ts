@@ -4,10 +4,12 @@ import {
   BlobServiceClient,
   BlockBlobClient,
   generateBlobSASQueryParameters,
-  SASProtocol,
   StorageSharedKeyCredential,
   type ContainerClient,
 } from '@azure/storage-blob';
+
+/** Service version of the SAS urls the emulator issues. */
+export const SAS_VERSION = '2015-04-05';
 
 /** The emulator's blob storage: one container per emulator instance in the given account. */
 export class EmulatorStorage {
@@ -75,11 +77,20 @@ export class EmulatorStorage {
         permissions: BlobSASPermissions.parse(permissions),
         startsOn: new Date(Math.min(Date.now() - 5 * 60_000, expiresOn.getTime() - 60_000)),
         expiresOn,
-        protocol: SASProtocol.HttpsAndHttp,
+        // F&O signs with an old service version (sv=2014-02-14); 2015-04-05 is the oldest the SDK signs.
+        version: SAS_VERSION,
       },
       this.credential,
-    ).toString();
-    return `${this.blobUrl(blobName)}?${sas}`;
+    );
+    // F&O's parameter order: sv, sr, st, se, sp, sig.
+    const params = new URLSearchParams(sas.toString());
+    const ordered = new URLSearchParams();
+    for (const key of ['sv', 'sr', 'st', 'se', 'sp', 'sig']) {
+      const value = params.get(key);
+      if (value !== null) ordered.set(key, value);
+    }
+    for (const [key, value] of params) if (!ordered.has(key)) ordered.set(key, value);
+    return `${this.blobUrl(blobName)}?${ordered.toString()}`;
   }
 
   /** Writes a blob. */

@@ -55,6 +55,7 @@ describe('package API envelopes', () => {
     expect(inner.BlobId).toMatch(/^\{[0-9A-F-]{36}\}$/);
     const url = new URL(inner.BlobUrl);
     expect(url.pathname.endsWith('/a-file.zip')).toBe(true);
+    expect([...url.searchParams.keys()]).toEqual(['sv', 'sr', 'st', 'se', 'sp', 'sig']);
     expect(url.searchParams.get('sp')).toBe('rw');
     expect(url.searchParams.get('sr')).toBe('b');
     const se = Date.parse(url.searchParams.get('se') ?? '');
