@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { getProgrammingModel } from './core-api.js';
+import { getProgrammingModel, HOST_VERSION } from './core-api.js';
 import type { AppRegistry, RegisteredFunction } from './core-api.js';
 import type {
   CoreInvocationContext,
@@ -53,7 +53,12 @@ export async function runAppHooks(registry: AppRegistry, type: 'appStart' | 'app
   let data = appHookData.get(registry);
   if (!data) appHookData.set(registry, (data = {}));
   for (const hook of registry.hooks.filter((h) => h.type === type)) {
-    await hook.callback({ hookData: {}, appHookData: data, functionAppDirectory: process.cwd() });
+    await hook.callback({
+      hookData: {},
+      appHookData: data,
+      functionAppDirectory: process.cwd(),
+      hostVersion: HOST_VERSION,
+    });
   }
 }
 
@@ -70,6 +75,7 @@ export async function invokeRegistered(
 ): Promise<RpcInvocationResponse> {
   let data = appHookData.get(registry);
   if (!data) appHookData.set(registry, (data = {}));
+  const current: { invocationContext?: unknown } = {};
   const coreCtx: CoreInvocationContext = {
     invocationId: request.invocationId ?? randomUUID(),
     request: {
@@ -79,10 +85,29 @@ export async function invokeRegistered(
     },
     metadata: fn.metadata,
     state: 'preInvocationHooks',
-    log: (level, category, message) => logger(level, category, fn.metadata.name, message),
+    log: (level, category, message) => {
+      // Log hooks see (and may rewrite) every line first, as in the worker.
+      const hookCtx: Record<string, unknown> = {
+        level,
+        category,
+        message,
+        invocationContext: current.invocationContext,
+        hookData: {},
+        appHookData: data,
+      };
+      for (const hook of registry.hooks.filter((h) => h.type === 'log')) {
+        try {
+          void hook.callback(hookCtx);
+        } catch {
+          // A failing log hook must not break the invocation.
+        }
+      }
+      logger(hookCtx.level as RpcLogLevel, category, fn.metadata.name, String(hookCtx.message));
+    },
   };
   const model = getProgrammingModel().getInvocationModel(coreCtx);
   const { context, inputs } = await model.getArguments();
+  current.invocationContext = context;
   const preCtx: Record<string, unknown> = {
     invocationContext: context,
     inputs,

@@ -7,8 +7,10 @@ import type { RunningHost } from '../../devhost/index.js';
 
 let host: RunningHost;
 let dataDir: string;
-const probe = (): { pre: number; post: number } =>
-  (globalThis as unknown as { __devhostProbe: { pre: number; post: number } }).__devhostProbe;
+const probe = (): { pre: number; post: number; logs?: string[] } =>
+  (globalThis as unknown as { __devhostProbe: { pre: number; post: number; logs?: string[] } })
+    .__devhostProbe;
+const logged: string[] = [];
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'devhost-http-'));
@@ -16,7 +18,9 @@ beforeAll(async () => {
     appRoot: join(import.meta.dirname, 'fixtures', 'durable-app'),
     dataDir,
     functionsKey: 'test-key-123',
-    logger: () => {},
+    logger: (_level, category, fn, message) => {
+      if (category === 'user') logged.push(`${fn}: ${message}`);
+    },
     startTriggers: false,
   });
 });
@@ -57,5 +61,11 @@ describe('HTTP triggers', () => {
     await fetch(`${host.baseUrl}/api/hello/x`);
     expect(probe().pre).toBe(before.pre + 1);
     expect(probe().post).toBe(before.post + 1);
+  });
+
+  it('passes user logs through the app’s log hooks to the host logger', async () => {
+    await fetch(`${host.baseUrl}/api/hello/logger`);
+    expect(probe().logs).toContain('greeting logger');
+    expect(logged).toContain('hello: greeting logger');
   });
 });
