@@ -20,63 +20,92 @@ const guid = z.string().regex(/^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{1
 
 /** An entity a data project knows: its DMF label (what manifests and `entity=` use) and key fields. */
 export const EntitySchema = z.strictObject({
-  /** DMF entity label, e.g. "Customers V3" (what Manifest.xml's EntityName holds). */
-  label: z.string().min(1),
-  /** Key field names; matched case-insensitively against CSV column headers. */
-  keyFields: z.array(z.string().min(1)).min(1),
-  /** Optional OData/public name, informational only. */
-  name: z.string().min(1).optional(),
+  label: z
+    .string()
+    .min(1)
+    .describe(
+      'DMF entity label, as in Manifest.xml EntityName and the recurring entity= parameter, e.g. "Customers V3".',
+    ),
+  keyFields: z
+    .array(z.string().min(1))
+    .min(1)
+    .describe('Key field names, matched case-insensitively against data file column headers.'),
+  name: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Public (OData) entity name; a package naming the entity by it instead of the label fails.'),
 });
 
 /** A data project (definition group). */
 export const DataProjectSchema = z.strictObject({
-  name: z.string().min(1),
+  name: z
+    .string()
+    .min(1)
+    .describe('Data project (definition group) name, the definitionGroupId of the package API.'),
   direction: z.enum(['import', 'export']),
-  entities: z.array(EntitySchema).min(1),
-  /** Legal entity used when a request does not name one. */
-  legalEntity: z.string().min(1).default('USMF'),
+  entities: z.array(EntitySchema).min(1).describe('Entities of the project; an export packs these.'),
+  legalEntity: z
+    .string()
+    .min(1)
+    .default('USMF')
+    .describe('Legal entity (company) when a request names none.'),
 });
 
 /** An app registration the emulated Entra ID knows. */
 export const ClientSchema = z.strictObject({
-  clientId: z.string().min(1),
-  /** Accepted client secrets (client_secret grant). */
-  secrets: z.array(z.string().min(1)).default([]),
-  /**
-   * Certificates (PEM text or a path to a PEM file) whose key may sign a client assertion.
-   * The literal `"generated"` registers the certificate the emulator generates in its data folder.
-   */
-  certificates: z.array(z.string().min(1)).default([]),
-  /** Subjects of emulator-issued federated (managed identity) assertions this client trusts. */
-  federatedSubjects: z.array(z.string().min(1)).default([]),
+  clientId: z.string().min(1).describe('Application (client) id.'),
+  secrets: z.array(z.string().min(1)).default([]).describe('Accepted client secrets.'),
+  certificates: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      'Certificates whose key may sign client assertions: PEM text, a PEM file path, or "generated" (the client certificate in the data folder).',
+    ),
+  federatedSubjects: z
+    .array(z.string().min(1))
+    .default([])
+    .describe(
+      'Subjects of emulator-issued managed identity assertions this client trusts (workload identity federation).',
+    ),
 });
 
 /** One emulated F&O environment (one HTTPS listener). */
 export const EnvironmentSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only'),
-  /** `cloud` (Entra ID) or `onprem` (AD FS shape, /namespaces/AXSF, recurring API answers 302). */
-  type: z.enum(['cloud', 'onprem']).default('cloud'),
-  /** Fixed port; 0 picks a free one. */
-  port: z.number().int().min(0).max(65535).default(0),
-  /** Client ids registered in F&O (System administration > Microsoft Entra applications). */
-  clients: z.array(z.string().min(1)).min(1),
+  type: z
+    .enum(['cloud', 'onprem'])
+    .default('cloud')
+    .describe(
+      'cloud: Entra ID tokens; onprem: AD FS token shape, package API under /namespaces/AXSF, recurring API answers 302.',
+    ),
+  port: z.number().int().min(0).max(65535).default(0).describe('Fixed port; 0 picks a free one.'),
+  clients: z
+    .array(z.string().min(1))
+    .min(1)
+    .describe(
+      'Client ids registered in F&O (System administration > Microsoft Entra applications); other apps get 401.',
+    ),
 });
 
 /** A recurring integration activity (recurring data job). */
 export const RecurringActivitySchema = z.strictObject({
-  id: guid,
+  id: guid.describe('Activity id (GUID) used in /api/connector/*/{activityId}.'),
   name: z.string().min(1),
   direction: z.enum(['import', 'export']),
-  dataProject: z.string().min(1),
-  /** Environment name; default the first environment. */
-  environment: z.string().min(1).optional(),
-  /** Legal entity when `company` is not given. */
-  legalEntity: z.string().min(1).default('USMF'),
+  dataProject: z.string().min(1).describe('Name of a data project with the same direction.'),
+  environment: z.string().min(1).optional().describe('Environment name; default the first environment.'),
+  legalEntity: z
+    .string()
+    .min(1)
+    .default('USMF')
+    .describe('Legal entity when enqueue has no company parameter.'),
 });
 
 /** The whole config file. */
 export const EmulatorConfigSchema = z.strictObject({
-  tenantId: guid,
+  $schema: z.string().optional().describe('Path or url of this JSON schema (ignored).'),
+  tenantId: guid.describe('Tenant id (GUID) of the emulated Entra ID.'),
   clients: z.array(ClientSchema).min(1),
   environments: z.array(EnvironmentSchema).min(1),
   dataProjects: z.array(DataProjectSchema).default([]),
@@ -235,4 +264,12 @@ export function loadEmulatorConfig(input: EmulatorConfigInput | string | undefin
   const issues = crossCheck(parsed.data);
   if (issues.length > 0) throw new EmulatorConfigError(issues, source);
   return parsed.data;
+}
+
+/** JSON Schema (draft 2020-12) of the config file, for editors; `emulator/config.schema.json` holds it. */
+export function emulatorConfigJsonSchema(): Record<string, unknown> {
+  return {
+    ...z.toJSONSchema(EmulatorConfigSchema, { io: 'input' }),
+    title: 'dmf-functions F&O DMF emulator configuration',
+  };
 }

@@ -25,6 +25,7 @@ export {
   DEFAULT_IMPORT_ACTIVITY_ID,
   DEFAULT_TENANT_ID,
   EmulatorConfigError,
+  emulatorConfigJsonSchema,
   loadEmulatorConfig,
 } from './config.js';
 export type { EmulatorConfig, EmulatorConfigInput } from './config.js';

@@ -11,9 +11,11 @@
  *   --authority-port <port>             DMF_EMULATOR_AUTHORITY_PORT
  *   --port <port>                       DMF_EMULATOR_PORT (first environment's port)
  *   --options <json>                    DMF_EMULATOR_OPTIONS (switches, e.g. {"notFoundWindowMs":0})
+ *   --verbose                           log lines on stderr (secrets redacted)
+ *   --print-config-schema               print the config file's JSON Schema and exit
  */
 import { parseArgs } from 'node:util';
-import { loadEmulatorConfig, startEmulator } from './index.js';
+import { emulatorConfigJsonSchema, loadEmulatorConfig, startEmulator } from './index.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,8 +28,14 @@ const { values } = parseArgs({
     port: { type: 'string' },
     options: { type: 'string' },
     verbose: { type: 'boolean' },
+    'print-config-schema': { type: 'boolean' },
   },
 });
+
+if (values['print-config-schema']) {
+  process.stdout.write(`${JSON.stringify(emulatorConfigJsonSchema(), null, 2)}\n`);
+  process.exit(0);
+}
 
 const env = process.env;
 const configPath = values.config ?? env.DMF_EMULATOR_CONFIG;

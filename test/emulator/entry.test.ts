@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import {
   DEFAULT_CONFIG,
   EmulatorConfigError,
+  emulatorConfigJsonSchema,
   loadEmulatorConfig,
   startEmulator,
 } from '../../emulator/index.js';
@@ -57,6 +58,12 @@ describe('configuration', () => {
     expect(() => loadEmulatorConfig(file)).toThrow(
       /environments\.0\.clients\.0[\s\S]*recurringActivities\.0\.dataProject/,
     );
+  });
+
+  it('ships an up-to-date JSON Schema of the config file', () => {
+    const shipped: unknown = JSON.parse(readFileSync(join(ROOT, 'emulator', 'config.schema.json'), 'utf8'));
+    // Regenerate: npx tsx emulator/main.ts --print-config-schema > emulator/config.schema.json && npx prettier --write emulator/config.schema.json
+    expect(shipped).toEqual(emulatorConfigJsonSchema());
   });
 
   it('accepts the documented example config file', () => {

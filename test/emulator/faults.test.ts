@@ -147,3 +147,30 @@ describe('faults', () => {
     await expect(em.control.setFault({ route: 'x', kind: 'status', status: 200 })).rejects.toThrow(/400/);
   });
 });
+
+describe('control API input', () => {
+  it('answers 400 for malformed bodies and unknown routes, and keeps serving', async () => {
+    const post = (path: string, body: string): Promise<Response> =>
+      fetch(`${em.controlUrl}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+    for (const [path, body] of [
+      ['/faults', '{oops'],
+      ['/clock/advance', '{"ms":-1}'],
+      ['/options', '{"notFoundWindowMs":"soon"}'],
+      ['/options', '{"noSuchSwitch":1}'],
+      ['/rows', '{}'],
+      [`/recurring/${em.recurring.importActivityId ?? ''}/messages`, '{}'],
+    ] as const) {
+      const res = await post(path, body);
+      expect(res.status, `${path} ${body}`).toBe(400);
+      expect(((await res.json()) as { error: string }).error).toEqual(expect.any(String) as unknown);
+    }
+    const unknown = await fetch(`${em.controlUrl}/nope`);
+    expect(unknown.status).toBe(404);
+    await unknown.text();
+    expect((await em.control.clock()).mode).toBe('manual');
+  });
+});
