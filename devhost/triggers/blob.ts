@@ -108,6 +108,8 @@ export async function startBlobTriggers(
     });
   }
   const failures = new Map<string, number>();
+  // Receipts already seen, so steady-state scans do not ask storage about every blob again.
+  const known = new Set<string>();
   let stopped = false;
   let chain: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
@@ -135,7 +137,11 @@ export async function startBlobTriggers(
       const etag = item.properties.etag;
       if (!params || !etag) continue;
       const receipt = receiptName(w, item.name, etag);
-      if (await hosts.getBlobClient(receipt).exists()) continue;
+      if (known.has(receipt)) continue;
+      if (await hosts.getBlobClient(receipt).exists()) {
+        known.add(receipt);
+        continue;
+      }
       const blob = container.getBlobClient(item.name);
       let content: Buffer;
       try {
@@ -174,6 +180,7 @@ export async function startBlobTriggers(
         );
         await options.bindings.applyOutputs(w.fn, response.outputData ?? [], params);
         await writeReceipt(hosts, receipt, 'completed');
+        known.add(receipt);
         failures.delete(receipt);
       } catch (err) {
         const count = (failures.get(receipt) ?? 0) + 1;
@@ -199,6 +206,7 @@ export async function startBlobTriggers(
           });
           await queue.sendMessage(Buffer.from(message).toString('base64'));
           await writeReceipt(hosts, receipt, 'poison');
+          known.add(receipt);
           failures.delete(receipt);
         }
       }

@@ -4,6 +4,7 @@ import { Cron } from 'croner';
 import type { AppRegistry } from '../core-api.js';
 import type { BindingServices } from '../bindings.js';
 import type { HostClock } from '../clock.js';
+import type { RpcRetryOptions } from '../core-types.js';
 import { invokeRegistered, stringOption } from '../invoke.js';
 import type { HostLogger } from '../invoke.js';
 
@@ -57,6 +58,19 @@ export function parseSchedule(
   };
 }
 
+const durationMs = (d: { seconds?: number; nanos?: number } | null | undefined): number =>
+  (d?.seconds ?? 0) * 1000 + Math.floor((d?.nanos ?? 0) / 1e6);
+
+/** Delay before retry `retry` (1-based) of a function retry policy (fixedDelay or exponentialBackoff). */
+export function retryDelay(policy: RpcRetryOptions, retry: number): number {
+  if (policy.retryStrategy === 'exponentialBackoff') {
+    const min = durationMs(policy.minimumInterval);
+    const max = durationMs(policy.maximumInterval) || Number.MAX_SAFE_INTEGER;
+    return Math.min(max, min * Math.pow(2, retry - 1));
+  }
+  return durationMs(policy.delayInterval);
+}
+
 /**
  * Runs timer triggers on the host clock: each occurrence of the schedule, `runOnStartup`, and a
  * past-due run at startup when an occurrence was missed while the host was down (schedule status
@@ -105,26 +119,38 @@ export function startTimerTriggers(options: TimerTriggerOptions): { stop(): void
         };
         writeStatus(status);
         const payload = { Schedule: { AdjustForDST: true }, ScheduleStatus: status, IsPastDue: isPastDue };
-        try {
-          const response = await invokeRegistered(
-            options.registry,
-            fn,
-            {
-              inputData: [
-                { name: triggerName, data: { json: JSON.stringify(payload) } },
-                ...options.bindings.extraInputs(fn),
-              ],
-            },
-            options.logger,
-          );
-          await options.bindings.applyOutputs(fn, response.outputData ?? []);
-        } catch (err) {
-          options.logger(
-            'error',
-            'system',
-            name,
-            `Executed with error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
-          );
+        const policy = fn.metadata.retryOptions;
+        const maxRetries = policy?.maxRetryCount ?? 0;
+        for (let retryCount = 0; !stopped; retryCount++) {
+          try {
+            const response = await invokeRegistered(
+              options.registry,
+              fn,
+              {
+                inputData: [
+                  { name: triggerName, data: { json: JSON.stringify(payload) } },
+                  ...options.bindings.extraInputs(fn),
+                ],
+                retryContext: policy ? { retryCount, maxRetryCount: maxRetries } : undefined,
+              },
+              options.logger,
+            );
+            await options.bindings.applyOutputs(fn, response.outputData ?? []);
+            return;
+          } catch (err) {
+            options.logger(
+              'error',
+              'system',
+              name,
+              `Executed with error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`,
+            );
+            // The function's retry policy (app.timer({ retry })), on the host clock; -1 retries forever.
+            if (!policy || (maxRetries !== -1 && retryCount >= maxRetries)) return;
+            const delay = retryDelay(policy, retryCount + 1);
+            await new Promise<void>((resolve) => {
+              cancels.push(options.clock.setTimer(options.clock.now() + delay, resolve));
+            });
+          }
         }
       });
     };

@@ -14,6 +14,7 @@ interface TriggerProbe {
   startup: number;
   blobs: { name: string; content: string; blobTrigger: string }[];
   poisonAttempts: number;
+  retries?: number[];
 }
 const probe = (): TriggerProbe =>
   (globalThis as unknown as { __devhostTriggers: TriggerProbe }).__devhostTriggers;
@@ -42,7 +43,7 @@ beforeEach(() => {
   dataDir = mkdtempSync(join(tmpdir(), 'devhost-triggers-'));
   hosts = [];
   const p = (globalThis as unknown as { __devhostTriggers?: TriggerProbe }).__devhostTriggers;
-  if (p) Object.assign(p, { timer: [], startup: 0, blobs: [], poisonAttempts: 0 });
+  if (p) Object.assign(p, { timer: [], startup: 0, blobs: [], poisonAttempts: 0, retries: [] });
 });
 
 afterEach(async () => {
@@ -71,6 +72,21 @@ describe('timer trigger', () => {
     await start(clock);
     await expect.poll(() => probe().timer.length).toBe(2);
     expect(probe().timer[1]).toEqual({ isPastDue: true, last: '2030-01-01T00:10:00.000Z' });
+  });
+});
+
+describe('timer trigger retry policy', () => {
+  it('retries a failing timer function per its fixedDelay policy on the host clock, with retryContext', async () => {
+    const clock = createVirtualClock({ start: Date.parse('2030-01-01T00:59:00Z'), autoAdvance: false });
+    await start(clock);
+    clock.advanceTo(Date.parse('2030-01-01T01:00:00Z'));
+    await expect.poll(() => probe().retries).toEqual([0]);
+    await expect.poll(() => clock.pendingTimers()).toBe(4); // 3 schedules + the retry delay
+    clock.advance(30_000);
+    await expect.poll(() => probe().retries).toEqual([0, 1]);
+    await expect.poll(() => clock.pendingTimers()).toBe(4); // 3 schedules + the retry delay
+    clock.advance(30_000);
+    await expect.poll(() => probe().retries).toEqual([0, 1, 2]);
   });
 });
 
