@@ -59,6 +59,8 @@ interface PlannedEntity {
   columns: string[];
   keyIdx: number[];
   rows: string[][];
+  /** Staging record id of each row in `rows`. */
+  recordIds: string[];
 }
 
 /** An execution (import or export) and everything known about it. */
@@ -455,6 +457,7 @@ export class EmulatorEngine {
       }
       const seen = new Set<string>();
       const good: string[][] = [];
+      const goodIds: string[] = [];
       for (const row of table.rows) {
         const recordId = String(++recordSeq);
         const key = keyIdx.map((i) => (row[i] ?? '').trim());
@@ -490,6 +493,7 @@ export class EmulatorEngine {
         } else {
           seen.add(keyText);
           good.push(row);
+          goodIds.push(recordId);
         }
       }
       result.targetRecords = good.length;
@@ -499,6 +503,7 @@ export class EmulatorEngine {
         columns: table.columns,
         keyIdx,
         rows: good,
+        recordIds: goodIds,
       });
     }
     if (execution.errors.length > 0) execution.outcome = 'PartiallySucceeded';
@@ -519,8 +524,8 @@ export class EmulatorEngine {
       const planned = execution.planned[0];
       const result = execution.entities.find((e) => e.entityName === planned?.entity);
       const row = planned?.rows.pop();
-      if (planned && result && row) {
-        const recordId = String(5637144576 + result.stagingRecords);
+      const recordId = planned?.recordIds.pop();
+      if (planned && result && row && recordId) {
         const message = 'Injected fault: the record was rejected.';
         const key = planned.keyIdx.map((i) => row[i] ?? '');
         result.stagingErrorCount++;

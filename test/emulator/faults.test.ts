@@ -107,10 +107,26 @@ describe('faults', () => {
       expect(await summary(em, token, id)).toBe(outcome);
       const errors = JSON.parse(
         valueOf(await action(em, 'GetExecutionErrors', { executionId: id }, token)) as string,
-      ) as unknown[];
+      ) as { RecordId: string }[];
       expect(errors.length).toBeGreaterThan(0);
       const rows = await em.control.rows('Customers V3', 'USMF');
       expect(rows.length).toBe(outcome === 'PartiallySucceeded' ? 1 : 0);
+      const stagingUrl = valueOf(
+        await action(
+          em,
+          'GetImportStagingErrorFileUrl',
+          { executionId: id, entityName: 'Customers V3' },
+          token,
+        ),
+      ) as string;
+      if (outcome === 'PartiallySucceeded') {
+        // The rejected row is the same in GetExecutionErrors and in the staging error file.
+        const lines = (await (await fetch(stagingUrl)).text()).trim().split('\r\n');
+        expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(errors.map((e) => e.RecordId));
+        expect(lines[1]).toContain('F-2');
+      } else {
+        expect(stagingUrl).toBe('');
+      }
     },
   );
 
