@@ -235,6 +235,15 @@ async function dispatch(
     req.resume();
     throw new FoError(405, `The requested resource does not support http method '${req.method ?? ''}'.`);
   }
+  const contentType = req.headers['content-type'] ?? '';
+  if (!/^application\/json\b/i.test(contentType)) {
+    req.resume();
+    throw new FoError(
+      415,
+      `The request entity's media type '${contentType || '(none)'}' is not supported for this resource.`,
+      'System.Web.Http.HttpResponseException',
+    );
+  }
   const raw = await readBody(req, 10 * 1024 * 1024);
   let body: unknown;
   try {

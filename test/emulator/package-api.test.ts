@@ -114,6 +114,17 @@ describe('package API envelopes', () => {
     );
     expect(wrongDirection.status).toBe(400);
 
+    const noJson = await fetch(
+      `${em.baseUrl}/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.GetMessageStatus`,
+      {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' },
+        body: '{"messageId":"x"}',
+      },
+    );
+    expect(noJson.status).toBe(415);
+    await noJson.text();
+
     const get = await fetch(
       `${em.baseUrl}/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.GetMessageStatus`,
       {
