@@ -55,6 +55,8 @@ export const UPPER_SCHEMA_VERSION = 2;
 const MAX_SHORT_TIMER_MS = 6 * 24 * 3600_000;
 const LONG_TIMER_INTERVAL_MS = 3 * 24 * 3600_000;
 const OUT_OF_PROC_LABEL = '$OutOfProcData$:';
+/** How long stop() waits for running handlers. */
+const STOP_DRAIN_MS = 10_000;
 const TERMINAL: readonly RuntimeStatus[] = ['Completed', 'Failed', 'Terminated'];
 
 /** Options for {@link DurableEngine}. */
@@ -185,6 +187,7 @@ export class DurableEngine {
   readonly #entityChains = new Map<string, Promise<void>>();
   readonly #waiters = new Map<string, ((s: InstanceStatus) => void)[]>();
   #inFlight = 0;
+  readonly #running = new Set<Promise<unknown>>();
   #activityRunning = 0;
   readonly #activityQueue: (() => void)[] = [];
   #stopped = false;
@@ -235,7 +238,12 @@ export class DurableEngine {
       for (const cancel of live.timers.values()) cancel();
       live.timers.clear();
     }
-    await Promise.allSettled([...this.#live.values()].map((l) => l.chain));
+    // Let running handlers finish (bounded); what they report after this is dropped and redone
+    // on the next start, exactly as after a crash.
+    const drained = Promise.allSettled([...this.#running, ...[...this.#live.values()].map((l) => l.chain)]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([drained, new Promise((resolve) => (timer = setTimeout(resolve, STOP_DRAIN_MS)))]);
+    clearTimeout(timer);
   }
 
   /** Counters since start: orchestrator episodes run, activities run, instances held in memory. */
@@ -262,14 +270,17 @@ export class DurableEngine {
 
   #work<T>(fn: () => Promise<T>): Promise<T> {
     this.#inFlight++;
-    return fn().finally(() => {
+    const run = fn();
+    this.#running.add(run);
+    return run.finally(() => {
+      this.#running.delete(run);
       this.#inFlight--;
       if (this.#inFlight === 0 && !this.#stopped) this.#opts.clock.onIdle?.(() => this.isIdle());
     });
   }
 
   #enqueue(live: LiveInstance, fn: () => Promise<void>): Promise<void> {
-    const run = live.chain.then(() => this.#work(fn));
+    const run = live.chain.then(() => (this.#stopped ? undefined : this.#work(fn)));
     live.chain = run.catch((err: unknown) => {
       this.#opts.logger(
         'error',
