@@ -43,9 +43,15 @@ const speed = Number(values.speed ?? env.DMF_EMULATOR_SPEED ?? 1);
 const manual = values['manual-clock'] ?? env.DMF_EMULATOR_MANUAL_CLOCK === '1';
 const authorityPort = values['authority-port'] ?? env.DMF_EMULATOR_AUTHORITY_PORT;
 const port = values.port ?? env.DMF_EMULATOR_PORT;
-const switches = JSON.parse(values.options ?? env.DMF_EMULATOR_OPTIONS ?? '{}') as Record<string, unknown>;
-
 try {
+  let switches: Record<string, unknown>;
+  try {
+    switches = JSON.parse(values.options ?? env.DMF_EMULATOR_OPTIONS ?? '{}') as Record<string, unknown>;
+  } catch (error) {
+    throw new Error(`--options / DMF_EMULATOR_OPTIONS is not valid JSON: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
   const emulator = await startEmulator({
     ...switches,
     config: configPath,
@@ -76,6 +82,8 @@ try {
     ['DMF_RECURRING_EXPORT_ACTIVITY', emulator.recurring.exportActivityId],
     ['DMF_STORAGE_CONNECTION_STRING', emulator.storageConnectionString],
   ];
+  if (emulator.environments.some((e) => e.type === 'onprem'))
+    lines.push(['DMF_ADFS_TOKEN_URL', emulator.adfsTokenUrl]);
   for (const env2 of emulator.environments.slice(1)) {
     lines.push([`DMF_BASE_URL_${env2.name.toUpperCase().replace(/-/g, '_')}`, env2.baseUrl]);
   }
