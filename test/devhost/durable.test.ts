@@ -120,6 +120,14 @@ describe('durable engine under the local host (virtual clock)', () => {
     expect(host.durable.getStatus(`${id}-explicit`)?.runtimeStatus).toBe('Completed');
   });
 
+  it('surfaces a failed sub-orchestration to the parent as an exception it can catch', async () => {
+    const { status } = await run('parentOfFailing');
+    expect(status.runtimeStatus).toBe('Completed');
+    expect(String(status.output)).toMatch(
+      /^Sub-orchestration 'failing' .* failed: Orchestrator function 'failing' failed: orchestrator broke/,
+    );
+  });
+
   it('continues as new until done, with a fresh history each time', async () => {
     const { status } = await run('counterLoop');
     expect(status.runtimeStatus).toBe('Completed');
@@ -242,6 +250,27 @@ describe('durable client API', () => {
       await expect.poll(() => manualClock.pendingTimers()).toBe(0);
       expect(await h.durable.raiseEvent(id, 'finish', '"done"')).toBe('ok');
       expect((await h.durable.waitForCompletion(id)).output).toBe('done');
+    } finally {
+      await h.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('buffers an external event raised before the orchestrator waits for it', async () => {
+    const manualClock = createVirtualClock({ start: startedAt, autoAdvance: false });
+    const dir = mkdtempSync(join(tmpdir(), 'devhost-buffer-'));
+    const h = await startHost({
+      appRoot,
+      dataDir: dir,
+      clock: manualClock,
+      logger: () => {},
+      startTriggers: false,
+    });
+    try {
+      const id = await h.durable.startNew('approvalThenWork');
+      expect(await h.durable.raiseEvent(id, 'finish', '"early"')).toBe('ok');
+      expect(await h.durable.raiseEvent(id, 'approve', 'true')).toBe('ok');
+      expect((await h.durable.waitForCompletion(id)).output).toBe('early');
     } finally {
       await h.stop();
       rmSync(dir, { recursive: true, force: true });
