@@ -20,6 +20,7 @@ beforeAll(async () => {
   em = await startTestEmulator({
     config: {
       ...DEFAULT_CONFIG,
+      clients: [...DEFAULT_CONFIG.clients, { clientId: 'unregistered-app', secrets: ['other-secret'] }],
       environments: [
         { name: 'default', type: 'cloud', port: 0, clients: [DEFAULT_CLIENT_ID] },
         { name: 'second', type: 'cloud', port: 0, clients: [DEFAULT_CLIENT_ID] },
@@ -234,6 +235,15 @@ describe('bearer token checks on F&O endpoints (401)', () => {
       exp: now + 600,
     });
     expect((await call(crafted)).status).toBe(401);
+    // A valid token of an app the tenant knows but F&O has not registered.
+    const unregistered = await tokenForm({
+      grant_type: 'client_credentials',
+      client_id: 'unregistered-app',
+      client_secret: 'other-secret',
+      scope: em.credentials.scope,
+    });
+    expect(unregistered.status).toBe(200);
+    expect((await call(unregistered.body.access_token as string)).status).toBe(401);
     const recurring = await fetch(
       `${em.baseUrl}/api/connector/dequeue/${em.recurring.exportActivityId ?? ''}`,
     );
