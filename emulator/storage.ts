@@ -8,6 +8,13 @@ import {
   type ContainerClient,
 } from '@azure/storage-blob';
 
+/** Timeout of every storage call (Azurite is local; anything slower is a hang). */
+export const STORAGE_TIMEOUT_MS = 120_000;
+
+function signal(): AbortSignal {
+  return AbortSignal.timeout(STORAGE_TIMEOUT_MS);
+}
+
 /** Service version of the SAS urls the emulator issues. */
 export const SAS_VERSION = '2015-04-05';
 
@@ -41,12 +48,12 @@ export class EmulatorStorage {
 
   /** Creates the container. */
   async init(): Promise<void> {
-    await this.container.createIfNotExists();
+    await this.container.createIfNotExists({ abortSignal: signal() });
   }
 
   /** Deletes the container and everything in it. */
   async dispose(): Promise<void> {
-    await this.container.deleteIfExists().catch(() => undefined);
+    await this.container.deleteIfExists({ abortSignal: signal() }).catch(() => undefined);
   }
 
   /** Url of a blob without SAS. */
@@ -97,21 +104,23 @@ export class EmulatorStorage {
   async put(blobName: string, body: Buffer, contentType = 'application/octet-stream'): Promise<void> {
     await this.container
       .getBlockBlobClient(blobName)
-      .uploadData(body, { blobHTTPHeaders: { blobContentType: contentType } });
+      .uploadData(body, { blobHTTPHeaders: { blobContentType: contentType }, abortSignal: signal() });
   }
 
   /** Deletes a blob if it exists. */
   async delete(blobName: string): Promise<void> {
-    await this.container.getBlockBlobClient(blobName).deleteIfExists();
+    await this.container.getBlockBlobClient(blobName).deleteIfExists({ abortSignal: signal() });
   }
 
   /** Reads a blob with the account key. */
   async get(blobName: string): Promise<Buffer> {
-    return this.container.getBlockBlobClient(blobName).downloadToBuffer();
+    return this.container
+      .getBlockBlobClient(blobName)
+      .downloadToBuffer(0, undefined, { abortSignal: signal() });
   }
 
   /** Reads a blob through a (SAS) url, as F&O does with a package url. */
   async getByUrl(url: string): Promise<Buffer> {
-    return new BlockBlobClient(url).downloadToBuffer();
+    return new BlockBlobClient(url).downloadToBuffer(0, undefined, { abortSignal: signal() });
   }
 }
