@@ -380,6 +380,7 @@ async function handleAction(
       const { executionId } = parseParams(execParams, body);
       call.executionId = executionId;
       const e = execution(ctx, executionId);
+      if (!e && engine.switches.unknownExecutionStatus === 'Unknown') return ok(ctx, res, 'Unknown');
       if (!e || engine.clock.now() < e.createdAt + engine.switches.notFoundWindowMs)
         throw notFoundExecution(executionId);
       return ok(ctx, res, engine.status(e));

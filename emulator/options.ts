@@ -50,6 +50,8 @@ export const SwitchesSchema = z.strictObject({
   messageStatusSpelling: z.enum(['documented', 'alternate']).default('documented'),
   /** Dequeue's DownloadLocation: the real `https` address, or `http80` (`http://{host}:80/…`, as behind F&O's load balancer). */
   downloadLocation: z.enum(['https', 'http80']).default('https'),
+  /** GetExecutionSummaryStatus for an execution id never started: 400 "not found" (default) or the value `Unknown`. */
+  unknownExecutionStatus: z.enum(['notFound400', 'Unknown']).default('notFound400'),
   /** Entities a package names that no data project declares: `accept` (key = first column) or `reject` (execution fails). */
   unknownEntities: z.enum(['accept', 'reject']).default('accept'),
 });

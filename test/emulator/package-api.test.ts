@@ -143,6 +143,10 @@ describe('package API envelopes', () => {
     const r = await action(em, 'GetExecutionSummaryStatus', { executionId: 'never-started' }, token);
     expect(r.status).toBe(400);
     expect(innerMessage(r.body)).toBe('Execution details were not found for execution id: never-started');
+    await em.control.setOptions({ unknownExecutionStatus: 'Unknown' });
+    expect(
+      valueOf(await action(em, 'GetExecutionSummaryStatus', { executionId: 'never-started' }, token)),
+    ).toBe('Unknown');
   });
 });
 
