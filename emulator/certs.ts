@@ -4,8 +4,19 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
 
-/** Default folder for the emulator's CA, server certificate and keys (gitignored). */
-export const DEFAULT_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '.local', 'emulator');
+function projectRoot(): string {
+  // The nearest folder with a package.json above this module: the same from emulator/ and dist/emulator/.
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) return resolve(dirname(fileURLToPath(import.meta.url)), '..');
+    dir = parent;
+  }
+}
+
+/** Default folder for the emulator's CA, server certificate and keys (`.local/emulator/` of the project, gitignored). */
+export const DEFAULT_DATA_DIR = join(projectRoot(), '.local', 'emulator');
 
 /** File names inside the data folder. */
 export const CERT_FILES = {
