@@ -410,6 +410,39 @@ describe('import executions', () => {
     expect(errors[0]?.ErrorMessage).toContain("'Customers V3'");
   });
 
+  it('reads manifests in any encoding: UTF-8 with a declaration, UTF-16BE with BOM', async () => {
+    const be = (text: string): Buffer => {
+      const le = Buffer.from(text, 'utf16le');
+      le.swap16();
+      return Buffer.concat([Buffer.from([0xfe, 0xff]), le]);
+    };
+    const utf8 = await importPackage(
+      em,
+      token,
+      await zip({
+        'Manifest.xml': `<?xml version="1.0" encoding="utf-8"?>${manifestXml('Customers V3', 'c.csv')}`,
+        'PackageHeader.xml': HEADER_XML,
+        'c.csv': 'CUSTOMERACCOUNT\r\nENC-1\r\n',
+      }),
+    );
+    const utf16be = await importPackage(
+      em,
+      token,
+      await zip({
+        'Manifest.xml': be(manifestXml('Customers V3', 'c.csv')),
+        'PackageHeader.xml': be(HEADER_XML),
+        'c.csv': 'CUSTOMERACCOUNT\r\nENC-2\r\n',
+      }),
+    );
+    await em.control.advanceClock(2_000);
+    expect(await summary(em, token, utf8)).toBe('Succeeded');
+    expect(await summary(em, token, utf16be)).toBe('Succeeded');
+    expect((await em.control.rows('Customers V3', 'USMF')).map((r) => r.CUSTOMERACCOUNT).sort()).toEqual([
+      'ENC-1',
+      'ENC-2',
+    ]);
+  });
+
   it('CSV-Unicode needs UTF-16LE with BOM: UTF-8 fails, UTF-16LE imports', async () => {
     const pkg = (data: Buffer): Promise<Buffer> =>
       zip({
