@@ -1,5 +1,16 @@
 /**
- * The app's entry point (package.json `main`): importing a file registers its functions with the
- * Functions runtime. Every trigger, orchestrator and activity file is listed here.
+ * Entry point of the function app (package.json `main`): imports every registration file. Each
+ * file registers its functions with `app.*` / `df.app.*` when imported.
  */
-import './functions/health.js';
+import './functions/importBlob.js';
+import './functions/importCommand.js';
+import './functions/importsHttp.js';
+import './functions/jobsHttp.js';
+import './orchestrators/importPackage.js';
+import './orchestrators/entities.js';
+import './activities/registrations/prepare.js';
+import './activities/registrations/uploadAndStart.js';
+import './activities/registrations/getStatus.js';
+import './activities/registrations/collectErrors.js';
+import './activities/registrations/finish.js';
+import './activities/registrations/slot.js';

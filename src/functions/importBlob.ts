@@ -1,0 +1,68 @@
+/** Blob trigger: a file dropped under `{environment}/{project}/[{legalEntity}/]{file}` in the inbound container. */
+import { app, type InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import { z } from 'zod';
+import { InputError } from '../shared/errors.js';
+import { importInstanceId } from '../shared/jobs/index.js';
+import { bindingNames, getRuntime, invocationLogger } from '../activities/runtime.js';
+import { inboundBlobImport, recordRejection, startImport } from './starting.js';
+
+/** Name of the blob trigger function. */
+export const IMPORT_BLOB_FUNCTION = 'importBlobTrigger';
+
+const Metadata = z.object({
+  name: z.string().min(1),
+  properties: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** The ETag of the delivered blob version, whatever the casing the host used. */
+function etagOf(properties: Record<string, unknown> | undefined): string | undefined {
+  const entry = Object.entries(properties ?? {}).find(([k]) => k.toLowerCase() === 'etag');
+  return typeof entry?.[1] === 'string' ? entry[1].replace(/"/g, '') : undefined;
+}
+
+/** Handles one delivered blob. */
+export async function handleInboundBlob(_blob: unknown, context: InvocationContext): Promise<void> {
+  const runtime = getRuntime();
+  const container = runtime.containers.inbound.containerName;
+  const meta = Metadata.parse(context.triggerMetadata);
+  const etag =
+    etagOf(meta.properties) ??
+    (await runtime.containers.inbound.getBlobClient(meta.name).getProperties()).etag?.replace(/"/g, '') ??
+    'unknown';
+  const logger = invocationLogger(context, { blob: `${container}/${meta.name}` });
+  let planned;
+  try {
+    planned = inboundBlobImport(
+      runtime.config,
+      { container, path: meta.name, etag },
+      { trigger: 'blob', now: new Date() },
+    );
+  } catch (error) {
+    if (!(error instanceof InputError)) throw error;
+    const where = await recordRejection(runtime, {
+      id: importInstanceId({ source: `${container}/${meta.name}`, version: etag }),
+      trigger: 'blob',
+      subject: meta.name,
+      reason: error.message,
+      code: error.code,
+      rejectedAt: new Date().toISOString(),
+      details: { container, etag },
+    });
+    logger.warn(`Not imported: ${error.message} (recorded in ${where}; the file was left in place)`);
+    return;
+  }
+  const outcome = await startImport(df.getClient(context), planned.instanceId, planned.input);
+  logger.info(
+    outcome.started
+      ? `Started import ${outcome.instanceId}`
+      : `Import ${outcome.instanceId} already exists for this blob version: nothing started`,
+  );
+}
+
+app.storageBlob(IMPORT_BLOB_FUNCTION, {
+  path: `${bindingNames().inboundContainer}/{name}`,
+  connection: 'AzureWebJobsStorage',
+  extraInputs: [df.input.durableClient()],
+  handler: handleInboundBlob,
+});

@@ -1,0 +1,103 @@
+/** The job API: `GET /api/jobs/{id}`, `GET /api/jobs?status=&since=`, `POST /api/jobs/{id}/cancel`. */
+import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import {
+  CANCELABLE_STAGES,
+  IMPORT_INSTANCE_PREFIX,
+  JOB_STATUSES,
+  jobFromStatus,
+} from '../shared/jobs/index.js';
+import { findStatus } from '../activities/durableClient.js';
+import { IMPORT_EVENTS, IMPORT_ORCHESTRATOR } from '../activities/names.js';
+import { problem } from './importsHttp.js';
+
+/** Function names of the job API. */
+export const JOB_FUNCTIONS = { get: 'jobGet', list: 'jobList', cancel: 'jobCancel' } as const;
+
+/** Default look-back of `GET /api/jobs` without `since`. */
+export const DEFAULT_LIST_DAYS = 7;
+
+async function loadJob(
+  context: InvocationContext,
+  id: string,
+): Promise<ReturnType<typeof jobFromStatus> | undefined> {
+  if (!id.startsWith(IMPORT_INSTANCE_PREFIX)) return undefined;
+  const status = await findStatus(df.getClient(context), id, { showInput: true });
+  if (!status || status.name !== IMPORT_ORCHESTRATOR) return undefined;
+  return jobFromStatus(status);
+}
+
+/** Handles `GET /api/jobs/{id}`. */
+export async function handleGetJob(
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const job = await loadJob(context, request.params.id ?? '');
+  return job
+    ? { status: 200, jsonBody: job }
+    : problem(404, 'JOB_NOT_FOUND', `No import job "${request.params.id}".`);
+}
+
+/** Handles `GET /api/jobs?status=&since=`. */
+export async function handleListJobs(
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const statusFilter = request.query.get('status') ?? undefined;
+  const wanted =
+    statusFilter
+      ?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean) ?? [];
+  const unknown = wanted.filter((s) => !(JOB_STATUSES as readonly string[]).includes(s));
+  if (unknown.length > 0) {
+    return problem(
+      400,
+      'BAD_STATUS',
+      `Unknown status ${unknown.join(', ')}; use ${JOB_STATUSES.join(', ')}.`,
+    );
+  }
+  const sinceText = request.query.get('since');
+  const since = sinceText ? new Date(sinceText) : new Date(Date.now() - DEFAULT_LIST_DAYS * 86_400_000);
+  if (Number.isNaN(since.getTime()))
+    return problem(400, 'BAD_SINCE', '"since" must be an ISO 8601 date/time.');
+  const statuses = await df.getClient(context).getStatusBy({ createdTimeFrom: since });
+  const jobs = statuses
+    .filter((s) => s.name === IMPORT_ORCHESTRATOR && s.instanceId.startsWith(IMPORT_INSTANCE_PREFIX))
+    .map((s) => jobFromStatus(s))
+    .filter((j) => wanted.length === 0 || wanted.includes(j.status))
+    .sort((a, b) => (a.createdAt ?? '').localeCompare(b.createdAt ?? ''));
+  return { status: 200, jsonBody: { jobs, since: since.toISOString() } };
+}
+
+/** Handles `POST /api/jobs/{id}/cancel`: possible until the import was sent to F&O. */
+export async function handleCancelJob(
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const id = request.params.id ?? '';
+  const job = await loadJob(context, id);
+  if (!job) return problem(404, 'JOB_NOT_FOUND', `No import job "${id}".`);
+  if (job.status !== 'Pending' && job.status !== 'Running') {
+    return problem(409, 'JOB_FINISHED', `Job ${id} already finished (${job.status}).`);
+  }
+  if (job.stage !== undefined && !CANCELABLE_STAGES.includes(job.stage)) {
+    return problem(
+      409,
+      'JOB_ALREADY_STARTED',
+      `Job ${id} was already sent to F&O (stage ${job.stage}); F&O has no API to cancel a running import, so the job runs to its end.`,
+    );
+  }
+  await df.getClient(context).raiseEvent(id, IMPORT_EVENTS.cancel, { requestedAt: new Date().toISOString() });
+  return { status: 202, jsonBody: { id, status: 'Canceling' } };
+}
+
+const common = { authLevel: 'function' as const, extraInputs: [df.input.durableClient()] };
+app.http(JOB_FUNCTIONS.get, { ...common, methods: ['GET'], route: 'jobs/{id}', handler: handleGetJob });
+app.http(JOB_FUNCTIONS.list, { ...common, methods: ['GET'], route: 'jobs', handler: handleListJobs });
+app.http(JOB_FUNCTIONS.cancel, {
+  ...common,
+  methods: ['POST'],
+  route: 'jobs/{id}/cancel',
+  handler: handleCancelJob,
+});

@@ -1,0 +1,378 @@
+/**
+ * The `importPackage` orchestration: prepare → wait for the environment's slot → upload + start →
+ * poll with durable timers → copy error files → finish. Deterministic: only `context.df.*`, time
+ * from `currentUtcDateTime`, no I/O. The slot is released on every path once it was asked for.
+ */
+import * as df from 'durable-functions';
+import type { OrchestrationContext, Task } from 'durable-functions';
+import {
+  historyKey,
+  IMPORT_ACTIVITIES,
+  IMPORT_ENTITIES,
+  IMPORT_EVENTS,
+  IMPORT_ORCHESTRATOR,
+} from '../activities/names.js';
+import type { FinishInput } from '../activities/finish.js';
+import {
+  executionIdFor,
+  type ImportCustomStatus,
+  type ImportOutcome,
+  type ImportResult,
+  type JobError,
+} from '../shared/jobs/index.js';
+import { nextPollDelayMs } from '../shared/polling/schedule.js';
+import {
+  ImportInputSchema,
+  type BlobRef,
+  type CollectErrorsInput,
+  type CollectErrorsResult,
+  type PrepareResult,
+  type StatusResult,
+  type UploadAndStartInput,
+  type UploadAndStartResult,
+} from './input.js';
+import type { AcquireResult } from './slot.js';
+
+/** How often a waiter re-checks the slot's holders when no grant event came. */
+export const SLOT_RECHECK_MS = 60_000;
+/** Waits between two attempts to fetch target error keys files F&O is still generating. */
+export const TARGET_KEYS_WAIT_MS = 5_000;
+/** Attempts to fetch pending target error keys files. */
+export const TARGET_KEYS_ATTEMPTS = 12;
+/** F&O statuses after which nothing changes any more. */
+export const FINAL_FO_STATUSES: ReadonlySet<string> = new Set([
+  'Succeeded',
+  'PartiallySucceeded',
+  'Failed',
+  'Canceled',
+]);
+
+function retry(attempts: number, firstMs: number): df.RetryOptions {
+  const options = new df.RetryOptions(firstMs, attempts);
+  options.backoffCoefficient = 2;
+  options.maxRetryIntervalInMilliseconds = 60_000;
+  return options;
+}
+
+const errorMessage = (error: unknown): string =>
+  (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? 'unknown error';
+
+/** The orchestrator function (exported for tests; registered below). */
+export function* importPackageOrchestrator(
+  context: OrchestrationContext,
+): Generator<Task, ImportResult, unknown> {
+  const input = ImportInputSchema.parse(context.df.getInput());
+  const instanceId = context.df.instanceId;
+  const executionId = executionIdFor(instanceId);
+  const now = (): Date => context.df.currentUtcDateTime;
+  const status: ImportCustomStatus = { stage: 'Preparing', executionId, polls: 0 };
+  const publish = (patch: Partial<ImportCustomStatus>): void => {
+    Object.assign(status, patch);
+    context.df.setCustomStatus({ ...status });
+  };
+  publish({});
+  const timings: ImportResult['timings'] = { requestedAt: input.requestedAt, finishedAt: '' };
+  const errors: JobError[] = [];
+  const files: ImportResult['errorFiles'] = [];
+  let foStatus: string | undefined;
+  let called = false;
+
+  function* finish(
+    outcome: ImportOutcome,
+    sourceBlob: BlobRef | undefined,
+    stagingBlobs: BlobRef[],
+  ): Generator<Task, ImportResult, unknown> {
+    publish({ stage: 'Finishing', nextPollAt: undefined });
+    timings.finishedAt = now().toISOString();
+    const result: ImportResult = {
+      id: instanceId,
+      status: outcome,
+      file: input.fileName,
+      source:
+        input.source.kind === 'blob'
+          ? `${input.source.container}/${input.source.path}`
+          : input.source.url.split('?')[0]!,
+      environment: input.environment,
+      project: input.project,
+      definitionGroupId: input.definitionGroupId,
+      legalEntity: input.legalEntity,
+      ...(called ? { executionId } : {}),
+      ...(foStatus ? { foStatus } : {}),
+      trigger: input.trigger,
+      ...(input.correlationId ? { correlationId: input.correlationId } : {}),
+      timings,
+      polls: status.polls,
+      errors,
+      errorFiles: files,
+    };
+    const finishInput: FinishInput = {
+      result,
+      logicalPath: input.logicalPath,
+      ...(sourceBlob ? { sourceBlob } : {}),
+      stagingBlobs,
+    };
+    const final = (yield context.df.callActivityWithRetry(
+      IMPORT_ACTIVITIES.finish,
+      retry(5, 5_000),
+      finishInput,
+    )) as ImportResult;
+    publish({ stage: 'Done' });
+    return final;
+  }
+
+  // take a place in the environment's queue now: arrival order, whatever the prepare times
+  const slot = new df.EntityId(IMPORT_ENTITIES.slot, input.environment);
+  context.df.signalEntity(slot, 'enqueue', { instanceId, now: now().toISOString() });
+  function* notify(instanceIds: string[]): Generator<Task, void, unknown> {
+    if (instanceIds.length > 0) {
+      yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.notifySlot, retry(5, 2_000), { instanceIds });
+    }
+  }
+  function* release(): Generator<Task, void, unknown> {
+    const granted = (yield context.df.callEntity(slot, 'remove', {
+      instanceIds: [instanceId],
+      now: now().toISOString(),
+    })) as string[];
+    yield* notify(granted);
+  }
+
+  // a) prepare
+  const prepared = (yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.prepare, retry(4, 5_000), {
+    input,
+    instanceId,
+  })) as PrepareResult;
+  if (!prepared.ok) {
+    yield* release();
+    errors.push(...prepared.errors);
+    return yield* finish('Failed', prepared.sourceBlob, prepared.stagingBlobs);
+  }
+  timings.preparedAt = now().toISOString();
+
+  // b) wait for the environment's slot (FIFO; stale holders evicted on the recheck timer)
+  const capacity = prepared.concurrency;
+  const cancelWaiters: Task[] = [];
+  const cancelWaiter = (): Task => {
+    const task = context.df.waitForExternalEvent(IMPORT_EVENTS.cancel);
+    cancelWaiters.push(task);
+    return task;
+  };
+  let acquired = (yield context.df.callEntity(slot, 'acquire', {
+    instanceId,
+    capacity,
+    now: now().toISOString(),
+  })) as AcquireResult;
+  yield* notify(acquired.notify);
+  while (!acquired.granted) {
+    publish({ stage: 'WaitingForSlot', slotPosition: acquired.position });
+    const granted = context.df.waitForExternalEvent(IMPORT_EVENTS.slotGranted);
+    const cancel = cancelWaiter();
+    const recheck = context.df.createTimer(new Date(now().getTime() + SLOT_RECHECK_MS));
+    const winner = (yield context.df.Task.any([granted, cancel, recheck])) as Task;
+    if (winner !== recheck) recheck.cancel();
+    if (winner === cancel) break;
+    if (winner === recheck) {
+      const stale = (yield context.df.callActivityWithRetry(
+        IMPORT_ACTIVITIES.findStaleHolders,
+        retry(3, 2_000),
+        { instanceIds: acquired.ahead },
+      )) as string[];
+      if (stale.length > 0) {
+        const freed = (yield context.df.callEntity(slot, 'remove', {
+          instanceIds: stale,
+          now: now().toISOString(),
+        })) as string[];
+        yield* notify(freed.filter((id) => id !== instanceId));
+      }
+    }
+    acquired = (yield context.df.callEntity(slot, 'acquire', {
+      instanceId,
+      capacity,
+      now: now().toISOString(),
+    })) as AcquireResult;
+    yield* notify(acquired.notify);
+  }
+  if (acquired.granted && cancelWaiters.length === 0) {
+    // a cancel raised while preparing is buffered: a zero timer lets it win if it is there
+    const cancel = cancelWaiter();
+    const zero = context.df.createTimer(now());
+    const winner = (yield context.df.Task.any([cancel, zero])) as Task;
+    if (winner !== zero) zero.cancel();
+  }
+  if (cancelWaiters.some((t) => t.isCompleted)) {
+    yield* release();
+    errors.push({ code: 'CANCELED', message: 'The import was canceled before it was sent to F&O.' });
+    return yield* finish('Canceled', prepared.sourceBlob, prepared.stagingBlobs);
+  }
+  timings.slotAcquiredAt = now().toISOString();
+  publish({ slotPosition: undefined });
+
+  // c+d+e) upload, start, poll — the slot is released on every path
+  let outcome: ImportOutcome;
+  let startedAt: Date | undefined;
+  try {
+    publish({ stage: 'Uploading' });
+    const startInput: UploadAndStartInput = {
+      instanceId,
+      executionId,
+      environment: input.environment,
+      packageBlob: prepared.packageBlob,
+      definitionGroupId: input.definitionGroupId,
+      legalEntity: input.legalEntity,
+      execute: input.execute,
+      overwrite: prepared.overwrite,
+    };
+    let startFailure: string | undefined;
+    try {
+      called = true;
+      (yield context.df.callActivityWithRetry(
+        IMPORT_ACTIVITIES.uploadAndStart,
+        retry(4, 10_000),
+        startInput,
+      )) as UploadAndStartResult;
+    } catch (error) {
+      startFailure = errorMessage(error);
+    }
+    if (startFailure !== undefined) {
+      // the start may have registered anyway (DMF_START_UNCONFIRMED): F&O has the last word
+      const check = (yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.getStatus, retry(3, 5_000), {
+        environment: input.environment,
+        executionId,
+      })) as StatusResult;
+      if (check.kind !== 'status') {
+        called = false;
+        errors.push({
+          code: 'IMPORT_START_FAILED',
+          message: `Upload or ImportFromPackage failed: ${startFailure}`,
+        });
+      }
+    }
+    if (errors.length > 0) {
+      outcome = 'Failed';
+    } else {
+      startedAt = now();
+      timings.startedAt = startedAt.toISOString();
+      publish({ stage: 'Polling', startedAt: timings.startedAt });
+      const history = (yield context.df.callEntity(
+        new df.EntityId(IMPORT_ENTITIES.history, historyKey(input.environment, input.project)),
+        'get',
+      )) as number[];
+      const deadlineMs = prepared.polling.deadlineHours * 3_600_000;
+      const graceMs = prepared.polling.notStartedGraceSeconds * 1000;
+      let final: string | undefined;
+      for (;;) {
+        const elapsed = now().getTime() - startedAt.getTime();
+        if (elapsed >= deadlineMs) break;
+        const delay = Math.min(
+          nextPollDelayMs({
+            elapsedMs: elapsed,
+            pollsSoFar: status.polls,
+            settings: prepared.polling,
+            history,
+          }),
+          deadlineMs - elapsed,
+        );
+        const at = new Date(now().getTime() + delay);
+        publish({ nextPollAt: at.toISOString() });
+        yield context.df.createTimer(at);
+        let polled: StatusResult;
+        try {
+          polled = (yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.getStatus, retry(3, 5_000), {
+            environment: input.environment,
+            executionId,
+          })) as StatusResult;
+        } catch (error) {
+          polled = { kind: 'unavailable', message: errorMessage(error) };
+        }
+        publish({ polls: status.polls + 1 });
+        if (polled.kind === 'status') {
+          foStatus = polled.status;
+          publish({ foStatus });
+          if (FINAL_FO_STATUSES.has(polled.status)) {
+            final = polled.status;
+            break;
+          }
+        } else if (polled.kind === 'notFound' && now().getTime() - startedAt.getTime() > graceMs) {
+          errors.push({
+            code: 'DMF_EXECUTION_NOT_FOUND',
+            message: `F&O still did not know execution ${executionId} ${Math.round(graceMs / 1000)} s after ImportFromPackage accepted it.`,
+          });
+          final = 'Failed';
+          break;
+        }
+      }
+      timings.executionMs = now().getTime() - startedAt.getTime();
+      if (final === undefined) {
+        errors.push({
+          code: 'IMPORT_TIMED_OUT',
+          message: `F&O did not finish execution ${executionId} within ${prepared.polling.deadlineHours} h (last status ${foStatus ?? 'unknown'}).`,
+        });
+        outcome = 'TimedOut';
+      } else {
+        outcome = final as ImportOutcome;
+        if (final === 'Succeeded' || final === 'PartiallySucceeded') {
+          context.df.signalEntity(
+            new df.EntityId(IMPORT_ENTITIES.history, historyKey(input.environment, input.project)),
+            'add',
+            timings.executionMs,
+          );
+        }
+      }
+    }
+  } finally {
+    yield* release();
+  }
+
+  // f) errors: copied into our storage before F&O's 7-day purge
+  if (called && (outcome === 'PartiallySucceeded' || outcome === 'Failed' || outcome === 'Canceled')) {
+    publish({ stage: 'CollectingErrors', nextPollAt: undefined });
+    const request: CollectErrorsInput = {
+      instanceId,
+      environment: input.environment,
+      executionId,
+      logicalPath: input.logicalPath,
+      entities: prepared.entities,
+    };
+    try {
+      let collected = (yield context.df.callActivityWithRetry(
+        IMPORT_ACTIVITIES.collectErrors,
+        retry(4, 5_000),
+        request,
+      )) as CollectErrorsResult;
+      errors.push(...collected.errors);
+      files.push(...collected.files);
+      for (
+        let attempt = 0;
+        collected.pendingTargetKeys.length > 0 && attempt < TARGET_KEYS_ATTEMPTS;
+        attempt++
+      ) {
+        yield context.df.createTimer(new Date(now().getTime() + TARGET_KEYS_WAIT_MS));
+        collected = (yield context.df.callActivityWithRetry(
+          IMPORT_ACTIVITIES.collectErrors,
+          retry(4, 5_000),
+          {
+            ...request,
+            onlyTargetKeysFor: collected.pendingTargetKeys,
+          },
+        )) as CollectErrorsResult;
+        files.push(...collected.files);
+      }
+      for (const entity of collected.pendingTargetKeys) {
+        errors.push({
+          code: 'TARGET_KEYS_NOT_READY',
+          entity,
+          message: `F&O did not produce the target error keys file of "${entity}" in time.`,
+        });
+      }
+    } catch (error) {
+      errors.push({
+        code: 'ERROR_FILES_UNAVAILABLE',
+        message: `Could not copy F&O's error details: ${errorMessage(error)}`,
+      });
+    }
+  }
+
+  // g) finish
+  return yield* finish(outcome, prepared.sourceBlob, prepared.stagingBlobs);
+}
+
+df.app.orchestration(IMPORT_ORCHESTRATOR, importPackageOrchestrator);

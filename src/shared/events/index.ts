@@ -1,0 +1,97 @@
+/**
+ * CloudEvents (1.0, structured JSON) the pipeline publishes on the events topic. The Service Bus
+ * MessageId is the event id (the job id for completions), so duplicate detection on the topic
+ * drops a re-sent event after an activity retry.
+ */
+import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
+import { ServiceBusClient } from '@azure/service-bus';
+import type { ServiceBusConnection } from '../config/index.js';
+
+/** Event type prefix. */
+export const EVENT_TYPE_PREFIX = 'com.dmf-functions';
+/** Event types of the import pipeline. */
+export const IMPORT_EVENT_TYPES = {
+  /** The import finished with Succeeded or PartiallySucceeded. */
+  completed: `${EVENT_TYPE_PREFIX}.import.completed`,
+  /** The import finished with Failed, Canceled or TimedOut. */
+  failed: `${EVENT_TYPE_PREFIX}.import.failed`,
+  /** An input (command, blob path) was refused before any job started. */
+  rejected: `${EVENT_TYPE_PREFIX}.import.rejected`,
+} as const;
+/** `source` attribute of our events. */
+export const EVENT_SOURCE = '/dmf-functions/import';
+/** Content type of structured CloudEvents. */
+export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json; charset=utf-8';
+
+/** A structured CloudEvent. */
+export interface CloudEvent<T = unknown> {
+  specversion: '1.0';
+  id: string;
+  source: string;
+  type: string;
+  subject?: string;
+  time: string;
+  datacontenttype: 'application/json';
+  data: T;
+}
+
+/** Builds a CloudEvent. */
+export function createCloudEvent<T>(input: {
+  id: string;
+  type: string;
+  subject?: string;
+  time: Date | string;
+  data: T;
+}): CloudEvent<T> {
+  return {
+    specversion: '1.0',
+    id: input.id,
+    source: EVENT_SOURCE,
+    type: input.type,
+    ...(input.subject !== undefined ? { subject: input.subject } : {}),
+    time: typeof input.time === 'string' ? input.time : input.time.toISOString(),
+    datacontenttype: 'application/json',
+    data: input.data,
+  };
+}
+
+/** Creates a Service Bus client for the app's connection (connection string or identity). */
+export function createServiceBusClient(connection: ServiceBusConnection): ServiceBusClient {
+  if (connection.kind === 'connectionString') return new ServiceBusClient(connection.connectionString);
+  const credential =
+    connection.credential === 'managedidentity'
+      ? connection.clientId
+        ? new ManagedIdentityCredential({ clientId: connection.clientId })
+        : new ManagedIdentityCredential()
+      : new DefaultAzureCredential(
+          connection.clientId ? { managedIdentityClientId: connection.clientId } : {},
+        );
+  return new ServiceBusClient(connection.fullyQualifiedNamespace, credential);
+}
+
+/** Sends one CloudEvent to `topic` with MessageId = the event id; the client is closed afterwards. */
+export async function publishCloudEvent(
+  connection: ServiceBusConnection,
+  topic: string,
+  event: CloudEvent,
+  options: { abortSignal?: AbortSignal; correlationId?: string } = {},
+): Promise<void> {
+  const client = createServiceBusClient(connection);
+  try {
+    const sender = client.createSender(topic);
+    await sender.sendMessages(
+      {
+        messageId: event.id,
+        body: event,
+        contentType: CLOUDEVENTS_CONTENT_TYPE,
+        subject: event.type,
+        ...(options.correlationId ? { correlationId: options.correlationId } : {}),
+        applicationProperties: { 'cloudEvents:type': event.type, 'cloudEvents:id': event.id },
+      },
+      { abortSignal: options.abortSignal ?? AbortSignal.timeout(60_000) },
+    );
+    await sender.close();
+  } finally {
+    await client.close();
+  }
+}

@@ -1,0 +1,2 @@
+/** The job model of the import pipeline. */
+export * from './model.js';

@@ -1,0 +1,155 @@
+/** Blob storage helpers of the pipeline: one client per app, JSON blobs, streamed copies and moves. */
+import type { Readable } from 'node:stream';
+import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
+import { BlobServiceClient, RestError, type ContainerClient } from '@azure/storage-blob';
+import { DmfFunctionsError } from '../errors.js';
+import type { StorageConnection } from '../config/index.js';
+
+/** Block size of streamed copies (memory ≈ block size × concurrency). */
+export const COPY_BLOCK_SIZE = 4 * 1024 * 1024;
+/** Parallel blocks of streamed copies. */
+export const COPY_CONCURRENCY = 4;
+
+/** Builds the blob service client of the app's storage (connection string or identity). */
+export function createBlobService(connection: StorageConnection): BlobServiceClient {
+  if (connection.kind === 'connectionString') {
+    return BlobServiceClient.fromConnectionString(connection.connectionString);
+  }
+  const credential: TokenCredential =
+    connection.credential === 'managedidentity'
+      ? connection.clientId
+        ? new ManagedIdentityCredential({ clientId: connection.clientId })
+        : new ManagedIdentityCredential()
+      : new DefaultAzureCredential(
+          connection.clientId ? { managedIdentityClientId: connection.clientId } : {},
+        );
+  return new BlobServiceClient(connection.blobServiceUri, credential);
+}
+
+/** A storage failure: transient for 408/429/5xx and network errors. */
+export class StorageError extends DmfFunctionsError {
+  constructor(message: string, options: { cause?: unknown; transient?: boolean; code?: string }) {
+    super(message, {
+      code: options.code ?? 'STORAGE_FAILED',
+      transient: options.transient ?? true,
+      cause: options.cause,
+    });
+  }
+}
+
+/** True when a storage error says the blob is not there. */
+export function isNotFound(error: unknown): boolean {
+  return error instanceof RestError && error.statusCode === 404;
+}
+
+/** Wraps a storage SDK error in {@link StorageError} (never echoing urls with a SAS). */
+export function storageError(what: string, error: unknown): StorageError {
+  const status = error instanceof RestError ? error.statusCode : undefined;
+  const transient = status === undefined || status === 408 || status === 429 || status >= 500;
+  const code = status === undefined ? 'STORAGE_FAILED' : `STORAGE_HTTP_${status}`;
+  const detail = error instanceof RestError ? (error.code ?? error.message.split('\n')[0]) : String(error);
+  return new StorageError(`${what}: ${detail}`, { cause: error, transient, code });
+}
+
+/** Writes `value` as pretty JSON to `container/path` (container created when missing). */
+export async function writeJsonBlob(container: ContainerClient, path: string, value: unknown): Promise<void> {
+  const body = Buffer.from(JSON.stringify(value, null, 2));
+  try {
+    await container.createIfNotExists();
+    await container.getBlockBlobClient(path).upload(body, body.length, {
+      blobHTTPHeaders: { blobContentType: 'application/json; charset=utf-8' },
+    });
+  } catch (error) {
+    throw storageError(`writing ${container.containerName}/${path}`, error);
+  }
+}
+
+/** Streams `stream` into `container/path`; memory bounded by block size × concurrency. */
+export async function uploadStreamTo(
+  container: ContainerClient,
+  path: string,
+  stream: Readable,
+  options: { contentType?: string; abortSignal?: AbortSignal } = {},
+): Promise<{ bytes: number }> {
+  let bytes = 0;
+  try {
+    await container.createIfNotExists();
+    await container.getBlockBlobClient(path).uploadStream(stream, COPY_BLOCK_SIZE, COPY_CONCURRENCY, {
+      abortSignal: options.abortSignal,
+      blobHTTPHeaders: { blobContentType: options.contentType ?? 'application/octet-stream' },
+      onProgress: (p) => (bytes = p.loadedBytes),
+    });
+    return { bytes };
+  } catch (error) {
+    throw storageError(`writing ${container.containerName}/${path}`, error);
+  }
+}
+
+/** Opens a blob for streaming (whole body). */
+export async function openBlobStream(container: ContainerClient, path: string): Promise<Readable> {
+  try {
+    const response = await container.getBlobClient(path).download();
+    const body = response.readableStreamBody;
+    if (!body) throw new Error('no body');
+    return body as Readable;
+  } catch (error) {
+    throw storageError(`reading ${container.containerName}/${path}`, error);
+  }
+}
+
+/**
+ * Moves a blob: streamed copy, verification that the copy has the source's size, then deletion of
+ * the source (only if it is still the version copied). The source is never deleted before a
+ * verified copy exists. @returns the size copied.
+ */
+export async function moveBlob(
+  from: { container: ContainerClient; path: string },
+  to: { container: ContainerClient; path: string },
+): Promise<{ bytes: number }> {
+  const source = from.container.getBlobClient(from.path);
+  let props;
+  try {
+    props = await source.getProperties();
+  } catch (error) {
+    throw storageError(`reading ${from.container.containerName}/${from.path}`, error);
+  }
+  const size = props.contentLength ?? 0;
+  const target = to.container.getBlockBlobClient(to.path);
+  let copied: number | undefined;
+  try {
+    copied = (await target.getProperties()).contentLength;
+  } catch (error) {
+    if (!isNotFound(error)) throw storageError(`reading ${to.container.containerName}/${to.path}`, error);
+  }
+  if (copied !== size) {
+    let response;
+    try {
+      response = await source.download(0, undefined, { conditions: { ifMatch: props.etag } });
+    } catch (error) {
+      throw storageError(`reading ${from.container.containerName}/${from.path}`, error);
+    }
+    await uploadStreamTo(to.container, to.path, response.readableStreamBody as Readable, {
+      contentType: props.contentType ?? 'application/octet-stream',
+    });
+    try {
+      copied = (await target.getProperties()).contentLength;
+    } catch (error) {
+      throw storageError(`verifying ${to.container.containerName}/${to.path}`, error);
+    }
+  }
+  if (copied !== size) {
+    throw new StorageError(
+      `copy of ${from.container.containerName}/${from.path} has ${String(copied)} bytes, expected ${size}; source kept`,
+      { code: 'STORAGE_COPY_MISMATCH', transient: true },
+    );
+  }
+  try {
+    await source.deleteIfExists({ conditions: { ifMatch: props.etag } });
+  } catch (error) {
+    // a newer version was written meanwhile: keep it (it is a new drop), the copy is ours
+    if (!(error instanceof RestError && error.statusCode === 412)) {
+      throw storageError(`deleting ${from.container.containerName}/${from.path}`, error);
+    }
+  }
+  return { bytes: size };
+}

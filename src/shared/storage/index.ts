@@ -1,0 +1,3 @@
+/** Storage of the import pipeline: the blob layout and blob helpers. */
+export * from './paths.js';
+export * from './blobs.js';

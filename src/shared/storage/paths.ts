@@ -1,0 +1,144 @@
+/**
+ * The blob layout of the import pipeline (pure functions):
+ *
+ * - inbound:  `{environment}/{project}/[{legalEntity}/]{file}` — `project` is a data project's
+ *   `name` or its `definitionGroupId`.
+ * - results:  `{inbound path}/{jobId}/result.json`, error files next to it under `errors/`.
+ * - rejected: `rejected/{inbound path or messageId}/{id}.json` (results container) for inputs
+ *   refused before any job was started.
+ * - archive:  `succeeded/{inbound path}/{jobId}/{file}` or `failed/…`; staging copies (downloaded
+ *   urls, packages built from templates) under `staging/{jobId}/`.
+ */
+import { InputError } from '../errors.js';
+import type { AppConfig, DataProjectConfig, EnvironmentConfig } from '../config/index.js';
+
+/** A file in the inbound container, resolved against the configuration. */
+export interface ResolvedInboundPath {
+  environment: EnvironmentConfig;
+  project: DataProjectConfig;
+  /** The legal entity: the path's, else the project's. */
+  legalEntity: string;
+  /** The file name (last segment). */
+  fileName: string;
+  /** The inbound path as given. */
+  path: string;
+}
+
+/** Code of the errors {@link resolveInboundPath} throws. */
+export const INBOUND_PATH_ERROR = 'INBOUND_PATH_INVALID';
+
+const SEGMENT_PATTERN = /^[^\\]{1,255}$/;
+
+/** Finds the import data project an inbound path segment names (its `name`, else its `definitionGroupId`). */
+export function findImportProject(
+  config: Pick<AppConfig, 'dataProjects'>,
+  environment: string,
+  segment: string,
+): DataProjectConfig | undefined {
+  const candidates = config.dataProjects.filter(
+    (p) => p.environment === environment && p.direction === 'import',
+  );
+  const byName = candidates.find((p) => p.name === segment);
+  if (byName) return byName;
+  const byGroup = candidates.filter((p) => p.definitionGroupId.toLowerCase() === segment.toLowerCase());
+  return byGroup.length === 1 ? byGroup[0] : undefined;
+}
+
+/**
+ * Resolves `{environment}/{project}/[{legalEntity}/]{file}` against the configuration. Throws
+ * `InputError` (code {@link INBOUND_PATH_ERROR}) with a sentence a person can act on when the path
+ * is outside the convention or names an unknown environment or project.
+ */
+export function resolveInboundPath(
+  config: Pick<AppConfig, 'environments' | 'dataProjects'>,
+  path: string,
+): ResolvedInboundPath {
+  const segments = path.split('/');
+  const fail = (why: string): never => {
+    throw new InputError(
+      `"${path}" ${why}. Drop files as {environment}/{definitionGroupId or data project}/[{legalEntity}/]{file}.`,
+      { code: INBOUND_PATH_ERROR },
+    );
+  };
+  if (segments.length < 3 || segments.length > 4 || segments.some((s) => !SEGMENT_PATTERN.test(s))) {
+    fail(`has ${segments.length} path segment${segments.length === 1 ? '' : 's'}, expected 3 or 4`);
+  }
+  const [envName, projectSegment] = segments as [string, string];
+  const fileName = segments[segments.length - 1] as string;
+  const environment = config.environments.find((e) => e.name === envName);
+  if (!environment) {
+    const known = config.environments.map((e) => e.name).join(', ');
+    return fail(`names environment "${envName}", which is not configured (configured: ${known})`);
+  }
+  const project = findImportProject(config, envName, projectSegment);
+  if (!project) {
+    const known = config.dataProjects
+      .filter((p) => p.environment === envName && p.direction === 'import')
+      .map((p) => `${p.name} (${p.definitionGroupId})`)
+      .join(', ');
+    return fail(
+      `names data project "${projectSegment}", which is not an import project of environment "${envName}" (configured: ${known || 'none'})`,
+    );
+  }
+  const legalEntity = segments.length === 4 ? (segments[2] as string) : project.legalEntity;
+  return { environment, project, legalEntity, fileName, path };
+}
+
+/** Builds the inbound path of a file for a project (the HTTP API stores uploads there). */
+export function inboundPath(parts: {
+  environment: string;
+  project: string;
+  legalEntity?: string;
+  fileName: string;
+}): string {
+  return [
+    parts.environment,
+    parts.project,
+    ...(parts.legalEntity ? [parts.legalEntity] : []),
+    parts.fileName,
+  ].join('/');
+}
+
+/** Folder (in the results container) of a job's result JSON and copied error files. */
+export function resultFolder(logicalPath: string, jobId: string): string {
+  return `${logicalPath}/${jobId}`;
+}
+
+/** Blob path of a job's result JSON in the results container. */
+export function resultBlobPath(logicalPath: string, jobId: string): string {
+  return `${resultFolder(logicalPath, jobId)}/result.json`;
+}
+
+/** Blob path of a copied error file in the results container. */
+export function errorFileBlobPath(logicalPath: string, jobId: string, name: string): string {
+  return `${resultFolder(logicalPath, jobId)}/errors/${safeFileName(name)}`;
+}
+
+/** Blob path (archive container) where a processed source goes. */
+export function archiveBlobPath(outcome: 'succeeded' | 'failed', logicalPath: string, jobId: string): string {
+  const slash = logicalPath.lastIndexOf('/');
+  const folder = slash < 0 ? '' : `${logicalPath.slice(0, slash)}/`;
+  const file = slash < 0 ? logicalPath : logicalPath.slice(slash + 1);
+  return `${outcome}/${folder}${jobId}/${file}`;
+}
+
+/** Blob path (archive container) of a staging file of a job. */
+export function stagingBlobPath(jobId: string, name: string): string {
+  return `staging/${jobId}/${safeFileName(name)}`;
+}
+
+/** Blob path (results container) of a rejection record. */
+export function rejectionBlobPath(subject: string, id: string): string {
+  const clean = subject
+    .split('/')
+    .filter((s) => s !== '' && s !== '.' && s !== '..')
+    .join('/');
+  return `rejected/${clean || 'unknown'}/${safeFileName(id)}.json`;
+}
+
+/** A file name safe as one blob path segment. */
+export function safeFileName(name: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what must go
+  const cleaned = name.replace(/[\\/?#\u0000-\u001f]/g, '_').trim();
+  return cleaned === '' || cleaned === '.' || cleaned === '..' ? '_' : cleaned.slice(0, 200);
+}

@@ -1,0 +1,189 @@
+/** Helpers of the import end-to-end tests: one local stack per file, isolated containers. */
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
+import { createVirtualClock } from '../../devhost/index.js';
+import {
+  readSampleConfig,
+  startLocalStack,
+  type LocalStack,
+  type StartLocalStackOptions,
+} from '../../devhost/stack.js';
+import { buildPackage } from '../../emulator/index.js';
+import type { Job } from '../../src/shared/jobs/index.js';
+
+/** One running stack with the app's containers and helpers. */
+export interface ImportStack {
+  stack: LocalStack;
+  containers: {
+    inbound: ContainerClient;
+    archive: ContainerClient;
+    results: ContainerClient;
+    templates: ContainerClient;
+  };
+  names: { inbound: string; archive: string; results: string; templates: string };
+  /** Every log line the host printed (for the secret scan). */
+  logs: string[];
+  /** Calls an app route with the function key. */
+  api(path: string, init?: RequestInit): Promise<Response>;
+  /** Polls `GET /api/jobs/{id}` until the job is final. */
+  waitForJob(id: string, timeoutMs?: number): Promise<Job>;
+  /** Events received on the topic subscription `all` so far. */
+  events(): ServiceBusReceivedMessage[];
+  stop(): Promise<void>;
+}
+
+/** Fast polling for tests (seconds of the host's virtual clock). */
+export const FAST_POLLING = {
+  firstIntervalSeconds: 1,
+  backoffFactor: 1.6,
+  maxIntervalSeconds: 20,
+  deadlineHours: 24,
+  notStartedGraceSeconds: 3600,
+};
+
+/** The sample configuration with fast polling for every project. */
+export function testConfig(mutate?: (config: Record<string, unknown>) => void): Record<string, unknown> {
+  const config = readSampleConfig();
+  const projects = (config.dataProjects as Record<string, unknown>[]).map((p) => ({
+    ...p,
+    polling: FAST_POLLING,
+  }));
+  const result = { ...config, dataProjects: projects };
+  mutate?.(result);
+  return result;
+}
+
+/** Starts Azurite-backed stack (the run's Azurite) with private container names. */
+export async function startImportStack(
+  azuriteConnectionString: string,
+  options: Partial<StartLocalStackOptions> = {},
+): Promise<ImportStack> {
+  const suffix = randomBytes(4).toString('hex');
+  const names = {
+    inbound: `e2e${suffix}-inbound`,
+    archive: `e2e${suffix}-archive`,
+    results: `e2e${suffix}-results`,
+    templates: `e2e${suffix}-templates`,
+  };
+  const dataDir = mkdtempSync(join(tmpdir(), 'dmf-e2e-'));
+  const logs: string[] = [];
+  const stack = await startLocalStack({
+    dataDir,
+    storageConnectionString: azuriteConnectionString,
+    dmfConfig: testConfig(),
+    clock: createVirtualClock({ autoAdvance: true }),
+    blobPollIntervalMs: 100,
+    logger: (level, category, fn, message) => logs.push(`${level} ${category} ${fn} ${message}`),
+    ...options,
+    emulator: {
+      executionDurationMs: 300,
+      notRunMs: 50,
+      notFoundWindowMs: 50,
+      errorKeysFileDelayMs: 50,
+      log: (line) => logs.push(`emulator ${line}`),
+      ...options.emulator,
+    },
+    appSettings: {
+      DMF_INBOUND_CONTAINER: names.inbound,
+      DMF_ARCHIVE_CONTAINER: names.archive,
+      DMF_RESULTS_CONTAINER: names.results,
+      DMF_TEMPLATES_CONTAINER: names.templates,
+      ...options.appSettings,
+    },
+  });
+  const service = BlobServiceClient.fromConnectionString(stack.storageConnectionString);
+  const containers = {
+    inbound: service.getContainerClient(names.inbound),
+    archive: service.getContainerClient(names.archive),
+    results: service.getContainerClient(names.results),
+    templates: service.getContainerClient(names.templates),
+  };
+  for (const c of Object.values(containers)) await c.createIfNotExists();
+  const sb = new ServiceBusClient(stack.serviceBusConnectionString);
+  const received: ServiceBusReceivedMessage[] = [];
+  const receiver = sb.createReceiver('dmf-events', 'all', { receiveMode: 'receiveAndDelete' });
+  receiver.subscribe({
+    processMessage: async (m) => {
+      received.push(m);
+    },
+    processError: async () => undefined,
+  });
+  const api = (path: string, init: RequestInit = {}): Promise<Response> =>
+    fetch(`${stack.functionsBaseUrl}${path}`, {
+      ...init,
+      headers: {
+        'x-functions-key': stack.functionsKey,
+        ...(init.headers as Record<string, string> | undefined),
+      },
+    });
+  return {
+    stack,
+    containers,
+    names,
+    logs,
+    api,
+    async waitForJob(id, timeoutMs = 45_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const response = await api(`/api/jobs/${id}`);
+        if (response.status === 200) {
+          const job = (await response.json()) as Job;
+          if (job.status !== 'Pending' && job.status !== 'Running') return job;
+        }
+        if (Date.now() > deadline) throw new Error(`job ${id} not final within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    events: () => received,
+    async stop() {
+      await receiver.close().catch(() => undefined);
+      await sb.close().catch(() => undefined);
+      await stack.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A good "Customers V3" package of `rows` rows (all importable). */
+export function customersPackage(
+  options: { rows?: number; bad?: boolean; prefix?: string } = {},
+): Promise<Buffer> {
+  const rows: string[][] = [];
+  for (let i = 0; i < (options.rows ?? 3); i++)
+    rows.push([`${options.prefix ?? 'C'}-${i}`, `Customer ${i}`, '10']);
+  if (options.bad) rows.push([`${options.prefix ?? 'C'}-bad`, 'Broken #BAD#', '10']);
+  return buildPackage({
+    definitionGroupName: 'CustomerImport',
+    entities: [{ entityName: 'Customers V3', columns: ['CUSTOMERACCOUNT', 'NAME', 'CUSTOMERGROUPID'], rows }],
+  });
+}
+
+/** Polls `check` until it returns a value (bounded). */
+export async function eventually<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Reads a blob as text. */
+export async function readText(container: ContainerClient, path: string): Promise<string> {
+  return (await container.getBlobClient(path).downloadToBuffer()).toString('utf8');
+}
+
+/** Lists blob names under a prefix. */
+export async function list(container: ContainerClient, prefix = ''): Promise<string[]> {
+  const names: string[] = [];
+  for await (const b of container.listBlobsFlat({ prefix })) names.push(b.name);
+  return names;
+}
