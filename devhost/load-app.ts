@@ -8,6 +8,7 @@ import type { AppRegistry } from './core-api.js';
 const packageJsonSchema = z.object({ main: z.string().min(1).optional() }).loose();
 
 let loadCounter = 0;
+const loadedEntries = new Set<string>();
 
 function globToRegExp(pattern: string): RegExp {
   let re = '';
@@ -19,6 +20,9 @@ function globToRegExp(pattern: string): RegExp {
       if (pattern[i + 1] === '/') i++;
     } else if (c === '*') re += '[^/]*';
     else if (c === '?') re += '[^/]';
+    else if (c === '{') re += '(?:';
+    else if (c === '}') re += ')';
+    else if (c === ',' && re.includes('(?:')) re += '|';
     else re += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
   }
   return new RegExp(`^${re}$`);
@@ -36,17 +40,18 @@ async function walk(dir: string): Promise<string[]> {
 }
 
 /**
- * The files the worker would load for `main` (a file or a glob such as `dist/src/functions/*.js`),
+ * The files the worker would load for `main` (a file or a glob such as `dist/src/functions/*.js`;
+ * `*`, `**`, `?` and `{a,b}` are supported),
  * relative to `appRoot`, sorted for a stable load order.
  */
 export async function resolveMainFiles(appRoot: string, main: string): Promise<string[]> {
   const normalized = main.replace(/\\/g, '/').replace(/^\.\//, '');
-  if (!/[*?]/.test(normalized)) {
+  if (!/[*?{]/.test(normalized)) {
     const file = isAbsolute(normalized) ? normalized : resolve(appRoot, normalized);
     await stat(file);
     return [file];
   }
-  const staticPart = normalized.slice(0, normalized.search(/[*?]/)).replace(/[^/]*$/, '');
+  const staticPart = normalized.slice(0, normalized.search(/[*?{]/)).replace(/[^/]*$/, '');
   const base = resolve(appRoot, staticPart);
   const matcher = globToRegExp(normalized);
   const files = (await walk(base).catch(() => [] as string[]))
@@ -78,8 +83,11 @@ export async function loadApp(
   const load = ++loadCounter;
   await withActiveRegistry(registry, async () => {
     for (const file of files) {
-      // A query string gives each host its own module instance, so tests can load a fixture twice.
-      await import(`${pathToFileURL(file).href}?devhost=${load}`);
+      const url = pathToFileURL(file).href;
+      // First load: a plain import, like the worker (entry files importing each other load once).
+      // A repeated load in the same process (tests) needs a fresh module instance to register again.
+      await import(loadedEntries.has(url) ? `${url}?devhost=${load}` : url);
+      loadedEntries.add(url);
     }
   });
   return files;

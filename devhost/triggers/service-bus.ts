@@ -131,9 +131,22 @@ export async function startServiceBusTriggers(
     if (!entry) continue;
     const [triggerName, binding] = entry;
     const many = binding.cardinality === 'many';
+    let connectionString: string;
+    try {
+      connectionString = connectionFor(binding, options.setting);
+    } catch (err) {
+      // As the host does when indexing fails: this function is disabled, the others run.
+      options.logger(
+        'error',
+        'system',
+        fn.metadata.name,
+        `Service Bus trigger disabled: ${(err as Error).message}`,
+      );
+      continue;
+    }
     const mod = await serviceBusModule();
     const listener = await mod.startServiceBusListener({
-      connectionString: connectionFor(binding, options.setting),
+      connectionString,
       queueName: binding.queueName as string | undefined,
       topicName: binding.topicName as string | undefined,
       subscriptionName: binding.subscriptionName as string | undefined,
