@@ -338,7 +338,14 @@ async function handleAction(
           `Unable to download the package from '${p.packageUrl.split('?')[0] ?? ''}': ${status === 404 ? 'the blob does not exist' : status === 403 ? 'access denied (the shared access signature is invalid or expired)' : (error as Error).message}.`,
         );
       }
-      const parsed = await engine.parsePackage(bytes);
+      let parsed: Awaited<ReturnType<typeof engine.parsePackage>>;
+      try {
+        parsed = await engine.parsePackage(bytes);
+      } catch (error) {
+        // Not a zip / a folder inside: refused with 400 (the wire doc), or a failed execution (switch).
+        if (!(error instanceof FoError) || engine.switches.invalidPackage === 'request400') throw error;
+        parsed = { ok: false, message: error.message };
+      }
       const forced = engine.takeFault(env.name, action, ['outcome'])?.outcome;
       const started = engine.startImport({
         environment: env.name,

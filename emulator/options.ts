@@ -50,6 +50,8 @@ export const SwitchesSchema = z.strictObject({
   messageStatusSpelling: z.enum(['documented', 'alternate']).default('documented'),
   /** Dequeue's DownloadLocation: the real `https` address, or `http80` (`http://{host}:80/…`, as behind F&O's load balancer). */
   downloadLocation: z.enum(['https', 'http80']).default('https'),
+  /** A package that is not a zip or holds a folder: refused by ImportFromPackage with 400 (default), or accepted and its execution fails. */
+  invalidPackage: z.enum(['request400', 'execution']).default('request400'),
   /** GetExecutionSummaryStatus for an execution id never started: 400 "not found" (default) or the value `Unknown`. */
   unknownExecutionStatus: z.enum(['notFound400', 'Unknown']).default('notFound400'),
   /** Entities a package names that no data project declares: `accept` (key = first column) or `reject` (execution fails). */

@@ -42,6 +42,7 @@ export const TEST_SWITCHES = {
   messageStatusSpelling: 'documented',
   downloadLocation: 'https',
   unknownEntities: 'accept',
+  invalidPackage: 'request400',
   unknownExecutionStatus: 'notFound400',
   errorKeysFileDelayMs: 500,
   maxEnqueueBytes: 50_000_000,

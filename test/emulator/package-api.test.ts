@@ -348,6 +348,9 @@ describe('import executions', () => {
     expect(notZip.status).toBe(400);
     expect(innerMessage(notZip.body)).toMatch(/not a valid zip/);
 
+    await em.control.setOptions({ invalidPackage: 'execution' });
+    const failedFolder = valueOf(await start(withFolder)) as string;
+    await em.control.setOptions({ invalidPackage: 'request400' });
     const noManifest = valueOf(
       await start(await zip({ 'PackageHeader.xml': utf16(HEADER_XML), 'Customers V3.csv': CSV })),
     ) as string;
@@ -361,6 +364,7 @@ describe('import executions', () => {
     ) as string;
     await em.control.advanceClock(2_000);
     expect(await summary(em, token, noManifest)).toBe('Failed');
+    expect(await summary(em, token, failedFolder)).toBe('Failed');
     expect(await summary(em, token, noData)).toBe('Failed');
     const errs = JSON.parse(
       valueOf(await action(em, 'GetExecutionErrors', { executionId: noData }, token)) as string,
