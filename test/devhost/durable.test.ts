@@ -155,7 +155,7 @@ describe('durable engine under the local host (virtual clock)', () => {
       .poll(
         async () =>
           await (await fetch(`${host.baseUrl}/api/client/readEntity/k1`, { method: 'POST' })).json(),
-        { timeout: 5000 },
+        { timeout: 10_000 },
       )
       .toMatchObject({ entityExists: true, entityState: 10 });
   });
@@ -182,7 +182,7 @@ describe('durable client API', () => {
       expect(first.status).toBe(202);
       const dup = await fetch(`${h.baseUrl}/api/orchestrators/approval/${id}`, { method: 'POST', headers });
       expect(dup.status).toBe(409);
-      await expect.poll(() => h.durable.getStatus(id)?.runtimeStatus).toBe('Running');
+      await expect.poll(() => h.durable.getStatus(id)?.runtimeStatus, { timeout: 10_000 }).toBe('Running');
       const listed = (await (
         await fetch(`${h.baseUrl}/api/client/list/Running`, { method: 'POST' })
       ).json()) as { instanceId: string }[];
@@ -210,7 +210,7 @@ describe('durable client API', () => {
       expect(
         (await fetch(`${h.baseUrl}/api/orchestrators/approval/${id}`, { method: 'POST', headers })).status,
       ).toBe(202);
-      await expect.poll(() => h.durable.getStatus(id)?.runtimeStatus).toBe('Running');
+      await expect.poll(() => h.durable.getStatus(id)?.runtimeStatus, { timeout: 10_000 }).toBe('Running');
       expect((await fetch(`${h.baseUrl}/api/client/terminate/${id}`, { method: 'POST' })).status).toBe(202);
       expect(h.durable.getStatus(id)?.runtimeStatus).toBe('Terminated');
       const purged = (await (
@@ -221,7 +221,7 @@ describe('durable client API', () => {
 
       // The timeout path: advancing the manual clock past 24 h fires the timer.
       await fetch(`${h.baseUrl}/api/orchestrators/approval/timeout-1`, { method: 'POST', headers });
-      await expect.poll(() => manualClock.pendingTimers()).toBeGreaterThan(0);
+      await expect.poll(() => manualClock.pendingTimers(), { timeout: 10_000 }).toBeGreaterThan(0);
       manualClock.advance(24 * 3600_000);
       expect((await h.durable.waitForCompletion('timeout-1')).output).toEqual({
         approved: false,
@@ -245,9 +245,9 @@ describe('durable client API', () => {
     });
     try {
       const id = await h.durable.startNew('approvalThenWork');
-      await expect.poll(() => manualClock.pendingTimers()).toBe(1);
+      await expect.poll(() => manualClock.pendingTimers(), { timeout: 10_000 }).toBe(1);
       expect(await h.durable.raiseEvent(id, 'approve', 'true')).toBe('ok');
-      await expect.poll(() => manualClock.pendingTimers()).toBe(0);
+      await expect.poll(() => manualClock.pendingTimers(), { timeout: 10_000 }).toBe(0);
       expect(await h.durable.raiseEvent(id, 'finish', '"done"')).toBe('ok');
       expect((await h.durable.waitForCompletion(id)).output).toBe('done');
     } finally {

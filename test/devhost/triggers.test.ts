@@ -62,15 +62,17 @@ describe('timer trigger', () => {
   it('fires on schedule with the host clock, runs runOnStartup functions, and reports missed runs as past due after a restart', async () => {
     const clock = createVirtualClock({ start: Date.parse('2030-01-01T00:01:00Z'), autoAdvance: false });
     const host = await start(clock);
-    await expect.poll(() => probe().startup).toBe(1);
+    await expect.poll(() => probe().startup, { timeout: 10_000 }).toBe(1);
     expect(probe().timer).toHaveLength(0);
     clock.advanceTo(Date.parse('2030-01-01T00:05:00Z'));
-    await expect.poll(() => probe().timer).toEqual([{ isPastDue: false, last: '2030-01-01T00:05:00.000Z' }]);
+    await expect
+      .poll(() => probe().timer, { timeout: 10_000 })
+      .toEqual([{ isPastDue: false, last: '2030-01-01T00:05:00.000Z' }]);
 
     await host.stop();
     clock.advanceTo(Date.parse('2030-01-01T00:17:00Z')); // 00:10 and 00:15 are missed while down
     await start(clock);
-    await expect.poll(() => probe().timer.length).toBe(2);
+    await expect.poll(() => probe().timer.length, { timeout: 10_000 }).toBe(2);
     expect(probe().timer[1]).toEqual({ isPastDue: true, last: '2030-01-01T00:10:00.000Z' });
   });
 });
@@ -80,13 +82,13 @@ describe('timer trigger retry policy', () => {
     const clock = createVirtualClock({ start: Date.parse('2030-01-01T00:59:00Z'), autoAdvance: false });
     await start(clock);
     clock.advanceTo(Date.parse('2030-01-01T01:00:00Z'));
-    await expect.poll(() => probe().retries).toEqual([0]);
-    await expect.poll(() => clock.pendingTimers()).toBe(4); // 3 schedules + the retry delay
+    await expect.poll(() => probe().retries, { timeout: 10_000 }).toEqual([0]);
+    await expect.poll(() => clock.pendingTimers(), { timeout: 10_000 }).toBe(4); // 3 schedules + the retry delay
     clock.advance(30_000);
-    await expect.poll(() => probe().retries).toEqual([0, 1]);
-    await expect.poll(() => clock.pendingTimers()).toBe(4); // 3 schedules + the retry delay
+    await expect.poll(() => probe().retries, { timeout: 10_000 }).toEqual([0, 1]);
+    await expect.poll(() => clock.pendingTimers(), { timeout: 10_000 }).toBe(4); // 3 schedules + the retry delay
     clock.advance(30_000);
-    await expect.poll(() => probe().retries).toEqual([0, 1, 2]);
+    await expect.poll(() => probe().retries, { timeout: 10_000 }).toEqual([0, 1, 2]);
   });
 });
 
