@@ -130,8 +130,11 @@ export interface CallRecord {
   executionId?: string;
   messageId?: string;
   fault?: string;
+  /** Emulator-clock times. */
   startedAt: string;
   endedAt: string;
+  /** Wall-clock duration of the call in ms (shows injected latency). */
+  durationMs: number;
 }
 
 /** Two ImportFromPackage executions in flight at once on one environment. */
@@ -177,6 +180,7 @@ export class EmulatorEngine {
   readonly overlaps: OverlapRecord[] = [];
   faults: ActiveFault[] = [];
   private callSeq = 0;
+  private readonly callStarts = new WeakMap<CallRecord, number>();
   private faultSeq = 0;
   private pending = new Set<Promise<unknown>>();
   readonly issuedWriteUrls = new Map<string, { expiresAt: number }>();
@@ -274,7 +278,9 @@ export class EmulatorEngine {
       status: 0,
       startedAt: now,
       endedAt: now,
+      durationMs: 0,
     };
+    this.callStarts.set(record, Date.now());
     this.calls.push(record);
     if (this.calls.length > 10_000) this.calls.splice(0, this.calls.length - 10_000);
     return record;
@@ -284,6 +290,8 @@ export class EmulatorEngine {
   endCall(record: CallRecord, status: number): void {
     record.status = status;
     record.endedAt = iso(this.clock.now());
+    record.durationMs = Date.now() - (this.callStarts.get(record) ?? Date.now());
+    this.callStarts.delete(record);
   }
 
   // ---------- clock-driven progress ----------

@@ -71,6 +71,9 @@ describe('faults', () => {
     const t0 = Date.now();
     expect((await writeUrl()).status).toBe(200);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(280);
+    const call = (await em.control.calls()).find((c) => c.route === 'GetAzureWriteUrl');
+    expect(call?.fault).toBe('latency');
+    expect(call?.durationMs).toBeGreaterThanOrEqual(280);
   });
 
   it('connection reset destroys the socket, and the emulator keeps serving', async () => {
