@@ -172,7 +172,9 @@ export async function referencedImport(
     const path = request.blobPath.slice(slash + 1);
     let etag: string | undefined;
     try {
-      etag = (await blobService.getContainerClient(container).getBlobClient(path).getProperties()).etag;
+      etag = (
+        await blobService.getContainerClient(container).getBlobClient(path).getProperties()
+      ).etag?.replace(/"/g, '');
     } catch (error) {
       if (isNotFound(error)) {
         throw new InputError(`Blob ${request.blobPath} does not exist.`, { code: 'SOURCE_NOT_FOUND' });

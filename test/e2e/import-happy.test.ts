@@ -9,7 +9,18 @@ import {
   type ImportStack,
 } from './helpers.js';
 
+import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
+import { buildPackage } from '../../emulator/index.js';
+
 let s: ImportStack;
+
+async function findJob(file: (name: string) => boolean): Promise<Job> {
+  return eventually(async () => {
+    const r = await s.api('/api/jobs');
+    const body = (await r.json()) as { jobs: Job[] };
+    return body.jobs.find((j) => j.file !== undefined && file(j.file));
+  });
+}
 
 beforeAll(async () => {
   s = await startImportStack(inject('azuriteConnectionString'));
@@ -49,5 +60,114 @@ describe('import pipeline, happy paths', () => {
     );
     const event = await eventually(() => s.events().find((e) => e.messageId === job.id));
     expect((event.body as { type: string }).type).toBe('com.dmf-functions.import.completed');
+  });
+
+  it('imports a package posted to POST /api/imports and reports it through GET /api/jobs/{id}', async () => {
+    const zip = await customersPackage({ prefix: 'HTTP' });
+    const response = await s.api('/api/imports?environment=local&project=Customers&fileName=posted.zip', {
+      method: 'POST',
+      headers: { 'content-type': 'application/zip' },
+      body: zip,
+    });
+    expect(response.status).toBe(202);
+    const accepted = (await response.json()) as { id: string; statusUrl: string; cancelUrl: string };
+    expect(accepted.statusUrl).toMatch(new RegExp(`/api/jobs/${accepted.id}$`));
+    expect(response.headers.get('location')).toBe(accepted.statusUrl);
+    const job = await s.waitForJob(accepted.id);
+    expect(job).toMatchObject({ id: accepted.id, status: 'Succeeded', stage: 'Done', errors: [] });
+    expect(job.result?.trigger).toBe('http');
+    expect(job.result?.file).toMatch(/posted\.zip$/);
+    // the upload also fires the blob trigger: same blob version, same instance, one execution
+    await s.stack.host!.blobTriggers.scanNow();
+    const executions = await s.stack.emulator.control.executions();
+    expect(executions.filter((e) => e.executionId === job.executionId)).toHaveLength(1);
+  });
+
+  it('refuses POST /api/imports without a function key and with an unknown project', async () => {
+    const anonymous = await fetch(
+      `${s.stack.functionsBaseUrl}/api/imports?environment=local&project=Customers`,
+      {
+        method: 'POST',
+        body: 'x',
+      },
+    );
+    expect(anonymous.status).toBe(401);
+    const unknown = await s.api('/api/imports?environment=local&project=Nope', { method: 'POST', body: 'x' });
+    expect(unknown.status).toBe(400);
+    expect(((await unknown.json()) as { error: { message: string } }).error.message).toContain('"Nope"');
+  });
+
+  it('imports a blob named by a Service Bus import command (JSON blob reference)', async () => {
+    const zip = await customersPackage({ prefix: 'SB' });
+    await s.containers.templates.getBlockBlobClient('staged/from-command.zip').upload(zip, zip.length);
+    await sendServiceBusMessages(s.stack.serviceBusConnectionString, 'dmf-commands', {
+      body: {
+        type: 'import',
+        environment: 'local',
+        definitionGroupId: 'Customers',
+        legalEntityId: 'USMF',
+        blobPath: `${s.names.templates}/staged/from-command.zip`,
+        correlationId: 'corr-42',
+      },
+    });
+    const found = await findJob((f) => f === 'from-command.zip');
+    const job = await s.waitForJob(found.id);
+    expect(job.status).toBe('Succeeded');
+    expect(job.result).toMatchObject({ trigger: 'serviceBus', correlationId: 'corr-42' });
+    const event = await eventually(() => s.events().find((e) => e.messageId === job.id));
+    expect(event.correlationId).toBe('corr-42');
+  });
+
+  it('wraps a raw CSV with the data project template', async () => {
+    const template = await buildPackage({
+      definitionGroupName: 'CustomerImport',
+      entities: [
+        { entityName: 'Customers V3', columns: ['CUSTOMERACCOUNT', 'NAME', 'CUSTOMERGROUPID'], rows: [] },
+      ],
+    });
+    await s.containers.templates.getBlockBlobClient('customers-v3.zip').upload(template, template.length);
+    const csv = 'CUSTOMERACCOUNT,NAME,CUSTOMERGROUPID\r\nCSV-1,From CSV,10\r\nCSV-2,Also CSV,20\r\n';
+    const path = 'local/CustomersCsv/new-customers.csv';
+    await s.containers.inbound.getBlockBlobClient(path).upload(csv, Buffer.byteLength(csv));
+    await s.stack.host!.blobTriggers.scanNow();
+    const found = await findJob((f) => f === 'new-customers.csv');
+    const job = await s.waitForJob(found.id);
+    expect(job.status).toBe('Succeeded');
+    const rows = await s.stack.emulator.control.rows('Customers V3', 'USMF');
+    expect(rows.map((r) => r.CUSTOMERACCOUNT ?? r.CustomerAccount)).toEqual(
+      expect.arrayContaining(['CSV-1', 'CSV-2']),
+    );
+    // the package built from the template is not left behind
+    expect(await list(s.containers.archive, `staging/${job.id}/`)).toEqual([]);
+    expect(await list(s.containers.archive, `succeeded/local/CustomersCsv/${job.id}/`)).toEqual([
+      `succeeded/local/CustomersCsv/${job.id}/new-customers.csv`,
+    ]);
+  });
+
+  it('starts one execution when the same blob version is delivered twice', async () => {
+    const zip = await customersPackage({ prefix: 'DUP' });
+    const path = 'local/Customers/dup.zip';
+    const uploaded = await s.containers.inbound.getBlockBlobClient(path).upload(zip, zip.length);
+    const etag = uploaded.etag!.replace(/"/g, '');
+    // a second delivery of that version, as a command naming the same blob
+    await s.stack.host!.blobTriggers.scanNow();
+    const found = await findJob((f) => f === 'dup.zip');
+    const sameVersion = await s.api('/api/imports?environment=local&project=Customers', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ blobPath: `${s.names.inbound}/${path}` }),
+    });
+    const again = (await sameVersion.json()) as { id: string; started: boolean };
+    expect(etag.length).toBeGreaterThan(0);
+    const job = await s.waitForJob(found.id);
+    expect(job.status).toBe('Succeeded');
+    if (sameVersion.status === 202) {
+      expect(again).toMatchObject({ id: found.id, started: false });
+    } else {
+      // the job may already have archived the blob: then the reference names nothing
+      expect(sameVersion.status).toBe(400);
+    }
+    const executions = await s.stack.emulator.control.executions();
+    expect(executions.filter((e) => e.executionId === job.executionId)).toHaveLength(1);
   });
 });

@@ -212,7 +212,12 @@ export function jobFromStatus(status: OrchestrationStatusLike): Job {
     id: status.instanceId,
     status: jobStatus,
     stage: result ? 'Done' : custom.stage,
-    executionId: result?.executionId ?? custom.executionId,
+    // known from the start (derived), but only meaningful once F&O was asked to import
+    executionId: result
+      ? result.executionId
+      : custom.stage !== undefined && !CANCELABLE_STAGES.includes(custom.stage)
+        ? custom.executionId
+        : undefined,
     environment: result?.environment ?? str(input.environment),
     project: result?.project ?? str(input.project),
     legalEntity: result?.legalEntity ?? str(input.legalEntity),
