@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import yazl from 'yazl';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
 import type { Job } from '../../src/shared/jobs/index.js';
@@ -10,9 +10,6 @@ import {
   startImportStack,
   type ImportStack,
 } from './helpers.js';
-
-const require = createRequire(import.meta.url);
-const yazl = require('yazl') as typeof import('yazl');
 
 let s: ImportStack;
 
