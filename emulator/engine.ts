@@ -11,7 +11,9 @@ type Outcome = 'Succeeded' | 'PartiallySucceeded' | 'Failed' | 'Canceled';
 
 /** The emulator clock: real time times a speed factor, or advanced by hand. */
 export class EmulatorClock {
+  /** `real`: wall clock × speed; `manual`: moves only with advance(). */
   readonly mode: 'real' | 'manual';
+  /** Speed factor of the real clock (0 for manual). */
   readonly speed: number;
   private readonly realStart = Date.now();
   private offset = 0;
@@ -147,7 +149,9 @@ export interface OverlapRecord {
 
 /** An error F&O answers with the OData error envelope. */
 export class FoError extends Error {
+  /** HTTP status to answer. */
   readonly status: number;
+  /** .NET exception type shown in innererror.type. */
   readonly type: string;
 
   constructor(status: number, message: string, type = 'System.InvalidOperationException') {
@@ -168,7 +172,9 @@ function iso(ms: number): string {
 
 /** The emulator's state and behaviour, independent of HTTP. */
 export class EmulatorEngine {
+  /** Every execution by id (all environments). */
   readonly executions = new Map<string, Execution>();
+  /** Every recurring message by id (lower-case GUID). */
   readonly messages = new Map<string, RecurringMessage>();
   /** env → entity (lower) → legal entity (upper) → key → row (column → value). */
   private readonly rowStore = new Map<
@@ -176,13 +182,17 @@ export class EmulatorEngine {
     Map<string, Map<string, Map<string, Record<string, string>>>>
   >();
   private readonly entityLabels = new Map<string, string>();
+  /** The call log (newest last, at most 10 000). */
   readonly calls: CallRecord[] = [];
+  /** ImportFromPackage overlaps seen. */
   readonly overlaps: OverlapRecord[] = [];
+  /** Active faults with their counters. */
   faults: ActiveFault[] = [];
   private callSeq = 0;
   private readonly callStarts = new WeakMap<CallRecord, number>();
   private faultSeq = 0;
   private pending = new Set<Promise<unknown>>();
+  /** Write urls issued by GetAzureWriteUrl, by blob name, with their emulator-clock expiry. */
   readonly issuedWriteUrls = new Map<string, { expiresAt: number }>();
 
   constructor(
