@@ -52,22 +52,16 @@ let activeRegistry: AppRegistry | undefined;
 let programmingModel: ProgrammingModel | undefined;
 let installed = false;
 
-function requireActive(what: string): AppRegistry {
-  if (!activeRegistry) {
-    throw new Error(
-      `devhost: ${what} was called while no app was loading; register functions at the top level of the app's modules.`,
-    );
-  }
-  return activeRegistry;
-}
-
 /** The object answered for `require('@azure/functions-core')`, as the worker's setupCoreModule does. */
 const coreApi = {
   version: CORE_API_VERSION,
   hostVersion: HOST_VERSION,
   Disposable,
   registerFunction(metadata: FunctionMetadata, callback: FunctionCallback): Disposable {
-    const registry = requireActive('registerFunction');
+    // Outside a load (app code imported directly, e.g. by a unit test) registrations are dropped,
+    // as in the library's own test mode.
+    if (!activeRegistry) return new Disposable(() => {});
+    const registry = activeRegistry;
     if (registry.functions.has(metadata.name)) {
       throw new Error(`devhost: a function named "${metadata.name}" is already registered.`);
     }
@@ -75,7 +69,8 @@ const coreApi = {
     return new Disposable(() => registry.functions.delete(metadata.name));
   },
   registerHook(type: HookType, callback: HookCallback): Disposable {
-    const registry = requireActive('registerHook');
+    if (!activeRegistry) return new Disposable(() => {});
+    const registry = activeRegistry;
     const hook: RegisteredHook = { type, callback };
     registry.hooks.push(hook);
     return new Disposable(() => {

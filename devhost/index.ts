@@ -24,6 +24,7 @@ export type { HostClock, VirtualClock, VirtualClockOptions } from './clock.js';
 export type { HostLogger } from './invoke.js';
 export type { InstanceStatus } from './durable/engine.js';
 export { FUNCTIONS_KEY_HEADER } from './http-server.js';
+export { installCoreApi } from './core-api.js';
 
 /** Default task hub when host.json names none (the extension's default). */
 export const DEFAULT_TASK_HUB = 'TestHubName';

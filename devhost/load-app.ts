@@ -90,5 +90,12 @@ export async function loadApp(
       loadedEntries.add(url);
     }
   });
+  if (registry.functions.size === 0) {
+    throw new Error(
+      `devhost: the app in ${options.appRoot} registered no functions (files: ${files.join(', ')}). ` +
+        'If this process imported the app modules before the host started, they are cached (and ' +
+        '@azure/functions may be in "test mode"): start the host before importing app code, or in its own process.',
+    );
+  }
   return files;
 }

@@ -104,4 +104,11 @@ describe('registration capture through @azure/functions-core', () => {
     expect(b.functions.size).toBe(9);
     expect(a.functions.get('httpFn')?.callback).not.toBe(b.functions.get('httpFn')?.callback);
   });
+
+  it('refuses an app that registered nothing, explaining the likely cause', async () => {
+    const registry: AppRegistry = { functions: new Map(), hooks: [], log: () => {} };
+    await expect(
+      loadApp(registry, { appRoot: join(import.meta.dirname, 'fixtures', 'empty-app') }),
+    ).rejects.toThrow(/registered no functions/);
+  });
 });
