@@ -212,10 +212,13 @@ export class DurableEngine {
     const all = await this.store.listInstances();
     const byId = new Map(all.map((s) => [s.instanceId, s]));
     for (const state of all) {
-      if (TERMINAL.includes(state.runtimeStatus)) continue;
+      const terminal = TERMINAL.includes(state.runtimeStatus);
+      // A finished instance may still owe the entity signals of its last episode.
+      if (terminal && Object.keys(state.tasks).length === 0) continue;
       const live = this.#adopt(state);
       void this.#enqueue(live, async () => {
         for (const task of Object.values(state.tasks)) {
+          if (terminal && task.kind !== 'entitySignal') continue;
           if (task.kind === 'subOrchestration') {
             const child = byId.get(task.instanceId);
             if (child && TERMINAL.includes(child.runtimeStatus)) {
