@@ -1,0 +1,577 @@
+/**
+ * The Bicep reader and every cross-check can fail: each check is run on the real infra/ with one
+ * thing broken in memory (a role removed, shared keys on, a container gone, …) and must name it.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { APP_SETTINGS, DEFAULT_NAMES, SETTING_NAMES } from '../../src/shared/config/index.js';
+import { BicepSyntaxError, isExpr, parseBicep, valueAt, type BicepDeclaration } from './bicep.js';
+import {
+  blobTriggerHookPairs,
+  checkBindings,
+  checkHardening,
+  checkHostJson,
+  checkNames,
+  checkParamDescriptions,
+  checkReferencedSettingKeys,
+  checkRequiredSettings,
+  checkRoles,
+  checkSameIdentity,
+  declaredNames,
+  findAppSettings,
+  identityConnections,
+  roleAssignments,
+  usedNames,
+  type AppSettingsFound,
+  type BicepFiles,
+  type CheckBindingsOptions,
+  type RegisteredFunctionInfo,
+} from './checks.js';
+
+const infraDir = join(import.meta.dirname, '..', '..', 'infra');
+const sources = new Map<string, string>([
+  ['main.bicep', readFileSync(join(infraDir, 'main.bicep'), 'utf8')],
+  ...readdirSync(join(infraDir, 'modules'))
+    .filter((f) => f.endsWith('.bicep'))
+    .map((f) => [`modules/${f}`, readFileSync(join(infraDir, 'modules', f), 'utf8')] as [string, string]),
+]);
+
+/** The real infra with `from` replaced by `to` in `file` (which must contain `from`). */
+function infra(edit?: { file: string; from: string | RegExp; to: string }): BicepFiles {
+  const out = new Map<string, BicepDeclaration[]>();
+  for (const [file, text] of sources) {
+    let t = text;
+    if (edit?.file === file) {
+      expect(
+        typeof edit.from === 'string' ? t.includes(edit.from) : edit.from.test(t),
+        `${file} has ${String(edit.from)}`,
+      ).toBe(true);
+      t = t.replace(edit.from, edit.to);
+    }
+    out.set(file, parseBicep(t));
+  }
+  return out;
+}
+
+function settingsOf(files: BicepFiles): AppSettingsFound {
+  const r = findAppSettings(files);
+  expect(r.problems).toEqual([]);
+  return r.found as AppSettingsFound;
+}
+
+function roleProblems(files: BicepFiles): string[] {
+  const found = settingsOf(files);
+  const identity = checkSameIdentity(files, found);
+  return [
+    ...identity.problems,
+    ...checkRoles(
+      identityConnections(found.settings, found.computed).connections,
+      roleAssignments(files),
+      identity.appPrincipal,
+    ),
+  ];
+}
+
+describe('Bicep reader', () => {
+  it('reads declarations, decorators, conditions, loops, literals and expressions', () => {
+    const decls = parseBicep(`
+targetScope = 'subscription' // comment
+/* block
+   comment */
+@minLength(1)
+@description('Required. It\\'s a name.')
+param name string
+
+@allowed([
+  'a'
+  'b'
+])
+param kind string = 'a'
+
+var list = [
+  'x'
+  'y-\${name}'
+  3
+]
+var obj = { a: 1, 'b-c': true }
+var pick = empty(kind) ? {
+  ONE: 'one'
+} : {
+  TWO: name
+}
+var text = '''
+multi
+'''
+
+resource sa 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
+  name: name
+}
+
+resource c 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for n in list: if (n != 'x') {
+  name: n
+  properties: {
+    publicAccess: 'None'
+  }
+}]
+
+module m 'modules/x.bicep' = if (!empty(name)) {
+  name: 'm'
+  params: {
+    '\${name}': {}
+    value: sa.properties.primaryEndpoints.blob
+  }
+}
+
+output o string = 'https://\${name}'
+`);
+    expect(decls.map((d) => `${d.kind}:${d.name}`)).toEqual([
+      'targetScope:',
+      'param:name',
+      'param:kind',
+      'var:list',
+      'var:obj',
+      'var:pick',
+      'var:text',
+      'resource:sa',
+      'resource:c',
+      'module:m',
+      'output:o',
+    ]);
+    const [scope, name, kind, list, obj, pick, text, sa, c, m, o] = decls;
+    expect(scope?.value).toBe('subscription');
+    expect(name?.decorators).toEqual(['@minLength(1)', "@description('Required. It\\'s a name.')"]);
+    expect(name?.value).toBeUndefined();
+    expect(kind?.value).toBe('a');
+    expect(kind?.decorators[0]).toContain("'b'");
+    expect(Array.isArray(list?.value) && list.value.length).toBe(3);
+    expect(isExpr((list?.value as unknown[])[1] as never)).toBe(true);
+    expect(obj?.value).toEqual({ a: 1, 'b-c': true });
+    expect(isExpr(pick?.value) && pick.value.literals).toEqual([
+      { ONE: 'one' },
+      { TWO: { expr: 'name', literals: [] } },
+    ]);
+    expect(text?.value).toBe('multi\n');
+    expect(sa).toMatchObject({
+      type: 'Microsoft.Storage/storageAccounts',
+      apiVersion: '2023-05-01',
+      existing: true,
+    });
+    expect(c).toMatchObject({ loop: 'n in list', condition: "n != 'x'" });
+    expect(valueAt(c?.value, 'properties.publicAccess')).toBe('None');
+    expect(m).toMatchObject({ type: 'modules/x.bicep', condition: '!empty(name)' });
+    expect(Object.keys(valueAt(m?.value, 'params') as object)).toEqual(['${name}', 'value']);
+    expect(o).toMatchObject({ type: 'string', value: { expr: "'https://${name}'" } });
+  });
+
+  it('reports where the text cannot be read', () => {
+    expect(() => parseBicep("var a = {\n  b: 'unterminated\n}")).toThrow(BicepSyntaxError);
+    expect(() => parseBicep("var a = {\n  b: 'unterminated\n}")).toThrow(/line 2/);
+    expect(() => parseBicep('var a = {\n  b: 1\n')).toThrow(/expected an object key|missing/);
+  });
+});
+
+describe('each cross-check fails when infra/ misses something', () => {
+  it('the real infra passes every check (the baseline the cases below break)', () => {
+    const files = infra();
+    const found = settingsOf(files);
+    expect(checkRequiredSettings(APP_SETTINGS, new Set(found.settings.keys()), new Set())).toEqual([]);
+    expect(roleProblems(files)).toEqual([]);
+    expect(checkHardening(files, found, '22')).toEqual([]);
+    expect(checkParamDescriptions(files)).toEqual([]);
+    const used = usedNames(DEFAULT_NAMES, SETTING_NAMES, found.settings);
+    expect(checkNames(used.names, declaredNames(files).declared)).toEqual([]);
+  });
+
+  it('a required setting missing from the Bicep and from user-settings.json', () => {
+    const files = infra({
+      file: 'modules/functionapp.bicep',
+      from: /\n {2}ServiceBusConnection__fullyQualifiedNamespace: .*/,
+      to: '',
+    });
+    const found = settingsOf(files);
+    expect(checkRequiredSettings(APP_SETTINGS, new Set(found.settings.keys()), new Set())).toEqual([
+      expect.stringMatching(
+        /required app setting ServiceBusConnection \| ServiceBusConnection__fullyQualifiedNamespace is neither set/,
+      ),
+    ]);
+    // … and fine again when documented as user-provided.
+    expect(
+      checkRequiredSettings(APP_SETTINGS, new Set(found.settings.keys()), new Set(['ServiceBusConnection'])),
+    ).toEqual([]);
+  });
+
+  it('a *Settings var that the appsettings resource does not apply does not count', () => {
+    const files = infra({
+      file: 'modules/functionapp.bicep',
+      from: 'union(extraAppSettings, connectionSettings, configSettings, keyVaultReferenceSettings)',
+      to: 'union(extraAppSettings, connectionSettings, keyVaultReferenceSettings)',
+    });
+    const found = settingsOf(files);
+    expect(checkRequiredSettings(APP_SETTINGS, new Set(found.settings.keys()), new Set())).toEqual([
+      expect.stringContaining('DMF_CONFIG | DMF_CONFIG_FILE'),
+    ]);
+  });
+
+  it('a config key naming a setting without a documented way to supply it', () => {
+    expect(
+      checkReferencedSettingKeys(['clientSecretSetting', 'newSetting'], { clientSecretSetting: 'Key Vault' }),
+    ).toEqual([expect.stringContaining('config key "newSetting" names an app setting')]);
+    expect(checkReferencedSettingKeys([], {})).toHaveLength(1);
+  });
+
+  it('a container, queue or topic the app uses that is not declared', () => {
+    const noArchive = infra({ file: 'main.bicep', from: "\n  'dmf-archive'", to: '' });
+    const found = settingsOf(noArchive);
+    const used = usedNames(DEFAULT_NAMES, SETTING_NAMES, found.settings).names;
+    expect(checkNames(used, declaredNames(noArchive).declared)).toEqual([
+      'blob container "dmf-archive" (DMF_ARCHIVE_CONTAINER (default)) is not declared in the Bicep',
+    ]);
+    const renamedQueue = infra({ file: 'main.bicep', from: "name: 'dmf-commands'", to: "name: 'commands'" });
+    expect(checkNames(used, declaredNames(renamedQueue).declared)).toEqual([
+      expect.stringContaining(
+        'Service Bus queue "dmf-commands" (DMF_COMMANDS_QUEUE (default)) is not declared',
+      ),
+    ]);
+    const noDeliveryCount = infra({ file: 'main.bicep', from: /\n {4}maxDeliveryCount: 5/, to: '' });
+    expect(checkNames(used, declaredNames(noDeliveryCount).declared)).toEqual([
+      expect.stringContaining('no literal maxDeliveryCount'),
+    ]);
+    const noSubscription = infra({ file: 'main.bicep', from: /\n {6}'all-events'/, to: '' });
+    expect(checkNames(used, declaredNames(noSubscription).declared)).toEqual([
+      expect.stringContaining('has no subscription'),
+    ]);
+    const noTopics = infra({
+      file: 'modules/servicebus.bicep',
+      from: "resource topicResources 'Microsoft.ServiceBus/namespaces/topics@",
+      to: "resource topicResources 'Microsoft.ServiceBus/namespaces/notTopics@",
+    });
+    expect(declaredNames(noTopics).problems).toEqual([
+      'no Microsoft.ServiceBus/namespaces/topics resource is declared',
+    ]);
+  });
+
+  it('a name overridden by an app setting is looked up under its new value', () => {
+    const used = usedNames(
+      DEFAULT_NAMES,
+      SETTING_NAMES,
+      new Map([['DMF_INBOUND_CONTAINER', 'incoming']]),
+    ).names;
+    expect(used.find((u) => u.source === 'DMF_INBOUND_CONTAINER')?.name).toBe('incoming');
+    expect(usedNames({ somethingElse: 'x' }, {}, new Map()).problems).toEqual([
+      expect.stringContaining('DEFAULT_NAMES.somethingElse: unknown kind'),
+    ]);
+  });
+
+  it('a missing, conditional, mis-scoped or other-principal role assignment', () => {
+    expect(
+      roleProblems(
+        infra({
+          file: 'modules/roles.bicep',
+          from: 'roleIds.storageTableDataContributor)\n    principalId',
+          to: 'roleIds.storageBlobDataContributor)\n    principalId',
+        }),
+      ),
+    ).toEqual([
+      expect.stringContaining(
+        'needs an unconditional "Storage Table Data Contributor" role assignment for appPrincipalId',
+      ),
+    ]);
+    expect(
+      roleProblems(
+        infra({
+          file: 'modules/roles.bicep',
+          from: "resource appServiceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {",
+          to: "resource appServiceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (false) {",
+        }),
+      ),
+    ).toEqual([expect.stringContaining('"Azure Service Bus Data Receiver"')]);
+    expect(
+      roleProblems(
+        infra({
+          file: 'modules/roles.bicep',
+          from: /scope: vault\n( {2}properties: \{\n {4}roleDefinitionId: [^\n]*keyVaultSecretsUser)/,
+          to: 'scope: storage\n$1',
+        }),
+      ),
+    ).toEqual([
+      expect.stringContaining(
+        '"Key Vault Secrets User" role assignment for appPrincipalId scoped to a Microsoft.KeyVault/vaults',
+      ),
+    ]);
+    expect(
+      roleProblems(
+        infra({
+          file: 'modules/roles.bicep',
+          from: 'roleIds.monitoringMetricsPublisher)\n    principalId: appPrincipalId',
+          to: 'roleIds.monitoringMetricsPublisher)\n    principalId: userPrincipalId',
+        }),
+      ),
+    ).toEqual([expect.stringContaining('"Monitoring Metrics Publisher"')]);
+  });
+
+  it('connections, role assignments and Key Vault references that use different identities', () => {
+    expect(
+      roleProblems(
+        infra({
+          file: 'main.bicep',
+          from: 'identityClientId: identity.outputs.clientId',
+          to: 'identityClientId: otherIdentity.outputs.clientId',
+        }),
+      ),
+    ).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining(
+          'runs as identity.outputs.id but its connections use otherIdentity.outputs.clientId',
+        ),
+      ]),
+    );
+    expect(
+      roleProblems(
+        infra({
+          file: 'modules/functionapp.bicep',
+          from: /\n {4}keyVaultReferenceIdentity: identityId/,
+          to: '',
+        }),
+      ),
+    ).toEqual([expect.stringContaining('keyVaultReferenceIdentity must be identityId')]);
+    expect(
+      roleProblems(
+        infra({
+          file: 'main.bicep',
+          from: 'appPrincipalId: identity.outputs.principalId',
+          to: "appPrincipalId: 'someone-else'",
+        }),
+      ),
+    ).toEqual(
+      expect.arrayContaining([expect.stringContaining('no module receives identity.outputs.principalId')]),
+    );
+  });
+
+  it('an identity-based connection without credential or client id', () => {
+    const found = settingsOf(
+      infra({ file: 'modules/functionapp.bicep', from: /\n {2}ServiceBusConnection__clientId: .*/, to: '' }),
+    );
+    expect(identityConnections(found.settings).problems).toEqual([
+      expect.stringContaining('ServiceBusConnection__clientId is not set'),
+    ]);
+    const noCredential = settingsOf(
+      infra({
+        file: 'modules/functionapp.bicep',
+        from: "AzureWebJobsStorage__credential: 'managedidentity'",
+        to: "AzureWebJobsStorage__credential: 'connectionstring'",
+      }),
+    );
+    expect(identityConnections(noCredential.settings).problems).toEqual([
+      expect.stringContaining("AzureWebJobsStorage__credential must be 'managedidentity'"),
+    ]);
+  });
+
+  it('shared keys on, local auth on, another runtime, a forbidden setting, key-based deployment storage', () => {
+    const check = (edit: Parameters<typeof infra>[0]): string[] => {
+      const files = infra(edit);
+      return checkHardening(files, settingsOf(files), '22');
+    };
+    expect(
+      check({
+        file: 'modules/storage.bicep',
+        from: 'allowSharedKeyAccess: false',
+        to: 'allowSharedKeyAccess: true',
+      }),
+    ).toEqual([expect.stringContaining('must set properties.allowSharedKeyAccess: false')]);
+    expect(
+      check({
+        file: 'modules/servicebus.bicep',
+        from: 'disableLocalAuth: true',
+        to: 'disableLocalAuth: false',
+      }),
+    ).toEqual([expect.stringContaining('disableLocalAuth')]);
+    expect(
+      check({
+        file: 'modules/keyvault.bicep',
+        from: 'enableRbacAuthorization: true',
+        to: 'enableRbacAuthorization: false',
+      }),
+    ).toEqual([expect.stringContaining('enableRbacAuthorization')]);
+    expect(check({ file: 'modules/functionapp.bicep', from: "version: '22'", to: "version: '20'" })).toEqual([
+      expect.stringContaining("functionAppConfig.runtime must be { name: 'node', version: '22' }"),
+    ]);
+    expect(
+      check({ file: 'modules/functionapp.bicep', from: "tier: 'FlexConsumption'", to: "tier: 'Dynamic'" }),
+    ).toEqual([expect.stringContaining('no Flex Consumption plan')]);
+    expect(
+      check({
+        file: 'modules/functionapp.bicep',
+        from: '  AZURE_CLIENT_ID: identityClientId',
+        to: "  AZURE_CLIENT_ID: identityClientId\n  FUNCTIONS_WORKER_RUNTIME: 'node'",
+      }),
+    ).toEqual([expect.stringContaining('FUNCTIONS_WORKER_RUNTIME must not be set')]);
+    expect(
+      check({
+        file: 'modules/functionapp.bicep',
+        from: "type: 'UserAssignedIdentity'",
+        to: "type: 'StorageAccountConnectionString'",
+      }),
+    ).toEqual([expect.stringContaining('deployment.storage.authentication.type')]);
+  });
+
+  it('a parameter without a Required/Optional description, or one that contradicts its default', () => {
+    expect(
+      checkParamDescriptions(
+        infra({
+          file: 'modules/identity.bicep',
+          from: "@description('Required. Name of the identity.')\n",
+          to: '',
+        }),
+      ),
+    ).toEqual([
+      "modules/identity.bicep: param name needs @description('Required. …') or @description('Optional. …')",
+    ]);
+    expect(
+      checkParamDescriptions(
+        infra({
+          file: 'modules/keyvault.bicep',
+          from: "@description('Optional. Tags.')",
+          to: "@description('Required. Tags.')",
+        }),
+      ),
+    ).toEqual(['modules/keyvault.bicep: param tags is described "Required" but has a default']);
+  });
+
+  describe('bindings of registered functions', () => {
+    const files = infra();
+    const found = settingsOf(files);
+    const options: CheckBindingsOptions = {
+      settings: found.settings,
+      catalog: APP_SETTINGS,
+      declared: declaredNames(files).declared,
+      connections: identityConnections(found.settings, found.computed).connections,
+      eventGrid: { systemTopic: true, hookPairs: new Map([['onBlob', 'dmf-inbound']]) },
+    };
+    const fn = (name: string, binding: Record<string, unknown>): RegisteredFunctionInfo => ({
+      name,
+      bindings: { b1: binding },
+    });
+
+    it('accepts bindings to provisioned things', () => {
+      expect(
+        checkBindings(
+          [
+            fn('onCommand', {
+              type: 'serviceBusTrigger',
+              direction: 'in',
+              queueName: '%DMF_COMMANDS_QUEUE%',
+              connection: 'ServiceBusConnection',
+            }),
+            fn('onEvent', {
+              type: 'serviceBusTrigger',
+              direction: 'in',
+              topicName: 'dmf-events',
+              subscriptionName: 'all-events',
+              connection: 'ServiceBusConnection',
+            }),
+            fn('onBlob', {
+              type: 'blobTrigger',
+              direction: 'in',
+              path: 'dmf-inbound/{name}',
+              connection: 'AzureWebJobsStorage',
+              source: 'EventGrid',
+            }),
+            fn('web', { type: 'httpTrigger', direction: 'in' }),
+          ],
+          options,
+        ),
+      ).toEqual([]);
+    });
+
+    it('names each binding that needs something infra does not provide', () => {
+      expect(
+        checkBindings(
+          [
+            fn('a', {
+              type: 'serviceBusTrigger',
+              queueName: 'other-queue',
+              connection: 'ServiceBusConnection',
+            }),
+            fn('b', {
+              type: 'serviceBus',
+              topicName: '%NO_SUCH_SETTING%',
+              connection: 'ServiceBusConnection',
+            }),
+            fn('c', {
+              type: 'serviceBusTrigger',
+              topicName: 'dmf-events',
+              subscriptionName: 'mine',
+              connection: 'ServiceBusConnection',
+            }),
+            fn('d', { type: 'serviceBusTrigger', queueName: 'dmf-commands', connection: 'OtherBus' }),
+            fn('e', { type: 'blob', path: 'nowhere/x.json', connection: 'AzureWebJobsStorage' }),
+            fn('f', { type: 'blobTrigger', path: 'dmf-inbound/{name}', connection: 'AzureWebJobsStorage' }),
+            fn('g', {
+              type: 'blobTrigger',
+              path: 'dmf-results/{name}',
+              connection: 'AzureWebJobsStorage',
+              source: 'EventGrid',
+            }),
+            fn('h', { type: 'cosmosDBTrigger' }),
+          ],
+          options,
+        ),
+      ).toEqual([
+        expect.stringContaining(
+          'function a, binding b1 (serviceBusTrigger): queue "other-queue" is not declared',
+        ),
+        expect.stringContaining('function b, binding b1 (serviceBus): %NO_SUCH_SETTING% is neither set'),
+        expect.stringContaining(
+          'function c, binding b1 (serviceBusTrigger): subscription "mine" of topic "dmf-events"',
+        ),
+        expect.stringContaining(
+          'function d, binding b1 (serviceBusTrigger): connection "OtherBus" is not an identity-based serviceBus connection',
+        ),
+        expect.stringContaining('function e, binding b1 (blob): container "nowhere" is not declared'),
+        expect.stringContaining(
+          'function f, binding b1 (blobTrigger): Flex Consumption runs only Event Grid blob triggers',
+        ),
+        expect.stringContaining('function g, binding b1 (blobTrigger): the postdeploy hooks'),
+        expect.stringContaining('binding type "cosmosDBTrigger" is unknown'),
+      ]);
+    });
+
+    it("reads the hooks' blob trigger lists and notices when they disagree", () => {
+      expect([
+        ...blobTriggerHookPairs({
+          sh: ': "${DMF_BLOB_TRIGGERS:=a=x b=y}"',
+          ps1: "if ($env:DMF_BLOB_TRIGGERS) { $env:DMF_BLOB_TRIGGERS } else { 'b=y a=x' }",
+        }).pairs,
+      ]).toEqual([
+        ['a', 'x'],
+        ['b', 'y'],
+      ]);
+      expect(
+        blobTriggerHookPairs({
+          sh: ': "${DMF_BLOB_TRIGGERS:=a=x}"',
+          ps1: "$env:DMF_BLOB_TRIGGERS } else { 'a=z' }",
+        }).problems,
+      ).toHaveLength(1);
+    });
+  });
+
+  it('host.json without the production settings', () => {
+    const good = JSON.parse(readFileSync(join(infraDir, '..', 'host.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(checkHostJson(good)).toEqual([]);
+    const sampled = structuredClone(good) as {
+      logging: { applicationInsights: { samplingSettings: { excludedTypes: string } } };
+    };
+    sampled.logging.applicationInsights.samplingSettings.excludedTypes = 'Request';
+    expect(checkHostJson(sampled)).toEqual([expect.stringContaining('sampling must exclude Exception')]);
+    const oldBundle = structuredClone(good) as { extensionBundle: { version: string } };
+    oldBundle.extensionBundle.version = '[3.*, 4.0.0)';
+    expect(checkHostJson(oldBundle)).toEqual([expect.stringContaining('host.json extensionBundle.version')]);
+    const badHub = structuredClone(good) as { extensions: { durableTask: { hubName: string } } };
+    badHub.extensions.durableTask.hubName = 'dmf-hub';
+    expect(checkHostJson(badHub)).toEqual([expect.stringContaining('task hub name')]);
+  });
+});

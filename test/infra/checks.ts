@@ -1,0 +1,883 @@
+/**
+ * Cross-checks between infra/ (Bicep, read with ./bicep.ts) and what the app needs, as pure
+ * functions returning problems (empty = fine), so each can be shown to fail on a small snippet.
+ * Everything the app needs is taken from the app's own exports (APP_SETTINGS, SETTING_NAMES,
+ * DEFAULT_NAMES, the auth schema, the functions it registers), never from a copied list.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { z } from 'zod';
+import type { AppSettingInfo } from '../../src/shared/config/index.js';
+import {
+  isExpr,
+  isObject,
+  mentions,
+  objectLiterals,
+  parseBicep,
+  textOf,
+  valueAt,
+  type BicepDeclaration,
+  type BicepObject,
+  type BicepValue,
+} from './bicep.js';
+
+/** Built-in Azure role definition ids (the same in every tenant). */
+export const BUILT_IN_ROLES = {
+  'Storage Blob Data Owner': 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b',
+  'Storage Blob Data Contributor': 'ba92f5b4-2d11-453d-a403-e96b0029c9fe',
+  'Storage Queue Data Contributor': '974c5e8b-45b9-4653-ba55-5f855dd0fb88',
+  'Storage Table Data Contributor': '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
+  'Azure Service Bus Data Sender': '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39',
+  'Azure Service Bus Data Receiver': '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0',
+  'Key Vault Secrets User': '4633458b-17de-408a-b874-0445c86b69e6',
+  'Key Vault Secrets Officer': 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
+  'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb',
+} as const;
+/** A role name of {@link BUILT_IN_ROLES}. */
+export type RoleName = keyof typeof BUILT_IN_ROLES;
+
+/** Roles each kind of identity-based connection needs, and the resource type they are scoped to. */
+export const CONNECTION_ROLES: Record<
+  'storage' | 'serviceBus' | 'keyVaultReference' | 'appInsights',
+  { roles: RoleName[]; scopeType: string }
+> = {
+  // Blob (leases, receipts, containers, deployment package), queue and table (Durable Functions).
+  storage: {
+    roles: ['Storage Blob Data Owner', 'Storage Queue Data Contributor', 'Storage Table Data Contributor'],
+    scopeType: 'Microsoft.Storage/storageAccounts',
+  },
+  serviceBus: {
+    roles: ['Azure Service Bus Data Sender', 'Azure Service Bus Data Receiver'],
+    scopeType: 'Microsoft.ServiceBus/namespaces',
+  },
+  keyVaultReference: { roles: ['Key Vault Secrets User'], scopeType: 'Microsoft.KeyVault/vaults' },
+  appInsights: { roles: ['Monitoring Metrics Publisher'], scopeType: 'Microsoft.Insights/components' },
+};
+
+/** infra/user-settings.json: what users provide themselves, and how. */
+export const UserSettingsSchema = z.strictObject({
+  $comment: z.string().optional(),
+  /** App settings the Bicep does not set and users must (name → how). */
+  settings: z.record(z.string(), z.string()),
+  /** Keys of the config JSON's `auth` objects that name an app setting (key → how it is supplied). */
+  referencedSettingKeys: z.record(z.string(), z.string()),
+});
+/** Parsed infra/user-settings.json. */
+export type UserSettings = z.infer<typeof UserSettingsSchema>;
+
+/** Parsed Bicep files of a folder, by path relative to it (`main.bicep`, `modules/storage.bicep`). */
+export type BicepFiles = ReadonlyMap<string, readonly BicepDeclaration[]>;
+
+/** Reads and parses every `.bicep` file under `dir`. */
+export function loadBicepFiles(dir: string): Map<string, BicepDeclaration[]> {
+  const out = new Map<string, BicepDeclaration[]>();
+  const walk = (d: string): void => {
+    for (const entry of readdirSync(d, { withFileTypes: true })) {
+      const full = join(d, entry.name);
+      if (entry.isDirectory()) walk(full);
+      else if (entry.name.endsWith('.bicep')) {
+        const path = relative(dir, full).split('\\').join('/');
+        try {
+          out.set(path, parseBicep(readFileSync(full, 'utf8')));
+        } catch (error) {
+          throw new Error(`${path}: ${(error as Error).message}`, { cause: error });
+        }
+      }
+    }
+  };
+  if (existsSync(dir)) walk(dir);
+  return out;
+}
+
+function declarations(
+  files: BicepFiles,
+  kind: BicepDeclaration['kind'],
+): Array<BicepDeclaration & { file: string }> {
+  return [...files].flatMap(([file, decls]) =>
+    decls.filter((d) => d.kind === kind).map((d) => ({ ...d, file })),
+  );
+}
+
+function find(
+  decls: readonly BicepDeclaration[],
+  kind: BicepDeclaration['kind'],
+  name: string,
+): BicepDeclaration | undefined {
+  return decls.find((d) => d.kind === kind && d.name === name);
+}
+
+/** Resources of `type` across all files (existing ones excluded unless asked). */
+export function resourcesOfType(
+  files: BicepFiles,
+  type: string,
+  options: { existing?: boolean } = {},
+): Array<BicepDeclaration & { file: string }> {
+  return declarations(files, 'resource').filter(
+    (r) => r.type?.toLowerCase() === type.toLowerCase() && (options.existing === true || r.existing !== true),
+  );
+}
+
+/** The app settings a Function App module sets: name → value (literal or expression). */
+export interface AppSettingsFound {
+  /** File that sets them. */
+  file: string;
+  settings: Map<string, BicepValue>;
+  /** Text of setting sources whose keys are computed (e.g. `toObject(…)` of Key Vault references). */
+  computed: string[];
+  /** Symbol of the site resource. */
+  siteSymbol: string;
+}
+
+/**
+ * Finds the Function App (`Microsoft.Web/sites`, kind containing `functionapp`) and the app
+ * settings it gets: `siteConfig.appSettings` entries and/or a `Microsoft.Web/sites/config`
+ * `appsettings` resource whose `properties` is an object or an expression over `*Settings` vars
+ * (their object literals' keys count; `param` objects are user-supplied and do not).
+ */
+export function findAppSettings(files: BicepFiles): { found?: AppSettingsFound; problems: string[] } {
+  const sites = resourcesOfType(files, 'Microsoft.Web/sites').filter((s) =>
+    textOf(valueAt(s.value, 'kind')).includes('functionapp'),
+  );
+  if (sites.length !== 1) {
+    return {
+      problems: [
+        `expected exactly one Function App (Microsoft.Web/sites, kind functionapp…), found ${sites.length}`,
+      ],
+    };
+  }
+  const site = sites[0] as BicepDeclaration & { file: string };
+  const decls = files.get(site.file) ?? [];
+  const settings = new Map<string, BicepValue>();
+  const computed: string[] = [];
+  const inline = valueAt(site.value, 'properties.siteConfig.appSettings');
+  if (Array.isArray(inline)) {
+    for (const entry of inline) {
+      const name = valueAt(entry, 'name');
+      if (typeof name === 'string') settings.set(name, valueAt(entry, 'value') ?? null);
+    }
+  }
+  const configs = resourcesOfType(files, 'Microsoft.Web/sites/config').filter(
+    (c) => c.file === site.file && valueAt(c.value, 'name') === 'appsettings',
+  );
+  for (const config of configs) {
+    const props = valueAt(config.value, 'properties');
+    const sources: BicepObject[] = [...objectLiterals(props)];
+    const propsText = textOf(props);
+    for (const v of decls.filter((d) => d.kind === 'var' && d.name.endsWith('Settings'))) {
+      if (!mentions(propsText, v.name)) continue;
+      const literals = objectLiterals(v.value);
+      if (literals.length > 0) sources.push(...literals);
+      else computed.push(textOf(v.value));
+    }
+    for (const source of sources) for (const [k, v] of Object.entries(source)) settings.set(k, v);
+  }
+  if (settings.size === 0) return { problems: [`${site.file}: the Function App gets no app settings`] };
+  return { found: { file: site.file, settings, computed, siteSymbol: site.name }, problems: [] };
+}
+
+/** The requirement groups of APP_SETTINGS: each is met by any one of its names. */
+export function requiredSettingGroups(catalog: readonly AppSettingInfo[]): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const s of catalog.filter((x) => x.required)) {
+    const group = [s.name, ...(s.oneOf ?? [])].sort();
+    groups.set(group.join('|'), group);
+  }
+  return [...groups.values()];
+}
+
+/** Every required app setting (group) is set by the Bicep or documented as user-provided. */
+export function checkRequiredSettings(
+  catalog: readonly AppSettingInfo[],
+  bicepSettings: ReadonlySet<string>,
+  userSettings: ReadonlySet<string>,
+): string[] {
+  return requiredSettingGroups(catalog)
+    .filter((group) => !group.some((n) => bicepSettings.has(n) || userSettings.has(n)))
+    .map(
+      (group) =>
+        `required app setting ${group.join(' | ')} is neither set in the Bicep app settings nor listed in infra/user-settings.json "settings"`,
+    );
+}
+
+/** Keys of the auth variants (from the app's zod schema) that name an app setting (`…Setting`). */
+export function settingKeysOfAuthSchema(schema: z.ZodType): string[] {
+  const keys = new Set<string>();
+  const visit = (s: unknown): void => {
+    const def = (s as { def?: { type?: string; options?: unknown[]; shape?: Record<string, unknown> } }).def;
+    if (!def) return;
+    if (def.options) def.options.forEach(visit);
+    if (def.shape) for (const k of Object.keys(def.shape)) if (/Setting$/.test(k)) keys.add(k);
+  };
+  visit(schema);
+  return [...keys].sort();
+}
+
+/** Every `…Setting` key of the config schema says, in user-settings.json, how it is supplied. */
+export function checkReferencedSettingKeys(
+  keys: readonly string[],
+  documented: Readonly<Record<string, string>>,
+): string[] {
+  const problems: string[] = [];
+  if (keys.length === 0)
+    problems.push('the auth schema names no `…Setting` key: is settingKeysOfAuthSchema still right?');
+  for (const k of keys) {
+    if (!documented[k]?.trim())
+      problems.push(
+        `config key "${k}" names an app setting; infra/user-settings.json "referencedSettingKeys" must say how it is supplied on Azure`,
+      );
+  }
+  return problems;
+}
+
+/** A name the app uses: blob container, Service Bus queue or topic. */
+export interface UsedName {
+  kind: 'container' | 'queue' | 'topic';
+  name: string;
+  /** Where the app takes it from, e.g. `DMF_INBOUND_CONTAINER (default)`. */
+  source: string;
+}
+
+/**
+ * The container/queue/topic names the app uses with these settings: DEFAULT_NAMES entries, kind
+ * from the key suffix, overridden by the app setting of the same key in SETTING_NAMES.
+ */
+export function usedNames(
+  defaults: Readonly<Record<string, string>>,
+  settingNames: Readonly<Record<string, string>>,
+  settings: ReadonlyMap<string, BicepValue>,
+): { names: UsedName[]; problems: string[] } {
+  const names: UsedName[] = [];
+  const problems: string[] = [];
+  for (const [key, fallback] of Object.entries(defaults)) {
+    const kind = key.endsWith('Container')
+      ? 'container'
+      : key.endsWith('Queue')
+        ? 'queue'
+        : key.endsWith('Topic')
+          ? 'topic'
+          : undefined;
+    if (!kind) {
+      problems.push(
+        `DEFAULT_NAMES.${key}: unknown kind of name (expected …Container, …Queue or …Topic): teach test/infra/checks.ts how it is declared`,
+      );
+      continue;
+    }
+    const setting = settingNames[key];
+    const value = setting === undefined ? undefined : settings.get(setting);
+    if (value !== undefined && typeof value !== 'string') {
+      problems.push(
+        `${setting}: set to an expression in the Bicep (${textOf(value)}); use a literal so it can be checked`,
+      );
+      continue;
+    }
+    names.push({
+      kind,
+      name: value ?? fallback,
+      source:
+        setting === undefined
+          ? `DEFAULT_NAMES.${key}`
+          : `${setting}${value === undefined ? ' (default)' : ''}`,
+    });
+  }
+  return { names, problems };
+}
+
+/** Declared names: containers, queues (with maxDeliveryCount) and topics (with subscriptions). */
+export interface DeclaredNames {
+  containers: Set<string>;
+  queues: Map<string, BicepObject>;
+  topics: Map<string, BicepObject>;
+}
+
+function literalStrings(
+  value: BicepValue | undefined,
+  vars: readonly BicepDeclaration[],
+): string[] | undefined {
+  if (Array.isArray(value)) return value.filter((v): v is string => typeof v === 'string');
+  if (isExpr(value)) {
+    // concat(a, [b]) and friends: every array var or array literal it mentions.
+    const out: string[] = [];
+    for (const v of vars)
+      if (v.kind === 'var' && mentions(value.expr, v.name))
+        out.push(...(literalStrings(v.value, vars) ?? []));
+    for (const lit of value.literals) out.push(...(literalStrings(lit, vars) ?? []));
+    return out;
+  }
+  if (typeof value === 'string') return [value];
+  return undefined;
+}
+
+function literalObjects(value: BicepValue | undefined, vars: readonly BicepDeclaration[]): BicepObject[] {
+  if (Array.isArray(value)) return value.filter(isObject);
+  if (isExpr(value)) {
+    const out: BicepObject[] = [];
+    for (const v of vars)
+      if (v.kind === 'var' && mentions(value.expr, v.name)) out.push(...literalObjects(v.value, vars));
+    for (const lit of value.literals) out.push(...literalObjects(lit, vars));
+    return out;
+  }
+  return [];
+}
+
+/**
+ * Follows a resource loop (`[for x in p: …]` over param `p` of a module) back to the module call
+ * in `main`, and returns the values passed for `p`.
+ */
+function loopSources(
+  files: BicepFiles,
+  mainFile: string,
+  resourceType: string,
+): {
+  values: Array<{ value: BicepValue | undefined; vars: readonly BicepDeclaration[] }>;
+  problems: string[];
+} {
+  const main = files.get(mainFile) ?? [];
+  const problems: string[] = [];
+  const values: Array<{ value: BicepValue | undefined; vars: readonly BicepDeclaration[] }> = [];
+  const resources = resourcesOfType(files, resourceType);
+  if (resources.length === 0) problems.push(`no ${resourceType} resource is declared`);
+  for (const r of resources) {
+    const decls = files.get(r.file) ?? [];
+    if (!r.loop) {
+      values.push({ value: [valueAt(r.value, 'name') ?? null], vars: decls });
+      continue;
+    }
+    const source = /\bin\s+([A-Za-z_][A-Za-z0-9_]*)\s*$/.exec(r.loop)?.[1];
+    const param = source === undefined ? undefined : find(decls, 'param', source);
+    const local = source === undefined ? undefined : find(decls, 'var', source);
+    if (local) {
+      values.push({ value: local.value, vars: decls });
+      continue;
+    }
+    if (!param || !source) {
+      problems.push(`${r.file}: ${r.name} loops over "${r.loop}", which is not a param or var of that file`);
+      continue;
+    }
+    if (r.file === mainFile) {
+      values.push({ value: param.value, vars: main });
+      continue;
+    }
+    const calls = declarations(files, 'module').filter(
+      (m) => m.file === mainFile && m.type?.replace(/^\.\//, '') === r.file,
+    );
+    if (calls.length === 0) problems.push(`${r.file} is not called from ${mainFile}`);
+    for (const call of calls) values.push({ value: valueAt(call.value, `params.${source}`), vars: main });
+  }
+  return { values, problems };
+}
+
+/** Reads the containers, queues and topics the Bicep declares (following module params to main). */
+export function declaredNames(
+  files: BicepFiles,
+  mainFile = 'main.bicep',
+): { declared: DeclaredNames; problems: string[] } {
+  const declared: DeclaredNames = { containers: new Set(), queues: new Map(), topics: new Map() };
+  const problems: string[] = [];
+  const containers = loopSources(
+    files,
+    mainFile,
+    'Microsoft.Storage/storageAccounts/blobServices/containers',
+  );
+  problems.push(...containers.problems);
+  for (const { value, vars } of containers.values)
+    for (const n of literalStrings(value, vars) ?? []) declared.containers.add(n);
+  const queues = loopSources(files, mainFile, 'Microsoft.ServiceBus/namespaces/queues');
+  problems.push(...queues.problems);
+  for (const { value, vars } of queues.values) {
+    for (const q of literalObjects(value, vars))
+      if (typeof q.name === 'string') declared.queues.set(q.name, q);
+    for (const n of literalStrings(value, vars) ?? [])
+      if (!declared.queues.has(n)) declared.queues.set(n, { name: n });
+  }
+  const topics = loopSources(files, mainFile, 'Microsoft.ServiceBus/namespaces/topics');
+  problems.push(...topics.problems);
+  for (const { value, vars } of topics.values) {
+    for (const t of literalObjects(value, vars))
+      if (typeof t.name === 'string') declared.topics.set(t.name, t);
+  }
+  return { declared, problems };
+}
+
+/** Every name the app uses is declared; queues carry a maxDeliveryCount; topics a subscription. */
+export function checkNames(used: readonly UsedName[], declared: DeclaredNames): string[] {
+  const problems: string[] = [];
+  for (const u of used) {
+    if (u.kind === 'container' && !declared.containers.has(u.name))
+      problems.push(`blob container "${u.name}" (${u.source}) is not declared in the Bicep`);
+    if (u.kind === 'queue') {
+      const q = declared.queues.get(u.name);
+      if (!q) problems.push(`Service Bus queue "${u.name}" (${u.source}) is not declared in the Bicep`);
+      else if (typeof q.maxDeliveryCount !== 'number')
+        problems.push(
+          `Service Bus queue "${u.name}" has no literal maxDeliveryCount (poison messages would be retried the default 10 times)`,
+        );
+    }
+    if (u.kind === 'topic') {
+      const t = declared.topics.get(u.name);
+      if (!t) problems.push(`Service Bus topic "${u.name}" (${u.source}) is not declared in the Bicep`);
+      else if (!Array.isArray(t.subscriptions) || t.subscriptions.length === 0)
+        problems.push(
+          `Service Bus topic "${u.name}" has no subscription: events sent to it would be dropped`,
+        );
+    }
+  }
+  return problems;
+}
+
+/** A role assignment found in the Bicep. */
+export interface RoleAssignmentFound {
+  file: string;
+  symbol: string;
+  role?: RoleName;
+  roleId?: string;
+  principal: string;
+  scopeType?: string;
+  conditional: boolean;
+}
+
+const GUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i;
+
+/** Every role assignment: role (resolved through `var` objects), principal expression, scope type. */
+export function roleAssignments(files: BicepFiles): RoleAssignmentFound[] {
+  return resourcesOfType(files, 'Microsoft.Authorization/roleAssignments').map((r) => {
+    const decls = files.get(r.file) ?? [];
+    const roleExpr = textOf(valueAt(r.value, 'properties.roleDefinitionId'));
+    let roleId = GUID.exec(roleExpr)?.[0];
+    if (!roleId) {
+      for (const m of roleExpr.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)/g)) {
+        const v = find(decls, 'var', m[1] as string);
+        const id = v && isObject(v.value) ? v.value[m[2] as string] : undefined;
+        if (typeof id === 'string') roleId = id;
+      }
+    }
+    const role = (Object.keys(BUILT_IN_ROLES) as RoleName[]).find(
+      (k) => BUILT_IN_ROLES[k] === roleId?.toLowerCase(),
+    );
+    const scopeSymbol = textOf(valueAt(r.value, 'scope')).trim();
+    const scopeType = decls.find((d) => d.kind === 'resource' && d.name === scopeSymbol)?.type;
+    return {
+      file: r.file,
+      symbol: r.name,
+      ...(role ? { role } : {}),
+      ...(roleId ? { roleId } : {}),
+      principal: textOf(valueAt(r.value, 'properties.principalId')).trim(),
+      ...(scopeType ? { scopeType } : {}),
+      conditional: r.condition !== undefined,
+    };
+  });
+}
+
+/** Which kinds of identity-based connection the app settings use. */
+export function identityConnections(
+  settings: ReadonlyMap<string, BicepValue>,
+  computed: readonly string[] = [],
+): {
+  connections: Array<{ prefix: string; kind: keyof typeof CONNECTION_ROLES }>;
+  problems: string[];
+} {
+  const connections: Array<{ prefix: string; kind: keyof typeof CONNECTION_ROLES }> = [];
+  const problems: string[] = [];
+  const prefixes = new Set(
+    [...settings.keys()].filter((k) => k.includes('__')).map((k) => k.slice(0, k.indexOf('__'))),
+  );
+  for (const prefix of prefixes) {
+    const has = (suffix: string): boolean => settings.has(`${prefix}__${suffix}`);
+    const kind = has('fullyQualifiedNamespace')
+      ? 'serviceBus'
+      : ['accountName', 'blobServiceUri', 'queueServiceUri', 'tableServiceUri'].some(has)
+        ? 'storage'
+        : undefined;
+    if (!kind) continue;
+    connections.push({ prefix, kind });
+    if (settings.get(`${prefix}__credential`) !== 'managedidentity')
+      problems.push(`${prefix}__credential must be 'managedidentity' (identity-based connection ${prefix})`);
+    if (!has('clientId'))
+      problems.push(
+        `${prefix}__clientId is not set: with only a user-assigned identity the host cannot pick it`,
+      );
+  }
+  const texts = [...[...settings.values()].map(textOf), ...computed];
+  if (texts.some((t) => t.includes('@Microsoft.KeyVault(')))
+    connections.push({ prefix: '@Microsoft.KeyVault(…)', kind: 'keyVaultReference' });
+  if (settings.has('APPLICATIONINSIGHTS_AUTHENTICATION_STRING'))
+    connections.push({ prefix: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', kind: 'appInsights' });
+  return { connections, problems };
+}
+
+/**
+ * Every identity-based connection has each role it needs, unconditionally, for the app's
+ * identity (`appPrincipal`: the principalId expression the role assignments use), scoped to the
+ * right kind of resource.
+ */
+export function checkRoles(
+  connections: ReadonlyArray<{ prefix: string; kind: keyof typeof CONNECTION_ROLES }>,
+  assignments: readonly RoleAssignmentFound[],
+  appPrincipal: string,
+): string[] {
+  const problems: string[] = [];
+  for (const c of connections) {
+    const need = CONNECTION_ROLES[c.kind];
+    for (const role of need.roles) {
+      const ok = assignments.some(
+        (a) =>
+          a.role === role &&
+          a.principal === appPrincipal &&
+          !a.conditional &&
+          a.scopeType?.toLowerCase() === need.scopeType.toLowerCase(),
+      );
+      if (!ok)
+        problems.push(
+          `${c.prefix} (${c.kind}) needs an unconditional "${role}" role assignment for ${appPrincipal} scoped to a ${need.scopeType}`,
+        );
+    }
+  }
+  return problems;
+}
+
+/**
+ * The identity the app settings name (`…__clientId`), the one role assignments are made for and
+ * the one the site runs as are the same module output in main.bicep.
+ */
+export function checkSameIdentity(
+  files: BicepFiles,
+  found: AppSettingsFound,
+  mainFile = 'main.bicep',
+): { appPrincipal: string; problems: string[] } {
+  const problems: string[] = [];
+  const siteDecls = files.get(found.file) ?? [];
+  const site = siteDecls.find((d) => d.kind === 'resource' && d.name === found.siteSymbol);
+  const clientIdExpr = textOf(found.settings.get('AzureWebJobsStorage__clientId')).trim();
+  const identities = valueAt(site?.value, 'identity.userAssignedIdentities');
+  const identityIdParam = isObject(identities)
+    ? /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(Object.keys(identities)[0] ?? '')?.[1]
+    : undefined;
+  if (!identityIdParam)
+    problems.push(
+      `${found.file}: the Function App must run as one user-assigned identity given as a param ('\${param}': {})`,
+    );
+  const appModule = declarations(files, 'module').find(
+    (m) => m.file === mainFile && m.type?.replace(/^\.\//, '') === found.file,
+  );
+  if (!appModule) {
+    problems.push(`${found.file} is not called from ${mainFile}`);
+    return { appPrincipal: '', problems };
+  }
+  const passed = (param: string): string => textOf(valueAt(appModule.value, `params.${param}`)).trim();
+  const clientSource = /^([A-Za-z_][A-Za-z0-9_]*)\.outputs\.clientId$/.exec(passed(clientIdExpr))?.[1];
+  const idSource = identityIdParam
+    ? /^([A-Za-z_][A-Za-z0-9_]*)\.outputs\.id$/.exec(passed(identityIdParam))?.[1]
+    : undefined;
+  if (!clientSource)
+    problems.push(
+      `${mainFile}: ${appModule.name} must get ${clientIdExpr || 'the client id'} from an identity module's outputs.clientId`,
+    );
+  if (identityIdParam && idSource !== clientSource)
+    problems.push(
+      `${mainFile}: ${appModule.name} runs as ${passed(identityIdParam)} but its connections use ${passed(clientIdExpr)}`,
+    );
+  const keyVaultIdentity = textOf(valueAt(site?.value, 'properties.keyVaultReferenceIdentity')).trim();
+  if (identityIdParam && keyVaultIdentity !== identityIdParam)
+    problems.push(
+      `${found.file}: properties.keyVaultReferenceIdentity must be ${identityIdParam}: without it Key Vault references use the (absent) system identity`,
+    );
+  // The role module: whichever module passes `<identity>.outputs.principalId`.
+  let appPrincipal = '';
+  for (const m of declarations(files, 'module').filter((x) => x.file === mainFile)) {
+    const params = valueAt(m.value, 'params');
+    if (!isObject(params)) continue;
+    for (const [param, v] of Object.entries(params)) {
+      if (clientSource && textOf(v).trim() === `${clientSource}.outputs.principalId`) appPrincipal = param;
+    }
+  }
+  if (!appPrincipal)
+    problems.push(
+      `${mainFile}: no module receives ${clientSource ?? '<identity>'}.outputs.principalId for role assignments`,
+    );
+  return { appPrincipal, problems };
+}
+
+/** Parameters document themselves: `@description('Required. …')` without default, `Optional. …` with one. */
+export function checkParamDescriptions(files: BicepFiles): string[] {
+  const problems: string[] = [];
+  for (const p of declarations(files, 'param')) {
+    const d = p.decorators.find((x) => x.startsWith('@description('));
+    const kind = /^@description\(\s*'(Required|Optional)\. /.exec(d ?? '')?.[1];
+    if (!kind)
+      problems.push(
+        `${p.file}: param ${p.name} needs @description('Required. …') or @description('Optional. …')`,
+      );
+    else if ((kind === 'Required') !== (p.value === undefined))
+      problems.push(
+        `${p.file}: param ${p.name} is described "${kind}" but ${p.value === undefined ? 'has no default' : 'has a default'}`,
+      );
+  }
+  return problems;
+}
+
+/** Resource property checks: shared keys off, local auth off, Flex Consumption, Node `nodeVersion`. */
+export function checkHardening(
+  files: BicepFiles,
+  found: AppSettingsFound | undefined,
+  nodeVersion: string,
+): string[] {
+  const problems: string[] = [];
+  const accounts = resourcesOfType(files, 'Microsoft.Storage/storageAccounts');
+  if (accounts.length === 0) problems.push('no storage account is declared');
+  for (const a of accounts)
+    if (valueAt(a.value, 'properties.allowSharedKeyAccess') !== false)
+      problems.push(`${a.file}: ${a.name} must set properties.allowSharedKeyAccess: false`);
+  for (const n of resourcesOfType(files, 'Microsoft.ServiceBus/namespaces'))
+    if (valueAt(n.value, 'properties.disableLocalAuth') !== true)
+      problems.push(`${n.file}: ${n.name} must set properties.disableLocalAuth: true`);
+  for (const v of resourcesOfType(files, 'Microsoft.KeyVault/vaults'))
+    if (valueAt(v.value, 'properties.enableRbacAuthorization') !== true)
+      problems.push(
+        `${v.file}: ${v.name} must set properties.enableRbacAuthorization: true (roles, not access policies)`,
+      );
+  const plans = resourcesOfType(files, 'Microsoft.Web/serverfarms');
+  if (
+    !plans.some(
+      (p) => valueAt(p.value, 'sku.tier') === 'FlexConsumption' && valueAt(p.value, 'sku.name') === 'FC1',
+    )
+  )
+    problems.push('no Flex Consumption plan (sku FC1 / FlexConsumption) is declared');
+  if (found) {
+    const site = (files.get(found.file) ?? []).find((d) => d.name === found.siteSymbol);
+    const runtime = valueAt(site?.value, 'properties.functionAppConfig.runtime');
+    if (valueAt(runtime, 'name') !== 'node' || valueAt(runtime, 'version') !== nodeVersion)
+      problems.push(
+        `${found.file}: functionAppConfig.runtime must be { name: 'node', version: '${nodeVersion}' }, is ${textOf(runtime)}`,
+      );
+    const deployAuth = valueAt(
+      site?.value,
+      'properties.functionAppConfig.deployment.storage.authentication.type',
+    );
+    if (deployAuth !== 'UserAssignedIdentity')
+      problems.push(
+        `${found.file}: functionAppConfig.deployment.storage.authentication.type must be 'UserAssignedIdentity' (shared keys are off)`,
+      );
+    for (const forbidden of [
+      'FUNCTIONS_WORKER_RUNTIME',
+      'FUNCTIONS_EXTENSION_VERSION',
+      'WEBSITE_NODE_DEFAULT_VERSION',
+      'AzureWebJobsStorage',
+    ])
+      if (found.settings.has(forbidden))
+        problems.push(
+          `${found.file}: app setting ${forbidden} must not be set (Flex Consumption refuses it, or it would carry a key)`,
+        );
+  }
+  return problems;
+}
+
+/** A function the app registers, as the host receives it (name and binding metadata). */
+export interface RegisteredFunctionInfo {
+  name: string;
+  bindings: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+}
+
+/** Options of {@link checkBindings}. */
+export interface CheckBindingsOptions {
+  /** App settings the Bicep sets. */
+  settings: ReadonlyMap<string, BicepValue>;
+  /** The app's settings catalog (defaults resolve `%SETTING%`). */
+  catalog: readonly AppSettingInfo[];
+  declared: DeclaredNames;
+  /** Identity-based connections the Bicep configures (from {@link identityConnections}). */
+  connections: ReadonlyArray<{ prefix: string; kind: keyof typeof CONNECTION_ROLES }>;
+  /**
+   * How infra/ delivers blob events: whether an Event Grid system topic exists, and the
+   * function → container pairs the postdeploy hook subscribes (see {@link blobTriggerHookPairs}).
+   */
+  eventGrid: { systemTopic: boolean; hookPairs: ReadonlyMap<string, string> };
+}
+
+/**
+ * The default `function=container` pairs of the postdeploy hooks (`DMF_BLOB_TRIGGERS`), one map per
+ * script; both scripts must agree.
+ */
+export function blobTriggerHookPairs(scripts: { sh: string; ps1: string }): {
+  pairs: Map<string, string>;
+  problems: string[];
+} {
+  const parse = (list: string | undefined): Map<string, string> =>
+    new Map(
+      (list ?? '')
+        .split(/\s+/)
+        .filter((p) => p.includes('='))
+        .map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)] as [string, string]),
+    );
+  const sh = parse(/\$\{DMF_BLOB_TRIGGERS:=([^}]*)\}/.exec(scripts.sh)?.[1]);
+  const ps1 = parse(/\$env:DMF_BLOB_TRIGGERS \} else \{ '([^']*)' \}/.exec(scripts.ps1)?.[1]);
+  const problems: string[] = [];
+  if (JSON.stringify([...sh].sort()) !== JSON.stringify([...ps1].sort()))
+    problems.push(
+      `postdeploy.sh and postdeploy.ps1 subscribe different blob triggers: ${JSON.stringify([...sh])} vs ${JSON.stringify([...ps1])}`,
+    );
+  return { pairs: sh, problems };
+}
+
+const NO_INFRA_BINDINGS = new Set([
+  'httpTrigger',
+  'http',
+  'timerTrigger',
+  'orchestrationTrigger',
+  'activityTrigger',
+  'entityTrigger',
+  'durableClient',
+]);
+
+/**
+ * What the functions the app registers need from infra: every `connection` is an identity-based
+ * connection of the right kind, every `%SETTING%` resolves, every queue, topic, subscription and
+ * container exists, and blob triggers use Event Grid (Flex Consumption has no polling blob trigger).
+ */
+export function checkBindings(
+  functions: readonly RegisteredFunctionInfo[],
+  options: CheckBindingsOptions,
+): string[] {
+  const problems: string[] = [];
+  const resolve = (where: string, value: unknown): string | undefined => {
+    if (typeof value !== 'string') return undefined;
+    let ok = true;
+    const out = value.replace(/%([^%]+)%/g, (_m, name: string) => {
+      const set = options.settings.get(name);
+      if (typeof set === 'string') return set;
+      const fallback = options.catalog.find((s) => s.name === name)?.default;
+      if (fallback !== undefined) return fallback;
+      ok = false;
+      problems.push(
+        `${where}: %${name}% is neither set in the Bicep app settings nor has a default in APP_SETTINGS`,
+      );
+      return '';
+    });
+    return ok ? out : undefined;
+  };
+  const connection = (where: string, name: unknown, kind: 'storage' | 'serviceBus'): void => {
+    const c =
+      typeof name === 'string' && name !== ''
+        ? name
+        : kind === 'storage'
+          ? 'AzureWebJobsStorage'
+          : 'AzureWebJobsServiceBus';
+    if (!options.connections.some((x) => x.prefix === c && x.kind === kind))
+      problems.push(
+        `${where}: connection "${c}" is not an identity-based ${kind} connection in the Bicep app settings (${c}__…)`,
+      );
+  };
+  for (const fn of functions) {
+    for (const [bindingName, b] of Object.entries(fn.bindings)) {
+      const type = String(b.type);
+      const where = `function ${fn.name}, binding ${bindingName} (${type})`;
+      if (NO_INFRA_BINDINGS.has(type)) continue;
+      if (type === 'serviceBusTrigger' || type === 'serviceBus') {
+        connection(where, b.connection, 'serviceBus');
+        const queue = resolve(where, b.queueName);
+        const topic = resolve(where, b.topicName);
+        if (queue !== undefined && !options.declared.queues.has(queue))
+          problems.push(`${where}: queue "${queue}" is not declared in the Bicep`);
+        if (topic !== undefined) {
+          const t = options.declared.topics.get(topic);
+          if (!t) problems.push(`${where}: topic "${topic}" is not declared in the Bicep`);
+          const sub = resolve(where, b.subscriptionName);
+          if (
+            t &&
+            type === 'serviceBusTrigger' &&
+            (sub === undefined || !Array.isArray(t.subscriptions) || !t.subscriptions.includes(sub))
+          )
+            problems.push(
+              `${where}: subscription "${sub ?? ''}" of topic "${topic}" is not declared in the Bicep`,
+            );
+        }
+        if (
+          queue === undefined &&
+          topic === undefined &&
+          b.queueName === undefined &&
+          b.topicName === undefined
+        )
+          problems.push(`${where}: names neither a queue nor a topic`);
+      } else if (type === 'blobTrigger' || type === 'blob') {
+        connection(where, b.connection, 'storage');
+        const path = resolve(where, b.path);
+        const container = path?.split('/')[0];
+        if (
+          container !== undefined &&
+          !container.includes('{') &&
+          !options.declared.containers.has(container)
+        )
+          problems.push(`${where}: container "${container}" is not declared in the Bicep`);
+        if (type === 'blobTrigger') {
+          if (b.source !== 'EventGrid')
+            problems.push(
+              `${where}: Flex Consumption runs only Event Grid blob triggers; register it with source: 'EventGrid' (the local host ignores source)`,
+            );
+          else if (!options.eventGrid.systemTopic)
+            problems.push(
+              `${where}: an Event Grid blob trigger needs an Event Grid system topic on the storage account in the Bicep`,
+            );
+          else if (options.eventGrid.hookPairs.get(fn.name) !== container)
+            problems.push(
+              `${where}: the postdeploy hooks (infra/hooks, DMF_BLOB_TRIGGERS) must subscribe "${fn.name}=${container ?? '?'}" to blob events, they list ${JSON.stringify([...options.eventGrid.hookPairs])}`,
+            );
+        }
+      } else if (type === 'queueTrigger' || type === 'queue') {
+        connection(where, b.connection, 'storage');
+      } else {
+        problems.push(
+          `${where}: binding type "${type}" is unknown to test/infra/checks.ts: declare what infra it needs there`,
+        );
+      }
+    }
+  }
+  return problems;
+}
+
+/** host.json settings production relies on (and that the local host in devhost/ reads). */
+export function checkHostJson(hostJson: unknown): string[] {
+  const problems: string[] = [];
+  const parsed = z
+    .object({
+      version: z.literal('2.0'),
+      functionTimeout: z.string().regex(/^\d{2}:\d{2}:\d{2}$/),
+      extensionBundle: z.object({
+        id: z.literal('Microsoft.Azure.Functions.ExtensionBundle'),
+        version: z.literal('[4.*, 5.0.0)'),
+      }),
+      logging: z.object({
+        applicationInsights: z.object({
+          samplingSettings: z.object({ isEnabled: z.boolean(), excludedTypes: z.string() }),
+        }),
+      }),
+      extensions: z.object({
+        http: z.object({ routePrefix: z.string() }).optional(),
+        durableTask: z.object({
+          hubName: z
+            .string()
+            .regex(
+              /^[A-Za-z][A-Za-z0-9]{2,44}$/,
+              'a task hub name is 3-45 letters and digits, starting with a letter',
+            ),
+          maxConcurrentActivityFunctions: z.number().int().positive().optional(),
+        }),
+        serviceBus: z.object({
+          maxConcurrentCalls: z.number().int().positive(),
+          autoCompleteMessages: z.boolean(),
+        }),
+      }),
+    })
+    .safeParse(hostJson);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues)
+      problems.push(`host.json ${issue.path.join('.')}: ${issue.message}`);
+    return problems;
+  }
+  const excluded = parsed.data.logging.applicationInsights.samplingSettings.excludedTypes
+    .split(';')
+    .map((s) => s.trim());
+  for (const t of ['Request', 'Exception'])
+    if (!excluded.includes(t))
+      problems.push(
+        `host.json: sampling must exclude ${t} (samplingSettings.excludedTypes), or failures get sampled away`,
+      );
+  return problems;
+}
