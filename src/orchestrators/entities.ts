@@ -8,7 +8,7 @@ import { acquire, emptySlot, enqueue, remove, type SlotState } from './slot.js';
 export const HISTORY_LENGTH = 10;
 
 const AcquireInput = z.object({ instanceId: z.string(), capacity: z.number().int().min(1), now: z.string() });
-const EnqueueInput = z.object({ instanceId: z.string(), now: z.string() });
+const EnqueueInput = z.object({ instanceId: z.string(), now: z.string(), since: z.string().optional() });
 const RemoveInput = z.object({ instanceIds: z.array(z.string()), now: z.string() });
 
 df.app.entity<SlotState>(IMPORT_ENTITIES.slot, (context) => {

@@ -122,7 +122,11 @@ export function* importPackageOrchestrator(
 
   // take a place in the environment's queue now: arrival order, whatever the prepare times
   const slot = new df.EntityId(IMPORT_ENTITIES.slot, input.environment);
-  context.df.signalEntity(slot, 'enqueue', { instanceId, now: now().toISOString() });
+  context.df.signalEntity(slot, 'enqueue', {
+    instanceId,
+    now: now().toISOString(),
+    since: input.requestedAt,
+  });
   function* notify(instanceIds: string[]): Generator<Task, void, unknown> {
     if (instanceIds.length > 0) {
       yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.notifySlot, retry(5, 2_000), { instanceIds });

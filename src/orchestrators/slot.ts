@@ -49,12 +49,21 @@ function grant(state: SlotState, now: string): string[] {
   return granted;
 }
 
-/** Takes a place at the end of the queue (no-op when already queued or holding). */
-export function enqueue(state: SlotState, input: { instanceId: string; now: string }): void {
+/**
+ * Takes a place in the queue (no-op when already queued or holding), ordered by arrival time
+ * `since` (when the trigger received the file; ties keep the order of the calls): the first
+ * episodes of orchestrations started one after the other may run in any order.
+ */
+export function enqueue(state: SlotState, input: { instanceId: string; now: string; since?: string }): void {
   const known =
     state.holders.some((h) => h.instanceId === input.instanceId) ||
     state.waiters.some((w) => w.instanceId === input.instanceId);
-  if (!known) state.waiters.push({ instanceId: input.instanceId, since: input.now, ready: false });
+  if (known) return;
+  const since = input.since ?? input.now;
+  const index = state.waiters.findIndex((w) => w.since > since);
+  const member = { instanceId: input.instanceId, since, ready: false };
+  if (index < 0) state.waiters.push(member);
+  else state.waiters.splice(index, 0, member);
 }
 
 /**

@@ -1,0 +1,129 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../../src/shared/config/index.js';
+import {
+  executionIdFor,
+  importInstanceId,
+  jobFromStatus,
+  type ImportResult,
+} from '../../../src/shared/jobs/index.js';
+import {
+  archiveBlobPath,
+  rejectionBlobPath,
+  resolveInboundPath,
+  resultBlobPath,
+} from '../../../src/shared/storage/index.js';
+import { ImportCommandSchema } from '../../../src/functions/starting.js';
+import { readFileSync } from 'node:fs';
+
+const config = loadConfig(
+  {
+    DMF_CONFIG: readFileSync('samples/dmf.config.json', 'utf8'),
+    LOCAL_FNO_CLIENT_SECRET: 'x',
+    AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+    ServiceBusConnection: 'Endpoint=sb://localhost/;SharedAccessKeyName=a;SharedAccessKey=b',
+  },
+  {},
+);
+
+describe('inbound blob convention', () => {
+  it('resolves environment, project (name or definitionGroupId) and an optional legal entity', () => {
+    expect(resolveInboundPath(config, 'local/Customers/DEMF/c.zip')).toMatchObject({
+      project: { name: 'Customers' },
+      legalEntity: 'DEMF',
+      fileName: 'c.zip',
+    });
+    expect(resolveInboundPath(config, 'local/Asset-Major-Types/a.zip')).toMatchObject({
+      project: { name: 'AssetMajorTypes' },
+      legalEntity: 'USMF',
+    });
+  });
+
+  it.each([
+    ['a.zip', 'expected 3 or 4'],
+    ['local/Customers/x/y/z.zip', 'expected 3 or 4'],
+    ['prod/Customers/a.zip', 'environment "prod"'],
+    // two projects share CustomerImport: the name must be used
+    ['local/CustomerImport/a.zip', 'data project "CustomerImport"'],
+  ])('refuses %s with a readable reason', (path, reason) => {
+    expect(() => resolveInboundPath(config, path)).toThrow(reason);
+  });
+
+  it('lays out results, archive and rejections next to the inbound path', () => {
+    expect(resultBlobPath('local/Customers/c.zip', 'imp-1')).toBe('local/Customers/c.zip/imp-1/result.json');
+    expect(archiveBlobPath('failed', 'local/Customers/USMF/c.zip', 'imp-1')).toBe(
+      'failed/local/Customers/USMF/imp-1/c.zip',
+    );
+    expect(rejectionBlobPath('../x//y', 'id')).toBe('rejected/x/y/id.json');
+  });
+});
+
+describe('instance and execution ids', () => {
+  it('are stable per blob version and differ between versions', () => {
+    const a = importInstanceId({ source: 'in/local/Customers/c.zip', version: '0x1' });
+    expect(a).toBe(importInstanceId({ source: 'in/local/Customers/c.zip', version: '0x1' }));
+    expect(a).not.toBe(importInstanceId({ source: 'in/local/Customers/c.zip', version: '0x2' }));
+    expect(a).toMatch(/^imp-[0-9a-f]{32}$/);
+    expect(executionIdFor(a)).toBe(`dmffn-${a}`);
+  });
+});
+
+describe('job JSON', () => {
+  const result = {
+    id: 'imp-1',
+    status: 'PartiallySucceeded',
+    errors: [{ code: 'X', message: 'bad row' }],
+  } as ImportResult;
+
+  it('is Pending while preparing or waiting, Running once sent to F&O', () => {
+    const waiting = jobFromStatus({
+      instanceId: 'imp-1',
+      runtimeStatus: 'Running',
+      customStatus: { stage: 'WaitingForSlot', executionId: 'e', polls: 0, slotPosition: 2 },
+    });
+    expect(waiting).toMatchObject({
+      status: 'Pending',
+      stage: 'WaitingForSlot',
+      slotPosition: 2,
+      executionId: undefined,
+    });
+    const polling = jobFromStatus({
+      instanceId: 'imp-1',
+      runtimeStatus: 'Running',
+      customStatus: { stage: 'Polling', executionId: 'e', polls: 3, foStatus: 'Executing' },
+    });
+    expect(polling).toMatchObject({ status: 'Running', executionId: 'e', polls: 3, foStatus: 'Executing' });
+  });
+
+  it('takes the outcome from the output; terminated is Canceled, crashed is Failed', () => {
+    expect(jobFromStatus({ instanceId: 'imp-1', runtimeStatus: 'Completed', output: result })).toMatchObject({
+      status: 'PartiallySucceeded',
+      stage: 'Done',
+      errors: [{ message: 'bad row' }],
+    });
+    expect(jobFromStatus({ instanceId: 'imp-1', runtimeStatus: 'Terminated' }).status).toBe('Canceled');
+    expect(jobFromStatus({ instanceId: 'imp-1', runtimeStatus: 'Failed', output: 'boom' })).toMatchObject({
+      status: 'Failed',
+      errors: [{ code: 'ORCHESTRATION_FAILED', message: 'boom' }],
+    });
+  });
+});
+
+describe('import command', () => {
+  const base = { type: 'import', environment: 'local', definitionGroupId: 'Customers' };
+  it('accepts a blob path or an https url', () => {
+    expect(ImportCommandSchema.safeParse({ ...base, blobPath: 'dmf-staging/a/b.zip' }).success).toBe(true);
+    expect(ImportCommandSchema.safeParse({ ...base, url: 'https://x.example/p.zip?sv=1' }).success).toBe(
+      true,
+    );
+  });
+  it.each([
+    [{ ...base }, 'exactly one'],
+    [{ ...base, url: 'http://x.example/p.zip' }, 'https'],
+    [{ ...base, blobPath: 'nocontainer' }, '{container}/{path}'],
+    [{ ...base, blobPath: 'c1c/a.zip', extra: 1 }, 'extra'],
+  ])('refuses %j', (command, reason) => {
+    const parsed = ImportCommandSchema.safeParse(command);
+    expect(parsed.success).toBe(false);
+    expect(JSON.stringify(parsed.error?.issues)).toContain(reason);
+  });
+});

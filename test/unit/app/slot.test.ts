@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { acquire, emptySlot, enqueue, remove } from '../../../src/orchestrators/slot.js';
+
+const t = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
+
+describe('environment slot', () => {
+  it('grants up to the capacity and queues the rest in arrival order', () => {
+    const state = emptySlot();
+    for (const [id, s] of [
+      ['a', 1],
+      ['b', 2],
+      ['c', 3],
+    ] as const)
+      enqueue(state, { instanceId: id, now: t(s), since: t(s) });
+    // c is prepared first, but a and b arrived earlier
+    expect(acquire(state, { instanceId: 'c', capacity: 1, now: t(4) })).toMatchObject({
+      granted: false,
+      position: 3,
+    });
+    expect(acquire(state, { instanceId: 'a', capacity: 1, now: t(5) })).toMatchObject({ granted: true });
+    expect(acquire(state, { instanceId: 'b', capacity: 1, now: t(6) })).toMatchObject({
+      granted: false,
+      position: 1,
+      ahead: ['a'],
+    });
+    expect(remove(state, { instanceIds: ['a'], now: t(7) })).toEqual(['b']);
+    expect(remove(state, { instanceIds: ['b'], now: t(8) })).toEqual(['c']);
+    expect(state.holders.map((h) => h.instanceId)).toEqual(['c']);
+  });
+
+  it('orders by arrival time even when the enqueue calls come out of order', () => {
+    const state = emptySlot();
+    enqueue(state, { instanceId: 'late', now: t(10), since: t(5) });
+    enqueue(state, { instanceId: 'early', now: t(11), since: t(1) });
+    expect(state.waiters.map((w) => w.instanceId)).toEqual(['early', 'late']);
+  });
+
+  it('an unready head blocks later imports (first come, first served)', () => {
+    const state = emptySlot();
+    enqueue(state, { instanceId: 'first', now: t(1) });
+    enqueue(state, { instanceId: 'second', now: t(2) });
+    expect(acquire(state, { instanceId: 'second', capacity: 1, now: t(3) }).granted).toBe(false);
+    const first = acquire(state, { instanceId: 'first', capacity: 1, now: t(4) });
+    expect(first.granted).toBe(true);
+  });
+
+  it('evicting a crashed holder grants the next ready waiter; acquiring twice is idempotent', () => {
+    const state = emptySlot();
+    acquire(state, { instanceId: 'dead', capacity: 1, now: t(1) });
+    acquire(state, { instanceId: 'next', capacity: 1, now: t(2) });
+    expect(remove(state, { instanceIds: ['dead'], now: t(3) })).toEqual(['next']);
+    expect(acquire(state, { instanceId: 'next', capacity: 1, now: t(4) })).toMatchObject({
+      granted: true,
+      notify: [],
+    });
+    enqueue(state, { instanceId: 'next', now: t(5) });
+    expect(state.waiters).toEqual([]);
+  });
+
+  it('a capacity of 2 runs two at once and tells the caller whom else it granted', () => {
+    const state = emptySlot();
+    acquire(state, { instanceId: 'a', capacity: 1, now: t(1) });
+    acquire(state, { instanceId: 'b', capacity: 1, now: t(2) });
+    const c = acquire(state, { instanceId: 'c', capacity: 2, now: t(3) });
+    expect(c).toMatchObject({ granted: false, notify: ['b'], position: 1 });
+    expect(state.holders.map((h) => h.instanceId)).toEqual(['a', 'b']);
+  });
+});
