@@ -62,6 +62,8 @@ export interface HttpServerOptions {
   routePrefix: string;
   /** Extra inputs and output bindings. */
   bindings: BindingServices;
+  /** Runs a non-HTTP function now (`POST /admin/functions/{name}`, key required); false if unknown. */
+  runNow?: (name: string) => boolean;
 }
 
 /** A listening HTTP server of the host. */
@@ -145,6 +147,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
           r.body === undefined ? undefined : JSON.stringify(r.body),
         );
       }
+    }
+
+    const admin = /^\/admin\/functions\/([^/]+)$/.exec(url.pathname);
+    if (admin && method === 'POST') {
+      if (!keyOk()) return send(res, 401, {});
+      return send(res, options.runNow?.(decodeURIComponent(admin[1] as string)) ? 202 : 404, {});
     }
 
     const path = url.pathname.replace(/^\/+/, '');

@@ -200,6 +200,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
   }
 
   await runAppHooks(registry, 'appStart');
+  const triggers: { timers?: ReturnType<typeof startTimerTriggers> } = {};
   const http = await startHttpServer({
     registry,
     engine,
@@ -209,6 +210,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     host: options.host ?? '127.0.0.1',
     routePrefix: settings.routePrefix,
     bindings,
+    runNow: (name) => triggers.timers?.runNow(name) ?? false,
   });
   baseUrl = http.baseUrl;
   process.env.WEBSITE_HOSTNAME ??= new URL(http.baseUrl).host;
@@ -218,6 +220,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
   const timers = startTriggers
     ? startTimerTriggers({ registry, clock, logger, dataDir, bindings })
     : undefined;
+  triggers.timers = timers;
   const blobs = startTriggers
     ? await startBlobTriggers({
         registry,

@@ -76,8 +76,13 @@ export function retryDelay(policy: RpcRetryOptions, retry: number): number {
  * past-due run at startup when an occurrence was missed while the host was down (schedule status
  * kept in files, like the host's schedule monitor). Invocations of one function never overlap.
  */
-export function startTimerTriggers(options: TimerTriggerOptions): { stop(): void } {
+export function startTimerTriggers(options: TimerTriggerOptions): {
+  stop(): void;
+  /** Runs a timer function now (the host's `POST /admin/functions/{name}`); false if there is none. */
+  runNow(name: string): boolean;
+} {
   const cancels: (() => void)[] = [];
+  const runners = new Map<string, () => void>();
   let stopped = false;
   const dir = join(options.dataDir, 'timers');
   mkdirSync(dir, { recursive: true });
@@ -155,6 +160,8 @@ export function startTimerTriggers(options: TimerTriggerOptions): { stop(): void
       });
     };
 
+    runners.set(name.toLowerCase(), () => invoke(options.clock.now(), false));
+
     const arm = (after: number): void => {
       if (stopped) return;
       const due = next(after);
@@ -183,6 +190,11 @@ export function startTimerTriggers(options: TimerTriggerOptions): { stop(): void
     stop() {
       stopped = true;
       cancels.forEach((c) => c());
+    },
+    runNow(name) {
+      const run = runners.get(name.toLowerCase());
+      run?.();
+      return run !== undefined;
     },
   };
 }

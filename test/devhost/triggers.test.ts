@@ -77,6 +77,30 @@ describe('timer trigger', () => {
   });
 });
 
+describe('admin endpoint', () => {
+  it('runs a timer function on demand with POST /admin/functions/{name} and the key', async () => {
+    const clock = createVirtualClock({ start: Date.parse('2030-01-01T00:01:00Z'), autoAdvance: false });
+    const host = await start(clock);
+    expect((await fetch(`${host.baseUrl}/admin/functions/everyFiveMinutes`, { method: 'POST' })).status).toBe(
+      401,
+    );
+    const res = await fetch(`${host.baseUrl}/admin/functions/everyFiveMinutes`, {
+      method: 'POST',
+      headers: { 'x-functions-key': host.functionsKey },
+    });
+    expect(res.status).toBe(202);
+    await expect.poll(() => probe().timer.length, { timeout: 10_000 }).toBe(1);
+    expect(
+      (
+        await fetch(`${host.baseUrl}/admin/functions/nope`, {
+          method: 'POST',
+          headers: { 'x-functions-key': host.functionsKey },
+        })
+      ).status,
+    ).toBe(404);
+  });
+});
+
 describe('timer trigger retry policy', () => {
   it('retries a failing timer function per its fixedDelay policy on the host clock, with retryContext', async () => {
     const clock = createVirtualClock({ start: Date.parse('2030-01-01T00:59:00Z'), autoAdvance: false });
