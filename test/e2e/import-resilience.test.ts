@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Job } from '../../src/shared/jobs/index.js';
+import {
+  customersPackage,
+  eventually,
+  FAST_POLLING,
+  startImportStack,
+  testConfig,
+  type ImportStack,
+} from './helpers.js';
+
+let s: ImportStack;
+
+beforeAll(async () => {
+  s = await startImportStack(inject('azuriteConnectionString'), {
+    dmfConfig: testConfig((config) => {
+      const projects = config.dataProjects as Record<string, unknown>[];
+      projects.push({
+        name: 'SlowCustomers',
+        definitionGroupId: 'CustomerImport',
+        environment: 'local',
+        direction: 'import',
+        // 36 s of the host's virtual clock
+        polling: { ...FAST_POLLING, deadlineHours: 0.01 },
+      });
+    }),
+  });
+});
+afterAll(async () => {
+  await s?.stop();
+});
+
+async function drop(path: string): Promise<void> {
+  const zip = await customersPackage({ prefix: path.replace(/\W/g, '') });
+  await s.containers.inbound.getBlockBlobClient(path).upload(zip, zip.length);
+  await s.stack.host!.blobTriggers.scanNow();
+}
+
+async function jobWhere(predicate: (job: Job) => boolean): Promise<Job> {
+  return eventually(async () => {
+    const body = (await (await s.api('/api/jobs')).json()) as { jobs: Job[] };
+    return body.jobs.find(predicate);
+  }, 30_000);
+}
+
+describe('import pipeline resilience', () => {
+  it('a terminated slot holder does not block the queue: the next import proceeds after a recheck', async () => {
+    await s.stack.emulator.control.setOptions({ executionDurationMs: 4_000 });
+    await drop('local/Customers/holder.zip');
+    const holder = await jobWhere((j) => j.file === 'holder.zip' && j.stage === 'Polling');
+    await drop('local/Customers/next-in-line.zip');
+    const next = await jobWhere((j) => j.file === 'next-in-line.zip' && j.stage === 'WaitingForSlot');
+    expect(await s.stack.host!.durable.terminate(holder.id, 'test: simulated crash')).toBe('ok');
+    const done = await s.waitForJob(next.id, 60_000);
+    expect(done.status).toBe('Succeeded');
+    expect((await s.waitForJob(holder.id)).status).toBe('Canceled');
+    await s.stack.emulator.control.setOptions({ executionDurationMs: 300 });
+  }, 90_000);
+
+  it('an import F&O does not finish before the deadline ends TimedOut and frees the slot', async () => {
+    await s.stack.emulator.control.setOptions({ executionDurationMs: 600_000 });
+    await drop('local/SlowCustomers/slow.zip');
+    const slow = await jobWhere((j) => j.file === 'slow.zip');
+    const job = await s.waitForJob(slow.id, 60_000);
+    expect(job.status).toBe('TimedOut');
+    expect(job.errors.map((e) => e.code)).toContain('IMPORT_TIMED_OUT');
+    expect(job.result!.polls).toBeGreaterThan(1);
+    await s.stack.emulator.control.setOptions({ executionDurationMs: 300 });
+  }, 90_000);
+
+  it('an upload that keeps failing ends Failed with the reason, and the slot goes to the next import', async () => {
+    await s.stack.emulator.control.setFault({
+      route: 'GetAzureWriteUrl',
+      kind: 'status',
+      status: 400,
+      times: 4,
+    });
+    await drop('local/Customers/refused.zip');
+    const refused = await s.waitForJob((await jobWhere((j) => j.file === 'refused.zip')).id, 60_000);
+    expect(refused.status).toBe('Failed');
+    expect(refused.errors[0]).toMatchObject({ code: 'IMPORT_START_FAILED' });
+    expect(refused.errors[0]!.message).toContain('GetAzureWriteUrl');
+    await drop('local/Customers/after-refused.zip');
+    const after = await s.waitForJob((await jobWhere((j) => j.file === 'after-refused.zip')).id, 60_000);
+    expect(after.status).toBe('Succeeded');
+  }, 90_000);
+});
