@@ -110,6 +110,39 @@ export interface RunningEmulator {
   stop(): Promise<void>;
 }
 
+/**
+ * The `KEY=value` pairs `npm run emulator` prints (before `READY`), in order: everything a client
+ * needs. Keys: DMF_BASE_URL, DMF_AUTHORITY_HOST, DMF_TENANT_ID, DMF_TOKEN_URL, DMF_CLIENT_ID,
+ * DMF_CLIENT_SECRET, DMF_CLIENT_CERTIFICATE_PATH, DMF_SCOPE, DMF_CA_CERT, DMF_CONTROL_URL,
+ * DMF_RECURRING_IMPORT_ACTIVITY, DMF_RECURRING_EXPORT_ACTIVITY, DMF_STORAGE_CONNECTION_STRING,
+ * DMF_ADFS_TOKEN_URL (only with an on-premises environment) and DMF_BASE_URL_{NAME} per further
+ * environment. Keys whose value is unknown (no client secret, no recurring activity) are left out.
+ * These lines are a contract: scripts parse them.
+ */
+export function emulatorEnvironmentLines(emulator: RunningEmulator): [string, string][] {
+  const lines: [string, string | undefined][] = [
+    ['DMF_BASE_URL', emulator.baseUrl],
+    ['DMF_AUTHORITY_HOST', emulator.authorityHost],
+    ['DMF_TENANT_ID', emulator.tenantId],
+    ['DMF_TOKEN_URL', emulator.tokenUrl],
+    ['DMF_CLIENT_ID', emulator.credentials.clientId],
+    ['DMF_CLIENT_SECRET', emulator.credentials.clientSecret],
+    ['DMF_CLIENT_CERTIFICATE_PATH', emulator.credentials.certificatePath],
+    ['DMF_SCOPE', emulator.credentials.scope],
+    ['DMF_CA_CERT', emulator.caCertPath],
+    ['DMF_CONTROL_URL', emulator.controlUrl],
+    ['DMF_RECURRING_IMPORT_ACTIVITY', emulator.recurring.importActivityId],
+    ['DMF_RECURRING_EXPORT_ACTIVITY', emulator.recurring.exportActivityId],
+    ['DMF_STORAGE_CONNECTION_STRING', emulator.storageConnectionString],
+  ];
+  if (emulator.environments.some((e) => e.type === 'onprem'))
+    lines.push(['DMF_ADFS_TOKEN_URL', emulator.adfsTokenUrl]);
+  for (const env of emulator.environments.slice(1)) {
+    lines.push([`DMF_BASE_URL_${env.name.toUpperCase().replace(/-/g, '_')}`, env.baseUrl]);
+  }
+  return lines.filter((line): line is [string, string] => line[1] !== undefined);
+}
+
 function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);

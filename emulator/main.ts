@@ -15,7 +15,12 @@
  *   --print-config-schema               print the config file's JSON Schema and exit
  */
 import { parseArgs } from 'node:util';
-import { emulatorConfigJsonSchema, loadEmulatorConfig, startEmulator } from './index.js';
+import {
+  emulatorConfigJsonSchema,
+  emulatorEnvironmentLines,
+  loadEmulatorConfig,
+  startEmulator,
+} from './index.js';
 
 const { values } = parseArgs({
   options: {
@@ -67,27 +72,7 @@ try {
     },
     log: values.verbose ? (line) => process.stderr.write(`[emulator] ${line}\n`) : undefined,
   });
-  const lines: [string, string | undefined][] = [
-    ['DMF_BASE_URL', emulator.baseUrl],
-    ['DMF_AUTHORITY_HOST', emulator.authorityHost],
-    ['DMF_TENANT_ID', emulator.tenantId],
-    ['DMF_TOKEN_URL', emulator.tokenUrl],
-    ['DMF_CLIENT_ID', emulator.credentials.clientId],
-    ['DMF_CLIENT_SECRET', emulator.credentials.clientSecret],
-    ['DMF_CLIENT_CERTIFICATE_PATH', emulator.credentials.certificatePath],
-    ['DMF_SCOPE', emulator.credentials.scope],
-    ['DMF_CA_CERT', emulator.caCertPath],
-    ['DMF_CONTROL_URL', emulator.controlUrl],
-    ['DMF_RECURRING_IMPORT_ACTIVITY', emulator.recurring.importActivityId],
-    ['DMF_RECURRING_EXPORT_ACTIVITY', emulator.recurring.exportActivityId],
-    ['DMF_STORAGE_CONNECTION_STRING', emulator.storageConnectionString],
-  ];
-  if (emulator.environments.some((e) => e.type === 'onprem'))
-    lines.push(['DMF_ADFS_TOKEN_URL', emulator.adfsTokenUrl]);
-  for (const env2 of emulator.environments.slice(1)) {
-    lines.push([`DMF_BASE_URL_${env2.name.toUpperCase().replace(/-/g, '_')}`, env2.baseUrl]);
-  }
-  for (const [key, value] of lines) if (value !== undefined) process.stdout.write(`${key}=${value}\n`);
+  for (const [key, value] of emulatorEnvironmentLines(emulator)) process.stdout.write(`${key}=${value}\n`);
   process.stdout.write('READY\n');
   let stopping = false;
   const stop = (signal: string): void => {

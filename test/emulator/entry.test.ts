@@ -7,6 +7,7 @@ import {
   DEFAULT_CONFIG,
   EmulatorConfigError,
   emulatorConfigJsonSchema,
+  emulatorEnvironmentLines,
   loadEmulatorConfig,
   startEmulator,
 } from '../../emulator/index.js';
@@ -124,6 +125,54 @@ describe('startEmulator options', () => {
   });
 });
 
+/** The keys `npm run emulator` prints for the built-in configuration, in order (a contract). */
+const DEFAULT_KEYS = [
+  'DMF_BASE_URL',
+  'DMF_AUTHORITY_HOST',
+  'DMF_TENANT_ID',
+  'DMF_TOKEN_URL',
+  'DMF_CLIENT_ID',
+  'DMF_CLIENT_SECRET',
+  'DMF_CLIENT_CERTIFICATE_PATH',
+  'DMF_SCOPE',
+  'DMF_CA_CERT',
+  'DMF_CONTROL_URL',
+  'DMF_RECURRING_IMPORT_ACTIVITY',
+  'DMF_RECURRING_EXPORT_ACTIVITY',
+  'DMF_STORAGE_CONNECTION_STRING',
+];
+
+describe('emulatorEnvironmentLines', () => {
+  it('gives the KEY=value pairs of a running emulator, with on-premises and further environments', async () => {
+    const em = await startEmulator({
+      config: join(ROOT, 'emulator', 'emulator.config.example.json'),
+      storageConnectionString: inject('azuriteConnectionString'),
+      clock: { mode: 'manual' },
+    });
+    try {
+      const lines = emulatorEnvironmentLines(em);
+      expect(lines.map(([key]) => key)).toEqual([
+        ...DEFAULT_KEYS,
+        'DMF_ADFS_TOKEN_URL',
+        'DMF_BASE_URL_ONPREM',
+      ]);
+      const values = Object.fromEntries(lines);
+      expect(values).toMatchObject({
+        DMF_BASE_URL: em.baseUrl,
+        DMF_TOKEN_URL: em.tokenUrl,
+        DMF_CLIENT_SECRET: em.credentials.clientSecret,
+        DMF_SCOPE: `${em.baseUrl}/.default`,
+        DMF_CA_CERT: em.caCertPath,
+        DMF_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
+        DMF_ADFS_TOKEN_URL: em.adfsTokenUrl,
+        DMF_BASE_URL_ONPREM: em.environments[1]?.baseUrl,
+      });
+    } finally {
+      await em.stop();
+    }
+  });
+});
+
 describe('npm run emulator entry point', () => {
   it('prints KEY=value lines then READY, serves tokens, and stops cleanly on SIGTERM', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'emulator/main.ts'], {
@@ -151,21 +200,8 @@ describe('npm run emulator entry point', () => {
           .filter((l) => l.includes('='))
           .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
       );
-      for (const key of [
-        'DMF_BASE_URL',
-        'DMF_AUTHORITY_HOST',
-        'DMF_TENANT_ID',
-        'DMF_TOKEN_URL',
-        'DMF_CLIENT_ID',
-        'DMF_CLIENT_SECRET',
-        'DMF_CA_CERT',
-        'DMF_CONTROL_URL',
-        'DMF_RECURRING_IMPORT_ACTIVITY',
-        'DMF_RECURRING_EXPORT_ACTIVITY',
-        'DMF_STORAGE_CONNECTION_STRING',
-      ]) {
-        expect(values[key], key).toBeTruthy();
-      }
+      expect(Object.keys(values)).toEqual(DEFAULT_KEYS);
+      for (const key of DEFAULT_KEYS) expect(values[key], key).toBeTruthy();
       const res = await fetch(values.DMF_TOKEN_URL ?? '', {
         method: 'POST',
         body: new URLSearchParams({
