@@ -2,11 +2,15 @@
 # azd postdeploy hook: delivers blob-created events to the app's Event Grid blob triggers.
 # Flex Consumption has no polling blob trigger; the event subscription's webhook needs the app's
 # blobs_extension system key, which exists only once the deployed app runs, hence a hook.
-# DMF_BLOB_TRIGGERS lists "function=container" pairs (space separated); the default below is
+# DMF_BLOB_TRIGGERS lists "function=container" pairs (space separated; empty: skip); the default is
 # checked against the functions the app registers by test/infra/cross-check.test.ts.
 set -eu
 
-: "${DMF_BLOB_TRIGGERS:=importBlobTrigger=dmf-inbound}"
+triggers="${DMF_BLOB_TRIGGERS-importBlobTrigger=dmf-inbound}"
+if [ -z "$triggers" ]; then
+  echo "DMF_BLOB_TRIGGERS is empty: no Event Grid subscription to create."
+  exit 0
+fi
 rg="${AZURE_RESOURCE_GROUP:?run through azd (azd deploy / azd hooks run postdeploy)}"
 app="${AZURE_FUNCTION_APP_NAME:?missing AZURE_FUNCTION_APP_NAME}"
 url="${AZURE_FUNCTION_APP_URL:?missing AZURE_FUNCTION_APP_URL}"
@@ -25,7 +29,7 @@ if [ -z "$key" ]; then
   exit 1
 fi
 
-for pair in $DMF_BLOB_TRIGGERS; do
+for pair in $triggers; do
   fn="${pair%%=*}"
   container="${pair#*=}"
   echo "Event Grid: blob-created events of container $container -> function $fn"

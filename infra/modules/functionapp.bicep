@@ -93,11 +93,7 @@ var configSettings = empty(dmfConfig) ? {
   DMF_CONFIG: dmfConfig
 }
 
-var keyVaultReferenceSettings = toObject(
-  items(keyVaultSecretSettings),
-  entry => entry.key,
-  entry => '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${entry.value})'
-)
+var keyVaultReferenceSettings = toObject(items(keyVaultSecretSettings), entry => entry.key, entry => '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${entry.value})')
 
 resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   name: name

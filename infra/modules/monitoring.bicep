@@ -92,9 +92,7 @@ resource failureAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
     }
     autoMitigate: true
     actions: {
-      actionGroups: empty(alertEmail) ? [] : [
-        actionGroup.id
-      ]
+      actionGroups: empty(alertEmail) ? [] : [actionGroup.id]
     }
   }
 }

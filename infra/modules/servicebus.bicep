@@ -15,7 +15,7 @@ param queues array
 @description('Required. Topics, as [{ name, subscriptions: [names] }].')
 param topics array
 
-resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
   name: name
   location: location
   tags: tags
@@ -34,7 +34,7 @@ resource namespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
 // (the Functions trigger abandons it on every failure) instead of being retried forever.
 resource queueResources 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' = [
   for queue in queues: {
-    parent: namespace
+    parent: serviceBusNamespace
     name: queue.name
     properties: {
       maxDeliveryCount: queue.maxDeliveryCount
@@ -47,7 +47,7 @@ resource queueResources 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-previ
 
 resource topicResources 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-preview' = [
   for topic in topics: {
-    parent: namespace
+    parent: serviceBusNamespace
     name: topic.name
     properties: {
       defaultMessageTimeToLive: 'P14D'
@@ -56,10 +56,7 @@ resource topicResources 'Microsoft.ServiceBus/namespaces/topics@2022-10-01-previ
 ]
 
 // One subscription per (topic, subscription) pair, flattened so each is its own resource.
-var topicSubscriptions = flatten(map(topics, t => map(t.subscriptions, s => {
-  topic: t.name
-  name: s
-})))
+var topicSubscriptions = flatten(map(topics, t => map(t.subscriptions, s => { topic: t.name, name: s })))
 
 resource subscriptionResources 'Microsoft.ServiceBus/namespaces/topics/subscriptions@2022-10-01-preview' = [
   for sub in topicSubscriptions: {
@@ -76,6 +73,6 @@ resource subscriptionResources 'Microsoft.ServiceBus/namespaces/topics/subscript
 ]
 
 @description('Namespace name.')
-output name string = namespace.name
+output name string = serviceBusNamespace.name
 @description('Host name, e.g. sb-abc.servicebus.windows.net (the ServiceBusConnection__fullyQualifiedNamespace).')
-output fullyQualifiedNamespace string = split(split(namespace.properties.serviceBusEndpoint, '//')[1], ':')[0]
+output fullyQualifiedNamespace string = split(split(serviceBusNamespace.properties.serviceBusEndpoint, '//')[1], ':')[0]

@@ -540,7 +540,7 @@ describe('each cross-check fails when infra/ misses something', () => {
     it("reads the hooks' blob trigger lists and notices when they disagree", () => {
       expect([
         ...blobTriggerHookPairs({
-          sh: ': "${DMF_BLOB_TRIGGERS:=a=x b=y}"',
+          sh: ': "${DMF_BLOB_TRIGGERS-a=x b=y}"',
           ps1: "if ($env:DMF_BLOB_TRIGGERS) { $env:DMF_BLOB_TRIGGERS } else { 'b=y a=x' }",
         }).pairs,
       ]).toEqual([
@@ -549,7 +549,7 @@ describe('each cross-check fails when infra/ misses something', () => {
       ]);
       expect(
         blobTriggerHookPairs({
-          sh: ': "${DMF_BLOB_TRIGGERS:=a=x}"',
+          sh: ': "${DMF_BLOB_TRIGGERS-a=x}"',
           ps1: "$env:DMF_BLOB_TRIGGERS } else { 'a=z' }",
         }).problems,
       ).toHaveLength(1);

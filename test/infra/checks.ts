@@ -707,7 +707,7 @@ export function blobTriggerHookPairs(scripts: { sh: string; ps1: string }): {
         .filter((p) => p.includes('='))
         .map((p) => [p.slice(0, p.indexOf('=')), p.slice(p.indexOf('=') + 1)] as [string, string]),
     );
-  const sh = parse(/\$\{DMF_BLOB_TRIGGERS:=([^}]*)\}/.exec(scripts.sh)?.[1]);
+  const sh = parse(/\$\{DMF_BLOB_TRIGGERS-([^}]*)\}/.exec(scripts.sh)?.[1]);
   const ps1 = parse(/\$env:DMF_BLOB_TRIGGERS \} else \{ '([^']*)' \}/.exec(scripts.ps1)?.[1]);
   const problems: string[] = [];
   if (JSON.stringify([...sh].sort()) !== JSON.stringify([...ps1].sort()))
