@@ -79,10 +79,39 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+interface RpcCookie {
+  name?: string;
+  value?: string;
+  domain?: { value?: string } | null;
+  path?: { value?: string } | null;
+  expires?: { value?: { seconds?: number } } | null;
+  secure?: { value?: boolean } | null;
+  httpOnly?: { value?: boolean } | null;
+  sameSite?: string;
+  maxAge?: { value?: number } | null;
+}
+
+/** A `Set-Cookie` value from the library's RPC cookie (as the host writes it). */
+export function setCookieHeader(c: RpcCookie): string {
+  const parts = [`${c.name ?? ''}=${c.value ?? ''}`];
+  if (c.domain?.value) parts.push(`Domain=${c.domain.value}`);
+  if (c.path?.value) parts.push(`Path=${c.path.value}`);
+  if (c.expires?.value?.seconds !== undefined) {
+    parts.push(`Expires=${new Date(c.expires.value.seconds * 1000).toUTCString()}`);
+  }
+  if (c.maxAge?.value !== undefined) parts.push(`Max-Age=${c.maxAge.value}`);
+  if (c.secure?.value) parts.push('Secure');
+  if (c.httpOnly?.value) parts.push('HttpOnly');
+  if (c.sameSite === 'lax') parts.push('SameSite=Lax');
+  else if (c.sameSite === 'strict') parts.push('SameSite=Strict');
+  else if (c.sameSite === 'explicitNone') parts.push('SameSite=None');
+  return parts.join('; ');
+}
+
 function send(
   res: ServerResponse,
   status: number,
-  headers: Record<string, string>,
+  headers: Record<string, string | string[]>,
   body?: Buffer | string,
 ): void {
   res.writeHead(status, headers);
@@ -211,8 +240,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
       );
       const out = httpOut?.http;
       if (!out) return send(res, 204, {});
-      const resHeaders: Record<string, string> = {};
+      const resHeaders: Record<string, string | string[]> = {};
       for (const [k, v] of Object.entries(out.headers ?? {})) resHeaders[k] = String(v);
+      const cookies = (out.cookies ?? []).map((c) => setCookieHeader(c as RpcCookie));
+      if (cookies.length > 0) resHeaders['set-cookie'] = cookies;
       const bodyData = out.body;
       const bytes = bodyData?.bytes
         ? Buffer.from(bodyData.bytes)

@@ -48,6 +48,7 @@ describe('HTTP triggers', () => {
     });
     expect(withHeader.status).toBe(200);
     expect(await withHeader.text()).toBe('secret');
+    expect(withHeader.headers.get('set-cookie')).toBe('session=abc; Path=/; HttpOnly; SameSite=Strict');
     expect((await fetch(`${host.baseUrl}/api/secure?code=test-key-123`)).status).toBe(200);
   });
 
