@@ -25,6 +25,8 @@ export interface ImportStack {
     templates: ContainerClient;
   };
   names: { inbound: string; archive: string; results: string; templates: string };
+  /** The stack's data dir (durable state under `devhost/`). */
+  dataDir: string;
   /** Every log line the host printed (for the secret scan). */
   logs: string[];
   /** Calls an app route with the function key. */
@@ -124,6 +126,7 @@ export async function startImportStack(
     stack,
     containers,
     names,
+    dataDir,
     logs,
     api,
     async waitForJob(id, timeoutMs = 45_000) {

@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { Job } from '../../src/shared/jobs/index.js';
+import { customersPackage, eventually, startImportStack, type ImportStack } from './helpers.js';
+
+// The host runs in a child process here (real clock): SIGKILL, restart on the same data dir.
+let s: ImportStack;
+
+beforeAll(async () => {
+  s = await startImportStack(inject('azuriteConnectionString'), {
+    hostMode: 'child-process',
+    clock: undefined,
+    logger: undefined,
+    blobPollIntervalMs: undefined,
+    onHostOutput: (line) => s?.logs.push(`host ${line}`),
+    emulator: { executionDurationMs: 2_500 },
+  });
+}, 120_000);
+afterAll(async () => {
+  await s?.stop();
+});
+
+async function jobWhere(predicate: (job: Job) => boolean, timeoutMs = 30_000): Promise<Job> {
+  return eventually(async () => {
+    const response = await s.api('/api/jobs').catch(() => undefined);
+    if (!response?.ok) return undefined;
+    const body = (await response.json()) as { jobs: Job[] };
+    return body.jobs.find(predicate);
+  }, timeoutMs);
+}
+
+/**
+ * SIGKILLs the host and starts it again on the same data dir. The stack's child is the tsx CLI,
+ * which runs the host in a grandchild process: kill that one too (its pid is in the data dir lock).
+ */
+async function crashAndRestart(): Promise<void> {
+  const lock = join(s.dataDir, 'devhost', 'devhost.lock');
+  const pid = Number(readFileSync(lock, 'utf8').trim());
+  process.kill(pid, 'SIGKILL');
+  await s.stack.childHost!.kill();
+  await eventually(() => {
+    try {
+      process.kill(pid, 0);
+      return undefined;
+    } catch {
+      return true;
+    }
+  });
+  await s.stack.restartHost();
+}
+
+async function executionsOf(job: Job): Promise<number> {
+  return (await s.stack.emulator.control.executions()).filter((e) => e.executionId === `dmffn-${job.id}`)
+    .length;
+}
+
+describe('import pipeline survives a killed host', () => {
+  it('SIGKILL while polling: after restart the import completes with exactly one F&O execution', async () => {
+    const zip = await customersPackage({ prefix: 'KILLPOLL' });
+    await s.containers.inbound.getBlockBlobClient('local/Customers/kill-polling.zip').upload(zip, zip.length);
+    const polling = await jobWhere((j) => j.file === 'kill-polling.zip' && j.stage === 'Polling');
+    await crashAndRestart();
+    const job = await s.waitForJob(polling.id, 60_000);
+    expect(job.status).toBe('Succeeded');
+    expect(await executionsOf(job)).toBe(1);
+  }, 120_000);
+
+  it('SIGKILL during upload/start: after restart exactly one F&O execution', async () => {
+    // ImportFromPackage answers slowly, so the kill lands while the start is in flight
+    await s.stack.emulator.control.setFault({
+      route: 'ImportFromPackage',
+      kind: 'latency',
+      ms: 1_500,
+      times: 1,
+    });
+    const zip = await customersPackage({ prefix: 'KILLUP' });
+    await s.containers.inbound.getBlockBlobClient('local/Customers/kill-upload.zip').upload(zip, zip.length);
+    const uploading = await jobWhere((j) => j.file === 'kill-upload.zip' && j.stage === 'Uploading');
+    await eventually(async () => {
+      const calls = await s.stack.emulator.control.calls();
+      return calls.some((c) => c.route === 'GetAzureWriteUrl' && c.status === 200 && c.startedAt)
+        ? true
+        : undefined;
+    });
+    await crashAndRestart();
+    const job = await s.waitForJob(uploading.id, 60_000);
+    expect(job.status).toBe('Succeeded');
+    expect(await executionsOf(job)).toBe(1);
+  }, 120_000);
+});
