@@ -35,9 +35,9 @@ param keyVaultSecretSettings object = {}
 @description('Optional. Further plain (non-secret) app settings, as { "NAME": "value" }.')
 param extraAppSettings object = {}
 
-@minValue(1)
+@minValue(40)
 @maxValue(1000)
-@description('Optional. Most instances the Function App scales out to.')
+@description('Optional. Most instances the Function App scales out to (Flex Consumption accepts 40 to 1000; the app limits F&O calls itself).')
 param maximumInstanceCount int = 100
 
 @allowed([

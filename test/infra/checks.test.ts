@@ -348,6 +348,18 @@ describe('each cross-check fails when infra/ misses something', () => {
     );
   });
 
+  it('a connection whose client id is not the one the others use', () => {
+    expect(
+      roleProblems(
+        infra({
+          file: 'modules/functionapp.bicep',
+          from: 'ServiceBusConnection__clientId: identityClientId',
+          to: "ServiceBusConnection__clientId: '00000000-0000-0000-0000-000000000001'",
+        }),
+      ),
+    ).toEqual([expect.stringContaining('ServiceBusConnection__clientId is')]);
+  });
+
   it('an identity-based connection without credential or client id', () => {
     const found = settingsOf(
       infra({ file: 'modules/functionapp.bicep', from: /\n {2}ServiceBusConnection__clientId: .*/, to: '' }),

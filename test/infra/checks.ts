@@ -547,6 +547,12 @@ export function checkSameIdentity(
   const siteDecls = files.get(found.file) ?? [];
   const site = siteDecls.find((d) => d.kind === 'resource' && d.name === found.siteSymbol);
   const clientIdExpr = textOf(found.settings.get('AzureWebJobsStorage__clientId')).trim();
+  for (const [name, value] of found.settings) {
+    if (name.endsWith('__clientId') && textOf(value).trim() !== clientIdExpr)
+      problems.push(
+        `${found.file}: ${name} is ${textOf(value)}, but AzureWebJobsStorage__clientId is ${clientIdExpr}: one identity for every connection`,
+      );
+  }
   const identities = valueAt(site?.value, 'identity.userAssignedIdentities');
   const identityIdParam = isObject(identities)
     ? /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(Object.keys(identities)[0] ?? '')?.[1]
