@@ -227,7 +227,7 @@ describe('infra/ provides what the app needs', () => {
   // A pre-flight for a real deployment: the config file azd ships must name only settings infra sets.
   const userConfig = join(root, 'dmf.config.json');
   it.skipIf(!existsSync(userConfig))(
-    'maps every secret setting named by ./dmf.config.json (skipped: no ./dmf.config.json in the repo root)',
+    'maps every secret setting named by ./dmf.config.json (skipped when the repo root has none)',
     () => {
       const text = readFileSync(userConfig, 'utf8');
       const config = loadConfig(
