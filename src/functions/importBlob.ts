@@ -63,6 +63,8 @@ export async function handleInboundBlob(_blob: unknown, context: InvocationConte
 app.storageBlob(IMPORT_BLOB_FUNCTION, {
   path: `${bindingNames().inboundContainer}/{name}`,
   connection: 'AzureWebJobsStorage',
+  // Flex Consumption runs blob triggers from Event Grid only (infra/ subscribes it after deploy).
+  source: 'EventGrid',
   extraInputs: [df.input.durableClient()],
   handler: handleInboundBlob,
 });
