@@ -3,24 +3,10 @@ import { app, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { InputError } from '../shared/errors.js';
 import { bindingNames, getRuntime, invocationLogger } from '../activities/runtime.js';
-import {
-  describeIssues,
-  ImportCommandSchema,
-  MAX_COMMAND_BYTES,
-  recordRejection,
-  referencedImport,
-  startImport,
-} from './starting.js';
+import { parseCommand, recordRejection, referencedImport, startImport } from './starting.js';
 
 /** Name of the Service Bus trigger function. */
 export const IMPORT_COMMAND_FUNCTION = 'importCommand';
-
-function bodyText(message: unknown): string {
-  if (Buffer.isBuffer(message)) return message.toString('utf8');
-  if (message instanceof Uint8Array) return Buffer.from(message).toString('utf8');
-  if (typeof message === 'string') return message;
-  return JSON.stringify(message) ?? '';
-}
 
 /**
  * Handles one command. An invalid command is recorded as rejected (results container + event) and
@@ -49,28 +35,9 @@ export async function handleImportCommand(message: unknown, context: InvocationC
     });
     logger.warn(`Command rejected: ${reason} (recorded in ${where})`);
   };
-  const text = bodyText(message);
-  const bytes = Buffer.byteLength(text);
-  if (bytes > MAX_COMMAND_BYTES) {
-    return reject(
-      'COMMAND_TOO_LARGE',
-      `The command is ${bytes} bytes; commands are limited to ${MAX_COMMAND_BYTES} bytes. Put the package in blob storage and send its "blobPath" or "url".`,
-      { bytes },
-    );
-  }
-  let json: unknown = message;
-  if (typeof message === 'string' || Buffer.isBuffer(message) || message instanceof Uint8Array) {
-    try {
-      json = JSON.parse(text);
-    } catch (error) {
-      return reject('COMMAND_NOT_JSON', `The command is not JSON: ${(error as Error).message}`);
-    }
-  }
-  const parsed = ImportCommandSchema.safeParse(json);
-  if (!parsed.success) {
-    return reject('COMMAND_INVALID', `The command is invalid: ${describeIssues(parsed.error)}`);
-  }
-  const command = parsed.data;
+  const checked = parseCommand(message);
+  if (!checked.ok) return reject(checked.code, checked.reason, checked.details);
+  const command = checked.command;
   let planned;
   try {
     planned = await referencedImport(

@@ -254,3 +254,54 @@ export async function recordRejection(runtime: Runtime, rejection: Rejection): P
   );
   return `${containers.results.containerName}/${path}`;
 }
+
+/** The text of a message body as the host delivers it (bytes, string or parsed JSON). */
+export function bodyText(message: unknown): string {
+  if (Buffer.isBuffer(message)) return message.toString('utf8');
+  if (message instanceof Uint8Array) return Buffer.from(message).toString('utf8');
+  if (typeof message === 'string') return message;
+  return JSON.stringify(message) ?? '';
+}
+
+/** Outcome of {@link parseCommand}. */
+export type ParsedCommand =
+  | { ok: true; command: ImportCommand }
+  | { ok: false; code: string; reason: string; details?: Record<string, unknown> };
+
+/**
+ * Checks a message body: at most {@link MAX_COMMAND_BYTES}, JSON, a valid `import` command.
+ * Every refusal carries a sentence a person can act on.
+ */
+export function parseCommand(message: unknown): ParsedCommand {
+  const text = bodyText(message);
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_COMMAND_BYTES) {
+    return {
+      ok: false,
+      code: 'COMMAND_TOO_LARGE',
+      reason: `The command is ${bytes} bytes; commands are limited to ${MAX_COMMAND_BYTES} bytes. Put the package in blob storage and send its "blobPath" or "url".`,
+      details: { bytes },
+    };
+  }
+  let json: unknown = message;
+  if (typeof message === 'string' || Buffer.isBuffer(message) || message instanceof Uint8Array) {
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      return {
+        ok: false,
+        code: 'COMMAND_NOT_JSON',
+        reason: `The command is not JSON: ${(error as Error).message}`,
+      };
+    }
+  }
+  const parsed = ImportCommandSchema.safeParse(json);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      code: 'COMMAND_INVALID',
+      reason: `The command is invalid: ${describeIssues(parsed.error)}`,
+    };
+  }
+  return { ok: true, command: parsed.data };
+}

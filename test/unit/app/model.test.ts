@@ -12,7 +12,7 @@ import {
   resolveInboundPath,
   resultBlobPath,
 } from '../../../src/shared/storage/index.js';
-import { ImportCommandSchema } from '../../../src/functions/starting.js';
+import { ImportCommandSchema, parseCommand } from '../../../src/functions/starting.js';
 import { readFileSync } from 'node:fs';
 
 const config = loadConfig(
@@ -125,5 +125,23 @@ describe('import command', () => {
     const parsed = ImportCommandSchema.safeParse(command);
     expect(parsed.success).toBe(false);
     expect(JSON.stringify(parsed.error?.issues)).toContain(reason);
+  });
+});
+
+describe('command bodies', () => {
+  it('refuses a body over 256 KB with its size, before parsing it', () => {
+    const parsed = parseCommand(Buffer.from(JSON.stringify({ type: 'import', pad: 'x'.repeat(300 * 1024) })));
+    expect(parsed).toMatchObject({ ok: false, code: 'COMMAND_TOO_LARGE' });
+    expect(!parsed.ok && parsed.reason).toContain('limited to 262144 bytes');
+  });
+  it('refuses text that is not JSON, and accepts a JSON object as the host delivers it', () => {
+    expect(parseCommand('{"type":')).toMatchObject({ ok: false, code: 'COMMAND_NOT_JSON' });
+    const ok = parseCommand({
+      type: 'import',
+      environment: 'local',
+      definitionGroupId: 'Customers',
+      url: 'https://x.example/a.zip',
+    });
+    expect(ok).toMatchObject({ ok: true, command: { definitionGroupId: 'Customers' } });
   });
 });
