@@ -2,12 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { DataProjectConfig, EmulatorConfig, EntityConfig, RecurringActivityConfig } from './config.js';
 import { FaultSpecSchema, type ActiveFault, type EmulatorSwitches, type FaultSpec } from './options.js';
 import { buildPackage, PackageProblem, readDataFile, readPackage, toCsv, type DataTable } from './package.js';
+import type { EngineState } from './state.js';
 import type { EmulatorStorage } from './storage.js';
 
 /** Final and non-final execution states, as GetExecutionSummaryStatus spells them. */
 export type ExecutionStatus =
   'Unknown' | 'NotRun' | 'Executing' | 'Succeeded' | 'PartiallySucceeded' | 'Failed' | 'Canceled';
-type Outcome = 'Succeeded' | 'PartiallySucceeded' | 'Failed' | 'Canceled';
+/** Final states of an execution. */
+export type ExecutionOutcome = 'Succeeded' | 'PartiallySucceeded' | 'Failed' | 'Canceled';
+type Outcome = ExecutionOutcome;
 
 /** The emulator clock: real time times a speed factor, or advanced by hand. */
 export class EmulatorClock {
@@ -16,16 +19,29 @@ export class EmulatorClock {
   /** Speed factor of the real clock (0 for manual). */
   readonly speed: number;
   private readonly realStart = Date.now();
+  private readonly emulatorStart: number;
   private offset = 0;
 
-  constructor(options: { mode: 'real'; speed?: number } | { mode: 'manual' } = { mode: 'real' }) {
+  /**
+   * `resume`: the emulator time saved by an earlier process (`now`) and the wall-clock time it was
+   * saved at (`savedAt`, epoch ms). A manual clock continues at `now`; a real clock continues as if
+   * it had kept running while the process was stopped (`now` + elapsed wall time × speed), so
+   * executions finish when they would have, or at once if that time has passed.
+   */
+  constructor(
+    options: { mode: 'real'; speed?: number } | { mode: 'manual' } = { mode: 'real' },
+    resume?: { now: number; savedAt: number },
+  ) {
     this.mode = options.mode;
     this.speed = options.mode === 'real' ? (options.speed ?? 1) : 0;
+    this.emulatorStart = resume
+      ? resume.now + Math.max(0, this.realStart - resume.savedAt) * this.speed
+      : this.realStart;
   }
 
   /** Emulator time in epoch ms. */
   now(): number {
-    return this.realStart + (Date.now() - this.realStart) * this.speed + this.offset;
+    return this.emulatorStart + (Date.now() - this.realStart) * this.speed + this.offset;
   }
 
   /** Moves emulator time forward. */
@@ -119,6 +135,8 @@ export interface RecurringMessage {
   dequeuedAt?: number;
   dequeueCount: number;
   acked: boolean;
+  /** Outcome forced by an `outcome` fault at enqueue time, applied at pickup. */
+  forced?: Outcome;
 }
 
 /** A call the emulator answered. */
@@ -192,6 +210,8 @@ export class EmulatorEngine {
   private readonly callStarts = new WeakMap<CallRecord, number>();
   private faultSeq = 0;
   private pending = new Set<Promise<unknown>>();
+  /** Executions whose finalization (row commit, files) is in progress. */
+  private readonly finalizing = new Set<Execution>();
   /** Write urls issued by GetAzureWriteUrl, by blob name, with their emulator-clock expiry. */
   readonly issuedWriteUrls = new Map<string, { expiresAt: number }>();
 
@@ -332,7 +352,8 @@ export class EmulatorEngine {
     for (const execution of this.executions.values()) {
       if (!execution.finalized && execution.endAt <= now) {
         execution.finalized = true;
-        work.push(this.track(this.finalize(execution)));
+        this.finalizing.add(execution);
+        work.push(this.track(this.finalize(execution).finally(() => this.finalizing.delete(execution))));
       }
       // F&O deletes exported packages and error files after a retention period (7 days).
       if (
@@ -859,7 +880,7 @@ export class EmulatorEngine {
       dequeueCount: 0,
       acked: false,
     };
-    if (input.forced) (message as RecurringMessage & { forced?: Outcome }).forced = input.forced;
+    if (input.forced) message.forced = input.forced;
     this.messages.set(messageId, message);
     return message;
   }
@@ -878,7 +899,7 @@ export class EmulatorEngine {
       legalEntityId: message.company,
       parsed,
       source: 'recurring',
-      forced: (message as RecurringMessage & { forced?: Outcome }).forced,
+      forced: message.forced,
       at: message.pickupAt,
       messageId: message.messageId,
     });
@@ -998,6 +1019,64 @@ export class EmulatorEngine {
       errors: e.errors,
       entities: e.entities.map(({ errorRows: _r, columns: _c, ...rest }) => rest),
     }));
+  }
+
+  // ---------- persistence ----------
+
+  /** Resolves once no finalization or blob deletion is in progress. */
+  async idle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  /**
+   * The persistent state (a deep copy). An execution whose finalization is still in progress is
+   * saved as not finalized, so a restart finalizes it again (row upserts are idempotent).
+   */
+  snapshot(): EngineState {
+    const rows: EngineState['rows'] = [];
+    for (const [environment, byEntity] of this.rowStore) {
+      for (const [lower, byLegalEntity] of byEntity) {
+        for (const [legalEntity, table] of byLegalEntity) {
+          rows.push({
+            environment,
+            entity: this.entityLabels.get(lower) ?? lower,
+            legalEntity,
+            rows: [...table.entries()],
+          });
+        }
+      }
+    }
+    const executions = [...this.executions.values()].map((e) =>
+      this.finalizing.has(e) ? { ...e, finalized: false } : e,
+    );
+    const messages = [...this.messages.values()].map(({ pending: _pending, ...m }) => m);
+    return structuredClone({
+      executions,
+      messages,
+      rows,
+      writeUrls: [...this.issuedWriteUrls.entries()].map(([blob, v]): [string, number] => [
+        blob,
+        v.expiresAt,
+      ]),
+      overlaps: this.overlaps,
+      calls: this.calls,
+      callSeq: this.callSeq,
+    });
+  }
+
+  /** Replaces the state with a saved one (at start, before any request). */
+  restore(state: EngineState): void {
+    this.reset();
+    for (const e of state.executions) this.executions.set(e.executionId, e);
+    for (const m of state.messages) this.messages.set(m.messageId, m);
+    for (const t of state.rows) {
+      const table = this.table(t.environment, t.entity, t.legalEntity, true);
+      for (const [key, row] of t.rows) table.set(key, row);
+    }
+    for (const [blob, expiresAt] of state.writeUrls) this.issuedWriteUrls.set(blob, { expiresAt });
+    this.overlaps.push(...state.overlaps);
+    this.calls.push(...state.calls);
+    this.callSeq = Math.max(state.callSeq, ...state.calls.map((c) => c.id));
   }
 
   /** Forgets everything (executions, rows, queues, calls, overlaps, faults). */

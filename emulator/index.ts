@@ -12,6 +12,7 @@ import { handleEnvironment, type EnvironmentRuntime } from './fo.js';
 import { odataErrorBody, redact, sendJson } from './http.js';
 import { createTokenSigner } from './jwt.js';
 import { SwitchesSchema, type EmulatorSwitchesInput, type FaultSpec } from './options.js';
+import { loadStateFile, StateSaver, STATE_FILE_VERSION, type LoadedState } from './state.js';
 import { EmulatorStorage } from './storage.js';
 
 export { DEFAULT_DATA_DIR, ensureEmulatorCertificates } from './certs.js';
@@ -37,6 +38,7 @@ export type { ActiveFault, EmulatorSwitches, EmulatorSwitchesInput, FaultSpec } 
 export { buildPackage } from './package.js';
 export { ACTION_PATH, ONPREM_PREFIX, PACKAGE_ACTIONS, RECURRING_ROUTES } from './fo.js';
 export { CONTROL_PREFIX } from './control.js';
+export { STATE_FILE_VERSION } from './state.js';
 
 /** Options of {@link startEmulator}; every switch of {@link EmulatorSwitchesInput} may be given too. */
 export interface StartEmulatorOptions extends Partial<EmulatorSwitchesInput> {
@@ -56,6 +58,26 @@ export interface StartEmulatorOptions extends Partial<EmulatorSwitchesInput> {
   faults?: FaultSpec[];
   /** Receives one-line log messages (secrets redacted); default: none. */
   log?: (line: string) => void;
+  /**
+   * Keep the emulator's state in this JSON file: loaded at start (executions, stored rows,
+   * recurring queues, write-url registrations, overlaps, the call log and the clock), saved
+   * atomically within 250 ms of every change and on `stop()`. Its blob container is kept on stop
+   * and reused, so use storage that persists too. Faults and switches are not saved (they come
+   * from these options). An unusable file is moved aside and reported (`state.movedTo`).
+   */
+  stateFile?: string;
+}
+
+/** What happened to the state file at start (see {@link StartEmulatorOptions.stateFile}). */
+export interface EmulatorStateInfo {
+  /** Absolute or given path of the state file. */
+  file: string;
+  /** True when a saved state was loaded. */
+  restored: boolean;
+  /** Why an existing file could not be used. */
+  problem?: string;
+  /** Where that file was moved (it is never overwritten). */
+  movedTo?: string;
 }
 
 /** An environment of a running emulator. */
@@ -106,6 +128,8 @@ export interface RunningEmulator {
   control: EmulatorControl;
   /** The validated configuration in use. */
   config: EmulatorConfig;
+  /** The state file in use, when `stateFile` was given. */
+  state: EmulatorStateInfo | undefined;
   /** Stops every listener and the private Azurite, if any. */
   stop(): Promise<void>;
 }
@@ -188,13 +212,48 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     azurite = await startAzurite({ host: '127.0.0.1' });
     connectionString = azurite.connectionString;
   }
-  const storage = new EmulatorStorage(connectionString);
   const servers: Server[] = [];
+  let storage: EmulatorStorage | undefined;
   try {
-    await storage.init();
-    const clock = new EmulatorClock(options.clock ?? { mode: 'real' });
+    let loaded: LoadedState = { state: undefined };
+    if (options.stateFile) {
+      // Problems with the file must be seen even without a log sink: they would otherwise look like lost state.
+      const report = options.log ?? ((line: string) => process.stderr.write(`[emulator] ${line}\n`));
+      loaded = await loadStateFile(options.stateFile, report);
+    }
+    const saved = loaded.state;
+    storage = new EmulatorStorage(connectionString, saved?.storage.container);
+    const created = await storage.init();
+    const clock = new EmulatorClock(options.clock ?? { mode: 'real' }, saved?.clock);
     const engine = new EmulatorEngine(config, clock, parsedSwitches.data, storage, log);
+    if (saved) {
+      engine.restore(saved.engine);
+      log(
+        `state restored from ${options.stateFile ?? ''}: ${saved.engine.executions.length} executions, ${saved.engine.messages.length} recurring messages, clock ${new Date(clock.now()).toISOString()}`,
+      );
+      if (created && (saved.engine.executions.length > 0 || saved.engine.messages.length > 0)) {
+        (options.log ?? ((line: string) => process.stderr.write(`[emulator] ${line}\n`)))(
+          `state file ${options.stateFile ?? ''}: blob container ${storage.containerName} did not exist in this storage; packages, exports and error files of restored executions are gone (use the same, persistent storage)`,
+        );
+      }
+    }
     for (const fault of options.faults ?? []) engine.addFault(fault);
+    const activeStorage = storage;
+    const saver =
+      options.stateFile && !loaded.readOnly
+        ? new StateSaver(
+            options.stateFile,
+            () => ({
+              version: STATE_FILE_VERSION,
+              savedAt: new Date().toISOString(),
+              clock: { now: clock.now(), savedAt: Date.now() },
+              storage: { container: activeStorage.containerName },
+              engine: engine.snapshot(),
+            }),
+            log,
+          )
+        : undefined;
+    const changed = (): void => saver?.schedule();
     const signer = createTokenSigner(certs.signingKeyPem);
     const envs: EnvironmentRuntime[] = [];
     let authorityHost = '';
@@ -209,7 +268,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     const tls = { key: certs.serverKeyPem, cert: certs.serverCertPem };
     const authorityServer = createServer(
       tls,
-      safe((req, res) => handleAuthority(auth, req, res), log),
+      safe((req, res) => handleAuthority(auth, req, res).finally(changed), log),
     );
     servers.push(authorityServer);
     authorityServer.on('error', (error) => log(`authority listener error: ${String(error)}`));
@@ -220,7 +279,8 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       environments: envs.map((e) => ({ name: e.name, type: e.type, baseUrl: e.baseUrl })),
       recurringActivities: config.recurringActivities,
       dataProjects: config.dataProjects,
-      storageContainer: storage.containerName,
+      storageContainer: activeStorage.containerName,
+      stateFile: options.stateFile ?? null,
       clock: { mode: clock.mode, speed: clock.speed },
     });
     for (const envConfig of config.environments) {
@@ -234,10 +294,14 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
         tls,
         safe(async (req, res) => {
           const path = (req.url ?? '/').split('?')[0] ?? '/';
-          if (path === CONTROL_PREFIX || path.startsWith(`${CONTROL_PREFIX}/`)) {
-            await handleControl(engine, auth, env, info, req, res);
-          } else {
-            await handleEnvironment({ engine, auth, env }, req, res);
+          try {
+            if (path === CONTROL_PREFIX || path.startsWith(`${CONTROL_PREFIX}/`)) {
+              await handleControl(engine, auth, env, info, req, res);
+            } else {
+              await handleEnvironment({ engine, auth, env }, req, res);
+            }
+          } finally {
+            changed();
           }
         }, log),
       );
@@ -289,16 +353,31 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       storageConnectionString: connectionString,
       control: first.control,
       config,
+      state: options.stateFile
+        ? {
+            file: options.stateFile,
+            restored: saved !== undefined,
+            ...(loaded.problem !== undefined ? { problem: loaded.problem } : {}),
+            ...(loaded.movedTo !== undefined ? { movedTo: loaded.movedTo } : {}),
+          }
+        : undefined,
       async stop() {
         if (stopped) return;
         stopped = true;
         await closeAll(servers);
-        await storage.dispose();
+        await engine.idle();
+        if (saver) {
+          await saver.close();
+          log(`state saved to ${options.stateFile ?? ''}`);
+        }
+        // With a state file the container holds the saved state's blobs: keep it for the next start.
+        if (!options.stateFile) await activeStorage.dispose();
         await azurite?.stop();
       },
     };
   } catch (error) {
     await closeAll(servers);
+    if (storage && !options.stateFile) await storage.dispose();
     await azurite?.stop();
     throw error;
   }

@@ -11,6 +11,7 @@
  *   --authority-port <port>             DMF_EMULATOR_AUTHORITY_PORT
  *   --port <port>                       DMF_EMULATOR_PORT (first environment's port)
  *   --options <json>                    DMF_EMULATOR_OPTIONS (switches, e.g. {"notFoundWindowMs":0})
+ *   --state-file <file>                 DMF_EMULATOR_STATE_FILE (keep state across restarts)
  *   --verbose                           log lines on stderr (secrets redacted)
  *   --print-config-schema               print the config file's JSON Schema and exit
  */
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     'authority-port': { type: 'string' },
     port: { type: 'string' },
     options: { type: 'string' },
+    'state-file': { type: 'string' },
     verbose: { type: 'boolean' },
     'print-config-schema': { type: 'boolean' },
   },
@@ -61,6 +63,7 @@ try {
     ...switches,
     config: configPath,
     dataDir: values['data-dir'] ?? env.DMF_EMULATOR_DATA_DIR,
+    stateFile: values['state-file'] ?? (env.DMF_EMULATOR_STATE_FILE || undefined),
     storageConnectionString:
       values['storage-connection-string'] ?? env.DMF_EMULATOR_STORAGE_CONNECTION_STRING,
     clock: manual ? { mode: 'manual' } : { mode: 'real', speed },

@@ -24,7 +24,8 @@ export class EmulatorStorage {
   readonly container: ContainerClient;
   private readonly credential: StorageSharedKeyCredential;
 
-  constructor(connectionString: string) {
+  /** `containerName`: reuse this container (a restored state's); default a new random name. */
+  constructor(connectionString: string, containerName?: string) {
     const parts = new Map(
       connectionString
         .split(';')
@@ -42,13 +43,14 @@ export class EmulatorStorage {
       );
     this.credential = new StorageSharedKeyCredential(account, key);
     const service = BlobServiceClient.fromConnectionString(connectionString);
-    this.containerName = `dmf-emulator-${randomBytes(4).toString('hex')}`;
+    this.containerName = containerName ?? `dmf-emulator-${randomBytes(4).toString('hex')}`;
     this.container = service.getContainerClient(this.containerName);
   }
 
-  /** Creates the container. */
-  async init(): Promise<void> {
-    await this.container.createIfNotExists({ abortSignal: signal() });
+  /** Creates the container if needed; resolves true when it had to be created. */
+  async init(): Promise<boolean> {
+    const result = await this.container.createIfNotExists({ abortSignal: signal() });
+    return result.succeeded;
   }
 
   /** Deletes the container and everything in it. */
