@@ -4,6 +4,7 @@ import * as df from 'durable-functions';
 import { z } from 'zod';
 import { InputError } from '../shared/errors.js';
 import { importInstanceId } from '../shared/jobs/index.js';
+import { isNotFound } from '../shared/storage/index.js';
 import { bindingNames, getRuntime, invocationLogger } from '../activities/runtime.js';
 import { inboundBlobImport, recordRejection, startImport } from './starting.js';
 
@@ -26,11 +27,21 @@ export async function handleInboundBlob(_blob: unknown, context: InvocationConte
   const runtime = getRuntime();
   const container = runtime.containers.inbound.containerName;
   const meta = Metadata.parse(context.triggerMetadata);
-  const etag =
-    etagOf(meta.properties) ??
-    (await runtime.containers.inbound.getBlobClient(meta.name).getProperties()).etag?.replace(/"/g, '') ??
-    'unknown';
   const logger = invocationLogger(context, { blob: `${container}/${meta.name}` });
+  let etag = etagOf(meta.properties);
+  if (etag === undefined) {
+    try {
+      etag = (await runtime.containers.inbound.getBlobClient(meta.name).getProperties()).etag?.replace(
+        /"/g,
+        '',
+      );
+    } catch (error) {
+      // an event for a blob already moved away (e.g. archived by its import): nothing to do
+      if (isNotFound(error)) return logger.info('The blob is gone; nothing to import');
+      throw error;
+    }
+  }
+  etag ??= 'unknown';
   let planned;
   try {
     planned = inboundBlobImport(

@@ -29,7 +29,10 @@ export const INBOUND_PATH_ERROR = 'INBOUND_PATH_INVALID';
 
 const SEGMENT_PATTERN = /^[^\\]{1,255}$/;
 
-/** Finds the import data project an inbound path segment names (its `name`, else its `definitionGroupId`). */
+/**
+ * Finds the import data project an inbound path segment names: its `name`, else its
+ * `definitionGroupId` (case-insensitive; the first project declared with that group).
+ */
 export function findImportProject(
   config: Pick<AppConfig, 'dataProjects'>,
   environment: string,
@@ -40,8 +43,9 @@ export function findImportProject(
   );
   const byName = candidates.find((p) => p.name === segment);
   if (byName) return byName;
-  const byGroup = candidates.filter((p) => p.definitionGroupId.toLowerCase() === segment.toLowerCase());
-  return byGroup.length === 1 ? byGroup[0] : undefined;
+  // several projects may share a definition group (e.g. one with a template for raw files): the
+  // first one declared answers to the group's name, the others to their own names
+  return candidates.find((p) => p.definitionGroupId.toLowerCase() === segment.toLowerCase());
 }
 
 /**

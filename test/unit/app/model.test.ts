@@ -32,6 +32,9 @@ describe('inbound blob convention', () => {
       legalEntity: 'DEMF',
       fileName: 'c.zip',
     });
+    // two projects share CustomerImport: the group name means the first one declared
+    expect(resolveInboundPath(config, 'local/CustomerImport/c.zip').project.name).toBe('Customers');
+    expect(resolveInboundPath(config, 'local/CustomersCsv/c.csv').project.name).toBe('CustomersCsv');
     expect(resolveInboundPath(config, 'local/Asset-Major-Types/a.zip')).toMatchObject({
       project: { name: 'AssetMajorTypes' },
       legalEntity: 'USMF',
@@ -42,8 +45,6 @@ describe('inbound blob convention', () => {
     ['a.zip', 'expected 3 or 4'],
     ['local/Customers/x/y/z.zip', 'expected 3 or 4'],
     ['prod/Customers/a.zip', 'environment "prod"'],
-    // two projects share CustomerImport: the name must be used
-    ['local/CustomerImport/a.zip', 'data project "CustomerImport"'],
   ])('refuses %s with a readable reason', (path, reason) => {
     expect(() => resolveInboundPath(config, path)).toThrow(reason);
   });
