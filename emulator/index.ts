@@ -180,14 +180,18 @@ function listen(server: Server, port: number, host: string): Promise<number> {
 function safe(
   handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
   log: (line: string) => void,
+  inFlight: Set<Promise<void>>,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
-    handler(req, res).catch((error: unknown) => {
+    const handled = handler(req, res).catch((error: unknown) => {
       log(`request ${redact(req.url ?? '')} failed: ${redact(String(error))}`);
       if (!res.headersSent && !res.destroyed)
         sendJson(res, 500, odataErrorBody(`Unexpected error: ${String(error)}`, 'System.Exception'));
       else res.destroy();
     });
+    // stop() waits for handlers still running, so their state changes are in the final save.
+    inFlight.add(handled);
+    void handled.finally(() => inFlight.delete(handled));
   };
 }
 
@@ -254,6 +258,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
           )
         : undefined;
     const changed = (): void => saver?.schedule();
+    const inFlight = new Set<Promise<void>>();
     const signer = createTokenSigner(certs.signingKeyPem);
     const envs: EnvironmentRuntime[] = [];
     let authorityHost = '';
@@ -268,7 +273,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     const tls = { key: certs.serverKeyPem, cert: certs.serverCertPem };
     const authorityServer = createServer(
       tls,
-      safe((req, res) => handleAuthority(auth, req, res).finally(changed), log),
+      safe((req, res) => handleAuthority(auth, req, res).finally(changed), log, inFlight),
     );
     servers.push(authorityServer);
     authorityServer.on('error', (error) => log(`authority listener error: ${String(error)}`));
@@ -292,18 +297,22 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       };
       const server = createServer(
         tls,
-        safe(async (req, res) => {
-          const path = (req.url ?? '/').split('?')[0] ?? '/';
-          try {
-            if (path === CONTROL_PREFIX || path.startsWith(`${CONTROL_PREFIX}/`)) {
-              await handleControl(engine, auth, env, info, req, res);
-            } else {
-              await handleEnvironment({ engine, auth, env }, req, res);
+        safe(
+          async (req, res) => {
+            const path = (req.url ?? '/').split('?')[0] ?? '/';
+            try {
+              if (path === CONTROL_PREFIX || path.startsWith(`${CONTROL_PREFIX}/`)) {
+                await handleControl(engine, auth, env, info, req, res);
+              } else {
+                await handleEnvironment({ engine, auth, env }, req, res);
+              }
+            } finally {
+              changed();
             }
-          } finally {
-            changed();
-          }
-        }, log),
+          },
+          log,
+          inFlight,
+        ),
       );
       servers.push(server);
       server.on('error', (error) => log(`${envConfig.name} listener error: ${String(error)}`));
@@ -365,6 +374,8 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
         if (stopped) return;
         stopped = true;
         await closeAll(servers);
+        // Only a saved state needs them; bounded, as an injected latency can hold a handler for long.
+        if (saver) await settleWithin([...inFlight], STOP_WAIT_MS);
         await engine.idle();
         if (saver) {
           await saver.close();
@@ -381,6 +392,18 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
     await azurite?.stop();
     throw error;
   }
+}
+
+/** Longest wait in `stop()` for request handlers still running (with a state file). */
+const STOP_WAIT_MS = 5_000;
+
+async function settleWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    Promise.allSettled(promises),
+    new Promise<void>((resolve) => (timer = setTimeout(resolve, ms))),
+  ]);
+  clearTimeout(timer);
 }
 
 async function closeAll(servers: Server[]): Promise<void> {
