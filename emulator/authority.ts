@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorConfig } from './config.js';
 import type { EmulatorEngine } from './engine.js';
-import { readBody, sendEmpty, sendJson } from './http.js';
+import { dropResponse, readBody, sendEmpty, sendJson } from './http.js';
 import { decodeJwt, verifyJwtSignature, type TokenSigner } from './jwt.js';
 import { thumbprints } from './certs.js';
 
@@ -250,10 +250,12 @@ export async function handleAuthority(
     'status',
     'latency',
     'reset',
+    'dropResponse',
     'tokenExpiry',
   ]);
   if (tokenFault) record.fault = tokenFault.kind;
   if (tokenFault?.kind === 'latency') await new Promise((r) => setTimeout(r, tokenFault.ms));
+  if (tokenFault?.kind === 'dropResponse') dropResponse(req, res);
   if (tokenFault?.kind === 'reset') {
     req.socket.destroy();
     return done(0);

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { AuthorityContext } from './authority.js';
 import { issuerOf } from './authority.js';
 import { FoError, ZERO_GUID, type CallRecord, type EmulatorEngine, type Execution } from './engine.js';
-import { BodyTooLargeError, odataErrorBody, readBody, sendEmpty, sendJson } from './http.js';
+import { BodyTooLargeError, dropResponse, odataErrorBody, readBody, sendEmpty, sendJson } from './http.js';
 import { decodeJwt, verifyJwtSignature } from './jwt.js';
 
 /** Every package API action the emulator implements. */
@@ -170,7 +170,13 @@ async function applyFaults(
     await new Promise((r) => setTimeout(r, latency.ms));
   }
   const fault = ctx.engine.takeFault(ctx.env.name, routeName, ['reset', 'status']);
-  if (!fault) return undefined;
+  if (!fault) {
+    if (ctx.engine.takeFault(ctx.env.name, routeName, ['dropResponse'])) {
+      call.fault = call.fault ? `${call.fault}, dropResponse` : 'dropResponse';
+      dropResponse(req, res);
+    }
+    return undefined;
+  }
   call.fault = fault.kind === 'status' ? `status ${fault.status}` : 'reset';
   if (fault.kind === 'reset') {
     req.resume();
@@ -307,6 +313,8 @@ async function handleAction(
     case 'ImportFromPackage':
     case 'ImportFromPackageAsync': {
       const p = parseParams(importParams, body);
+      // A refused start still shows the id the client asked for (e.g. a retry of a lost answer).
+      if (p.executionId !== '') call.executionId = p.executionId;
       const project = engine.project(p.definitionGroupId);
       if (!project) throw new FoError(400, `Data project '${p.definitionGroupId}' was not found.`);
       if (project.direction !== 'import')
@@ -362,6 +370,7 @@ async function handleAction(
     case 'ExportToPackage':
     case 'ExportToPackageAsync': {
       const p = parseParams(exportParams, body);
+      if (p.executionId !== '') call.executionId = p.executionId;
       const forced = engine.takeFault(env.name, action, ['outcome'])?.outcome;
       const started = engine.startExport({
         environment: env.name,

@@ -29,6 +29,21 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   return Buffer.concat(chunks);
 }
 
+/**
+ * Makes the answer of `res` never reach the client: whatever the handler sends is discarded and
+ * the socket is destroyed when it ends the response ("processed, but the answer was lost").
+ */
+export function dropResponse(req: IncomingMessage, res: ServerResponse): void {
+  const swallow = (): ServerResponse => res;
+  res.writeHead = swallow;
+  res.setHeader = swallow;
+  res.write = () => true;
+  res.end = () => {
+    req.socket.destroy();
+    return res;
+  };
+}
+
 /** Sends a JSON body. */
 export function sendJson(
   res: ServerResponse,

@@ -77,6 +77,8 @@ const statusFault = z.strictObject({
 });
 const latencyFault = z.strictObject({ kind: z.literal('latency'), ms: z.number().int().min(0) });
 const resetFault = z.strictObject({ kind: z.literal('reset') });
+/** The request is processed fully (side effects included), then the socket is destroyed unanswered. */
+const dropResponseFault = z.strictObject({ kind: z.literal('dropResponse') });
 const tokenExpiryFault = z.strictObject({ kind: z.literal('tokenExpiry'), seconds: z.number().int() });
 const sasExpiryFault = z.strictObject({ kind: z.literal('sasExpiry'), seconds: z.number().int() });
 const outcomeFault = z.strictObject({
@@ -94,6 +96,7 @@ export const FaultSpecSchema = z
     statusFault,
     latencyFault,
     resetFault,
+    dropResponseFault,
     tokenExpiryFault,
     sasExpiryFault,
     outcomeFault,

@@ -9,6 +9,7 @@ import {
   startTestEmulator,
   summary,
   TEST_SWITCHES,
+  uploadPackage,
   valueOf,
 } from './helpers.js';
 
@@ -99,6 +100,70 @@ describe('faults', () => {
     });
     expect(error?.message).toMatch(/socket hang up|ECONNRESET/);
     expect((await writeUrl()).status).toBe(200);
+  });
+
+  it('dropResponse: ImportFromPackage is processed, then the socket is destroyed unanswered', async () => {
+    const packageUrl = await uploadPackage(em, token, await customersPackage(CSV));
+    await em.control.setFault({ route: 'ImportFromPackage', kind: 'dropResponse', times: 1 });
+    const body = JSON.stringify({
+      packageUrl,
+      definitionGroupId: 'CustomerImport',
+      executionId: 'dropped-answer-1',
+      execute: true,
+      overwrite: true,
+      legalEntityId: 'USMF',
+    });
+    const outcome = await new Promise<{ error?: Error; status?: number }>((resolve) => {
+      const req = request(
+        `${em.baseUrl}/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.ImportFromPackage`,
+        {
+          method: 'POST',
+          ca: em.caCertPem,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode }));
+        },
+      );
+      req.on('error', (error) => resolve({ error }));
+      req.end(body);
+    });
+    expect(outcome.status).toBeUndefined();
+    expect(outcome.error?.message).toMatch(/socket hang up|ECONNRESET/);
+    // The execution exists: a client that simply retries the start with the same id is refused.
+    expect((await em.control.executions()).map((e) => e.executionId)).toEqual(['dropped-answer-1']);
+    expect(await summary(em, token, 'dropped-answer-1')).toBe('NotRun');
+    const retry = await action(em, 'ImportFromPackage', JSON.parse(body), token);
+    expect(retry.status).toBe(400);
+    expect(retry.text).toContain('already in use');
+    await em.control.advanceClock(2_000);
+    expect(await summary(em, token, 'dropped-answer-1')).toBe('Succeeded');
+    expect((await em.control.faults())[0]).toMatchObject({ hits: 1, remaining: 0 });
+    const calls = (await em.control.calls()).filter((c) => c.route === 'ImportFromPackage');
+    expect(calls.map((c) => [c.status, c.fault, c.executionId])).toEqual([
+      [200, 'dropResponse', 'dropped-answer-1'],
+      [400, undefined, 'dropped-answer-1'],
+    ]);
+  });
+
+  it('dropResponse on enqueue: the message is queued although the client saw no answer', async () => {
+    const activity = em.recurring.importActivityId ?? '';
+    await em.control.setFault({ route: 'enqueue', kind: 'dropResponse', times: 1 });
+    const error = await new Promise<Error | undefined>((resolve) => {
+      const req = request(
+        `${em.baseUrl}/api/connector/enqueue/${activity}?entity=Customers%20V3&company=USMF`,
+        { method: 'POST', ca: em.caCertPem, headers: { authorization: `Bearer ${token}` } },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve(undefined));
+        },
+      );
+      req.on('error', resolve);
+      req.end(CSV);
+    });
+    expect(error?.message).toMatch(/socket hang up|ECONNRESET/);
+    expect((await em.control.queues()).map((q) => q.activityId)).toEqual([activity]);
   });
 
   it.each(['Failed', 'Canceled', 'PartiallySucceeded'] as const)(
