@@ -14,3 +14,7 @@ import './activities/registrations/getStatus.js';
 import './activities/registrations/collectErrors.js';
 import './activities/registrations/finish.js';
 import './activities/registrations/slot.js';
+import './functions/exportsHttp.js';
+import './functions/exportSchedule.js';
+import './orchestrators/exportPackage.js';
+import './activities/registrations/export.js';

@@ -228,6 +228,8 @@ export const DataProjectConfigSchema = z.strictObject({
   packageName: nonEmpty.optional(),
   /** When to run (exports) or sweep (imports); 6-field NCRONTAB. Optional. */
   schedule: scheduleSchema.optional(),
+  /** Export: also store the package's data files, unpacked, beside the zip. Default false. */
+  unpack: z.boolean().optional(),
   polling: PollingConfigSchema.default(DEFAULT_POLLING),
 });
 /** A data project as parsed (before cross-references are resolved). */
@@ -253,6 +255,21 @@ export const RecurringActivityConfigSchema = z.strictObject({
    * the message then reappears after 30 minutes instead of being lost.
    */
   ackWhenFileMissing: z.boolean().default(false),
+  /**
+   * Import: largest file enqueued (bytes). Default 45 MiB: F&O refuses bodies of about 50 MB with
+   * 413; larger files belong to the package API (a data project).
+   */
+  maxEnqueueBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 * 1024 * 1024 * 1024)
+    .optional(),
+  /**
+   * Import: the path segment after the activity id names the company (legal entity):
+   * `{environment}/{activityId}/{company}/[{entity}/]{file}`. Default false (company from `company`).
+   */
+  companyInPath: z.boolean().optional(),
 });
 /** A recurring activity, defaults applied. */
 export type RecurringActivityConfig = z.infer<typeof RecurringActivityConfigSchema>;

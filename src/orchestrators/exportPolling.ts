@@ -1,0 +1,106 @@
+/**
+ * Polling of an F&O execution inside an orchestration, as the import does it: waits planned by
+ * `nextPollDelayMs` on durable timers, the import's status activity, a bounded "not found" grace and
+ * a deadline. Written as a reusable sub-generator (the import orchestrator could use it too).
+ */
+import * as df from 'durable-functions';
+import type { OrchestrationContext, Task } from 'durable-functions';
+import type { PollingConfig } from '../shared/config/index.js';
+import { nextPollDelayMs } from '../shared/polling/schedule.js';
+import { IMPORT_ACTIVITIES } from '../activities/names.js';
+import type { StatusResult } from './input.js';
+
+/** F&O statuses after which nothing changes any more. */
+export const FINAL_EXECUTION_STATUSES: ReadonlySet<string> = new Set([
+  'Succeeded',
+  'PartiallySucceeded',
+  'Failed',
+  'Canceled',
+]);
+
+/** Activity retry options with exponential backoff (capped at one minute). */
+export function activityRetry(attempts: number, firstMs: number): df.RetryOptions {
+  const options = new df.RetryOptions(firstMs, attempts);
+  options.backoffCoefficient = 2;
+  options.maxRetryIntervalInMilliseconds = 60_000;
+  return options;
+}
+
+/** First line of an error's message. */
+export const errorMessage = (error: unknown): string =>
+  (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? 'unknown error';
+
+/** What {@link pollExecution} reports after each poll. */
+export interface PollProgress {
+  polls: number;
+  foStatus?: string;
+  nextPollAt?: string;
+}
+
+/** Outcome of {@link pollExecution}. */
+export type PollOutcome =
+  | { kind: 'final'; status: string; polls: number }
+  | { kind: 'notFound'; polls: number; graceMs: number }
+  | { kind: 'timedOut'; polls: number; lastStatus: string | undefined };
+
+/**
+ * Polls GetExecutionSummaryStatus (the import's `importGetStatus` activity) until a final status,
+ * the "not found" grace after `startedAt` or the deadline. Deterministic (durable timers only).
+ */
+export function* pollExecution(
+  context: OrchestrationContext,
+  options: {
+    environment: string;
+    executionId: string;
+    startedAt: Date;
+    polling: PollingConfig;
+    history?: readonly number[];
+    onProgress?: (progress: PollProgress) => void;
+  },
+): Generator<Task, PollOutcome, unknown> {
+  const now = (): Date => context.df.currentUtcDateTime;
+  const deadlineMs = options.polling.deadlineHours * 3_600_000;
+  const graceMs = options.polling.notStartedGraceSeconds * 1000;
+  let polls = 0;
+  let lastStatus: string | undefined;
+  for (;;) {
+    const elapsed = now().getTime() - options.startedAt.getTime();
+    if (elapsed >= deadlineMs) return { kind: 'timedOut', polls, lastStatus };
+    const delay = Math.min(
+      nextPollDelayMs({
+        elapsedMs: elapsed,
+        pollsSoFar: polls,
+        settings: options.polling,
+        history: options.history ?? [],
+      }),
+      deadlineMs - elapsed,
+    );
+    const at = new Date(now().getTime() + delay);
+    options.onProgress?.({
+      polls,
+      ...(lastStatus ? { foStatus: lastStatus } : {}),
+      nextPollAt: at.toISOString(),
+    });
+    yield context.df.createTimer(at);
+    let polled: StatusResult;
+    try {
+      polled = (yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.getStatus, activityRetry(3, 5_000), {
+        environment: options.environment,
+        executionId: options.executionId,
+      })) as StatusResult;
+    } catch (error) {
+      polled = { kind: 'unavailable', message: errorMessage(error) };
+    }
+    polls++;
+    if (polled.kind === 'status') {
+      lastStatus = polled.status;
+      options.onProgress?.({ polls, foStatus: lastStatus });
+      if (FINAL_EXECUTION_STATUSES.has(polled.status)) return { kind: 'final', status: polled.status, polls };
+    } else {
+      options.onProgress?.({ polls, ...(lastStatus ? { foStatus: lastStatus } : {}) });
+      if (polled.kind === 'notFound' && now().getTime() - options.startedAt.getTime() > graceMs) {
+        return { kind: 'notFound', polls, graceMs };
+      }
+    }
+  }
+}

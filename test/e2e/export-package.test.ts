@@ -1,0 +1,150 @@
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { ExportJob } from '../../src/functions/exportStarting.js';
+import type { ExportResult } from '../../src/orchestrators/exportInput.js';
+import {
+  customersPackage,
+  eventually,
+  FAST_POLLING,
+  list,
+  readText,
+  startImportStack,
+  testConfig,
+  type ImportStack,
+} from './helpers.js';
+
+let s: ImportStack;
+let outbound: ContainerClient;
+const outboundName = `e2eout${Date.now().toString(36)}`;
+
+async function waitForExport(id: string, timeoutMs = 45_000): Promise<ExportJob> {
+  return eventually(async () => {
+    const r = await s.api(`/api/exports/${id}`);
+    if (r.status !== 200) return undefined;
+    const job = (await r.json()) as ExportJob;
+    return job.status === 'Pending' || job.status === 'Running' ? undefined : job;
+  }, timeoutMs);
+}
+
+beforeAll(async () => {
+  s = await startImportStack(inject('azuriteConnectionString'), {
+    dmfConfig: testConfig((c) => {
+      (c.dataProjects as unknown[]).push(
+        {
+          name: 'CustomersOut',
+          definitionGroupId: 'CustomerExport',
+          environment: 'local',
+          direction: 'export',
+          legalEntity: 'USMF',
+          unpack: true,
+          polling: FAST_POLLING,
+        },
+        {
+          name: 'CustomersNightly',
+          definitionGroupId: 'CustomerExport',
+          environment: 'local',
+          direction: 'export',
+          legalEntity: 'USMF',
+          schedule: '* * * * * *',
+          polling: FAST_POLLING,
+        },
+      );
+    }),
+    appSettings: { DMF_OUTBOUND_CONTAINER: outboundName },
+  });
+  outbound = BlobServiceClient.fromConnectionString(s.stack.storageConnectionString).getContainerClient(
+    outboundName,
+  );
+});
+afterAll(async () => {
+  await s?.stop();
+});
+
+describe('package export', () => {
+  it('round trip: imported rows come back in the exported package, stored zipped and unpacked', async () => {
+    const zip = await customersPackage({ prefix: 'RT', rows: 4 });
+    const imported = await s.api('/api/imports?environment=local&project=Customers&fileName=rt.zip', {
+      method: 'POST',
+      headers: { 'content-type': 'application/zip' },
+      body: zip,
+    });
+    expect(imported.status).toBe(202);
+    const importJob = await s.waitForJob(((await imported.json()) as { id: string }).id);
+    expect(importJob.status).toBe('Succeeded');
+
+    const response = await s.api('/api/exports?environment=local&project=CustomersOut', { method: 'POST' });
+    expect(response.status).toBe(202);
+    const accepted = (await response.json()) as { id: string; statusUrl: string };
+    expect(accepted.statusUrl).toMatch(new RegExp(`/api/exports/${accepted.id}$`));
+    const job = await waitForExport(accepted.id);
+    expect(job).toMatchObject({ status: 'Succeeded', stage: 'Done', kind: 'export', errors: [] });
+    const result = job.result!;
+    expect(result.executionId).toBe(`dmffn-${accepted.id}`);
+    const day = new Date(result.timings.requestedAt);
+    const folder = `local/CustomersOut/${day.getUTCFullYear()}/${String(day.getUTCMonth() + 1).padStart(2, '0')}/${String(day.getUTCDate()).padStart(2, '0')}`;
+    expect(result.package?.path).toBe(`${folder}/CustomersOut-${accepted.id}.zip`);
+    expect(result.package?.bytes).toBeGreaterThan(0);
+    const names = await list(outbound, folder);
+    expect(names).toContain(result.package!.path);
+    const csvPath = result.unpacked.map((b) => b.path).find((p) => p.toLowerCase().endsWith('.csv'));
+    expect(csvPath).toBeDefined();
+    expect(result.unpacked.map((b) => b.path)).toEqual(
+      expect.arrayContaining([`${folder}/CustomersOut-${accepted.id}/Manifest.xml`]),
+    );
+    const csv = await readText(outbound, csvPath!);
+    for (let i = 0; i < 4; i++) expect(csv).toContain(`RT-${i}`);
+    // the result JSON and the event
+    const [, ...resultPath] = result.resultBlob!.split('/');
+    const stored = JSON.parse(await readText(s.containers.results, resultPath.join('/'))) as ExportResult;
+    expect(stored.id).toBe(accepted.id);
+    const event = await eventually(() => s.events().find((e) => e.messageId === accepted.id));
+    expect((event.body as { type: string }).type).toBe('com.dmf-functions.export.completed');
+    // exactly one F&O export for the job
+    const exports = (await s.stack.emulator.control.executions()).filter(
+      (e) => e.executionId === result.executionId,
+    );
+    expect(exports).toHaveLength(1);
+  });
+
+  it('refuses an unknown project with a readable reason', async () => {
+    const response = await s.api('/api/exports?environment=local&project=Nope', { method: 'POST' });
+    expect(response.status).toBe(404);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('UNKNOWN_PROJECT');
+    expect(body.error.message).toContain('CustomersOut');
+  });
+
+  it('a failed export reports Failed with an event', async () => {
+    await s.stack.emulator.control.setFault({
+      route: 'ExportToPackage',
+      kind: 'outcome',
+      outcome: 'Failed',
+      times: 1,
+    });
+    const response = await s.api('/api/exports?environment=local&project=CustomersOut', { method: 'POST' });
+    const { id } = (await response.json()) as { id: string };
+    const job = await waitForExport(id);
+    expect(job.status).toBe('Failed');
+    expect(job.result?.package).toBeUndefined();
+    expect(job.errors.length).toBeGreaterThan(0);
+    const event = await eventually(() => s.events().find((e) => e.messageId === id));
+    expect((event.body as { type: string }).type).toBe('com.dmf-functions.export.failed');
+  });
+
+  it('the schedule timer starts a due export once per occurrence', async () => {
+    const run = await s.api('/admin/functions/exportScheduleTimer', { method: 'POST', body: '{}' });
+    expect(run.status).toBeLessThan(300);
+    const job = await eventually(async () => {
+      const statuses = await s.stack.host!.durable.queryStatuses({});
+      return statuses.find(
+        (st) =>
+          st.name === 'exportPackage' &&
+          (st.input as { project?: string } | null)?.project === 'CustomersNightly',
+      );
+    });
+    const done = await waitForExport(job.instanceId);
+    expect(done.status).toBe('Succeeded');
+    expect(done.result?.trigger).toBe('schedule');
+    expect(done.result?.scheduledFor).toMatch(/T/);
+  });
+});
