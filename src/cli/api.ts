@@ -1,0 +1,293 @@
+/** The CLI's client of the app's HTTP API (imports, exports, jobs, job files). Nothing else. */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { z } from 'zod';
+import { DmfFunctionsError } from '../shared/errors.js';
+
+/** Environment variables read for the base url, first match wins. */
+export const BASE_URL_VARIABLES = ['DMF_FUNCTIONS_URL', 'FUNCTIONS_BASE_URL'] as const;
+/** Environment variables read for the function key, first match wins. */
+export const KEY_VARIABLES = ['DMF_FUNCTIONS_KEY', 'FUNCTIONS_KEY'] as const;
+/** Base url when neither a flag nor a variable gives one (`npm start`'s default port). */
+export const DEFAULT_BASE_URL = 'http://127.0.0.1:7071';
+/** Timeout of one API call (uploads get {@link UPLOAD_TIMEOUT_MS}). */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+/** Timeout of an upload. */
+export const UPLOAD_TIMEOUT_MS = 30 * 60_000;
+
+/** A failed API call: the app's `{ error: { code, message } }` answer, or the transport failure. */
+export class ApiError extends DmfFunctionsError {
+  /** HTTP status, when there was an answer. */
+  readonly status: number | undefined;
+
+  constructor(message: string, options: { code: string; status?: number; cause?: unknown }) {
+    super(message, {
+      code: options.code,
+      transient: options.status === undefined || options.status >= 500 || options.status === 429,
+      cause: options.cause,
+    });
+    this.status = options.status;
+  }
+}
+
+const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
+
+/** One error of a job (as the job API answers it). */
+export const JobErrorSchema = z.looseObject({
+  code: z.string(),
+  message: z.string(),
+  entity: z.string().optional(),
+  recordId: z.string().optional(),
+  field: z.string().optional(),
+});
+
+const optionalString = z.string().nullish();
+
+/** The parts of `GET /api/jobs/{id}` the CLI reads (imports and exports alike; extra fields kept). */
+export const JobSchema = z.looseObject({
+  id: z.string(),
+  status: z.string(),
+  kind: optionalString,
+  stage: optionalString,
+  executionId: optionalString,
+  environment: optionalString,
+  project: optionalString,
+  legalEntity: optionalString,
+  file: optionalString,
+  createdAt: optionalString,
+  updatedAt: optionalString,
+  foStatus: optionalString,
+  polls: z.number().optional(),
+  nextPollAt: optionalString,
+  slotPosition: z.number().nullish(),
+  errors: z.array(JobErrorSchema).default([]),
+  result: z
+    .looseObject({
+      timings: z
+        .looseObject({
+          requestedAt: optionalString,
+          finishedAt: optionalString,
+          executionMs: z.number().nullish(),
+        })
+        .optional(),
+    })
+    .nullish(),
+});
+/** A job as the CLI sees it. */
+export type CliJob = z.infer<typeof JobSchema>;
+
+/** The 202 answer of `POST /api/imports` and `POST /api/exports`. */
+export const AcceptedSchema = z.looseObject({
+  id: z.string(),
+  status: z.string().optional(),
+  statusUrl: z.string().optional(),
+});
+/** What a start returned. */
+export type Accepted = z.infer<typeof AcceptedSchema>;
+
+/** One file of `GET /api/jobs/{id}/files`. */
+export const JobFileSchema = z.looseObject({
+  name: z.string(),
+  kind: z.string(),
+  entity: z.string().optional(),
+  bytes: z.number().optional(),
+});
+/** A job file entry. */
+export type CliJobFile = z.infer<typeof JobFileSchema>;
+
+/** Options of {@link DmfApiClient}. */
+export interface DmfApiClientOptions {
+  /** The function app's base url (without `/api`). */
+  baseUrl: string;
+  /** Function key (sent as `x-functions-key`); none for anonymous local hosts. */
+  key?: string | undefined;
+  /** Timeout of one call in ms. Default {@link DEFAULT_TIMEOUT_MS}. */
+  timeoutMs?: number;
+  /** Cancels every call. */
+  signal?: AbortSignal;
+}
+
+/** Progress of an upload. */
+export type UploadProgress = (sentBytes: number, totalBytes: number) => void;
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  zip: 'application/zip',
+  csv: 'text/csv',
+  xml: 'application/xml',
+  json: 'application/json',
+  txt: 'text/plain',
+};
+
+/** Content type the import endpoint is told, from the file extension. */
+export function contentTypeFor(fileName: string): string {
+  const ext = /\.([a-z0-9]+)$/i.exec(fileName)?.[1]?.toLowerCase() ?? '';
+  return CONTENT_TYPES[ext] ?? 'application/octet-stream';
+}
+
+/** Talks to the app's HTTP API. */
+export class DmfApiClient {
+  readonly baseUrl: string;
+  readonly #key: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #signal: AbortSignal | undefined;
+
+  constructor(options: DmfApiClientOptions) {
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '').replace(/\/api$/, '');
+    this.#key = options.key;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#signal = options.signal;
+  }
+
+  /** Sends one request to `/api{path}`; throws {@link ApiError} for transport failures and non-2xx. */
+  async request(path: string, init: RequestInit & { timeoutMs?: number } = {}): Promise<Response> {
+    const { timeoutMs, ...rest } = init;
+    const signals = [AbortSignal.timeout(timeoutMs ?? this.#timeoutMs)];
+    if (this.#signal) signals.push(this.#signal);
+    let response: Response;
+    try {
+      response = await fetch(`${this.baseUrl}/api${path}`, {
+        ...rest,
+        headers: {
+          ...(this.#key ? { 'x-functions-key': this.#key } : {}),
+          ...(rest.headers as Record<string, string>),
+        },
+        signal: AbortSignal.any(signals),
+      });
+    } catch (error) {
+      const reason =
+        error instanceof Error
+          ? error.cause instanceof Error
+            ? error.cause.message
+            : error.message
+          : String(error);
+      throw new ApiError(`Cannot reach the function app at ${this.baseUrl}: ${reason}`, {
+        code: 'API_UNREACHABLE',
+        cause: error,
+      });
+    }
+    if (response.ok) return response;
+    const text = await response.text().catch(() => '');
+    let parsed: z.infer<typeof ErrorBodySchema> | undefined;
+    try {
+      parsed = ErrorBodySchema.parse(JSON.parse(text));
+    } catch {
+      parsed = undefined;
+    }
+    if (parsed) {
+      throw new ApiError(parsed.error.message, { code: parsed.error.code, status: response.status });
+    }
+    const hint =
+      response.status === 401 || response.status === 403
+        ? 'the function key was refused (set --key or DMF_FUNCTIONS_KEY)'
+        : response.status === 404
+          ? `${path.split('?')[0] ?? path} not found`
+          : text.slice(0, 200) || response.statusText;
+    throw new ApiError(`HTTP ${response.status}: ${hint}`, {
+      code: `HTTP_${response.status}`,
+      status: response.status,
+    });
+  }
+
+  async #json<T>(
+    schema: z.ZodType<T>,
+    path: string,
+    init?: RequestInit & { timeoutMs?: number },
+  ): Promise<T> {
+    const response = await this.request(path, init);
+    const body: unknown = await response.json();
+    const parsed = schema.safeParse(body);
+    if (!parsed.success) {
+      throw new ApiError(`Unexpected answer from ${path.split('?')[0] ?? path}: ${parsed.error.message}`, {
+        code: 'API_BAD_ANSWER',
+        status: response.status,
+      });
+    }
+    return parsed.data;
+  }
+
+  /** `POST /api/imports`: streams a local file as the body. */
+  async importFile(
+    file: string,
+    options: {
+      environment: string;
+      project: string;
+      legalEntity?: string | undefined;
+      onProgress?: UploadProgress;
+    },
+  ): Promise<Accepted> {
+    const { size } = await stat(file);
+    let sent = 0;
+    const counter = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        sent += chunk.length;
+        options.onProgress?.(sent, size);
+        done(null, chunk);
+      },
+    });
+    const body = createReadStream(file).pipe(counter);
+    const query = new URLSearchParams({
+      environment: options.environment,
+      project: options.project,
+      fileName: basename(file),
+      ...(options.legalEntity ? { legalEntity: options.legalEntity } : {}),
+    });
+    options.onProgress?.(0, size);
+    return this.#json(AcceptedSchema, `/imports?${query.toString()}`, {
+      method: 'POST',
+      headers: { 'content-type': contentTypeFor(file) },
+      body: Readable.toWeb(body) as ReadableStream<Uint8Array>,
+      duplex: 'half',
+      timeoutMs: UPLOAD_TIMEOUT_MS,
+    });
+  }
+
+  /** `POST /api/exports`. */
+  startExport(options: {
+    environment: string;
+    project: string;
+    legalEntity?: string | undefined;
+  }): Promise<Accepted> {
+    const query = new URLSearchParams({
+      environment: options.environment,
+      project: options.project,
+      ...(options.legalEntity ? { legalEntity: options.legalEntity } : {}),
+    });
+    return this.#json(AcceptedSchema, `/exports?${query.toString()}`, { method: 'POST' });
+  }
+
+  /** `GET /api/jobs/{id}`. */
+  getJob(id: string): Promise<CliJob> {
+    return this.#json(JobSchema, `/jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** `GET /api/jobs?status=&since=`. */
+  async listJobs(options: { status?: string[]; since?: Date } = {}): Promise<CliJob[]> {
+    const query = new URLSearchParams();
+    if (options.status?.length) query.set('status', options.status.join(','));
+    if (options.since) query.set('since', options.since.toISOString());
+    const q = query.toString();
+    const body = await this.#json(z.object({ jobs: z.array(JobSchema) }), `/jobs${q ? `?${q}` : ''}`);
+    return body.jobs;
+  }
+
+  /** `GET /api/jobs/{id}/files`. */
+  async jobFiles(id: string): Promise<CliJobFile[]> {
+    const body = await this.#json(
+      z.object({ files: z.array(JobFileSchema) }),
+      `/jobs/${encodeURIComponent(id)}/files`,
+    );
+    return body.files;
+  }
+
+  /** `GET /api/jobs/{id}/files/{name}` as a stream. */
+  async downloadJobFile(id: string, name: string): Promise<Readable> {
+    const response = await this.request(`/jobs/${encodeURIComponent(id)}/files/${encodeURIComponent(name)}`, {
+      timeoutMs: UPLOAD_TIMEOUT_MS,
+    });
+    if (!response.body) throw new ApiError(`The file "${name}" came back empty.`, { code: 'FILE_EMPTY' });
+    return Readable.fromWeb(response.body as WebReadableStream<Uint8Array>);
+  }
+}

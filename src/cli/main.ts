@@ -1,0 +1,529 @@
+/**
+ * `dmf`: the command-line tool. Talks to the function app's HTTP API only (imports, exports, jobs,
+ * job files); `dmf package …` works offline on local files and `dmf emulator` starts the F&O
+ * emulator. Exit codes: 0 Succeeded, 2 PartiallySucceeded, 1 failed or error.
+ */
+import { spawn } from 'node:child_process';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import type { Writable } from 'node:stream';
+import { SingleBar } from 'cli-progress';
+import { Command, CommanderError, Option } from 'commander';
+import { DmfFunctionsError } from '../shared/errors.js';
+import { buildPackageFromTemplate, validatePackage } from '../shared/packages/index.js';
+import {
+  BASE_URL_VARIABLES,
+  DEFAULT_BASE_URL,
+  DmfApiClient,
+  KEY_VARIABLES,
+  type CliJob,
+  type CliJobFile,
+} from './api.js';
+import {
+  EXIT_CODES,
+  exitCodeFor,
+  FINAL_STATUSES,
+  jobDetails,
+  jobsTable,
+  stageLine,
+  table,
+} from './format.js';
+
+/** What the CLI reads and writes (the real process by default; tests pass their own). */
+export interface CliIo {
+  stdout: Writable;
+  stderr: Writable;
+  env: NodeJS.ProcessEnv;
+  /** Draw progress bars (stderr is a terminal). */
+  interactive: boolean;
+}
+
+/** Default poll interval of `--wait`, in seconds. */
+export const DEFAULT_WAIT_INTERVAL_SECONDS = 2;
+/** Default limit of `--wait`, in seconds. */
+export const DEFAULT_WAIT_TIMEOUT_SECONDS = 6 * 3600;
+
+interface GlobalOptions {
+  url?: string;
+  key?: string;
+  json?: boolean;
+}
+
+/** A failure of the CLI itself (bad arguments, a missing file): message and exit code 1. */
+export class CliError extends DmfFunctionsError {
+  constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
+    super(message, { code: options.code ?? 'CLI_ERROR', cause: options.cause });
+  }
+}
+
+function firstEnv(env: NodeJS.ProcessEnv, names: readonly string[]): string | undefined {
+  for (const name of names) if (env[name]) return env[name];
+  return undefined;
+}
+
+/** Parses `--since`: a duration back from now (`30m`, `24h`, `7d`) or an ISO time. */
+export function parseSince(text: string, now: Date = new Date()): Date {
+  const m = /^(\d+(?:\.\d+)?)\s*(m|h|d)$/i.exec(text.trim());
+  if (m) {
+    const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2]!.toLowerCase() as 'm' | 'h' | 'd'];
+    return new Date(now.getTime() - Number(m[1]) * unit);
+  }
+  const date = new Date(text);
+  if (Number.isNaN(date.getTime())) {
+    throw new CliError(`--since "${text}" is neither a duration (30m, 24h, 7d) nor an ISO date/time.`);
+  }
+  return date;
+}
+
+function positiveNumber(name: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0)
+      throw new CliError(`${name} must be a positive number, got "${value}".`);
+    return n;
+  };
+}
+
+async function ensureFile(path: string): Promise<number> {
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new CliError(`${path} is not a file.`, { code: 'FILE_NOT_FOUND' });
+    return info.size;
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    throw new CliError(`Cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
+      code: 'FILE_NOT_FOUND',
+      cause: error,
+    });
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Creates and runs the `dmf` program on `argv` (without node and script); resolves to the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+  let exitCode = 0;
+  const out = (text: string): void => {
+    io.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+  };
+  const err = (text: string): void => {
+    io.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+  };
+  const program = new Command('dmf');
+  program
+    .description('Imports and exports through the dmf-functions app, and offline DMF package tools.')
+    .addOption(new Option('--url <url>', `function app base url (env ${BASE_URL_VARIABLES.join(' or ')})`))
+    .addOption(new Option('--key <key>', `function key (env ${KEY_VARIABLES.join(' or ')})`))
+    .option('--json', 'print JSON for scripts instead of text')
+    .enablePositionalOptions()
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+
+  const globals = (cmd: Command): GlobalOptions => cmd.optsWithGlobals<GlobalOptions>();
+  // the connection and output flags work before or after the command name (`dmf jobs --json`)
+  const common = (cmd: Command): Command =>
+    cmd
+      .addOption(new Option('--url <url>', 'function app base url').hideHelp())
+      .addOption(new Option('--key <key>', 'function key').hideHelp())
+      .option('--json', 'print JSON for scripts instead of text');
+  const client = (cmd: Command): DmfApiClient => {
+    const g = globals(cmd);
+    return new DmfApiClient({
+      baseUrl: g.url ?? firstEnv(io.env, BASE_URL_VARIABLES) ?? DEFAULT_BASE_URL,
+      key: g.key ?? firstEnv(io.env, KEY_VARIABLES),
+    });
+  };
+  const printJson = (value: unknown): void => out(JSON.stringify(value, null, 2));
+
+  async function waitForJob(
+    api: DmfApiClient,
+    id: string,
+    options: { intervalSeconds: number; timeoutSeconds: number; quiet: boolean },
+  ): Promise<CliJob> {
+    const deadline = Date.now() + options.timeoutSeconds * 1000;
+    let last = '';
+    for (;;) {
+      const job = await api.getJob(id);
+      const line = stageLine(job);
+      if (line !== last && !options.quiet) err(`  ${new Date().toISOString().slice(11, 19)}  ${line}`);
+      last = line;
+      if (FINAL_STATUSES.has(job.status)) return job;
+      if (Date.now() > deadline) {
+        throw new CliError(
+          `Job ${id} is still ${job.status} (${job.stage ?? 'no stage'}) after ${options.timeoutSeconds} s; follow it with: dmf job ${id}`,
+          { code: 'WAIT_TIMED_OUT' },
+        );
+      }
+      await sleep(options.intervalSeconds * 1000);
+    }
+  }
+
+  async function finalReport(api: DmfApiClient, job: CliJob, json: boolean): Promise<number> {
+    const files: CliJobFile[] = job.result ? await api.jobFiles(job.id).catch(() => []) : [];
+    if (json) printJson({ ...job, files });
+    else out(jobDetails(job, files));
+    const code = exitCodeFor(job.status);
+    if (code !== EXIT_CODES.succeeded) {
+      const reason = job.errors[0]?.message;
+      err(`dmf: job ${job.id} ${job.status}${reason ? `: ${reason}` : ''}`);
+    }
+    return code;
+  }
+
+  const waitOptions = (cmd: Command): Command =>
+    cmd
+      .addOption(
+        new Option('--interval <seconds>', 'seconds between status checks while waiting')
+          .default(DEFAULT_WAIT_INTERVAL_SECONDS)
+          .argParser(positiveNumber('--interval')),
+      )
+      .addOption(
+        new Option('--timeout <seconds>', 'give up waiting after this many seconds')
+          .default(DEFAULT_WAIT_TIMEOUT_SECONDS)
+          .argParser(positiveNumber('--timeout')),
+      );
+
+  waitOptions(
+    common(program.command('import'))
+      .description('upload a package (or a data file, for a project with a template) and start its import')
+      .argument('<file>', 'the .zip package or data file')
+      .requiredOption('--env <name>', 'environment (as configured in the app)')
+      .requiredOption('--project <name>', 'import data project')
+      .option('--legal-entity <id>', 'legal entity (default: the project’s)')
+      .option('--wait', 'wait for the job to finish, showing its stage; exit code follows its status'),
+  ).action(async (file: string, opts: ImportOptions, cmd: Command) => {
+    const g = globals(cmd);
+    const size = await ensureFile(file);
+    const api = client(cmd);
+    const bar =
+      io.interactive && !g.json
+        ? new SingleBar({
+            stream: io.stderr,
+            format: `Uploading ${basename(file)} [{bar}] {percentage}% | {value}/{total} bytes`,
+            hideCursor: true,
+            clearOnComplete: false,
+          })
+        : undefined;
+    bar?.start(size, 0);
+    let accepted;
+    try {
+      accepted = await api.importFile(file, {
+        environment: opts.env,
+        project: opts.project,
+        legalEntity: opts.legalEntity,
+        onProgress: (sent) => bar?.update(sent),
+      });
+    } finally {
+      bar?.stop();
+    }
+    if (!opts.wait) {
+      if (g.json) printJson(accepted);
+      else out(`Accepted: job ${accepted.id}\n  follow with: dmf job ${accepted.id}`);
+      return;
+    }
+    if (!g.json) err(`Job ${accepted.id} accepted; waiting…`);
+    const job = await waitForJob(api, accepted.id, {
+      intervalSeconds: opts.interval,
+      timeoutSeconds: opts.timeout,
+      quiet: Boolean(g.json),
+    });
+    exitCode = await finalReport(api, job, Boolean(g.json));
+  });
+
+  waitOptions(
+    common(program.command('export'))
+      .description('run an export data project and wait for its package')
+      .requiredOption('--env <name>', 'environment (as configured in the app)')
+      .requiredOption('--project <name>', 'export data project')
+      .option('--legal-entity <id>', 'legal entity (default: the project’s)')
+      .option('--out <file>', 'save the exported package here'),
+  ).action(async (opts: ExportOptions, cmd: Command) => {
+    const g = globals(cmd);
+    const api = client(cmd);
+    const accepted = await api.startExport({
+      environment: opts.env,
+      project: opts.project,
+      legalEntity: opts.legalEntity,
+    });
+    if (!g.json) err(`Job ${accepted.id} accepted; waiting…`);
+    const job = await waitForJob(api, accepted.id, {
+      intervalSeconds: opts.interval,
+      timeoutSeconds: opts.timeout,
+      quiet: Boolean(g.json),
+    });
+    exitCode = await finalReport(api, job, Boolean(g.json));
+    if (opts.out && exitCode !== EXIT_CODES.failed) {
+      const files = await api.jobFiles(job.id);
+      const pkg =
+        files.find((f) => f.kind === 'package') ?? files.find((f) => f.name.toLowerCase().endsWith('.zip'));
+      if (!pkg) throw new CliError(`Job ${job.id} lists no package file to save.`, { code: 'NO_PACKAGE' });
+      await pipeline(await api.downloadJobFile(job.id, pkg.name), createWriteStream(opts.out));
+      if (!g.json) err(`Saved ${pkg.name} to ${opts.out}`);
+    }
+  });
+
+  common(program.command('jobs'))
+    .description('list jobs (newest last)')
+    .option('--status <list>', 'only these statuses (comma-separated, e.g. Failed,PartiallySucceeded)')
+    .option(
+      '--since <when>',
+      'created since: a duration back (30m, 24h, 7d) or an ISO time (default: the app’s 7 days)',
+    )
+    .option('--env <name>', 'only this environment')
+    .option('--project <name>', 'only this project')
+    .action(async (opts: JobsOptions, cmd: Command) => {
+      const g = globals(cmd);
+      const status = opts.status
+        ?.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
+      const jobs = (
+        await client(cmd).listJobs({
+          ...(status ? { status } : {}),
+          ...(opts.since ? { since: parseSince(opts.since) } : {}),
+        })
+      ).filter(
+        (j) => (!opts.env || j.environment === opts.env) && (!opts.project || j.project === opts.project),
+      );
+      if (g.json) printJson(jobs);
+      else out(jobsTable(jobs));
+    });
+
+  common(program.command('job'))
+    .description('show one job with its errors and files; exit code follows its status')
+    .argument('<id>', 'job id')
+    .option('--download <name>', 'save one of the job’s files (see the Files list)')
+    .option('--out <file>', 'where --download saves (default: the file name)')
+    .action(async (id: string, opts: JobOptions, cmd: Command) => {
+      const g = globals(cmd);
+      const api = client(cmd);
+      if (opts.download) {
+        const target = opts.out ?? basename(opts.download);
+        await pipeline(await api.downloadJobFile(id, opts.download), createWriteStream(target));
+        if (g.json) printJson({ id, file: opts.download, savedTo: target });
+        else out(`Saved ${opts.download} to ${target}`);
+        return;
+      }
+      const job = await api.getJob(id);
+      exitCode = await finalReport(api, job, Boolean(g.json));
+    });
+
+  const pkg = program.command('package').description('offline tools for DMF data packages (.zip)');
+  common(pkg.command('inspect'))
+    .description('show the manifest, entities and files of a package')
+    .argument('<zip>', 'the package')
+    .action(async (zip: string, _opts: unknown, cmd: Command) => {
+      await ensureFile(zip);
+      const report = await validatePackage(zip, { requireDataFiles: false });
+      const summary = {
+        file: zip,
+        definitionGroupName: report.manifest?.definitionGroupName,
+        description: report.manifest?.description ?? report.header?.description,
+        packageVersion: report.header?.packageVersion,
+        entities: report.entities.map((e) => ({
+          entityName: e.entityName,
+          inputFilePath: e.inputFilePath,
+          sourceFormat: e.sourceFormat,
+          executionUnit: e.executionUnit,
+          levelInExecutionUnit: e.levelInExecutionUnit,
+          sequenceInLevel: e.sequenceInLevel,
+          entityMapCount: e.entityMapCount,
+          isComposite: e.isComposite,
+        })),
+        files: report.files.map((f) => ({ name: f.name, bytes: f.uncompressedSize })),
+        errors: report.errors,
+        warnings: report.warnings,
+      };
+      if (globals(cmd).json) printJson(summary);
+      else {
+        out(
+          [
+            `Package ${zip}`,
+            `  Definition group: ${summary.definitionGroupName ?? '(unreadable manifest)'}`,
+            ...(summary.packageVersion ? [`  Package version:  ${summary.packageVersion}`] : []),
+            '',
+            table(
+              ['ENTITY', 'DATA FILE', 'FORMAT', 'ORDER', 'MAPPINGS'],
+              summary.entities.map((e) => [
+                e.entityName,
+                e.inputFilePath,
+                e.sourceFormat,
+                `${e.executionUnit}.${e.levelInExecutionUnit}.${e.sequenceInLevel}`,
+                String(e.entityMapCount),
+              ]),
+            ),
+            '',
+            table(
+              ['FILE', 'BYTES'],
+              summary.files.map((f) => [f.name, String(f.bytes)]),
+            ),
+            ...report.errors.map((e) => `error ${e.code}: ${e.message}`),
+            ...report.warnings.map((w) => `warning ${w.code}: ${w.message}`),
+          ].join('\n'),
+        );
+      }
+      if (!report.ok) exitCode = EXIT_CODES.failed;
+    });
+  common(pkg.command('validate'))
+    .description('check a package the way the app does before sending it to F&O (exit 1 on errors)')
+    .argument('<zip>', 'the package')
+    .option('--template', 'it is a template: data files may be missing')
+    .option('--verify-data', 'also inflate every data file to check real sizes')
+    .action(async (zip: string, opts: { template?: boolean; verifyData?: boolean }, cmd: Command) => {
+      await ensureFile(zip);
+      const report = await validatePackage(zip, {
+        requireDataFiles: !opts.template,
+        verifyData: Boolean(opts.verifyData),
+      });
+      if (globals(cmd).json) {
+        printJson({
+          file: zip,
+          ok: report.ok,
+          errors: report.errors,
+          warnings: report.warnings,
+          entities: report.entities.map((e) => e.entityName),
+        });
+      } else {
+        out(
+          [
+            report.ok
+              ? `OK: ${zip} — ${report.entities.length} entit${report.entities.length === 1 ? 'y' : 'ies'} (${report.entities.map((e) => e.entityName).join(', ')})`
+              : `INVALID: ${zip}`,
+            ...report.errors.map((e) => `  error ${e.code}${e.file ? ` (${e.file})` : ''}: ${e.message}`),
+            ...report.warnings.map((w) => `  warning ${w.code}${w.file ? ` (${w.file})` : ''}: ${w.message}`),
+          ].join('\n'),
+        );
+      }
+      if (!report.ok) exitCode = EXIT_CODES.failed;
+    });
+  common(pkg.command('build'))
+    .description(
+      'wrap a data file into a package made from a template, as the app does for template projects',
+    )
+    .requiredOption('--template <zip>', 'the template package (exported from the data project)')
+    .argument('<data>', 'the data file (CSV, XML, …)')
+    .option('--out <file>', 'the package to write (default: <data name>.zip)')
+    .option('--entity <label>', 'entity receiving the file, when the template has several')
+    .option('--keep-name', 'keep the data file’s own name and rewrite InputFilePath')
+    .action(async (data: string, opts: BuildOptions, cmd: Command) => {
+      await ensureFile(opts.template);
+      const size = await ensureFile(data);
+      const target = opts.out ?? `${basename(data, extname(data))}.zip`;
+      const built = await buildPackageFromTemplate(
+        opts.template,
+        { content: createReadStream(data), fileName: basename(data), size },
+        {
+          ...(opts.entity ? { entityName: opts.entity } : {}),
+          dataFileName: opts.keepName ? 'incoming' : 'template',
+        },
+      );
+      await pipeline(built.stream, createWriteStream(target));
+      const summary = {
+        file: target,
+        entityName: built.entityName,
+        dataFileName: built.dataFileName,
+        isComposite: built.isComposite,
+      };
+      if (globals(cmd).json) printJson(summary);
+      else out(`Wrote ${target}: ${built.dataFileName} for entity "${built.entityName}"`);
+    });
+
+  program
+    .command('emulator')
+    .description('start the local F&O DMF emulator (flags as npm run emulator: --port, --speed, …)')
+    .argument('[args...]', 'emulator flags')
+    .allowUnknownOption()
+    .passThroughOptions()
+    .helpOption(false)
+    .action(async (args: string[]) => {
+      exitCode = await runEmulator(args);
+    });
+
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_CODES.failed;
+    const message =
+      error instanceof DmfFunctionsError
+        ? error.message
+        : error instanceof Error
+          ? error.message
+          : String(error);
+    const code = error instanceof DmfFunctionsError ? error.code : 'UNEXPECTED';
+    if (globals(program).json) out(JSON.stringify({ error: { code, message } }));
+    err(`dmf: ${message}`);
+    return EXIT_CODES.failed;
+  }
+  return exitCode;
+}
+
+interface WaitOptions {
+  interval: number;
+  timeout: number;
+}
+interface ImportOptions extends WaitOptions {
+  env: string;
+  project: string;
+  legalEntity?: string;
+  wait?: boolean;
+}
+interface ExportOptions extends WaitOptions {
+  env: string;
+  project: string;
+  legalEntity?: string;
+  out?: string;
+}
+interface JobsOptions {
+  status?: string;
+  since?: string;
+  env?: string;
+  project?: string;
+}
+interface JobOptions {
+  download?: string;
+  out?: string;
+}
+interface BuildOptions {
+  template: string;
+  out?: string;
+  entity?: string;
+  keepName?: boolean;
+}
+
+/** The emulator's entry: compiled next to this file in dist/, or the source under tsx. */
+function emulatorEntry(): { args: string[] } {
+  const compiled = fileURLToPath(new URL('../../emulator/main.js', import.meta.url));
+  if (existsSync(compiled)) return { args: [compiled] };
+  const source = fileURLToPath(new URL('../../emulator/main.ts', import.meta.url));
+  return { args: ['--import', 'tsx', source] };
+}
+
+function runEmulator(args: readonly string[]): Promise<number> {
+  const child = spawn(process.execPath, [...emulatorEntry().args, ...args], { stdio: 'inherit' });
+  const forward = (signal: NodeJS.Signals): void => {
+    child.kill(signal);
+  };
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  return new Promise((resolve) => {
+    child.once('exit', (code, signal) => {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+      resolve(code ?? (signal ? 0 : 1));
+    });
+  });
+}
+
+/** The real process's streams and environment. */
+export function processIo(): CliIo {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    interactive: Boolean(process.stderr.isTTY),
+  };
+}

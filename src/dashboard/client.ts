@@ -1,0 +1,362 @@
+/**
+ * The dashboard's browser script, served as `/api/dashboard/app.js`. Plain ES2020 in a string (the
+ * app's tsconfig has no DOM types and the build must put it into dist/): no framework, no CDN.
+ * It builds every element with DOM calls (never innerHTML with data), keeps the function key in
+ * sessionStorage and sends it as `x-functions-key` on each API call.
+ */
+export const DASHBOARD_SCRIPT = String.raw`(function () {
+  'use strict';
+  var KEY = 'dmf-functions-key';
+  var STATUSES = ['Pending', 'Running', 'Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut'];
+  var FINAL = ['Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut'];
+  var STAGES = ['Preparing', 'WaitingForSlot', 'Uploading', 'Polling', 'CollectingErrors', 'Finishing', 'Done'];
+  var SINCE = [['1h', 'Last hour', 3600e3], ['24h', 'Last 24 hours', 86400e3], ['7d', 'Last 7 days', 7 * 86400e3],
+    ['30d', 'Last 30 days', 30 * 86400e3]];
+  var api = document.documentElement.getAttribute('data-api') || '/api';
+  var main = document.getElementById('main');
+  var forget = document.getElementById('forget-key');
+  var filters = { status: '', environment: '', project: '', since: '24h', auto: true };
+  var timer = null;
+  var known = { environment: [], project: [] };
+
+  function h(tag, attrs, children) {
+    var el = document.createElement(tag);
+    if (attrs) Object.keys(attrs).forEach(function (k) {
+      var v = attrs[k];
+      if (v === undefined || v === null || v === false) return;
+      if (k === 'text') el.textContent = String(v);
+      else if (k.slice(0, 2) === 'on') el.addEventListener(k.slice(2), v);
+      else el.setAttribute(k, v === true ? '' : String(v));
+    });
+    (children || []).forEach(function (c) {
+      if (c === undefined || c === null || c === false) return;
+      el.appendChild(typeof c === 'string' ? document.createTextNode(c) : c);
+    });
+    return el;
+  }
+  function pad(n) { return (n < 10 ? '0' : '') + n; }
+  function fmtTime(iso) {
+    if (!iso) return '';
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) return iso;
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
+      pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+  }
+  function timeEl(iso) { return iso ? h('time', { datetime: iso, text: fmtTime(iso) }) : ''; }
+  function fmtDuration(ms) {
+    if (ms === undefined || ms === null || isNaN(ms) || ms < 0) return '';
+    if (ms < 1000) return Math.round(ms) + ' ms';
+    var s = ms / 1000;
+    if (s < 60) return s.toFixed(1) + ' s';
+    var m = Math.floor(s / 60);
+    if (m < 60) return m + ' min ' + Math.round(s - m * 60) + ' s';
+    return Math.floor(m / 60) + ' h ' + (m % 60) + ' min';
+  }
+  function isFinal(job) { return FINAL.indexOf(job.status) >= 0; }
+  function kindOf(job) {
+    if (job.kind) return String(job.kind);
+    var id = String(job.id || '');
+    if (id.indexOf('imp-') === 0) return 'Import';
+    if (id.indexOf('exp-') === 0) return 'Export';
+    if (id.indexOf('rec-') === 0 || id.indexOf('drain-') === 0) return 'Recurring drain';
+    if (id.indexOf('enq-') === 0) return 'Enqueue';
+    return 'Job';
+  }
+  function finishedAt(job) { return job.result && job.result.timings ? job.result.timings.finishedAt : undefined; }
+  function startedAt(job) {
+    return (job.result && job.result.timings && job.result.timings.requestedAt) || job.createdAt;
+  }
+  function duration(job) {
+    var start = startedAt(job);
+    if (!start) return undefined;
+    var end = finishedAt(job) || (isFinal(job) ? job.updatedAt : new Date().toISOString());
+    return new Date(end).getTime() - new Date(start).getTime();
+  }
+  function badge(status) { return h('span', { class: 'badge s-' + status, text: status || 'unknown' }); }
+  function key() { return sessionStorage.getItem(KEY) || ''; }
+
+  function AuthError() {}
+  async function call(path, init) {
+    var response = await fetch(api + path, Object.assign({}, init || {}, {
+      headers: Object.assign({ 'x-functions-key': key() }, (init && init.headers) || {}),
+      cache: 'no-store',
+    }));
+    if (response.status === 401 || response.status === 403) throw new AuthError();
+    return response;
+  }
+  async function json(path) {
+    var response = await call(path);
+    var body = null;
+    try { body = await response.json(); } catch (e) { body = null; }
+    if (!response.ok) {
+      var msg = body && body.error ? body.error.message + ' (' + body.error.code + ')' : 'HTTP ' + response.status;
+      throw new Error(msg);
+    }
+    return body;
+  }
+  function stopTimer() { if (timer) { clearTimeout(timer); timer = null; } }
+  function render(children, title) {
+    main.replaceChildren.apply(main, children);
+    if (title) document.title = title + ' · dmf-functions';
+  }
+  function fail(error) {
+    if (error instanceof AuthError) {
+      sessionStorage.removeItem(KEY);
+      showKeyForm('The function key was refused. Enter it again.');
+      return;
+    }
+    var box = document.getElementById('problem');
+    var text = 'Could not load data: ' + (error && error.message ? error.message : String(error));
+    if (box) { box.textContent = text; box.hidden = false; }
+    else render([h('p', { class: 'alert', role: 'alert', text: text })]);
+  }
+
+  function showKeyForm(message) {
+    stopTimer();
+    forget.hidden = true;
+    var input = h('input', { type: 'password', id: 'function-key', name: 'key', required: true, autocomplete: 'off',
+      'aria-describedby': 'key-help' });
+    var form = h('form', { class: 'key', 'aria-labelledby': 'key-title', onsubmit: function (e) {
+      e.preventDefault();
+      sessionStorage.setItem(KEY, input.value.trim());
+      route();
+    } }, [
+      h('h2', { id: 'key-title', text: 'Sign in with the function key' }),
+      message ? h('p', { class: 'alert', role: 'alert', text: message }) : null,
+      h('label', { for: 'function-key' }, ['Function key', input]),
+      h('p', { id: 'key-help', class: 'summary',
+        text: 'The same key as for the HTTP API (x-functions-key). Kept for this browser tab session only.' }),
+      h('div', {}, [h('button', { type: 'submit', class: 'primary', text: 'Open dashboard' })]),
+    ]);
+    render([form], 'Sign in');
+    input.focus();
+  }
+
+  function select(id, label, options, value, onchange) {
+    var el = h('select', { id: id, name: id, onchange: function () { onchange(el.value); } },
+      options.map(function (o) { return h('option', { value: o[0], selected: o[0] === value, text: o[1] }); }));
+    return h('label', { for: id }, [label, el]);
+  }
+  function remember(kind, values) {
+    values.forEach(function (v) { if (v && known[kind].indexOf(v) < 0) known[kind].push(v); });
+    known[kind].sort();
+    if (filters[kind] && known[kind].indexOf(filters[kind]) < 0) known[kind].push(filters[kind]);
+  }
+
+  function listView() {
+    var problem = h('p', { id: 'problem', class: 'alert', role: 'alert', hidden: true });
+    var summary = h('p', { class: 'summary', id: 'jobs-summary', 'aria-live': 'polite' });
+    var tbody = h('tbody');
+    var head = ['Kind', 'File', 'Status', 'Environment', 'Project', 'Legal entity', 'Stage', 'Started', 'Finished',
+      'Duration', 'F&O execution', 'Errors'];
+    var table = h('table', { id: 'jobs-table' }, [
+      h('caption', { class: 'visually-hidden', text: 'Jobs, newest first' }),
+      h('thead', {}, [h('tr', {}, head.map(function (t) { return h('th', { scope: 'col', text: t }); }))]),
+      tbody,
+    ]);
+    var filterBox = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter jobs',
+      onsubmit: function (e) { e.preventDefault(); load(); } });
+    function drawFilters() {
+      var envs = [['', 'All environments']].concat(known.environment.map(function (v) { return [v, v]; }));
+      var projects = [['', 'All projects']].concat(known.project.map(function (v) { return [v, v]; }));
+      var auto = h('input', { type: 'checkbox', id: 'auto-refresh', checked: filters.auto, onchange: function () {
+        filters.auto = auto.checked; schedule();
+      } });
+      filterBox.replaceChildren(
+        select('filter-status', 'Status', [['', 'All statuses']].concat(STATUSES.map(function (s) { return [s, s]; })),
+          filters.status, function (v) { filters.status = v; load(); }),
+        select('filter-environment', 'Environment', envs, filters.environment,
+          function (v) { filters.environment = v; load(); }),
+        select('filter-project', 'Project', projects, filters.project, function (v) { filters.project = v; load(); }),
+        select('filter-since', 'Time', SINCE.map(function (s) { return [s[0], s[1]]; }), filters.since,
+          function (v) { filters.since = v; load(); }),
+        h('label', { class: 'inline', for: 'auto-refresh' }, [auto, 'Refresh every 5 s']),
+        h('button', { type: 'submit', text: 'Refresh now' }));
+    }
+    function row(job) {
+      var errors = (job.errors || []).length;
+      return h('tr', { 'data-job-id': job.id, 'data-status': job.status }, [
+        h('td', { text: kindOf(job) }),
+        h('td', {}, [h('a', { href: '#/jobs/' + encodeURIComponent(job.id), text: job.file || job.id })]),
+        h('td', {}, [badge(job.status)]),
+        h('td', { text: job.environment || '' }),
+        h('td', { text: job.project || '' }),
+        h('td', { text: job.legalEntity || '' }),
+        h('td', { text: job.stage || '' }),
+        h('td', {}, [timeEl(startedAt(job))]),
+        h('td', {}, [timeEl(finishedAt(job))]),
+        h('td', { class: 'num', text: fmtDuration(duration(job)) }),
+        h('td', { class: 'mono', text: job.executionId || '' }),
+        h('td', { class: 'num', text: String(errors) }),
+      ]);
+    }
+    async function load() {
+      stopTimer();
+      var since = SINCE.filter(function (s) { return s[0] === filters.since; })[0] || SINCE[1];
+      var q = '?since=' + encodeURIComponent(new Date(Date.now() - since[2]).toISOString());
+      if (filters.status) q += '&status=' + encodeURIComponent(filters.status);
+      try {
+        var body = await json('/jobs' + q);
+        var jobs = (body && body.jobs) || [];
+        remember('environment', jobs.map(function (j) { return j.environment; }));
+        remember('project', jobs.map(function (j) { return j.project; }));
+        var shown = jobs.filter(function (j) {
+          return (!filters.environment || j.environment === filters.environment) &&
+            (!filters.project || j.project === filters.project);
+        }).reverse();
+        tbody.replaceChildren.apply(tbody, shown.length ? shown.map(row) :
+          [h('tr', {}, [h('td', { colspan: head.length, text: 'No jobs match these filters.' })])]);
+        summary.textContent = shown.length + ' job' + (shown.length === 1 ? '' : 's') + ' · updated ' +
+          fmtTime(new Date().toISOString());
+        problem.hidden = true;
+        var focused = document.activeElement && document.activeElement.id;
+        drawFilters();
+        if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+      } catch (error) { fail(error); }
+      schedule();
+    }
+    function schedule() {
+      stopTimer();
+      if (filters.auto) timer = setTimeout(load, 5000);
+    }
+    drawFilters();
+    render([h('section', { 'aria-labelledby': 'jobs-title' }, [
+      h('h2', { id: 'jobs-title', text: 'Jobs' }), filterBox, problem, summary, h('div', { class: 'table-wrap' }, [table]),
+    ])], 'Jobs');
+    load();
+  }
+
+  function timeline(job) {
+    var r = job.result, t = (r && r.timings) || {};
+    var final = isFinal(job);
+    var at = STAGES.indexOf(job.stage || 'Preparing');
+    var copies = r && r.errorFiles ? r.errorFiles.length : 0;
+    var pollText = (job.polls || 0) + ' status poll' + (job.polls === 1 ? '' : 's') +
+      (job.foStatus ? ', last F&O status ' + job.foStatus : '') +
+      (job.nextPollAt ? ', next poll at ' + fmtTime(job.nextPollAt) : '') +
+      (t.executionMs !== undefined ? ', F&O took ' + fmtDuration(t.executionMs) : '');
+    var steps = [
+      { name: 'Received', stage: -1, time: t.requestedAt || job.createdAt, done: true, detail: r ? 'via ' + r.trigger : '' },
+      { name: 'Validated', stage: 0, time: t.preparedAt, done: !!t.preparedAt },
+      { name: 'Waiting for a slot', stage: 1, time: t.slotAcquiredAt, done: !!t.slotAcquiredAt,
+        detail: job.slotPosition ? 'position ' + job.slotPosition + ' in the queue' : (t.slotAcquiredAt ? 'slot acquired' : '') },
+      { name: 'Uploaded and started in F&O', stage: 2, time: t.startedAt || (job.result ? undefined : null),
+        done: !!t.startedAt, detail: job.executionId ? 'execution ' + job.executionId : '' },
+      { name: 'Executing in F&O', stage: 3, time: null, done: final ? !!job.foStatus : false, detail: pollText },
+    ];
+    if (final ? copies > 0 : true) {
+      steps.push({ name: 'Error details copied', stage: 4, time: null, done: copies > 0,
+        detail: copies ? copies + ' file' + (copies === 1 ? '' : 's') + ' copied from F&O' : '' });
+    }
+    steps.push({ name: 'Finished', stage: 6, time: t.finishedAt, done: final, detail: final ? job.status : '' });
+    var failedMarked = false;
+    return h('ol', { class: 'timeline', id: 'timeline' }, steps.map(function (s) {
+      var state;
+      if (final) {
+        if (s.done) state = 'done';
+        else if (!failedMarked && job.status !== 'Succeeded') { state = 'failed'; failedMarked = true; }
+        else state = 'skipped';
+        if (s.name === 'Finished') state = job.status === 'Succeeded' ? 'done' : 'failed';
+      } else state = s.stage < at || (s.stage === -1) ? 'done' : s.stage === at ? 'current' : 'pending';
+      var label = { done: 'done', current: 'in progress', pending: 'not yet', failed: 'stopped here', skipped: 'not reached' }[state];
+      return h('li', { class: state, 'data-step': s.name }, [
+        h('span', { class: 'step', text: s.name }), h('span', { class: 'state', text: '(' + label + ')' }),
+        s.time ? h('div', {}, [timeEl(s.time)]) : null,
+        s.detail ? h('div', { class: 'detail', text: s.detail }) : null,
+      ]);
+    }));
+  }
+
+  function errorsTable(job) {
+    var errors = job.errors || [];
+    if (!errors.length) return h('p', { id: 'no-errors', text: 'No errors.' });
+    var cols = ['Code', 'Entity', 'Field', 'Record', 'Message'];
+    return h('div', { class: 'table-wrap' }, [h('table', { id: 'errors-table' }, [
+      h('caption', { class: 'visually-hidden', text: 'Errors reported for this job' }),
+      h('thead', {}, [h('tr', {}, cols.map(function (c) { return h('th', { scope: 'col', text: c }); }))]),
+      h('tbody', {}, errors.map(function (e) {
+        return h('tr', {}, [h('td', { class: 'mono', text: e.code }), h('td', { text: e.entity || '' }),
+          h('td', { text: e.field || '' }), h('td', { text: e.recordId || '' }), h('td', { text: e.message })]);
+      })),
+    ])]);
+  }
+
+  async function download(jobId, name, link) {
+    link.setAttribute('aria-busy', 'true');
+    try {
+      var response = await call('/jobs/' + encodeURIComponent(jobId) + '/files/' + encodeURIComponent(name));
+      if (!response.ok) throw new Error('HTTP ' + response.status);
+      var url = URL.createObjectURL(await response.blob());
+      var a = h('a', { href: url, download: name });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(function () { URL.revokeObjectURL(url); }, 10000);
+    } catch (error) { fail(error); }
+    link.removeAttribute('aria-busy');
+  }
+
+  function filesList(job, files) {
+    if (!job.result) return h('p', { text: 'Files are listed when the job has finished.' });
+    if (!files.length) return h('p', { text: 'No files.' });
+    return h('ul', { class: 'files', id: 'files' }, files.map(function (f) {
+      var link = h('a', { href: '#', 'data-file': f.name, onclick: function (e) {
+        e.preventDefault(); download(job.id, f.name, link);
+      } }, [f.name]);
+      var what = f.kind === 'result' ? 'result JSON' : f.kind === 'staging' ? 'staging errors' :
+        f.kind === 'targetKeys' ? 'target error keys' : f.kind === 'executionErrors' ? 'F&O execution errors' : f.kind;
+      return h('li', {}, [link, ' — ' + what + (f.entity ? ' of ' + f.entity : '') +
+        (typeof f.bytes === 'number' ? ', ' + f.bytes + ' bytes' : '')]);
+    }));
+  }
+
+  function jobView(id) {
+    var problem = h('p', { id: 'problem', class: 'alert', role: 'alert', hidden: true });
+    var body = h('div', { 'aria-live': 'polite' });
+    async function load() {
+      stopTimer();
+      try {
+        var job = await json('/jobs/' + encodeURIComponent(id));
+        var files = [];
+        if (job.result) files = ((await json('/jobs/' + encodeURIComponent(id) + '/files')) || {}).files || [];
+        var r = job.result || {};
+        var fields = [['Kind', kindOf(job)], ['Status', badge(job.status)], ['Stage', job.stage || ''],
+          ['Environment', job.environment], ['Project', job.project], ['Legal entity', job.legalEntity],
+          ['File', job.file], ['Source', r.source], ['Trigger', r.trigger], ['F&O execution', job.executionId],
+          ['F&O status', job.foStatus], ['Started', timeEl(startedAt(job))], ['Finished', timeEl(finishedAt(job))],
+          ['Duration', fmtDuration(duration(job))], ['Job id', job.id]];
+        body.replaceChildren(
+          h('div', { class: 'grid' }, [
+            h('section', { 'aria-labelledby': 'details-title' }, [h('h3', { id: 'details-title', text: 'Details' }),
+              h('dl', { class: 'details' }, fields.filter(function (f) { return f[1]; }).reduce(function (acc, f) {
+                acc.push(h('dt', { text: f[0] }), h('dd', {}, [f[1]])); return acc; }, []))]),
+            h('section', { 'aria-labelledby': 'timeline-title' }, [h('h3', { id: 'timeline-title', text: 'Timeline' }),
+              timeline(job)]),
+          ]),
+          h('section', { 'aria-labelledby': 'errors-title' }, [
+            h('h3', { id: 'errors-title', text: 'Errors (' + (job.errors || []).length + ')' }), errorsTable(job)]),
+          h('section', { 'aria-labelledby': 'files-title' }, [h('h3', { id: 'files-title', text: 'Files' }),
+            filesList(job, files)]));
+        problem.hidden = true;
+        if (!isFinal(job) && filters.auto) timer = setTimeout(load, 2000);
+      } catch (error) { fail(error); }
+    }
+    render([h('article', { 'aria-labelledby': 'job-title' }, [
+      h('p', {}, [h('a', { href: '#/', text: '← All jobs' })]),
+      h('h2', { id: 'job-title', text: 'Job ' + id }), problem, body,
+    ])], 'Job ' + id);
+    load();
+  }
+
+  function route() {
+    stopTimer();
+    if (!key()) { showKeyForm(); return; }
+    forget.hidden = false;
+    var m = /^#\/jobs\/([^/?#]+)/.exec(location.hash);
+    if (m) jobView(decodeURIComponent(m[1])); else listView();
+  }
+  forget.addEventListener('click', function () { sessionStorage.removeItem(KEY); route(); });
+  window.addEventListener('hashchange', function () { route(); main.focus(); });
+  route();
+})();
+`;
