@@ -6,6 +6,7 @@ import './functions/importBlob.js';
 import './functions/importCommand.js';
 import './functions/importsHttp.js';
 import './functions/jobsHttp.js';
+import './functions/dashboard.js';
 import './orchestrators/importPackage.js';
 import './orchestrators/entities.js';
 import './activities/registrations/prepare.js';
