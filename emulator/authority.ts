@@ -10,6 +10,11 @@ import { thumbprints } from './certs.js';
 /** Audience of federated (workload identity) assertions, as Entra expects. */
 export const FEDERATION_AUDIENCE = 'api://AzureADTokenExchange';
 
+/** Path of the App Service-style managed identity endpoint on the authority listener (IDENTITY_ENDPOINT). */
+export const MANAGED_IDENTITY_PATH = '/msi/token';
+/** The api-version the App Service managed identity protocol uses. */
+export const MANAGED_IDENTITY_API_VERSION = '2019-08-01';
+
 /** Shared state the token service needs. */
 export interface AuthorityContext {
   config: EmulatorConfig;
@@ -238,6 +243,11 @@ export async function handleAuthority(
     sendJson(res, 200, { assertion: issueFederatedAssertion(ctx, subject) });
     return done(200);
   }
+  if (path === MANAGED_IDENTITY_PATH) {
+    req.resume();
+    const status = await handleManagedIdentity(ctx, req, res, url, record);
+    return done(status);
+  }
   const isV2 = req.method === 'POST' && path === `/${segments[0] ?? ''}/oauth2/v2.0/token`;
   const isV1 =
     req.method === 'POST' && path === `/${segments[0] ?? ''}/oauth2/token` && pathTenant !== 'adfs';
@@ -424,7 +434,139 @@ export async function handleAuthority(
   done(200);
 }
 
+function msiError(res: ServerResponse, status: number, error: string, description: string): void {
+  sendJson(res, status, { statusCode: status, message: description, error, error_description: description });
+}
+
+/**
+ * App Service managed identity protocol (api-version 2019-08-01): `GET
+ * {IDENTITY_ENDPOINT}?resource=…&api-version=2019-08-01[&client_id|principal_id|object_id=…]`
+ * with `X-IDENTITY-HEADER: {IDENTITY_HEADER}`. Issues an access token for an environment
+ * audience, or an `api://AzureADTokenExchange` assertion (workload identity federation).
+ */
+async function handleManagedIdentity(
+  ctx: AuthorityContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  record: { fault?: string },
+): Promise<number> {
+  const fault = ctx.engine.takeFault('authority', 'managedIdentity', [
+    'status',
+    'latency',
+    'reset',
+    'dropResponse',
+    'tokenExpiry',
+  ]);
+  if (fault) record.fault = fault.kind;
+  if (fault?.kind === 'latency') await new Promise((r) => setTimeout(r, fault.ms));
+  if (fault?.kind === 'reset') {
+    req.socket.destroy();
+    return 0;
+  }
+  if (fault?.kind === 'dropResponse') dropResponse(req, res);
+  if (fault?.kind === 'status') {
+    const headers: Record<string, string> = {};
+    if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
+    sendJson(res, fault.status, { statusCode: fault.status, message: 'Injected fault.' }, headers);
+    return fault.status;
+  }
+  if (req.method !== 'GET') {
+    msiError(res, 405, 'invalid_request', 'The managed identity endpoint only answers GET.');
+    return 405;
+  }
+  const header = req.headers['x-identity-header'];
+  if ((Array.isArray(header) ? header[0] : header) !== ctx.config.managedIdentityHeader) {
+    msiError(res, 401, 'invalid_request', 'The X-IDENTITY-HEADER header is missing or invalid.');
+    return 401;
+  }
+  const q = url.searchParams;
+  if (q.get('api-version') !== MANAGED_IDENTITY_API_VERSION) {
+    msiError(res, 400, 'invalid_request', `api-version must be ${MANAGED_IDENTITY_API_VERSION}.`);
+    return 400;
+  }
+  const resource = q.get('resource') ?? '';
+  if (!resource) {
+    msiError(res, 400, 'invalid_request', 'The resource parameter is required.');
+    return 400;
+  }
+  const clientId = q.get('client_id');
+  const principalId = q.get('principal_id') ?? q.get('object_id');
+  if (q.has('mi_res_id')) {
+    msiError(res, 400, 'invalid_request', 'mi_res_id is not supported by the emulator; use client_id.');
+    return 400;
+  }
+  const identities = ctx.config.managedIdentities;
+  const identity = clientId
+    ? identities.find((m) => m.clientId.toLowerCase() === clientId.toLowerCase())
+    : principalId
+      ? identities.find((m) => (m.principalId ?? m.clientId).toLowerCase() === principalId.toLowerCase())
+      : identities[0];
+  if (!identity) {
+    msiError(
+      res,
+      400,
+      'invalid_request',
+      clientId || principalId
+        ? `No managed identity with ${clientId ? `client_id '${clientId}'` : `principal_id '${principalId ?? ''}'`} is assigned.`
+        : 'No managed identity is assigned (configure managedIdentities).',
+    );
+    return 400;
+  }
+  // MSAL caches by wall-clock time: expires_on is reported on the wall clock, the token's exp on the emulator clock.
+  const nowSeconds = Math.floor(Date.now() / 1000);
+  const lifetime = fault?.kind === 'tokenExpiry' ? fault.seconds : ctx.engine.switches.tokenLifetimeSeconds;
+  if (normalizeResource(resource) === FEDERATION_AUDIENCE.toLowerCase()) {
+    const subject = identity.subject ?? identity.principalId ?? identity.clientId;
+    const assertionLifetime = fault?.kind === 'tokenExpiry' ? fault.seconds : 3600;
+    sendJson(
+      res,
+      200,
+      {
+        access_token: issueFederatedAssertion(ctx, subject, assertionLifetime),
+        expires_on: String(nowSeconds + assertionLifetime),
+        resource,
+        token_type: 'Bearer',
+        client_id: identity.clientId,
+      },
+      { 'content-type': 'application/json; charset=utf-8' },
+    );
+    return 200;
+  }
+  const env = ctx
+    .environments()
+    .find((e) => e.type === 'cloud' && normalizeResource(e.baseUrl) === normalizeResource(resource));
+  if (!env) {
+    msiError(
+      res,
+      400,
+      'invalid_resource',
+      `AADSTS500011: The resource principal named ${resource} was not found in the tenant named ${ctx.config.tenantId}.`,
+    );
+    return 400;
+  }
+  const issued = issueAccessToken(ctx, {
+    audience: env.baseUrl,
+    clientId: identity.clientId,
+    lifetimeSeconds: lifetime,
+  });
+  sendJson(
+    res,
+    200,
+    {
+      access_token: issued.token,
+      expires_on: String(nowSeconds + issued.expiresIn),
+      resource,
+      token_type: 'Bearer',
+      client_id: identity.clientId,
+    },
+    { 'content-type': 'application/json; charset=utf-8' },
+  );
+  return 200;
+}
+
 function routeOf(path: string): string {
+  if (path === MANAGED_IDENTITY_PATH) return 'managedIdentity';
   if (path.endsWith('/token')) return 'token';
   if (path.includes('openid-configuration')) return 'openid-configuration';
   if (path.endsWith('/keys')) return 'jwks';

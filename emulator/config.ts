@@ -70,6 +70,28 @@ export const ClientSchema = z.strictObject({
     ),
 });
 
+/** A managed identity served by the emulator's App Service-style managed identity endpoint. */
+export const ManagedIdentitySchema = z.strictObject({
+  clientId: z
+    .string()
+    .min(1)
+    .describe(
+      'Client (application) id of the identity: the appid of its access tokens; list it in environments[].clients to register it in F&O. The first identity is the system-assigned one (requests without client_id).',
+    ),
+  principalId: z
+    .string()
+    .min(1)
+    .optional()
+    .describe('Object (principal) id, selectable with principal_id / object_id; default the client id.'),
+  subject: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "Subject of its api://AzureADTokenExchange assertions (list it in a client's federatedSubjects); default the principal id.",
+    ),
+});
+
 /** One emulated F&O environment (one HTTPS listener). */
 export const EnvironmentSchema = z.strictObject({
   name: z.string().regex(/^[A-Za-z0-9_-]+$/, 'letters, digits, - and _ only'),
@@ -84,7 +106,7 @@ export const EnvironmentSchema = z.strictObject({
     .array(z.string().min(1))
     .min(1)
     .describe(
-      'Client ids registered in F&O (System administration > Microsoft Entra applications); other apps get 401.',
+      'Client ids (of clients or managed identities) registered in F&O (System administration > Microsoft Entra applications); other apps get 401.',
     ),
 });
 
@@ -107,6 +129,17 @@ export const EmulatorConfigSchema = z.strictObject({
   $schema: z.string().optional().describe('Path or url of this JSON schema (ignored).'),
   tenantId: guid.describe('Tenant id (GUID) of the emulated Entra ID.'),
   clients: z.array(ClientSchema).min(1),
+  managedIdentities: z
+    .array(ManagedIdentitySchema)
+    .default([])
+    .describe('Managed identities the managed identity endpoint (IDENTITY_ENDPOINT) issues tokens for.'),
+  managedIdentityHeader: z
+    .string()
+    .min(1)
+    .default('emulator-identity-header')
+    .describe(
+      'Value the managed identity endpoint expects in X-IDENTITY-HEADER (the IDENTITY_HEADER variable).',
+    ),
   environments: z.array(EnvironmentSchema).min(1),
   dataProjects: z.array(DataProjectSchema).default([]),
   recurringActivities: z.array(RecurringActivitySchema).default([]),
@@ -120,6 +153,8 @@ export type EmulatorConfigInput = z.input<typeof EmulatorConfigSchema>;
 export type DataProjectConfig = z.output<typeof DataProjectSchema>;
 /** An entity of a data project. */
 export type EntityConfig = z.output<typeof EntitySchema>;
+/** A managed identity. */
+export type ManagedIdentityConfig = z.output<typeof ManagedIdentitySchema>;
 /** A recurring activity. */
 export type RecurringActivityConfig = z.output<typeof RecurringActivitySchema>;
 /** An environment. */
@@ -137,6 +172,10 @@ export const DEFAULT_IMPORT_ACTIVITY_ID = '0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a01'
 export const DEFAULT_EXPORT_ACTIVITY_ID = '0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a02';
 /** Subject of the emulator-issued managed identity assertion the built-in client trusts. */
 export const DEFAULT_FEDERATED_SUBJECT = 'system:serviceaccount:dmf:emulator-managed-identity';
+/** Client id of the built-in managed identity (registered in the default environment). */
+export const DEFAULT_MANAGED_IDENTITY_CLIENT_ID = '7c2d4e6f-8a9b-4c1d-9e2f-00000000a1d7';
+/** Value of IDENTITY_HEADER the built-in configuration's managed identity endpoint expects (not a secret). */
+export const DEFAULT_MANAGED_IDENTITY_HEADER = 'emulator-identity-header';
 
 /** Built-in configuration mirroring Microsoft's documented examples. */
 export const DEFAULT_CONFIG: EmulatorConfigInput = {
@@ -149,7 +188,16 @@ export const DEFAULT_CONFIG: EmulatorConfigInput = {
       federatedSubjects: [DEFAULT_FEDERATED_SUBJECT],
     },
   ],
-  environments: [{ name: 'default', type: 'cloud', port: 0, clients: [DEFAULT_CLIENT_ID] }],
+  managedIdentities: [{ clientId: DEFAULT_MANAGED_IDENTITY_CLIENT_ID, subject: DEFAULT_FEDERATED_SUBJECT }],
+  managedIdentityHeader: DEFAULT_MANAGED_IDENTITY_HEADER,
+  environments: [
+    {
+      name: 'default',
+      type: 'cloud',
+      port: 0,
+      clients: [DEFAULT_CLIENT_ID, DEFAULT_MANAGED_IDENTITY_CLIENT_ID],
+    },
+  ],
   dataProjects: [
     {
       name: 'CustomerImport',
@@ -190,7 +238,10 @@ export const DEFAULT_CONFIG: EmulatorConfigInput = {
 
 function crossCheck(config: EmulatorConfig): { path: string; message: string }[] {
   const issues: { path: string; message: string }[] = [];
-  const clientIds = new Set(config.clients.map((c) => c.clientId));
+  const clientIds = new Set([
+    ...config.clients.map((c) => c.clientId),
+    ...config.managedIdentities.map((m) => m.clientId),
+  ]);
   const envNames = new Set<string>();
   config.environments.forEach((env, i) => {
     if (envNames.has(env.name))

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { startAzurite, type AzuriteInstance } from './azurite.js';
-import { handleAuthority, type AuthorityContext } from './authority.js';
+import { handleAuthority, MANAGED_IDENTITY_PATH, type AuthorityContext } from './authority.js';
 import { DEFAULT_DATA_DIR, ensureEmulatorCertificates } from './certs.js';
 import { loadEmulatorConfig, type EmulatorConfig, type EmulatorConfigInput } from './config.js';
 import { CONTROL_PREFIX, handleControl } from './control.js';
@@ -24,6 +24,8 @@ export {
   DEFAULT_EXPORT_ACTIVITY_ID,
   DEFAULT_FEDERATED_SUBJECT,
   DEFAULT_IMPORT_ACTIVITY_ID,
+  DEFAULT_MANAGED_IDENTITY_CLIENT_ID,
+  DEFAULT_MANAGED_IDENTITY_HEADER,
   DEFAULT_TENANT_ID,
   EmulatorConfigError,
   emulatorConfigJsonSchema,
@@ -39,6 +41,7 @@ export { buildPackage } from './package.js';
 export { ACTION_PATH, ONPREM_PREFIX, PACKAGE_ACTIONS, RECURRING_ROUTES } from './fo.js';
 export { CONTROL_PREFIX } from './control.js';
 export { STATE_FILE_VERSION } from './state.js';
+export { MANAGED_IDENTITY_API_VERSION, MANAGED_IDENTITY_PATH } from './authority.js';
 
 /** Options of {@link startEmulator}; every switch of {@link EmulatorSwitchesInput} may be given too. */
 export interface StartEmulatorOptions extends Partial<EmulatorSwitchesInput> {
@@ -128,6 +131,12 @@ export interface RunningEmulator {
   control: EmulatorControl;
   /** The validated configuration in use. */
   config: EmulatorConfig;
+  /**
+   * App Service-style managed identity endpoint: set `IDENTITY_ENDPOINT` = `identityEndpoint` and
+   * `IDENTITY_HEADER` = `identityHeader` in a process's environment (before it constructs
+   * `ManagedIdentityCredential`). `clientIds`: the configured identities (first = system-assigned).
+   */
+  managedIdentity: { identityEndpoint: string; identityHeader: string; clientIds: string[] };
   /** The state file in use, when `stateFile` was given. */
   state: EmulatorStateInfo | undefined;
   /** Stops every listener and the private Azurite, if any. */
@@ -362,6 +371,11 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
       storageConnectionString: connectionString,
       control: first.control,
       config,
+      managedIdentity: {
+        identityEndpoint: `${authorityHost}${MANAGED_IDENTITY_PATH}`,
+        identityHeader: config.managedIdentityHeader,
+        clientIds: config.managedIdentities.map((m) => m.clientId),
+      },
       state: options.stateFile
         ? {
             file: options.stateFile,
