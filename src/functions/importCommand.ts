@@ -1,8 +1,9 @@
-/** Service Bus trigger: JSON `import` commands on the commands queue. */
+/** Service Bus trigger: JSON commands on the commands queue (`import` here, `export` dispatched). */
 import { app, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { InputError } from '../shared/errors.js';
 import { bindingNames, getRuntime, invocationLogger } from '../activities/runtime.js';
+import { handleExportCommand } from './exportCommand.js';
 import { parseCommand, recordRejection, referencedImport, startImport } from './starting.js';
 
 /** Name of the Service Bus trigger function. */
@@ -37,6 +38,7 @@ export async function handleImportCommand(message: unknown, context: InvocationC
   };
   const checked = parseCommand(message);
   if (!checked.ok) return reject(checked.code, checked.reason, checked.details);
+  if (checked.kind === 'export') return handleExportCommand(checked.json, context);
   const command = checked.command;
   let planned;
   try {

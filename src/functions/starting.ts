@@ -2,6 +2,7 @@
  * The use cases behind the triggers: turn a blob, a command or an HTTP request into one
  * `importPackage` instance (never two for one file version), or into a rejection record.
  */
+import * as df from 'durable-functions';
 import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
 import type { AppConfig } from '../shared/config/index.js';
@@ -19,7 +20,7 @@ import {
   writeJsonBlob,
 } from '../shared/storage/index.js';
 import { findStatus } from '../activities/durableClient.js';
-import { IMPORT_ORCHESTRATOR } from '../activities/names.js';
+import { IMPORT_ENTITIES, IMPORT_ORCHESTRATOR } from '../activities/names.js';
 import type { Runtime } from '../activities/runtime.js';
 import type { ImportInput, ImportSource } from '../orchestrators/input.js';
 
@@ -35,7 +36,8 @@ export interface StartOutcome {
 
 /**
  * Starts `importPackage` under `instanceId` unless an instance with that id exists (in any state):
- * duplicate deliveries of one file version are no-ops.
+ * duplicate deliveries of one file version are no-ops. The import's place in its environment's
+ * queue is taken here, so imports run in the order the triggers received them.
  */
 export async function startImport(
   client: DurableClient,
@@ -43,6 +45,13 @@ export async function startImport(
   input: ImportInput,
 ): Promise<StartOutcome> {
   if (await findStatus(client, instanceId)) return { instanceId, started: false };
+  // take the place in the environment's queue now, in delivery order (the orchestration does it
+  // again, idempotently, in case this signal is lost)
+  await client.signalEntity(new df.EntityId(IMPORT_ENTITIES.slot, input.environment), 'enqueue', {
+    instanceId,
+    now: input.requestedAt,
+    since: input.requestedAt,
+  });
   try {
     await client.startNew(IMPORT_ORCHESTRATOR, { instanceId, input });
     return { instanceId, started: true };
@@ -265,11 +274,14 @@ export function bodyText(message: unknown): string {
 
 /** Outcome of {@link parseCommand}. */
 export type ParsedCommand =
-  | { ok: true; command: ImportCommand }
+  | { ok: true; kind: 'import'; command: ImportCommand }
+  /** An `export` command: validated by the export handler the trigger dispatches to. */
+  | { ok: true; kind: 'export'; json: unknown }
   | { ok: false; code: string; reason: string; details?: Record<string, unknown> };
 
 /**
- * Checks a message body: at most {@link MAX_COMMAND_BYTES}, JSON, a valid `import` command.
+ * Checks a message body: at most {@link MAX_COMMAND_BYTES}, JSON, a valid `import` command (an
+ * `export` command is passed through for the export handler).
  * Every refusal carries a sentence a person can act on.
  */
 export function parseCommand(message: unknown): ParsedCommand {
@@ -295,6 +307,9 @@ export function parseCommand(message: unknown): ParsedCommand {
       };
     }
   }
+  if (json !== null && typeof json === 'object' && (json as { type?: unknown }).type === 'export') {
+    return { ok: true, kind: 'export', json };
+  }
   const parsed = ImportCommandSchema.safeParse(json);
   if (!parsed.success) {
     return {
@@ -303,5 +318,5 @@ export function parseCommand(message: unknown): ParsedCommand {
       reason: `The command is invalid: ${describeIssues(parsed.error)}`,
     };
   }
-  return { ok: true, command: parsed.data };
+  return { ok: true, kind: 'import', command: parsed.data };
 }

@@ -73,6 +73,15 @@ export async function startImportStack(
   };
   const dataDir = mkdtempSync(join(tmpdir(), 'dmf-e2e-'));
   const logs: string[] = [];
+  // the app's shared F&O clients log to the console: capture that too for the secret scan
+  const methods = ['log', 'info', 'warn', 'error', 'debug'] as const;
+  const originals = methods.map((m) => console[m].bind(console));
+  methods.forEach((m, i) => {
+    console[m] = (...args: unknown[]) => {
+      logs.push(`console ${args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ')}`);
+      originals[i]!(...args);
+    };
+  });
   const stack = await startLocalStack({
     dataDir,
     storageConnectionString: azuriteConnectionString,
@@ -146,6 +155,7 @@ export async function startImportStack(
       await receiver.close().catch(() => undefined);
       await sb.close().catch(() => undefined);
       await stack.stop();
+      methods.forEach((m, i) => (console[m] = originals[i]!));
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

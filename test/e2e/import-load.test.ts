@@ -41,7 +41,10 @@ describe('import pipeline under load and faults', () => {
       .filter((e) => [...jobs.values()].some((j) => `dmffn-${j.id}` === e.executionId))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt))
       .map((e) => [...jobs.values()].find((j) => `dmffn-${j.id}` === e.executionId)!.file);
-    expect(started).toEqual(names);
+    const arrival = [...finals]
+      .sort((a, b) => a.result!.timings.requestedAt.localeCompare(b.result!.timings.requestedAt))
+      .map((j) => `${j.file} ${j.result!.timings.requestedAt}`);
+    expect(started, `arrivals: ${arrival.join(', ')}`).toEqual(names);
   }, 180_000);
 
   it('completes through 429/503 storms, a 503 on ImportFromPackage and token expiry during polling', async () => {

@@ -143,6 +143,7 @@ describe('command bodies', () => {
       definitionGroupId: 'Customers',
       url: 'https://x.example/a.zip',
     });
-    expect(ok).toMatchObject({ ok: true, command: { definitionGroupId: 'Customers' } });
+    expect(ok).toMatchObject({ ok: true, kind: 'import', command: { definitionGroupId: 'Customers' } });
+    expect(parseCommand({ type: 'export', anything: 1 })).toMatchObject({ ok: true, kind: 'export' });
   });
 });
