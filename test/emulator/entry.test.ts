@@ -174,6 +174,44 @@ describe('emulatorEnvironmentLines', () => {
 });
 
 describe('npm run emulator entry point', () => {
+  it('takes DMF_EMULATOR_STATE_FILE: an unusable file is moved aside and reported, state saved on SIGTERM', async () => {
+    const stateFile = join(tmp, 'cli-state.json');
+    writeFileSync(stateFile, 'not json');
+    const child = spawn(process.execPath, ['--import', 'tsx', 'emulator/main.ts'], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        DMF_EMULATOR_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
+        DMF_EMULATOR_STATE_FILE: stateFile,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no READY: ${out}`)), 30_000);
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          if (/^READY$/m.test(out)) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        child.once('exit', () => reject(new Error(`exited early: ${out} ${err}`)));
+      });
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    const movedTo = /moved it to (\S+)/.exec(err)?.[1] ?? '';
+    expect(err).toContain(`state file ${stateFile} is unusable`);
+    expect(readFileSync(movedTo, 'utf8')).toBe('not json');
+    expect((JSON.parse(readFileSync(stateFile, 'utf8')) as { version: number }).version).toBe(1);
+  });
+
   it('prints KEY=value lines then READY, serves tokens, and stops cleanly on SIGTERM', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'emulator/main.ts'], {
       cwd: ROOT,

@@ -147,6 +147,23 @@ describe('faults', () => {
     ]);
   });
 
+  it('dropResponse on the token route: the token is issued, the client sees no answer', async () => {
+    await em.control.setFault({ route: 'token', kind: 'dropResponse', times: 1 });
+    const form = {
+      grant_type: 'client_credentials',
+      client_id: em.credentials.clientId,
+      client_secret: em.credentials.clientSecret ?? '',
+      scope: em.credentials.scope,
+    };
+    await expect(fetch(em.tokenUrl, { method: 'POST', body: new URLSearchParams(form) })).rejects.toThrow();
+    // (beforeEach got a token too: look at the last token call only)
+    const tokenCalls = (await em.control.calls()).filter((c) => c.route === 'token');
+    expect(tokenCalls.slice(-1).map((c) => [c.status, c.fault])).toEqual([[200, 'dropResponse']]);
+    const again = await fetch(em.tokenUrl, { method: 'POST', body: new URLSearchParams(form) });
+    expect(again.status).toBe(200);
+    await again.text();
+  });
+
   it('dropResponse on enqueue: the message is queued although the client saw no answer', async () => {
     const activity = em.recurring.importActivityId ?? '';
     await em.control.setFault({ route: 'enqueue', kind: 'dropResponse', times: 1 });
