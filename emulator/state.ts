@@ -3,7 +3,11 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 
-/** Version of the state file format; a file with another version is moved aside, not read. */
+/**
+ * Version of the state file format; a file with another version is moved aside, not read. Bump it
+ * when the engine's state changes shape, and add the new fields to the schemas below (the state
+ * test checks that a saved file parses back unchanged).
+ */
 export const STATE_FILE_VERSION = 1;
 
 /** Longest time between a state change and its save (ms). */

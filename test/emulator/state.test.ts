@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { STATE_FILE_VERSION, type RunningEmulator } from '../../emulator/index.js';
 import { EmulatorClock } from '../../emulator/engine.js';
+import { StateFileSchema } from '../../emulator/state.js';
 import {
   action,
   customersPackage,
@@ -53,6 +54,17 @@ describe('state file', () => {
     const id = await importPackage(em1, token1, await customersPackage(CSV), 'resume-exec-1');
     // A write url issued before the stop stays registered (its expiry is checked after the restart).
     const laterUrl = await uploadPackage(em1, token1, await customersPackage(CSV), 'later.zip');
+    // A recurring import message not yet picked up, and an export file waiting to be dequeued.
+    const enqueued = await fetch(
+      `${em1.baseUrl}/api/connector/enqueue/${em1.recurring.importActivityId ?? ''}?entity=Customers%20V3&company=USMF`,
+      { method: 'POST', headers: { authorization: `Bearer ${token1}` }, body: 'CUSTOMERACCOUNT\r\nRQ-1\r\n' },
+    );
+    const messageId = (await enqueued.json()) as string;
+    await em1.control.seedExportMessage({
+      activityId: em1.recurring.exportActivityId ?? '',
+      fileName: 'out.csv',
+      content: 'A,B\r\n1,2\r\n',
+    });
     await em1.control.advanceClock(500);
     expect(await summary(em1, token1, id)).toBe('Executing');
     const callsBefore = await em1.control.calls();
@@ -61,6 +73,8 @@ describe('state file', () => {
 
     const saved = JSON.parse(readFileSync(file, 'utf8')) as { version: number };
     expect(saved.version).toBe(STATE_FILE_VERSION);
+    // The format's schema keeps every field the engine writes (nothing is silently dropped on load).
+    expect(StateFileSchema.parse(saved)).toEqual(saved);
 
     const em2 = await start(file);
     expect(em2.state).toEqual({ file, restored: true });
@@ -75,6 +89,16 @@ describe('state file', () => {
       'ST-1',
       'ST-2',
     ]);
+    const dequeued = await fetch(
+      `${em2.baseUrl}/api/connector/dequeue/${em2.recurring.exportActivityId ?? ''}`,
+      {
+        headers: { authorization: `Bearer ${token2}` },
+      },
+    );
+    expect(dequeued.status).toBe(200);
+    const download = ((await dequeued.json()) as { DownloadLocation: string }).DownloadLocation;
+    const exported = await fetch(download, { headers: { authorization: `Bearer ${token2}` } });
+    expect(await exported.text()).toBe('A,B\r\n1,2\r\n');
 
     // The id stays used, the call log continues, the write url registration survived.
     const reused = await action(
@@ -114,6 +138,9 @@ describe('state file', () => {
     );
     expect(expired.status).toBe(400);
     expect(expired.text).toContain('package url has expired');
+    // The recurring message enqueued before the stop was picked up and imported after it.
+    expect(valueOf(await action(em2, 'GetMessageStatus', { messageId }, token3))).toBe('Processed');
+    expect((await em2.control.rows('Customers V3', 'USMF')).map((r) => r.CUSTOMERACCOUNT)).toContain('RQ-1');
 
     // Export after the restart returns the rows imported before it (the blob container was kept).
     const exportId = valueOf(
