@@ -23,6 +23,13 @@ beforeAll(async () => {
         // 36 s of the host's virtual clock
         polling: { ...FAST_POLLING, deadlineHours: 0.01 },
       });
+      projects.push({
+        name: 'ImpatientCustomers',
+        definitionGroupId: 'CustomerImport',
+        environment: 'local',
+        direction: 'import',
+        polling: { ...FAST_POLLING, notStartedGraceSeconds: 5 },
+      });
     }),
   });
 });
@@ -47,7 +54,13 @@ describe('import pipeline resilience', () => {
   it('a terminated slot holder does not block the queue: the next import proceeds after a recheck', async () => {
     await s.stack.emulator.control.setOptions({ executionDurationMs: 4_000 });
     await drop('local/Customers/holder.zip');
-    const holder = await jobWhere((j) => j.file === 'holder.zip' && j.stage === 'Polling');
+    const holder = await jobWhere(
+      (j) => j.file === 'holder.zip' && j.stage === 'Polling' && j.foStatus !== undefined,
+    );
+    // the custom status tells where the job is
+    expect(holder).toMatchObject({ status: 'Running', executionId: `dmffn-${holder.id}` });
+    expect(Date.parse(holder.nextPollAt!)).not.toBeNaN();
+    expect(['NotRun', 'Executing']).toContain(holder.foStatus);
     await drop('local/Customers/next-in-line.zip');
     const next = await jobWhere((j) => j.file === 'next-in-line.zip' && j.stage === 'WaitingForSlot');
     expect(await s.stack.host!.durable.terminate(holder.id, 'test: simulated crash')).toBe('ok');
@@ -83,5 +96,15 @@ describe('import pipeline resilience', () => {
     await drop('local/Customers/after-refused.zip');
     const after = await s.waitForJob((await jobWhere((j) => j.file === 'after-refused.zip')).id, 60_000);
     expect(after.status).toBe('Succeeded');
+  }, 90_000);
+
+  it('an execution F&O keeps answering "not found" for longer than the grace window ends Failed', async () => {
+    await s.stack.emulator.control.setOptions({ notFoundWindowMs: 600_000, executionDurationMs: 600_000 });
+    await drop('local/ImpatientCustomers/unknown.zip');
+    const job = await s.waitForJob((await jobWhere((j) => j.file === 'unknown.zip')).id, 60_000);
+    await s.stack.emulator.control.setOptions({ notFoundWindowMs: 50, executionDurationMs: 300 });
+    expect(job.status).toBe('Failed');
+    expect(job.errors[0]).toMatchObject({ code: 'DMF_EXECUTION_NOT_FOUND' });
+    expect(job.errors[0]!.message).toContain('5 s after ImportFromPackage');
   }, 90_000);
 });
