@@ -19,3 +19,7 @@ import './functions/exportsHttp.js';
 import './functions/exportSchedule.js';
 import './orchestrators/exportPackage.js';
 import './activities/registrations/export.js';
+import './functions/recurringTriggers.js';
+import './orchestrators/recurringExportDrain.js';
+import './orchestrators/recurringImport.js';
+import './activities/registrations/recurring.js';

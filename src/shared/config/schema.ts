@@ -270,6 +270,8 @@ export const RecurringActivityConfigSchema = z.strictObject({
    * `{environment}/{activityId}/{company}/[{entity}/]{file}`. Default false (company from `company`).
    */
   companyInPath: z.boolean().optional(),
+  /** Import: how GetMessageStatus is polled. Default the data project polling defaults. */
+  polling: PollingConfigSchema.optional(),
 });
 /** A recurring activity, defaults applied. */
 export type RecurringActivityConfig = z.infer<typeof RecurringActivityConfigSchema>;

@@ -1,0 +1,39 @@
+/**
+ * Blob trigger of the recurring-inbound container: `{environment}/{activityId}/[{company}/][{entity}/]{file}`.
+ * Not imported by src/index.ts yet: on Flex Consumption a blob trigger needs its Event Grid
+ * subscription, so `recurringImportBlobTrigger=dmf-recurring-inbound` must be added to the postdeploy
+ * hooks' DMF_BLOB_TRIGGERS (infra/) in the same change that adds the import.
+ */
+import { app, type InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
+import { z } from 'zod';
+import { DEFAULT_NAMES, SETTING_NAMES } from '../shared/config/index.js';
+import { getRuntime, invocationLogger } from '../activities/runtime.js';
+import { startForBlob } from './recurringTriggers.js';
+
+/** Name of the blob trigger function. */
+export const RECURRING_IMPORT_BLOB_FUNCTION = 'recurringImportBlobTrigger';
+
+const Metadata = z.object({
+  name: z.string().min(1),
+  properties: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** Handles one blob dropped in the recurring-inbound container. */
+export async function handleRecurringImportBlob(_blob: unknown, context: InvocationContext): Promise<void> {
+  const meta = Metadata.parse(context.triggerMetadata);
+  const etagEntry = Object.entries(meta.properties ?? {}).find(([k]) => k.toLowerCase() === 'etag');
+  const etag = typeof etagEntry?.[1] === 'string' ? etagEntry[1].replace(/"/g, '') : undefined;
+  const logger = invocationLogger(context, { blob: meta.name });
+  const outcome = await startForBlob(getRuntime(), df.getClient(context), meta.name, etag, logger);
+  if (outcome.kind === 'gone') logger.info('The blob is gone; nothing to enqueue');
+}
+
+app.storageBlob(RECURRING_IMPORT_BLOB_FUNCTION, {
+  path: `${process.env[SETTING_NAMES.recurringInboundContainer]?.trim() || DEFAULT_NAMES.recurringInboundContainer}/{name}`,
+  connection: 'AzureWebJobsStorage',
+  // Flex Consumption runs blob triggers from Event Grid only, as the import's
+  source: 'EventGrid',
+  extraInputs: [df.input.durableClient()],
+  handler: handleRecurringImportBlob,
+});

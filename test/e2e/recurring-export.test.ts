@@ -1,0 +1,163 @@
+import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DEFAULT_EXPORT_ACTIVITY_ID } from '../../emulator/index.js';
+import type { DrainSummary } from '../../src/orchestrators/recurringInput.js';
+import { eventually, list, readText, startImportStack, testConfig, type ImportStack } from './helpers.js';
+
+const activityId = DEFAULT_EXPORT_ACTIVITY_ID;
+const instanceId = `recurring-export-local-${activityId}`;
+const prefix = `local/recurring/${activityId}/`;
+let s: ImportStack;
+let outbound: ContainerClient;
+const outboundName = `e2erex${Date.now().toString(36)}`;
+
+/** Runs the drain timer until a new drain run has completed; returns its summary. */
+async function drain(): Promise<DrainSummary> {
+  const durable = s.stack.host!.durable;
+  const runOf = (): unknown =>
+    (durable.getStatus(instanceId, { showInput: true })?.input as { scheduledFor?: string } | undefined)
+      ?.scheduledFor;
+  const before = runOf();
+  let started: { instanceId: string } | undefined;
+  // one timer run at a time (runs queue up in the host); a run in the same second as the last drain is not due
+  for (let attempt = 0; attempt < 6 && !started; attempt++) {
+    await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
+    started = await eventually(() => {
+      const current = durable.getStatus(instanceId);
+      return current && runOf() !== before ? current : undefined;
+    }, 5_000).catch(() => undefined);
+  }
+  if (!started) throw new Error('the drain was not started');
+  const done = await eventually(() => {
+    const st = durable.getStatus(instanceId);
+    return st && ['Completed', 'Failed', 'Terminated'].includes(st.runtimeStatus) ? st : undefined;
+  }, 60_000);
+  expect(done.runtimeStatus).toBe('Completed');
+  return done.output as DrainSummary;
+}
+
+async function seed(count: number, tag: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const { messageId } = await s.stack.emulator.control.seedExportMessage({
+      activityId,
+      fileName: `${tag}-${i}.csv`,
+      content: `ACCOUNT,NAME\r\n${tag}-${i},Customer ${i}\r\n`,
+    });
+    ids.push(messageId.toLowerCase());
+  }
+  return ids;
+}
+
+async function ackedIds(): Promise<Set<string>> {
+  const queues = await s.stack.emulator.control.queues();
+  return new Set(
+    queues
+      .filter((q) => q.activityId === activityId && q.status === 'Acked')
+      .map((q) => q.messageId.toLowerCase()),
+  );
+}
+
+beforeAll(async () => {
+  s = await startImportStack(inject('azuriteConnectionString'), {
+    dmfConfig: testConfig((c) => {
+      c.recurringActivities = [
+        {
+          id: activityId,
+          environment: 'local',
+          direction: 'export',
+          schedule: '* * * * * *',
+          maxMessagesPerRun: 500,
+        },
+      ];
+    }),
+    appSettings: { DMF_OUTBOUND_CONTAINER: outboundName },
+  });
+  outbound = BlobServiceClient.fromConnectionString(s.stack.storageConnectionString).getContainerClient(
+    outboundName,
+  );
+});
+afterAll(async () => {
+  await s?.stop();
+});
+
+describe('recurring export drain', () => {
+  it('drains 50 messages: 50 blobs keyed by CorrelationId, 50 acks, 50 events, no duplicates', async () => {
+    const ids = await seed(50, 'D50');
+    const summary = await drain();
+    expect(summary).toMatchObject({
+      processed: 50,
+      stored: 50,
+      alreadyStored: 0,
+      ackFailures: 0,
+      emptied: true,
+    });
+    expect(summary.episodes).toBeGreaterThan(1); // continueAsNew kept each history short
+    const blobs = await list(outbound, prefix);
+    expect(blobs.sort()).toEqual(ids.map((id) => `${prefix}${id}`).sort());
+    expect(await readText(outbound, `${prefix}${ids[7]!}`)).toContain('D50-7,Customer 7');
+    const acked = await ackedIds();
+    for (const id of ids) expect(acked.has(id)).toBe(true);
+    const events = await eventually(() => {
+      const received = s
+        .events()
+        .filter((e) => (e.body as { type: string }).type === 'com.dmf-functions.recurring.export.received');
+      return received.length >= 50 ? received : undefined;
+    });
+    expect(new Set(events.map((e) => e.messageId)).size).toBe(50);
+  });
+
+  it('failed acks: the messages reappear, are found stored and only acked — no duplicate, none lost', async () => {
+    await s.stack.emulator.control.setOptions({ visibilityTimeoutMs: 300 });
+    // every ack attempt of the first two messages fails (1 HTTP attempt × 4 activity attempts each)
+    await s.stack.emulator.control.setFault({ route: 'ack', kind: 'status', status: 500, times: 8 });
+    const ids = await seed(20, 'ACK');
+    const first = await drain();
+    expect(first.ackFailures).toBe(2);
+    const acked = await eventually(async () => {
+      const now = await ackedIds();
+      if (ids.every((id) => now.has(id))) return now;
+      await drain();
+      return undefined;
+    }, 60_000);
+    expect(ids.every((id) => acked.has(id))).toBe(true);
+    const blobs = (await list(outbound, prefix)).filter((b) => ids.some((id) => b.endsWith(id)));
+    expect(blobs).toHaveLength(20);
+    const calls = await s.stack.emulator.control.calls();
+    const downloads = calls.filter(
+      (c) => c.route === 'download' && c.status === 200 && ids.includes((c.messageId ?? '').toLowerCase()),
+    );
+    expect(downloads).toHaveLength(20); // a reappearing message is not downloaded again
+    await s.stack.emulator.control.setOptions({ visibilityTimeoutMs: 30 * 60_000 });
+  });
+
+  it('rewrites an http DownloadLocation to the environment origin', async () => {
+    await s.stack.emulator.control.setOptions({ downloadLocation: 'http80' });
+    try {
+      const ids = await seed(3, 'HTTP');
+      const summary = await drain();
+      expect(summary).toMatchObject({ processed: 3, stored: 3, failed: 0 });
+      for (const id of ids) expect(await readText(outbound, `${prefix}${id}`)).toContain('HTTP-');
+    } finally {
+      await s.stack.emulator.control.setOptions({ downloadLocation: 'https' });
+    }
+  });
+
+  it('a running drain is not started twice', async () => {
+    await seed(30, 'SINGLE');
+    await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
+    const running = await eventually(() => {
+      const st = s.stack.host!.durable.getStatus(instanceId, { showInput: true });
+      return st && st.runtimeStatus !== 'Completed' ? st : undefined;
+    });
+    await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
+    const done = await eventually(() => {
+      const st = s.stack.host!.durable.getStatus(instanceId, { showInput: true });
+      return st?.runtimeStatus === 'Completed' ? st : undefined;
+    }, 60_000);
+    expect(done.input).toEqual(
+      expect.objectContaining({ scheduledFor: (running.input as { scheduledFor: string }).scheduledFor }),
+    );
+    expect((done.output as DrainSummary).processed).toBe(30);
+  });
+});

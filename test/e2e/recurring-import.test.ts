@@ -1,0 +1,126 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { DEFAULT_IMPORT_ACTIVITY_ID } from '../../emulator/index.js';
+import type { RecurringImportResult } from '../../src/orchestrators/recurringInput.js';
+import {
+  customersPackage,
+  eventually,
+  FAST_POLLING,
+  readText,
+  startImportStack,
+  testConfig,
+  type ImportStack,
+} from './helpers.js';
+
+const activityId = DEFAULT_IMPORT_ACTIVITY_ID;
+let s: ImportStack;
+
+async function enqueue(path: string, body: Buffer | string): Promise<RecurringImportResult> {
+  const response = await s.api(`/api/recurring/imports?path=${encodeURIComponent(path)}`, {
+    method: 'POST',
+    body,
+  });
+  expect(response.status).toBe(202);
+  const { id } = (await response.json()) as { id: string };
+  return eventually(async () => {
+    const r = await s.api(`/api/recurring/imports/${id}`);
+    const job = (await r.json()) as { runtimeStatus: string; result?: RecurringImportResult };
+    return job.runtimeStatus === 'Completed' ? job.result : undefined;
+  }, 60_000);
+}
+
+beforeAll(async () => {
+  s = await startImportStack(inject('azuriteConnectionString'), {
+    dmfConfig: testConfig((c) => {
+      c.recurringActivities = [
+        {
+          id: activityId,
+          environment: 'local',
+          direction: 'import',
+          company: 'USMF',
+          polling: FAST_POLLING,
+          maxEnqueueBytes: 20_000,
+        },
+      ];
+    }),
+    emulator: { recurringPickupDelayMs: 50 },
+  });
+});
+afterAll(async () => {
+  await s?.stop();
+});
+
+describe('recurring import (enqueue)', () => {
+  it('enqueues a package, follows it to Processed, archives it and publishes the event', async () => {
+    const zip = await customersPackage({ prefix: 'ENQ', rows: 3 });
+    const result = await enqueue(`local/${activityId}/enq.zip`, zip);
+    expect(result).toMatchObject({
+      status: 'Succeeded',
+      messageStatus: 'Processed',
+      company: 'USMF',
+      file: 'enq.zip',
+      errors: [],
+    });
+    const rows = await s.stack.emulator.control.rows('Customers V3', 'USMF');
+    expect(rows.map((r) => r.CUSTOMERACCOUNT ?? r.CustomerAccount)).toEqual(
+      expect.arrayContaining(['ENQ-0', 'ENQ-2']),
+    );
+    const queued = (await s.stack.emulator.control.queues()).find(
+      (q) => q.messageId.toLowerCase() === result.messageId?.toLowerCase(),
+    );
+    expect(queued?.externalIdentifier).toBe('enq.zip');
+    expect(result.archivedTo).toContain(`succeeded/recurring/local/${activityId}/${result.id}/enq.zip`);
+    const [, ...resultPath] = result.resultBlob!.split('/');
+    expect(JSON.parse(await readText(s.containers.results, resultPath.join('/')))).toMatchObject({
+      id: result.id,
+    });
+    const event = await eventually(() => s.events().find((e) => e.messageId === result.id));
+    expect((event.body as { type: string }).type).toBe('com.dmf-functions.recurring.import.completed');
+  });
+
+  it('ProcessedWithErrors: execution id, execution errors and the staging error file are fetched', async () => {
+    const csv = 'CUSTOMERACCOUNT,NAME,CUSTOMERGROUPID\r\nPWE-1,Good,10\r\nPWE-2,Broken #BAD#,10\r\n';
+    const result = await enqueue(`local/${activityId}/Customers V3/pwe.csv`, csv);
+    expect(result.status).toBe('Failed');
+    expect(result.messageStatus).toBe('ProcessedWithErrors');
+    expect(result.entity).toBe('Customers V3');
+    expect(result.executionId).toBeTruthy();
+    expect(result.errors.map((e) => e.code)).toEqual(
+      expect.arrayContaining(['MESSAGE_PROCESSEDWITHERRORS', 'DMF_EXECUTION_ERROR']),
+    );
+    expect(result.errors.some((e) => e.message.includes('#BAD#'))).toBe(true);
+    expect(result.errorFiles.map((f) => f.kind)).toEqual(
+      expect.arrayContaining(['executionErrors', 'staging']),
+    );
+    const staging = result.errorFiles.find((f) => f.kind === 'staging')!;
+    expect(await readText(s.containers.results, staging.path)).toContain('PWE-2');
+    const event = await eventually(() => s.events().find((e) => e.messageId === result.id));
+    expect((event.body as { type: string }).type).toBe('com.dmf-functions.recurring.import.failed');
+  });
+
+  it('refuses a file over the enqueue limit with a reason pointing to the package API', async () => {
+    const enqueuesBefore = (await s.stack.emulator.control.calls()).filter(
+      (c) => c.route === 'enqueue',
+    ).length;
+    const result = await enqueue(`local/${activityId}/big.csv`, 'x'.repeat(25_000));
+    expect(result.status).toBe('Rejected');
+    expect(result.errors[0]?.code).toBe('ENQUEUE_TOO_LARGE');
+    expect(result.errors[0]?.message).toMatch(/25000 bytes.*at most 20000.*\/api\/imports/s);
+    const enqueuesAfter = (await s.stack.emulator.control.calls()).filter(
+      (c) => c.route === 'enqueue',
+    ).length;
+    expect(enqueuesAfter).toBe(enqueuesBefore);
+  });
+
+  it('refuses a path naming no import activity', async () => {
+    const response = await s.api(
+      `/api/recurring/imports?path=${encodeURIComponent('local/not-a-guid/x.csv')}`,
+      {
+        method: 'POST',
+        body: 'a,b',
+      },
+    );
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('RECURRING_PATH_INVALID');
+  });
+});
