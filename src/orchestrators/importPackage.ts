@@ -128,8 +128,11 @@ export function* importPackageOrchestrator(
     since: input.requestedAt,
   });
   function* notify(instanceIds: string[]): Generator<Task, void, unknown> {
-    if (instanceIds.length > 0) {
+    if (instanceIds.length === 0) return;
+    try {
       yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.notifySlot, retry(5, 2_000), { instanceIds });
+    } catch {
+      // the granted imports also find out at their next recheck
     }
   }
   function* release(): Generator<Task, void, unknown> {
@@ -141,10 +144,23 @@ export function* importPackageOrchestrator(
   }
 
   // a) prepare
-  const prepared = (yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.prepare, retry(4, 5_000), {
-    input,
-    instanceId,
-  })) as PrepareResult;
+  let prepared: PrepareResult;
+  try {
+    prepared = (yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.prepare, retry(4, 5_000), {
+      input,
+      instanceId,
+    })) as PrepareResult;
+  } catch (error) {
+    // storage kept failing: end the job readably (the source stays where it is if it cannot be moved)
+    prepared = {
+      ok: false,
+      errors: [{ code: 'PREPARE_FAILED', message: `The file could not be prepared: ${errorMessage(error)}` }],
+      stagingBlobs: [],
+      ...(input.source.kind === 'blob'
+        ? { sourceBlob: { container: input.source.container, path: input.source.path } }
+        : {}),
+    };
+  }
   if (!prepared.ok) {
     yield* release();
     errors.push(...prepared.errors);

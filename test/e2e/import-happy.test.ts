@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { ImportResult, Job } from '../../src/shared/jobs/index.js';
 import {
@@ -170,4 +171,20 @@ describe('import pipeline, happy paths', () => {
     const executions = await s.stack.emulator.control.executions();
     expect(executions.filter((e) => e.executionId === job.executionId)).toHaveLength(1);
   });
+
+  const realPackage = '/work/shared/fixtures/usmf_asset-major-types-01.zip';
+  it.skipIf(!existsSync(realPackage))(
+    'imports a real F&O package (asset major types) unchanged',
+    async () => {
+      const zip = readFileSync(realPackage);
+      const path = 'local/AssetMajorTypes/usmf_asset-major-types-01.zip';
+      await s.containers.inbound.getBlockBlobClient(path).upload(zip, zip.length);
+      await s.stack.host!.blobTriggers.scanNow();
+      const job = await s.waitForJob((await findJob((f) => f === 'usmf_asset-major-types-01.zip')).id);
+      expect(job.status).toBe('Succeeded');
+      expect(job.result).toMatchObject({ definitionGroupId: 'Asset-Major-Types', legalEntity: 'USMF' });
+      const rows = await s.stack.emulator.control.rows('Fixed asset major type', 'USMF');
+      expect(rows.length).toBeGreaterThan(0);
+    },
+  );
 });
