@@ -123,7 +123,7 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     } }, [
       h('h2', { id: 'key-title', text: 'Sign in with the function key' }),
       message ? h('p', { class: 'alert', role: 'alert', text: message }) : null,
-      h('label', { for: 'function-key' }, ['Function key', input]),
+      h('div', { class: 'field' }, [h('label', { for: 'function-key', text: 'Function key' }), input]),
       h('p', { id: 'key-help', class: 'summary',
         text: 'The same key as for the HTTP API (x-functions-key). Kept for this browser tab session only.' }),
       h('div', {}, [h('button', { type: 'submit', class: 'primary', text: 'Open dashboard' })]),
@@ -135,7 +135,7 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
   function select(id, label, options, value, onchange) {
     var el = h('select', { id: id, name: id, onchange: function () { onchange(el.value); } },
       options.map(function (o) { return h('option', { value: o[0], selected: o[0] === value, text: o[1] }); }));
-    return h('label', { for: id }, [label, el]);
+    return h('div', { class: 'field' }, [h('label', { for: id, text: label }), el]);
   }
   function remember(kind, values) {
     values.forEach(function (v) { if (v && known[kind].indexOf(v) < 0) known[kind].push(v); });
@@ -170,7 +170,7 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         select('filter-project', 'Project', projects, filters.project, function (v) { filters.project = v; load(); }),
         select('filter-since', 'Time', SINCE.map(function (s) { return [s[0], s[1]]; }), filters.since,
           function (v) { filters.since = v; load(); }),
-        h('label', { class: 'inline', for: 'auto-refresh' }, [auto, 'Refresh every 5 s']),
+        h('div', { class: 'inline' }, [auto, h('label', { for: 'auto-refresh', text: 'Refresh every 5 s' })]),
         h('button', { type: 'submit', text: 'Refresh now' }));
     }
     function row(job) {
@@ -183,9 +183,9 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         h('td', { text: job.project || '' }),
         h('td', { text: job.legalEntity || '' }),
         h('td', { text: job.stage || '' }),
-        h('td', {}, [timeEl(startedAt(job))]),
-        h('td', {}, [timeEl(finishedAt(job))]),
-        h('td', { class: 'num', text: fmtDuration(duration(job)) }),
+        h('td', { class: 'time' }, [timeEl(startedAt(job))]),
+        h('td', { class: 'time' }, [timeEl(finishedAt(job))]),
+        h('td', { class: 'num time', text: fmtDuration(duration(job)) }),
         h('td', { class: 'mono', text: job.executionId || '' }),
         h('td', { class: 'num', text: String(errors) }),
       ]);
@@ -256,9 +256,12 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         if (s.done) state = 'done';
         else if (!failedMarked && job.status !== 'Succeeded') { state = 'failed'; failedMarked = true; }
         else state = 'skipped';
-        if (s.name === 'Finished') state = job.status === 'Succeeded' ? 'done' : 'failed';
+        if (s.name === 'Finished') {
+          state = job.status === 'Succeeded' ? 'done' : job.status === 'PartiallySucceeded' ? 'partial' : 'failed';
+        }
       } else state = s.stage < at || (s.stage === -1) ? 'done' : s.stage === at ? 'current' : 'pending';
-      var label = { done: 'done', current: 'in progress', pending: 'not yet', failed: 'stopped here', skipped: 'not reached' }[state];
+      var label = { done: 'done', current: 'in progress', pending: 'not yet', failed: 'stopped here', skipped: 'not reached',
+        partial: 'finished with errors' }[state];
       return h('li', { class: state, 'data-step': s.name }, [
         h('span', { class: 'step', text: s.name }), h('span', { class: 'state', text: '(' + label + ')' }),
         s.time ? h('div', {}, [timeEl(s.time)]) : null,

@@ -67,8 +67,9 @@ button.primary { background: var(--accent); color: #fff; border-color: var(--acc
 :focus-visible { outline: 2px solid var(--accent); outline-offset: 2px; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 form.filters { display: flex; flex-wrap: wrap; gap: 12px; align-items: flex-end; margin-bottom: 10px; }
-form.filters label, form.key label { display: flex; flex-direction: column; gap: 2px; font-size: 12px; color: var(--muted); }
-form.filters label.inline { flex-direction: row; align-items: center; gap: 6px; color: var(--fg); font-size: 14px; }
+form .field { display: flex; flex-direction: column; gap: 2px; }
+form .field label { font-size: 12px; color: var(--muted); }
+form.filters .inline { display: flex; align-items: center; gap: 6px; padding-bottom: 4px; }
 select, input[type=password], input[type=text] { border: 1px solid var(--line); border-radius: 6px; padding: 4px 6px; background: var(--bg); }
 form.key { max-width: 420px; display: flex; flex-direction: column; gap: 10px; margin-top: 20px; }
 .summary { color: var(--muted); margin: 6px 0; }
@@ -77,6 +78,7 @@ form.key { max-width: 420px; display: flex; flex-direction: column; gap: 10px; m
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { background: var(--panel); font-weight: 600; white-space: nowrap; }
+td.time { white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.mono, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 tbody tr:hover { background: #f6f8fa; }
@@ -96,6 +98,7 @@ ol.timeline li::before { content: ""; position: absolute; left: -8px; top: 2px; 
 ol.timeline li.done::before { background: var(--ok); border-color: var(--ok); }
 ol.timeline li.current::before { background: var(--run); border-color: var(--run); }
 ol.timeline li.failed::before { background: var(--bad); border-color: var(--bad); }
+ol.timeline li.partial::before { background: #bf8700; border-color: #bf8700; }
 ol.timeline .step { font-weight: 600; }
 ol.timeline .state { color: var(--muted); font-size: 12px; margin-left: 6px; }
 ol.timeline .detail { color: var(--muted); }

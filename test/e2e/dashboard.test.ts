@@ -1,0 +1,181 @@
+/**
+ * The jobs dashboard in headless Chromium (Debian's `chromium`, driven by playwright-core) against
+ * the local runtime. Screenshots go to test-results/ (an artifact, not committed). Skipped, with
+ * the reason, where Chromium is not installed (`apt-get install -y chromium`).
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { PROJECT_ROOT } from '../../devhost/stack.js';
+import type { Job } from '../../src/shared/jobs/index.js';
+import { customersPackage, startImportStack, testConfig, type ImportStack } from './helpers.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const HAS_CHROMIUM = existsSync(CHROMIUM);
+const NO_CHROMIUM = `Chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`;
+const ARTIFACTS = join(PROJECT_ROOT, 'test-results');
+/** Flags for Chromium on this machine and CI: no sandbox (root), no GPU, no network side traffic. */
+const CHROMIUM_FLAGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+let s: ImportStack;
+let context: BrowserContext;
+let page: Page;
+let profileDir: string;
+
+async function importPackage(project: string, fileName: string, body: Buffer): Promise<string> {
+  const response = await s.api(
+    `/api/imports?environment=local&project=${project}&fileName=${encodeURIComponent(fileName)}`,
+    { method: 'POST', body, headers: { 'content-type': 'application/zip' } },
+  );
+  expect(response.status).toBe(202);
+  return ((await response.json()) as { id: string }).id;
+}
+
+/** Ids of the rows the jobs table shows now. */
+function rowIds(): Promise<string[]> {
+  return attributes('#jobs-table tbody tr[data-job-id]', 'data-job-id');
+}
+
+/**
+ * `attribute` of every element `selector` matches, read in one go in the page (the list is
+ * re-rendered by the auto-refresh, so element handles may go stale between two calls).
+ */
+function attributes(selector: string, attribute: string): Promise<string[]> {
+  return page.evaluate<string[]>(
+    `Array.from(document.querySelectorAll(${JSON.stringify(selector)}), (e) => e.getAttribute(${JSON.stringify(attribute)}) || '')`,
+  );
+}
+
+async function rowsBecome(predicate: (ids: string[]) => boolean, timeoutMs = 15_000): Promise<string[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ids = await rowIds();
+    if (predicate(ids)) return ids;
+    if (Date.now() > deadline) throw new Error(`jobs table never matched; rows: ${ids.join(', ')}`);
+    await page.waitForTimeout(100);
+  }
+}
+
+const ids: Record<string, string> = {};
+
+beforeAll(async () => {
+  if (!HAS_CHROMIUM) return;
+  s = await startImportStack(inject('azuriteConnectionString'), {
+    // a second import project, so the project filter has something to tell apart
+    dmfConfig: testConfig((config) => {
+      const projects = config.dataProjects as Record<string, unknown>[];
+      const customers = projects.find((p) => p.name === 'Customers')!;
+      projects.push({ ...customers, name: 'CustomersDash' });
+    }),
+  });
+  ids.good = await importPackage('Customers', 'dash-good.zip', await customersPackage({ prefix: 'DOK' }));
+  ids.partial = await importPackage(
+    'CustomersDash',
+    'dash-partial.zip',
+    await customersPackage({ prefix: 'DPART', bad: true }),
+  );
+  const good = await s.waitForJob(ids.good);
+  const partial: Job = await s.waitForJob(ids.partial);
+  expect([good.status, partial.status]).toEqual(['Succeeded', 'PartiallySucceeded']);
+  profileDir = mkdtempSync(join(tmpdir(), 'dmf-chromium-'));
+  context = await chromium.launchPersistentContext(profileDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    acceptDownloads: true,
+    viewport: { width: 1400, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  mkdirSync(ARTIFACTS, { recursive: true });
+});
+afterAll(async () => {
+  await context?.close();
+  await s?.stop();
+  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
+});
+
+describe('jobs dashboard in Chromium', () => {
+  it('asks for the function key, refuses a wrong one, then lists the imports', async (ctx) => {
+    ctx.skip(!HAS_CHROMIUM, NO_CHROMIUM);
+    await page.goto(`${s.stack.functionsBaseUrl}/api/dashboard`);
+    await page.getByLabel('Function key', { exact: true }).fill('not-the-key');
+    await page.getByRole('button', { name: 'Open dashboard' }).click();
+    await page.getByRole('alert').filter({ hasText: 'refused' }).waitFor();
+    await page.getByLabel('Function key', { exact: true }).fill(s.stack.functionsKey);
+    await page.getByRole('button', { name: 'Open dashboard' }).click();
+    await rowsBecome((rows) => rows.includes(ids.good!) && rows.includes(ids.partial!));
+    const partialRow = page.locator(`tr[data-job-id="${ids.partial}"]`);
+    await expect(partialRow.locator('td').nth(2).textContent()).resolves.toBe('PartiallySucceeded');
+    await expect(partialRow.locator('td').nth(4).textContent()).resolves.toBe('CustomersDash');
+    await expect(partialRow.locator('td').nth(5).textContent()).resolves.toBe('USMF');
+    await expect(partialRow.locator('td').nth(10).textContent()).resolves.toBe(`dmffn-${ids.partial}`);
+    expect(Number(await partialRow.locator('td').nth(11).textContent())).toBeGreaterThan(0);
+    expect(await page.locator('#jobs-table th[scope=col]').count()).toBe(12);
+  });
+
+  it('a new import appears by itself (auto-refresh)', async (ctx) => {
+    ctx.skip(!HAS_CHROMIUM, NO_CHROMIUM);
+    ids.late = await importPackage('Customers', 'dash-late.zip', await customersPackage({ prefix: 'DLATE' }));
+    await rowsBecome((rows) => rows.includes(ids.late!));
+    await s.waitForJob(ids.late);
+  });
+
+  it('filters by status, project, environment and time', async (ctx) => {
+    ctx.skip(!HAS_CHROMIUM, NO_CHROMIUM);
+    await page.getByLabel('Status', { exact: true }).selectOption('PartiallySucceeded');
+    await rowsBecome((rows) => rows.length === 1 && rows[0] === ids.partial);
+    await page.getByLabel('Status', { exact: true }).selectOption('');
+    await page.getByLabel('Project', { exact: true }).selectOption('Customers');
+    await rowsBecome((rows) => rows.length === 2 && !rows.includes(ids.partial!));
+    await page.getByLabel('Project', { exact: true }).selectOption('');
+    await page.getByLabel('Environment', { exact: true }).selectOption('local');
+    await rowsBecome((rows) => rows.length === 3);
+    await page.getByLabel('Time', { exact: true }).selectOption('1h');
+    await rowsBecome((rows) => rows.length === 3);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-jobs.png'), fullPage: true });
+  });
+
+  it('the job page of a PartiallySucceeded import: stages, F&O error rows, file links', async (ctx) => {
+    ctx.skip(!HAS_CHROMIUM, NO_CHROMIUM);
+    await page.locator(`tr[data-job-id="${ids.partial}"] a`).click();
+    await page.locator('#timeline li').first().waitFor();
+    const names = await attributes('#timeline > li', 'data-step');
+    const states = await attributes('#timeline > li', 'class');
+    const steps = names.map((name, i) => `${name}:${states[i]}`);
+    expect(steps).toEqual([
+      'Received:done',
+      'Validated:done',
+      'Waiting for a slot:done',
+      'Uploaded and started in F&O:done',
+      'Executing in F&O:done',
+      'Error details copied:done',
+      'Finished:partial',
+    ]);
+    expect(await page.locator('#timeline').textContent()).toMatch(
+      /\d+ status polls?, last F&O status PartiallySucceeded/,
+    );
+    const errorRows = page.locator('#errors-table tbody tr');
+    expect(await errorRows.count()).toBeGreaterThan(0);
+    const errorsText = await page.locator('#errors-table').textContent();
+    expect(errorsText).toContain('DMF_EXECUTION_ERROR');
+    expect(errorsText).toContain("'Broken #BAD#'");
+    const links = await attributes('#files a[data-file]', 'data-file');
+    expect(links).toContain('result.json');
+    const download = page.waitForEvent('download');
+    await page.locator('#files a[data-file="result.json"]').click();
+    const file = await download;
+    expect(file.suggestedFilename()).toBe('result.json');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-job.png'), fullPage: true });
+  });
+});
