@@ -388,10 +388,12 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
         if (stopped) return;
         stopped = true;
         await closeAll(servers);
-        // Only a saved state needs them; bounded, as an injected latency can hold a handler for long.
-        if (saver) await settleWithin([...inFlight], STOP_WAIT_MS);
-        await engine.idle();
         if (saver) {
+          // Let running handlers and finalizations land in the final save. Bounded: an injected
+          // latency can hold a handler for long, and an unfinished finalization is saved as not
+          // finalized (redone at the next start).
+          await settleWithin([...inFlight], STOP_WAIT_MS);
+          await settleWithin([engine.idle()], STOP_WAIT_MS);
           await saver.close();
           log(`state saved to ${options.stateFile ?? ''}`);
         }

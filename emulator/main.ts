@@ -21,6 +21,7 @@ import {
   emulatorEnvironmentLines,
   loadEmulatorConfig,
   startEmulator,
+  type RunningEmulator,
 } from './index.js';
 
 const { values } = parseArgs({
@@ -43,6 +44,28 @@ if (values['print-config-schema']) {
   process.stdout.write(`${JSON.stringify(emulatorConfigJsonSchema(), null, 2)}\n`);
   process.exit(0);
 }
+
+// Signal handlers come first: a signal during start-up, or right after READY, must still stop the
+// emulator (its Azurite child, the state file's final save) instead of killing the process.
+let running: RunningEmulator | undefined;
+let stopRequested: string | undefined;
+function stopRunning(emulator: RunningEmulator): void {
+  emulator.stop().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`[emulator] stop failed: ${String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}
+function onSignal(signal: string): void {
+  if (stopRequested) return;
+  stopRequested = signal;
+  process.stderr.write(`[emulator] ${signal}: stopping\n`);
+  if (running) stopRunning(running);
+}
+process.on('SIGINT', () => onSignal('SIGINT'));
+process.on('SIGTERM', () => onSignal('SIGTERM'));
 
 const env = process.env;
 const configPath = values.config ?? env.DMF_EMULATOR_CONFIG;
@@ -75,23 +98,13 @@ try {
     },
     log: values.verbose ? (line) => process.stderr.write(`[emulator] ${line}\n`) : undefined,
   });
-  for (const [key, value] of emulatorEnvironmentLines(emulator)) process.stdout.write(`${key}=${value}\n`);
-  process.stdout.write('READY\n');
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    process.stderr.write(`[emulator] ${signal}: stopping\n`);
-    emulator.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        process.stderr.write(`[emulator] stop failed: ${String(error)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  running = emulator;
+  if (stopRequested) {
+    stopRunning(emulator);
+  } else {
+    for (const [key, value] of emulatorEnvironmentLines(emulator)) process.stdout.write(`${key}=${value}\n`);
+    process.stdout.write('READY\n');
+  }
 } catch (error) {
   process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
   process.exit(1);

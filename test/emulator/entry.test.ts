@@ -205,7 +205,7 @@ describe('npm run emulator entry point', () => {
     } finally {
       child.kill('SIGTERM');
     }
-    expect(await exited).toBe(0);
+    expect(await exited, err).toBe(0);
     const movedTo = /moved it to (\S+)/.exec(err)?.[1] ?? '';
     expect(err).toContain(`state file ${stateFile} is unusable`);
     expect(readFileSync(movedTo, 'utf8')).toBe('not json');
