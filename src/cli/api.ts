@@ -258,9 +258,17 @@ export class DmfApiClient {
     return this.#json(AcceptedSchema, `/exports?${query.toString()}`, { method: 'POST' });
   }
 
-  /** `GET /api/jobs/{id}`. */
-  getJob(id: string): Promise<CliJob> {
-    return this.#json(JobSchema, `/jobs/${encodeURIComponent(id)}`);
+  /**
+   * `GET /api/jobs/{id}`; when that does not know the id, `fallback` (e.g. `/exports/{id}`, the
+   * status url a start answered) is asked instead.
+   */
+  async getJob(id: string, options: { fallback?: string } = {}): Promise<CliJob> {
+    try {
+      return await this.#json(JobSchema, `/jobs/${encodeURIComponent(id)}`);
+    } catch (error) {
+      if (!options.fallback || !(error instanceof ApiError) || error.status !== 404) throw error;
+      return this.#json(JobSchema, options.fallback);
+    }
   }
 
   /** `GET /api/jobs?status=&since=`. */

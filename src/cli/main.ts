@@ -142,12 +142,12 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   async function waitForJob(
     api: DmfApiClient,
     id: string,
-    options: { intervalSeconds: number; timeoutSeconds: number; quiet: boolean },
+    options: { intervalSeconds: number; timeoutSeconds: number; quiet: boolean; fallback?: string },
   ): Promise<CliJob> {
     const deadline = Date.now() + options.timeoutSeconds * 1000;
     let last = '';
     for (;;) {
-      const job = await api.getJob(id);
+      const job = await api.getJob(id, options.fallback ? { fallback: options.fallback } : {});
       const line = stageLine(job);
       if (line !== last && !options.quiet) err(`  ${new Date().toISOString().slice(11, 19)}  ${line}`);
       last = line;
@@ -254,6 +254,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       intervalSeconds: opts.interval,
       timeoutSeconds: opts.timeout,
       quiet: Boolean(g.json),
+      fallback: `/exports/${encodeURIComponent(accepted.id)}`,
     });
     exitCode = await finalReport(api, job, Boolean(g.json));
     if (opts.out && exitCode !== EXIT_CODES.failed) {
@@ -308,7 +309,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         else out(`Saved ${opts.download} to ${target}`);
         return;
       }
-      const job = await api.getJob(id);
+      const job = await api.getJob(id, { fallback: `/exports/${encodeURIComponent(id)}` });
       exitCode = await finalReport(api, job, Boolean(g.json));
     });
 

@@ -319,7 +319,12 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     async function load() {
       stopTimer();
       try {
-        var job = await json('/jobs/' + encodeURIComponent(id));
+        var job;
+        try { job = await json('/jobs/' + encodeURIComponent(id)); } catch (error) {
+          // exports have their own status route until the job API serves them
+          if (error instanceof AuthError || id.indexOf('exp-') !== 0) throw error;
+          job = await json('/exports/' + encodeURIComponent(id));
+        }
         var files = [];
         if (job.result) files = ((await json('/jobs/' + encodeURIComponent(id) + '/files')) || {}).files || [];
         var r = job.result || {};

@@ -6,6 +6,7 @@
  */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
+import { findStatus } from '../activities/durableClient.js';
 import { getRuntime } from '../activities/runtime.js';
 import { jobFiles, type JobFile } from '../dashboard/files.js';
 import { problem } from './importsHttp.js';
@@ -37,14 +38,31 @@ function appContainers(): Set<string> {
   return new Set([...names, ...Object.values(runtime.containers).map((c) => c.containerName)]);
 }
 
+/**
+ * The job as the job API answers it; for a job kind the job API does not serve (yet), the
+ * orchestration's output is its result (exports and recurring imports return their result JSON).
+ */
+async function loadJob(
+  request: HttpRequest,
+  context: InvocationContext,
+): Promise<{ id: string; result?: unknown } | undefined> {
+  const answer = await handleGetJob(request, context);
+  if (answer.status === 200) return answer.jsonBody as { id: string; result?: unknown };
+  const id = request.params.id ?? '';
+  if (!id || id.startsWith('@')) return undefined;
+  const status = await findStatus(df.getClient(context), id);
+  const output: unknown = status?.output;
+  const isResult = output !== null && typeof output === 'object' && (output as { id?: unknown }).id === id;
+  return isResult ? { id, result: output } : undefined;
+}
+
 /** Handles `GET /api/jobs/{id}/files[/{name}]`. */
 export async function handleJobFiles(
   request: HttpRequest,
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
-  const answer = await handleGetJob(request, context);
-  if (answer.status !== 200) return answer;
-  const job = answer.jsonBody as { id: string; result?: unknown };
+  const job = await loadJob(request, context);
+  if (!job) return problem(404, 'JOB_NOT_FOUND', `No job "${request.params.id}".`);
   const allowed = appContainers();
   const files = jobFiles(job.result).filter((f) => allowed.has(f.container));
   const origin = new URL(request.url);

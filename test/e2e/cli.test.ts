@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../devhost/stack.js';
-import { customersPackage, startImportStack, type ImportStack } from './helpers.js';
+import { customersPackage, FAST_POLLING, startImportStack, testConfig, type ImportStack } from './helpers.js';
 
 const CLI = join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js');
 const FIXTURE = join(PROJECT_ROOT, '..', 'shared', 'fixtures', 'usmf_asset-major-types-01.zip');
@@ -66,7 +66,19 @@ beforeAll(async () => {
     join(dir, 'broken.zip'),
     Buffer.concat([Buffer.from('PK\u0003\u0004'), Buffer.alloc(300, 7)]),
   );
-  s = await startImportStack(inject('azuriteConnectionString'));
+  s = await startImportStack(inject('azuriteConnectionString'), {
+    dmfConfig: testConfig((c) => {
+      (c.dataProjects as unknown[]).push({
+        name: 'CustomersOut',
+        definitionGroupId: 'CustomerExport',
+        environment: 'local',
+        direction: 'export',
+        legalEntity: 'USMF',
+        polling: FAST_POLLING,
+      });
+    }),
+    appSettings: { DMF_OUTBOUND_CONTAINER: `e2ecliout${Date.now().toString(36)}` },
+  });
 });
 afterAll(async () => {
   await s?.stop();
@@ -144,32 +156,28 @@ describe('dmf CLI against the local runtime', () => {
     });
   });
 
-  it('export --out saves the package (when the app has the export route)', async (ctx) => {
-    const probe = await s.api('/api/exports?environment=local&project=__probe__', { method: 'POST' });
-    ctx.skip(
-      probe.status === 404 && !(await probe.text()).includes('"error"'),
-      'POST /api/exports not in the app yet',
-    );
-    const project = (
-      (s.stack.appSettings.DMF_CONFIG ? JSON.parse(s.stack.appSettings.DMF_CONFIG) : {}) as {
-        dataProjects?: { name: string; direction: string }[];
-      }
-    ).dataProjects?.find((p) => p.direction === 'export');
-    ctx.skip(!project, 'no export data project in the test configuration');
+  it('export --out waits for the export and saves its package; job <id> shows it', async () => {
     const run = await dmf([
       'export',
       '--env',
       'local',
       '--project',
-      project!.name,
+      'CustomersOut',
       '--out',
       'export.zip',
       '--interval',
       '0.2',
     ]);
     expect(run.stdout).toMatch(/Status:\s+Succeeded/);
+    expect(run.stderr).toContain('Saved ');
     expect(run.code).toBe(0);
-    expect(readFileSync(join(dir, 'export.zip')).subarray(0, 2).toString()).toBe('PK');
+    const validated = await dmf(['package', 'validate', join(dir, 'export.zip')]);
+    expect(validated.stdout).toContain('OK:');
+    const id = /^Job (\S+)/m.exec(run.stdout)![1]!;
+    const shown = await dmf(['job', id, '--json']);
+    expect(shown.code).toBe(0);
+    const job = JSON.parse(shown.stdout) as { files: { kind: string; name: string }[] };
+    expect(job.files.map((f) => f.kind)).toEqual(expect.arrayContaining(['package', 'result']));
   });
 });
 
