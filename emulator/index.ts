@@ -73,7 +73,7 @@ export interface StartEmulatorOptions extends Partial<EmulatorSwitchesInput> {
 
 /** What happened to the state file at start (see {@link StartEmulatorOptions.stateFile}). */
 export interface EmulatorStateInfo {
-  /** Absolute or given path of the state file. */
+  /** Path of the state file, as given. */
   file: string;
   /** True when a saved state was loaded. */
   restored: boolean;
@@ -228,12 +228,11 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
   const servers: Server[] = [];
   let storage: EmulatorStorage | undefined;
   try {
-    let loaded: LoadedState = { state: undefined };
-    if (options.stateFile) {
-      // Problems with the file must be seen even without a log sink: they would otherwise look like lost state.
-      const report = options.log ?? ((line: string) => process.stderr.write(`[emulator] ${line}\n`));
-      loaded = await loadStateFile(options.stateFile, report);
-    }
+    // State file problems must be seen even without a log sink: they would otherwise look like lost state.
+    const report = options.log ?? ((line: string) => process.stderr.write(`[emulator] ${line}\n`));
+    const loaded: LoadedState = options.stateFile
+      ? await loadStateFile(options.stateFile, report)
+      : { state: undefined };
     const saved = loaded.state;
     storage = new EmulatorStorage(connectionString, saved?.storage.container);
     const created = await storage.init();
@@ -245,7 +244,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
         `state restored from ${options.stateFile ?? ''}: ${saved.engine.executions.length} executions, ${saved.engine.messages.length} recurring messages, clock ${new Date(clock.now()).toISOString()}`,
       );
       if (created && (saved.engine.executions.length > 0 || saved.engine.messages.length > 0)) {
-        (options.log ?? ((line: string) => process.stderr.write(`[emulator] ${line}\n`)))(
+        report(
           `state file ${options.stateFile ?? ''}: blob container ${storage.containerName} did not exist in this storage; packages, exports and error files of restored executions are gone (use the same, persistent storage)`,
         );
       }
