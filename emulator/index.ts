@@ -65,7 +65,8 @@ export interface StartEmulatorOptions extends Partial<EmulatorSwitchesInput> {
    * Keep the emulator's state in this JSON file: loaded at start (executions, stored rows,
    * recurring queues, write-url registrations, overlaps, the call log and the clock), saved
    * atomically within 250 ms of every change and on `stop()`. Its blob container is kept on stop
-   * and reused, so use storage that persists too. Faults and switches are not saved (they come
+   * and reused, so use storage that persists too (without `storageConnectionString` the private
+   * Azurite keeps its data in `{stateFile}.azurite/`). Faults and switches are not saved (they come
    * from these options). An unusable file is moved aside and reported (`state.movedTo`).
    */
   stateFile?: string;
@@ -222,7 +223,11 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
   let azurite: AzuriteInstance | undefined;
   let connectionString = options.storageConnectionString;
   if (!connectionString) {
-    azurite = await startAzurite({ host: '127.0.0.1' });
+    // With a state file the private Azurite keeps its data next to it, so the state's blobs survive too.
+    azurite = await startAzurite({
+      host: '127.0.0.1',
+      ...(options.stateFile ? { location: `${options.stateFile}.azurite` } : {}),
+    });
     connectionString = azurite.connectionString;
   }
   const servers: Server[] = [];

@@ -185,6 +185,31 @@ describe('state file', () => {
     expect(await em2.control.rows('Customers V3', 'USMF')).toHaveLength(2);
   });
 
+  it("without a storage connection string, the emulator's own Azurite keeps its data next to the state file", async () => {
+    const file = join(tmp, 'own-azurite', 'state.json');
+    const em1 = await startTestEmulator({ stateFile: file, storageConnectionString: undefined });
+    started.push(em1);
+    await em1.control.seedExportMessage({
+      activityId: em1.recurring.exportActivityId ?? '',
+      fileName: 'kept.csv',
+      content: 'K\r\n1\r\n',
+    });
+    await stop(em1);
+    expect(existsSync(`${file}.azurite`)).toBe(true);
+    const em2 = await startTestEmulator({ stateFile: file, storageConnectionString: undefined });
+    started.push(em2);
+    const token = await getToken(em2);
+    const dequeued = await fetch(
+      `${em2.baseUrl}/api/connector/dequeue/${em2.recurring.exportActivityId ?? ''}`,
+      {
+        headers: { authorization: `Bearer ${token}` },
+      },
+    );
+    const download = ((await dequeued.json()) as { DownloadLocation: string }).DownloadLocation;
+    const content = await fetch(download, { headers: { authorization: `Bearer ${token}` } });
+    expect(await content.text()).toBe('K\r\n1\r\n');
+  });
+
   it('saves shortly after a change, without a stop', async () => {
     const file = join(tmp, 'debounce', 'state.json');
     const em = await start(file);
