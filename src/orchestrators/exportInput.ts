@@ -26,7 +26,7 @@ export type ExportInput = z.infer<typeof ExportInputSchema>;
 
 /** Stages of an export, in order; the custom status names the current one. */
 export type ExportStage =
-  'Starting' | 'Polling' | 'WaitingForPackage' | 'Storing' | 'CollectingErrors' | 'Finishing' | 'Done';
+  'Starting' | 'Polling' | 'WaitingForPackage' | 'CollectingErrors' | 'Finishing' | 'Done';
 
 /** Custom status of the export orchestration. */
 export interface ExportCustomStatus {
