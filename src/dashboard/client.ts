@@ -54,7 +54,8 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
   }
   function isFinal(job) { return FINAL.indexOf(job.status) >= 0; }
   function kindOf(job) {
-    if (job.kind) return String(job.kind);
+    var labels = { import: 'Import', export: 'Export', recurringImport: 'Enqueue', recurringExport: 'Recurring drain' };
+    if (job.kind) return labels[job.kind] || String(job.kind).charAt(0).toUpperCase() + String(job.kind).slice(1);
     var id = String(job.id || '');
     if (id.indexOf('imp-') === 0) return 'Import';
     if (id.indexOf('exp-') === 0) return 'Export';
@@ -229,13 +230,25 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
   function timeline(job) {
     var r = job.result, t = (r && r.timings) || {};
     var final = isFinal(job);
-    var at = STAGES.indexOf(job.stage || 'Preparing');
     var copies = r && r.errorFiles ? r.errorFiles.length : 0;
     var pollText = (job.polls || 0) + ' status poll' + (job.polls === 1 ? '' : 's') +
       (job.foStatus ? ', last F&O status ' + job.foStatus : '') +
       (job.nextPollAt ? ', next poll at ' + fmtTime(job.nextPollAt) : '') +
       (t.executionMs !== undefined ? ', F&O took ' + fmtDuration(t.executionMs) : '');
-    var steps = [
+    if (kindOf(job) === 'Export') {
+      var urlPolls = job.urlPolls || (r && r.urlPolls) || 0;
+      var exportSteps = [
+        { name: 'Received', stage: -1, time: t.requestedAt || job.createdAt, done: true, detail: r ? 'via ' + r.trigger : '' },
+        { name: 'Started in F&O', stage: 0, time: t.startedAt, done: !!t.startedAt,
+          detail: job.executionId ? 'execution ' + job.executionId : '' },
+        { name: 'Executing in F&O', stage: 1, time: null, done: final ? !!job.foStatus : false, detail: pollText },
+        { name: 'Package ready', stage: 2, time: t.packageReadyAt, done: !!t.packageReadyAt,
+          detail: urlPolls ? urlPolls + ' package url poll' + (urlPolls === 1 ? '' : 's') : '' },
+        { name: 'Finished', stage: 9, time: t.finishedAt, done: final, detail: final ? job.status : '' },
+      ];
+      return steps(exportSteps, final, job, ['Starting', 'Polling', 'WaitingForPackage']);
+    }
+    var importSteps = [
       { name: 'Received', stage: -1, time: t.requestedAt || job.createdAt, done: true, detail: r ? 'via ' + r.trigger : '' },
       { name: 'Validated', stage: 0, time: t.preparedAt, done: !!t.preparedAt },
       { name: 'Waiting for a slot', stage: 1, time: t.slotAcquiredAt, done: !!t.slotAcquiredAt,
@@ -245,12 +258,17 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
       { name: 'Executing in F&O', stage: 3, time: null, done: final ? !!job.foStatus : false, detail: pollText },
     ];
     if (final ? copies > 0 : true) {
-      steps.push({ name: 'Error details copied', stage: 4, time: null, done: copies > 0,
+      importSteps.push({ name: 'Error details copied', stage: 4, time: null, done: copies > 0,
         detail: copies ? copies + ' file' + (copies === 1 ? '' : 's') + ' copied from F&O' : '' });
     }
-    steps.push({ name: 'Finished', stage: 6, time: t.finishedAt, done: final, detail: final ? job.status : '' });
+    importSteps.push({ name: 'Finished', stage: 6, time: t.finishedAt, done: final, detail: final ? job.status : '' });
+    return steps(importSteps, final, job, STAGES);
+  }
+
+  function steps(list, final, job, stages) {
+    var at = stages.indexOf(job.stage || stages[0]);
     var failedMarked = false;
-    return h('ol', { class: 'timeline', id: 'timeline' }, steps.map(function (s) {
+    return h('ol', { class: 'timeline', id: 'timeline' }, list.map(function (s) {
       var state;
       if (final) {
         if (s.done) state = 'done';

@@ -1,4 +1,7 @@
-/** The job API: `GET /api/jobs/{id}`, `GET /api/jobs?status=&since=`, `POST /api/jobs/{id}/cancel`. */
+/**
+ * The job API: `GET /api/jobs/{id}`, `GET /api/jobs?status=&since=` (imports and exports),
+ * `POST /api/jobs/{id}/cancel` (imports).
+ */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import {
@@ -6,7 +9,10 @@ import {
   IMPORT_INSTANCE_PREFIX,
   JOB_STATUSES,
   jobFromStatus,
+  type OrchestrationStatusLike,
 } from '../shared/jobs/index.js';
+import { EXPORT_INSTANCE_PREFIX, EXPORT_ORCHESTRATOR } from '../activities/exportNames.js';
+import { exportJobFromStatus } from './exportStarting.js';
 import { findStatus } from '../activities/durableClient.js';
 import { IMPORT_EVENTS, IMPORT_ORCHESTRATOR } from '../activities/names.js';
 import { problem } from './importsHttp.js';
@@ -16,6 +22,20 @@ export const JOB_FUNCTIONS = { get: 'jobGet', list: 'jobList', cancel: 'jobCance
 
 /** Default look-back of `GET /api/jobs` without `since`. */
 export const DEFAULT_LIST_DAYS = 7;
+
+/** Kinds of job the job API reads and lists: instance id prefix, orchestrator and job JSON. */
+export const JOB_KINDS: readonly {
+  prefix: string;
+  orchestrator: string;
+  toJob: (status: OrchestrationStatusLike) => object & { status: string; createdAt: string | undefined };
+}[] = [
+  { prefix: IMPORT_INSTANCE_PREFIX, orchestrator: IMPORT_ORCHESTRATOR, toJob: jobFromStatus },
+  { prefix: EXPORT_INSTANCE_PREFIX, orchestrator: EXPORT_ORCHESTRATOR, toJob: exportJobFromStatus },
+];
+
+function kindOf(status: { instanceId: string; name: string }): (typeof JOB_KINDS)[number] | undefined {
+  return JOB_KINDS.find((k) => status.instanceId.startsWith(k.prefix) && status.name === k.orchestrator);
+}
 
 async function loadJob(
   context: InvocationContext,
@@ -27,15 +47,19 @@ async function loadJob(
   return jobFromStatus(status);
 }
 
-/** Handles `GET /api/jobs/{id}`. */
+/** Handles `GET /api/jobs/{id}`: imports and exports. */
 export async function handleGetJob(
   request: HttpRequest,
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
-  const job = await loadJob(context, request.params.id ?? '');
-  return job
-    ? { status: 200, jsonBody: job }
-    : problem(404, 'JOB_NOT_FOUND', `No import job "${request.params.id}".`);
+  const id = request.params.id ?? '';
+  const status = JOB_KINDS.some((k) => id.startsWith(k.prefix))
+    ? await findStatus(df.getClient(context), id, { showInput: true })
+    : undefined;
+  const kind = status && kindOf(status);
+  return status && kind
+    ? { status: 200, jsonBody: kind.toJob(status) }
+    : problem(404, 'JOB_NOT_FOUND', `No job "${id}".`);
 }
 
 /** Handles `GET /api/jobs?status=&since=`. */
@@ -63,8 +87,8 @@ export async function handleListJobs(
     return problem(400, 'BAD_SINCE', '"since" must be an ISO 8601 date/time.');
   const statuses = await df.getClient(context).getStatusBy({ createdTimeFrom: since });
   const jobs = statuses
-    .filter((s) => s.name === IMPORT_ORCHESTRATOR && s.instanceId.startsWith(IMPORT_INSTANCE_PREFIX))
-    .map((s) => jobFromStatus(s))
+    .map((s) => kindOf(s)?.toJob(s))
+    .filter((j) => j !== undefined)
     .filter((j) => wanted.length === 0 || wanted.includes(j.status))
     .sort((a, b) => (a.createdAt ?? '').localeCompare(b.createdAt ?? ''));
   return { status: 200, jsonBody: { jobs, since: since.toISOString() } };

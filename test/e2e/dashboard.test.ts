@@ -10,7 +10,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../devhost/stack.js';
 import type { Job } from '../../src/shared/jobs/index.js';
-import { customersPackage, startImportStack, testConfig, type ImportStack } from './helpers.js';
+import { customersPackage, FAST_POLLING, startImportStack, testConfig, type ImportStack } from './helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HAS_CHROMIUM = existsSync(CHROMIUM);
@@ -77,8 +77,20 @@ beforeAll(async () => {
       const projects = config.dataProjects as Record<string, unknown>[];
       const customers = projects.find((p) => p.name === 'Customers')!;
       projects.push({ ...customers, name: 'CustomersDash' });
+      projects.push({
+        name: 'CustomersOut',
+        definitionGroupId: 'CustomerExport',
+        environment: 'local',
+        direction: 'export',
+        legalEntity: 'USMF',
+        polling: FAST_POLLING,
+      });
     }),
+    appSettings: { DMF_OUTBOUND_CONTAINER: `e2edashout${Date.now().toString(36)}` },
   });
+  const exported = await s.api('/api/exports?environment=local&project=CustomersOut', { method: 'POST' });
+  expect(exported.status).toBe(202);
+  ids.export = ((await exported.json()) as { id: string }).id;
   ids.good = await importPackage('Customers', 'dash-good.zip', await customersPackage({ prefix: 'DOK' }));
   ids.partial = await importPackage(
     'CustomersDash',
@@ -87,7 +99,12 @@ beforeAll(async () => {
   );
   const good = await s.waitForJob(ids.good);
   const partial: Job = await s.waitForJob(ids.partial);
-  expect([good.status, partial.status]).toEqual(['Succeeded', 'PartiallySucceeded']);
+  const exportJob = await s.waitForJob(ids.export);
+  expect([good.status, partial.status, exportJob.status]).toEqual([
+    'Succeeded',
+    'PartiallySucceeded',
+    'Succeeded',
+  ]);
   profileDir = mkdtempSync(join(tmpdir(), 'dmf-chromium-'));
   context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,
@@ -122,6 +139,9 @@ describe('jobs dashboard in Chromium', () => {
     await expect(partialRow.locator('td').nth(10).textContent()).resolves.toBe(`dmffn-${ids.partial}`);
     expect(Number(await partialRow.locator('td').nth(11).textContent())).toBeGreaterThan(0);
     expect(await page.locator('#jobs-table th[scope=col]').count()).toBe(12);
+    const exportRow = page.locator(`tr[data-job-id="${ids.export}"]`);
+    await expect(exportRow.locator('td').nth(0).textContent()).resolves.toBe('Export');
+    await expect(exportRow.locator('td').nth(4).textContent()).resolves.toBe('CustomersOut');
   });
 
   it('a new import appears by itself (auto-refresh)', async (ctx) => {
@@ -140,9 +160,9 @@ describe('jobs dashboard in Chromium', () => {
     await rowsBecome((rows) => rows.length === 2 && !rows.includes(ids.partial!));
     await page.getByLabel('Project', { exact: true }).selectOption('');
     await page.getByLabel('Environment', { exact: true }).selectOption('local');
-    await rowsBecome((rows) => rows.length === 3);
+    await rowsBecome((rows) => rows.length === 4);
     await page.getByLabel('Time', { exact: true }).selectOption('1h');
-    await rowsBecome((rows) => rows.length === 3);
+    await rowsBecome((rows) => rows.length === 4);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-jobs.png'), fullPage: true });
   });
 
@@ -177,5 +197,24 @@ describe('jobs dashboard in Chromium', () => {
     const file = await download;
     expect(file.suggestedFilename()).toBe('result.json');
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-job.png'), fullPage: true });
+  });
+});
+
+describe('jobs dashboard in Chromium, exports', () => {
+  it('the job page of an export: its stages and a link to the package', async (ctx) => {
+    ctx.skip(!HAS_CHROMIUM, NO_CHROMIUM);
+    await page.goto(`${s.stack.functionsBaseUrl}/api/dashboard#/jobs/${ids.export}`);
+    await page.locator('#timeline li').first().waitFor();
+    const names = await attributes('#timeline > li', 'data-step');
+    const states = await attributes('#timeline > li', 'class');
+    expect(names.map((name, i) => `${name}:${states[i]}`)).toEqual([
+      'Received:done',
+      'Started in F&O:done',
+      'Executing in F&O:done',
+      'Package ready:done',
+      'Finished:done',
+    ]);
+    const links = await attributes('#files a[data-file]', 'data-file');
+    expect(links).toEqual(expect.arrayContaining([`CustomersOut-${ids.export}.zip`, 'result.json']));
   });
 });
