@@ -196,7 +196,12 @@ export async function startLocalStack(options: StartLocalStackOptions): Promise<
       stoppers.push(() => azurite!.stop());
       storageConnectionString = azurite.connectionString;
     }
-    const emulator = await startEmulator({ ...options.emulator, storageConnectionString });
+    const emulator = await startEmulator({
+      // A persistent stack keeps the emulator's executions too, so resumed orchestrations find them.
+      ...(options.persistent ? { stateFile: join(dataDir, 'emulator-state.json') } : {}),
+      ...options.emulator,
+      storageConnectionString,
+    });
     stoppers.push(() => emulator.stop());
     const broker = await startServiceBusBroker();
     stoppers.push(() => broker.stop());

@@ -10,6 +10,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { ensureEmulatorCertificates } from '../emulator/certs.js';
+import { emulatorEnvironmentLines } from '../emulator/index.js';
 import { PROJECT_ROOT, startLocalStack, type LocalStack } from './stack.js';
 
 /** Re-runs this script with the emulator's CA trusted: Node reads NODE_EXTRA_CA_CERTS at start only. */
@@ -27,24 +28,15 @@ function relaunchTrustingEmulatorCa(caCertPath: string): void {
 }
 
 function printLines(stack: LocalStack): void {
-  const emulator = stack.emulator;
-  const lines: [string, string | undefined][] = [
+  const lines: [string, string][] = [
     ['FUNCTIONS_BASE_URL', stack.functionsBaseUrl],
     ['FUNCTIONS_KEY', stack.functionsKey],
     ['STORAGE_CONNECTION_STRING', stack.storageConnectionString],
     ['SERVICEBUS_CONNECTION_STRING', stack.serviceBusConnectionString],
-    ['DMF_BASE_URL', emulator.baseUrl],
-    ['DMF_AUTHORITY_HOST', emulator.authorityHost],
-    ['DMF_TENANT_ID', emulator.tenantId],
-    ['DMF_TOKEN_URL', emulator.tokenUrl],
-    ['DMF_CLIENT_ID', emulator.credentials.clientId],
-    ['DMF_CLIENT_SECRET', emulator.credentials.clientSecret],
-    ['DMF_CA_CERT', emulator.caCertPath],
-    ['DMF_CONTROL_URL', emulator.controlUrl],
-    ['DMF_RECURRING_IMPORT_ACTIVITY', emulator.recurring.importActivityId],
-    ['DMF_RECURRING_EXPORT_ACTIVITY', emulator.recurring.exportActivityId],
+    // The emulator's own lines, exactly as `npm run emulator` prints them.
+    ...emulatorEnvironmentLines(stack.emulator),
   ];
-  for (const [key, value] of lines) if (value !== undefined) process.stdout.write(`${key}=${value}\n`);
+  for (const [key, value] of lines) process.stdout.write(`${key}=${value}\n`);
   process.stdout.write('READY\n');
   const api = `${stack.functionsBaseUrl}/api`;
   process.stdout.write(
@@ -53,7 +45,7 @@ function printLines(stack: LocalStack): void {
       'dmf-functions is running locally (F&O emulator, Azurite, Service Bus broker, Functions host).',
       `  Functions in this app: ${[...(stack.host?.functions.keys() ?? [])].join(', ') || '(see above)'}`,
       `  Call an HTTP function:  curl -H "x-functions-key: $FUNCTIONS_KEY" ${api}/jobs`,
-      `  F&O emulator state:     curl ${emulator.controlUrl}/executions`,
+      `  F&O emulator state:     curl --cacert $DMF_CA_CERT ${stack.emulator.controlUrl}/executions`,
       '  Drop a file for import: put a package in container dmf-inbound under local/CustomerImport/<file>.zip',
       '                          (Azure Storage Explorer or az storage blob upload with STORAGE_CONNECTION_STRING)',
       '  Stop with Ctrl-C; the next npm start resumes durable state from .local/start.',
