@@ -21,13 +21,14 @@ async function jobsByFile(prefix: string): Promise<Map<string, Job>> {
 describe('import pipeline under load and faults', () => {
   it('20 simultaneous drops on one environment: no overlap in F&O, started in arrival order', async () => {
     const names = Array.from({ length: 20 }, (_, i) => `burst-${String(i + 1).padStart(2, '0')}.zip`);
-    await Promise.all(
-      names.map(async (name, i) => {
-        const zip = await customersPackage({ prefix: `B${i}` });
-        await s.containers.inbound.getBlockBlobClient(`local/Customers/${name}`).upload(zip, zip.length);
-      }),
-    );
-    // one scan delivers them in listing order: that is the arrival order at the app
+    const packages = await Promise.all(names.map((_, i) => customersPackage({ prefix: `B${i}` })));
+    // uploaded one after the other, so any scan (the host also scans on its own) sees them in name
+    // order: that is the order in which they arrive at the app
+    for (const [i, name] of names.entries()) {
+      await s.containers.inbound
+        .getBlockBlobClient(`local/Customers/${name}`)
+        .upload(packages[i]!, packages[i]!.length);
+    }
     await s.stack.host!.blobTriggers.scanNow();
     const jobs = await eventually(async () => {
       const found = await jobsByFile('burst-');
