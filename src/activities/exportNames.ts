@@ -18,8 +18,8 @@ export const RECURRING_IMPORT_ORCHESTRATOR = 'recurringImport';
 
 /** Activities of the recurring integrations. */
 export const RECURRING_ACTIVITIES = {
-  dequeueAndStore: 'recurringDequeueAndStore',
-  ack: 'recurringAck',
+  dequeueBatch: 'recurringDequeueBatch',
+  ackBatch: 'recurringAckBatch',
   fileMissing: 'recurringFileMissing',
   enqueue: 'recurringEnqueue',
   messageStatus: 'recurringMessageStatus',

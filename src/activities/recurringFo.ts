@@ -113,9 +113,19 @@ export async function dequeueAndStore(
   input: DequeueInput,
   logger: Logger,
 ): Promise<DequeueResult> {
-  const { recurring } = runtime.clients(input.environment);
-  const message = await recurring.dequeue(input.activityId);
+  const message = await runtime.clients(input.environment).recurring.dequeue(input.activityId);
   if (!message) return { kind: 'empty' };
+  return storeMessage(runtime, input, message, logger);
+}
+
+/** Stores the file of a dequeued message (or says it is missing / already stored). Never acks. */
+export async function storeMessage(
+  runtime: Runtime,
+  input: DequeueInput,
+  message: DequeuedMessage,
+  logger: Logger,
+): Promise<Exclude<DequeueResult, { kind: 'empty' }>> {
+  const { recurring } = runtime.clients(input.environment);
   const ref = toRef(message);
   if (!message.isDownloadFileExist) {
     const text =
@@ -152,6 +162,87 @@ export async function dequeueAndStore(
     logger.warn(`Message ${message.correlationId}: download or store failed: ${errorText(error)}`);
     return { kind: 'failed', message: ref, error: errorText(error) };
   }
+}
+
+/** Files stored at once by {@link dequeueBatch} (memory ≤ this × the upload's block buffers). */
+export const STORE_CONCURRENCY = 4;
+/** Acks sent at once by {@link ackBatch}. */
+export const ACK_CONCURRENCY = 8;
+
+async function mapLimited<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+/**
+ * Dequeues up to `max` messages (one after the other: dequeue is a queue pop) and stores their files
+ * {@link STORE_CONCURRENCY} at a time. A crash here loses nothing: messages not acked reappear after
+ * F&O's visibility timeout, and those already stored are then only acked.
+ */
+export async function dequeueBatch(
+  runtime: Runtime,
+  input: DequeueInput & { max: number },
+  logger: Logger,
+): Promise<{ items: Exclude<DequeueResult, { kind: 'empty' }>[]; empty: boolean }> {
+  const { recurring } = runtime.clients(input.environment);
+  const stores: Promise<Exclude<DequeueResult, { kind: 'empty' }>>[] = [];
+  let running = 0;
+  const waiters: (() => void)[] = [];
+  const limited = async (message: DequeuedMessage): Promise<Exclude<DequeueResult, { kind: 'empty' }>> => {
+    while (running >= STORE_CONCURRENCY) await new Promise<void>((r) => waiters.push(r));
+    running++;
+    try {
+      return await storeMessage(runtime, input, message, logger);
+    } finally {
+      running--;
+      waiters.shift()?.();
+    }
+  };
+  let empty = false;
+  try {
+    while (stores.length < input.max) {
+      const message = await recurring.dequeue(input.activityId);
+      if (!message) {
+        empty = true;
+        break;
+      }
+      stores.push(limited(message));
+    }
+  } finally {
+    // whatever happens to the next dequeue, the messages already popped are stored and reported
+    await Promise.allSettled(stores);
+  }
+  return { items: await Promise.all(stores), empty };
+}
+
+/** Acks messages {@link ACK_CONCURRENCY} at a time (each as {@link ackMessage}); returns the ones that failed. */
+export async function ackBatch(
+  runtime: Runtime,
+  input: { environment: string; activityId: string; items: AckInput[] },
+  logger: Logger,
+): Promise<{ failed: string[] }> {
+  const results = await mapLimited(input.items, ACK_CONCURRENCY, async (item) => {
+    try {
+      await ackMessage(runtime, item, logger);
+      return undefined;
+    } catch (error) {
+      logger.warn(`Ack of ${item.message.correlationId} failed: ${errorText(error)}`);
+      return item.message.correlationId;
+    }
+  });
+  return { failed: results.filter((id): id is string => id !== undefined) };
 }
 
 /** Acks a message (the dequeue answer as body) and publishes `…recurring.export.received` once stored. */

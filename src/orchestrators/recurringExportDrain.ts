@@ -1,9 +1,10 @@
 /**
- * The recurring export drain: one singleton per environment + activity. Loops dequeue+store → ack
- * → event until the queue answers 204 or the run's cap; `continueAsNew` every
- * {@link DRAIN_EPISODE_MESSAGES} messages keeps the history small. A failed ack (after the activity
- * retries) is counted, not fatal: the message reappears after F&O's visibility timeout, is found
- * already stored and is simply acked then.
+ * The recurring export drain: one singleton per environment + activity. Loops dequeue+store (a
+ * batch per activity call) → ack (a batch per activity call, failed acks retried on durable timers)
+ * → events, until the queue answers 204 or the run's cap; `continueAsNew` every
+ * {@link DRAIN_EPISODE_BATCHES} batches keeps the history small. An ack that still fails after
+ * {@link ACK_ROUNDS} rounds is counted, not fatal: the message reappears after F&O's visibility
+ * timeout, is found already stored and is simply acked then.
  */
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
@@ -17,10 +18,12 @@ import {
   type DrainSummary,
 } from './recurringInput.js';
 
-/** Messages handled per orchestration episode before `continueAsNew`. */
-export const DRAIN_EPISODE_MESSAGES = 25;
-/** Ack attempts (activity retries, durable backoff from 1 s). */
-export const ACK_ATTEMPTS = 4;
+/** Messages dequeued (and stored) per activity call. */
+export const DRAIN_BATCH_MESSAGES = 10;
+/** Batches per orchestration episode before `continueAsNew`. */
+export const DRAIN_EPISODE_BATCHES = 5;
+/** Rounds of acks for the messages whose ack failed (durable backoff from 1 s between rounds). */
+export const ACK_ROUNDS = 4;
 
 /** The orchestrator function (exported for tests; registered below). */
 export function* recurringExportDrainOrchestrator(
@@ -45,56 +48,78 @@ export function* recurringExportDrainOrchestrator(
     emptied,
     finishedAt: context.df.currentUtcDateTime.toISOString(),
   });
-  function* ack(request: AckInput): Generator<Task, void, unknown> {
-    try {
-      yield context.df.callActivityWithRetry(
-        RECURRING_ACTIVITIES.ack,
-        activityRetry(ACK_ATTEMPTS, 1_000),
-        request,
-      );
-    } catch {
-      counters.ackFailures++;
+
+  function* ackAll(items: AckInput[]): Generator<Task, void, unknown> {
+    let pending = items;
+    for (let round = 0; pending.length > 0 && round < ACK_ROUNDS; round++) {
+      if (round > 0) {
+        yield context.df.createTimer(
+          new Date(context.df.currentUtcDateTime.getTime() + 1_000 * 2 ** (round - 1)),
+        );
+      }
+      let failed: string[];
+      try {
+        failed = (
+          (yield context.df.callActivityWithRetry(RECURRING_ACTIVITIES.ackBatch, activityRetry(2, 1_000), {
+            ...target,
+            items: pending,
+          })) as { failed: string[] }
+        ).failed;
+      } catch {
+        failed = pending.map((p) => p.message.correlationId);
+      }
+      pending = pending.filter((p) => failed.includes(p.message.correlationId));
     }
+    counters.ackFailures += pending.length;
   }
-  for (let inEpisode = 0; inEpisode < DRAIN_EPISODE_MESSAGES; inEpisode++) {
-    if (counters.processed >= input.maxMessages) return summary(false);
+
+  for (let batch = 0; batch < DRAIN_EPISODE_BATCHES; batch++) {
+    const room = input.maxMessages - counters.processed;
+    if (room <= 0) return summary(false);
     context.df.setCustomStatus({ ...counters });
     const next = (yield context.df.callActivityWithRetry(
-      RECURRING_ACTIVITIES.dequeueAndStore,
+      RECURRING_ACTIVITIES.dequeueBatch,
       activityRetry(3, 2_000),
-      target,
-    )) as DequeueResult;
-    if (next.kind === 'empty') return summary(true);
-    counters.processed++;
-    switch (next.kind) {
-      case 'stored':
-      case 'alreadyStored':
-        counters[next.kind]++;
-        yield* ack({
-          ...target,
-          message: next.message,
-          stored: {
-            container: next.container,
-            path: next.path,
-            bytes: next.bytes,
-            redelivered: next.kind === 'alreadyStored' || next.message.lastDequeueDateTime !== undefined,
-          },
-        });
-        break;
-      case 'missing':
-        counters.missing++;
-        yield context.df.callActivityWithRetry(RECURRING_ACTIVITIES.fileMissing, activityRetry(3, 2_000), {
-          ...target,
-          message: next.message,
-          fileDownloadErrorMessage: next.fileDownloadErrorMessage,
-          acked: input.ackWhenFileMissing,
-        });
-        if (input.ackWhenFileMissing) yield* ack({ ...target, message: next.message });
-        break;
-      case 'failed':
-        counters.failed++;
-        break;
+      {
+        ...target,
+        max: Math.min(DRAIN_BATCH_MESSAGES, room),
+      },
+    )) as { items: Exclude<DequeueResult, { kind: 'empty' }>[]; empty: boolean };
+    const acks: AckInput[] = [];
+    for (const item of next.items) {
+      counters.processed++;
+      switch (item.kind) {
+        case 'stored':
+        case 'alreadyStored':
+          counters[item.kind]++;
+          acks.push({
+            ...target,
+            message: item.message,
+            stored: {
+              container: item.container,
+              path: item.path,
+              bytes: item.bytes,
+              redelivered: item.kind === 'alreadyStored' || item.message.lastDequeueDateTime !== undefined,
+            },
+          });
+          break;
+        case 'missing':
+          counters.missing++;
+          yield context.df.callActivityWithRetry(RECURRING_ACTIVITIES.fileMissing, activityRetry(3, 2_000), {
+            ...target,
+            message: item.message,
+            fileDownloadErrorMessage: item.fileDownloadErrorMessage,
+            acked: input.ackWhenFileMissing,
+          });
+          if (input.ackWhenFileMissing) acks.push({ ...target, message: item.message });
+          break;
+        case 'failed':
+          counters.failed++;
+          break;
+      }
     }
+    yield* ackAll(acks);
+    if (next.empty) return summary(true);
   }
   context.df.continueAsNew({ ...input, counters });
   return undefined;

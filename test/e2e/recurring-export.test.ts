@@ -109,11 +109,11 @@ describe('recurring export drain', () => {
 
   it('failed acks: the messages reappear, are found stored and only acked — no duplicate, none lost', async () => {
     await s.stack.emulator.control.setOptions({ visibilityTimeoutMs: 300 });
-    // every ack attempt of the first two messages fails (1 HTTP attempt × 4 activity attempts each)
-    await s.stack.emulator.control.setFault({ route: 'ack', kind: 'status', status: 500, times: 8 });
+    // every ack of the first batch (10 messages × 4 rounds, one HTTP attempt each) fails
+    await s.stack.emulator.control.setFault({ route: 'ack', kind: 'status', status: 500, times: 40 });
     const ids = await seed(20, 'ACK');
     const first = await drain();
-    expect(first.ackFailures).toBe(2);
+    expect(first.ackFailures).toBe(10);
     const acked = await eventually(async () => {
       const now = await ackedIds();
       if (ids.every((id) => now.has(id))) return now;

@@ -7,8 +7,8 @@ import {
   type RecurringImportResult,
 } from '../../orchestrators/recurringInput.js';
 import {
-  ackMessage,
-  dequeueAndStore,
+  ackBatch,
+  dequeueBatch,
   enqueueFile,
   executionIdOf,
   finishRecurringImport,
@@ -26,23 +26,18 @@ const Ref = z.object({
   raw: z.record(z.string(), z.unknown()),
 });
 
-df.app.activity(RECURRING_ACTIVITIES.dequeueAndStore, {
+df.app.activity(RECURRING_ACTIVITIES.dequeueBatch, {
   handler: async (raw: unknown, context) => {
-    const input = Target.parse(raw);
-    return dequeueAndStore(getRuntime(), input, invocationLogger(context, input));
+    const input = Target.extend({ max: z.number().int().min(1) }).parse(raw);
+    return dequeueBatch(getRuntime(), input, invocationLogger(context, input));
   },
 });
 
-df.app.activity(RECURRING_ACTIVITIES.ack, {
+df.app.activity(RECURRING_ACTIVITIES.ackBatch, {
   // written by our own orchestrator: its shape is the AckInput contract
   handler: async (raw: unknown, context) => {
-    const input = raw as AckInput;
-    await ackMessage(
-      getRuntime(),
-      input,
-      invocationLogger(context, { correlationId: input.message.correlationId }),
-    );
-    return null;
+    const input = raw as { environment: string; activityId: string; items: AckInput[] };
+    return ackBatch(getRuntime(), input, invocationLogger(context, { activityId: input.activityId }));
   },
 });
 

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
+  DRAIN_BATCH_MESSAGES,
+  DRAIN_EPISODE_BATCHES,
   recurringExportDrainOrchestrator,
-  DRAIN_EPISODE_MESSAGES,
 } from '../../../src/orchestrators/recurringExportDrain.js';
-import type { DequeueResult, DrainSummary } from '../../../src/orchestrators/recurringInput.js';
+import type { AckInput, DequeueResult, DrainSummary } from '../../../src/orchestrators/recurringInput.js';
 import { drive, type Call } from './driver.js';
 
 const base = {
@@ -17,10 +18,23 @@ const ref = (id: string) => ({
   correlationId: id,
   raw: { CorrelationId: id, PopReceipt: 'p', DownloadLocation: 'x' },
 });
+type Item = Exclude<DequeueResult, { kind: 'empty' }>;
+const acksOf = (call: Call): string[] =>
+  (call.input as { items: AckInput[] }).items.map((i) => i.message.correlationId);
 
-function queue(items: DequeueResult[]) {
+/** Answers dequeue batches from `items` (empty once they run out); every ack succeeds unless `failAck` says so. */
+function queue(items: Item[], failAck: (id: string, round: number) => boolean = () => false) {
+  let round = 0;
   return (call: Call) => {
-    if (call.name === 'recurringDequeueAndStore') return { value: items.shift() ?? { kind: 'empty' } };
+    if (call.name === 'recurringDequeueBatch') {
+      const max = (call.input as { max: number }).max;
+      const taken = items.splice(0, max);
+      return { value: { items: taken, empty: taken.length < max } };
+    }
+    if (call.name === 'recurringAckBatch') {
+      round++;
+      return { value: { failed: acksOf(call).filter((id) => failAck(id, round)) } };
+    }
     return { value: null };
   };
 }
@@ -31,51 +45,44 @@ describe('recurring export drain orchestration', () => {
       input: base,
       answer: queue([{ kind: 'missing', message: ref('m1'), fileDownloadErrorMessage: 'File was purged' }]),
     });
-    const names = run.calls.map((c) => c.name);
-    expect(names).toEqual(['recurringDequeueAndStore', 'recurringFileMissing', 'recurringDequeueAndStore']);
+    expect(run.calls.map((c) => c.name)).toEqual(['recurringDequeueBatch', 'recurringFileMissing']);
     expect(run.calls[1]!.input).toMatchObject({ fileDownloadErrorMessage: 'File was purged', acked: false });
     expect(run.output).toMatchObject({ processed: 1, missing: 1, emptied: true });
   });
 
-  it('acks a message without file when ackWhenFileMissing is set', () => {
+  it('acks a message without file when ackWhenFileMissing is set (no "received" event for it)', () => {
     const run = drive(recurringExportDrainOrchestrator, {
       input: { ...base, ackWhenFileMissing: true },
       answer: queue([{ kind: 'missing', message: ref('m1'), fileDownloadErrorMessage: 'gone' }]),
     });
     expect(run.calls.map((c) => c.name)).toEqual([
-      'recurringDequeueAndStore',
+      'recurringDequeueBatch',
       'recurringFileMissing',
-      'recurringAck',
-      'recurringDequeueAndStore',
+      'recurringAckBatch',
     ]);
-    expect(run.calls[2]!.input).toMatchObject({ message: { correlationId: 'm1' } });
-    expect((run.calls[2]!.input as { stored?: unknown }).stored).toBeUndefined();
+    const item = (run.calls[2]!.input as { items: AckInput[] }).items[0]!;
+    expect(item.message.correlationId).toBe('m1');
+    expect(item.stored).toBeUndefined();
   });
 
-  it('counts an ack that failed after its retries and goes on; a failed download is not acked', () => {
-    const items: DequeueResult[] = [
+  it('retries failed acks on durable timers, counts the ones that never succeed; a failed download is not acked', () => {
+    const items: Item[] = [
       { kind: 'stored', message: ref('a'), container: 'out', path: 'p/a', bytes: 3 },
       { kind: 'failed', message: ref('b'), error: 'HTTP 500' },
       { kind: 'alreadyStored', message: ref('c'), container: 'out', path: 'p/c', bytes: 3 },
+      { kind: 'stored', message: ref('d'), container: 'out', path: 'p/d', bytes: 3 },
     ];
+    // a never succeeds; d fails in the first round only
     const run = drive(recurringExportDrainOrchestrator, {
       input: base,
-      answer: (call) => {
-        if (
-          call.name === 'recurringAck' &&
-          (call.input as { message: { correlationId: string } }).message.correlationId === 'a'
-        )
-          return { error: new Error('ack failed') };
-        return queue(items)(call);
-      },
+      answer: queue(items, (id, round) => id === 'a' || (id === 'd' && round === 1)),
     });
-    const acked = run.calls
-      .filter((c) => c.name === 'recurringAck')
-      .map((c) => (c.input as { message: { correlationId: string } }).message.correlationId);
-    expect(acked).toEqual(['a', 'c']);
+    const ackCalls = run.calls.filter((c) => c.name === 'recurringAckBatch').map(acksOf);
+    expect(ackCalls).toEqual([['a', 'c', 'd'], ['a', 'd'], ['a'], ['a']]);
+    expect(run.calls.filter((c) => c.kind === 'timer')).toHaveLength(3);
     expect(run.output).toMatchObject({
-      processed: 3,
-      stored: 1,
+      processed: 4,
+      stored: 2,
       alreadyStored: 1,
       failed: 1,
       ackFailures: 1,
@@ -83,27 +90,37 @@ describe('recurring export drain orchestration', () => {
   });
 
   it('continues as new after an episode and stops at the per-run cap', () => {
-    const endless = (call: Call) =>
-      call.name === 'recurringDequeueAndStore'
-        ? {
-            value: {
-              kind: 'stored',
-              message: ref(String(Math.random())),
-              container: 'o',
-              path: 'p',
-              bytes: 1,
-            },
-          }
-        : { value: null };
+    let n = 0;
+    const endless = (call: Call) => {
+      if (call.name === 'recurringDequeueBatch') {
+        const max = (call.input as { max: number }).max;
+        const taken = Array.from({ length: max }, () => ({
+          kind: 'stored',
+          message: ref(String(n++)),
+          container: 'o',
+          path: 'p',
+          bytes: 1,
+        }));
+        return { value: { items: taken, empty: false } };
+      }
+      return { value: { failed: [] } };
+    };
     const first = drive(recurringExportDrainOrchestrator, { input: base, answer: endless });
     expect(first.output).toBeUndefined();
-    expect(first.continuedWith).toMatchObject({
-      counters: { processed: DRAIN_EPISODE_MESSAGES, episodes: 1 },
-    });
+    const perEpisode = DRAIN_BATCH_MESSAGES * DRAIN_EPISODE_BATCHES;
+    expect(first.continuedWith).toMatchObject({ counters: { processed: perEpisode, episodes: 1 } });
     const capped = drive(recurringExportDrainOrchestrator, {
-      input: { ...base, maxMessages: 30, counters: (first.continuedWith as { counters: unknown }).counters },
+      input: {
+        ...base,
+        maxMessages: perEpisode + 5,
+        counters: (first.continuedWith as { counters: unknown }).counters,
+      },
       answer: endless,
     });
-    expect(capped.output as DrainSummary).toMatchObject({ processed: 30, episodes: 2, emptied: false });
+    expect(capped.output as DrainSummary).toMatchObject({
+      processed: perEpisode + 5,
+      episodes: 2,
+      emptied: false,
+    });
   });
 });
