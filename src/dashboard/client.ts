@@ -17,6 +17,8 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
   var forget = document.getElementById('forget-key');
   var filters = { status: '', environment: '', project: '', since: '24h', auto: true };
   var timer = null;
+  // bumped on every navigation: answers that arrive for a view no longer shown are dropped
+  var current = 0;
   var known = { environment: [], project: [] };
 
   function h(tag, attrs, children) {
@@ -42,7 +44,13 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' +
       pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
   }
-  function timeEl(iso) { return iso ? h('time', { datetime: iso, text: fmtTime(iso) }) : ''; }
+  function timeEl(iso, twoLines) {
+    if (!iso) return '';
+    var text = fmtTime(iso);
+    if (!twoLines) return h('time', { datetime: iso, text: text });
+    var parts = text.split(' ');
+    return h('time', { datetime: iso }, [h('span', { text: parts[0] }), ' ', h('span', { text: parts[1] || '' })]);
+  }
   function fmtDuration(ms) {
     if (ms === undefined || ms === null || isNaN(ms) || ms < 0) return '';
     if (ms < 1000) return Math.round(ms) + ' ms';
@@ -63,6 +71,8 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     if (id.indexOf('enq-') === 0) return 'Enqueue';
     return 'Job';
   }
+  function fileOf(job) { return job.file || (job.result && job.result.packageName) || job.id; }
+  function legalEntityOf(job) { return job.legalEntity || (job.result && job.result.legalEntity) || ''; }
   function finishedAt(job) { return job.result && job.result.timings ? job.result.timings.finishedAt : undefined; }
   function startedAt(job) {
     return (job.result && job.result.timings && job.result.timings.requestedAt) || job.createdAt;
@@ -178,26 +188,31 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
       var errors = (job.errors || []).length;
       return h('tr', { 'data-job-id': job.id, 'data-status': job.status }, [
         h('td', { text: kindOf(job) }),
-        h('td', {}, [h('a', { href: '#/jobs/' + encodeURIComponent(job.id), text: job.file || job.id })]),
+        h('td', { class: 'file' }, [h('a', { href: '#/jobs/' + encodeURIComponent(job.id), text: fileOf(job) })]),
         h('td', {}, [badge(job.status)]),
         h('td', { text: job.environment || '' }),
         h('td', { text: job.project || '' }),
-        h('td', { text: job.legalEntity || '' }),
+        h('td', { text: legalEntityOf(job) }),
         h('td', { text: job.stage || '' }),
-        h('td', { class: 'time' }, [timeEl(startedAt(job))]),
-        h('td', { class: 'time' }, [timeEl(finishedAt(job))]),
+        h('td', { class: 'time' }, [timeEl(startedAt(job), true)]),
+        h('td', { class: 'time' }, [timeEl(finishedAt(job), true)]),
         h('td', { class: 'num time', text: fmtDuration(duration(job)) }),
         h('td', { class: 'mono', text: job.executionId || '' }),
         h('td', { class: 'num', text: String(errors) }),
       ]);
     }
+    var mine = current;
+    var seq = 0;
+    var drawn = '';
     async function load() {
       stopTimer();
+      var req = ++seq;
       var since = SINCE.filter(function (s) { return s[0] === filters.since; })[0] || SINCE[1];
       var q = '?since=' + encodeURIComponent(new Date(Date.now() - since[2]).toISOString());
       if (filters.status) q += '&status=' + encodeURIComponent(filters.status);
       try {
         var body = await json('/jobs' + q);
+        if (mine !== current || req !== seq) return;
         var jobs = (body && body.jobs) || [];
         remember('environment', jobs.map(function (j) { return j.environment; }));
         remember('project', jobs.map(function (j) { return j.project; }));
@@ -210,15 +225,23 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         summary.textContent = shown.length + ' job' + (shown.length === 1 ? '' : 's') + ' · updated ' +
           fmtTime(new Date().toISOString());
         problem.hidden = true;
-        var focused = document.activeElement && document.activeElement.id;
-        drawFilters();
-        if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
-      } catch (error) { fail(error); }
+        // redraw the filters only when their choices changed (an open drop-down stays open)
+        var choices = JSON.stringify(known);
+        if (choices !== drawn) {
+          drawn = choices;
+          var focused = document.activeElement && document.activeElement.id;
+          drawFilters();
+          if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+        }
+      } catch (error) {
+        if (mine !== current || req !== seq) return;
+        fail(error);
+      }
       schedule();
     }
     function schedule() {
       stopTimer();
-      if (filters.auto) timer = setTimeout(load, 5000);
+      if (filters.auto && mine === current) timer = setTimeout(load, 5000);
     }
     drawFilters();
     render([h('section', { 'aria-labelledby': 'jobs-title' }, [
@@ -334,6 +357,7 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
   function jobView(id) {
     var problem = h('p', { id: 'problem', class: 'alert', role: 'alert', hidden: true });
     var body = h('div', { 'aria-live': 'polite' });
+    var mine = current;
     async function load() {
       stopTimer();
       try {
@@ -345,10 +369,11 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         }
         var files = [];
         if (job.result) files = ((await json('/jobs/' + encodeURIComponent(id) + '/files')) || {}).files || [];
+        if (mine !== current) return;
         var r = job.result || {};
         var fields = [['Kind', kindOf(job)], ['Status', badge(job.status)], ['Stage', job.stage || ''],
-          ['Environment', job.environment], ['Project', job.project], ['Legal entity', job.legalEntity],
-          ['File', job.file], ['Source', r.source], ['Trigger', r.trigger], ['F&O execution', job.executionId],
+          ['Environment', job.environment], ['Project', job.project], ['Legal entity', legalEntityOf(job)],
+          ['File', job.file || (job.result && job.result.packageName)], ['Source', r.source], ['Trigger', r.trigger], ['F&O execution', job.executionId],
           ['F&O status', job.foStatus], ['Started', timeEl(startedAt(job))], ['Finished', timeEl(finishedAt(job))],
           ['Duration', fmtDuration(duration(job))], ['Job id', job.id]];
         body.replaceChildren(
@@ -365,7 +390,7 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
             filesList(job, files)]));
         problem.hidden = true;
         if (!isFinal(job) && filters.auto) timer = setTimeout(load, 2000);
-      } catch (error) { fail(error); }
+      } catch (error) { if (mine === current) fail(error); }
     }
     render([h('article', { 'aria-labelledby': 'job-title' }, [
       h('p', {}, [h('a', { href: '#/', text: '← All jobs' })]),
@@ -376,6 +401,7 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
 
   function route() {
     stopTimer();
+    current++;
     if (!key()) { showKeyForm(); return; }
     forget.hidden = false;
     var m = /^#\/jobs\/([^/?#]+)/.exec(location.hash);

@@ -76,9 +76,10 @@ form.key { max-width: 420px; display: flex; flex-direction: column; gap: 10px; m
 .alert { border: 1px solid var(--bad); background: var(--bad-bg); color: var(--bad); padding: 8px 12px; border-radius: 6px; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: 6px 8px; border-bottom: 1px solid var(--line); vertical-align: top; }
+th, td { text-align: left; padding: 6px 6px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { background: var(--panel); font-weight: 600; white-space: nowrap; }
-td.time { white-space: nowrap; }
+td.time span { display: block; white-space: nowrap; }
+td.file, td.mono { overflow-wrap: anywhere; min-width: 14ch; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.mono, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: 12px; }
 tbody tr:hover { background: #f6f8fa; }
