@@ -3,7 +3,6 @@
  * local Functions host running the unchanged app. `npm start` and the end-to-end tests use it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -120,11 +119,6 @@ export function pointConfigAtEmulator(
   };
 }
 
-function tsxCli(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve('tsx/package.json')), 'dist', 'cli.mjs');
-}
-
 async function startChildHost(
   options: StartLocalStackOptions,
   appSettings: Record<string, string>,
@@ -133,7 +127,9 @@ async function startChildHost(
   port: number,
   functionsKey: string | undefined,
 ): Promise<ChildHost> {
-  const args = [tsxCli(), join(PROJECT_ROOT, 'devhost', 'main.ts'), '--app-root', PROJECT_ROOT];
+  // `node --import tsx` runs the host in this child itself (the tsx CLI would add a grandchild that
+  // a SIGKILL of the child does not reach).
+  const args = ['--import', 'tsx', join(PROJECT_ROOT, 'devhost', 'main.ts'), '--app-root', PROJECT_ROOT];
   args.push('--data-dir', hostDataDir, '--port', String(port));
   if (functionsKey) args.push('--key', functionsKey);
   const child = spawn(process.execPath, args, {
