@@ -325,8 +325,8 @@ export class DmfPackageClient {
     }
     try {
       // A fresh policy for the check: it must not be starved by the start's own attempts.
-      await this.getExecutionSummaryStatus(body.executionId, options);
-      return true;
+      // Some environments answer "Unknown" instead of "not found" for an id they never saw.
+      return (await this.getExecutionSummaryStatus(body.executionId, options)) !== 'Unknown';
     } catch (error) {
       if (error instanceof DmfApiError && error.code === DmfErrorCode.ExecutionNotFound) return false;
       if (error instanceof DmfApiError && error.code === DmfErrorCode.Aborted) throw error;

@@ -398,6 +398,16 @@ describe('DmfPackageClient', () => {
       expect(time.delays).toEqual([750]);
     });
 
+    it('sends the start again when the status of the execution id is "Unknown"', async () => {
+      server.enqueue({ status: 502 }, odata('Unknown'), odata('u-2'));
+      expect(await client.importFromPackage({ ...params, executionId: 'u-2' })).toBe('u-2');
+      expect(server.calls.map((_, i) => actionOf(i))).toEqual([
+        'ImportFromPackage',
+        'GetExecutionSummaryStatus',
+        'ImportFromPackage',
+      ]);
+    });
+
     it('waits Retry-After before resending a throttled start', async () => {
       server.enqueue(
         odataError(429, 'throttled', { 'retry-after': '3' }),
