@@ -30,7 +30,7 @@ export function exportInstanceId(parts: { environment: string; project: string; 
   return `${EXPORT_INSTANCE_PREFIX}${digest.slice(0, 32)}`;
 }
 
-/** Finds the export data project named by `segment` (its `name`, else its `definitionGroupId`). */
+/** Finds the export data project named by `segment` (its `name`, else the first with that `definitionGroupId`). */
 export function findExportProject(
   config: Pick<AppConfig, 'dataProjects'>,
   environment: string,
@@ -41,8 +41,8 @@ export function findExportProject(
   );
   const byName = candidates.find((p) => p.name === segment);
   if (byName) return byName;
-  const byGroup = candidates.filter((p) => p.definitionGroupId.toLowerCase() === segment.toLowerCase());
-  return byGroup.length === 1 ? byGroup[0] : undefined;
+  // as imports: several projects may share a definition group; the first one declared answers to it
+  return candidates.find((p) => p.definitionGroupId.toLowerCase() === segment.toLowerCase());
 }
 
 /** Options of an export request (HTTP body, command). */

@@ -1,5 +1,6 @@
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
 import type { ExportJob } from '../../src/functions/exportStarting.js';
 import type { ExportResult } from '../../src/orchestrators/exportInput.js';
 import {
@@ -104,6 +105,36 @@ describe('package export', () => {
       (e) => e.executionId === result.executionId,
     );
     expect(exports).toHaveLength(1);
+  });
+
+  it('a Service Bus export command starts one export, also shown by the job API', async () => {
+    await sendServiceBusMessages(s.stack.serviceBusConnectionString, 'dmf-commands', {
+      body: {
+        type: 'export',
+        environment: 'local',
+        definitionGroupId: 'CustomersOut',
+        correlationId: 'corr-exp-7',
+      },
+      messageId: 'export-command-1',
+    });
+    const started = await eventually(async () => {
+      const statuses = await s.stack.host!.durable.queryStatuses({});
+      return statuses.find(
+        (st) =>
+          st.name === 'exportPackage' &&
+          (st.input as { correlationId?: string } | null)?.correlationId === 'corr-exp-7',
+      );
+    });
+    const job = await waitForExport(started.instanceId);
+    expect(job.status).toBe('Succeeded');
+    expect(job.result).toMatchObject({
+      trigger: 'serviceBus',
+      correlationId: 'corr-exp-7',
+      project: 'CustomersOut',
+    });
+    const viaJobs = await s.api(`/api/jobs/${started.instanceId}`);
+    expect(viaJobs.status).toBe(200);
+    expect(await viaJobs.json()).toMatchObject({ id: started.instanceId, status: 'Succeeded' });
   });
 
   it('refuses an unknown project with a readable reason', async () => {
