@@ -8,10 +8,14 @@
  * DMF_EMULATOR_SPEED (emulator clock speed, default 1).
  */
 import { spawn } from 'node:child_process';
+import { BlobServiceClient } from '@azure/storage-blob';
 import { join } from 'node:path';
 import { ensureEmulatorCertificates } from '../emulator/certs.js';
-import { emulatorEnvironmentLines } from '../emulator/index.js';
+import { buildPackage, emulatorEnvironmentLines } from '../emulator/index.js';
 import { PROJECT_ROOT, startLocalStack, type LocalStack } from './stack.js';
+
+/** Template of the sample project `CustomersCsv` (samples/dmf.config.json). */
+const SAMPLE_TEMPLATE = 'customers-v3.zip';
 
 /** Re-runs this script with the emulator's CA trusted: Node reads NODE_EXTRA_CA_CERTS at start only. */
 function relaunchTrustingEmulatorCa(caCertPath: string): void {
@@ -42,16 +46,43 @@ function printLines(stack: LocalStack): void {
   process.stdout.write(
     [
       '',
-      'dmf-functions is running locally (F&O emulator, Azurite, Service Bus broker, Functions host).',
-      `  Functions in this app: ${[...(stack.host?.functions.keys() ?? [])].join(', ') || '(see above)'}`,
-      `  Call an HTTP function:  curl -H "x-functions-key: $FUNCTIONS_KEY" ${api}/jobs`,
-      `  F&O emulator state:     curl --cacert $DMF_CA_CERT ${stack.emulator.controlUrl}/executions`,
-      '  Drop a file for import: put a package in container dmf-inbound under local/CustomerImport/<file>.zip',
-      '                          (Azure Storage Explorer or az storage blob upload with STORAGE_CONNECTION_STRING)',
+      'dmf-functions is running locally (Azurite, F&O emulator, Service Bus broker, Functions host).',
+      `  Dashboard:       ${api}/dashboard   (key: FUNCTIONS_KEY above)`,
+      '  Make a package:  npx tsx emulator/sample-package.ts customers.zip',
+      '  Import it:       npx dmf import customers.zip --env local --project Customers --wait',
+      `                   (or curl -X POST -H "x-functions-key: $FUNCTIONS_KEY" --data-binary @customers.zip \\`,
+      `                    "${api}/imports?environment=local&project=Customers&fileName=customers.zip")`,
+      '  Or drop it:      container dmf-inbound, blob local/Customers/customers.zip (any storage tool',
+      '                   with STORAGE_CONNECTION_STRING); a raw CSV goes to local/CustomersCsv/<file>.csv',
+      '  Or send a command to Service Bus queue dmf-commands: {"type":"import","environment":"local",',
+      '                   "definitionGroupId":"CustomerImport","blobPath":"dmf-inbound/local/Customers/customers.zip"}',
+      `  Watch:           npx dmf jobs   or   curl -H "x-functions-key: $FUNCTIONS_KEY" ${api}/jobs`,
+      `  F&O side:        curl --cacert $DMF_CA_CERT ${stack.emulator.controlUrl}/executions`,
       '  Stop with Ctrl-C; the next npm start resumes durable state from .local/start.',
       '',
     ].join('\n'),
   );
+}
+
+/**
+ * Uploads the template package the sample project `CustomersCsv` names, so a raw CSV can be dropped
+ * right away. An existing template (a user's own) is left alone.
+ */
+async function seedSampleTemplate(stack: LocalStack): Promise<void> {
+  const containerName = stack.appSettings.DMF_TEMPLATES_CONTAINER ?? 'dmf-templates';
+  const container = BlobServiceClient.fromConnectionString(stack.storageConnectionString).getContainerClient(
+    containerName,
+  );
+  await container.createIfNotExists();
+  const blob = container.getBlockBlobClient(SAMPLE_TEMPLATE);
+  if (await blob.exists()) return;
+  const template = await buildPackage({
+    definitionGroupName: 'CustomerImport',
+    entities: [
+      { entityName: 'Customers V3', columns: ['CUSTOMERACCOUNT', 'NAME', 'CUSTOMERGROUPID'], rows: [] },
+    ],
+  });
+  await blob.upload(template, template.length);
 }
 
 async function main(): Promise<void> {
@@ -67,6 +98,7 @@ async function main(): Promise<void> {
     port: Number(process.env.DEVHOST_PORT ?? 7071),
     emulator: { clock: { mode: 'real', speed: Number(process.env.DMF_EMULATOR_SPEED ?? 1) } },
   });
+  await seedSampleTemplate(stack);
   printLines(stack);
   let stopping = false;
   const shutdown = (): void => {
