@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Cron } from 'croner';
+import * as df from 'durable-functions';
 import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
 import { NAME_PATTERN, type AppConfig, type DataProjectConfig } from '../shared/config/index.js';
@@ -269,9 +270,17 @@ export function exportJobFromStatus(status: {
   };
 }
 
-/** True when an export of `environment/project` is still running (looked up among recent instances). */
+/** `{environment}/{project}` of every export still running among the instances created since `since`. */
 export async function runningExports(client: DurableClient, since: Date): Promise<Set<string>> {
-  const statuses = await client.getStatusBy({ createdTimeFrom: since });
+  const statuses = await client.getStatusBy({
+    createdTimeFrom: since,
+    runtimeStatus: [
+      df.OrchestrationRuntimeStatus.Pending,
+      df.OrchestrationRuntimeStatus.Running,
+      df.OrchestrationRuntimeStatus.ContinuedAsNew,
+      df.OrchestrationRuntimeStatus.Suspended,
+    ],
+  });
   const running = new Set<string>();
   for (const s of statuses) {
     if (s.name !== EXPORT_ORCHESTRATOR || !ACTIVE_RUNTIME_STATUSES.has(String(s.runtimeStatus))) continue;

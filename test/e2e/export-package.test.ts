@@ -178,4 +178,39 @@ describe('package export', () => {
     expect(done.result?.trigger).toBe('schedule');
     expect(done.result?.scheduledFor).toMatch(/T/);
   });
+
+  it('a scheduled export still running is not started again at the next occurrence', async () => {
+    await s.stack.emulator.control.setOptions({ executionDurationMs: 3_000 });
+    try {
+      const running = async (): Promise<number> =>
+        (await s.stack.host!.durable.queryStatuses({})).filter(
+          (st) =>
+            st.name === 'exportPackage' &&
+            st.runtimeStatus === 'Running' &&
+            (st.input as { project?: string } | null)?.project === 'CustomersNightly',
+        ).length;
+      // the schedule fires every second; run the timer at several occurrences while an export runs
+      let most = 0;
+      let seenRunning = false;
+      const skips = (): number =>
+        s.logs.filter((l) => l.includes('CustomersNightly is still running')).length;
+      const skipsBefore = skips();
+      for (let i = 0; i < 4; i++) {
+        const second = Math.floor(Date.now() / 1000);
+        await eventually(() => (Math.floor(Date.now() / 1000) > second ? true : undefined));
+        await s.api('/admin/functions/exportScheduleTimer', { method: 'POST', body: '{}' });
+        const now = await eventually(async () => {
+          const n = await running();
+          return n > 0 ? n : undefined;
+        });
+        seenRunning = true;
+        most = Math.max(most, now);
+      }
+      expect(seenRunning).toBe(true);
+      expect(most).toBe(1);
+      await eventually(() => (skips() > skipsBefore ? true : undefined));
+    } finally {
+      await s.stack.emulator.control.setOptions({ executionDurationMs: 300 });
+    }
+  });
 });
