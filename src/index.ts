@@ -2,6 +2,7 @@
  * Entry point of the function app (package.json `main`): imports every registration file. Each
  * file registers its functions with `app.*` / `df.app.*` when imported.
  */
+import './functions/health.js';
 import './functions/importBlob.js';
 import './functions/importCommand.js';
 import './functions/importsHttp.js';
@@ -20,6 +21,7 @@ import './functions/exportSchedule.js';
 import './orchestrators/exportPackage.js';
 import './activities/registrations/export.js';
 import './functions/recurringTriggers.js';
+import './functions/recurringImportBlob.js';
 import './orchestrators/recurringExportDrain.js';
 import './orchestrators/recurringImport.js';
 import './activities/registrations/recurring.js';

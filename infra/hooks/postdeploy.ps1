@@ -2,7 +2,7 @@
 # Event Grid blob triggers; DMF_BLOB_TRIGGERS lists "function=container" pairs (space separated).
 $ErrorActionPreference = 'Stop'
 
-$triggers = if ($env:DMF_BLOB_TRIGGERS) { $env:DMF_BLOB_TRIGGERS } else { 'importBlobTrigger=dmf-inbound' }
+$triggers = if ($env:DMF_BLOB_TRIGGERS) { $env:DMF_BLOB_TRIGGERS } else { 'importBlobTrigger=dmf-inbound recurringImportBlobTrigger=dmf-recurring-inbound' }
 $rg = $env:AZURE_RESOURCE_GROUP
 $app = $env:AZURE_FUNCTION_APP_NAME
 $url = $env:AZURE_FUNCTION_APP_URL

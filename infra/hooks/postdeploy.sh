@@ -6,7 +6,7 @@
 # checked against the functions the app registers by test/infra/cross-check.test.ts.
 set -eu
 
-triggers="${DMF_BLOB_TRIGGERS-importBlobTrigger=dmf-inbound}"
+triggers="${DMF_BLOB_TRIGGERS-importBlobTrigger=dmf-inbound recurringImportBlobTrigger=dmf-recurring-inbound}"
 if [ -z "$triggers" ]; then
   echo "DMF_BLOB_TRIGGERS is empty: no Event Grid subscription to create."
   exit 0

@@ -1,8 +1,7 @@
 /**
  * Blob trigger of the recurring-inbound container: `{environment}/{activityId}/[{company}/][{entity}/]{file}`.
- * Not imported by src/index.ts yet: on Flex Consumption a blob trigger needs its Event Grid
- * subscription, so `recurringImportBlobTrigger=dmf-recurring-inbound` must be added to the postdeploy
- * hooks' DMF_BLOB_TRIGGERS (infra/) in the same change that adds the import.
+ * On Flex Consumption a blob trigger needs its Event Grid subscription: the postdeploy hooks'
+ * DMF_BLOB_TRIGGERS (infra/hooks) lists `recurringImportBlobTrigger=dmf-recurring-inbound`.
  */
 import { app, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
@@ -32,7 +31,7 @@ export async function handleRecurringImportBlob(_blob: unknown, context: Invocat
 app.storageBlob(RECURRING_IMPORT_BLOB_FUNCTION, {
   path: `${process.env[SETTING_NAMES.recurringInboundContainer]?.trim() || DEFAULT_NAMES.recurringInboundContainer}/{name}`,
   connection: 'AzureWebJobsStorage',
-  // Flex Consumption runs blob triggers from Event Grid only, as the import's
+  // Flex Consumption runs blob triggers from Event Grid only, as the import's does.
   source: 'EventGrid',
   extraInputs: [df.input.durableClient()],
   handler: handleRecurringImportBlob,

@@ -23,8 +23,9 @@ export interface ImportStack {
     archive: ContainerClient;
     results: ContainerClient;
     templates: ContainerClient;
+    recurringInbound: ContainerClient;
   };
-  names: { inbound: string; archive: string; results: string; templates: string };
+  names: { inbound: string; archive: string; results: string; templates: string; recurringInbound: string };
   /** The stack's data dir (durable state under `devhost/`). */
   dataDir: string;
   /** Every log line the host printed (for the secret scan). */
@@ -70,6 +71,8 @@ export async function startImportStack(
     archive: `e2e${suffix}-archive`,
     results: `e2e${suffix}-results`,
     templates: `e2e${suffix}-templates`,
+    // Blob triggers scan their container: each stack watches its own, so parallel files never meet.
+    recurringInbound: `e2e${suffix}-recurring`,
   };
   const dataDir = mkdtempSync(join(tmpdir(), 'dmf-e2e-'));
   const logs: string[] = [];
@@ -103,6 +106,7 @@ export async function startImportStack(
       DMF_ARCHIVE_CONTAINER: names.archive,
       DMF_RESULTS_CONTAINER: names.results,
       DMF_TEMPLATES_CONTAINER: names.templates,
+      DMF_RECURRING_INBOUND_CONTAINER: names.recurringInbound,
       ...options.appSettings,
     },
   });
@@ -112,6 +116,7 @@ export async function startImportStack(
     archive: service.getContainerClient(names.archive),
     results: service.getContainerClient(names.results),
     templates: service.getContainerClient(names.templates),
+    recurringInbound: service.getContainerClient(names.recurringInbound),
   };
   for (const c of Object.values(containers)) await c.createIfNotExists();
   const sb = new ServiceBusClient(stack.serviceBusConnectionString);

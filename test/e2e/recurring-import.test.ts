@@ -77,6 +77,36 @@ describe('recurring import (enqueue)', () => {
     expect((event.body as { type: string }).type).toBe('com.dmf-functions.recurring.import.completed');
   });
 
+  it('enqueues a file dropped in the recurring-inbound container (blob trigger)', async () => {
+    const zip = await customersPackage({ prefix: 'DROP', rows: 2 });
+    await s.containers.recurringInbound
+      .getBlockBlobClient(`local/${activityId}/drop.zip`)
+      .upload(zip, zip.length);
+    await s.stack.host!.blobTriggers.scanNow();
+    const queued = await eventually(
+      async () => (await s.stack.emulator.control.queues()).find((q) => q.externalIdentifier === 'drop.zip'),
+      60_000,
+    );
+    expect(queued).toBeDefined();
+    const event = await eventually(
+      () =>
+        s
+          .events()
+          .find(
+            (e) =>
+              (e.body as { type?: string; data?: { file?: string } }).type ===
+                'com.dmf-functions.recurring.import.completed' &&
+              (e.body as { data?: { file?: string } }).data?.file === 'drop.zip',
+          ),
+      60_000,
+    );
+    expect(event).toBeDefined();
+    const rows = await s.stack.emulator.control.rows('Customers V3', 'USMF');
+    expect(rows.map((r) => r.CUSTOMERACCOUNT ?? r.CustomerAccount)).toEqual(
+      expect.arrayContaining(['DROP-0', 'DROP-1']),
+    );
+  });
+
   it('ProcessedWithErrors: execution id, execution errors and the staging error file are fetched', async () => {
     const csv = 'CUSTOMERACCOUNT,NAME,CUSTOMERGROUPID\r\nPWE-1,Good,10\r\nPWE-2,Broken #BAD#,10\r\n';
     const result = await enqueue(`local/${activityId}/Customers V3/pwe.csv`, csv);
