@@ -1,6 +1,6 @@
 /**
  * In-process Service Bus broker for local runs and tests, plus thin helpers around the real SDK.
- * See README.md in this folder for what the broker supports.
+ * See README.md > "Local Service Bus broker" for what the broker supports.
  */
 export {
   startServiceBusBroker,

@@ -68,7 +68,7 @@ resource failureAlert 'Microsoft.Insights/scheduledQueryRules@2022-06-15' = {
   tags: tags
   properties: {
     displayName: 'dmf-functions: failed executions'
-    description: 'At least one function execution failed in the last 15 minutes. See docs/azure.md "Operate".'
+    description: 'At least one function execution failed in the last 15 minutes. See README.md "Operate".'
     severity: 2
     enabled: true
     scopes: [
