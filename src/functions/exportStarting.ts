@@ -10,7 +10,7 @@ import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
 import { NAME_PATTERN, type AppConfig, type DataProjectConfig } from '../shared/config/index.js';
 import { InputError } from '../shared/errors.js';
-import type { JobError, JobStatus } from '../shared/jobs/index.js';
+import { jobStatusOf, type JobError, type JobStatus } from '../shared/jobs/index.js';
 import { ACTIVE_RUNTIME_STATUSES, findStatus } from '../activities/durableClient.js';
 import { EXPORT_INSTANCE_PREFIX, EXPORT_ORCHESTRATOR } from '../activities/exportNames.js';
 import type {
@@ -228,25 +228,12 @@ export function exportJobFromStatus(status: {
       : undefined;
   const input = isRecord(status.input) ? status.input : {};
   const errors: JobError[] = result ? [...result.errors] : [];
-  let jobStatus: JobStatus;
-  switch (status.runtimeStatus) {
-    case 'Completed':
-      jobStatus = result?.status ?? 'Failed';
-      break;
-    case 'Failed':
-      jobStatus = 'Failed';
-      errors.push({ code: 'ORCHESTRATION_FAILED', message: 'The export orchestration failed.' });
-      break;
-    case 'Terminated':
-    case 'Canceled':
-      jobStatus = 'Canceled';
-      break;
-    case 'Pending':
-      jobStatus = 'Pending';
-      break;
-    default:
-      jobStatus = custom.stage === undefined || custom.stage === 'Starting' ? 'Pending' : 'Running';
-  }
+  const jobStatus = jobStatusOf(status, {
+    outcome: result?.status,
+    started: custom.stage !== undefined && custom.stage !== 'Starting',
+    errors,
+    what: 'export',
+  });
   return {
     id: status.instanceId,
     kind: 'export',

@@ -175,6 +175,47 @@ function asResult(value: unknown): ImportResult | undefined {
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** What {@link jobStatusOf} needs besides the orchestration's runtime status. */
+export interface JobStatusInputs {
+  /** The outcome the orchestration's result names, when it completed with one. */
+  outcome: JobStatus | undefined;
+  /** True once the job has asked F&O for work (before that a running job is still `Pending`). */
+  started: boolean;
+  /** The job's errors; a crashed orchestration adds one saying so. */
+  errors: JobError[];
+  /** "import" or "export", for that message. */
+  what: string;
+}
+
+/**
+ * The job status of an orchestration, for every kind of job: a completed one carries its result's
+ * outcome, a crashed one is `Failed`, a terminated one `Canceled`, a running one `Pending` until it
+ * has asked F&O for work and `Running` afterwards.
+ */
+export function jobStatusOf(
+  status: { runtimeStatus: string; output?: unknown },
+  inputs: JobStatusInputs,
+): JobStatus {
+  switch (status.runtimeStatus) {
+    case 'Completed':
+      return inputs.outcome ?? 'Failed';
+    case 'Failed':
+      inputs.errors.push({
+        code: 'ORCHESTRATION_FAILED',
+        message:
+          typeof status.output === 'string' ? status.output : `The ${inputs.what} orchestration failed.`,
+      });
+      return 'Failed';
+    case 'Terminated':
+    case 'Canceled':
+      return 'Canceled';
+    case 'Pending':
+      return 'Pending';
+    default:
+      return inputs.started ? 'Running' : 'Pending';
+  }
+}
+
 /**
  * Derives the job JSON from an orchestration status. Running imports are `Pending` until F&O has
  * been asked to import (stages Preparing and WaitingForSlot), `Running` afterwards; completed ones
@@ -184,30 +225,13 @@ export function jobFromStatus(status: OrchestrationStatusLike): Job {
   const custom = asCustomStatus(status.customStatus);
   const result = asResult(status.output);
   const input = isRecord(status.input) ? status.input : {};
-  let jobStatus: JobStatus;
   const errors: JobError[] = result ? [...result.errors] : [];
-  switch (status.runtimeStatus) {
-    case 'Completed':
-      jobStatus = result?.status ?? 'Failed';
-      break;
-    case 'Failed':
-      jobStatus = 'Failed';
-      errors.push({
-        code: 'ORCHESTRATION_FAILED',
-        message: typeof status.output === 'string' ? status.output : 'The import orchestration failed.',
-      });
-      break;
-    case 'Terminated':
-    case 'Canceled':
-      jobStatus = 'Canceled';
-      break;
-    case 'Pending':
-      jobStatus = 'Pending';
-      break;
-    default:
-      jobStatus =
-        custom.stage === undefined || CANCELABLE_STAGES.includes(custom.stage) ? 'Pending' : 'Running';
-  }
+  const jobStatus = jobStatusOf(status, {
+    outcome: result?.status,
+    started: custom.stage !== undefined && !CANCELABLE_STAGES.includes(custom.stage),
+    errors,
+    what: 'import',
+  });
   return {
     id: status.instanceId,
     status: jobStatus,
