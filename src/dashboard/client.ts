@@ -264,7 +264,8 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         { name: 'Received', stage: -1, time: t.requestedAt || job.createdAt, done: true, detail: r ? 'via ' + r.trigger : '' },
         { name: 'Started in F&O', stage: 0, time: t.startedAt, done: !!t.startedAt,
           detail: job.executionId ? 'execution ' + job.executionId : '' },
-        { name: 'Executing in F&O', stage: 1, time: null, done: final ? !!job.foStatus : false, detail: pollText },
+        { name: 'Executing in F&O', stage: 1, time: null, done: final ? !!job.foStatus : false, detail: pollText,
+          polls: job.pollLog },
         { name: 'Package ready', stage: 2, time: t.packageReadyAt, done: !!t.packageReadyAt,
           detail: urlPolls ? urlPolls + ' package url poll' + (urlPolls === 1 ? '' : 's') : '' },
         { name: 'Finished', stage: 9, time: t.finishedAt, done: final, detail: final ? job.status : '' },
@@ -278,7 +279,8 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         detail: job.slotPosition ? 'position ' + job.slotPosition + ' in the queue' : (t.slotAcquiredAt ? 'slot acquired' : '') },
       { name: 'Uploaded and started in F&O', stage: 2, time: t.startedAt || (job.result ? undefined : null),
         done: !!t.startedAt, detail: job.executionId ? 'execution ' + job.executionId : '' },
-      { name: 'Executing in F&O', stage: 3, time: null, done: final ? !!job.foStatus : false, detail: pollText },
+      { name: 'Executing in F&O', stage: 3, time: null, done: final ? !!job.foStatus : false, detail: pollText,
+        polls: job.pollLog },
     ];
     if (final ? copies > 0 : true) {
       importSteps.push({ name: 'Error details copied', stage: 4, time: null, done: copies > 0,
@@ -307,8 +309,25 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         h('span', { class: 'step', text: s.name }), h('span', { class: 'state', text: '(' + label + ')' }),
         s.time ? h('div', {}, [timeEl(s.time)]) : null,
         s.detail ? h('div', { class: 'detail', text: s.detail }) : null,
+        s.polls && s.polls.length ? pollList(s.polls, job.polls || s.polls.length) : null,
       ]);
     }));
+  }
+
+  /** Each status poll (time and F&O answer); a long log shows its last POLLS_SHOWN with a count. */
+  var POLLS_SHOWN = 10;
+  function pollList(log, total) {
+    var shown = log.slice(-POLLS_SHOWN);
+    var hidden = total - shown.length;
+    return h('div', { class: 'polls' }, [
+      hidden > 0 ? h('p', { class: 'detail', id: 'polls-hidden',
+        text: hidden + ' earlier poll' + (hidden === 1 ? '' : 's') + ' not shown' }) : null,
+      h('ol', { id: 'poll-log', 'aria-label': 'Status polls', start: String(total - shown.length + 1) },
+        shown.map(function (p) {
+          var answer = p.foStatus || (p.answer === 'notFound' ? 'not known to F&O yet' : 'F&O unavailable');
+          return h('li', { class: 'poll' }, [timeEl(p.at), ' ', h('span', { class: 'mono', text: answer })]);
+        })),
+    ]);
   }
 
   function errorsTable(job) {

@@ -10,7 +10,13 @@ import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
 import { NAME_PATTERN, type AppConfig, type DataProjectConfig } from '../shared/config/index.js';
 import { InputError } from '../shared/errors.js';
-import { jobStatusOf, type JobError, type JobStatus } from '../shared/jobs/index.js';
+import {
+  jobStatusOf,
+  pollLogOf,
+  type JobError,
+  type JobStatus,
+  type PollLogEntry,
+} from '../shared/jobs/index.js';
 import { ACTIVE_RUNTIME_STATUSES, findStatus } from '../activities/durableClient.js';
 import { EXPORT_INSTANCE_PREFIX, EXPORT_ORCHESTRATOR } from '../activities/exportNames.js';
 import type {
@@ -201,6 +207,8 @@ export interface ExportJob {
   updatedAt: string | undefined;
   foStatus: string | undefined;
   polls: number;
+  /** The last `POLL_LOG_LIMIT` status polls (time and F&O status), oldest first. */
+  pollLog: PollLogEntry[];
   urlPolls: number;
   errors: JobError[];
   result: ExportResult | undefined;
@@ -251,6 +259,7 @@ export function exportJobFromStatus(status: {
     updatedAt: iso(status.lastUpdatedTime),
     foStatus: result?.foStatus ?? custom.foStatus,
     polls: result?.polls ?? custom.polls ?? 0,
+    pollLog: pollLogOf(result ? result.pollLog : custom.pollLog),
     urlPolls: result?.urlPolls ?? custom.urlPolls ?? 0,
     errors,
     result,

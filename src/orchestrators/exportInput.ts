@@ -1,7 +1,7 @@
 /** Contracts of the package export orchestration (zod for the input, JSON-safe types for activities). */
 import { z } from 'zod';
 import { PollingConfigSchema } from '../shared/config/index.js';
-import type { CopiedErrorFile, ImportOutcome, JobError } from '../shared/jobs/index.js';
+import type { CopiedErrorFile, ImportOutcome, JobError, PollLogEntry } from '../shared/jobs/index.js';
 
 /** The orchestration input: everything resolved by the starter, nothing secret. */
 export const ExportInputSchema = z.strictObject({
@@ -34,6 +34,8 @@ export interface ExportCustomStatus {
   executionId: string;
   foStatus?: string;
   polls: number;
+  /** The last `POLL_LOG_LIMIT` status polls, oldest first. */
+  pollLog?: PollLogEntry[];
   /** GetExportedPackageUrl calls that answered "" so far. */
   urlPolls: number;
   nextPollAt?: string;
@@ -70,6 +72,8 @@ export interface ExportResult {
     executionMs?: number;
   };
   polls: number;
+  /** The last `POLL_LOG_LIMIT` status polls, oldest first. */
+  pollLog?: PollLogEntry[];
   urlPolls: number;
   /** The package in the outbound container. */
   package?: StoredBlob;

@@ -63,6 +63,7 @@ export function* exportPackageOrchestrator(
     publish({ stage: 'Finishing', nextPollAt: undefined });
     result.status = outcome;
     result.polls = status.polls;
+    result.pollLog = status.pollLog ?? [];
     result.urlPolls = status.urlPolls;
     if (status.foStatus) result.foStatus = status.foStatus;
     result.timings.finishedAt = now().toISOString();
@@ -112,7 +113,12 @@ export function* exportPackageOrchestrator(
     startedAt,
     polling: input.polling,
     onProgress: (p) =>
-      publish({ polls: p.polls, ...(p.foStatus ? { foStatus: p.foStatus } : {}), nextPollAt: p.nextPollAt }),
+      publish({
+        polls: p.polls,
+        pollLog: p.pollLog,
+        ...(p.foStatus ? { foStatus: p.foStatus } : {}),
+        nextPollAt: p.nextPollAt,
+      }),
   });
   result.timings.executionMs = now().getTime() - startedAt.getTime();
   let outcome: ImportOutcome;

@@ -8,6 +8,7 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import type { PollingConfig } from '../shared/config/index.js';
 import { nextPollDelayMs } from '../shared/polling/schedule.js';
 import { IMPORT_ACTIVITIES } from '../activities/names.js';
+import { appendPoll, type PollLogEntry } from '../shared/jobs/index.js';
 import type { StatusResult } from './input.js';
 
 /** F&O statuses after which nothing changes any more. */
@@ -35,6 +36,8 @@ export interface PollProgress {
   polls: number;
   foStatus?: string;
   nextPollAt?: string;
+  /** The last `POLL_LOG_LIMIT` polls, oldest first (time from `currentUtcDateTime`). */
+  pollLog: PollLogEntry[];
 }
 
 /** Outcome of {@link pollExecution}. */
@@ -62,6 +65,7 @@ export function* pollExecution(
   const deadlineMs = options.polling.deadlineHours * 3_600_000;
   const graceMs = options.polling.notStartedGraceSeconds * 1000;
   let polls = 0;
+  let pollLog: PollLogEntry[] = [];
   let lastStatus: string | undefined;
   for (;;) {
     const elapsed = now().getTime() - options.startedAt.getTime();
@@ -80,6 +84,7 @@ export function* pollExecution(
       polls,
       ...(lastStatus ? { foStatus: lastStatus } : {}),
       nextPollAt: at.toISOString(),
+      pollLog,
     });
     yield context.df.createTimer(at);
     let polled: StatusResult;
@@ -92,12 +97,16 @@ export function* pollExecution(
       polled = { kind: 'unavailable', message: errorMessage(error) };
     }
     polls++;
+    pollLog = appendPoll(pollLog, {
+      at: now().toISOString(),
+      ...(polled.kind === 'status' ? { foStatus: polled.status } : { answer: polled.kind }),
+    });
     if (polled.kind === 'status') {
       lastStatus = polled.status;
-      options.onProgress?.({ polls, foStatus: lastStatus });
+      options.onProgress?.({ polls, foStatus: lastStatus, pollLog });
       if (FINAL_EXECUTION_STATUSES.has(polled.status)) return { kind: 'final', status: polled.status, polls };
     } else {
-      options.onProgress?.({ polls, ...(lastStatus ? { foStatus: lastStatus } : {}) });
+      options.onProgress?.({ polls, ...(lastStatus ? { foStatus: lastStatus } : {}), pollLog });
       if (polled.kind === 'notFound' && now().getTime() - options.startedAt.getTime() > graceMs) {
         return { kind: 'notFound', polls, graceMs };
       }

@@ -14,6 +14,7 @@ import {
 } from '../activities/names.js';
 import type { FinishInput } from '../activities/finish.js';
 import {
+  appendPoll,
   executionIdFor,
   type ImportCustomStatus,
   type ImportOutcome,
@@ -102,6 +103,7 @@ export function* importPackageOrchestrator(
       ...(input.correlationId ? { correlationId: input.correlationId } : {}),
       timings,
       polls: status.polls,
+      pollLog: status.pollLog ?? [],
       errors,
       errorFiles: files,
     };
@@ -303,7 +305,13 @@ export function* importPackageOrchestrator(
         } catch (error) {
           polled = { kind: 'unavailable', message: errorMessage(error) };
         }
-        publish({ polls: status.polls + 1 });
+        publish({
+          polls: status.polls + 1,
+          pollLog: appendPoll(status.pollLog, {
+            at: now().toISOString(),
+            ...(polled.kind === 'status' ? { foStatus: polled.status } : { answer: polled.kind }),
+          }),
+        });
         if (polled.kind === 'status') {
           foStatus = polled.status;
           publish({ foStatus });

@@ -185,6 +185,11 @@ describe('jobs dashboard in Chromium', () => {
     expect(await page.locator('#timeline').textContent()).toMatch(
       /\d+ status polls?, last F&O status PartiallySucceeded/,
     );
+    // each poll is listed under "Executing in F&O" with its time and F&O's answer
+    const pollRows = page.locator('[data-step="Executing in F&O"] #poll-log li.poll');
+    expect(await pollRows.count()).toBeGreaterThan(0);
+    expect(await pollRows.last().textContent()).toContain('PartiallySucceeded');
+    expect(await pollRows.last().locator('time').getAttribute('datetime')).toMatch(/^\d{4}-\d\d-\d\dT/);
     const errorRows = page.locator('#errors-table tbody tr');
     expect(await errorRows.count()).toBeGreaterThan(0);
     const errorsText = await page.locator('#errors-table').textContent();

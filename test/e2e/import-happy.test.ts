@@ -44,6 +44,13 @@ describe('import pipeline, happy paths', () => {
     const job = await s.waitForJob(listed.id);
     expect(job.status).toBe('Succeeded');
     expect(job.executionId).toMatch(/^dmffn-imp-/);
+    // every status poll is in the job's poll log, oldest first, the last one seeing the final status
+    expect(job.polls).toBeGreaterThan(0);
+    expect(job.pollLog).toHaveLength(job.polls);
+    const pollTimes = job.pollLog.map((p) => Date.parse(p.at));
+    expect(pollTimes.every((t) => Number.isFinite(t))).toBe(true);
+    expect(pollTimes).toEqual([...pollTimes].sort((a, b) => a - b));
+    expect(job.pollLog.at(-1)?.foStatus).toBe('Succeeded');
     const result = job.result!;
     expect(result.status).toBe('Succeeded');
     expect(result.legalEntity).toBe('USMF');

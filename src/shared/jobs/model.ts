@@ -36,6 +36,34 @@ export type ImportStage = (typeof IMPORT_STAGES)[number];
 /** Stages during which the F&O execution has not been started yet (a job can still be canceled). */
 export const CANCELABLE_STAGES: readonly ImportStage[] = ['Preparing', 'WaitingForSlot'];
 
+/** Poll log entries kept per job (the newest ones): bounds the custom status and result size. */
+export const POLL_LOG_LIMIT = 50;
+
+/** One status poll of an F&O execution, for the job page's timeline. */
+export interface PollLogEntry {
+  /** When the poll's answer was seen (orchestration time, ISO). */
+  at: string;
+  /** What F&O answered (GetExecutionSummaryStatus); absent when it gave no status. */
+  foStatus?: string;
+  /** Why there is no status: F&O did not know the execution yet, or could not be asked. */
+  answer?: 'notFound' | 'unavailable';
+}
+
+/**
+ * The poll log with `entry` appended, keeping only the newest {@link POLL_LOG_LIMIT} entries. Pure
+ * (no clock): orchestrations pass their `currentUtcDateTime` in `entry.at`, so replays agree.
+ */
+export function appendPoll(log: readonly PollLogEntry[] | undefined, entry: PollLogEntry): PollLogEntry[] {
+  return [...(log ?? []), entry].slice(-POLL_LOG_LIMIT);
+}
+
+/** The poll log in a custom status or result, or `[]` when it has none (older jobs). */
+export function pollLogOf(value: unknown): PollLogEntry[] {
+  return Array.isArray(value)
+    ? value.filter((e): e is PollLogEntry => isRecord(e) && typeof e.at === 'string')
+    : [];
+}
+
 /** The orchestration's custom status: where the import is, for people and the job API. */
 export interface ImportCustomStatus {
   stage: ImportStage;
@@ -45,6 +73,8 @@ export interface ImportCustomStatus {
   foStatus?: string;
   /** Status polls made so far. */
   polls: number;
+  /** The last {@link POLL_LOG_LIMIT} polls, oldest first. */
+  pollLog?: PollLogEntry[];
   /** When the next poll is due (ISO time). */
   nextPollAt?: string;
   /** When ImportFromPackage was accepted (ISO time). */
@@ -109,6 +139,8 @@ export interface ImportResult {
     executionMs?: number;
   };
   polls: number;
+  /** The last {@link POLL_LOG_LIMIT} polls, oldest first. */
+  pollLog?: PollLogEntry[];
   errors: JobError[];
   /** Error files copied from F&O (F&O deletes its own after 7 days). */
   errorFiles: CopiedErrorFile[];
@@ -132,6 +164,8 @@ export interface Job {
   updatedAt: string | undefined;
   foStatus: string | undefined;
   polls: number;
+  /** The last {@link POLL_LOG_LIMIT} status polls (time and F&O status), oldest first. */
+  pollLog: PollLogEntry[];
   nextPollAt: string | undefined;
   slotPosition: number | undefined;
   errors: JobError[];
@@ -250,6 +284,7 @@ export function jobFromStatus(status: OrchestrationStatusLike): Job {
     updatedAt: iso(status.lastUpdatedTime),
     foStatus: result?.foStatus ?? custom.foStatus,
     polls: result?.polls ?? custom.polls ?? 0,
+    pollLog: pollLogOf(result ? result.pollLog : custom.pollLog),
     nextPollAt: result ? undefined : custom.nextPollAt,
     slotPosition: result ? undefined : custom.slotPosition,
     errors,
