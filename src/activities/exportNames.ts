@@ -53,7 +53,10 @@ export const EXPORT_INSTANCE_PREFIX = 'exp-';
 /** Prefix of recurring import instance ids. */
 export const RECURRING_IMPORT_INSTANCE_PREFIX = 'rim-';
 
+/** Prefix of every recurring export drain's instance id. */
+export const RECURRING_EXPORT_INSTANCE_PREFIX = 'recurring-export-';
+
 /** Instance id of the drain of one environment + activity: at most one runs at a time. */
 export function recurringExportInstanceId(environment: string, activityId: string): string {
-  return `recurring-export-${environment}-${activityId}`;
+  return `${RECURRING_EXPORT_INSTANCE_PREFIX}${environment}-${activityId}`;
 }

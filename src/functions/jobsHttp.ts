@@ -1,5 +1,6 @@
 /**
- * The job API: `GET /api/jobs/{id}`, `GET /api/jobs?status=&since=` (imports and exports),
+ * The job API: `GET /api/jobs/{id}`, `GET /api/jobs?status=&since=` (imports, exports, recurring
+ * export drains and recurring imports),
  * `POST /api/jobs/{id}/cancel` (imports).
  */
 import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
@@ -11,8 +12,19 @@ import {
   jobFromStatus,
   type OrchestrationStatusLike,
 } from '../shared/jobs/index.js';
-import { EXPORT_INSTANCE_PREFIX, EXPORT_ORCHESTRATOR } from '../activities/exportNames.js';
+import {
+  EXPORT_INSTANCE_PREFIX,
+  EXPORT_ORCHESTRATOR,
+  RECURRING_EXPORT_ORCHESTRATOR,
+  RECURRING_IMPORT_INSTANCE_PREFIX,
+  RECURRING_IMPORT_ORCHESTRATOR,
+} from '../activities/exportNames.js';
 import { exportJobFromStatus } from './exportStarting.js';
+import {
+  RECURRING_EXPORT_INSTANCE_PREFIX,
+  recurringExportJobFromStatus,
+  recurringImportJobFromStatus,
+} from './recurringJobs.js';
 import { findStatus } from '../activities/durableClient.js';
 import { IMPORT_EVENTS, IMPORT_ORCHESTRATOR } from '../activities/names.js';
 import { problem } from './importsHttp.js';
@@ -31,6 +43,16 @@ export const JOB_KINDS: readonly {
 }[] = [
   { prefix: IMPORT_INSTANCE_PREFIX, orchestrator: IMPORT_ORCHESTRATOR, toJob: jobFromStatus },
   { prefix: EXPORT_INSTANCE_PREFIX, orchestrator: EXPORT_ORCHESTRATOR, toJob: exportJobFromStatus },
+  {
+    prefix: RECURRING_EXPORT_INSTANCE_PREFIX,
+    orchestrator: RECURRING_EXPORT_ORCHESTRATOR,
+    toJob: recurringExportJobFromStatus,
+  },
+  {
+    prefix: RECURRING_IMPORT_INSTANCE_PREFIX,
+    orchestrator: RECURRING_IMPORT_ORCHESTRATOR,
+    toJob: recurringImportJobFromStatus,
+  },
 ];
 
 function kindOf(status: { instanceId: string; name: string }): (typeof JOB_KINDS)[number] | undefined {
@@ -47,7 +69,7 @@ async function loadJob(
   return jobFromStatus(status);
 }
 
-/** Handles `GET /api/jobs/{id}`: imports and exports. */
+/** Handles `GET /api/jobs/{id}`: every kind in {@link JOB_KINDS}. */
 export async function handleGetJob(
   request: HttpRequest,
   context: InvocationContext,

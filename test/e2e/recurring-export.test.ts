@@ -2,6 +2,7 @@ import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_EXPORT_ACTIVITY_ID } from '../../emulator/index.js';
 import type { DrainSummary } from '../../src/orchestrators/recurringInput.js';
+import type { RecurringJob } from '../../src/functions/recurringJobs.js';
 import { eventually, list, readText, startImportStack, testConfig, type ImportStack } from './helpers.js';
 
 const activityId = DEFAULT_EXPORT_ACTIVITY_ID;
@@ -93,6 +94,22 @@ describe('recurring export drain', () => {
       emptied: true,
     });
     expect(summary.episodes).toBeGreaterThan(1); // continueAsNew kept each history short
+    // the job API lists the drain as a job of its own kind, with its final status and counters
+    const listed = (await (await s.api('/api/jobs')).json()) as { jobs: RecurringJob[] };
+    const job = listed.jobs.find((j) => j.id === instanceId);
+    expect(job).toMatchObject({
+      kind: 'recurringExport',
+      status: 'Succeeded',
+      stage: 'Done',
+      environment: 'local',
+      project: activityId,
+      errors: [],
+      messages: { processed: 50, stored: 50 },
+    });
+    expect(await (await s.api(`/api/jobs/${instanceId}`)).json()).toMatchObject({
+      kind: 'recurringExport',
+      status: 'Succeeded',
+    });
     const blobs = await list(outbound, prefix);
     expect(blobs.sort()).toEqual(ids.map((id) => `${prefix}${id}`).sort());
     expect(await readText(outbound, `${prefix}${ids[7]!}`)).toContain('D50-7,Customer 7');

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_IMPORT_ACTIVITY_ID } from '../../emulator/index.js';
 import type { RecurringImportResult } from '../../src/orchestrators/recurringInput.js';
+import type { RecurringJob } from '../../src/functions/recurringJobs.js';
 import {
   customersPackage,
   eventually,
@@ -75,6 +76,18 @@ describe('recurring import (enqueue)', () => {
     });
     const event = await eventually(() => s.events().find((e) => e.messageId === result.id));
     expect((event.body as { type: string }).type).toBe('com.dmf-functions.recurring.import.completed');
+    // the job API lists the enqueue as a job of its own kind, with its final status
+    const listed = (await (await s.api('/api/jobs')).json()) as { jobs: RecurringJob[] };
+    expect(listed.jobs.find((j) => j.id === result.id)).toMatchObject({
+      kind: 'recurringImport',
+      status: 'Succeeded',
+      stage: 'Done',
+      environment: 'local',
+      project: activityId,
+      legalEntity: 'USMF',
+      file: 'enq.zip',
+      foStatus: 'Processed',
+    });
   });
 
   it('enqueues a file dropped in the recurring-inbound container (blob trigger)', async () => {
@@ -125,6 +138,9 @@ describe('recurring import (enqueue)', () => {
     expect(await readText(s.containers.results, staging.path)).toContain('PWE-2');
     const event = await eventually(() => s.events().find((e) => e.messageId === result.id));
     expect((event.body as { type: string }).type).toBe('com.dmf-functions.recurring.import.failed');
+    const job = (await (await s.api(`/api/jobs/${result.id}`)).json()) as RecurringJob;
+    expect(job).toMatchObject({ kind: 'recurringImport', status: 'Failed', executionId: result.executionId });
+    expect(job.errors.map((e) => e.code)).toContain('MESSAGE_PROCESSEDWITHERRORS');
   });
 
   it('refuses a file over the enqueue limit with a reason pointing to the package API', async () => {
