@@ -231,6 +231,20 @@ export class EmulatorEngine {
     return this.config.dataProjects.find((p) => p.name.toLowerCase() === lower);
   }
 
+  /** The data project a start names, refused as F&O does when it is unknown or of the other direction. */
+  private projectFor(definitionGroupId: string, direction: 'import' | 'export'): DataProjectConfig {
+    const project = this.project(definitionGroupId);
+    if (!project) throw new FoError(400, `Data project '${definitionGroupId}' was not found.`);
+    if (project.direction !== direction) {
+      const other = direction === 'import' ? 'export' : 'import';
+      throw new FoError(
+        400,
+        `Data project '${project.name}' is an ${other} project; it cannot be used to ${direction}.`,
+      );
+    }
+    return project;
+  }
+
   /** The configured entity with that label, from any data project. */
   entity(label: string): EntityConfig | undefined {
     const lower = label.toLowerCase();
@@ -597,14 +611,7 @@ export class EmulatorEngine {
     at?: number;
     messageId?: string;
   }): Execution {
-    const project = this.project(input.definitionGroupId);
-    if (!project) throw new FoError(400, `Data project '${input.definitionGroupId}' was not found.`);
-    if (project.direction !== 'import') {
-      throw new FoError(
-        400,
-        `Data project '${project.name}' is an export project; it cannot be used to import.`,
-      );
-    }
+    const project = this.projectFor(input.definitionGroupId, 'import');
     const executionId = this.newExecutionId(project.name, input.executionId);
     const legalEntityId = (input.legalEntityId || project.legalEntity).toUpperCase();
     const execution = this.baseExecution({
@@ -654,14 +661,7 @@ export class EmulatorEngine {
     packageName: string;
     forced?: Outcome;
   }): Execution {
-    const project = this.project(input.definitionGroupId);
-    if (!project) throw new FoError(400, `Data project '${input.definitionGroupId}' was not found.`);
-    if (project.direction !== 'export') {
-      throw new FoError(
-        400,
-        `Data project '${project.name}' is an import project; it cannot be used to export.`,
-      );
-    }
+    const project = this.projectFor(input.definitionGroupId, 'export');
     const executionId = this.newExecutionId(project.name, input.executionId);
     const execution = this.baseExecution({
       environment: input.environment,
