@@ -256,11 +256,22 @@ export function* importPackageOrchestrator(
     }
     if (startFailure !== undefined) {
       // the start may have registered anyway (DMF_START_UNCONFIRMED): F&O has the last word
-      const check = (yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.getStatus, retry(3, 5_000), {
-        environment: input.environment,
-        executionId,
-      })) as StatusResult;
-      if (check.kind !== 'status') {
+      let check: StatusResult;
+      try {
+        check = (yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.getStatus, retry(3, 5_000), {
+          environment: input.environment,
+          executionId,
+        })) as StatusResult;
+      } catch (error) {
+        check = { kind: 'unavailable', message: errorMessage(error) };
+      }
+      if (check.kind === 'unavailable') {
+        // F&O cannot be asked either: end readably rather than leave the job without a result
+        errors.push({
+          code: 'IMPORT_START_FAILED',
+          message: `Upload or ImportFromPackage failed: ${startFailure}. Whether F&O registered execution ${executionId} could not be checked (${check.message}): look it up in F&O before importing the file again.`,
+        });
+      } else if (check.kind !== 'status') {
         called = false;
         errors.push({
           code: 'IMPORT_START_FAILED',
@@ -351,7 +362,12 @@ export function* importPackageOrchestrator(
   }
 
   // f) errors: copied into our storage before F&O's 7-day purge
-  if (called && (outcome === 'PartiallySucceeded' || outcome === 'Failed' || outcome === 'Canceled')) {
+  // (only for executions F&O reported on: an unknown or unconfirmed one has nothing to collect)
+  if (
+    called &&
+    foStatus !== undefined &&
+    (outcome === 'PartiallySucceeded' || outcome === 'Failed' || outcome === 'Canceled')
+  ) {
     publish({ stage: 'CollectingErrors', nextPollAt: undefined });
     const request: CollectErrorsInput = {
       instanceId,

@@ -98,6 +98,30 @@ describe('import pipeline resilience', () => {
     expect(after.status).toBe('Succeeded');
   }, 90_000);
 
+  it('a start that fails while F&O cannot even be asked about it ends Failed with both reasons, source archived', async () => {
+    // a permanent refusal (as when the app registration lost its F&O user): the status activity throws
+    await s.stack.emulator.control.setFault({
+      route: 'GetExecutionSummaryStatus',
+      kind: 'status',
+      status: 403,
+      times: 1000,
+    });
+    try {
+      await drop('local/Customers/unreachable.zip');
+      const job = await s.waitForJob((await jobWhere((j) => j.file === 'unreachable.zip')).id, 60_000);
+      expect(job.status).toBe('Failed');
+      expect(job.errors[0]).toMatchObject({ code: 'IMPORT_START_FAILED' });
+      expect(job.errors[0]!.message).toContain('HTTP 403');
+      expect(job.errors[0]!.message).toContain('could not be checked');
+      expect(job.result?.executionId).toBe(`dmffn-${job.id}`);
+      const archived: string[] = [];
+      for await (const blob of s.containers.archive.listBlobsFlat({ prefix: 'failed/' })) archived.push(blob.name);
+      expect(archived.some((name) => name.endsWith('unreachable.zip'))).toBe(true);
+    } finally {
+      await s.stack.emulator.control.clearFaults();
+    }
+  }, 90_000);
+
   it('an execution F&O keeps answering "not found" for longer than the grace window ends Failed', async () => {
     await s.stack.emulator.control.setOptions({ notFoundWindowMs: 600_000, executionDurationMs: 600_000 });
     await drop('local/ImpatientCustomers/unknown.zip');
