@@ -50,6 +50,15 @@ export const DataProjectSchema = z.strictObject({
     .min(1)
     .default('USMF')
     .describe('Legal entity (company) when a request names none.'),
+  executionDurationMs: z
+    .union([
+      z.number().int().min(0),
+      z.strictObject({ min: z.number().int().min(0), max: z.number().int().min(0) }),
+    ])
+    .optional()
+    .describe(
+      'How long an execution of this project runs (emulator time), in ms; {min, max} draws one per execution. Default: the executionDurationMs switch.',
+    ),
 });
 
 /** An app registration the emulated Entra ID knows. */
@@ -256,6 +265,12 @@ function crossCheck(config: EmulatorConfig): { path: string; message: string }[]
   if (projects.size !== config.dataProjects.length) {
     issues.push({ path: 'dataProjects', message: 'duplicate data project name' });
   }
+  config.dataProjects.forEach((p, i) => {
+    const d = p.executionDurationMs;
+    if (typeof d === 'object' && d.min > d.max) {
+      issues.push({ path: `dataProjects.${i}.executionDurationMs`, message: 'min is larger than max' });
+    }
+  });
   config.recurringActivities.forEach((a, i) => {
     const project = projects.get(a.dataProject.toLowerCase());
     if (!project)

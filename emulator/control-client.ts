@@ -56,7 +56,7 @@ export interface EmulatorControl {
   /** Advances the emulator clock and waits until every due state change is done. */
   advanceClock(ms: number): Promise<{ now: string }>;
   /** Current emulator time. */
-  clock(): Promise<{ now: string; mode: 'real' | 'manual'; speed: number }>;
+  clock(): Promise<{ now: string; mode: 'real' | 'manual' | 'external'; speed: number }>;
   /** Injects a fault; returns it with its id and counters. */
   setFault(fault: FaultSpec): Promise<ActiveFault>;
   /** Active faults with their hit counters. */

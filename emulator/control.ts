@@ -111,6 +111,9 @@ export async function handleControl(
     case 'POST /clock/advance': {
       const parsed = z.strictObject({ ms: z.number().min(0) }).safeParse(body);
       if (!parsed.success) return bad(res, zodMessage(parsed.error));
+      if (engine.clock.mode === 'external') {
+        return json({ error: "The emulator clock follows its host's clock; advance that one." }, 409);
+      }
       engine.clock.advance(parsed.data.ms);
       await engine.tick();
       return json({ now: new Date(engine.clock.now()).toISOString() });

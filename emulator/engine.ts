@@ -12,15 +12,29 @@ export type ExecutionStatus =
 export type ExecutionOutcome = 'Succeeded' | 'PartiallySucceeded' | 'Failed' | 'Canceled';
 type Outcome = ExecutionOutcome;
 
-/** The emulator clock: real time times a speed factor, or advanced by hand. */
+/** How the emulator clock runs (see {@link EmulatorClock}). */
+export type EmulatorClockOptions =
+  | { mode: 'real'; speed?: number }
+  | { mode: 'manual' }
+  | {
+      mode: 'external';
+      /** Epoch ms of the shared time source (e.g. a local host's clock). */
+      now: () => number;
+    };
+
+/** The emulator clock: real time times a speed factor, advanced by hand, or another clock's time. */
 export class EmulatorClock {
-  /** `real`: wall clock × speed; `manual`: moves only with advance(). */
-  readonly mode: 'real' | 'manual';
+  /**
+   * `real`: wall clock × speed; `manual`: moves only with advance(); `external`: reads a time source
+   * shared with a host, so durable timers and executions run in lock step (benchmarks).
+   */
+  readonly mode: 'real' | 'manual' | 'external';
   /** Speed factor of the real clock (0 for manual). */
   readonly speed: number;
   private readonly realStart = Date.now();
   private readonly emulatorStart: number;
   private offset = 0;
+  private readonly external: (() => number) | undefined;
 
   /**
    * `resume`: the emulator time saved by an earlier process (`now`) and the wall-clock time it was
@@ -28,11 +42,9 @@ export class EmulatorClock {
    * it had kept running while the process was stopped (`now` + elapsed wall time × speed), so
    * executions finish when they would have, or at once if that time has passed.
    */
-  constructor(
-    options: { mode: 'real'; speed?: number } | { mode: 'manual' } = { mode: 'real' },
-    resume?: { now: number; savedAt: number },
-  ) {
+  constructor(options: EmulatorClockOptions = { mode: 'real' }, resume?: { now: number; savedAt: number }) {
     this.mode = options.mode;
+    this.external = options.mode === 'external' ? options.now : undefined;
     this.speed = options.mode === 'real' ? (options.speed ?? 1) : 0;
     this.emulatorStart = resume
       ? resume.now + Math.max(0, this.realStart - resume.savedAt) * this.speed
@@ -41,11 +53,14 @@ export class EmulatorClock {
 
   /** Emulator time in epoch ms. */
   now(): number {
+    if (this.external) return this.external();
     return this.emulatorStart + (Date.now() - this.realStart) * this.speed + this.offset;
   }
 
-  /** Moves emulator time forward. */
+  /** Moves emulator time forward (not for an external clock: its owner moves it). */
   advance(ms: number): void {
+    if (this.external)
+      throw new Error('the emulator clock follows an external time source; advance that one');
     this.offset += ms;
   }
 }
@@ -417,13 +432,22 @@ export class EmulatorEngine {
     legalEntityId: string;
     executionId: string;
     at?: number;
+    /** The project's own duration (config), else the executionDurationMs switch. */
+    durationMs?: DataProjectConfig['executionDurationMs'];
   }): Execution {
+    const { durationMs: projectDuration, ...rest } = input;
     const createdAt = input.at ?? this.clock.now();
+    const durationMs =
+      projectDuration === undefined
+        ? this.switches.executionDurationMs
+        : typeof projectDuration === 'number'
+          ? projectDuration
+          : Math.round(projectDuration.min + Math.random() * (projectDuration.max - projectDuration.min));
     return {
-      ...input,
+      ...rest,
       createdAt,
       startAt: createdAt + this.switches.notRunMs,
-      endAt: createdAt + Math.max(this.switches.executionDurationMs, this.switches.notRunMs),
+      endAt: createdAt + Math.max(durationMs, this.switches.notRunMs),
       outcome: 'Succeeded',
       finalized: false,
       entities: [],
@@ -622,6 +646,7 @@ export class EmulatorEngine {
       legalEntityId,
       executionId,
       at: input.at,
+      durationMs: project.executionDurationMs,
     });
     if (input.messageId) execution.messageId = input.messageId;
     if (input.source === 'package-api') this.detectOverlap(execution);
@@ -670,6 +695,7 @@ export class EmulatorEngine {
       definitionGroupId: project.name,
       legalEntityId: (input.legalEntityId || project.legalEntity).toUpperCase(),
       executionId,
+      durationMs: project.executionDurationMs,
     });
     execution.packageName = input.packageName || project.name;
     if (input.forced) {

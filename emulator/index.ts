@@ -7,7 +7,7 @@ import { DEFAULT_DATA_DIR, ensureEmulatorCertificates } from './certs.js';
 import { loadEmulatorConfig, type EmulatorConfig, type EmulatorConfigInput } from './config.js';
 import { CONTROL_PREFIX, handleControl } from './control.js';
 import { createControlClient, type EmulatorControl } from './control-client.js';
-import { EmulatorClock, EmulatorEngine } from './engine.js';
+import { EmulatorClock, EmulatorEngine, type EmulatorClockOptions } from './engine.js';
 import { handleEnvironment, type EnvironmentRuntime } from './fo.js';
 import { odataErrorBody, redact, sendJson } from './http.js';
 import { createTokenSigner } from './jwt.js';
@@ -34,7 +34,7 @@ export {
 export type { EmulatorConfig, EmulatorConfigInput } from './config.js';
 export { createControlClient, ControlApiError } from './control-client.js';
 export type { EmulatorControl, ExecutionView, QueueMessageView } from './control-client.js';
-export type { CallRecord, OverlapRecord } from './engine.js';
+export type { CallRecord, EmulatorClockOptions, OverlapRecord } from './engine.js';
 export { DEFAULT_SWITCHES } from './options.js';
 export type { ActiveFault, EmulatorSwitches, EmulatorSwitchesInput, FaultSpec } from './options.js';
 export { buildPackage } from './package.js';
@@ -52,7 +52,7 @@ export interface StartEmulatorOptions extends Partial<EmulatorSwitchesInput> {
   /** Folder for certificates and keys; default `.local/emulator/` in the project. */
   dataDir?: string;
   /** Emulator clock; default real time at speed 1. */
-  clock?: { mode: 'real'; speed?: number } | { mode: 'manual' };
+  clock?: EmulatorClockOptions;
   /** Host to bind and to put in urls; default `127.0.0.1`. */
   host?: string;
   /** Fixed ports: the authority listener, and environments by name (else the config's, else free ones). */

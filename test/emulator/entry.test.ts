@@ -125,6 +125,68 @@ describe('startEmulator options', () => {
   });
 });
 
+describe('shared clock and per-project durations', () => {
+  it('follows an external time source and runs each project for its own configured time', async () => {
+    let now = Date.parse('2026-03-01T08:00:00Z');
+    const em = await startEmulator({
+      storageConnectionString: inject('azuriteConnectionString'),
+      clock: { mode: 'external', now: () => now },
+      notFoundWindowMs: 0,
+      config: {
+        ...DEFAULT_CONFIG,
+        dataProjects: [
+          {
+            name: 'CustomerImport',
+            direction: 'import',
+            entities: [{ label: 'Customers V3', name: 'CustomersV3', keyFields: ['CustomerAccount'] }],
+            executionDurationMs: { min: 40_000, max: 50_000 },
+          },
+        ],
+        recurringActivities: [],
+      },
+    });
+    try {
+      expect(await em.control.clock()).toMatchObject({ mode: 'external', now: '2026-03-01T08:00:00.000Z' });
+      // the owner of the time source moves it; the control API refuses to
+      await expect(em.control.advanceClock(1_000)).rejects.toThrow(/409|host/);
+      const token = await getToken(em);
+      const id = await importPackage(em, token, await customersPackage('CUSTOMERACCOUNT\r\nRT-1\r\n'));
+      const status = async (): Promise<unknown> =>
+        valueOf(await action(em, 'GetExecutionSummaryStatus', { executionId: id }, token));
+      now += 39_000;
+      expect(await status()).toBe('Executing');
+      now += 11_000;
+      expect(await status()).toBe('Succeeded');
+      const execution = (await em.control.executions()).find((e) => e.executionId === id)!;
+      const ran = Date.parse(execution.endAt) - Date.parse(execution.createdAt);
+      expect(ran).toBeGreaterThanOrEqual(40_000);
+      expect(ran).toBeLessThanOrEqual(50_000);
+    } finally {
+      await em.stop();
+    }
+  });
+
+  it('rejects a duration range whose min is above its max', async () => {
+    await expect(
+      startEmulator({
+        storageConnectionString: inject('azuriteConnectionString'),
+        config: {
+          ...DEFAULT_CONFIG,
+          dataProjects: [
+            {
+              name: 'CustomerImport',
+              direction: 'import',
+              entities: [{ label: 'Customers V3', keyFields: ['CustomerAccount'] }],
+              executionDurationMs: { min: 5_000, max: 1_000 },
+            },
+          ],
+          recurringActivities: [],
+        },
+      }),
+    ).rejects.toThrow(/dataProjects\.0\.executionDurationMs: min is larger than max/);
+  });
+});
+
 /** The keys `npm run emulator` prints for the built-in configuration, in order (a contract). */
 const DEFAULT_KEYS = [
   'DMF_BASE_URL',
