@@ -114,3 +114,92 @@ export function createVirtualClock(options: VirtualClockOptions = {}): VirtualCl
   };
   return clock;
 }
+
+/** Options for {@link createFastForwardClock}. */
+export interface FastForwardClockOptions {
+  /** Real milliseconds the host must stay idle before the clock skips ahead. Default 5. */
+  idleDelayMs?: number;
+}
+
+/** A clock that runs at real speed and skips the idle stretches (see {@link createFastForwardClock}). */
+export interface FastForwardClock extends HostClock {
+  /** Milliseconds skipped so far (clock time − wall time). */
+  skippedMs(): number;
+  /** Number of armed timers. */
+  pendingTimers(): number;
+}
+
+/**
+ * Wall-clock time plus the idle stretches it skipped: work takes as long as it really takes, but when
+ * the host has nothing in flight the clock jumps to the next durable timer instead of waiting for it.
+ * Benchmarks use it (shared with the F&O emulator) to measure hours of durable waits in minutes while
+ * keeping every real overhead — activity calls, storage, HTTP — at its true length.
+ */
+export function createFastForwardClock(options: FastForwardClockOptions = {}): FastForwardClock {
+  const idleDelayMs = options.idleDelayMs ?? 5;
+  let offset = 0;
+  let timers: VirtualTimer[] = [];
+  let seq = 0;
+  let armed: { at: number; handle: NodeJS.Timeout } | undefined;
+  let idleScheduled = false;
+  const now = (): number => Date.now() + offset;
+
+  const fireDue = (): void => {
+    for (;;) {
+      const current = now();
+      const due = timers.filter((t) => t.at <= current).sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!due) break;
+      timers = timers.filter((t) => t !== due);
+      due.callback();
+    }
+    arm();
+  };
+  // One real timeout, for the earliest timer; re-armed whenever the set or the offset changes.
+  const arm = (): void => {
+    const earliest = timers.reduce<number | undefined>(
+      (min, t) => (min === undefined || t.at < min ? t.at : min),
+      undefined,
+    );
+    if (armed && armed.at === earliest) return;
+    if (armed) clearTimeout(armed.handle);
+    armed = undefined;
+    if (earliest === undefined) return;
+    const delay = Math.min(Math.max(0, earliest - now()), MAX_TIMEOUT_MS);
+    armed = {
+      at: earliest,
+      handle: setTimeout(() => {
+        armed = undefined;
+        fireDue();
+      }, delay),
+    };
+  };
+  return {
+    now,
+    setTimer(at, callback, opts) {
+      const timer: VirtualTimer = { at, seq: seq++, wakes: opts?.wakesIdleHost ?? false, callback };
+      timers.push(timer);
+      arm();
+      return () => {
+        timers = timers.filter((t) => t !== timer);
+        arm();
+      };
+    },
+    onIdle(isIdle) {
+      if (idleScheduled) return;
+      idleScheduled = true;
+      setTimeout(() => {
+        idleScheduled = false;
+        if (!isIdle()) return;
+        const next = timers.filter((t) => t.wakes).sort((a, b) => a.at - b.at)[0];
+        if (!next) return;
+        const gap = next.at - now();
+        if (gap > 0) offset += gap;
+        if (armed) clearTimeout(armed.handle);
+        armed = undefined;
+        fireDue();
+      }, idleDelayMs);
+    },
+    skippedMs: () => offset,
+    pendingTimers: () => timers.length,
+  };
+}

@@ -19,8 +19,14 @@ import { startBlobTriggers } from './triggers/blob.js';
 import { applyOutputBindings } from './triggers/outputs.js';
 import { startServiceBusTriggers } from './triggers/service-bus.js';
 
-export { createSystemClock, createVirtualClock } from './clock.js';
-export type { HostClock, VirtualClock, VirtualClockOptions } from './clock.js';
+export { createFastForwardClock, createSystemClock, createVirtualClock } from './clock.js';
+export type {
+  FastForwardClock,
+  FastForwardClockOptions,
+  HostClock,
+  VirtualClock,
+  VirtualClockOptions,
+} from './clock.js';
 export type { HostLogger } from './invoke.js';
 export type { InstanceStatus } from './durable/engine.js';
 export { FUNCTIONS_KEY_HEADER } from './http-server.js';
