@@ -34,8 +34,15 @@ import {
 } from './input.js';
 import type { AcquireResult } from './slot.js';
 
-/** How often a waiter re-checks the slot's holders when no grant event came. */
+/**
+ * How often the first waiter re-checks the slot when no grant event came (a missed notification, a
+ * holder or waiter that no longer runs). A waiter further back waits this times its position, up to
+ * {@link SLOT_RECHECK_MAX_FACTOR}: grants arrive as events, the recheck is only the safety net, and
+ * 200 queued files should not cost 200 activity calls a minute.
+ */
 export const SLOT_RECHECK_MS = 60_000;
+/** Longest recheck interval, in multiples of {@link SLOT_RECHECK_MS}. */
+export const SLOT_RECHECK_MAX_FACTOR = 15;
 /** Waits between two attempts to fetch target error keys files F&O is still generating. */
 export const TARGET_KEYS_WAIT_MS = 5_000;
 /** Attempts to fetch pending target error keys files. */
@@ -188,7 +195,8 @@ export function* importPackageOrchestrator(
     publish({ stage: 'WaitingForSlot', slotPosition: acquired.position });
     const granted = context.df.waitForExternalEvent(IMPORT_EVENTS.slotGranted);
     const cancel = cancelWaiter();
-    const recheck = context.df.createTimer(new Date(now().getTime() + SLOT_RECHECK_MS));
+    const recheckMs = SLOT_RECHECK_MS * Math.min(Math.max(1, acquired.position), SLOT_RECHECK_MAX_FACTOR);
+    const recheck = context.df.createTimer(new Date(now().getTime() + recheckMs));
     const winner = (yield context.df.Task.any([granted, cancel, recheck])) as Task;
     if (winner !== recheck) recheck.cancel();
     if (winner === cancel) break;
@@ -196,7 +204,7 @@ export function* importPackageOrchestrator(
       const stale = (yield context.df.callActivityWithRetry(
         IMPORT_ACTIVITIES.findStaleHolders,
         retry(3, 2_000),
-        { instanceIds: acquired.ahead },
+        { instanceIds: acquired.watch },
       )) as string[];
       if (stale.length > 0) {
         const freed = (yield context.df.callEntity(slot, 'remove', {

@@ -27,8 +27,12 @@ export interface AcquireResult {
   granted: boolean;
   /** 1-based place in the queue when not granted. */
   position: number;
-  /** Holders and waiters ahead (a waiter checks whether they still run). */
-  ahead: string[];
+  /**
+   * Whom this waiter checks on its recheck (do they still run?): the holders and the one waiter
+   * directly ahead. Every waiter watching its predecessor covers the whole queue with one check
+   * each, where watching everyone ahead would cost n² lookups for n queued files.
+   */
+  watch: string[];
   /** Others granted by this call (must be notified). */
   notify: string[];
 }
@@ -76,22 +80,22 @@ export function acquire(
 ): AcquireResult {
   state.capacity = input.capacity;
   if (state.holders.some((h) => h.instanceId === input.instanceId)) {
-    return { granted: true, position: 0, ahead: [], notify: [] };
+    return { granted: true, position: 0, watch: [], notify: [] };
   }
   const waiter = state.waiters.find((w) => w.instanceId === input.instanceId);
   if (waiter) waiter.ready = true;
   else state.waiters.push({ instanceId: input.instanceId, since: input.now, ready: true });
   const notify = grant(state, input.now).filter((id) => id !== input.instanceId);
   if (state.holders.some((h) => h.instanceId === input.instanceId)) {
-    return { granted: true, position: 0, ahead: [], notify };
+    return { granted: true, position: 0, watch: [], notify };
   }
   const index = state.waiters.findIndex((w) => w.instanceId === input.instanceId);
   return {
     granted: false,
     position: index + 1,
-    ahead: [
+    watch: [
       ...state.holders.map((h) => h.instanceId),
-      ...state.waiters.slice(0, index).map((w) => w.instanceId),
+      ...(index > 0 ? [state.waiters[index - 1]!.instanceId] : []),
     ],
     notify,
   };

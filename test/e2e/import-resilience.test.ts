@@ -115,7 +115,8 @@ describe('import pipeline resilience', () => {
       expect(job.errors[0]!.message).toContain('could not be checked');
       expect(job.result?.executionId).toBe(`dmffn-${job.id}`);
       const archived: string[] = [];
-      for await (const blob of s.containers.archive.listBlobsFlat({ prefix: 'failed/' })) archived.push(blob.name);
+      for await (const blob of s.containers.archive.listBlobsFlat({ prefix: 'failed/' }))
+        archived.push(blob.name);
       expect(archived.some((name) => name.endsWith('unreachable.zip'))).toBe(true);
     } finally {
       await s.stack.emulator.control.clearFaults();

@@ -77,9 +77,11 @@ export function nextPollDelayMs(input: PollPlanInput): number {
   const history = usableHistory(input.history);
   if (!history) return geometricDelayMs(pollsSoFar, settings);
 
-  // The first poll stays early: an execution that fails at once should be seen at once.
-  if (pollsSoFar === 0) return firstMs;
   const denseStart = DENSE_START_FRACTION * Math.min(...history);
+  // The first poll stays early (an execution that fails at once should be seen at once), and
+  // earlier still for a project whose executions take less than the first interval: waiting the
+  // full first interval for a 5-second import would triple its time in the slot.
+  if (pollsSoFar === 0) return Math.max(1000, Math.round(Math.min(firstMs, denseStart)));
   const denseStep = Math.max(1000, DENSE_STEP_FRACTION * median(history));
   const latestExpected = Math.max(...history) * 1.1;
   if (elapsedMs < denseStart) {

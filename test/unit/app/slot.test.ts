@@ -21,11 +21,21 @@ describe('environment slot', () => {
     expect(acquire(state, { instanceId: 'b', capacity: 1, now: t(6) })).toMatchObject({
       granted: false,
       position: 1,
-      ahead: ['a'],
+      watch: ['a'],
     });
     expect(remove(state, { instanceIds: ['a'], now: t(7) })).toEqual(['b']);
     expect(remove(state, { instanceIds: ['b'], now: t(8) })).toEqual(['c']);
     expect(state.holders.map((h) => h.instanceId)).toEqual(['c']);
+  });
+
+  it('a waiter watches the holders and only the waiter directly ahead of it', () => {
+    const state = emptySlot();
+    for (const id of ['h', 'w1', 'w2', 'w3']) acquire(state, { instanceId: id, capacity: 1, now: t(1) });
+    expect(acquire(state, { instanceId: 'w1', capacity: 1, now: t(2) }).watch).toEqual(['h']);
+    expect(acquire(state, { instanceId: 'w3', capacity: 1, now: t(2) })).toMatchObject({
+      position: 3,
+      watch: ['h', 'w2'],
+    });
   });
 
   it('orders by arrival time even when the enqueue calls come out of order', () => {

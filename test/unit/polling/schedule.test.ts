@@ -50,6 +50,18 @@ describe('nextPollDelayMs', () => {
       }),
     ).toBe(15_000);
   });
+
+  it('polls a project whose executions are shorter than the first interval when they usually end', () => {
+    const history = [6_000, 5_000, 7_000];
+    expect(nextPollDelayMs({ elapsedMs: 0, pollsSoFar: 0, settings: DEFAULT_POLLING, history })).toBe(4_500);
+    for (const duration of [5_000, 6_000, 7_000]) {
+      const { calls, lagMs } = simulate(duration, history);
+      expect(lagMs).toBeLessThanOrEqual(1_000);
+      expect(calls).toBeLessThanOrEqual(4);
+    }
+    // without history the same 6-second import waits for the first interval
+    expect(simulate(6_000).lagMs).toBe(9_000);
+  });
 });
 
 describe('usableHistory', () => {
