@@ -123,6 +123,7 @@ export interface FastForwardClockOptions {
 
 /** A clock that runs at real speed and skips the idle stretches (see {@link createFastForwardClock}). */
 export interface FastForwardClock extends HostClock {
+  onIdle(isIdle: () => boolean): void;
   /** Milliseconds skipped so far (clock time − wall time). */
   skippedMs(): number;
   /** Number of armed timers. */

@@ -7,7 +7,6 @@
  * SDK's usual settings). Prints throughput, the ratio and the peak RSS growth of each.
  * Goal: ratio ≥ 0.9, peak RSS ≤ 256 MB. Run: `npx tsx bench/import/upload.ts`.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,8 +14,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { BlobServiceClient, BlockBlobClient } from '@azure/storage-blob';
 import { startAzurite } from '../../emulator/azurite.js';
-import { ensureEmulatorCertificates } from '../../emulator/certs.js';
 import { startEmulator } from '../../emulator/index.js';
+import { runTrustingEmulatorCa } from '../support/trust-emulator-ca.js';
 import { DmfPackageClient, uploadPackageToSas } from '../../src/shared/dmf/index.js';
 import { openBlobStream } from '../../src/shared/storage/index.js';
 import { UPLOAD_BLOCK_SIZE, UPLOAD_CONCURRENCY } from '../../src/activities/fo.js';
@@ -50,16 +49,6 @@ function generated(bytes: number): Readable {
 }
 
 async function main(): Promise<void> {
-  const certs = ensureEmulatorCertificates();
-  if (process.env.NODE_EXTRA_CA_CERTS !== certs.caCertPath) {
-    // Node reads NODE_EXTRA_CA_CERTS at start only: run again trusting the emulator's CA
-    const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-      stdio: 'inherit',
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: certs.caCertPath },
-    });
-    child.on('exit', (code) => process.exit(code ?? 1));
-    return;
-  }
   const dir = mkdtempSync(join(tmpdir(), 'bench-upload-'));
   const azurite = await startAzurite({ location: join(dir, 'azurite') });
   const emulator = await startEmulator({ storageConnectionString: azurite.connectionString });
@@ -115,4 +104,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+await runTrustingEmulatorCa(main);

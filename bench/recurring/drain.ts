@@ -9,14 +9,14 @@
  * emulator start) so the app's HTTPS calls to the emulator are trusted: the script re-executes
  * itself with it when it is missing.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { createVirtualClock } from '../../devhost/index.js';
-import { readSampleConfig, startLocalStack, PROJECT_ROOT } from '../../devhost/stack.js';
-import { DEFAULT_EXPORT_ACTIVITY_ID, ensureEmulatorCertificates } from '../../emulator/index.js';
+import { readSampleConfig, startLocalStack } from '../../devhost/stack.js';
+import { DEFAULT_EXPORT_ACTIVITY_ID } from '../../emulator/index.js';
+import { runTrustingEmulatorCa } from '../support/trust-emulator-ca.js';
 import { createEnvironmentClients } from '../../src/shared/dmf/index.js';
 
 const messages = Number(process.argv[2] ?? 1000);
@@ -139,14 +139,4 @@ async function main(): Promise<void> {
   }
 }
 
-const { caCertPath } = ensureEmulatorCertificates();
-if (process.env.NODE_EXTRA_CA_CERTS !== caCertPath) {
-  const run = spawnSync(process.execPath, process.execArgv.concat(process.argv.slice(1)), {
-    cwd: PROJECT_ROOT,
-    stdio: 'inherit',
-    env: { ...process.env, NODE_EXTRA_CA_CERTS: caCertPath },
-  });
-  process.exit(run.status ?? 1);
-} else {
-  await main();
-}
+await runTrustingEmulatorCa(main);

@@ -21,7 +21,7 @@ import {
   type ImportResult,
   type JobError,
 } from '../shared/jobs/index.js';
-import { nextPollDelayMs } from '../shared/polling/schedule.js';
+import { estimatedDurationMs, nextPollDelayMs } from '../shared/polling/schedule.js';
 import {
   ImportInputSchema,
   type BlobRef,
@@ -300,6 +300,8 @@ export function* importPackageOrchestrator(
       const deadlineMs = prepared.polling.deadlineHours * 3_600_000;
       const graceMs = prepared.polling.notStartedGraceSeconds * 1000;
       let final: string | undefined;
+      // when F&O last said "not yet" (ms after the start): the end lies after it
+      let lastUnfinishedMs = 0;
       for (;;) {
         const elapsed = now().getTime() - startedAt.getTime();
         if (elapsed >= deadlineMs) break;
@@ -338,6 +340,7 @@ export function* importPackageOrchestrator(
             final = polled.status;
             break;
           }
+          lastUnfinishedMs = now().getTime() - startedAt.getTime();
         } else if (polled.kind === 'notFound' && now().getTime() - startedAt.getTime() > graceMs) {
           errors.push({
             code: 'DMF_EXECUTION_NOT_FOUND',
@@ -345,6 +348,8 @@ export function* importPackageOrchestrator(
           });
           final = 'Failed';
           break;
+        } else if (polled.kind === 'notFound') {
+          lastUnfinishedMs = now().getTime() - startedAt.getTime();
         }
       }
       timings.executionMs = now().getTime() - startedAt.getTime();
@@ -360,7 +365,7 @@ export function* importPackageOrchestrator(
           context.df.signalEntity(
             new df.EntityId(IMPORT_ENTITIES.history, historyKey(input.environment, input.project)),
             'add',
-            timings.executionMs,
+            estimatedDurationMs({ lastUnfinishedMs, finishedMs: timings.executionMs }),
           );
         }
       }

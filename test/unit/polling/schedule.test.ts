@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_POLLING, nextPollDelayMs, usableHistory } from '../../../src/shared/polling/schedule.js';
+import {
+  DEFAULT_POLLING,
+  estimatedDurationMs,
+  nextPollDelayMs,
+  usableHistory,
+} from '../../../src/shared/polling/schedule.js';
 
 /** Simulates polling an execution that finishes after `durationMs`; returns calls and detection lag. */
 function simulate(durationMs: number, history?: readonly number[]): { calls: number; lagMs: number } {
@@ -65,9 +70,47 @@ describe('nextPollDelayMs', () => {
 });
 
 describe('usableHistory', () => {
-  it('ignores fewer than three runs and runs of very different durations', () => {
+  it('needs three runs and looks at the newest ten', () => {
     expect(usableHistory([HOUR, HOUR])).toBeUndefined();
-    expect(usableHistory([60_000, HOUR, HOUR])).toBeUndefined();
     expect(usableHistory([HOUR, 1.1 * HOUR, 0.9 * HOUR])).toHaveLength(3);
+    expect(usableHistory(Array.from({ length: 12 }, (_, i) => (i + 1) * 60_000))).toEqual(
+      Array.from({ length: 10 }, (_, i) => (i + 1) * 60_000),
+    );
+  });
+
+  it('durations that vary widely still bound the polls, with a lag no worse than backoff', () => {
+    const wide = [60_000, HOUR, 0.5 * HOUR];
+    for (const duration of [60_000, 0.5 * HOUR, HOUR]) {
+      const learned = simulate(duration, wide);
+      expect(learned.calls).toBeLessThanOrEqual(20);
+      expect(learned.lagMs / duration).toBeLessThanOrEqual(0.6);
+    }
+  });
+});
+
+describe('estimatedDurationMs', () => {
+  it('remembers the middle of the bracket F&O gave: last "not yet" to the final answer', () => {
+    expect(estimatedDurationMs({ lastUnfinishedMs: 16_000, finishedMs: 18_000 })).toBe(17_000);
+    // found final at the first poll: anywhere between the start and that poll
+    expect(estimatedDurationMs({ lastUnfinishedMs: 0, finishedMs: 15_000 })).toBe(7_500);
+  });
+
+  it('lets a short project found late by the first poll be polled at its own pace within a few runs', () => {
+    let history: number[] = [];
+    const lags: number[] = [];
+    for (let run = 0; run < 8; run++) {
+      const duration = 6_000;
+      let elapsedMs = 0;
+      let lastUnfinishedMs = 0;
+      for (let calls = 0; ; calls++) {
+        elapsedMs += nextPollDelayMs({ elapsedMs, pollsSoFar: calls, settings: DEFAULT_POLLING, history });
+        if (elapsedMs >= duration) break;
+        lastUnfinishedMs = elapsedMs;
+      }
+      lags.push(elapsedMs - duration);
+      history = [estimatedDurationMs({ lastUnfinishedMs, finishedMs: elapsedMs }), ...history];
+    }
+    expect(lags.slice(0, 3)).toEqual([9_000, 9_000, 9_000]);
+    for (const lag of lags.slice(4)) expect(lag).toBeLessThanOrEqual(1_000);
   });
 });
