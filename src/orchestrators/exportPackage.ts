@@ -18,8 +18,14 @@ import {
   type ExportStoreInput,
   type ExportStoreResult,
 } from './exportInput.js';
-import { activityRetry, errorMessage, pollExecution } from './exportPolling.js';
-import type { CollectErrorsInput, CollectErrorsResult, StatusResult } from './input.js';
+import {
+  activityRetry,
+  confirmStart,
+  errorMessage,
+  pollExecution,
+  unconfirmedStartNote,
+} from './executionPolling.js';
+import type { CollectErrorsInput, CollectErrorsResult } from './input.js';
 
 /** How long GetExportedPackageUrl may answer "" after the execution finished. */
 export const PACKAGE_URL_DEADLINE_MS = 60 * 60_000;
@@ -88,15 +94,16 @@ export function* exportPackageOrchestrator(
   try {
     yield context.df.callActivityWithRetry(EXPORT_ACTIVITIES.start, activityRetry(4, 10_000), startInput);
   } catch (error) {
-    const check = (yield context.df.callActivityWithRetry(
-      IMPORT_ACTIVITIES.getStatus,
-      activityRetry(3, 5_000),
-      {
-        environment: input.environment,
-        executionId,
-      },
-    )) as StatusResult;
-    if (check.kind !== 'status') {
+    const check = yield* confirmStart(context, { environment: input.environment, executionId });
+    if (check.kind === 'unknown') {
+      result.executionId = executionId;
+      errors.push({
+        code: 'EXPORT_START_FAILED',
+        message: `ExportToPackage failed: ${errorMessage(error)}. ${unconfirmedStartNote(executionId, check.message)}`,
+      });
+      return yield* finish('Failed');
+    }
+    if (check.kind === 'notRegistered') {
       errors.push({ code: 'EXPORT_START_FAILED', message: `ExportToPackage failed: ${errorMessage(error)}` });
       return yield* finish('Failed');
     }

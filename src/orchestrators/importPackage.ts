@@ -14,24 +14,29 @@ import {
 } from '../activities/names.js';
 import type { FinishInput } from '../activities/finish.js';
 import {
-  appendPoll,
   executionIdFor,
   type ImportCustomStatus,
   type ImportOutcome,
   type ImportResult,
   type JobError,
 } from '../shared/jobs/index.js';
-import { estimatedDurationMs, nextPollDelayMs } from '../shared/polling/schedule.js';
+import { estimatedDurationMs } from '../shared/polling/schedule.js';
 import {
   ImportInputSchema,
   type BlobRef,
   type CollectErrorsInput,
   type CollectErrorsResult,
   type PrepareResult,
-  type StatusResult,
   type UploadAndStartInput,
   type UploadAndStartResult,
 } from './input.js';
+import {
+  activityRetry,
+  confirmStart,
+  errorMessage,
+  pollExecution,
+  unconfirmedStartNote,
+} from './executionPolling.js';
 import type { AcquireResult } from './slot.js';
 
 /**
@@ -47,23 +52,6 @@ export const SLOT_RECHECK_MAX_FACTOR = 15;
 export const TARGET_KEYS_WAIT_MS = 5_000;
 /** Attempts to fetch pending target error keys files. */
 export const TARGET_KEYS_ATTEMPTS = 12;
-/** F&O statuses after which nothing changes any more. */
-export const FINAL_FO_STATUSES: ReadonlySet<string> = new Set([
-  'Succeeded',
-  'PartiallySucceeded',
-  'Failed',
-  'Canceled',
-]);
-
-function retry(attempts: number, firstMs: number): df.RetryOptions {
-  const options = new df.RetryOptions(firstMs, attempts);
-  options.backoffCoefficient = 2;
-  options.maxRetryIntervalInMilliseconds = 60_000;
-  return options;
-}
-
-const errorMessage = (error: unknown): string =>
-  (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? 'unknown error';
 
 /** The orchestrator function (exported for tests; registered below). */
 export function* importPackageOrchestrator(
@@ -122,7 +110,7 @@ export function* importPackageOrchestrator(
     };
     const final = (yield context.df.callActivityWithRetry(
       IMPORT_ACTIVITIES.finish,
-      retry(5, 5_000),
+      activityRetry(5, 5_000),
       finishInput,
     )) as ImportResult;
     publish({ stage: 'Done' });
@@ -139,7 +127,9 @@ export function* importPackageOrchestrator(
   function* notify(instanceIds: string[]): Generator<Task, void, unknown> {
     if (instanceIds.length === 0) return;
     try {
-      yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.notifySlot, retry(5, 2_000), { instanceIds });
+      yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.notifySlot, activityRetry(5, 2_000), {
+        instanceIds,
+      });
     } catch {
       // the granted imports also find out at their next recheck
     }
@@ -155,7 +145,7 @@ export function* importPackageOrchestrator(
   // a) prepare
   let prepared: PrepareResult;
   try {
-    prepared = (yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.prepare, retry(4, 5_000), {
+    prepared = (yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.prepare, activityRetry(4, 5_000), {
       input,
       instanceId,
     })) as PrepareResult;
@@ -203,7 +193,7 @@ export function* importPackageOrchestrator(
     if (winner === recheck) {
       const stale = (yield context.df.callActivityWithRetry(
         IMPORT_ACTIVITIES.findStaleHolders,
-        retry(3, 2_000),
+        activityRetry(3, 2_000),
         { instanceIds: acquired.watch },
       )) as string[];
       if (stale.length > 0) {
@@ -256,30 +246,21 @@ export function* importPackageOrchestrator(
       called = true;
       (yield context.df.callActivityWithRetry(
         IMPORT_ACTIVITIES.uploadAndStart,
-        retry(4, 10_000),
+        activityRetry(4, 10_000),
         startInput,
       )) as UploadAndStartResult;
     } catch (error) {
       startFailure = errorMessage(error);
     }
     if (startFailure !== undefined) {
-      // the start may have registered anyway (DMF_START_UNCONFIRMED): F&O has the last word
-      let check: StatusResult;
-      try {
-        check = (yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.getStatus, retry(3, 5_000), {
-          environment: input.environment,
-          executionId,
-        })) as StatusResult;
-      } catch (error) {
-        check = { kind: 'unavailable', message: errorMessage(error) };
-      }
-      if (check.kind === 'unavailable') {
+      const check = yield* confirmStart(context, { environment: input.environment, executionId });
+      if (check.kind === 'unknown') {
         // F&O cannot be asked either: end readably rather than leave the job without a result
         errors.push({
           code: 'IMPORT_START_FAILED',
-          message: `Upload or ImportFromPackage failed: ${startFailure}. Whether F&O registered execution ${executionId} could not be checked (${check.message}): look it up in F&O before importing the file again.`,
+          message: `Upload or ImportFromPackage failed: ${startFailure}. ${unconfirmedStartNote(executionId, check.message)}`,
         });
-      } else if (check.kind !== 'status') {
+      } else if (check.kind === 'notRegistered') {
         called = false;
         errors.push({
           code: 'IMPORT_START_FAILED',
@@ -293,79 +274,50 @@ export function* importPackageOrchestrator(
       startedAt = now();
       timings.startedAt = startedAt.toISOString();
       publish({ stage: 'Polling', startedAt: timings.startedAt });
-      const history = (yield context.df.callEntity(
-        new df.EntityId(IMPORT_ENTITIES.history, historyKey(input.environment, input.project)),
-        'get',
-      )) as number[];
-      const deadlineMs = prepared.polling.deadlineHours * 3_600_000;
-      const graceMs = prepared.polling.notStartedGraceSeconds * 1000;
-      let final: string | undefined;
-      // when F&O last said "not yet" (ms after the start): the end lies after it
-      let lastUnfinishedMs = 0;
-      for (;;) {
-        const elapsed = now().getTime() - startedAt.getTime();
-        if (elapsed >= deadlineMs) break;
-        const delay = Math.min(
-          nextPollDelayMs({
-            elapsedMs: elapsed,
-            pollsSoFar: status.polls,
-            settings: prepared.polling,
-            history,
-          }),
-          deadlineMs - elapsed,
-        );
-        const at = new Date(now().getTime() + delay);
-        publish({ nextPollAt: at.toISOString() });
-        yield context.df.createTimer(at);
-        let polled: StatusResult;
-        try {
-          polled = (yield context.df.callActivityWithRetry(IMPORT_ACTIVITIES.getStatus, retry(3, 5_000), {
-            environment: input.environment,
-            executionId,
-          })) as StatusResult;
-        } catch (error) {
-          polled = { kind: 'unavailable', message: errorMessage(error) };
-        }
-        publish({
-          polls: status.polls + 1,
-          pollLog: appendPoll(status.pollLog, {
-            at: now().toISOString(),
-            ...(polled.kind === 'status' ? { foStatus: polled.status } : { answer: polled.kind }),
-          }),
-        });
-        if (polled.kind === 'status') {
-          foStatus = polled.status;
-          publish({ foStatus });
-          if (FINAL_FO_STATUSES.has(polled.status)) {
-            final = polled.status;
-            break;
-          }
-          lastUnfinishedMs = now().getTime() - startedAt.getTime();
-        } else if (polled.kind === 'notFound' && now().getTime() - startedAt.getTime() > graceMs) {
-          errors.push({
-            code: 'DMF_EXECUTION_NOT_FOUND',
-            message: `F&O still did not know execution ${executionId} ${Math.round(graceMs / 1000)} s after ImportFromPackage accepted it.`,
+      const historyEntity = new df.EntityId(
+        IMPORT_ENTITIES.history,
+        historyKey(input.environment, input.project),
+      );
+      const history = (yield context.df.callEntity(historyEntity, 'get')) as number[];
+      const polled = yield* pollExecution(context, {
+        environment: input.environment,
+        executionId,
+        startedAt,
+        polling: prepared.polling,
+        history,
+        onProgress: (p) => {
+          foStatus = p.foStatus ?? foStatus;
+          publish({
+            polls: p.polls,
+            pollLog: p.pollLog,
+            ...(p.foStatus ? { foStatus: p.foStatus } : {}),
+            ...(p.nextPollAt ? { nextPollAt: p.nextPollAt } : {}),
           });
-          final = 'Failed';
-          break;
-        } else if (polled.kind === 'notFound') {
-          lastUnfinishedMs = now().getTime() - startedAt.getTime();
-        }
-      }
+        },
+      });
       timings.executionMs = now().getTime() - startedAt.getTime();
-      if (final === undefined) {
+      if (polled.kind === 'timedOut') {
         errors.push({
           code: 'IMPORT_TIMED_OUT',
           message: `F&O did not finish execution ${executionId} within ${prepared.polling.deadlineHours} h (last status ${foStatus ?? 'unknown'}).`,
         });
         outcome = 'TimedOut';
+      } else if (polled.kind === 'notFound') {
+        errors.push({
+          code: 'DMF_EXECUTION_NOT_FOUND',
+          message: `F&O still did not know execution ${executionId} ${Math.round(polled.graceMs / 1000)} s after ImportFromPackage accepted it.`,
+        });
+        outcome = 'Failed';
       } else {
-        outcome = final as ImportOutcome;
-        if (final === 'Succeeded' || final === 'PartiallySucceeded') {
+        outcome = polled.status as ImportOutcome;
+        if (outcome === 'Succeeded' || outcome === 'PartiallySucceeded') {
           context.df.signalEntity(
-            new df.EntityId(IMPORT_ENTITIES.history, historyKey(input.environment, input.project)),
+            historyEntity,
             'add',
-            estimatedDurationMs({ lastUnfinishedMs, finishedMs: timings.executionMs }),
+            estimatedDurationMs({
+              lastUnfinishedMs: polled.lastUnfinishedMs,
+              finishedMs: timings.executionMs,
+            }),
           );
         }
       }
@@ -392,7 +344,7 @@ export function* importPackageOrchestrator(
     try {
       let collected = (yield context.df.callActivityWithRetry(
         IMPORT_ACTIVITIES.collectErrors,
-        retry(4, 5_000),
+        activityRetry(4, 5_000),
         request,
       )) as CollectErrorsResult;
       errors.push(...collected.errors);
@@ -405,7 +357,7 @@ export function* importPackageOrchestrator(
         yield context.df.createTimer(new Date(now().getTime() + TARGET_KEYS_WAIT_MS));
         collected = (yield context.df.callActivityWithRetry(
           IMPORT_ACTIVITIES.collectErrors,
-          retry(4, 5_000),
+          activityRetry(4, 5_000),
           {
             ...request,
             onlyTargetKeysFor: collected.pendingTargetKeys,

@@ -9,7 +9,7 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { RECURRING_ACTIVITIES, RECURRING_EXPORT_ORCHESTRATOR } from '../activities/exportNames.js';
-import { activityRetry } from './exportPolling.js';
+import { activityRetry } from './executionPolling.js';
 import {
   DrainInputSchema,
   type AckInput,

@@ -8,7 +8,7 @@ import type { OrchestrationContext, Task } from 'durable-functions';
 import { RECURRING_ACTIVITIES, RECURRING_IMPORT_ORCHESTRATOR } from '../activities/exportNames.js';
 import { IMPORT_ACTIVITIES } from '../activities/names.js';
 import type { CollectErrorsInput, CollectErrorsResult } from './input.js';
-import { activityRetry, errorMessage } from './exportPolling.js';
+import { activityRetry, errorMessage } from './executionPolling.js';
 import {
   RecurringImportInputSchema,
   type EnqueueResult,

@@ -162,6 +162,32 @@ describe('package export', () => {
     expect((event.body as { type: string }).type).toBe('com.dmf-functions.export.failed');
   });
 
+  it('a start that fails while F&O cannot be asked about it either ends Failed with both reasons', async () => {
+    await s.stack.emulator.control.setFault({
+      route: 'ExportToPackage',
+      kind: 'status',
+      status: 400,
+      times: 100,
+    });
+    await s.stack.emulator.control.setFault({
+      route: 'GetExecutionSummaryStatus',
+      kind: 'status',
+      status: 403,
+      times: 100,
+    });
+    try {
+      const response = await s.api('/api/exports?environment=local&project=CustomersOut', { method: 'POST' });
+      const { id } = (await response.json()) as { id: string };
+      const job = await waitForExport(id);
+      expect(job.status).toBe('Failed');
+      expect(job.errors[0]).toMatchObject({ code: 'EXPORT_START_FAILED' });
+      expect(job.errors[0]!.message).toContain('could not be checked');
+      expect(job.errors[0]!.message).toContain('HTTP 403');
+    } finally {
+      await s.stack.emulator.control.clearFaults();
+    }
+  });
+
   it('the schedule timer starts a due export once per occurrence', async () => {
     const run = await s.api('/admin/functions/exportScheduleTimer', { method: 'POST', body: '{}' });
     expect(run.status).toBeLessThan(300);

@@ -1,7 +1,7 @@
 /**
- * Polling of an F&O execution inside an orchestration, as the import does it: waits planned by
- * `nextPollDelayMs` on durable timers, the import's status activity, a bounded "not found" grace and
- * a deadline. Written as a reusable sub-generator (the import orchestrator could use it too).
+ * What imports and exports do alike with an F&O execution inside an orchestration: confirm a start
+ * that failed, and poll — waits planned by `nextPollDelayMs` on durable timers, the status activity,
+ * a bounded "not found" grace and a deadline. Sub-generators (`yield*`), deterministic.
  */
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
@@ -42,7 +42,13 @@ export interface PollProgress {
 
 /** Outcome of {@link pollExecution}. */
 export type PollOutcome =
-  | { kind: 'final'; status: string; polls: number }
+  | {
+      kind: 'final';
+      status: string;
+      polls: number;
+      /** Ms after the start of the last poll that found the execution unfinished (0: none). */
+      lastUnfinishedMs: number;
+    }
   | { kind: 'notFound'; polls: number; graceMs: number }
   | { kind: 'timedOut'; polls: number; lastStatus: string | undefined };
 
@@ -67,6 +73,7 @@ export function* pollExecution(
   let polls = 0;
   let pollLog: PollLogEntry[] = [];
   let lastStatus: string | undefined;
+  let lastUnfinishedMs = 0;
   for (;;) {
     const elapsed = now().getTime() - options.startedAt.getTime();
     if (elapsed >= deadlineMs) return { kind: 'timedOut', polls, lastStatus };
@@ -104,12 +111,52 @@ export function* pollExecution(
     if (polled.kind === 'status') {
       lastStatus = polled.status;
       options.onProgress?.({ polls, foStatus: lastStatus, pollLog });
-      if (FINAL_EXECUTION_STATUSES.has(polled.status)) return { kind: 'final', status: polled.status, polls };
+      if (FINAL_EXECUTION_STATUSES.has(polled.status)) {
+        return { kind: 'final', status: polled.status, polls, lastUnfinishedMs };
+      }
+      lastUnfinishedMs = now().getTime() - options.startedAt.getTime();
     } else {
       options.onProgress?.({ polls, ...(lastStatus ? { foStatus: lastStatus } : {}), pollLog });
-      if (polled.kind === 'notFound' && now().getTime() - options.startedAt.getTime() > graceMs) {
-        return { kind: 'notFound', polls, graceMs };
+      if (polled.kind === 'notFound') {
+        if (now().getTime() - options.startedAt.getTime() > graceMs)
+          return { kind: 'notFound', polls, graceMs };
+        lastUnfinishedMs = now().getTime() - options.startedAt.getTime();
       }
     }
   }
+}
+
+/** What F&O says about an execution whose start call failed (see {@link confirmStart}). */
+export type StartCheck =
+  | { kind: 'registered' }
+  | { kind: 'notRegistered' }
+  /** F&O could not be asked either: the execution may or may not exist. */
+  | { kind: 'unknown'; message: string };
+
+/**
+ * After a start that failed (the call may have reached F&O anyway: DMF_START_UNCONFIRMED), asks
+ * GetExecutionSummaryStatus for the execution id: F&O has the last word. Never throws.
+ */
+export function* confirmStart(
+  context: OrchestrationContext,
+  options: { environment: string; executionId: string },
+): Generator<Task, StartCheck, unknown> {
+  let check: StatusResult;
+  try {
+    check = (yield context.df.callActivityWithRetry(
+      IMPORT_ACTIVITIES.getStatus,
+      activityRetry(3, 5_000),
+      options,
+    )) as StatusResult;
+  } catch (error) {
+    check = { kind: 'unavailable', message: errorMessage(error) };
+  }
+  if (check.kind === 'status') return { kind: 'registered' };
+  if (check.kind === 'notFound') return { kind: 'notRegistered' };
+  return { kind: 'unknown', message: check.message };
+}
+
+/** The sentence a job's error adds when {@link confirmStart} could not tell. */
+export function unconfirmedStartNote(executionId: string, message: string): string {
+  return `Whether F&O registered execution ${executionId} could not be checked (${message}): look it up in F&O before trying again.`;
 }
