@@ -25,3 +25,9 @@ import './functions/recurringImportBlob.js';
 import './orchestrators/recurringExportDrain.js';
 import './orchestrators/recurringImport.js';
 import './activities/registrations/recurring.js';
+
+import { app } from '@azure/functions';
+import { closeEventSenders } from './shared/events/index.js';
+
+// Event senders live as long as the worker; close their connections when it shuts down.
+app.hook.appTerminate(() => closeEventSenders());

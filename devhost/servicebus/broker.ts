@@ -100,6 +100,8 @@ export interface ServiceBusBroker {
   entities(): EntitySnapshot[];
   /** Messages in the dead-letter queue of a queue or `topic/Subscriptions/sub`. */
   deadLetters(entityPath: string): DeadLetteredMessage[];
+  /** AMQP connections clients have open now (shows whether a client reuses its connection). */
+  openConnections(): number;
   /** Closes every client connection and the listener; never waits longer than about a second. */
   stop(): Promise<void>;
 }
@@ -1269,6 +1271,10 @@ class Broker {
     return result;
   }
 
+  openConnections(): number {
+    return this.connections.size;
+  }
+
   deadLetters(entityPath: string): DeadLetteredMessage[] {
     const path = normaliseAddress(entityPath).replace(new RegExp(`/\\${DEAD_LETTER_QUEUE_SUFFIX}$`, 'i'), '');
     const entity = this.receivable.get(path.toLowerCase());
@@ -1320,6 +1326,7 @@ export async function startServiceBusBroker(
     host,
     entities: () => broker.entities(),
     deadLetters: (entityPath) => broker.deadLetters(entityPath),
+    openConnections: () => broker.openConnections(),
     stop: () => broker.stop(),
   };
 }

@@ -9,12 +9,7 @@
  * Import: enqueue the dropped blob (streamed), message status, execution id, finish (result JSON,
  * archive, event) — the error files come from the import's error collection activity.
  */
-import type { ServiceBusClient, ServiceBusSender } from '@azure/service-bus';
-import {
-  CLOUDEVENTS_CONTENT_TYPE,
-  createCloudEvent,
-  createServiceBusClient,
-} from '../shared/events/index.js';
+import { createCloudEvent, publishCloudEvent } from '../shared/events/index.js';
 import { DmfApiError, type DequeuedMessage } from '../shared/dmf/index.js';
 import type { Logger } from '../shared/log/index.js';
 import {
@@ -60,43 +55,14 @@ export function fileMissingBlobPath(environment: string, activityId: string, cor
 const errorText = (error: unknown): string =>
   (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? 'unknown error';
 
-let sender: { key: string; client: ServiceBusClient; sender: ServiceBusSender } | undefined;
-
-/**
- * Publishes an event with a sender kept for the life of the worker: the drain publishes one event
- * per message, and a Service Bus connection per event (as `publishCloudEvent` opens) would cost more
- * than the message itself. MessageId = event id, so a resend after a retry is dropped by duplicate
- * detection.
- */
+/** Publishes a recurring event (MessageId = event id, on the worker's kept sender). */
 async function publish(
   runtime: Runtime,
   event: { id: string; type: string; subject: string; data: unknown },
 ): Promise<void> {
   const { config } = runtime;
-  const key = `${config.serviceBus.eventsTopic}`;
-  if (sender?.key !== key) {
-    const client = createServiceBusClient(config.serviceBus.connection);
-    sender = { key, client, sender: client.createSender(key) };
-  }
   const body = { ...createCloudEvent({ ...event, time: new Date() }), source: RECURRING_EVENT_SOURCE };
-  try {
-    await sender.sender.sendMessages(
-      {
-        messageId: body.id,
-        body,
-        contentType: CLOUDEVENTS_CONTENT_TYPE,
-        subject: body.type,
-        applicationProperties: { 'cloudEvents:type': body.type, 'cloudEvents:id': body.id },
-      },
-      { abortSignal: AbortSignal.timeout(60_000) },
-    );
-  } catch (error) {
-    // a broken link is rebuilt on the next call (the activity retry)
-    const broken = sender;
-    sender = undefined;
-    await broken?.client.close().catch(() => undefined);
-    throw error;
-  }
+  await publishCloudEvent(config.serviceBus.connection, config.serviceBus.eventsTopic, body);
 }
 
 function toRef(message: DequeuedMessage): DequeuedRef {

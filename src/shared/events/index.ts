@@ -4,7 +4,7 @@
  * drops a re-sent event after an activity retry.
  */
 import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
-import { ServiceBusClient } from '@azure/service-bus';
+import { ServiceBusClient, type ServiceBusSender } from '@azure/service-bus';
 import type { ServiceBusConnection } from '../config/index.js';
 
 /** Event type prefix. */
@@ -69,17 +69,42 @@ export function createServiceBusClient(connection: ServiceBusConnection): Servic
   return new ServiceBusClient(connection.fullyQualifiedNamespace, credential);
 }
 
-/** Sends one CloudEvent to `topic` with MessageId = the event id; the client is closed afterwards. */
+interface CachedSender {
+  client: ServiceBusClient;
+  sender: ServiceBusSender;
+}
+/** Senders kept for the life of the worker, by connection and topic. */
+const senders = new Map<string, CachedSender>();
+
+function senderKey(connection: ServiceBusConnection, topic: string): string {
+  const target =
+    connection.kind === 'connectionString'
+      ? connection.connectionString
+      : `${connection.fullyQualifiedNamespace}|${connection.credential ?? ''}|${connection.clientId ?? ''}`;
+  return `${target}|${topic}`;
+}
+
+/**
+ * Sends one CloudEvent to `topic` with MessageId = the event id (duplicate detection drops a resend
+ * after an activity retry). The sender is kept for the worker's life: opening an AMQP connection
+ * per event would cost more than the event. A send that fails drops the cached sender, so the
+ * retry builds a fresh one.
+ */
 export async function publishCloudEvent(
   connection: ServiceBusConnection,
   topic: string,
   event: CloudEvent,
   options: { abortSignal?: AbortSignal; correlationId?: string } = {},
 ): Promise<void> {
-  const client = createServiceBusClient(connection);
+  const key = senderKey(connection, topic);
+  let cached = senders.get(key);
+  if (!cached) {
+    const client = createServiceBusClient(connection);
+    cached = { client, sender: client.createSender(topic) };
+    senders.set(key, cached);
+  }
   try {
-    const sender = client.createSender(topic);
-    await sender.sendMessages(
+    await cached.sender.sendMessages(
       {
         messageId: event.id,
         body: event,
@@ -90,8 +115,16 @@ export async function publishCloudEvent(
       },
       { abortSignal: options.abortSignal ?? AbortSignal.timeout(60_000) },
     );
-    await sender.close();
-  } finally {
-    await client.close();
+  } catch (error) {
+    if (senders.get(key) === cached) senders.delete(key);
+    await cached.client.close().catch(() => undefined);
+    throw error;
   }
+}
+
+/** Closes every kept sender (the app's `appTerminate` hook; tests). */
+export async function closeEventSenders(): Promise<void> {
+  const all = [...senders.values()];
+  senders.clear();
+  await Promise.all(all.map((c) => c.client.close().catch(() => undefined)));
 }
