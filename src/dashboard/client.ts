@@ -63,13 +63,8 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
   function isFinal(job) { return FINAL.indexOf(job.status) >= 0; }
   function kindOf(job) {
     var labels = { import: 'Import', export: 'Export', recurringImport: 'Enqueue', recurringExport: 'Recurring drain' };
-    if (job.kind) return labels[job.kind] || String(job.kind).charAt(0).toUpperCase() + String(job.kind).slice(1);
-    var id = String(job.id || '');
-    if (id.indexOf('imp-') === 0) return 'Import';
-    if (id.indexOf('exp-') === 0) return 'Export';
-    if (id.indexOf('rec-') === 0 || id.indexOf('drain-') === 0) return 'Recurring drain';
-    if (id.indexOf('enq-') === 0) return 'Enqueue';
-    return 'Job';
+    if (!job.kind) return 'Job';
+    return labels[job.kind] || String(job.kind).charAt(0).toUpperCase() + String(job.kind).slice(1);
   }
   function fileOf(job) { return job.file || (job.result && job.result.packageName) || job.id; }
   function legalEntityOf(job) { return job.legalEntity || (job.result && job.result.legalEntity) || ''; }

@@ -153,6 +153,8 @@ export interface ImportResult {
 /** What `GET /api/jobs/{id}` answers. */
 export interface Job {
   id: string;
+  /** What the job does (exports say `export`, recurring jobs `recurringImport`/`recurringExport`). */
+  kind: 'import';
   status: JobStatus;
   stage: ImportStage | undefined;
   executionId: string | undefined;
@@ -268,6 +270,7 @@ export function jobFromStatus(status: OrchestrationStatusLike): Job {
   });
   return {
     id: status.instanceId,
+    kind: 'import',
     status: jobStatus,
     stage: result ? 'Done' : custom.stage,
     // known from the start (derived), but only meaningful once F&O was asked to import
