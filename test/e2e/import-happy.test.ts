@@ -82,7 +82,13 @@ describe('import pipeline, happy paths', () => {
     expect(accepted.statusUrl).toMatch(new RegExp(`/api/jobs/${accepted.id}$`));
     expect(response.headers.get('location')).toBe(accepted.statusUrl);
     const job = await s.waitForJob(accepted.id);
-    expect(job).toMatchObject({ id: accepted.id, kind: 'import', status: 'Succeeded', stage: 'Done', errors: [] });
+    expect(job).toMatchObject({
+      id: accepted.id,
+      kind: 'import',
+      status: 'Succeeded',
+      stage: 'Done',
+      errors: [],
+    });
     expect(job.result?.trigger).toBe('http');
     expect(job.result?.file).toMatch(/posted\.zip$/);
     // the upload also fires the blob trigger: same blob version, same instance, one execution
