@@ -3,7 +3,8 @@
  * local Functions host running the unchanged app. `npm start` and the end-to-end tests use it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -89,6 +90,26 @@ export interface LocalStack {
 /** Reads the sample DMF configuration. */
 export function readSampleConfig(): Record<string, unknown> {
   return JSON.parse(readFileSync(SAMPLE_CONFIG_PATH, 'utf8')) as Record<string, unknown>;
+}
+
+/** File in a data folder holding the function key `npm start` keeps across restarts. */
+export const FUNCTIONS_KEY_FILE = 'functions.key';
+
+/**
+ * The function key kept in `dataDir` (created on first use, readable by the owner only), so the
+ * FUNCTIONS_KEY that `npm start` prints stays the same from one start to the next and scripts or an
+ * open dashboard keep working; deleting the data folder makes a new one.
+ */
+export function persistentFunctionsKey(dataDir: string): string {
+  const file = join(dataDir, FUNCTIONS_KEY_FILE);
+  if (existsSync(file)) {
+    const kept = readFileSync(file, 'utf8').trim();
+    if (kept !== '') return kept;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const key = randomBytes(24).toString('base64url');
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
 }
 
 /** Points the `local` environment of a DMF configuration at a running emulator. */

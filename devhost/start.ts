@@ -12,7 +12,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { join } from 'node:path';
 import { ensureEmulatorCertificates } from '../emulator/certs.js';
 import { buildPackage, emulatorEnvironmentLines } from '../emulator/index.js';
-import { PROJECT_ROOT, startLocalStack, type LocalStack } from './stack.js';
+import { persistentFunctionsKey, PROJECT_ROOT, startLocalStack, type LocalStack } from './stack.js';
 
 /** Template of the sample project `CustomersCsv` (samples/dmf.config.json). */
 const SAMPLE_TEMPLATE = 'customers-v3.zip';
@@ -95,6 +95,7 @@ async function main(): Promise<void> {
   const stack = await startLocalStack({
     dataDir,
     persistent: true,
+    functionsKey: persistentFunctionsKey(dataDir),
     port: Number(process.env.DEVHOST_PORT ?? 7071),
     emulator: { clock: { mode: 'real', speed: Number(process.env.DMF_EMULATOR_SPEED ?? 1) } },
   });
