@@ -267,6 +267,38 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
       ];
       return steps(exportSteps, final, job, ['Starting', 'Polling', 'WaitingForPackage']);
     }
+    if (job.kind === 'recurringImport') {
+      var sent = r && r.messageId ? 'message ' + r.messageId : '';
+      var enqueueSteps = [
+        { name: 'Received', stage: -1, time: t.requestedAt || job.createdAt, done: true, detail: job.file || '' },
+        { name: 'Enqueued to F&O', stage: 0, time: t.enqueuedAt, done: !!t.enqueuedAt, detail: sent },
+        { name: 'Processed by F&O', stage: 1, time: null, done: final ? !!job.foStatus : false,
+          detail: (job.polls || 0) + ' message status poll' + (job.polls === 1 ? '' : 's') +
+            (job.foStatus ? ', last status ' + job.foStatus : '') +
+            (job.executionId ? ', execution ' + job.executionId : '') },
+      ];
+      if (final ? copies > 0 : true) {
+        enqueueSteps.push({ name: 'Error details copied', stage: 2, time: null, done: copies > 0,
+          detail: copies ? copies + ' file' + (copies === 1 ? '' : 's') + ' copied from F&O' : '' });
+      }
+      enqueueSteps.push({ name: 'Finished', stage: 9, time: t.finishedAt, done: final, detail: final ? job.status : '' });
+      return steps(enqueueSteps, final, job, ['Enqueueing', 'Polling', 'CollectingErrors', 'Finishing']);
+    }
+    if (job.kind === 'recurringExport') {
+      var m = job.messages || {};
+      var count = function (n, one) { return (n || 0) + ' ' + one + (n === 1 ? '' : 's'); };
+      var drainSteps = [
+        { name: 'Started', stage: -1, time: job.createdAt, done: true,
+          detail: r && r.scheduledFor ? 'run scheduled for ' + fmtTime(r.scheduledFor) : '' },
+        { name: 'Draining the F&O queue', stage: 0, time: null, done: final,
+          detail: count(m.processed, 'message') + ' dequeued: ' + (m.stored || 0) + ' stored, ' +
+            (m.alreadyStored || 0) + ' already stored, ' + (m.missing || 0) + ' without a file, ' +
+            (m.failed || 0) + ' failed; ' + count(m.ackFailures, 'ack failure') },
+        { name: 'Finished', stage: 9, time: r && r.finishedAt, done: final,
+          detail: final ? job.status + (r ? (r.emptied ? ' (queue empty)' : ' (run cap reached; the next run continues)') : '') : '' },
+      ];
+      return steps(drainSteps, final, job, ['Draining']);
+    }
     var importSteps = [
       { name: 'Received', stage: -1, time: t.requestedAt || job.createdAt, done: true, detail: r ? 'via ' + r.trigger : '' },
       { name: 'Validated', stage: 0, time: t.preparedAt, done: !!t.preparedAt },

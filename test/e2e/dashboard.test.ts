@@ -9,8 +9,16 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { DEFAULT_EXPORT_ACTIVITY_ID, DEFAULT_IMPORT_ACTIVITY_ID } from '../../emulator/index.js';
 import type { Job } from '../../src/shared/jobs/index.js';
-import { customersPackage, FAST_POLLING, startImportStack, testConfig, type ImportStack } from './helpers.js';
+import {
+  customersPackage,
+  eventually,
+  FAST_POLLING,
+  startImportStack,
+  testConfig,
+  type ImportStack,
+} from './helpers.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HAS_CHROMIUM = existsSync(CHROMIUM);
@@ -71,6 +79,7 @@ const ids: Record<string, string> = {};
 
 beforeAll(async () => {
   if (!HAS_CHROMIUM) return;
+  const configuredAt = new Date();
   s = await startImportStack(inject('azuriteConnectionString'), {
     // a second import project, so the project filter has something to tell apart
     dmfConfig: testConfig((config) => {
@@ -85,9 +94,44 @@ beforeAll(async () => {
         legalEntity: 'USMF',
         polling: FAST_POLLING,
       });
+      config.recurringActivities = [
+        { id: DEFAULT_IMPORT_ACTIVITY_ID, environment: 'local', direction: 'import', polling: FAST_POLLING },
+        {
+          id: DEFAULT_EXPORT_ACTIVITY_ID,
+          environment: 'local',
+          direction: 'export',
+          // due once, at the current minute: later timer runs find it already ran
+          schedule: `0 ${configuredAt.getUTCMinutes()} ${configuredAt.getUTCHours()} * * *`,
+        },
+      ];
     }),
     appSettings: { DMF_OUTBOUND_CONTAINER: `e2edashout${Date.now().toString(36)}` },
+    emulator: { recurringPickupDelayMs: 50 },
   });
+  // a recurring import (enqueue) and a recurring export drain of two messages
+  const enqueued = await s.api(
+    `/api/recurring/imports?path=${encodeURIComponent(`local/${DEFAULT_IMPORT_ACTIVITY_ID}/dash-enq.zip`)}`,
+    { method: 'POST', body: await customersPackage({ prefix: 'DENQ' }) },
+  );
+  expect(enqueued.status).toBe(202);
+  ids.enqueue = ((await enqueued.json()) as { id: string }).id;
+  for (const name of ['dash-a.csv', 'dash-b.csv']) {
+    await s.stack.emulator.control.seedExportMessage({
+      activityId: DEFAULT_EXPORT_ACTIVITY_ID,
+      fileName: name,
+      content: 'ACCOUNT\r\nX-1\r\n',
+    });
+  }
+  ids.drain = `recurring-export-local-${DEFAULT_EXPORT_ACTIVITY_ID}`;
+  // the timer starts a drain when one is due (runs in the same second as the last one are not)
+  for (let attempt = 0; attempt < 6; attempt++) {
+    await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
+    const started = await eventually(
+      async () => ((await s.api(`/api/jobs/${ids.drain}`)).ok ? true : undefined),
+      5_000,
+    ).catch(() => false);
+    if (started) break;
+  }
   const exported = await s.api('/api/exports?environment=local&project=CustomersOut', { method: 'POST' });
   expect(exported.status).toBe(202);
   ids.export = ((await exported.json()) as { id: string }).id;
@@ -100,9 +144,13 @@ beforeAll(async () => {
   const good = await s.waitForJob(ids.good);
   const partial: Job = await s.waitForJob(ids.partial);
   const exportJob = await s.waitForJob(ids.export);
-  expect([good.status, partial.status, exportJob.status]).toEqual([
+  const enqueueJob = await s.waitForJob(ids.enqueue);
+  const drainJob = await s.waitForJob(ids.drain);
+  expect([good.status, partial.status, exportJob.status, enqueueJob.status, drainJob.status]).toEqual([
     'Succeeded',
     'PartiallySucceeded',
+    'Succeeded',
+    'Succeeded',
     'Succeeded',
   ]);
   profileDir = mkdtempSync(join(tmpdir(), 'dmf-chromium-'));
@@ -160,9 +208,10 @@ describe('jobs dashboard in Chromium', () => {
     await rowsBecome((rows) => rows.length === 2 && !rows.includes(ids.partial!));
     await page.getByLabel('Project', { exact: true }).selectOption('');
     await page.getByLabel('Environment', { exact: true }).selectOption('local');
-    await rowsBecome((rows) => rows.length === 4);
+    // 3 imports, 1 export, 1 recurring import, 1 recurring export drain
+    await rowsBecome((rows) => rows.length === 6);
     await page.getByLabel('Time', { exact: true }).selectOption('1h');
-    await rowsBecome((rows) => rows.length === 4);
+    await rowsBecome((rows) => rows.length === 6);
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-jobs.png'), fullPage: true });
   });
 
@@ -221,5 +270,41 @@ describe('jobs dashboard in Chromium, exports', () => {
     ]);
     const links = await attributes('#files a[data-file]', 'data-file');
     expect(links).toEqual(expect.arrayContaining([`CustomersOut-${ids.export}.zip`, 'result.json']));
+  });
+});
+
+describe('jobs dashboard in Chromium, recurring jobs', () => {
+  async function stepsOf(id: string): Promise<string[]> {
+    await page.goto(`${s.stack.functionsBaseUrl}/api/dashboard#/jobs/${id}`);
+    await page.locator('#timeline li').first().waitFor();
+    const names = await attributes('#timeline > li', 'data-step');
+    const states = await attributes('#timeline > li', 'class');
+    return names.map((name, i) => `${name}:${states[i]}`);
+  }
+
+  it('the job page of a recurring import shows the enqueue and F&O message stages', async (ctx) => {
+    ctx.skip(!HAS_CHROMIUM, NO_CHROMIUM);
+    expect(await stepsOf(ids.enqueue!)).toEqual([
+      'Received:done',
+      'Enqueued to F&O:done',
+      'Processed by F&O:done',
+      'Finished:done',
+    ]);
+    expect(await page.locator('#timeline').textContent()).toMatch(
+      /message status polls?, last status Processed/,
+    );
+  });
+
+  it('the job page of a recurring export drain shows its message counters', async (ctx) => {
+    ctx.skip(!HAS_CHROMIUM, NO_CHROMIUM);
+    expect(await stepsOf(ids.drain!)).toEqual([
+      'Started:done',
+      'Draining the F&O queue:done',
+      'Finished:done',
+    ]);
+    const text = await page.locator('#timeline').textContent();
+    expect(text).toContain('2 messages dequeued: 2 stored');
+    expect(text).toContain('(queue empty)');
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-drain.png'), fullPage: true });
   });
 });
