@@ -105,6 +105,17 @@ describe('package export', () => {
       (e) => e.executionId === result.executionId,
     );
     expect(exports).toHaveLength(1);
+    // both projects remember how long F&O took (the poll plan of their next runs learns from it)
+    const durations = (key: string): number[] =>
+      JSON.parse(s.stack.host!.durable.readEntity('importHistory', key)?.state ?? '[]') as number[];
+    for (const [key, took] of [
+      ['local:Customers', importJob.result!.timings.executionMs!],
+      ['local:CustomersOut', result.timings.executionMs!],
+    ] as const) {
+      const remembered = await eventually(() => durations(key)[0]);
+      expect(remembered).toBeGreaterThan(0);
+      expect(remembered).toBeLessThanOrEqual(took);
+    }
   });
 
   it('a Service Bus export command starts one export, also shown by the job API', async () => {
