@@ -1,6 +1,6 @@
 /** Drives an orchestrator generator with a fake durable context: every activity call is answered by `answer`. */
 export interface Call {
-  kind: 'activity' | 'timer';
+  kind: 'activity' | 'timer' | 'entity';
   name?: string;
   input?: unknown;
   at?: Date;
@@ -38,6 +38,12 @@ export function drive(
       }),
       callActivity: (name: string, input: unknown): Call => ({ kind: 'activity', name, input }),
       createTimer: (at: Date): Call => ({ kind: 'timer', at }),
+      callEntity: (entity: { name: string }, operation: string, input?: unknown): Call => ({
+        kind: 'entity',
+        name: `${entity.name}.${operation}`,
+        input,
+      }),
+      signalEntity: () => undefined,
       continueAsNew: (input: unknown) => {
         continuedWith = input;
       },
