@@ -16,12 +16,12 @@ import {
   type DequeueResult,
   type DrainCounters,
   type DrainSummary,
+  DRAIN_BATCH_MESSAGES,
+  DRAIN_EPISODE_BATCHES,
 } from './recurringInput.js';
 
-/** Messages dequeued (and stored) per activity call. */
-export const DRAIN_BATCH_MESSAGES = 10;
-/** Batches per orchestration episode before `continueAsNew`. */
-export const DRAIN_EPISODE_BATCHES = 5;
+export { DRAIN_BATCH_MESSAGES, DRAIN_EPISODE_BATCHES };
+
 /** Rounds of acks for the messages whose ack failed (durable backoff from 1 s between rounds). */
 export const ACK_ROUNDS = 4;
 

@@ -2,6 +2,11 @@
 import { z } from 'zod';
 import type { CopiedErrorFile, JobError } from '../shared/jobs/index.js';
 
+/** Messages dequeued (and stored) per activity call of a recurring export drain. */
+export const DRAIN_BATCH_MESSAGES = 10;
+/** Batches per drain episode before `continueAsNew`. */
+export const DRAIN_EPISODE_BATCHES = 5;
+
 /** Input of the recurring export drain (carried across `continueAsNew`). */
 export const DrainInputSchema = z.strictObject({
   environment: z.string().min(1),

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { exportPackageOrchestrator } from '../../../src/orchestrators/exportPackage.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXPORT_ORCHESTRATOR } from '../../../src/activities/exportNames.js';
 import type { ExportInput, ExportResult } from '../../../src/orchestrators/exportInput.js';
 import {
   ExportCommandSchema,
@@ -11,7 +11,7 @@ import {
 import { exportFileName, exportFolder } from '../../../src/activities/exportFo.js';
 import type { DataProjectConfig, EnvironmentConfig } from '../../../src/shared/config/index.js';
 import { DEFAULT_POLLING } from '../../../src/shared/config/index.js';
-import { drive, type Call } from '../recurring/driver.js';
+import { startReplayHost, type Call, type ReplayHost } from '../../support/replay.js';
 
 const input: ExportInput = {
   environment: 'prod',
@@ -41,9 +41,17 @@ const project = (over: Partial<DataProjectConfig>): DataProjectConfig => ({
 });
 
 describe('exportPackage orchestration', () => {
-  it('keeps asking GetExportedPackageUrl while it answers "" and stores the package once it is there', () => {
+  // the real orchestrator under durable-functions' replay on the local host; activities answered here
+  let replay: ReplayHost;
+  beforeAll(async () => {
+    replay = await startReplayHost();
+  });
+  afterAll(async () => {
+    await replay?.stop();
+  });
+  it('keeps asking GetExportedPackageUrl while it answers "" and stores the package once it is there', async () => {
     let urlAnswers = 0;
-    const run = drive(exportPackageOrchestrator, {
+    const run = await replay.run(EXPORT_ORCHESTRATOR, {
       input,
       instanceId: 'exp-abc',
       answer: (call: Call) => {
@@ -84,8 +92,8 @@ describe('exportPackage orchestration', () => {
     expect(afterFirstStore.filter((c) => c.kind === 'timer')).toHaveLength(3);
   });
 
-  it('a failed export copies the execution errors and stores no package', () => {
-    const run = drive(exportPackageOrchestrator, {
+  it('a failed export copies the execution errors and stores no package', async () => {
+    const run = await replay.run(EXPORT_ORCHESTRATOR, {
       input,
       answer: (call: Call) => {
         if (call.name === 'importGetStatus') return { value: { kind: 'status', status: 'Failed' } };

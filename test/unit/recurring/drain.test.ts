@@ -1,11 +1,24 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RECURRING_EXPORT_ORCHESTRATOR } from '../../../src/activities/exportNames.js';
 import {
   DRAIN_BATCH_MESSAGES,
   DRAIN_EPISODE_BATCHES,
-  recurringExportDrainOrchestrator,
-} from '../../../src/orchestrators/recurringExportDrain.js';
-import type { AckInput, DequeueResult, DrainSummary } from '../../../src/orchestrators/recurringInput.js';
-import { drive, type Call } from './driver.js';
+  type AckInput,
+  type DequeueResult,
+  type DrainSummary,
+} from '../../../src/orchestrators/recurringInput.js';
+import { startReplayHost, type Call, type ReplayHost } from '../../support/replay.js';
+
+// the real orchestrator under durable-functions' replay on the local host; activities answered here
+let replay: ReplayHost;
+beforeAll(async () => {
+  replay = await startReplayHost();
+});
+afterAll(async () => {
+  await replay?.stop();
+});
+const drain = (options: Parameters<ReplayHost['run']>[1]) =>
+  replay.run(RECURRING_EXPORT_ORCHESTRATOR, options);
 
 const base = {
   environment: 'prod',
@@ -40,32 +53,35 @@ function queue(items: Item[], failAck: (id: string, round: number) => boolean = 
 }
 
 describe('recurring export drain orchestration', () => {
-  it('records a message without file, emits its event and leaves it un-acked by default', () => {
-    const run = drive(recurringExportDrainOrchestrator, {
+  it('records a message without file, emits its event and leaves it un-acked by default', async () => {
+    const run = await drain({
       input: base,
       answer: queue([{ kind: 'missing', message: ref('m1'), fileDownloadErrorMessage: 'File was purged' }]),
     });
-    expect(run.calls.map((c) => c.name)).toEqual(['recurringDequeueBatch', 'recurringFileMissing']);
-    expect(run.calls[1]!.input).toMatchObject({ fileDownloadErrorMessage: 'File was purged', acked: false });
+    expect(run.activityCalls.map((c) => c.name)).toEqual(['recurringDequeueBatch', 'recurringFileMissing']);
+    expect(run.activityCalls[1]!.input).toMatchObject({
+      fileDownloadErrorMessage: 'File was purged',
+      acked: false,
+    });
     expect(run.output).toMatchObject({ processed: 1, missing: 1, emptied: true });
   });
 
-  it('acks a message without file when ackWhenFileMissing is set (no "received" event for it)', () => {
-    const run = drive(recurringExportDrainOrchestrator, {
+  it('acks a message without file when ackWhenFileMissing is set (no "received" event for it)', async () => {
+    const run = await drain({
       input: { ...base, ackWhenFileMissing: true },
       answer: queue([{ kind: 'missing', message: ref('m1'), fileDownloadErrorMessage: 'gone' }]),
     });
-    expect(run.calls.map((c) => c.name)).toEqual([
+    expect(run.activityCalls.map((c) => c.name)).toEqual([
       'recurringDequeueBatch',
       'recurringFileMissing',
       'recurringAckBatch',
     ]);
-    const item = (run.calls[2]!.input as { items: AckInput[] }).items[0]!;
+    const item = (run.activityCalls[2]!.input as { items: AckInput[] }).items[0]!;
     expect(item.message.correlationId).toBe('m1');
     expect(item.stored).toBeUndefined();
   });
 
-  it('retries failed acks on durable timers, counts the ones that never succeed; a failed download is not acked', () => {
+  it('retries failed acks on durable timers, counts the ones that never succeed; a failed download is not acked', async () => {
     const items: Item[] = [
       { kind: 'stored', message: ref('a'), container: 'out', path: 'p/a', bytes: 3 },
       { kind: 'failed', message: ref('b'), error: 'HTTP 500' },
@@ -73,11 +89,11 @@ describe('recurring export drain orchestration', () => {
       { kind: 'stored', message: ref('d'), container: 'out', path: 'p/d', bytes: 3 },
     ];
     // a never succeeds; d fails in the first round only
-    const run = drive(recurringExportDrainOrchestrator, {
+    const run = await drain({
       input: base,
       answer: queue(items, (id, round) => id === 'a' || (id === 'd' && round === 1)),
     });
-    const ackCalls = run.calls.filter((c) => c.name === 'recurringAckBatch').map(acksOf);
+    const ackCalls = run.activityCalls.filter((c) => c.name === 'recurringAckBatch').map(acksOf);
     expect(ackCalls).toEqual([['a', 'c', 'd'], ['a', 'd'], ['a'], ['a']]);
     expect(run.calls.filter((c) => c.kind === 'timer')).toHaveLength(3);
     expect(run.output).toMatchObject({
@@ -89,7 +105,7 @@ describe('recurring export drain orchestration', () => {
     });
   });
 
-  it('continues as new after an episode and stops at the per-run cap', () => {
+  it('continues as new after an episode and stops at the per-run cap', async () => {
     let n = 0;
     const endless = (call: Call) => {
       if (call.name === 'recurringDequeueBatch') {
@@ -105,22 +121,20 @@ describe('recurring export drain orchestration', () => {
       }
       return { value: { failed: [] } };
     };
-    const first = drive(recurringExportDrainOrchestrator, { input: base, answer: endless });
-    expect(first.output).toBeUndefined();
     const perEpisode = DRAIN_BATCH_MESSAGES * DRAIN_EPISODE_BATCHES;
-    expect(first.continuedWith).toMatchObject({ counters: { processed: perEpisode, episodes: 1 } });
-    const capped = drive(recurringExportDrainOrchestrator, {
-      input: {
-        ...base,
-        maxMessages: perEpisode + 5,
-        counters: (first.continuedWith as { counters: unknown }).counters,
-      },
-      answer: endless,
-    });
-    expect(capped.output as DrainSummary).toMatchObject({
+    const run = await drain({ input: { ...base, maxMessages: perEpisode + 5 }, answer: endless });
+    expect(run.output as DrainSummary).toMatchObject({
       processed: perEpisode + 5,
+      stored: perEpisode + 5,
       episodes: 2,
       emptied: false,
     });
+    // the second generation's history holds only its own batch: the first one's was left behind
+    const dequeues = run.calls.filter((c) => c.name === 'recurringDequeueBatch');
+    expect(dequeues).toHaveLength(1);
+    expect((dequeues[0]!.input as { max: number }).max).toBe(5);
+    expect(run.activityCalls.filter((c) => c.name === 'recurringDequeueBatch')).toHaveLength(
+      DRAIN_EPISODE_BATCHES + 1,
+    );
   });
 });
