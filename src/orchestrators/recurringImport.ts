@@ -6,7 +6,8 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { RECURRING_ACTIVITIES, RECURRING_IMPORT_ORCHESTRATOR } from '../activities/exportNames.js';
-import { IMPORT_ACTIVITIES } from '../activities/names.js';
+import { historyKey, IMPORT_ACTIVITIES, IMPORT_ENTITIES } from '../activities/names.js';
+import { estimatedDurationMs, nextPollDelayMs } from '../shared/polling/schedule.js';
 import type { CollectErrorsInput, CollectErrorsResult } from './input.js';
 import { activityRetry, errorMessage } from './executionPolling.js';
 import {
@@ -100,15 +101,21 @@ export function* recurringImportOrchestrator(
   const enqueuedAt = now();
   result.timings.enqueuedAt = enqueuedAt.toISOString();
 
-  // b) GetMessageStatus on durable timers until final or the deadline
+  // b) GetMessageStatus on durable timers until final or the deadline, planned like the package
+  // imports' polls: from the activity's earlier processing times once it has a few
+  const historyEntity = new df.EntityId(
+    IMPORT_ENTITIES.history,
+    historyKey(input.environment, `recurring:${input.activityId}`),
+  );
+  const history = (yield context.df.callEntity(historyEntity, 'get')) as number[];
   const deadlineMs = input.polling.deadlineHours * 3_600_000;
   let final: string | undefined;
+  let lastUnfinishedMs = 0;
   for (;;) {
     const elapsed = now().getTime() - enqueuedAt.getTime();
     if (elapsed >= deadlineMs) break;
     const delay = Math.min(
-      input.polling.firstIntervalSeconds * 1000 * Math.pow(input.polling.backoffFactor, result.polls),
-      input.polling.maxIntervalSeconds * 1000,
+      nextPollDelayMs({ elapsedMs: elapsed, pollsSoFar: result.polls, settings: input.polling, history }),
       deadlineMs - elapsed,
     );
     const at = new Date(now().getTime() + delay);
@@ -134,7 +141,15 @@ export function* recurringImportOrchestrator(
         final = polled.status;
         break;
       }
+      lastUnfinishedMs = now().getTime() - enqueuedAt.getTime();
     }
+  }
+  if (final === 'Processed' || final === 'ProcessedWithErrors') {
+    context.df.signalEntity(
+      historyEntity,
+      'add',
+      estimatedDurationMs({ lastUnfinishedMs, finishedMs: now().getTime() - enqueuedAt.getTime() }),
+    );
   }
   if (final === undefined) {
     result.errors.push({
