@@ -274,6 +274,9 @@ export function* importPackageOrchestrator(
       startedAt = now();
       timings.startedAt = startedAt.toISOString();
       publish({ stage: 'Polling', startedAt: timings.startedAt });
+      // the waiter now first in line moved up: wake it so it rechecks (and shows) its new place;
+      // done after the start, off the path from a free slot to F&O
+      if (acquired.next !== undefined) yield* notify([acquired.next]);
       const historyEntity = new df.EntityId(
         IMPORT_ENTITIES.history,
         historyKey(input.environment, input.project),

@@ -35,6 +35,11 @@ export interface AcquireResult {
   watch: string[];
   /** Others granted by this call (must be notified). */
   notify: string[];
+  /**
+   * When granted: the waiter now first in line, if any. The caller wakes it so it rechecks at its
+   * new place (every 60 s at the head) instead of on the longer interval of its old place.
+   */
+  next?: string;
 }
 
 /** A fresh, empty slot. */
@@ -79,15 +84,16 @@ export function acquire(
   input: { instanceId: string; capacity: number; now: string },
 ): AcquireResult {
   state.capacity = input.capacity;
+  const next = (): string | undefined => state.waiters[0]?.instanceId;
   if (state.holders.some((h) => h.instanceId === input.instanceId)) {
-    return { granted: true, position: 0, watch: [], notify: [] };
+    return { granted: true, position: 0, watch: [], notify: [], next: next() };
   }
   const waiter = state.waiters.find((w) => w.instanceId === input.instanceId);
   if (waiter) waiter.ready = true;
   else state.waiters.push({ instanceId: input.instanceId, since: input.now, ready: true });
   const notify = grant(state, input.now).filter((id) => id !== input.instanceId);
   if (state.holders.some((h) => h.instanceId === input.instanceId)) {
-    return { granted: true, position: 0, watch: [], notify };
+    return { granted: true, position: 0, watch: [], notify, next: next() };
   }
   const index = state.waiters.findIndex((w) => w.instanceId === input.instanceId);
   return {

@@ -38,6 +38,24 @@ describe('environment slot', () => {
     });
   });
 
+  it('a granted import learns which waiter is now first in line, to wake it', () => {
+    const state = emptySlot();
+    for (const id of ['h', 'w1', 'w2']) acquire(state, { instanceId: id, capacity: 1, now: t(1) });
+    expect(acquire(state, { instanceId: 'h', capacity: 1, now: t(2) }).next).toBe('w1');
+    expect(remove(state, { instanceIds: ['h'], now: t(3) })).toEqual(['w1']);
+    // w1, granted by the release, asks again: it holds the slot, and w2 is first in line now
+    expect(acquire(state, { instanceId: 'w1', capacity: 1, now: t(4) })).toMatchObject({
+      granted: true,
+      next: 'w2',
+    });
+    expect(acquire(state, { instanceId: 'w2', capacity: 1, now: t(5) })).toMatchObject({
+      granted: false,
+      position: 1,
+    });
+    remove(state, { instanceIds: ['w1'], now: t(6) });
+    expect(acquire(state, { instanceId: 'w2', capacity: 1, now: t(7) }).next).toBeUndefined();
+  });
+
   it('orders by arrival time even when the enqueue calls come out of order', () => {
     const state = emptySlot();
     enqueue(state, { instanceId: 'late', now: t(10), since: t(5) });
