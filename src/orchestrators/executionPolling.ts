@@ -6,8 +6,8 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import type { PollingConfig } from '../shared/config/index.js';
-import { nextPollDelayMs } from '../shared/polling/schedule.js';
-import { IMPORT_ACTIVITIES } from '../activities/names.js';
+import { estimatedDurationMs, nextPollDelayMs } from '../shared/polling/schedule.js';
+import { IMPORT_ACTIVITIES, IMPORT_ENTITIES } from '../activities/names.js';
 import { appendPoll, type PollLogEntry } from '../shared/jobs/index.js';
 import type { StatusResult } from './input.js';
 
@@ -63,11 +63,20 @@ export function* pollExecution(
     executionId: string;
     startedAt: Date;
     polling: PollingConfig;
-    history?: readonly number[];
+    /**
+     * Entity key (`historyKey(environment, project)`) of the data project's earlier durations: read to
+     * plan the polls, and given this execution's estimated duration when it succeeds.
+     */
+    historyKey?: string;
     onProgress?: (progress: PollProgress) => void;
   },
 ): Generator<Task, PollOutcome, unknown> {
   const now = (): Date => context.df.currentUtcDateTime;
+  const historyEntity =
+    options.historyKey === undefined
+      ? undefined
+      : new df.EntityId(IMPORT_ENTITIES.history, options.historyKey);
+  const history = historyEntity ? ((yield context.df.callEntity(historyEntity, 'get')) as number[]) : [];
   const deadlineMs = options.polling.deadlineHours * 3_600_000;
   const graceMs = options.polling.notStartedGraceSeconds * 1000;
   let polls = 0;
@@ -82,7 +91,7 @@ export function* pollExecution(
         elapsedMs: elapsed,
         pollsSoFar: polls,
         settings: options.polling,
-        history: options.history ?? [],
+        history,
       }),
       deadlineMs - elapsed,
     );
@@ -112,6 +121,14 @@ export function* pollExecution(
       lastStatus = polled.status;
       options.onProgress?.({ polls, foStatus: lastStatus, pollLog });
       if (FINAL_EXECUTION_STATUSES.has(polled.status)) {
+        if (historyEntity && (polled.status === 'Succeeded' || polled.status === 'PartiallySucceeded')) {
+          const finishedMs = now().getTime() - options.startedAt.getTime();
+          context.df.signalEntity(
+            historyEntity,
+            'add',
+            estimatedDurationMs({ lastUnfinishedMs, finishedMs }),
+          );
+        }
         return { kind: 'final', status: polled.status, polls, lastUnfinishedMs };
       }
       lastUnfinishedMs = now().getTime() - options.startedAt.getTime();

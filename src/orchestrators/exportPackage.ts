@@ -7,8 +7,7 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { EXPORT_ACTIVITIES, EXPORT_ORCHESTRATOR } from '../activities/exportNames.js';
-import { historyKey, IMPORT_ACTIVITIES, IMPORT_ENTITIES } from '../activities/names.js';
-import { estimatedDurationMs } from '../shared/polling/schedule.js';
+import { historyKey, IMPORT_ACTIVITIES } from '../activities/names.js';
 import { executionIdFor, type ImportOutcome, type JobError } from '../shared/jobs/index.js';
 import { exportFileName, exportFolder, exportLogicalPath } from '../activities/exportFo.js';
 import {
@@ -115,17 +114,12 @@ export function* exportPackageOrchestrator(
 
   // b) poll the execution as imports do, learning from the project's earlier durations
   publish({ stage: 'Polling' });
-  const historyEntity = new df.EntityId(
-    IMPORT_ENTITIES.history,
-    historyKey(input.environment, input.project),
-  );
-  const history = (yield context.df.callEntity(historyEntity, 'get')) as number[];
   const polled = yield* pollExecution(context, {
     environment: input.environment,
     executionId,
     startedAt,
     polling: input.polling,
-    history,
+    historyKey: historyKey(input.environment, input.project),
     onProgress: (p) =>
       publish({
         polls: p.polls,
@@ -150,16 +144,6 @@ export function* exportPackageOrchestrator(
     return yield* finish('Failed');
   } else {
     outcome = polled.status as ImportOutcome;
-    if (outcome === 'Succeeded' || outcome === 'PartiallySucceeded') {
-      context.df.signalEntity(
-        historyEntity,
-        'add',
-        estimatedDurationMs({
-          lastUnfinishedMs: polled.lastUnfinishedMs,
-          finishedMs: result.timings.executionMs,
-        }),
-      );
-    }
   }
 
   if (outcome === 'Succeeded' || outcome === 'PartiallySucceeded') {

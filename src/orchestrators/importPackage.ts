@@ -20,7 +20,6 @@ import {
   type ImportResult,
   type JobError,
 } from '../shared/jobs/index.js';
-import { estimatedDurationMs } from '../shared/polling/schedule.js';
 import {
   ImportInputSchema,
   type BlobRef,
@@ -277,17 +276,12 @@ export function* importPackageOrchestrator(
       // the waiter now first in line moved up: wake it so it rechecks (and shows) its new place;
       // done after the start, off the path from a free slot to F&O
       if (acquired.next !== undefined) yield* notify([acquired.next]);
-      const historyEntity = new df.EntityId(
-        IMPORT_ENTITIES.history,
-        historyKey(input.environment, input.project),
-      );
-      const history = (yield context.df.callEntity(historyEntity, 'get')) as number[];
       const polled = yield* pollExecution(context, {
         environment: input.environment,
         executionId,
         startedAt,
         polling: prepared.polling,
-        history,
+        historyKey: historyKey(input.environment, input.project),
         onProgress: (p) => {
           foStatus = p.foStatus ?? foStatus;
           publish({
@@ -313,16 +307,6 @@ export function* importPackageOrchestrator(
         outcome = 'Failed';
       } else {
         outcome = polled.status as ImportOutcome;
-        if (outcome === 'Succeeded' || outcome === 'PartiallySucceeded') {
-          context.df.signalEntity(
-            historyEntity,
-            'add',
-            estimatedDurationMs({
-              lastUnfinishedMs: polled.lastUnfinishedMs,
-              finishedMs: timings.executionMs,
-            }),
-          );
-        }
       }
     }
   } finally {
