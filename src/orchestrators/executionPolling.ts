@@ -9,7 +9,7 @@ import type { PollingConfig } from '../shared/config/index.js';
 import { estimatedDurationMs, nextPollDelayMs } from '../shared/polling/schedule.js';
 import { IMPORT_ACTIVITIES, IMPORT_ENTITIES } from '../activities/names.js';
 import { appendPoll, type PollLogEntry } from '../shared/jobs/index.js';
-import type { StatusResult } from './input.js';
+import type { CollectErrorsInput, CollectErrorsResult, StatusResult } from './input.js';
 
 /** F&O statuses after which nothing changes any more. */
 export const FINAL_EXECUTION_STATUSES: ReadonlySet<string> = new Set([
@@ -176,4 +176,41 @@ export function* confirmStart(
 /** The sentence a job's error adds when {@link confirmStart} could not tell. */
 export function unconfirmedStartNote(executionId: string, message: string): string {
   return `Whether F&O registered execution ${executionId} could not be checked (${message}): look it up in F&O before trying again.`;
+}
+
+/** Waits between two attempts to fetch target error keys files F&O is still generating. */
+export const TARGET_KEYS_WAIT_MS = 5_000;
+/** Attempts to fetch pending target error keys files. */
+export const TARGET_KEYS_ATTEMPTS = 12;
+
+/**
+ * Copies F&O's error details of an execution (the import's error collection activity), then asks
+ * again, on durable timers, for the target error keys files F&O was still generating — up to
+ * {@link TARGET_KEYS_ATTEMPTS} times. Returns what it got; `pendingTargetKeys` names the entities
+ * whose file never came. Throws when the activity keeps failing.
+ */
+export function* collectErrorDetails(
+  context: OrchestrationContext,
+  request: CollectErrorsInput,
+): Generator<Task, CollectErrorsResult, unknown> {
+  let collected = (yield context.df.callActivityWithRetry(
+    IMPORT_ACTIVITIES.collectErrors,
+    activityRetry(4, 5_000),
+    request,
+  )) as CollectErrorsResult;
+  const errors = [...collected.errors];
+  const files = [...collected.files];
+  for (let attempt = 0; collected.pendingTargetKeys.length > 0 && attempt < TARGET_KEYS_ATTEMPTS; attempt++) {
+    yield context.df.createTimer(new Date(context.df.currentUtcDateTime.getTime() + TARGET_KEYS_WAIT_MS));
+    collected = (yield context.df.callActivityWithRetry(
+      IMPORT_ACTIVITIES.collectErrors,
+      activityRetry(4, 5_000),
+      {
+        ...request,
+        onlyTargetKeysFor: collected.pendingTargetKeys,
+      },
+    )) as CollectErrorsResult;
+    files.push(...collected.files);
+  }
+  return { errors, files, pendingTargetKeys: collected.pendingTargetKeys };
 }

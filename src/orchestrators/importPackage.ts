@@ -24,13 +24,13 @@ import {
   ImportInputSchema,
   type BlobRef,
   type CollectErrorsInput,
-  type CollectErrorsResult,
   type PrepareResult,
   type UploadAndStartInput,
   type UploadAndStartResult,
 } from './input.js';
 import {
   activityRetry,
+  collectErrorDetails,
   confirmStart,
   errorMessage,
   pollExecution,
@@ -47,10 +47,6 @@ import type { AcquireResult } from './slot.js';
 export const SLOT_RECHECK_MS = 60_000;
 /** Longest recheck interval, in multiples of {@link SLOT_RECHECK_MS}. */
 export const SLOT_RECHECK_MAX_FACTOR = 15;
-/** Waits between two attempts to fetch target error keys files F&O is still generating. */
-export const TARGET_KEYS_WAIT_MS = 5_000;
-/** Attempts to fetch pending target error keys files. */
-export const TARGET_KEYS_ATTEMPTS = 12;
 
 /** The orchestrator function (exported for tests; registered below). */
 export function* importPackageOrchestrator(
@@ -329,29 +325,9 @@ export function* importPackageOrchestrator(
       entities: prepared.entities,
     };
     try {
-      let collected = (yield context.df.callActivityWithRetry(
-        IMPORT_ACTIVITIES.collectErrors,
-        activityRetry(4, 5_000),
-        request,
-      )) as CollectErrorsResult;
+      const collected = yield* collectErrorDetails(context, request);
       errors.push(...collected.errors);
       files.push(...collected.files);
-      for (
-        let attempt = 0;
-        collected.pendingTargetKeys.length > 0 && attempt < TARGET_KEYS_ATTEMPTS;
-        attempt++
-      ) {
-        yield context.df.createTimer(new Date(now().getTime() + TARGET_KEYS_WAIT_MS));
-        collected = (yield context.df.callActivityWithRetry(
-          IMPORT_ACTIVITIES.collectErrors,
-          activityRetry(4, 5_000),
-          {
-            ...request,
-            onlyTargetKeysFor: collected.pendingTargetKeys,
-          },
-        )) as CollectErrorsResult;
-        files.push(...collected.files);
-      }
       for (const entity of collected.pendingTargetKeys) {
         errors.push({
           code: 'TARGET_KEYS_NOT_READY',

@@ -6,10 +6,10 @@
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { RECURRING_ACTIVITIES, RECURRING_IMPORT_ORCHESTRATOR } from '../activities/exportNames.js';
-import { historyKey, IMPORT_ACTIVITIES, IMPORT_ENTITIES } from '../activities/names.js';
+import { historyKey, IMPORT_ENTITIES } from '../activities/names.js';
 import { estimatedDurationMs, nextPollDelayMs } from '../shared/polling/schedule.js';
-import type { CollectErrorsInput, CollectErrorsResult } from './input.js';
-import { activityRetry, errorMessage } from './executionPolling.js';
+import type { CollectErrorsInput } from './input.js';
+import { activityRetry, collectErrorDetails, errorMessage } from './executionPolling.js';
 import {
   RecurringImportInputSchema,
   type EnqueueResult,
@@ -188,29 +188,9 @@ export function* recurringImportOrchestrator(
         logicalPath: `recurring/${input.path}`,
         entities: input.entity ? [input.entity] : [],
       };
-      let collected = (yield context.df.callActivityWithRetry(
-        IMPORT_ACTIVITIES.collectErrors,
-        activityRetry(4, 5_000),
-        request,
-      )) as CollectErrorsResult;
+      const collected = yield* collectErrorDetails(context, request);
       result.errors.push(...collected.errors);
       result.errorFiles.push(...collected.files);
-      for (
-        let attempt = 0;
-        collected.pendingTargetKeys.length > 0 && attempt < FOLLOW_UP_ATTEMPTS;
-        attempt++
-      ) {
-        yield context.df.createTimer(new Date(now().getTime() + FOLLOW_UP_WAIT_MS));
-        collected = (yield context.df.callActivityWithRetry(
-          IMPORT_ACTIVITIES.collectErrors,
-          activityRetry(4, 5_000),
-          {
-            ...request,
-            onlyTargetKeysFor: collected.pendingTargetKeys,
-          },
-        )) as CollectErrorsResult;
-        result.errorFiles.push(...collected.files);
-      }
     } else {
       result.errors.push({
         code: 'EXECUTION_ID_UNKNOWN',
