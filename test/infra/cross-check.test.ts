@@ -148,14 +148,14 @@ describe('infra/ provides what the app needs', () => {
       ).toContain(p.name);
   });
 
-  it('outputs every value the README reads with `azd env get-value`', () => {
-    const docs = readFileSync(join(root, 'README.md'), 'utf8');
+  it('outputs every value docs/deploy.md reads with `azd env get-value`', () => {
+    const docs = readFileSync(join(root, 'docs', 'deploy.md'), 'utf8');
     const wanted = [
       ...new Set([...docs.matchAll(/azd env get-value ([A-Z0-9_]+)/g)].map((m) => m[1] as string)),
     ];
     expect(wanted.length).toBeGreaterThan(3);
     const outputs = (files.get('main.bicep') ?? []).filter((d) => d.kind === 'output').map((d) => d.name);
-    for (const name of wanted) expect(outputs, `README.md reads ${name}`).toContain(name);
+    for (const name of wanted) expect(outputs, `docs/deploy.md reads ${name}`).toContain(name);
   });
 
   it('tags the Function App with the service name azure.yaml deploys to', () => {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../../src/shared/config/index.js';
 
-const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+const readme = readFileSync(new URL('../../../docs/configuration.md', import.meta.url), 'utf8');
 const section = readme.slice(readme.indexOf('**Auth examples**'), readme.indexOf('**Data project**'));
 const examples = [...section.matchAll(/```json\n([\s\S]*?)```/g)].map(
   (m) => JSON.parse(m[1]!) as { auth: { kind: string } },
@@ -17,7 +17,7 @@ const settings = {
   ONPREM_CLIENT_SECRET: 'not-a-real-secret',
 };
 
-describe('README auth examples', () => {
+describe('docs/configuration.md auth examples', () => {
   it('show every auth kind once', () => {
     expect(examples.map((e) => e.auth.kind).sort()).toEqual(
       ['adfs', 'clientCertificate', 'clientSecret', 'managedIdentity', 'workloadIdentity'].sort(),
