@@ -123,7 +123,7 @@ const throttleFault = z.strictObject({
 /**
  * A fault: for `route` (a package action like `ImportFromPackage`, a recurring route `enqueue`,
  * `dequeue`, `ack`, `download`, `jobstatus`, `token`, or `*`), optionally limited to one
- * environment, for the next `times` calls or until cleared.
+ * environment, for the next `times` calls or until cleared (a `throttle` also ends with its window).
  */
 export const FaultSpecSchema = z
   .discriminatedUnion('kind', [
