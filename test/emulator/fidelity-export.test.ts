@@ -7,17 +7,15 @@
  * HttpClientHelper), GetEntityExecutionSummaryStatusList (shape undocumented) and ExportToPackagePreview
  * (data-management-api.md).
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../emulator/index.js';
 import {
   action,
   customersPackage,
-  getToken,
   importPackage,
   innerMessage,
-  startTestEmulator,
   summary,
-  TEST_SWITCHES,
+  useTestEmulator,
   unzip,
   valueOf,
 } from './helpers.js';
@@ -26,18 +24,9 @@ const ZERO_GUID = '00000000-0000-0000-0000-000000000000';
 
 let em: RunningEmulator;
 let token: string;
-
-beforeAll(async () => {
-  em = await startTestEmulator();
-  token = await getToken(em);
-});
-afterAll(async () => {
-  await em?.stop();
-});
-beforeEach(async () => {
-  await em.control.reset();
-  await em.control.setOptions(TEST_SWITCHES);
-  token = await getToken(em);
+useTestEmulator((e, t) => {
+  em = e;
+  token = t;
 });
 
 function exportBody(extra: Record<string, unknown> = {}): Record<string, unknown> {

@@ -4,18 +4,16 @@
  * DataPackageHandler sample. Rule 2 (no parallel ImportFromPackage): data-management-api.md,
  * data-para.md ("Enhanced parallel package import") and dm-error-descriptions.md (DMF2025).
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../emulator/index.js';
 import {
   action,
-  getToken,
   HEADER_XML,
   innerMessage,
   mappedManifestXml,
   startImport,
-  startTestEmulator,
   summary,
-  TEST_SWITCHES,
+  useTestEmulator,
   utf16,
   valueOf,
   zip,
@@ -25,18 +23,9 @@ const CSV = 'CUSTOMERACCOUNT,NAME\r\nP-1,Contoso\r\nP-2,Fabrikam\r\n';
 
 let em: RunningEmulator;
 let token: string;
-
-beforeAll(async () => {
-  em = await startTestEmulator();
-  token = await getToken(em);
-});
-afterAll(async () => {
-  await em?.stop();
-});
-beforeEach(async () => {
-  await em.control.reset();
-  await em.control.setOptions(TEST_SWITCHES);
-  token = await getToken(em);
+useTestEmulator((e, t) => {
+  em = e;
+  token = t;
 });
 
 /** A one-entity package whose manifest maps `fields` (none: no EntityMapList). */

@@ -6,28 +6,19 @@
  * the connector answers under a language segment (`/en/api/connector/…`), both from
  * recurring-integrations.md.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../emulator/index.js';
-import { action, getToken, startTestEmulator, TEST_SWITCHES, valueOf } from './helpers.js';
+import { action, useTestEmulator, valueOf } from './helpers.js';
 
 let em: RunningEmulator;
 let token: string;
 let importId: string;
 let exportId: string;
-
-beforeAll(async () => {
-  em = await startTestEmulator();
-  token = await getToken(em);
-  importId = em.recurring.importActivityId ?? '';
-  exportId = em.recurring.exportActivityId ?? '';
-});
-afterAll(async () => {
-  await em?.stop();
-});
-beforeEach(async () => {
-  await em.control.reset();
-  await em.control.setOptions(TEST_SWITCHES);
-  token = await getToken(em);
+useTestEmulator((e, t) => {
+  em = e;
+  token = t;
+  importId = e.recurring.importActivityId ?? '';
+  exportId = e.recurring.exportActivityId ?? '';
 });
 
 const auth = (): Record<string, string> => ({ authorization: `Bearer ${token}` });

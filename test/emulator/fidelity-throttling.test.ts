@@ -7,27 +7,18 @@
  * environment is busy, which can last minutes. The `throttle` fault sustains that for a span of
  * emulator time.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../emulator/index.js';
-import { action, getToken, innerMessage, startTestEmulator, TEST_SWITCHES } from './helpers.js';
+import { action, getToken, innerMessage, useTestEmulator } from './helpers.js';
 
 const BUSY =
   'This request could not be processed at this time due to system experiencing high resource utilization.';
 
 let em: RunningEmulator;
 let token: string;
-
-beforeAll(async () => {
-  em = await startTestEmulator();
-  token = await getToken(em);
-});
-afterAll(async () => {
-  await em?.stop();
-});
-beforeEach(async () => {
-  await em.control.reset();
-  await em.control.setOptions(TEST_SWITCHES);
-  token = await getToken(em);
+useTestEmulator((e, t) => {
+  em = e;
+  token = t;
 });
 
 const status = (): ReturnType<typeof action> =>

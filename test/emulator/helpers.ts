@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createSign } from 'node:crypto';
 import yazl from 'yazl';
 import yauzl from 'yauzl';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
 import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '../../emulator/index.js';
 import { DEFAULT_DATA_DIR, CERT_FILES } from '../../emulator/certs.js';
 
@@ -27,6 +27,30 @@ export function startTestEmulator(options: StartEmulatorOptions = {}): Promise<R
     clock: { mode: 'manual' },
     notFoundWindowMs: 0,
     ...options,
+  });
+}
+
+/**
+ * One emulator per test file: started before its tests, reset before each (state, faults,
+ * {@link TEST_SWITCHES}, a fresh token: tokens expire on the emulator clock tests move), stopped
+ * after them. `ready` receives the emulator and each fresh token.
+ */
+export function useTestEmulator(
+  ready: (em: RunningEmulator, token: string) => void,
+  options: StartEmulatorOptions = {},
+): void {
+  let em: RunningEmulator | undefined;
+  beforeAll(async () => {
+    em = await startTestEmulator(options);
+  });
+  afterAll(async () => {
+    await em?.stop();
+  });
+  beforeEach(async () => {
+    if (!em) throw new Error('the emulator did not start');
+    await em.control.reset();
+    await em.control.setOptions(TEST_SWITCHES);
+    ready(em, await getToken(em));
   });
 }
 
