@@ -2,8 +2,10 @@
  * `npm run package`: the Function App's deployment package, exactly what Flex Consumption runs.
  *
  * Layout of the package (the root of the zip is the app root, as Flex Consumption expects):
- * `host.json`, a trimmed `package.json` (`main`, `type`, dependencies), `dist/src/**` (only the
- * compiled files the entry point reaches), the configuration file azd ships (when there is one) and
+ * `host.json`, a trimmed `package.json` (`main`, `type`, dependencies), `dist/src/**` (the app
+ * compiled by tsc with tsconfig.build.json's options, only the files the entry point reaches; the
+ * compile has its own output folder, so the `dist/` of the repository, which the local host and
+ * the tests run, is never rewritten under them), the configuration file azd ships (if any) and
  * `node_modules/` with the production dependencies only, installed from the lockfile with
  * `npm ci --omit=dev --ignore-scripts` (no devDependency, no Node binary, no tests) and pruned of
  * TypeScript files and source maps, which Node never loads.
@@ -33,6 +35,8 @@ export const PACKAGE_DIR = join('.local', 'package');
 export const PACKAGE_APP_DIR = join(PACKAGE_DIR, 'app');
 /** The zip, relative to the repository root. */
 export const PACKAGE_ZIP = join(PACKAGE_DIR, 'dmf-functions.zip');
+/** Where the app is compiled for the package, relative to the repository root (like `dist/`). */
+const COMPILED_DIR = join(PACKAGE_DIR, 'compiled');
 /** The configuration file shipped by default (infra sets DMF_CONFIG_FILE to it). */
 export const DEFAULT_CONFIG_FILE = 'dmf.config.json';
 /**
@@ -99,7 +103,7 @@ export interface PackageResult {
   zippedBytes: number;
   /** Sum of the files' sizes. */
   unzippedBytes: number;
-  /** Compiled app files (under dist/). */
+  /** Compiled app files (under dist/src/). */
   appFiles: number;
   /** Installed packages (folders with a package.json directly under node_modules or a scope). */
   dependencies: number;
@@ -159,7 +163,38 @@ export function resolveConfigFile(
   return normalized;
 }
 
-/** Builds `.local/package/app` and the zip from an already compiled `dist/` (`npm run build`). */
+/** Compiles `src/` with tsconfig.build.json's options into `outDir`; type errors stop the package. */
+export function compileApp(root: string, outDir: string): void {
+  const configPath = join(root, 'tsconfig.build.json');
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    configPath,
+    { outDir, sourceMap: false, declaration: false, noEmit: false, incremental: false },
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (d) => {
+        throw new PackageBuildError(ts.flattenDiagnosticMessageText(d.messageText, '\n'));
+      },
+    },
+  );
+  if (!parsed) throw new PackageBuildError(`cannot read ${configPath}`);
+  const srcDir = join(root, 'src') + sep;
+  const program = ts.createProgram({
+    rootNames: parsed.fileNames.filter((f) => resolve(f).startsWith(srcDir)),
+    options: parsed.options,
+  });
+  const emitted = program.emit();
+  const diagnostics = [...ts.getPreEmitDiagnostics(program), ...emitted.diagnostics];
+  if (diagnostics.length > 0 || emitted.emitSkipped)
+    throw new PackageBuildError(
+      `The app does not compile:\n${ts.formatDiagnostics(diagnostics, {
+        getCanonicalFileName: (f) => f,
+        getCurrentDirectory: () => root,
+        getNewLine: () => '\n',
+      })}`,
+    );
+}
+
+/** Builds `.local/package/app` and the zip: compiles `src/`, installs, copies, zips. */
 export async function buildPackage(options: BuildPackageOptions): Promise<PackageResult> {
   const root = resolve(options.root);
   const log = options.log ?? (() => {});
@@ -168,10 +203,17 @@ export async function buildPackage(options: BuildPackageOptions): Promise<Packag
   const fingerprint = await packageFingerprint(root, configFile);
   const appDir = join(root, PACKAGE_APP_DIR);
   const zipPath = join(root, PACKAGE_ZIP);
-  const entry = join(root, pkg.main);
+  const compiledDir = join(root, COMPILED_DIR);
+
+  // 0. The app, compiled on its own (the repository's dist/ may be in use by a running host).
+  log('compile: tsc (tsconfig.build.json options) of src/');
+  await rm(compiledDir, { recursive: true, force: true });
+  compileApp(root, compiledDir);
+  // package.json main is dist/…: the same path under the compiled folder.
+  const entry = join(compiledDir, pkg.main.replace(/^dist\//, ''));
   if (!existsSync(entry))
     throw new PackageBuildError(
-      `${pkg.main} does not exist: run npm run build first (npm run package does).`,
+      `${pkg.main} was not produced by the compile (expected ${relative(root, entry)})`,
     );
 
   // 1. Production dependencies, from the lockfile (reused while package.json and the lock are unchanged).
@@ -205,11 +247,12 @@ export async function buildPackage(options: BuildPackageOptions): Promise<Packag
     await writeFile(lockMarker, lockHash);
   }
 
-  // 2. The compiled files the entry point reaches, and nothing else.
-  const reached = await importClosure(root, entry, pkg);
+  // 2. The compiled files the entry point reaches, and nothing else, under dist/ as package.json says.
+  const reached = await importClosure(compiledDir, entry, pkg);
   for (const file of reached) {
-    await mkdir(dirname(join(appDir, file)), { recursive: true });
-    await cp(join(root, file), join(appDir, file));
+    const target = join(appDir, 'dist', file);
+    await mkdir(dirname(target), { recursive: true });
+    await cp(join(compiledDir, file), target);
   }
 
   // 3. host.json, the trimmed package.json, the configuration file.
@@ -380,8 +423,9 @@ export function moduleSpecifiers(
 }
 
 /**
- * Every compiled file the entry point reaches through relative imports (repository-relative paths),
- * checking that each bare import is a Node built-in or a production dependency.
+ * Every compiled file the entry point reaches through relative imports (paths relative to `root`,
+ * the compile's output folder), checking that each bare import is a Node built-in or a production
+ * dependency.
  */
 export async function importClosure(
   root: string,
@@ -403,8 +447,8 @@ export async function importClosure(
         const target = resolve(dirname(file), spec);
         if (!existsSync(target) || !(await lstat(target)).isFile())
           problems.push(`${rel} imports ${spec}, which was not compiled (${relative(root, target)})`);
-        else if (!target.startsWith(join(root, 'dist') + sep))
-          problems.push(`${rel} imports ${spec}, outside dist/`);
+        else if (!target.startsWith(resolve(root) + sep))
+          problems.push(`${rel} imports ${spec}, outside the compiled app`);
         else queue.push(target);
         continue;
       }
