@@ -25,6 +25,7 @@ import './functions/recurringImportBlob.js';
 import './orchestrators/recurringExportDrain.js';
 import './orchestrators/recurringImport.js';
 import './activities/registrations/recurring.js';
+import './functions/purgeHistory.js';
 
 import { app } from '@azure/functions';
 import { closeEventSenders } from './shared/events/index.js';
