@@ -74,6 +74,17 @@ function matchRoute(route: CompiledRoute, pathSegments: string[]): Record<string
   return i === pathSegments.length ? params : undefined;
 }
 
+/** One request matched to an HTTP-triggered function, authorized, about to be invoked. */
+interface RouteCall {
+  req: IncomingMessage;
+  res: ServerResponse;
+  route: CompiledRoute;
+  params: Record<string, string>;
+  url: URL;
+  method: string;
+  idle: ReturnType<typeof idleCutoff>;
+}
+
 /** Options for {@link startHttpServer}. */
 export interface HttpServerOptions {
   registry: AppRegistry;
@@ -350,15 +361,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
     );
 
   /** Without HTTP streaming the host buffers the body (up to the cap) and sends it over RPC. */
-  const invokeBuffered = async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    route: CompiledRoute,
-    params: Record<string, string>,
-    url: URL,
-    method: string,
-    idle: ReturnType<typeof idleCutoff>,
-  ): Promise<void> => {
+  const invokeBuffered = async ({ req, res, route, params, url, method, idle }: RouteCall): Promise<void> => {
     let body: Buffer;
     try {
       body = await readCappedBody(req, limits.maxRequestBodyBytes, idle.arm);
@@ -399,13 +402,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
    * carries the request without its body. The body cap still applies while it flows.
    */
   const invokeStreaming = async (
-    req: IncomingMessage,
-    res: ServerResponse,
-    route: CompiledRoute,
-    params: Record<string, string>,
-    url: URL,
-    method: string,
-    idle: ReturnType<typeof idleCutoff>,
+    { req, res, route, params, url, method, idle }: RouteCall,
     streamingUri: string,
   ): Promise<void> => {
     const invocationId = randomUUID();
@@ -572,10 +569,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         `No response within the front end's idle timeout (${String(limits.httpIdleTimeoutMs)} ms): answered 502; the function keeps running and its answer is dropped.`,
       ),
     );
-    if (options.streamingUri) {
-      return invokeStreaming(req, res, route, params, url, method, idle, options.streamingUri);
-    }
-    return invokeBuffered(req, res, route, params, url, method, idle);
+    const call: RouteCall = { req, res, route, params, url, method, idle };
+    return options.streamingUri ? invokeStreaming(call, options.streamingUri) : invokeBuffered(call);
   };
 
   const server = createServer((req, res) => {

@@ -1,12 +1,12 @@
 // Its own file: `app.setup({ enableHttpStream: true })` is process-wide state of @azure/functions.
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost } from '../../devhost/index.js';
 import type { RunningHost } from '../../devhost/index.js';
+import { postStream } from './support/http.js';
 import { peakRssGrowthMb, zeros } from './support/memory.js';
 
 const appRoot = join(import.meta.dirname, 'fixtures', 'stream-app');
@@ -30,35 +30,9 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** POSTs a stream with node:http; resolves with the answer (even if the host stops reading early). */
-function post(
-  path: string,
-  headers: Record<string, string>,
-  body: Readable,
-): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${host.baseUrl}${path}`, { method: 'POST', headers });
-    let status: number | undefined;
-    let text = '';
-    let done = false;
-    const finish = (): void => {
-      if (done || status === undefined) return;
-      done = true;
-      body.unpipe(req);
-      body.destroy();
-      req.destroy();
-      resolve({ status, text });
-    };
-    req.on('response', (res) => {
-      status = res.statusCode;
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', finish);
-    });
-    req.on('error', (err) => (status === undefined ? reject(err) : finish()));
-    body.pipe(req);
-  });
-}
+/** POSTs to the host under test. */
+const post = (path: string, headers: Record<string, string>, body: Readable) =>
+  postStream(`${host.baseUrl}${path}`, headers, body);
 
 describe('HTTP streaming (app.setup({ enableHttpStream: true }))', () => {
   it('asks the library for its capabilities and forwards requests to the worker’s HTTP proxy', () => {

@@ -1,6 +1,4 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request } from 'node:http';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -8,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AZURE_LIMITS, formatTimeSpan, parseTimeSpan, startHost } from '../../devhost/index.js';
 import type { RunningHost } from '../../devhost/index.js';
 import { resolveLimits } from '../../devhost/limits.js';
+import { postStream } from './support/http.js';
 import { peakRssGrowthMb, zeros } from './support/memory.js';
 
 const appRoot = join(import.meta.dirname, 'fixtures', 'limits-app');
@@ -41,43 +40,9 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/**
- * POSTs `body` with node:http and resolves once the answer is in, even when the host closes the
- * connection while the body is still being sent. `sentMb` is what left this side before the answer.
- */
-function post(
-  path: string,
-  headers: Record<string, string>,
-  body: Readable,
-): Promise<{ status: number; text: string; sentMb: number }> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${host.baseUrl}${path}`, { method: 'POST', headers });
-    let socket: Socket | undefined;
-    let status: number | undefined;
-    let text = '';
-    let done = false;
-    const finish = (): void => {
-      if (done || status === undefined) return;
-      done = true;
-      const sentMb = (socket?.bytesWritten ?? 0) / MB;
-      body.unpipe(req);
-      body.destroy();
-      req.destroy();
-      resolve({ status, text, sentMb });
-    };
-    req.on('socket', (s) => (socket = s));
-    req.on('response', (res) => {
-      status = res.statusCode;
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', finish);
-      res.on('error', finish);
-    });
-    req.on('error', (err) => (status === undefined ? reject(err) : finish()));
-    req.on('close', finish);
-    body.pipe(req);
-  });
-}
+/** POSTs to the host under test. */
+const post = (path: string, headers: Record<string, string>, body: Readable) =>
+  postStream(`${host.baseUrl}${path}`, headers, body);
 
 describe('request bodies (as the Functions front end: keys first, 100 MB cap)', () => {
   it('answers a keyless 2 GB POST 401 without reading it: the host’s memory stays flat', async () => {
