@@ -217,12 +217,20 @@ export async function handleDurableRequest(
       return { status: 200, body: record.state === null ? null : JSON.parse(record.state) };
     }
     if (method === 'POST') {
-      engine.signalEntity(
-        parts[1],
-        parts[2],
-        query.get('op') ?? '',
-        request.body === '' ? undefined : request.body,
-      );
+      // As the extension: a JSON body is the operation's input, any other body is a string input.
+      let input: string | undefined;
+      if (request.body !== '') {
+        if (mediaType(request.contentType) !== 'application/json') input = JSON.stringify(request.body);
+        else {
+          try {
+            JSON.parse(request.body);
+          } catch {
+            return { status: 400, body: { Message: 'Could not parse JSON content' } };
+          }
+          input = request.body;
+        }
+      }
+      engine.signalEntity(parts[1], parts[2], query.get('op') ?? '', input);
       return { status: 202 };
     }
   }

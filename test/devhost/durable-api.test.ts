@@ -100,6 +100,18 @@ describe('durable HTTP API: only under /runtime/webhooks/durabletask, with the s
     expect((await raise('application/json')).status).toBe(202);
   });
 
+  it('signals an entity with a JSON body as JSON and any other body as a string; broken JSON is 400', async () => {
+    const signal = (contentType: string, body: string): Promise<Response> =>
+      fetch(webhook(`/entities/counter/api-e1?op=add&code=${systemKey}`), {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body,
+      });
+    expect((await signal('application/json', '{broken')).status).toBe(400);
+    expect((await signal('application/json', '5')).status).toBe(202);
+    expect((await signal('text/plain', 'note')).status).toBe(202);
+  });
+
   it('hands out management links that carry the system key, never the function key, as Azure does', async () => {
     const body = await startViaApp('sequence', { prefix: 'links' });
     const text = JSON.stringify(body);
