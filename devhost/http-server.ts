@@ -435,7 +435,10 @@ export async function startHttpServer(options: HttpServerOptions): Promise<Runni
         } else callback(null, chunk);
       },
     });
-    pipeline(req, counter, proxyReq).catch(() => undefined);
+    // The client's request is piped, not joined to the pipeline: when the forward ends early the
+    // client connection must stay usable for the answer.
+    req.pipe(counter);
+    pipeline(counter, proxyReq).catch(() => undefined);
 
     const invocation = invokeRegistered(
       options.registry,

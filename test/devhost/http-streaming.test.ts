@@ -81,6 +81,12 @@ describe('HTTP streaming (app.setup({ enableHttpStream: true }))', () => {
     expect(await res.json()).toEqual({ name: 'ada', q: '7', header: 'here', text: 'hello' });
   });
 
+  it('delivers an answer the function gives without reading the body', async () => {
+    const res = await post('/api/refuse', { 'content-length': String(20 * MB) }, zeros(20 * MB));
+    expect(res.status).toBe(400);
+    expect(res.text).toBe('refused before reading');
+  });
+
   it('answers 204 when the function returns nothing and 500 when it throws', async () => {
     expect((await fetch(`${host.baseUrl}/api/nothing`)).status).toBe(204);
     expect((await fetch(`${host.baseUrl}/api/boom`)).status).toBe(500);
