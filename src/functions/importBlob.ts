@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { InputError } from '../shared/errors.js';
 import { importInstanceId } from '../shared/jobs/index.js';
 import { isNotFound } from '../shared/storage/index.js';
+import { registerBlobSdkBinding } from '../shared/storage/sdkBinding.js';
 import { bindingNames, getRuntime, invocationLogger } from '../activities/runtime.js';
 import { inboundBlobImport, recordRejection, startImport } from './starting.js';
 
@@ -71,9 +72,13 @@ export async function handleInboundBlob(_blob: unknown, context: InvocationConte
   );
 }
 
+registerBlobSdkBinding();
 app.storageBlob(IMPORT_BLOB_FUNCTION, {
   path: `${bindingNames().inboundContainer}/{name}`,
   connection: 'AzureWebJobsStorage',
+  // The host hands over a reference, not the bytes (shared/storage/sdkBinding.ts): a dropped
+  // package is never loaded whole into memory.
+  sdkBinding: true,
   // Flex Consumption runs blob triggers from Event Grid only (infra/ subscribes it after deploy).
   source: 'EventGrid',
   extraInputs: [df.input.durableClient()],

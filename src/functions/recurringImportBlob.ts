@@ -8,6 +8,7 @@ import * as df from 'durable-functions';
 import { z } from 'zod';
 import { DEFAULT_NAMES, SETTING_NAMES } from '../shared/config/index.js';
 import { getRuntime, invocationLogger } from '../activities/runtime.js';
+import { registerBlobSdkBinding } from '../shared/storage/sdkBinding.js';
 import { startForBlob } from './recurringTriggers.js';
 
 /** Name of the blob trigger function. */
@@ -28,9 +29,13 @@ export async function handleRecurringImportBlob(_blob: unknown, context: Invocat
   if (outcome.kind === 'gone') logger.info('The blob is gone; nothing to enqueue');
 }
 
+registerBlobSdkBinding();
 app.storageBlob(RECURRING_IMPORT_BLOB_FUNCTION, {
   path: `${process.env[SETTING_NAMES.recurringInboundContainer]?.trim() || DEFAULT_NAMES.recurringInboundContainer}/{name}`,
   connection: 'AzureWebJobsStorage',
+  // The host hands over a reference, not the bytes (shared/storage/sdkBinding.ts): a dropped
+  // package is never loaded whole into memory.
+  sdkBinding: true,
   // Flex Consumption runs blob triggers from Event Grid only, as the import's does.
   source: 'EventGrid',
   extraInputs: [df.input.durableClient()],
