@@ -63,6 +63,25 @@ param archiveRetentionDays int = 30
 @description('Optional. Days the Durable Functions history of completed, failed and terminated jobs is kept (app setting DMF_PURGE_AFTER_DAYS; 0 keeps it forever). A daily timer purges older instances; their results stay in dmf-results.')
 param purgeAfterDays int = 30
 
+@allowed([
+  'azureStorage'
+  'scheduler'
+])
+@description('Optional. Durable Functions backend (azd: DMF_DURABLE_BACKEND, which also picks the host.json npm run package ships): azureStorage (default; the storage account above) or scheduler (a Durable Task Scheduler and task hub, for throughput beyond Azure Storage\'s). Switching starts with an empty task hub. See docs/scale.md.')
+param durableBackend string = 'azureStorage'
+
+@allowed([
+  'Consumption'
+  'Dedicated'
+])
+@description('Optional. Durable Task Scheduler SKU when durableBackend is scheduler: Consumption (pay per action, up to 500 actions/s, data kept up to 30 days) or Dedicated (fixed monthly price per capacity unit of 2,000 actions/s, up to 90 days).')
+param schedulerSkuName string = 'Consumption'
+
+@minValue(1)
+@maxValue(3)
+@description('Optional. Capacity units of a Dedicated scheduler (1-3; high availability needs 3). Ignored for Consumption.')
+param schedulerCapacity int = 1
+
 @description('Optional. E-mail address alerted when functions fail. Empty: the alert rule is created without an action group.')
 param alertEmail string = ''
 
@@ -70,6 +89,9 @@ param alertEmail string = ''
 param tags object = {}
 
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+// The Durable Task Scheduler's task hub: the same name as host.json's hubName (the Azure Storage
+// task hub), so both backends show one name in logs and dashboards.
+var durableTaskHubName = 'DmfFunctions'
 var allTags = union(tags, { 'azd-env-name': environmentName })
 
 // Blob containers the app uses (DEFAULT_NAMES in src/shared/config/settings.ts) plus the one the
@@ -195,6 +217,23 @@ module roles 'modules/roles.bicep' = {
   }
 }
 
+// Only for durableBackend 'scheduler': the scheduler, its task hub and the app identity's role on it.
+module durableTask 'modules/durabletask.bicep' = if (durableBackend == 'scheduler') {
+  name: 'durabletask'
+  scope: rg
+  params: {
+    schedulerName: 'dts-${resourceToken}'
+    taskHubName: durableTaskHubName
+    location: location
+    tags: allTags
+    skuName: schedulerSkuName
+    capacity: schedulerCapacity
+    appPrincipalId: identity.outputs.principalId
+    userPrincipalId: principalId
+    userPrincipalType: principalType
+  }
+}
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   scope: rg
@@ -218,10 +257,16 @@ module functionApp 'modules/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     purgeAfterDays: purgeAfterDays
+    durableBackend: durableBackend
+    // ARM evaluates only the branch of if() the condition picks, so the module's output is read
+    // only when the module is deployed.
+    durableTaskSchedulerEndpoint: durableBackend == 'scheduler' ? durableTask.outputs.endpoint : ''
+    durableTaskHubName: durableTaskHubName
   }
   // The host starts as soon as the app exists: its identity must already hold its data roles.
   dependsOn: [
     roles
+    durableTask
   ]
 }
 
@@ -243,3 +288,6 @@ output LOG_ANALYTICS_WORKSPACE_NAME string = monitoring.outputs.logAnalyticsName
 output AZURE_MANAGED_IDENTITY_NAME string = identity.outputs.name
 output AZURE_MANAGED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output AZURE_MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId
+output DURABLE_BACKEND string = durableBackend
+output DURABLE_TASK_SCHEDULER_ENDPOINT string = durableBackend == 'scheduler' ? durableTask.outputs.endpoint : ''
+output DURABLE_TASK_DASHBOARD_URL string = durableBackend == 'scheduler' ? durableTask.outputs.dashboardUrl : ''

@@ -2,7 +2,8 @@
  * `npm run package`: the Function App's deployment package, exactly what Flex Consumption runs.
  *
  * Layout of the package (the root of the zip is the app root, as Flex Consumption expects):
- * `host.json`, a trimmed `package.json` (`main`, `type`, dependencies), `dist/src/**` (the app
+ * `host.json` (the repository's, or its Durable Task Scheduler variant when `DMF_DURABLE_BACKEND` is
+ * `scheduler`: scripts/durable-backend.ts), a trimmed `package.json` (`main`, `type`, dependencies), `dist/src/**` (the app
  * compiled by tsc with tsconfig.build.json's options, only the files the entry point reaches; the
  * compile has its own output folder, so the `dist/` of the repository, which the local host and
  * the tests run, is never rewritten under them), the configuration file azd ships (if any) and
@@ -26,6 +27,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import yazl from 'yazl';
 import { z } from 'zod';
+import {
+  DurableBackendError,
+  hostJsonTextFor,
+  resolveDurableBackend,
+  type DurableBackend,
+} from './durable-backend.js';
 
 /** Largest zip we accept (issue 15: Flex pulls the package at every cold start). */
 export const MAX_PACKAGE_BYTES = 40 * 1024 * 1024;
@@ -83,7 +90,13 @@ export interface BuildPackageOptions {
    * exists. A file named explicitly must exist.
    */
   configFile?: string;
-  /** Environment to read `DMF_CONFIG_FILE` from. Default `process.env`. */
+  /**
+   * Durable Functions backend whose host.json to ship. Default: `DMF_DURABLE_BACKEND` from the
+   * environment (the same azd value infra/main.parameters.json passes to `durableBackend`), else
+   * `azureStorage`.
+   */
+  durableBackend?: DurableBackend;
+  /** Environment to read `DMF_CONFIG_FILE` and `DMF_DURABLE_BACKEND` from. Default `process.env`. */
   env?: Readonly<Record<string, string | undefined>>;
   /** Reuse the installed dependencies when the lockfile did not change. Default true. */
   reuseDependencies?: boolean;
@@ -109,6 +122,8 @@ export interface PackageResult {
   dependencies: number;
   /** The configuration file shipped, if any (relative path). */
   configFile?: string;
+  /** The Durable Functions backend whose host.json was shipped. */
+  durableBackend: DurableBackend;
   /** {@link packageFingerprint} of the inputs. */
   fingerprint: string;
 }
@@ -120,8 +135,13 @@ export class PackageBuildError extends Error {}
  * Hash of everything the package is made from (sources, manifests, lockfile, host.json, this
  * script, the configuration file), so a test can tell whether `.local/package` is current.
  */
-export async function packageFingerprint(root: string, configFile?: string): Promise<string> {
+export async function packageFingerprint(
+  root: string,
+  configFile?: string,
+  durableBackend: DurableBackend = 'azureStorage',
+): Promise<string> {
   const hash = createHash('sha256');
+  hash.update(`durableBackend=${durableBackend}\0`);
   const files = [
     'package.json',
     'package-lock.json',
@@ -129,6 +149,7 @@ export async function packageFingerprint(root: string, configFile?: string): Pro
     'tsconfig.json',
     'tsconfig.build.json',
     'scripts/package.ts',
+    'scripts/durable-backend.ts',
     ...(await listFiles(join(root, 'src'))).map((f) => `src/${f}`),
     ...(configFile ? [configFile] : []),
   ];
@@ -199,8 +220,16 @@ export async function buildPackage(options: BuildPackageOptions): Promise<Packag
   const root = resolve(options.root);
   const log = options.log ?? (() => {});
   const pkg = packageJsonSchema.parse(JSON.parse(await readFile(join(root, 'package.json'), 'utf8')));
-  const configFile = resolveConfigFile(root, options.configFile, options.env ?? process.env);
-  const fingerprint = await packageFingerprint(root, configFile);
+  const env = options.env ?? process.env;
+  const configFile = resolveConfigFile(root, options.configFile, env);
+  let durableBackend: DurableBackend;
+  try {
+    durableBackend = options.durableBackend ?? resolveDurableBackend(env);
+  } catch (error) {
+    if (error instanceof DurableBackendError) throw new PackageBuildError(error.message, { cause: error });
+    throw error;
+  }
+  const fingerprint = await packageFingerprint(root, configFile, durableBackend);
   const appDir = join(root, PACKAGE_APP_DIR);
   const zipPath = join(root, PACKAGE_ZIP);
   const compiledDir = join(root, COMPILED_DIR);
@@ -255,8 +284,15 @@ export async function buildPackage(options: BuildPackageOptions): Promise<Packag
     await cp(join(compiledDir, file), target);
   }
 
-  // 3. host.json, the trimmed package.json, the configuration file.
-  await cp(join(root, 'host.json'), join(appDir, 'host.json'));
+  // 3. host.json (of the chosen durable backend), the trimmed package.json, the configuration file.
+  try {
+    const hostJson = hostJsonTextFor(durableBackend, await readFile(join(root, 'host.json'), 'utf8'));
+    await writeFile(join(appDir, 'host.json'), hostJson);
+  } catch (error) {
+    if (error instanceof DurableBackendError) throw new PackageBuildError(error.message, { cause: error });
+    throw error;
+  }
+  log(`host.json: durable backend ${durableBackend}`);
   const shipped = {
     name: pkg.name,
     version: pkg.version,
@@ -291,6 +327,7 @@ export async function buildPackage(options: BuildPackageOptions): Promise<Packag
     appFiles: reached.length,
     dependencies: await countPackages(join(appDir, 'node_modules')),
     ...(configFile ? { configFile } : {}),
+    durableBackend,
     fingerprint,
   };
   await writeFile(

@@ -59,6 +59,19 @@ param instanceMemoryMB int = 2048
 @description('Optional. Days the durable history of finished jobs is kept (DMF_PURGE_AFTER_DAYS; 0 keeps it).')
 param purgeAfterDays int = 30
 
+@allowed([
+  'azureStorage'
+  'scheduler'
+])
+@description('Optional. Durable Functions backend: azureStorage (AzureWebJobsStorage) or scheduler (the settings below).')
+param durableBackend string = 'azureStorage'
+
+@description('Optional. Durable Task Scheduler endpoint (durableBackend scheduler), e.g. https://dts-abc.westeurope.durabletask.io.')
+param durableTaskSchedulerEndpoint string = ''
+
+@description('Optional. Durable Task Scheduler task hub (durableBackend scheduler).')
+param durableTaskHubName string = ''
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -100,6 +113,15 @@ var configSettings = empty(dmfConfig) ? {
 var retentionSettings = {
   DMF_PURGE_AFTER_DAYS: string(purgeAfterDays)
 }
+
+// The Durable Task Scheduler connection the scheduler variant of host.json names
+// (storageProvider.connectionStringName, hubName %TASKHUB_NAME%; scripts/durable-backend.ts).
+// Identity-based: ClientID picks the user-assigned identity, as Learn's "Configure managed identity
+// for Durable Task Scheduler" gives it. No secret in it. Nothing for Azure Storage.
+var durableSettings = durableBackend == 'scheduler' ? {
+  DURABLE_TASK_SCHEDULER_CONNECTION_STRING: 'Endpoint=${durableTaskSchedulerEndpoint};Authentication=ManagedIdentity;ClientID=${identityClientId}'
+  TASKHUB_NAME: durableTaskHubName
+} : {}
 
 var keyVaultReferenceSettings = toObject(items(keyVaultSecretSettings), entry => entry.key, entry => '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${entry.value})')
 
@@ -149,7 +171,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
-  properties: union(extraAppSettings, connectionSettings, configSettings, retentionSettings, keyVaultReferenceSettings)
+  properties: union(extraAppSettings, connectionSettings, configSettings, retentionSettings, durableSettings, keyVaultReferenceSettings)
 }
 
 @description('Function App name.')

@@ -10,6 +10,8 @@ import { BicepSyntaxError, isExpr, parseBicep, valueAt, type BicepDeclaration } 
 import {
   blobTriggerHookPairs,
   checkBindings,
+  checkDurableBackend,
+  checkDurableTuningDocumented,
   checkHardening,
   checkLifecycle,
   checkPurgeSetting,
@@ -32,6 +34,7 @@ import {
   type CheckBindingsOptions,
   type RegisteredFunctionInfo,
 } from './checks.js';
+import { hostJsonFor, type DurableBackend } from '../../scripts/durable-backend.js';
 
 const infraDir = join(import.meta.dirname, '..', '..', 'infra');
 const sources = new Map<string, string>([
@@ -208,8 +211,8 @@ describe('each cross-check fails when infra/ misses something', () => {
   it('a *Settings var that the appsettings resource does not apply does not count', () => {
     const files = infra({
       file: 'modules/functionapp.bicep',
-      from: 'union(extraAppSettings, connectionSettings, configSettings, retentionSettings, keyVaultReferenceSettings)',
-      to: 'union(extraAppSettings, connectionSettings, retentionSettings, keyVaultReferenceSettings)',
+      from: 'union(extraAppSettings, connectionSettings, configSettings, retentionSettings, durableSettings, keyVaultReferenceSettings)',
+      to: 'union(extraAppSettings, connectionSettings, retentionSettings, durableSettings, keyVaultReferenceSettings)',
     });
     const found = settingsOf(files);
     expect(checkRequiredSettings(APP_SETTINGS, new Set(found.settings.keys()), new Set())).toEqual([
@@ -343,13 +346,23 @@ describe('each cross-check fails when infra/ misses something', () => {
       roleProblems(
         infra({
           file: 'main.bicep',
-          from: 'appPrincipalId: identity.outputs.principalId',
+          from: /appPrincipalId: identity\.outputs\.principalId/g,
           to: "appPrincipalId: 'someone-else'",
         }),
       ),
     ).toEqual(
       expect.arrayContaining([expect.stringContaining('no module receives identity.outputs.principalId')]),
     );
+    // One of the modules making the app's grants (roles, durabletask) gets another principal.
+    expect(
+      roleProblems(
+        infra({
+          file: 'main.bicep',
+          from: 'appPrincipalId: identity.outputs.principalId',
+          to: "appPrincipalId: 'someone-else'",
+        }),
+      ),
+    ).toEqual([expect.stringContaining("module roles gets appPrincipalId = 'someone-else'")]);
   });
 
   it('a connection whose client id is not the one the others use', () => {
@@ -753,5 +766,239 @@ describe('each cross-check fails when infra/ misses something', () => {
     const badHub = structuredClone(good) as { extensions: { durableTask: { hubName: string } } };
     badHub.extensions.durableTask.hubName = 'dmf-hub';
     expect(checkHostJson(badHub)).toEqual([expect.stringContaining('task hub name')]);
+  });
+
+  describe('the durable backend: both shapes', () => {
+    const hostJson = JSON.parse(readFileSync(join(infraDir, '..', 'host.json'), 'utf8')) as unknown;
+    const parameters = JSON.parse(readFileSync(join(infraDir, 'main.parameters.json'), 'utf8')) as {
+      parameters: Record<string, unknown>;
+    };
+    const shape = (
+      backend: DurableBackend,
+      files: BicepFiles = infra(),
+      options: { hostJson?: unknown; parameters?: unknown } = {},
+    ): string[] => {
+      const found = settingsOf(files);
+      return checkDurableBackend(files, found, {
+        backend,
+        hostJson: options.hostJson ?? hostJsonFor(backend, hostJson),
+        parameters: options.parameters ?? parameters,
+        appPrincipal: checkSameIdentity(files, found).appPrincipal,
+      });
+    };
+    const both = (files: BicepFiles): Record<DurableBackend, string[]> => ({
+      azureStorage: shape('azureStorage', files),
+      scheduler: shape('scheduler', files),
+    });
+
+    it('the real infra and the host.json of each shape pass (the baseline the cases below break)', () => {
+      expect(both(infra())).toEqual({ azureStorage: [], scheduler: [] });
+    });
+
+    it('the parameter missing, without scheduler, with another default, or not fed from DMF_DURABLE_BACKEND', () => {
+      expect(
+        shape(
+          'azureStorage',
+          infra({ file: 'main.bicep', from: 'param durableBackend string', to: 'param backend string' }),
+        ),
+      ).toEqual([expect.stringContaining('no param durableBackend')]);
+      expect(
+        shape(
+          'azureStorage',
+          infra({ file: 'main.bicep', from: "  'azureStorage'\n  'scheduler'\n", to: "  'azureStorage'\n" }),
+        ),
+      ).toEqual([expect.stringContaining("must be @allowed(['azureStorage' 'scheduler'])")]);
+      expect(
+        shape(
+          'azureStorage',
+          infra({
+            file: 'main.bicep',
+            from: "param durableBackend string = 'azureStorage'",
+            to: "param durableBackend string = 'scheduler'",
+          }),
+        ),
+      ).toEqual([expect.stringContaining("must default to 'azureStorage'")]);
+      const unfed = structuredClone(parameters);
+      delete unfed.parameters.durableBackend;
+      expect(shape('azureStorage', infra(), { parameters: unfed })).toEqual([
+        expect.stringContaining(
+          'main.parameters.json must pass durableBackend "${DMF_DURABLE_BACKEND=azureStorage}"',
+        ),
+      ]);
+    });
+
+    it('scheduler resources deployed for azureStorage too, under another condition, or missing', () => {
+      const always = both(
+        infra({
+          file: 'main.bicep',
+          from: "module durableTask 'modules/durabletask.bicep' = if (durableBackend == 'scheduler') {",
+          to: "module durableTask 'modules/durabletask.bicep' = {",
+        }),
+      );
+      expect(always.scheduler).toEqual([]);
+      expect(always.azureStorage).toEqual([
+        expect.stringContaining(
+          "scheduler (Microsoft.DurableTask/schedulers) is deployed when durableBackend is 'azureStorage'",
+        ),
+        expect.stringContaining('taskHub (Microsoft.DurableTask/schedulers/taskHubs) is deployed'),
+      ]);
+      expect(
+        shape(
+          'scheduler',
+          infra({
+            file: 'main.bicep',
+            from: "if (durableBackend == 'scheduler') {",
+            to: 'if (!empty(principalId)) {',
+          }),
+        ),
+      ).toEqual(
+        expect.arrayContaining([
+          expect.stringContaining(
+            "module durableTask (modules/durabletask.bicep) must be deployed if (durableBackend == 'scheduler')",
+          ),
+        ]),
+      );
+      expect(
+        shape(
+          'scheduler',
+          infra({
+            file: 'modules/durabletask.bicep',
+            from: "resource taskHub 'Microsoft.DurableTask/schedulers/taskHubs@",
+            to: "resource taskHub 'Microsoft.DurableTask/schedulers/hubs@",
+          }),
+        ),
+      ).toEqual(expect.arrayContaining([expect.stringContaining('found 1 and 0')]));
+    });
+
+    it('no data role for the app identity, a conditional one, another role, or one for another principal', () => {
+      const missing: unknown = expect.stringContaining(
+        '"Durable Task Data Contributor" role assignment for appPrincipalId',
+      );
+      for (const edit of [
+        {
+          from: 'roleIds.durableTaskDataContributor)\n    principalId: appPrincipalId',
+          to: "'00000000-0000-0000-0000-000000000000')\n    principalId: appPrincipalId",
+        },
+        {
+          from: "resource appDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {",
+          to: "resource appDataContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (false) {",
+        },
+        { from: 'principalId: appPrincipalId', to: 'principalId: userPrincipalId' },
+      ]) {
+        const result = both(infra({ file: 'modules/durabletask.bicep', ...edit }));
+        // Azure Storage needs no scheduler role: only the scheduler shape notices.
+        expect(result).toEqual({ azureStorage: [], scheduler: [missing] });
+      }
+    });
+
+    it('scheduler settings set for azureStorage, missing for scheduler, on another identity, or pointing elsewhere', () => {
+      const inverted = both(
+        infra({
+          file: 'modules/functionapp.bicep',
+          from: "var durableSettings = durableBackend == 'scheduler' ? {",
+          to: "var durableSettings = durableBackend == 'azureStorage' ? {",
+        }),
+      );
+      expect(inverted.azureStorage).toEqual([
+        expect.stringContaining(
+          "DURABLE_TASK_SCHEDULER_CONNECTION_STRING is set when durableBackend is 'azureStorage'",
+        ),
+        expect.stringContaining("TASKHUB_NAME is set when durableBackend is 'azureStorage'"),
+      ]);
+      expect(inverted.scheduler).toEqual(
+        expect.arrayContaining([
+          expect.stringContaining('DURABLE_TASK_SCHEDULER_CONNECTION_STRING must be'),
+          expect.stringContaining(
+            'storageProvider.connectionStringName (DURABLE_TASK_SCHEDULER_CONNECTION_STRING) must name an app setting',
+          ),
+        ]),
+      );
+      expect(
+        shape(
+          'scheduler',
+          infra({
+            file: 'modules/functionapp.bicep',
+            from: 'Authentication=ManagedIdentity;ClientID=${identityClientId}',
+            to: 'Authentication=ManagedIdentity;ClientID=${otherClientId}',
+          }),
+        ),
+      ).toEqual([
+        expect.stringContaining('uses ClientID=${otherClientId}, the other connections identityClientId'),
+      ]);
+      expect(
+        shape(
+          'scheduler',
+          infra({
+            file: 'main.bicep',
+            from: "durableTaskSchedulerEndpoint: durableBackend == 'scheduler' ? durableTask.outputs.endpoint : ''",
+            to: "durableTaskSchedulerEndpoint: 'https://elsewhere.durabletask.io'",
+          }),
+        ),
+      ).toEqual([
+        expect.stringContaining(
+          "the Function App's durableTaskSchedulerEndpoint must be the scheduler module's outputs.endpoint",
+        ),
+      ]);
+      expect(
+        shape(
+          'scheduler',
+          infra({
+            file: 'main.bicep',
+            from: '    durableTaskHubName: durableTaskHubName\n',
+            to: "    durableTaskHubName: 'OtherHub'\n",
+          }),
+        ),
+      ).toEqual([
+        expect.stringContaining(
+          "TASKHUB_NAME must be the name the task hub resource gets (app: 'OtherHub', task hub: durableTaskHubName)",
+        ),
+      ]);
+    });
+
+    it("a host.json that does not fit its shape: Azure Storage's for the scheduler and the other way round", () => {
+      expect(shape('scheduler', infra(), { hostJson })).toEqual([
+        "host.json (scheduler): storageProvider.type must be 'azureManaged'",
+        expect.stringContaining('storageProvider.connectionStringName (undefined) must name an app setting'),
+        'host.json (scheduler): Azure Storage settings left in storageProvider: maxQueuePollingInterval, partitionCount',
+        expect.stringContaining('hubName must be %SETTING%'),
+        expect.stringContaining('extensionBundle.version must be [4.32.0 or later, 5.0.0)'),
+      ]);
+      expect(shape('azureStorage', infra(), { hostJson: hostJsonFor('scheduler', hostJson) })).toEqual([
+        'host.json (azureStorage): storageProvider.type is azureManaged',
+        expect.stringContaining('must use AzureWebJobsStorage (is DURABLE_TASK_SCHEDULER_CONNECTION_STRING)'),
+        expect.stringContaining('partitionCount must be set'),
+        expect.stringContaining('maxQueuePollingInterval must be at most 00:00:10'),
+        'host.json (azureStorage): hubName must be a literal task hub name',
+      ]);
+      const slowPolling = structuredClone(hostJson) as {
+        extensions: { durableTask: { storageProvider: { maxQueuePollingInterval: string } } };
+      };
+      slowPolling.extensions.durableTask.storageProvider.maxQueuePollingInterval = '00:00:30';
+      expect(shape('azureStorage', infra(), { hostJson: slowPolling })).toEqual([
+        expect.stringContaining('maxQueuePollingInterval must be at most 00:00:10 on Flex Consumption'),
+      ]);
+      const oldBundle = hostJsonFor('scheduler', hostJson) as { extensionBundle: { version: string } };
+      oldBundle.extensionBundle.version = '[4.29.0, 5.0.0)';
+      expect(shape('scheduler', infra(), { hostJson: oldBundle })).toEqual([
+        expect.stringContaining('is [4.29.0, 5.0.0)'),
+      ]);
+    });
+
+    it('a tuned durableTask value that the scale document does not explain', () => {
+      const doc = [
+        '| `partitionCount` | 4 | why |',
+        '| `maxQueuePollingInterval` | 00:00:10 | why |',
+        '| `maxConcurrentActivityFunctions` | 10 | why |',
+        '| `maxConcurrentOrchestratorFunctions` | 10 | why |',
+        '| `extendedSessionsEnabled` | false | why |',
+      ].join('\n');
+      expect(checkDurableTuningDocumented(hostJson, doc, 'scale.md')).toEqual([]);
+      expect(
+        checkDurableTuningDocumented(hostJson, doc.replace('| 00:00:10 |', '| 00:00:30 |'), 'scale.md'),
+      ).toEqual([
+        "scale.md does not give host.json's durableTask `maxQueuePollingInterval` = 00:00:10 and its reason",
+      ]);
+      expect(checkDurableTuningDocumented({}, doc, 'scale.md')).toHaveLength(1);
+    });
   });
 });

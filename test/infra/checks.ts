@@ -9,6 +9,15 @@ import { join, relative } from 'node:path';
 import { z } from 'zod';
 import type { AppSettingInfo } from '../../src/shared/config/index.js';
 import {
+  DEFAULT_DURABLE_BACKEND,
+  DURABLE_BACKENDS,
+  DURABLE_BACKEND_SETTING,
+  SCHEDULER_CONNECTION_SETTING,
+  SCHEDULER_MIN_BUNDLE,
+  SCHEDULER_PROVIDER_TYPE,
+  type DurableBackend,
+} from '../../scripts/durable-backend.js';
+import {
   isExpr,
   isObject,
   mentions,
@@ -33,6 +42,9 @@ export const BUILT_IN_ROLES = {
   'Key Vault Secrets User': '4633458b-17de-408a-b874-0445c86b69e6',
   'Key Vault Secrets Officer': 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
   'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb',
+  // Learn "Configure managed identity for Durable Task Scheduler"; the id as the official
+  // Azure-Samples/Durable-Task-Scheduler templates grant it.
+  'Durable Task Data Contributor': '0ad04412-c4d5-4796-b79c-f76d14c8d402',
 } as const;
 /** A role name of {@link BUILT_IN_ROLES}. */
 export type RoleName = keyof typeof BUILT_IN_ROLES;
@@ -128,7 +140,22 @@ export interface AppSettingsFound {
   computed: string[];
   /** Symbol of the site resource. */
   siteSymbol: string;
+  /**
+   * Settings that come from one branch of a `param == 'value' ? {…} : {…}` var: set only when
+   * `param` equals `value` (`when: true`) or differs from it (`when: false`).
+   */
+  conditions?: Map<string, SettingCondition>;
 }
+
+/** When a setting of a conditional `*Settings` var applies (see {@link AppSettingsFound}). */
+export interface SettingCondition {
+  param: string;
+  value: string;
+  when: boolean;
+}
+
+/** `param == 'value' ? {…} : {…}`: the param and value of such an expression. */
+const PARAM_EQUALS = /^([A-Za-z_][A-Za-z0-9_]*)\s*==\s*'([^']*)'\s*\?/;
 
 /**
  * Finds the Function App (`Microsoft.Web/sites`, kind containing `functionapp`) and the app
@@ -151,6 +178,7 @@ export function findAppSettings(files: BicepFiles): { found?: AppSettingsFound; 
   const decls = files.get(site.file) ?? [];
   const settings = new Map<string, BicepValue>();
   const computed: string[] = [];
+  const conditions = new Map<string, SettingCondition>();
   const inline = valueAt(site.value, 'properties.siteConfig.appSettings');
   if (Array.isArray(inline)) {
     for (const entry of inline) {
@@ -168,13 +196,33 @@ export function findAppSettings(files: BicepFiles): { found?: AppSettingsFound; 
     for (const v of decls.filter((d) => d.kind === 'var' && d.name.endsWith('Settings'))) {
       if (!mentions(propsText, v.name)) continue;
       const literals = objectLiterals(v.value);
+      const branch = PARAM_EQUALS.exec(textOf(v.value));
+      if (branch?.[1] !== undefined && branch[2] !== undefined && isExpr(v.value) && literals.length === 2)
+        literals.forEach((literal, i) => {
+          for (const key of Object.keys(literal))
+            conditions.set(key, { param: branch[1] as string, value: branch[2] as string, when: i === 0 });
+        });
       if (literals.length > 0) sources.push(...literals);
       else computed.push(textOf(v.value));
     }
     for (const source of sources) for (const [k, v] of Object.entries(source)) settings.set(k, v);
   }
   if (settings.size === 0) return { problems: [`${site.file}: the Function App gets no app settings`] };
-  return { found: { file: site.file, settings, computed, siteSymbol: site.name }, problems: [] };
+  return {
+    found: { file: site.file, settings, computed, siteSymbol: site.name, conditions },
+    problems: [],
+  };
+}
+
+/** The app settings set when `param` has `value` (settings of the other branches left out). */
+export function settingsWhen(found: AppSettingsFound, param: string, value: string): Map<string, BicepValue> {
+  const out = new Map<string, BicepValue>();
+  for (const [name, v] of found.settings) {
+    const c = found.conditions?.get(name);
+    if (c && c.param === param && (c.value === value) !== c.when) continue;
+    out.set(name, v);
+  }
+  return out;
 }
 
 /** The requirement groups of APP_SETTINGS: each is met by any one of its names. */
@@ -614,6 +662,15 @@ export function checkSameIdentity(
     problems.push(
       `${mainFile}: no module receives ${clientSource ?? '<identity>'}.outputs.principalId for role assignments`,
     );
+  // Several modules make the app's role assignments (roles, the durable backend): each must get
+  // the app's identity under that name, or its grants go to someone else.
+  for (const m of declarations(files, 'module').filter((x) => x.file === mainFile)) {
+    const given = appPrincipal ? valueAt(m.value, `params.${appPrincipal}`) : undefined;
+    if (given !== undefined && textOf(given).trim() !== `${clientSource ?? ''}.outputs.principalId`)
+      problems.push(
+        `${mainFile}: module ${m.name} gets ${appPrincipal} = ${textOf(given)}, not ${clientSource ?? '<identity>'}.outputs.principalId`,
+      );
+  }
   return { appPrincipal, problems };
 }
 
@@ -1137,4 +1194,289 @@ export function checkHostJson(hostJson: unknown): string[] {
         `host.json: sampling must exclude ${t} (samplingSettings.excludedTypes), or failures get sampled away`,
       );
   return problems;
+}
+
+/** What {@link checkDurableBackend} checks besides the Bicep. */
+export interface DurableBackendCheckOptions {
+  /** The shape to check. */
+  backend: DurableBackend;
+  /** The host.json the package ships for `backend` (scripts/durable-backend.ts `hostJsonFor`). */
+  hostJson: unknown;
+  /** infra/main.parameters.json, parsed. */
+  parameters: unknown;
+  /** The app identity's principal param name ({@link checkSameIdentity}). */
+  appPrincipal: string;
+  /** The main file. Default `main.bicep`. */
+  mainFile?: string;
+}
+
+/** The Bicep param that picks the backend, and the condition that deploys the scheduler. */
+export const DURABLE_BACKEND_PARAM = 'durableBackend';
+const SCHEDULER_CONDITION = /^durableBackend\s*==\s*'scheduler'$/;
+const SCHEDULER_TYPES = ['Microsoft.DurableTask/schedulers', 'Microsoft.DurableTask/schedulers/taskHubs'];
+/** storageProvider settings of the Azure Storage provider (Learn, host.json reference). */
+const AZURE_STORAGE_PROVIDER_KEYS = [
+  'connectionName',
+  'connectionStringName',
+  'controlQueueBatchSize',
+  'controlQueueBufferThreshold',
+  'controlQueueVisibilityTimeout',
+  'maxQueuePollingInterval',
+  'partitionCount',
+  'trackingStoreConnectionName',
+  'trackingStoreConnectionStringName',
+  'trackingStoreNamePrefix',
+  'useLegacyPartitionManagement',
+  'useTablePartitionManagement',
+  'workItemQueueVisibilityTimeout',
+];
+/** Learn ("Azure Storage provider", Flex Consumption): queue polling of 10 seconds or less. */
+const MAX_FLEX_POLLING_SECONDS = 10;
+
+/** A JSON value as text for a message. */
+function show(value: unknown): string {
+  return typeof value === 'string' ? value : (JSON.stringify(value) ?? 'undefined');
+}
+
+function seconds(timespan: unknown): number | undefined {
+  const m = typeof timespan === 'string' ? /^(\d{2}):(\d{2}):(\d{2})$/.exec(timespan) : null;
+  return m ? Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3]) : undefined;
+}
+
+function versionAtLeast(version: string, floor: string): boolean {
+  const a = version.split('.').map(Number);
+  const b = floor.split('.').map(Number);
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    const x = a[i] ?? 0;
+    const y = b[i] ?? 0;
+    if (x !== y) return x > y;
+  }
+  return true;
+}
+
+/**
+ * One shape of the durable backend, end to end: the `durableBackend` param (and the azd value
+ * feeding it), the Durable Task Scheduler resources deployed exactly when it is `scheduler`, the
+ * app identity's Durable Task Data Contributor role on them, the app settings of that shape and
+ * the host.json the package ships for it (storage provider, hub name, connection, bundle).
+ */
+export function checkDurableBackend(
+  files: BicepFiles,
+  found: AppSettingsFound,
+  options: DurableBackendCheckOptions,
+): string[] {
+  const problems: string[] = [];
+  const mainFile = options.mainFile ?? 'main.bicep';
+  const main = files.get(mainFile) ?? [];
+  const scheduler = options.backend === 'scheduler';
+
+  // 1. The param, and the azd value feeding it (the one `npm run package` reads too).
+  const param = find(main, 'param', DURABLE_BACKEND_PARAM);
+  if (!param) problems.push(`${mainFile}: no param ${DURABLE_BACKEND_PARAM}`);
+  else {
+    const allowed = param.decorators.find((d) => d.startsWith('@allowed('));
+    const values = [...(allowed ?? '').matchAll(/'([^']*)'/g)].map((m) => m[1]).sort();
+    if (values.join() !== [...DURABLE_BACKENDS].sort().join())
+      problems.push(
+        `${mainFile}: param ${DURABLE_BACKEND_PARAM} must be @allowed([${DURABLE_BACKENDS.map((b) => `'${b}'`).join(' ')}])`,
+      );
+    if (param.value !== DEFAULT_DURABLE_BACKEND)
+      problems.push(
+        `${mainFile}: param ${DURABLE_BACKEND_PARAM} must default to '${DEFAULT_DURABLE_BACKEND}'`,
+      );
+  }
+  const fed = valueAt(options.parameters as BicepValue, `parameters.${DURABLE_BACKEND_PARAM}.value`);
+  const expectedFed = `\${${DURABLE_BACKEND_SETTING}=${DEFAULT_DURABLE_BACKEND}}`;
+  if (fed !== expectedFed)
+    problems.push(
+      `main.parameters.json must pass ${DURABLE_BACKEND_PARAM} "${expectedFed}", the azd value npm run package reads`,
+    );
+
+  // 2. The scheduler and its task hub, deployed exactly when durableBackend is 'scheduler'.
+  const dts = SCHEDULER_TYPES.map((t) => resourcesOfType(files, t));
+  const [schedulers = [], taskHubs = []] = dts;
+  const dtsFiles = new Set(dts.flat().map((r) => r.file));
+  const deployedIn = (file: string): { deployed: boolean; module?: BicepDeclaration } => {
+    if (file === mainFile) return { deployed: true };
+    const module = declarations(files, 'module').find(
+      (m) => m.file === mainFile && m.type?.replace(/^\.\//, '') === file,
+    );
+    if (!module) return { deployed: false };
+    if (module.condition === undefined) return { deployed: true, module };
+    if (!SCHEDULER_CONDITION.test(module.condition.trim())) {
+      problems.push(
+        `${mainFile}: module ${module.name} (${file}) must be deployed if (durableBackend == 'scheduler'), is if (${module.condition})`,
+      );
+      return { deployed: true, module };
+    }
+    return { deployed: scheduler, module };
+  };
+  for (const r of dts.flat()) {
+    const inModule = deployedIn(r.file).deployed;
+    const own = r.condition === undefined || SCHEDULER_CONDITION.test(r.condition.trim());
+    if (!scheduler && inModule && (r.condition === undefined || !own))
+      problems.push(
+        `${r.file}: ${r.name} (${r.type}) is deployed when durableBackend is '${options.backend}': only 'scheduler' needs it`,
+      );
+  }
+  if (scheduler) {
+    if (schedulers.length !== 1 || taskHubs.length !== 1)
+      problems.push(
+        `durableBackend 'scheduler' needs one Microsoft.DurableTask/schedulers and one .../taskHubs resource, found ${schedulers.length} and ${taskHubs.length}`,
+      );
+    for (const file of dtsFiles)
+      if (!deployedIn(file).deployed) problems.push(`${file} is not deployed by ${mainFile}`);
+  }
+
+  // 3. The app identity's data role, on the task hub (or the scheduler), gated like the resources.
+  if (scheduler) {
+    const granted = roleAssignments(files).some(
+      (a) =>
+        a.role === 'Durable Task Data Contributor' &&
+        a.principal === options.appPrincipal &&
+        !a.conditional &&
+        dtsFiles.has(a.file) &&
+        SCHEDULER_TYPES.some((t) => t.toLowerCase() === a.scopeType?.toLowerCase()),
+    );
+    if (!granted)
+      problems.push(
+        `durableBackend 'scheduler' needs an unconditional "Durable Task Data Contributor" role assignment for ${options.appPrincipal} on the task hub or scheduler, next to them`,
+      );
+  }
+
+  // 4. The app settings of this shape, and the wiring of their values.
+  const settings = settingsWhen(found, DURABLE_BACKEND_PARAM, options.backend);
+  const connection = settings.get(SCHEDULER_CONNECTION_SETTING);
+  const hubSetting = 'TASKHUB_NAME';
+  if (!scheduler) {
+    for (const name of [SCHEDULER_CONNECTION_SETTING, hubSetting])
+      if (settings.has(name))
+        problems.push(`${found.file}: ${name} is set when durableBackend is '${options.backend}'`);
+  } else {
+    const clientId = textOf(found.settings.get('AzureWebJobsStorage__clientId')).trim();
+    const m =
+      /^'Endpoint=\$\{([A-Za-z_][A-Za-z0-9_]*)\};Authentication=ManagedIdentity;ClientID=\$\{([^}]*)\}'$/.exec(
+        textOf(connection).trim(),
+      );
+    if (!m?.[1])
+      problems.push(
+        `${found.file}: ${SCHEDULER_CONNECTION_SETTING} must be 'Endpoint=\${endpoint};Authentication=ManagedIdentity;ClientID=\${clientId}' when durableBackend is 'scheduler', is ${connection === undefined ? 'not set' : textOf(connection)}`,
+      );
+    else {
+      if (m[2] !== clientId)
+        problems.push(
+          `${found.file}: ${SCHEDULER_CONNECTION_SETTING} uses ClientID=\${${m[2] ?? ''}}, the other connections ${clientId}: one identity`,
+        );
+      // main.bicep passes the scheduler module's endpoint output, which is the scheduler's endpoint.
+      const appModule = declarations(files, 'module').find(
+        (x) => x.file === mainFile && x.type?.replace(/^\.\//, '') === found.file,
+      );
+      const passed = textOf(valueAt(appModule?.value, `params.${m[1]}`));
+      const dtsModule = [...dtsFiles].map((f) => deployedIn(f).module).find((x) => x !== undefined);
+      const endpointOutput = dtsModule
+        ? (files.get(dtsModule.type?.replace(/^\.\//, '') ?? '') ?? []).find(
+            (d) => d.kind === 'output' && d.name === 'endpoint',
+          )
+        : undefined;
+      if (!dtsModule || !mentions(passed, `${dtsModule.name}.outputs.endpoint`))
+        problems.push(
+          `${mainFile}: the Function App's ${m[1]} must be the scheduler module's outputs.endpoint, is ${passed || 'not passed'}`,
+        );
+      if (
+        schedulers[0] &&
+        textOf(endpointOutput?.value).trim() !== `${schedulers[0].name}.properties.endpoint`
+      )
+        problems.push(
+          `the scheduler module's output endpoint must be ${schedulers[0].name}.properties.endpoint`,
+        );
+      if (valueAt(appModule?.value, `params.${DURABLE_BACKEND_PARAM}`) === undefined)
+        problems.push(`${mainFile}: the Function App module does not get ${DURABLE_BACKEND_PARAM}`);
+      // TASKHUB_NAME: the name the task hub resource gets.
+      const hub = textOf(settings.get(hubSetting)).trim();
+      const hubResourceName = textOf(valueAt(taskHubs[0]?.value, 'name')).trim();
+      const viaApp = textOf(valueAt(appModule?.value, `params.${hub}`)).trim();
+      const viaDts = textOf(valueAt(dtsModule?.value, `params.${hubResourceName}`)).trim();
+      if (!settings.has(hubSetting) || !viaApp || viaApp !== viaDts)
+        problems.push(
+          `${hubSetting} must be the name the task hub resource gets (app: ${viaApp || 'not set'}, task hub: ${viaDts || hubResourceName || 'none'})`,
+        );
+    }
+  }
+
+  // 5. The host.json the package ships for this shape.
+  const durable = valueAt(options.hostJson as BicepValue, 'extensions.durableTask');
+  const provider = valueAt(durable, 'storageProvider');
+  const hubName = valueAt(durable, 'hubName');
+  const type = valueAt(provider, 'type');
+  if (scheduler) {
+    if (typeof type !== 'string' || type.toLowerCase() !== SCHEDULER_PROVIDER_TYPE.toLowerCase())
+      problems.push(`host.json (scheduler): storageProvider.type must be '${SCHEDULER_PROVIDER_TYPE}'`);
+    const conn = valueAt(provider, 'connectionStringName');
+    if (typeof conn !== 'string' || !settings.has(conn))
+      problems.push(
+        `host.json (scheduler): storageProvider.connectionStringName (${show(conn)}) must name an app setting the Bicep sets for 'scheduler'`,
+      );
+    const stray = AZURE_STORAGE_PROVIDER_KEYS.filter(
+      (k) => k !== 'connectionStringName' && isObject(provider) && k in provider,
+    );
+    if (stray.length > 0)
+      problems.push(
+        `host.json (scheduler): Azure Storage settings left in storageProvider: ${stray.join(', ')}`,
+      );
+    const hubRef = typeof hubName === 'string' ? /^%([^%]+)%$/.exec(hubName)?.[1] : undefined;
+    if (!hubRef || !settings.has(hubRef))
+      problems.push(
+        `host.json (scheduler): hubName must be %SETTING% of an app setting the Bicep sets (${show(hubName)})`,
+      );
+    if (valueAt(durable, 'extendedSessionsEnabled') === true)
+      problems.push(
+        'host.json (scheduler): extendedSessionsEnabled (the scheduler has no extended sessions)',
+      );
+    const bundle = valueAt(options.hostJson as BicepValue, 'extensionBundle.version');
+    const floor =
+      typeof bundle === 'string' ? /^\[(\d+\.\d+\.\d+),\s*5\.0\.0\)$/.exec(bundle)?.[1] : undefined;
+    if (!floor || !versionAtLeast(floor, SCHEDULER_MIN_BUNDLE))
+      problems.push(
+        `host.json (scheduler): extensionBundle.version must be [${SCHEDULER_MIN_BUNDLE} or later, 5.0.0), the bundles with the scheduler's extension; is ${show(bundle)}`,
+      );
+  } else {
+    if (type !== undefined && (typeof type !== 'string' || type.toLowerCase() !== 'azurestorage'))
+      problems.push(`host.json (azureStorage): storageProvider.type is ${show(type)}`);
+    const conn = valueAt(provider, 'connectionStringName') ?? valueAt(provider, 'connectionName');
+    if (conn !== undefined && conn !== 'AzureWebJobsStorage')
+      problems.push(`host.json (azureStorage): the task hub must use AzureWebJobsStorage (is ${show(conn)})`);
+    const partitions = valueAt(provider, 'partitionCount');
+    if (typeof partitions !== 'number' || !Number.isInteger(partitions) || partitions < 1 || partitions > 16)
+      problems.push(
+        'host.json (azureStorage): storageProvider.partitionCount must be set, 1-16 (it cannot change later)',
+      );
+    const polling = seconds(valueAt(provider, 'maxQueuePollingInterval'));
+    if (polling === undefined || polling > MAX_FLEX_POLLING_SECONDS)
+      problems.push(
+        `host.json (azureStorage): storageProvider.maxQueuePollingInterval must be at most 00:00:${String(MAX_FLEX_POLLING_SECONDS).padStart(2, '0')} on Flex Consumption`,
+      );
+    if (typeof hubName !== 'string' || hubName.includes('%'))
+      problems.push('host.json (azureStorage): hubName must be a literal task hub name');
+  }
+  return problems;
+}
+
+/**
+ * Every tuned durableTask value of host.json (and of its storageProvider) is in the document
+ * that explains it: its key in backticks and its value on the same line.
+ */
+export function checkDurableTuningDocumented(hostJson: unknown, doc: string, docName: string): string[] {
+  const durable = valueAt(hostJson as BicepValue, 'extensions.durableTask');
+  const entries: Array<[string, unknown]> = [];
+  if (isObject(durable))
+    for (const [k, v] of Object.entries(durable)) {
+      if (k === 'hubName' || k === 'tracing') continue;
+      if (k === 'storageProvider' && isObject(v)) entries.push(...Object.entries(v));
+      else entries.push([k, v]);
+    }
+  if (entries.length === 0) return ['host.json has no durableTask settings to document'];
+  const lines = doc.split('\n');
+  return entries
+    .filter(([k, v]) => !lines.some((line) => line.includes(`\`${k}\``) && line.includes(show(v))))
+    .map(([k, v]) => `${docName} does not give host.json's durableTask \`${k}\` = ${show(v)} and its reason`);
 }

@@ -21,6 +21,8 @@ import {
   UserSettingsSchema,
   blobTriggerHookPairs,
   checkBindings,
+  checkDurableBackend,
+  checkDurableTuningDocumented,
   checkHardening,
   checkLifecycle,
   checkPurgeSetting,
@@ -45,6 +47,7 @@ import {
   type BicepFiles,
   type RegisteredFunctionInfo,
 } from './checks.js';
+import { DURABLE_BACKENDS, hostJsonFor } from '../../scripts/durable-backend.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const infraDir = join(root, 'infra');
@@ -205,6 +208,27 @@ describe('infra/ provides what the app needs', () => {
 
   it('keeps host.json production-ready (task hub, bundle range, timeout, sampling that keeps failures)', () => {
     expect(checkHostJson(JSON.parse(readFileSync(join(root, 'host.json'), 'utf8')))).toEqual([]);
+  });
+
+  it.each(DURABLE_BACKENDS)(
+    'runs on the %s durable backend: resources, role, app settings and the host.json the package ships agree',
+    (backend) => {
+      const hostJson = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8')) as unknown;
+      expect(
+        checkDurableBackend(files, found, {
+          backend,
+          hostJson: hostJsonFor(backend, hostJson),
+          parameters: JSON.parse(readFileSync(join(infraDir, 'main.parameters.json'), 'utf8')) as unknown,
+          appPrincipal: checkSameIdentity(files, found).appPrincipal,
+        }),
+      ).toEqual([]);
+    },
+  );
+
+  it('explains every tuned durableTask value of host.json in docs/scale.md', () => {
+    const hostJson = JSON.parse(readFileSync(join(root, 'host.json'), 'utf8')) as unknown;
+    const doc = readFileSync(join(root, 'docs', 'scale.md'), 'utf8');
+    expect(checkDurableTuningDocumented(hostJson, doc, 'docs/scale.md')).toEqual([]);
   });
 
   describe('the functions the app registers', () => {

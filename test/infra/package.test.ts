@@ -25,6 +25,7 @@ import {
   readPackageManifest,
   resolveConfigFile,
 } from '../../scripts/package.js';
+import { hostJsonTextFor, resolveDurableBackend } from '../../scripts/durable-backend.js';
 import { loadAppFunctions } from './app-functions.js';
 import type { RegisteredFunctionInfo } from './checks.js';
 
@@ -46,7 +47,11 @@ let entries: string[] = [];
  */
 async function ensurePackage(): Promise<void> {
   const manifest = await readPackageManifest(root);
-  const fingerprint = await packageFingerprint(root, resolveConfigFile(root, undefined, process.env));
+  const fingerprint = await packageFingerprint(
+    root,
+    resolveConfigFile(root, undefined, process.env),
+    resolveDurableBackend(process.env),
+  );
   if (manifest?.fingerprint === fingerprint && existsSync(zipPath)) return;
   const tsx = join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs');
   const run = spawnSync(process.execPath, [tsx, join('scripts', 'package.ts')], {
@@ -124,8 +129,10 @@ describe('the deployment package', () => {
     expect(pkg).toMatchObject({ type: 'module', main: 'dist/src/index.js' });
     expect(pkg).not.toHaveProperty('devDependencies');
     expect(pkg).not.toHaveProperty('scripts');
+    // The repository's host.json, or its scheduler variant when DMF_DURABLE_BACKEND says so.
+    expect(manifest?.durableBackend).toBe(resolveDurableBackend(process.env));
     expect(await readFile(join(unpacked, 'host.json'), 'utf8')).toBe(
-      await readFile(join(root, 'host.json'), 'utf8'),
+      hostJsonTextFor(resolveDurableBackend(process.env), await readFile(join(root, 'host.json'), 'utf8')),
     );
     // Nothing but the app, its manifests, its configuration and its dependencies.
     const configFile = resolveConfigFile(root, undefined, process.env);
