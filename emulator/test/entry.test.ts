@@ -10,7 +10,7 @@ import {
   emulatorEnvironmentLines,
   loadEmulatorConfig,
   startEmulator,
-} from '../../emulator/index.js';
+} from '../index.js';
 import { action, customersPackage, getToken, importPackage, valueOf } from './helpers.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
