@@ -15,6 +15,8 @@ import { SwitchesSchema, type EmulatorSwitchesInput, type FaultSpec } from './op
 import { loadStateFile, StateSaver, STATE_FILE_VERSION, type LoadedState } from './state.js';
 import { EmulatorStorage } from './storage.js';
 
+export { startAzurite } from './azurite.js';
+export type { AzuriteInstance, StartAzuriteOptions } from './azurite.js';
 export { DEFAULT_DATA_DIR, ensureEmulatorCertificates } from './certs.js';
 export type { EmulatorCertificates } from './certs.js';
 export {
