@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { STATE_FILE_VERSION, type RunningEmulator } from '../index.js';
-import { EmulatorClock } from '../engine.js';
+import { EmulatorClock } from '../clock.js';
 import { StateFileSchema } from '../state.js';
 import {
   action,
