@@ -1,3 +1,8 @@
+/**
+ * The emulator's public entry (`@dmf-functions/emulator`): {@link startEmulator} (authority and
+ * environment listeners, storage, state file), {@link emulatorEnvironmentLines}, and the exports
+ * other workspaces use (config, control client, packages, Azurite, constants, types).
+ */
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
