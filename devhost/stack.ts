@@ -8,8 +8,13 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startAzurite, type AzuriteInstance } from '../emulator/azurite.js';
-import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '../emulator/index.js';
+import {
+  startAzurite,
+  startEmulator,
+  type AzuriteInstance,
+  type RunningEmulator,
+  type StartEmulatorOptions,
+} from '@dmf-functions/emulator';
 import { startServiceBusBroker, type ServiceBusBroker } from './servicebus/index.js';
 import { startHost, type HostClock, type HostLimits, type HostLogger, type RunningHost } from './index.js';
 

@@ -10,8 +10,7 @@
 import { spawn } from 'node:child_process';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { join } from 'node:path';
-import { ensureEmulatorCertificates } from '../emulator/certs.js';
-import { buildPackage, emulatorEnvironmentLines } from '../emulator/index.js';
+import { buildPackage, emulatorEnvironmentLines, ensureEmulatorCertificates } from '@dmf-functions/emulator';
 import { HOST_SECRETS_FILE } from './keys.js';
 import { persistentFunctionsKey, PROJECT_ROOT, startLocalStack, type LocalStack } from './stack.js';
 

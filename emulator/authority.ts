@@ -209,8 +209,8 @@ export async function handleAuthority(
   const tenant = ctx.config.tenantId.toLowerCase();
   const segments = path.split('/').filter(Boolean);
   const pathTenant = (segments[0] ?? '').toLowerCase();
-  const record = ctx.engine.startCall('authority', routeOf(path), req.method ?? 'GET', path);
-  const done = (status: number): void => ctx.engine.endCall(record, status);
+  const record = ctx.engine.calls.start('authority', routeOf(path), req.method ?? 'GET', path);
+  const done = (status: number): void => ctx.engine.calls.end(record, status);
 
   if (req.method === 'GET' && /^\/[^/]+(\/v2\.0)?\/\.well-known\/openid-configuration$/.test(path)) {
     if (pathTenant !== tenant && pathTenant !== 'organizations' && pathTenant !== 'common') {
@@ -256,7 +256,7 @@ export async function handleAuthority(
     sendJson(res, 404, { error: 'not_found', error_description: `No endpoint at ${path}` });
     return done(404);
   }
-  const tokenFault = ctx.engine.takeFault('authority', 'token', [
+  const tokenFault = ctx.engine.faults.take('authority', 'token', [
     'status',
     'latency',
     'reset',
@@ -451,7 +451,7 @@ async function handleManagedIdentity(
   url: URL,
   record: { fault?: string },
 ): Promise<number> {
-  const fault = ctx.engine.takeFault('authority', 'managedIdentity', [
+  const fault = ctx.engine.faults.take('authority', 'managedIdentity', [
     'status',
     'latency',
     'reset',

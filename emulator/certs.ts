@@ -4,13 +4,36 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import forge from 'node-forge';
 
+/** This package's name: its own package.json is not the project's (see {@link projectRoot}). */
+const OWN_PACKAGE = '@dmf-functions/emulator';
+
+function packageName(file: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+    const name =
+      typeof parsed === 'object' && parsed !== null ? (parsed as { name?: unknown }).name : undefined;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function projectRoot(): string {
-  // The nearest folder with a package.json above this module: the same from emulator/ and dist/emulator/.
-  let dir = dirname(fileURLToPath(import.meta.url));
+  // The nearest folder above this module with a package.json other than the emulator's own (the
+  // workspace that uses it, e.g. the repository root), so `.local/emulator/` stays where the
+  // project's scripts, docs and local.settings.sample.json expect it.
+  // Alone (no such folder), the emulator's own folder.
+  const here = dirname(fileURLToPath(import.meta.url));
+  let own: string | undefined;
+  let dir = here;
   for (;;) {
-    if (existsSync(join(dir, 'package.json'))) return dir;
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      if (packageName(manifest) !== OWN_PACKAGE) return dir;
+      own ??= dir;
+    }
     const parent = dirname(dir);
-    if (parent === dir) return resolve(dirname(fileURLToPath(import.meta.url)), '..');
+    if (parent === dir) return own ?? resolve(here, '..');
     dir = parent;
   }
 }

@@ -1,5 +1,7 @@
 import { request } from 'node:https';
-import type { CallRecord, DataProjectDefinition, OverlapRecord } from './engine.js';
+import type { OverlapRecord } from './executions.js';
+import type { CallRecord } from './faults.js';
+import type { DataProjectDefinition } from './projects.js';
 import type { ActiveFault, EmulatorSwitches, EmulatorSwitchesInput, FaultSpec } from './options.js';
 
 /** An execution as the control API reports it. */

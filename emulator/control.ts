@@ -68,35 +68,35 @@ export async function handleControl(
     case 'GET /health':
       return json({ ok: true });
     case 'GET /calls':
-      return json(engine.calls);
+      return json(engine.calls.records);
     case 'GET /executions':
-      return json(engine.executionViews());
+      return json(engine.executions.views());
     case 'GET /overlaps':
-      return json(engine.overlaps);
+      return json(engine.executions.overlaps);
     case 'GET /projects':
-      return json(engine.projectViews());
+      return json(engine.projects.views());
     case 'GET /queues':
-      return json(engine.queues());
+      return json(engine.recurring.views());
     case 'GET /faults':
-      return json(engine.faults);
+      return json(engine.faults.active);
     case 'DELETE /faults':
-      engine.clearFaults();
+      engine.faults.clear();
       return json({ ok: true });
     case 'POST /faults': {
       const parsed = FaultSpecSchema.safeParse(body);
       if (!parsed.success) return bad(res, zodMessage(parsed.error));
-      return json(engine.addFault(parsed.data));
+      return json(engine.faults.add(parsed.data));
     }
     case 'GET /rows': {
       const entity = url.searchParams.get('entity');
       const legalEntity = url.searchParams.get('legalEntity');
       if (!entity || !legalEntity) return bad(res, 'entity and legalEntity are required');
-      return json(engine.rows(url.searchParams.get('environment') ?? env.name, entity, legalEntity));
+      return json(engine.rows.list(url.searchParams.get('environment') ?? env.name, entity, legalEntity));
     }
     case 'POST /rows': {
       const parsed = RowsSchema.safeParse(body);
       if (!parsed.success) return bad(res, zodMessage(parsed.error));
-      engine.seedRows(
+      engine.rows.seed(
         parsed.data.environment ?? env.name,
         parsed.data.entity,
         parsed.data.legalEntity,
@@ -141,7 +141,7 @@ export async function handleControl(
     default: {
       const seed = /^POST \/recurring\/([^/]+)\/messages$/.exec(key);
       if (seed) {
-        const activity = engine.activity(decodeURIComponent(seed[1] ?? ''));
+        const activity = engine.recurring.activity(decodeURIComponent(seed[1] ?? ''));
         if (!activity) return bad(res, `unknown activity ${seed[1] ?? ''}`);
         if (activity.direction !== 'export')
           return bad(res, `activity ${activity.id} is not an export activity`);
@@ -151,7 +151,7 @@ export async function handleControl(
           parsed.data.contentBase64 !== undefined
             ? Buffer.from(parsed.data.contentBase64, 'base64')
             : Buffer.from(parsed.data.content ?? '', 'utf8');
-        const message = await engine.seedExportMessage({
+        const message = await engine.recurring.seedExportMessage({
           environment: activity.environment ?? env.name,
           activity,
           body: bytes,

@@ -1,3 +1,4 @@
+/** HTTP helpers of the emulator's listeners: bodies, answers, F&O's OData errors, log redaction. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** The body exceeded the allowed size. */
@@ -64,6 +65,21 @@ export function sendJson(
 export function sendEmpty(res: ServerResponse, status: number, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-length': '0', ...headers });
   res.end();
+}
+
+/** An error F&O answers with the OData error envelope ({@link odataErrorBody}). */
+export class FoError extends Error {
+  /** HTTP status to answer. */
+  readonly status: number;
+  /** .NET exception type shown in innererror.type. */
+  readonly type: string;
+
+  constructor(status: number, message: string, type = 'System.InvalidOperationException') {
+    super(message);
+    this.name = 'FoError';
+    this.status = status;
+    this.type = type;
+  }
 }
 
 /** The OData error envelope F&O answers with. */

@@ -1,3 +1,8 @@
+/**
+ * The emulator's public entry (`@dmf-functions/emulator`): {@link startEmulator} (authority and
+ * environment listeners, storage, state file), {@link emulatorEnvironmentLines}, and the exports
+ * other workspaces use (config, control client, packages, Azurite, constants, types).
+ */
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -7,7 +12,8 @@ import { DEFAULT_DATA_DIR, ensureEmulatorCertificates } from './certs.js';
 import { loadEmulatorConfig, type EmulatorConfig, type EmulatorConfigInput } from './config.js';
 import { CONTROL_PREFIX, handleControl } from './control.js';
 import { createControlClient, type EmulatorControl } from './control-client.js';
-import { EmulatorClock, EmulatorEngine, type EmulatorClockOptions } from './engine.js';
+import { EmulatorClock, type EmulatorClockOptions } from './clock.js';
+import { EmulatorEngine } from './engine.js';
 import { handleEnvironment, type EnvironmentRuntime } from './fo.js';
 import { odataErrorBody, redact, sendJson } from './http.js';
 import { createTokenSigner } from './jwt.js';
@@ -15,6 +21,8 @@ import { SwitchesSchema, type EmulatorSwitchesInput, type FaultSpec } from './op
 import { loadStateFile, StateSaver, STATE_FILE_VERSION, type LoadedState } from './state.js';
 import { EmulatorStorage } from './storage.js';
 
+export { startAzurite } from './azurite.js';
+export type { AzuriteInstance, StartAzuriteOptions } from './azurite.js';
 export { DEFAULT_DATA_DIR, ensureEmulatorCertificates } from './certs.js';
 export type { EmulatorCertificates } from './certs.js';
 export {
@@ -34,25 +42,18 @@ export {
 export type { EmulatorConfig, EmulatorConfigInput } from './config.js';
 export { createControlClient, ControlApiError } from './control-client.js';
 export type { EmulatorControl, ExecutionView, QueueMessageView } from './control-client.js';
-export type {
-  CallRecord,
-  DataJobStateName,
-  DataProjectDefinition,
-  EmulatorClockOptions,
-  OverlapRecord,
-} from './engine.js';
-export { DATA_JOB_STATES } from './engine.js';
+export type { EmulatorClockOptions } from './clock.js';
+export type { OverlapRecord } from './executions.js';
+export type { CallRecord } from './faults.js';
+export type { DataProjectDefinition } from './projects.js';
+export { DATA_JOB_STATES } from './recurring.js';
+export type { DataJobStateName } from './recurring.js';
 export { DEFAULT_SWITCHES } from './options.js';
 export type { ActiveFault, EmulatorSwitches, EmulatorSwitchesInput, FaultSpec } from './options.js';
 export { buildPackage } from './package.js';
-export {
-  ACTION_PATH,
-  EXECUTION_SUMMARY_PAGE,
-  ONPREM_PREFIX,
-  PACKAGE_ACTIONS,
-  RECURRING_ROUTES,
-  RESOURCE_THROTTLED_MESSAGE,
-} from './fo.js';
+export { RESOURCE_THROTTLED_MESSAGE } from './fo.js';
+export { ACTION_PATH, EXECUTION_SUMMARY_PAGE, ONPREM_PREFIX, PACKAGE_ACTIONS } from './package-api.js';
+export { RECURRING_ROUTES } from './recurring-api.js';
 export { CONTROL_PREFIX } from './control.js';
 export { STATE_FILE_VERSION } from './state.js';
 export { MANAGED_IDENTITY_API_VERSION, MANAGED_IDENTITY_PATH } from './authority.js';
@@ -268,7 +269,7 @@ export async function startEmulator(options: StartEmulatorOptions = {}): Promise
         );
       }
     }
-    for (const fault of options.faults ?? []) engine.addFault(fault);
+    for (const fault of options.faults ?? []) engine.faults.add(fault);
     const activeStorage = storage;
     const saver =
       options.stateFile && !loaded.readOnly

@@ -1,19 +1,6 @@
 /**
  * `npm run emulator`: starts the F&O DMF emulator alone, prints `KEY=value` lines a client needs,
- * then `READY`, and runs until SIGINT/SIGTERM.
- *
- * Flags (each also as an environment variable):
- *   --config <file>                     DMF_EMULATOR_CONFIG
- *   --data-dir <dir>                    DMF_EMULATOR_DATA_DIR
- *   --storage-connection-string <cs>    DMF_EMULATOR_STORAGE_CONNECTION_STRING (default: own Azurite)
- *   --speed <factor>                    DMF_EMULATOR_SPEED (real clock speed factor, default 1)
- *   --manual-clock                      DMF_EMULATOR_MANUAL_CLOCK=1 (advance via the control API)
- *   --authority-port <port>             DMF_EMULATOR_AUTHORITY_PORT
- *   --port <port>                       DMF_EMULATOR_PORT (first environment's port)
- *   --options <json>                    DMF_EMULATOR_OPTIONS (switches, e.g. {"notFoundWindowMs":0})
- *   --state-file <file>                 DMF_EMULATOR_STATE_FILE (keep state across restarts)
- *   --verbose                           log lines on stderr (secrets redacted)
- *   --print-config-schema               print the config file's JSON Schema and exit
+ * then `READY`, and runs until SIGINT/SIGTERM. Its flags are {@link USAGE} (`--help` prints them).
  */
 import { parseArgs } from 'node:util';
 import {
@@ -23,6 +10,26 @@ import {
   startEmulator,
   type RunningEmulator,
 } from './index.js';
+
+/** The flags, each also as an environment variable. */
+const USAGE = `Usage: npm run emulator -- [flags]   (or: dmf emulator [flags])
+
+Starts the F&O DMF emulator, prints KEY=value lines a client needs, then READY; stops on SIGINT/SIGTERM.
+
+Flags (each also as an environment variable):
+  --config <file>                     DMF_EMULATOR_CONFIG
+  --data-dir <dir>                    DMF_EMULATOR_DATA_DIR
+  --storage-connection-string <cs>    DMF_EMULATOR_STORAGE_CONNECTION_STRING (default: own Azurite)
+  --speed <factor>                    DMF_EMULATOR_SPEED (real clock speed factor, default 1)
+  --manual-clock                      DMF_EMULATOR_MANUAL_CLOCK=1 (advance via the control API)
+  --authority-port <port>             DMF_EMULATOR_AUTHORITY_PORT
+  --port <port>                       DMF_EMULATOR_PORT (first environment's port)
+  --options <json>                    DMF_EMULATOR_OPTIONS (switches, e.g. {"notFoundWindowMs":0})
+  --state-file <file>                 DMF_EMULATOR_STATE_FILE (keep state across restarts)
+  --verbose                           log lines on stderr (secrets redacted)
+  --print-config-schema               print the config file's JSON Schema and exit
+  --help                              print this text and exit
+`;
 
 const { values } = parseArgs({
   options: {
@@ -37,8 +44,14 @@ const { values } = parseArgs({
     'state-file': { type: 'string' },
     verbose: { type: 'boolean' },
     'print-config-schema': { type: 'boolean' },
+    help: { type: 'boolean' },
   },
 });
+
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 if (values['print-config-schema']) {
   process.stdout.write(`${JSON.stringify(emulatorConfigJsonSchema(), null, 2)}\n`);

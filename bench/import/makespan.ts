@@ -19,8 +19,7 @@ import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { createFastForwardClock } from '../../devhost/index.js';
 import { readSampleConfig, startLocalStack } from '../../devhost/stack.js';
-import { buildPackage, type ExecutionView } from '../../emulator/index.js';
-import { DEFAULT_CONFIG } from '../../emulator/config.js';
+import { buildPackage, DEFAULT_CONFIG, type ExecutionView } from '@dmf-functions/emulator';
 import type { ImportResult } from '../../src/shared/jobs/index.js';
 import { runTrustingEmulatorCa } from '../support/trust-emulator-ca.js';
 

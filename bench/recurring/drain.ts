@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { createVirtualClock } from '../../devhost/index.js';
 import { readSampleConfig, startLocalStack } from '../../devhost/stack.js';
-import { DEFAULT_EXPORT_ACTIVITY_ID } from '../../emulator/index.js';
+import { DEFAULT_EXPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
 import { runTrustingEmulatorCa } from '../support/trust-emulator-ca.js';
 import { createEnvironmentClients } from '../../src/shared/dmf/index.js';
 

@@ -3,7 +3,7 @@
  * only at start, so a benchmark that does not trust the emulator's CA yet runs itself again with it.
  */
 import { spawnSync } from 'node:child_process';
-import { ensureEmulatorCertificates } from '../../emulator/index.js';
+import { ensureEmulatorCertificates } from '@dmf-functions/emulator';
 import { PROJECT_ROOT } from '../../devhost/stack.js';
 
 /** Runs `main` in a process that trusts the emulator's CA (this one, or a re-run of it). */

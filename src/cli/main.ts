@@ -4,7 +4,7 @@
  * emulator. Exit codes: 0 Succeeded, 2 PartiallySucceeded, 1 failed or error.
  */
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -495,12 +495,15 @@ interface BuildOptions {
   keepName?: boolean;
 }
 
-/** The emulator's entry: compiled next to this file in dist/, or the source under tsx. */
+/**
+ * How to run the emulator: its program entry as the workspace package exports it
+ * (`@dmf-functions/emulator/main`), a separate process the CLI never imports. The package ships
+ * TypeScript, so a `.ts` entry runs under tsx (resolved from here, so any working directory
+ * works) whether this CLI runs from dist/ or under tsx itself.
+ */
 function emulatorEntry(): { args: string[] } {
-  const compiled = fileURLToPath(new URL('../../emulator/main.js', import.meta.url));
-  if (existsSync(compiled)) return { args: [compiled] };
-  const source = fileURLToPath(new URL('../../emulator/main.ts', import.meta.url));
-  return { args: ['--import', 'tsx', source] };
+  const main = fileURLToPath(import.meta.resolve('@dmf-functions/emulator/main'));
+  return main.endsWith('.ts') ? { args: ['--import', import.meta.resolve('tsx'), main] } : { args: [main] };
 }
 
 function runEmulator(args: readonly string[]): Promise<number> {

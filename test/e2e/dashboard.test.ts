@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../devhost/stack.js';
-import { DEFAULT_EXPORT_ACTIVITY_ID, DEFAULT_IMPORT_ACTIVITY_ID } from '../../emulator/index.js';
+import { DEFAULT_EXPORT_ACTIVITY_ID, DEFAULT_IMPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
 import type { Job } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,

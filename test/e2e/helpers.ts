@@ -12,7 +12,7 @@ import {
   type LocalStack,
   type StartLocalStackOptions,
 } from '../../devhost/stack.js';
-import { buildPackage } from '../../emulator/index.js';
+import { buildPackage } from '@dmf-functions/emulator';
 import type { Job } from '../../src/shared/jobs/index.js';
 
 /** One running stack with the app's containers and helpers. */

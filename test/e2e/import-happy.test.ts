@@ -11,7 +11,7 @@ import {
 } from './helpers.js';
 
 import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
-import { buildPackage } from '../../emulator/index.js';
+import { buildPackage } from '@dmf-functions/emulator';
 
 let s: ImportStack;
 

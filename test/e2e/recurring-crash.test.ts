@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DEFAULT_EXPORT_ACTIVITY_ID } from '../../emulator/index.js';
+import { DEFAULT_EXPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
 import { STORE_CONCURRENCY } from '../../src/activities/recurringFo.js';
 import { eventually, list, startImportStack, testConfig, type ImportStack } from './helpers.js';
 

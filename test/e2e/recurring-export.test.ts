@@ -1,6 +1,6 @@
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DEFAULT_EXPORT_ACTIVITY_ID } from '../../emulator/index.js';
+import { DEFAULT_EXPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
 import type { DrainSummary } from '../../src/orchestrators/recurringInput.js';
 import type { RecurringJob } from '../../src/functions/recurringJobs.js';
 import { eventually, list, readText, startImportStack, testConfig, type ImportStack } from './helpers.js';

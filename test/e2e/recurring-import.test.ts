@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DEFAULT_IMPORT_ACTIVITY_ID } from '../../emulator/index.js';
+import { DEFAULT_IMPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
 import type { RecurringImportResult } from '../../src/orchestrators/recurringInput.js';
 import type { RecurringJob } from '../../src/functions/recurringJobs.js';
 import {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_FEDERATED_SUBJECT, type RunningEmulator } from '../../../emulator/index.js';
+import { DEFAULT_FEDERATED_SUBJECT, type RunningEmulator } from '@dmf-functions/emulator';
 import { createCredential, type AuthEnvironment } from '../../../src/shared/auth/index.js';
 import { DmfApiError, DmfPackageClient, RecurringClient } from '../../../src/shared/dmf/index.js';
 import { CONFIG_WITH_ONPREM, settingsOf, startTestEmulator } from '../dmf/emulator-setup.js';

@@ -9,7 +9,7 @@ import {
   startEmulator,
   type RunningEmulator,
   type StartEmulatorOptions,
-} from '../../../emulator/index.js';
+} from '@dmf-functions/emulator';
 import type { AuthEnvironment } from '../../../src/shared/auth/index.js';
 import {
   createEnvironmentClients,

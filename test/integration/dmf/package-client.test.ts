@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { text } from 'node:stream/consumers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningEmulator } from '../../../emulator/index.js';
+import type { RunningEmulator } from '@dmf-functions/emulator';
 import {
   DmfApiError,
   DmfPackageClient,

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningEmulator } from '../../../emulator/index.js';
+import type { RunningEmulator } from '@dmf-functions/emulator';
 import { DmfApiError, type RecurringClient } from '../../../src/shared/dmf/index.js';
 import { clientsFor, customerPackage, emulatorTime, startTestEmulator } from './emulator-setup.js';
 

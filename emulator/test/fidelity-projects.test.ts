@@ -5,7 +5,7 @@
  * data-para.md ("Enhanced parallel package import") and dm-error-descriptions.md (DMF2025).
  */
 import { describe, expect, it } from 'vitest';
-import type { RunningEmulator } from '../../emulator/index.js';
+import type { RunningEmulator } from '../index.js';
 import {
   action,
   HEADER_XML,

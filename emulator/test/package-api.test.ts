@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RunningEmulator } from '../../emulator/index.js';
+import type { RunningEmulator } from '../index.js';
 import {
   action,
   customersPackage,

@@ -8,7 +8,7 @@
  * emulator time.
  */
 import { describe, expect, it } from 'vitest';
-import type { RunningEmulator } from '../../emulator/index.js';
+import type { RunningEmulator } from '../index.js';
 import { action, getToken, innerMessage, useTestEmulator } from './helpers.js';
 
 const BUSY =

@@ -4,8 +4,8 @@ import { createSign } from 'node:crypto';
 import yazl from 'yazl';
 import yauzl from 'yauzl';
 import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
-import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '../../emulator/index.js';
-import { DEFAULT_DATA_DIR, CERT_FILES } from '../../emulator/certs.js';
+import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '../index.js';
+import { DEFAULT_DATA_DIR, CERT_FILES } from '../certs.js';
 
 /** Path of the real F&O fixture package (outside the repo). */
 export const FIXTURE_ZIP = join(

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RunningEmulator } from '../../emulator/index.js';
+import type { RunningEmulator } from '../index.js';
 import { action, customersPackage, getToken, startTestEmulator, TEST_SWITCHES, valueOf } from './helpers.js';
 
 let em: RunningEmulator;

@@ -7,7 +7,7 @@
  * recurring-integrations.md.
  */
 import { describe, expect, it } from 'vitest';
-import type { RunningEmulator } from '../../emulator/index.js';
+import type { RunningEmulator } from '../index.js';
 import { action, useTestEmulator, valueOf } from './helpers.js';
 
 let em: RunningEmulator;

@@ -10,10 +10,11 @@ import {
   emulatorEnvironmentLines,
   loadEmulatorConfig,
   startEmulator,
-} from '../../emulator/index.js';
+} from '../index.js';
 import { action, customersPackage, getToken, importPackage, valueOf } from './helpers.js';
 
-const ROOT = join(import.meta.dirname, '..', '..');
+/** The emulator package's folder (its tests run from the repository root or from here). */
+const EMULATOR = join(import.meta.dirname, '..');
 const tmp = mkdtempSync(join(tmpdir(), 'emulator-config-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -62,13 +63,13 @@ describe('configuration', () => {
   });
 
   it('ships an up-to-date JSON Schema of the config file', () => {
-    const shipped: unknown = JSON.parse(readFileSync(join(ROOT, 'emulator', 'config.schema.json'), 'utf8'));
-    // Regenerate: npx tsx emulator/main.ts --print-config-schema > emulator/config.schema.json && npx prettier --write emulator/config.schema.json
+    const shipped: unknown = JSON.parse(readFileSync(join(EMULATOR, 'config.schema.json'), 'utf8'));
+    // Regenerate (in emulator/): npx tsx main.ts --print-config-schema > config.schema.json && npx prettier --write config.schema.json
     expect(shipped).toEqual(emulatorConfigJsonSchema());
   });
 
   it('accepts the documented example config file', () => {
-    const config = loadEmulatorConfig(join(ROOT, 'emulator', 'emulator.config.example.json'));
+    const config = loadEmulatorConfig(join(EMULATOR, 'emulator.config.example.json'));
     expect(config.environments.map((e) => e.type)).toEqual(['cloud', 'onprem']);
   });
 
@@ -207,7 +208,7 @@ const DEFAULT_KEYS = [
 describe('emulatorEnvironmentLines', () => {
   it('gives the KEY=value pairs of a running emulator, with on-premises and further environments', async () => {
     const em = await startEmulator({
-      config: join(ROOT, 'emulator', 'emulator.config.example.json'),
+      config: join(EMULATOR, 'emulator.config.example.json'),
       storageConnectionString: inject('azuriteConnectionString'),
       clock: { mode: 'manual' },
     });
@@ -239,8 +240,8 @@ describe('npm run emulator entry point', () => {
   it('takes DMF_EMULATOR_STATE_FILE: an unusable file is moved aside and reported, state saved on SIGTERM', async () => {
     const stateFile = join(tmp, 'cli-state.json');
     writeFileSync(stateFile, 'not json');
-    const child = spawn(process.execPath, ['--import', 'tsx', 'emulator/main.ts'], {
-      cwd: ROOT,
+    const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts'], {
+      cwd: EMULATOR,
       env: {
         ...process.env,
         DMF_EMULATOR_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString'),
@@ -275,8 +276,8 @@ describe('npm run emulator entry point', () => {
   });
 
   it('prints KEY=value lines then READY, serves tokens, and stops cleanly on SIGTERM', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'emulator/main.ts'], {
-      cwd: ROOT,
+    const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts'], {
+      cwd: EMULATOR,
       env: { ...process.env, DMF_EMULATOR_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -7,7 +7,7 @@ import {
   DEFAULT_MANAGED_IDENTITY_CLIENT_ID,
   MANAGED_IDENTITY_API_VERSION,
   type RunningEmulator,
-} from '../../emulator/index.js';
+} from '../index.js';
 import { action, startTestEmulator } from './helpers.js';
 
 /** A user-assigned identity next to the built-in (system-assigned) one; not trusted by any client. */

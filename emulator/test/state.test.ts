@@ -2,9 +2,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { STATE_FILE_VERSION, type RunningEmulator } from '../../emulator/index.js';
-import { EmulatorClock } from '../../emulator/engine.js';
-import { StateFileSchema } from '../../emulator/state.js';
+import { STATE_FILE_VERSION, type RunningEmulator } from '../index.js';
+import { EmulatorClock } from '../clock.js';
+import { StateFileSchema } from '../state.js';
 import {
   action,
   customersPackage,

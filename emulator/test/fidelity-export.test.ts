@@ -8,7 +8,7 @@
  * (data-management-api.md).
  */
 import { describe, expect, it } from 'vitest';
-import type { RunningEmulator } from '../../emulator/index.js';
+import type { RunningEmulator } from '../index.js';
 import {
   action,
   customersPackage,

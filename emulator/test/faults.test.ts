@@ -1,6 +1,6 @@
 import { request } from 'node:https';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { RunningEmulator } from '../../emulator/index.js';
+import type { RunningEmulator } from '../index.js';
 import {
   action,
   customersPackage,

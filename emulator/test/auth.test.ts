@@ -11,7 +11,7 @@ import {
   DEFAULT_CONFIG,
   DEFAULT_FEDERATED_SUBJECT,
   type RunningEmulator,
-} from '../../emulator/index.js';
+} from '../index.js';
 import { action, getToken, signWithEmulatorKey, startTestEmulator, TEST_SWITCHES } from './helpers.js';
 
 let em: RunningEmulator;
