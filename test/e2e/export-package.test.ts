@@ -1,8 +1,7 @@
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
-import type { ExportJob } from '../../src/functions/exportStarting.js';
-import type { ExportResult } from '../../src/orchestrators/exportInput.js';
+import type { ExportJob, ExportResult } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,
   eventually,

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_EXPORT_ACTIVITY_ID } from '../../emulator/index.js';
-import { STORE_CONCURRENCY } from '../../src/activities/recurringFo.js';
+import { STORE_CONCURRENCY } from '../../src/activities/recurring/drain.js';
 import { eventually, list, startImportStack, testConfig, type ImportStack } from './helpers.js';
 
 // The host runs in a child process (real clock): SIGKILL mid-drain, restart on the same data dir.

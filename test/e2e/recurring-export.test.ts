@@ -1,8 +1,7 @@
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_EXPORT_ACTIVITY_ID } from '../../emulator/index.js';
-import type { DrainSummary } from '../../src/orchestrators/recurringInput.js';
-import type { RecurringJob } from '../../src/functions/recurringJobs.js';
+import type { DrainSummary, RecurringJob } from '../../src/shared/jobs/index.js';
 import { eventually, list, readText, startImportStack, testConfig, type ImportStack } from './helpers.js';
 
 const activityId = DEFAULT_EXPORT_ACTIVITY_ID;

@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DEFAULT_IMPORT_ACTIVITY_ID } from '../../emulator/index.js';
-import type { RecurringImportResult } from '../../src/orchestrators/recurringInput.js';
-import type { RecurringJob } from '../../src/functions/recurringJobs.js';
+import type { RecurringImportResult, RecurringJob } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,
   eventually,

@@ -3,7 +3,7 @@ import { DmfApiError, DmfErrorCode } from './errors.js';
 import { DmfPackageClient } from './packageClient.js';
 import { urlForLog } from './redact.js';
 import { RetryBudget } from './retry.js';
-import type { MessageStatus } from './schemas.js';
+import { invalidAnswer, type MessageStatus } from './schemas.js';
 import type { DownloadedStream } from './sas.js';
 import {
   DmfTransport,
@@ -149,7 +149,7 @@ export class RecurringClient {
       }
     }
     const parsed = MessageIdSchema.safeParse(messageId);
-    if (!parsed.success) throw invalid(action, 'no message id in the answer');
+    if (!parsed.success) throw invalidAnswer(action, 'no message id in the answer');
     return parsed.data;
   }
 
@@ -167,10 +167,10 @@ export class RecurringClient {
     try {
       json = JSON.parse(response.text);
     } catch (error) {
-      throw invalid(action, 'body is not JSON', error);
+      throw invalidAnswer(action, 'body is not JSON', error);
     }
     const parsed = DequeueSchema.safeParse(json);
-    if (!parsed.success) throw invalid(action, z.prettifyError(parsed.error).replace(/\s+/g, ' '));
+    if (!parsed.success) throw invalidAnswer(action, z.prettifyError(parsed.error).replace(/\s+/g, ' '));
     const m = parsed.data;
     return {
       correlationId: m.CorrelationId,
@@ -195,7 +195,7 @@ export class RecurringClient {
     try {
       location = new URL(downloadLocation, this.baseUrl);
     } catch (error) {
-      throw invalid('download', 'DownloadLocation is not a url', error);
+      throw invalidAnswer('download', 'DownloadLocation is not a url', error);
     }
     return new URL(location.pathname + location.search, new URL(this.baseUrl).origin).toString();
   }
@@ -220,7 +220,7 @@ export class RecurringClient {
       retryMode: 'idempotent',
       stream: true,
     });
-    if (!response.body) throw invalid(action, `HTTP ${response.status} without a body`);
+    if (!response.body) throw invalidAnswer(action, `HTTP ${response.status} without a body`);
     const length = response.headers.get('content-length');
     return {
       stream: response.body,
@@ -260,10 +260,10 @@ export class RecurringClient {
     try {
       json = JSON.parse(response.text);
     } catch (error) {
-      throw invalid(action, 'body is not JSON', error);
+      throw invalidAnswer(action, 'body is not JSON', error);
     }
     const parsed = JobStatusSchema.safeParse(json);
-    if (!parsed.success) throw invalid(action, z.prettifyError(parsed.error).replace(/\s+/g, ' '));
+    if (!parsed.success) throw invalidAnswer(action, z.prettifyError(parsed.error).replace(/\s+/g, ' '));
     const s = parsed.data;
     const state = s.DataJobStatus?.DataJobState;
     const executionId = s.DataJobStatus?.ExecutionIdentifier;
@@ -336,15 +336,6 @@ export class RecurringClient {
       }
     }
   }
-}
-
-function invalid(action: string, detail: string, cause?: unknown): DmfApiError {
-  return new DmfApiError(`${action}: unexpected answer from F&O (${detail})`, {
-    code: DmfErrorCode.InvalidResponse,
-    action,
-    transient: false,
-    cause,
-  });
 }
 
 function redirectError(action: string, status: number, headers: Headers): DmfApiError {

@@ -19,20 +19,10 @@ app.generic = (name, options) => {
   });
 };
 
-await import('../../../dist/src/orchestrators/exportPackage.js');
-await import('../../../dist/src/orchestrators/recurringExportDrain.js');
-await import('../../../dist/src/orchestrators/importPackage.js');
-await import('../../../dist/src/orchestrators/recurringImport.js');
-await import('../../../dist/src/orchestrators/entities.js');
-const { IMPORT_ACTIVITIES } = await import('../../../dist/src/activities/names.js');
-const { EXPORT_ACTIVITIES, RECURRING_ACTIVITIES } =
-  await import('../../../dist/src/activities/exportNames.js');
+const { registerOrchestrations } = await import('../../../dist/src/orchestrators/index.js');
+const { ACTIVITIES } = await import('../../../dist/src/activities/index.js');
 
-const names = new Set([
-  ...Object.values(IMPORT_ACTIVITIES),
-  ...Object.values(EXPORT_ACTIVITIES),
-  ...Object.values(RECURRING_ACTIVITIES),
-]);
-for (const name of names) {
+registerOrchestrations();
+for (const { name } of ACTIVITIES) {
   df.app.activity(name, { handler: async (input) => globalThis.__replay.answer(name, input) });
 }
