@@ -31,8 +31,6 @@ export const ExportCommandSchema = ExportRequestOptionsSchema.extend({
   /** The data project: its `name` or its `definitionGroupId`. */
   definitionGroupId: z.string().min(1).max(200),
 });
-/** See {@link ExportCommandSchema}. */
-export type ExportCommand = z.infer<typeof ExportCommandSchema>;
 
 /** Resolves an export request against the configuration; throws `InputError` with an actionable sentence. */
 export function plannedExport(

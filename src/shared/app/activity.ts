@@ -41,11 +41,6 @@ export function defineActivity<S extends z.ZodType, R>(
   return descriptor;
 }
 
-/** The input an orchestrator passes to an activity. */
-export type ActivityInput<D> = D extends ActivityDescriptor<infer S, unknown> ? z.input<S> : never;
-/** What an activity returns to its orchestrator. */
-export type ActivityResult<D> = D extends ActivityDescriptor<z.ZodType, infer R> ? R : never;
-
 /**
  * Schema of an input only our own orchestrator writes (a result it built from earlier activity
  * results): checked for being an object, typed as `T`, passed on as it is.
