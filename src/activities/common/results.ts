@@ -3,26 +3,17 @@
  * results container, its CloudEvent published. Each step is idempotent, so an activity retry is
  * harmless.
  */
-import type { ContainerClient } from '@azure/storage-blob';
 import type { Runtime } from '../../shared/app/runtime.js';
 import { createCloudEvent, publishCloudEvent } from '../../shared/events/index.js';
 import type { BlobRef } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import {
+  blobExists,
   isNotFound,
   moveBlob,
   resultBlobPath,
-  storageError,
   writeJsonBlob,
 } from '../../shared/storage/index.js';
-
-async function exists(container: ContainerClient, path: string): Promise<boolean> {
-  try {
-    return await container.getBlobClient(path).exists();
-  } catch (error) {
-    throw storageError(`reading ${container.containerName}/${path}`, error);
-  }
-}
 
 /**
  * Moves a job's source to `path` in the archive container. A source already moved (by an earlier
@@ -47,7 +38,7 @@ export async function archiveSource(
     const notFound =
       isNotFound(error) || (error instanceof Error && 'cause' in error && isNotFound(error.cause));
     if (!notFound) throw error;
-    if (await exists(to.container, to.path)) return where;
+    if (await blobExists(to.container, to.path)) return where;
     logger.warn(`Source ${source.container}/${source.path} is gone; nothing to archive`);
     return undefined;
   }
@@ -64,6 +55,30 @@ export async function storeResult<T extends { id: string; resultBlob?: string }>
   const stored: T = { ...result, resultBlob: `${results.containerName}/${path}` };
   await writeJsonBlob(results, path, stored);
   return stored;
+}
+
+/**
+ * Publishes a job's outcome: `types.completed` when it Succeeded or PartiallySucceeded, else
+ * `types.failed`; the event time is when the job finished, the data its result.
+ */
+export async function publishOutcome(
+  runtime: Runtime,
+  result: { id: string; status: string; correlationId?: string; timings: { finishedAt: string } },
+  event: { types: { completed: string; failed: string }; source?: string; subject: string },
+): Promise<void> {
+  const ok = result.status === 'Succeeded' || result.status === 'PartiallySucceeded';
+  await publishEvent(
+    runtime,
+    {
+      id: result.id,
+      type: ok ? event.types.completed : event.types.failed,
+      ...(event.source ? { source: event.source } : {}),
+      subject: event.subject,
+      time: result.timings.finishedAt,
+      data: result,
+    },
+    result.correlationId ? { correlationId: result.correlationId } : {},
+  );
 }
 
 /**

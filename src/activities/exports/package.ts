@@ -14,7 +14,7 @@ import type { Logger } from '../../shared/log/index.js';
 import { blobSource, openPackage } from '../../shared/packages/index.js';
 import { exportLogicalPath, safeFileName, uploadStreamTo } from '../../shared/storage/index.js';
 import { knownExecutionStatus } from '../common/executions.js';
-import { publishEvent, storeResult } from '../common/results.js';
+import { publishOutcome, storeResult } from '../common/results.js';
 
 /** Timeout of the wait for the package download's headers. */
 export const PACKAGE_DOWNLOAD_TIMEOUT_MS = 120_000;
@@ -129,19 +129,11 @@ export async function finishExport(
   logger: Logger,
 ): Promise<ExportResult> {
   const final = await storeResult(runtime, exportLogicalPath(result.environment, result.project), result);
-  const ok = final.status === 'Succeeded' || final.status === 'PartiallySucceeded';
-  await publishEvent(
-    runtime,
-    {
-      id: final.id,
-      type: ok ? EXPORT_EVENT_TYPES.completed : EXPORT_EVENT_TYPES.failed,
-      source: EXPORT_EVENT_SOURCE,
-      subject: `${final.environment}/${final.project}`,
-      time: final.timings.finishedAt,
-      data: final,
-    },
-    final.correlationId ? { correlationId: final.correlationId } : {},
-  );
+  await publishOutcome(runtime, final, {
+    types: EXPORT_EVENT_TYPES,
+    source: EXPORT_EVENT_SOURCE,
+    subject: `${final.environment}/${final.project}`,
+  });
   logger.info(`Export ${final.id} finished: ${final.status}; result in ${final.resultBlob}`);
   return final;
 }

@@ -9,7 +9,7 @@ import { IMPORT_EVENT_TYPES } from '../../shared/events/index.js';
 import { BlobRefSchema, type ImportResult } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { archiveBlobPath, isNotFound, storageError } from '../../shared/storage/index.js';
-import { archiveSource, publishEvent, storeResult } from '../common/results.js';
+import { archiveSource, publishOutcome, storeResult } from '../common/results.js';
 
 /** Input of the finish activity (written by the import orchestration). */
 export const FinishInputSchema = z.object({
@@ -54,18 +54,7 @@ export async function finishImport(
       });
   }
   result = await storeResult(runtime, input.logicalPath, result);
-  const ok = result.status === 'Succeeded' || result.status === 'PartiallySucceeded';
-  await publishEvent(
-    runtime,
-    {
-      id: result.id,
-      type: ok ? IMPORT_EVENT_TYPES.completed : IMPORT_EVENT_TYPES.failed,
-      subject: input.logicalPath,
-      time: result.timings.finishedAt,
-      data: result,
-    },
-    result.correlationId ? { correlationId: result.correlationId } : {},
-  );
+  await publishOutcome(runtime, result, { types: IMPORT_EVENT_TYPES, subject: input.logicalPath });
   logger.info(`Import ${result.id} finished: ${result.status}; result in ${result.resultBlob}`);
   return result;
 }

@@ -17,7 +17,9 @@ import {
   buildPackageFromTemplate,
   detectFileKind,
   validatePackage,
+  type BlobRangeClient,
   type PackageValidationReport,
+  type RandomAccessSource,
 } from '../../shared/packages/index.js';
 import { isNotFound, stagingBlobPath, storageError, uploadStreamTo } from '../../shared/storage/index.js';
 
@@ -53,6 +55,16 @@ function invalid(code: string, message: string, staging: BlobRef[], sourceBlob?:
     stagingBlobs: staging,
     ...(sourceBlob ? { sourceBlob } : {}),
   };
+}
+
+/** The blob as a package source; undefined when it does not exist. */
+async function existingSource(blob: BlobRangeClient, what: string): Promise<RandomAccessSource | undefined> {
+  try {
+    return await blobSource(blob);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw storageError(`reading ${what}`, error);
+  }
 }
 
 function reportErrors(report: PackageValidationReport): JobError[] {
@@ -99,18 +111,13 @@ export async function prepareImport(
   }
 
   const sourceClient = blobService.getContainerClient(sourceBlob.container).getBlobClient(sourceBlob.path);
-  let source;
-  try {
-    source = await blobSource(sourceClient);
-  } catch (error) {
-    if (isNotFound(error)) {
-      return invalid(
-        'SOURCE_NOT_FOUND',
-        `The file ${sourceBlob.container}/${sourceBlob.path} does not exist (deleted or moved before the import started).`,
-        staging,
-      );
-    }
-    throw storageError(`reading ${sourceBlob.container}/${sourceBlob.path}`, error);
+  const source = await existingSource(sourceClient, `${sourceBlob.container}/${sourceBlob.path}`);
+  if (!source) {
+    return invalid(
+      'SOURCE_NOT_FOUND',
+      `The file ${sourceBlob.container}/${sourceBlob.path} does not exist (deleted or moved before the import started).`,
+      staging,
+    );
   }
   if (source.size === 0)
     return invalid('SOURCE_EMPTY', `The file ${input.fileName} is empty.`, staging, sourceBlob);
@@ -145,20 +152,17 @@ export async function prepareImport(
         sourceBlob,
       );
     }
-    const templateClient = containers.templates.getBlobClient(project.template);
-    let templateSource;
-    try {
-      templateSource = await blobSource(templateClient);
-    } catch (error) {
-      if (isNotFound(error)) {
-        return invalid(
-          'TEMPLATE_NOT_FOUND',
-          `Template "${project.template}" of data project "${project.name}" is not in container ${containers.templates.containerName}.`,
-          staging,
-          sourceBlob,
-        );
-      }
-      throw storageError(`reading template ${project.template}`, error);
+    const templateSource = await existingSource(
+      containers.templates.getBlobClient(project.template),
+      `template ${project.template}`,
+    );
+    if (!templateSource) {
+      return invalid(
+        'TEMPLATE_NOT_FOUND',
+        `Template "${project.template}" of data project "${project.name}" is not in container ${containers.templates.containerName}.`,
+        staging,
+        sourceBlob,
+      );
     }
     const content = (await sourceClient.download()).readableStreamBody as Readable;
     let built;

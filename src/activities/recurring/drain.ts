@@ -60,6 +60,20 @@ export const AckInputSchema = QueueSchema.extend({
 /** See {@link AckInputSchema}. */
 export type AckInput = z.infer<typeof AckInputSchema>;
 
+/** Publishes an event about a message of `queue` (subject `{environment}/{activityId}`, time now). */
+function publishQueueEvent(
+  runtime: Runtime,
+  queue: Queue,
+  event: { id: string; type: string; data: unknown },
+): Promise<void> {
+  return publishEvent(runtime, {
+    ...event,
+    source: RECURRING_EVENT_SOURCE,
+    subject: `${queue.environment}/${queue.activityId}`,
+    time: new Date(),
+  });
+}
+
 function toRef(message: DequeuedMessage): DequeuedRef {
   return {
     correlationId: message.correlationId,
@@ -161,12 +175,9 @@ export async function ackMessage(runtime: Runtime, input: AckInput, logger: Logg
   const message = { raw: input.message.raw, correlationId: input.message.correlationId } as DequeuedMessage;
   await recurring.ack(input.activityId, message, { retry: { maxAttempts: ACK_HTTP_ATTEMPTS } });
   if (input.stored) {
-    await publishEvent(runtime, {
+    await publishQueueEvent(runtime, input, {
       id: `rex-${input.message.correlationId}`,
       type: RECURRING_EVENT_TYPES.exportReceived,
-      source: RECURRING_EVENT_SOURCE,
-      subject: `${input.environment}/${input.activityId}`,
-      time: new Date(),
       data: {
         environment: input.environment,
         activityId: input.activityId,
@@ -217,12 +228,9 @@ export async function recordFileMissing(
   };
   await writeJsonBlob(runtime.containers.results, path, record);
   const where = `${runtime.containers.results.containerName}/${path}`;
-  await publishEvent(runtime, {
+  await publishQueueEvent(runtime, input, {
     id: `rexm-${input.message.correlationId}`,
     type: RECURRING_EVENT_TYPES.exportFileMissing,
-    source: RECURRING_EVENT_SOURCE,
-    subject: `${input.environment}/${input.activityId}`,
-    time: new Date(),
     data: { ...record, recordBlob: where },
   });
   return where;

@@ -1,5 +1,6 @@
-/** What the blob triggers read from a delivery. */
-import type { InvocationContext } from '@azure/functions';
+/** The blob triggers: how they are bound, and what they read from a delivery. */
+import { app, type InvocationContext } from '@azure/functions';
+import * as df from 'durable-functions';
 import { z } from 'zod';
 import { unquoteEtag } from '../../shared/util.js';
 
@@ -7,6 +8,25 @@ const Metadata = z.object({
   name: z.string().min(1),
   properties: z.record(z.string(), z.unknown()).optional(),
 });
+
+/**
+ * Registers a blob trigger on `container` (connection `AzureWebJobsStorage`) whose handler may read
+ * the durable client. Event Grid source: Flex Consumption runs blob triggers from Event Grid only
+ * (infra/ subscribes each trigger after deploy: the postdeploy hook's DMF_BLOB_TRIGGERS).
+ */
+export function blobTrigger(
+  name: string,
+  container: string,
+  handler: (blob: unknown, context: InvocationContext) => Promise<void>,
+): void {
+  app.storageBlob(name, {
+    path: `${container}/{name}`,
+    connection: 'AzureWebJobsStorage',
+    source: 'EventGrid',
+    extraInputs: [df.input.durableClient()],
+    handler,
+  });
+}
 
 /**
  * The delivered blob's name (path in its container) and, when the host says, the ETag of the

@@ -4,11 +4,11 @@
  * the job API. Only blobs the job's own result names are served, so the route cannot be used to
  * read other blobs of the storage account.
  */
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { jobFiles, type JobFile } from '../../dashboard/files.js';
 import { findStatus } from '../../shared/app/durableClient.js';
-import { problem } from '../../shared/app/http.js';
+import { keyedRoute, problem } from '../../shared/app/http.js';
 import { getRuntime } from '../../shared/app/runtime.js';
 import { isRecord } from '../../shared/util.js';
 import { handleGetJob } from './jobs.js';
@@ -100,10 +100,4 @@ export async function handleJobFiles(
   };
 }
 
-app.http(JOB_FILES_FUNCTION, {
-  methods: ['GET'],
-  authLevel: 'function',
-  route: 'jobs/{id}/files/{name?}',
-  extraInputs: [df.input.durableClient()],
-  handler: handleJobFiles,
-});
+keyedRoute(JOB_FILES_FUNCTION, 'GET', 'jobs/{id}/files/{name?}', handleJobFiles);

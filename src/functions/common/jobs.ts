@@ -3,10 +3,10 @@
  * export drains and recurring imports),
  * `POST /api/jobs/{id}/cancel` (imports).
  */
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { findStatus } from '../../shared/app/durableClient.js';
-import { problem } from '../../shared/app/http.js';
+import { findInstanceOf, findStatus } from '../../shared/app/durableClient.js';
+import { keyedRoute, problem } from '../../shared/app/http.js';
 import { IMPORT_EVENTS, ORCHESTRATORS } from '../../shared/app/names.js';
 import {
   CANCELABLE_STAGES,
@@ -56,10 +56,13 @@ async function loadJob(
   context: InvocationContext,
   id: string,
 ): Promise<ReturnType<typeof jobFromStatus> | undefined> {
-  if (!id.startsWith(IMPORT_INSTANCE_PREFIX)) return undefined;
-  const status = await findStatus(df.getClient(context), id, { showInput: true });
-  if (!status || status.name !== ORCHESTRATORS.importPackage) return undefined;
-  return jobFromStatus(status);
+  const status = await findInstanceOf(
+    df.getClient(context),
+    id,
+    { prefix: IMPORT_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.importPackage },
+    { showInput: true },
+  );
+  return status && jobFromStatus(status);
 }
 
 /** Handles `GET /api/jobs/{id}`: every kind in {@link JOB_KINDS}. */
@@ -131,12 +134,6 @@ export async function handleCancelJob(
   return { status: 202, jsonBody: { id, status: 'Canceling' } };
 }
 
-const common = { authLevel: 'function' as const, extraInputs: [df.input.durableClient()] };
-app.http(JOB_FUNCTIONS.get, { ...common, methods: ['GET'], route: 'jobs/{id}', handler: handleGetJob });
-app.http(JOB_FUNCTIONS.list, { ...common, methods: ['GET'], route: 'jobs', handler: handleListJobs });
-app.http(JOB_FUNCTIONS.cancel, {
-  ...common,
-  methods: ['POST'],
-  route: 'jobs/{id}/cancel',
-  handler: handleCancelJob,
-});
+keyedRoute(JOB_FUNCTIONS.get, 'GET', 'jobs/{id}', handleGetJob);
+keyedRoute(JOB_FUNCTIONS.list, 'GET', 'jobs', handleListJobs);
+keyedRoute(JOB_FUNCTIONS.cancel, 'POST', 'jobs/{id}/cancel', handleCancelJob);

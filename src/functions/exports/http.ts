@@ -1,9 +1,9 @@
 /** `POST /api/exports?environment=&project=` (202 + job links) and `GET /api/exports/{id}`. */
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { randomUUID } from 'node:crypto';
-import { findStatus } from '../../shared/app/durableClient.js';
-import { problem } from '../../shared/app/http.js';
+import { findInstanceOf } from '../../shared/app/durableClient.js';
+import { keyedRoute, problem } from '../../shared/app/http.js';
 import { ORCHESTRATORS } from '../../shared/app/names.js';
 import { getRuntime } from '../../shared/app/runtime.js';
 import { InputError } from '../../shared/errors.js';
@@ -77,24 +77,15 @@ export async function handleGetExport(
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
   const id = request.params.id ?? '';
-  const status = id.startsWith(EXPORT_INSTANCE_PREFIX)
-    ? await findStatus(df.getClient(context), id, { showInput: true })
-    : undefined;
-  if (!status || status.name !== ORCHESTRATORS.exportPackage)
-    return problem(404, 'JOB_NOT_FOUND', `No export job "${id}".`);
+  const status = await findInstanceOf(
+    df.getClient(context),
+    id,
+    { prefix: EXPORT_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.exportPackage },
+    { showInput: true },
+  );
+  if (!status) return problem(404, 'JOB_NOT_FOUND', `No export job "${id}".`);
   return { status: 200, jsonBody: exportJobFromStatus(status) };
 }
 
-const common = { authLevel: 'function' as const, extraInputs: [df.input.durableClient()] };
-app.http(EXPORT_HTTP_FUNCTIONS.start, {
-  ...common,
-  methods: ['POST'],
-  route: 'exports',
-  handler: handleStartExport,
-});
-app.http(EXPORT_HTTP_FUNCTIONS.get, {
-  ...common,
-  methods: ['GET'],
-  route: 'exports/{id}',
-  handler: handleGetExport,
-});
+keyedRoute(EXPORT_HTTP_FUNCTIONS.start, 'POST', 'exports', handleStartExport);
+keyedRoute(EXPORT_HTTP_FUNCTIONS.get, 'GET', 'exports/{id}', handleGetExport);

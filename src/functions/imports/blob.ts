@@ -1,12 +1,12 @@
 /** Blob trigger: a file dropped under `{environment}/{project}/[{legalEntity}/]{file}` in the inbound container. */
-import { app, type InvocationContext } from '@azure/functions';
+import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { bindingNames, getRuntime, invocationLogger } from '../../shared/app/runtime.js';
 import { InputError } from '../../shared/errors.js';
 import { importInstanceId } from '../../shared/jobs/index.js';
 import { isNotFound } from '../../shared/storage/index.js';
 import { unquoteEtag } from '../../shared/util.js';
-import { deliveredBlob } from '../common/blobs.js';
+import { blobTrigger, deliveredBlob } from '../common/blobs.js';
 import { recordRejection } from '../common/rejections.js';
 import { inboundBlobImport, startImport } from './starting.js';
 
@@ -61,11 +61,4 @@ export async function handleInboundBlob(_blob: unknown, context: InvocationConte
   );
 }
 
-app.storageBlob(IMPORT_BLOB_FUNCTION, {
-  path: `${bindingNames().inboundContainer}/{name}`,
-  connection: 'AzureWebJobsStorage',
-  // Flex Consumption runs blob triggers from Event Grid only (infra/ subscribes it after deploy).
-  source: 'EventGrid',
-  extraInputs: [df.input.durableClient()],
-  handler: handleInboundBlob,
-});
+blobTrigger(IMPORT_BLOB_FUNCTION, bindingNames().inboundContainer, handleInboundBlob);

@@ -7,9 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { problem } from '../../shared/app/http.js';
+import { keyedRoute, problem } from '../../shared/app/http.js';
 import { getRuntime, invocationLogger } from '../../shared/app/runtime.js';
 import { InputError } from '../../shared/errors.js';
 import { importInstanceId, type ImportInput } from '../../shared/jobs/index.js';
@@ -137,10 +137,4 @@ export async function handleImportRequest(
   };
 }
 
-app.http(IMPORTS_HTTP_FUNCTION, {
-  methods: ['POST'],
-  authLevel: 'function',
-  route: 'imports',
-  extraInputs: [df.input.durableClient()],
-  handler: handleImportRequest,
-});
+keyedRoute(IMPORTS_HTTP_FUNCTION, 'POST', 'imports', handleImportRequest);

@@ -2,10 +2,10 @@
  * `POST /api/recurring/imports` (enqueue a file: uploaded in the body, or already in the
  * recurring-inbound container) and `GET /api/recurring/imports/{id}`.
  */
-import { app, type HttpRequest, type HttpResponseInit, type InvocationContext } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
-import { findStatus } from '../../shared/app/durableClient.js';
-import { problem } from '../../shared/app/http.js';
+import { findInstanceOf } from '../../shared/app/durableClient.js';
+import { keyedRoute, problem } from '../../shared/app/http.js';
 import { ORCHESTRATORS } from '../../shared/app/names.js';
 import { getRuntime, invocationLogger } from '../../shared/app/runtime.js';
 import { RECURRING_IMPORT_INSTANCE_PREFIX } from '../../shared/jobs/index.js';
@@ -67,12 +67,11 @@ export async function handleGetRecurringImport(
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
   const id = request.params.id ?? '';
-  const status = id.startsWith(RECURRING_IMPORT_INSTANCE_PREFIX)
-    ? await findStatus(df.getClient(context), id, { showInput: false })
-    : undefined;
-  if (!status || status.name !== ORCHESTRATORS.recurringImport) {
-    return problem(404, 'JOB_NOT_FOUND', `No recurring import "${id}".`);
-  }
+  const status = await findInstanceOf(df.getClient(context), id, {
+    prefix: RECURRING_IMPORT_INSTANCE_PREFIX,
+    orchestrator: ORCHESTRATORS.recurringImport,
+  });
+  if (!status) return problem(404, 'JOB_NOT_FOUND', `No recurring import "${id}".`);
   const runtimeStatus = String(status.runtimeStatus);
   return {
     status: 200,
@@ -85,16 +84,5 @@ export async function handleGetRecurringImport(
   };
 }
 
-const common = { authLevel: 'function' as const, extraInputs: [df.input.durableClient()] };
-app.http(RECURRING_HTTP_FUNCTIONS.importStart, {
-  ...common,
-  methods: ['POST'],
-  route: 'recurring/imports',
-  handler: handleStartRecurringImport,
-});
-app.http(RECURRING_HTTP_FUNCTIONS.importGet, {
-  ...common,
-  methods: ['GET'],
-  route: 'recurring/imports/{id}',
-  handler: handleGetRecurringImport,
-});
+keyedRoute(RECURRING_HTTP_FUNCTIONS.importStart, 'POST', 'recurring/imports', handleStartRecurringImport);
+keyedRoute(RECURRING_HTTP_FUNCTIONS.importGet, 'GET', 'recurring/imports/{id}', handleGetRecurringImport);

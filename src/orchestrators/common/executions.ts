@@ -11,7 +11,7 @@ import {
   type StatusResult,
 } from '../../activities/common/executions.js';
 import type { PollingConfig } from '../../shared/config/index.js';
-import { appendPoll, type PollLogEntry } from '../../shared/jobs/index.js';
+import { appendPoll, type JobError, type PollLogEntry } from '../../shared/jobs/index.js';
 import { errorMessage } from '../../shared/util.js';
 import { callActivity, type Retry } from './call.js';
 import { pollWithHistory } from './polling.js';
@@ -124,15 +124,38 @@ export function* confirmStart(
   context: OrchestrationContext,
   execution: { environment: string; executionId: string },
 ): Generator<Task, StartCheck, unknown> {
-  const check = yield* askStatus(context, execution);
+  const check = yield* askStatus(context, {
+    environment: execution.environment,
+    executionId: execution.executionId,
+  });
   if (check.kind === 'status') return { kind: 'registered' };
   if (check.kind === 'notFound') return { kind: 'notRegistered' };
   return { kind: 'unknown', message: check.message };
 }
 
-/** The sentence a job's error adds when {@link confirmStart} could not tell. */
-export function unconfirmedStartNote(executionId: string, message: string): string {
-  return `Whether F&O registered execution ${executionId} could not be checked (${message}): look it up in F&O before trying again.`;
+/**
+ * After a start that failed: what F&O says ({@link confirmStart}) and the job's error, unless F&O
+ * registered the execution after all (then the job goes on as if the start had answered).
+ */
+export function* checkFailedStart(
+  context: OrchestrationContext,
+  start: {
+    environment: string;
+    executionId: string;
+    /** Code of the job's error, e.g. `IMPORT_START_FAILED`. */
+    code: string;
+    /** What failed, for the message, e.g. `ExportToPackage`. */
+    call: string;
+    failure: string;
+  },
+): Generator<Task, StartCheck & { error?: JobError }, unknown> {
+  const check = yield* confirmStart(context, start);
+  const failed = `${start.call} failed: ${start.failure}`;
+  if (check.kind === 'notRegistered') return { ...check, error: { code: start.code, message: failed } };
+  if (check.kind === 'registered') return check;
+  // F&O could not be asked either: end readably rather than leave the job without a result
+  const note = `Whether F&O registered execution ${start.executionId} could not be checked (${check.message}): look it up in F&O before trying again.`;
+  return { ...check, error: { code: start.code, message: `${failed}. ${note}` } };
 }
 
 /** Waits between two attempts to fetch target error keys files F&O is still generating. */

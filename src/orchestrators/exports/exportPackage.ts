@@ -19,14 +19,10 @@ import { nextPollDelayMs } from '../../shared/polling/schedule.js';
 import { exportFileName, exportFolder, exportLogicalPath } from '../../shared/storage/index.js';
 import { errorMessage } from '../../shared/util.js';
 import { callActivity } from '../common/call.js';
-import {
-  collectErrorDetails,
-  confirmStart,
-  pollExecution,
-  unconfirmedStartNote,
-} from '../common/executions.js';
+import { checkFailedStart, collectErrorDetails, pollExecution } from '../common/executions.js';
 import { historyKey } from '../common/history.js';
 import { pollUntil } from '../common/polling.js';
+import { customStatus } from '../common/status.js';
 
 /** How long GetExportedPackageUrl may answer "" after the execution finished. */
 export const PACKAGE_URL_DEADLINE_MS = 60 * 60_000;
@@ -39,12 +35,12 @@ export function* exportPackageOrchestrator(
   const instanceId = context.df.instanceId;
   const executionId = executionIdFor(instanceId);
   const now = (): Date => context.df.currentUtcDateTime;
-  const status: ExportCustomStatus = { stage: 'Starting', executionId, polls: 0, urlPolls: 0 };
-  const publish = (patch: Partial<ExportCustomStatus>): void => {
-    Object.assign(status, patch);
-    context.df.setCustomStatus({ ...status });
-  };
-  publish({});
+  const { status, publish } = customStatus<ExportCustomStatus>(context, {
+    stage: 'Starting',
+    executionId,
+    polls: 0,
+    urlPolls: 0,
+  });
   const result: ExportResult = {
     id: instanceId,
     kind: 'export',
@@ -98,17 +94,16 @@ export function* exportPackageOrchestrator(
       { attempts: 4, firstMs: 10_000 },
     );
   } catch (error) {
-    const check = yield* confirmStart(context, { environment: input.environment, executionId });
-    if (check.kind === 'unknown') {
-      result.executionId = executionId;
-      errors.push({
-        code: 'EXPORT_START_FAILED',
-        message: `ExportToPackage failed: ${errorMessage(error)}. ${unconfirmedStartNote(executionId, check.message)}`,
-      });
-      return yield* finish('Failed');
-    }
-    if (check.kind === 'notRegistered') {
-      errors.push({ code: 'EXPORT_START_FAILED', message: `ExportToPackage failed: ${errorMessage(error)}` });
+    const check = yield* checkFailedStart(context, {
+      environment: input.environment,
+      executionId,
+      code: 'EXPORT_START_FAILED',
+      call: 'ExportToPackage',
+      failure: errorMessage(error),
+    });
+    if (check.kind === 'unknown') result.executionId = executionId;
+    if (check.error) {
+      errors.push(check.error);
       return yield* finish('Failed');
     }
   }

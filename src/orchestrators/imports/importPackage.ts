@@ -18,13 +18,9 @@ import {
 } from '../../shared/jobs/index.js';
 import { errorMessage } from '../../shared/util.js';
 import { callActivity } from '../common/call.js';
-import {
-  collectErrorDetails,
-  confirmStart,
-  pollExecution,
-  unconfirmedStartNote,
-} from '../common/executions.js';
+import { checkFailedStart, collectErrorDetails, pollExecution } from '../common/executions.js';
 import { historyKey } from '../common/history.js';
+import { customStatus } from '../common/status.js';
 import { environmentSlot } from './slot.js';
 
 /** The orchestrator function. */
@@ -35,12 +31,11 @@ export function* importPackageOrchestrator(
   const instanceId = context.df.instanceId;
   const executionId = executionIdFor(instanceId);
   const now = (): Date => context.df.currentUtcDateTime;
-  const status: ImportCustomStatus = { stage: 'Preparing', executionId, polls: 0 };
-  const publish = (patch: Partial<ImportCustomStatus>): void => {
-    Object.assign(status, patch);
-    context.df.setCustomStatus({ ...status });
-  };
-  publish({});
+  const { status, publish } = customStatus<ImportCustomStatus>(context, {
+    stage: 'Preparing',
+    executionId,
+    polls: 0,
+  });
   const timings: ImportResult['timings'] = { requestedAt: input.requestedAt, finishedAt: '' };
   const errors: JobError[] = [];
   const files: ImportResult['errorFiles'] = [];
@@ -156,20 +151,15 @@ export function* importPackageOrchestrator(
       startFailure = errorMessage(error);
     }
     if (startFailure !== undefined) {
-      const check = yield* confirmStart(context, { environment: input.environment, executionId });
-      if (check.kind === 'unknown') {
-        // F&O cannot be asked either: end readably rather than leave the job without a result
-        errors.push({
-          code: 'IMPORT_START_FAILED',
-          message: `Upload or ImportFromPackage failed: ${startFailure}. ${unconfirmedStartNote(executionId, check.message)}`,
-        });
-      } else if (check.kind === 'notRegistered') {
-        called = false;
-        errors.push({
-          code: 'IMPORT_START_FAILED',
-          message: `Upload or ImportFromPackage failed: ${startFailure}`,
-        });
-      }
+      const check = yield* checkFailedStart(context, {
+        environment: input.environment,
+        executionId,
+        code: 'IMPORT_START_FAILED',
+        call: 'Upload or ImportFromPackage',
+        failure: startFailure,
+      });
+      if (check.kind === 'notRegistered') called = false;
+      if (check.error) errors.push(check.error);
     }
     if (errors.length > 0) {
       outcome = 'Failed';

@@ -40,6 +40,21 @@ export async function findStatus(
 }
 
 /**
+ * The status of instance `id` when it is an instance of `orchestrator` (job ids of a kind start with
+ * `prefix`); undefined for an unknown id or another kind of instance.
+ */
+export async function findInstanceOf(
+  client: DurableClient,
+  id: string,
+  kind: { prefix: string; orchestrator: string },
+  options: { showInput?: boolean } = {},
+): Promise<DurableOrchestrationStatus | undefined> {
+  if (!id.startsWith(kind.prefix)) return undefined;
+  const status = await findStatus(client, id, options);
+  return status?.name === kind.orchestrator ? status : undefined;
+}
+
+/**
  * Starts `orchestrator` under `instanceId` unless an instance with that id exists, in any state:
  * `exists` when found first, or when a concurrent start won the race (409). A duplicate delivery
  * of the same request is a no-op.

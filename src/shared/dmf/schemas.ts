@@ -181,14 +181,18 @@ export function invalidAnswer(action: string, detail: string, cause?: unknown): 
   });
 }
 
-/** Reads `value` from the success envelope. */
-export function parseEnvelope(action: string, text: string): unknown {
-  let json: unknown;
+/** The answer's body as JSON; anything else is an invalid answer. */
+export function parseJsonBody(action: string, text: string): unknown {
   try {
-    json = JSON.parse(text);
+    return JSON.parse(text) as unknown;
   } catch (error) {
     throw invalidAnswer(action, 'body is not JSON', error);
   }
+}
+
+/** Reads `value` from the success envelope. */
+export function parseEnvelope(action: string, text: string): unknown {
+  const json = parseJsonBody(action, text);
   const parsed = EnvelopeSchema.safeParse(json);
   if (!parsed.success || !(typeof json === 'object' && json !== null && 'value' in json)) {
     throw invalidAnswer(action, 'no "value" property');

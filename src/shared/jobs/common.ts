@@ -3,7 +3,7 @@
  * status is derived from the orchestration's runtime status. Pure functions only.
  */
 import { z } from 'zod';
-import { isRecord } from '../util.js';
+import { isoTime, isRecord, stringOf } from '../util.js';
 
 /** Every status a job can have. */
 export const JOB_STATUSES = [
@@ -133,6 +133,119 @@ export function jobStatusOf(
     default:
       return inputs.started ? 'Running' : 'Pending';
   }
+}
+
+/** What the job API answers for every kind of job (each kind adds its own fields). */
+export interface JobFields {
+  /** The job (= orchestration instance) id. */
+  id: string;
+  status: JobStatus;
+  /** F&O execution id, once F&O was asked for work. */
+  executionId: string | undefined;
+  environment: string | undefined;
+  /** The data project (the activity id of a recurring job). */
+  project: string | undefined;
+  createdAt: string | undefined;
+  updatedAt: string | undefined;
+  /** Last status F&O answered. */
+  foStatus: string | undefined;
+  polls: number;
+  errors: JobError[];
+}
+
+/**
+ * What every job JSON derives alike from the orchestration status: its status (see
+ * {@link jobStatusOf}), its errors (the result's, and one for a crashed orchestration), its times
+ * and the orchestration input.
+ */
+export function jobBasics(
+  status: OrchestrationStatusLike,
+  job: {
+    what: string;
+    outcome: JobStatus | undefined;
+    started: boolean;
+    errors: readonly JobError[] | undefined;
+  },
+): Pick<JobFields, 'status' | 'errors' | 'createdAt' | 'updatedAt'> & { input: Record<string, unknown> } {
+  const errors = [...(job.errors ?? [])];
+  return {
+    status: jobStatusOf(status, { outcome: job.outcome, started: job.started, errors, what: job.what }),
+    errors,
+    createdAt: isoTime(status.createdTime),
+    updatedAt: isoTime(status.lastUpdatedTime),
+    input: recordOf(status.input),
+  };
+}
+
+/** What the result JSON of a job that ran one F&O execution holds (imports, exports). */
+export interface ExecutionResult {
+  /** The job (= orchestration instance) id. */
+  id: string;
+  status: JobOutcome;
+  environment: string;
+  project: string;
+  definitionGroupId: string;
+  legalEntity: string;
+  /** F&O execution id; absent when F&O was never called. */
+  executionId?: string;
+  /** Last F&O status, when F&O was called. */
+  foStatus?: string;
+  correlationId?: string;
+  polls: number;
+  /** The last {@link POLL_LOG_LIMIT} status polls, oldest first. */
+  pollLog?: PollLogEntry[];
+  errors: JobError[];
+  /** Error files copied from F&O (F&O deletes its own after 7 days). */
+  errorFiles: CopiedErrorFile[];
+  /** Where this JSON is (`container/path`). */
+  resultBlob?: string;
+}
+
+/** What import and export jobs show alike: they run one F&O execution and poll its status. */
+export interface ExecutionJobFields<Kind extends string, Stage extends string> extends JobFields {
+  /** What the job does. */
+  kind: Kind;
+  stage: Stage | 'Done' | undefined;
+  /** The last `POLL_LOG_LIMIT` status polls (time and F&O status), oldest first. */
+  pollLog: PollLogEntry[];
+}
+
+/**
+ * The {@link ExecutionJobFields} of an import or export, from its custom status while it runs and
+ * its result once final; `started`: F&O was asked for work (the execution id means something).
+ */
+export function executionJobFields<Kind extends string, Stage extends string>(
+  status: OrchestrationStatusLike,
+  job: {
+    kind: Kind;
+    started: boolean;
+    custom: { stage?: Stage; executionId?: string; foStatus?: string; polls?: number; pollLog?: unknown };
+    result: ExecutionResult | undefined;
+  },
+): ExecutionJobFields<Kind, Stage> & { input: Record<string, unknown> } {
+  const { custom, result, started } = job;
+  const basics = jobBasics(status, {
+    what: job.kind,
+    outcome: result?.status,
+    started,
+    errors: result?.errors,
+  });
+  return {
+    id: status.instanceId,
+    kind: job.kind,
+    status: basics.status,
+    stage: result ? 'Done' : custom.stage,
+    executionId: result ? result.executionId : started ? custom.executionId : undefined,
+    environment: result?.environment ?? stringOf(basics.input.environment),
+    project: result?.project ?? stringOf(basics.input.project),
+    createdAt: basics.createdAt,
+    updatedAt: basics.updatedAt,
+    foStatus: result?.foStatus ?? custom.foStatus,
+    polls: result?.polls ?? custom.polls ?? 0,
+    pollLog: pollLogOf(result ? result.pollLog : custom.pollLog),
+    errors: basics.errors,
+    input: basics.input,
+  };
 }
 
 /** The object in a status field (custom status, input, output), or `{}`. */

@@ -4,18 +4,8 @@
  */
 import { z } from 'zod';
 import { PollingConfigSchema } from '../config/index.js';
-import { isoTime, stringOf } from '../util.js';
-import {
-  jobStatusOf,
-  pollLogOf,
-  recordOf,
-  type CopiedErrorFile,
-  type JobError,
-  type JobOutcome,
-  type JobStatus,
-  type OrchestrationStatusLike,
-  type PollLogEntry,
-} from './common.js';
+import { executionJobFields, recordOf, type OrchestrationStatusLike, type PollLogEntry } from './common.js';
+import type { ExecutionJobFields, ExecutionResult } from './common.js';
 
 /** The orchestration input: everything resolved by the starter, nothing secret. */
 export const ExportInputSchema = z.strictObject({
@@ -63,20 +53,10 @@ export interface StoredBlob {
 }
 
 /** The result JSON of an export (also the orchestration output and the event data). */
-export interface ExportResult {
-  /** Job (= instance) id. */
-  id: string;
+export interface ExportResult extends ExecutionResult {
   kind: 'export';
-  status: JobOutcome;
-  environment: string;
-  project: string;
-  definitionGroupId: string;
-  legalEntity: string;
   packageName: string;
-  executionId?: string;
-  foStatus?: string;
   trigger: ExportInput['trigger'];
-  correlationId?: string;
   scheduledFor?: string;
   timings: {
     requestedAt: string;
@@ -85,36 +65,17 @@ export interface ExportResult {
     finishedAt: string;
     executionMs?: number;
   };
-  polls: number;
-  /** The last `POLL_LOG_LIMIT` status polls, oldest first. */
-  pollLog?: PollLogEntry[];
+  /** GetExportedPackageUrl calls that answered "" (the package was not written yet). */
   urlPolls: number;
   /** The package in the outbound container. */
   package?: StoredBlob;
   /** Entity files stored beside it (`unpack`). */
   unpacked: StoredBlob[];
-  errors: JobError[];
-  errorFiles: CopiedErrorFile[];
-  resultBlob?: string;
 }
 
 /** What `GET /api/exports/{id}` answers. */
-export interface ExportJob {
-  id: string;
-  kind: 'export';
-  status: JobStatus;
-  stage: ExportStage | undefined;
-  executionId: string | undefined;
-  environment: string | undefined;
-  project: string | undefined;
-  createdAt: string | undefined;
-  updatedAt: string | undefined;
-  foStatus: string | undefined;
-  polls: number;
-  /** The last `POLL_LOG_LIMIT` status polls (time and F&O status), oldest first. */
-  pollLog: PollLogEntry[];
+export interface ExportJob extends ExecutionJobFields<'export', ExportStage> {
   urlPolls: number;
-  errors: JobError[];
   result: ExportResult | undefined;
 }
 
@@ -123,23 +84,19 @@ export function exportJobFromStatus(status: OrchestrationStatusLike): ExportJob 
   const custom = recordOf(status.customStatus) as Partial<ExportCustomStatus>;
   const output = recordOf(status.output);
   const result = output.kind === 'export' ? (output as unknown as ExportResult) : undefined;
-  const input = recordOf(status.input);
-  const errors: JobError[] = result ? [...result.errors] : [];
   const started = custom.stage !== undefined && custom.stage !== 'Starting';
-  const jobStatus = jobStatusOf(status, { outcome: result?.status, started, errors, what: 'export' });
-  return {
-    id: status.instanceId,
+  const {
+    input: _input,
+    errors,
+    ...fields
+  } = executionJobFields(status, {
     kind: 'export',
-    status: jobStatus,
-    stage: result ? 'Done' : custom.stage,
-    executionId: result ? result.executionId : started ? custom.executionId : undefined,
-    environment: result?.environment ?? stringOf(input.environment),
-    project: result?.project ?? stringOf(input.project),
-    createdAt: isoTime(status.createdTime),
-    updatedAt: isoTime(status.lastUpdatedTime),
-    foStatus: result?.foStatus ?? custom.foStatus,
-    polls: result?.polls ?? custom.polls ?? 0,
-    pollLog: pollLogOf(result ? result.pollLog : custom.pollLog),
+    started,
+    custom,
+    result,
+  });
+  return {
+    ...fields,
     urlPolls: result?.urlPolls ?? custom.urlPolls ?? 0,
     errors,
     result,

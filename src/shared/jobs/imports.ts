@@ -4,18 +4,9 @@
  * derives from them. Pure.
  */
 import { z } from 'zod';
-import { isoTime, stringOf } from '../util.js';
-import {
-  jobStatusOf,
-  pollLogOf,
-  recordOf,
-  type CopiedErrorFile,
-  type JobError,
-  type JobOutcome,
-  type JobStatus,
-  type OrchestrationStatusLike,
-  type PollLogEntry,
-} from './common.js';
+import { stringOf } from '../util.js';
+import { executionJobFields, recordOf, type OrchestrationStatusLike, type PollLogEntry } from './common.js';
+import type { ExecutionJobFields, ExecutionResult } from './common.js';
 
 /** Where the file to import is. */
 export const ImportSourceSchema = z.discriminatedUnion('kind', [
@@ -87,24 +78,12 @@ export interface ImportCustomStatus {
 }
 
 /** The result JSON written next to the error files (and returned as the orchestration output). */
-export interface ImportResult {
-  /** The job (= orchestration instance) id. */
-  id: string;
-  status: JobOutcome;
+export interface ImportResult extends ExecutionResult {
   /** File name of the source. */
   file: string;
   /** Where the source was found (`container/path` or url without query). */
   source: string;
-  environment: string;
-  project: string;
-  definitionGroupId: string;
-  legalEntity: string;
-  /** F&O execution id; absent when F&O was never called. */
-  executionId?: string;
-  /** Last F&O status, when F&O was called. */
-  foStatus?: string;
   trigger: ImportInput['trigger'];
-  correlationId?: string;
   timings: {
     requestedAt: string;
     preparedAt?: string;
@@ -114,39 +93,16 @@ export interface ImportResult {
     /** ms from ImportFromPackage to the final status being seen. */
     executionMs?: number;
   };
-  polls: number;
-  /** The last `POLL_LOG_LIMIT` polls, oldest first. */
-  pollLog?: PollLogEntry[];
-  errors: JobError[];
-  /** Error files copied from F&O (F&O deletes its own after 7 days). */
-  errorFiles: CopiedErrorFile[];
-  /** Where this JSON is (`container/path`). */
-  resultBlob?: string;
   /** Where the source was archived (`container/path`); absent when it could not be moved. */
   archivedTo?: string;
 }
 
 /** What `GET /api/jobs/{id}` answers for an import. */
-export interface Job {
-  id: string;
-  /** What the job does (exports say `export`, recurring jobs `recurringImport`/`recurringExport`). */
-  kind: 'import';
-  status: JobStatus;
-  stage: ImportStage | undefined;
-  executionId: string | undefined;
-  environment: string | undefined;
-  project: string | undefined;
+export interface Job extends ExecutionJobFields<'import', ImportStage> {
   legalEntity: string | undefined;
   file: string | undefined;
-  createdAt: string | undefined;
-  updatedAt: string | undefined;
-  foStatus: string | undefined;
-  polls: number;
-  /** The last `POLL_LOG_LIMIT` status polls (time and F&O status), oldest first. */
-  pollLog: PollLogEntry[];
   nextPollAt: string | undefined;
   slotPosition: number | undefined;
-  errors: JobError[];
   /** The result JSON once the job is final. */
   result: ImportResult | undefined;
 }
@@ -177,26 +133,17 @@ function asResult(value: unknown): ImportResult | undefined {
 export function jobFromStatus(status: OrchestrationStatusLike): Job {
   const custom = asCustomStatus(status.customStatus);
   const result = asResult(status.output);
-  const input = recordOf(status.input);
-  const errors: JobError[] = result ? [...result.errors] : [];
   const started = custom.stage !== undefined && !CANCELABLE_STAGES.includes(custom.stage);
-  const jobStatus = jobStatusOf(status, { outcome: result?.status, started, errors, what: 'import' });
-  return {
-    id: status.instanceId,
+  const { input, errors, ...fields } = executionJobFields(status, {
     kind: 'import',
-    status: jobStatus,
-    stage: result ? 'Done' : custom.stage,
-    // known from the start (derived), but only meaningful once F&O was asked to import
-    executionId: result ? result.executionId : started ? custom.executionId : undefined,
-    environment: result?.environment ?? stringOf(input.environment),
-    project: result?.project ?? stringOf(input.project),
+    started,
+    custom,
+    result,
+  });
+  return {
+    ...fields,
     legalEntity: result?.legalEntity ?? stringOf(input.legalEntity),
     file: result?.file ?? stringOf(input.fileName),
-    createdAt: isoTime(status.createdTime),
-    updatedAt: isoTime(status.lastUpdatedTime),
-    foStatus: result?.foStatus ?? custom.foStatus,
-    polls: result?.polls ?? custom.polls ?? 0,
-    pollLog: pollLogOf(result ? result.pollLog : custom.pollLog),
     nextPollAt: result ? undefined : custom.nextPollAt,
     slotPosition: result ? undefined : custom.slotPosition,
     errors,

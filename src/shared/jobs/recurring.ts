@@ -4,12 +4,13 @@
  * shape of import and export jobs, so the dashboard and `dmf jobs` list them side by side. Pure.
  */
 import { z } from 'zod';
-import { isoTime, stringOf } from '../util.js';
+import { stringOf } from '../util.js';
 import {
-  jobStatusOf,
+  jobBasics,
   recordOf,
   type CopiedErrorFile,
   type JobError,
+  type JobFields,
   type JobStatus,
   type OrchestrationStatusLike,
 } from './common.js';
@@ -106,28 +107,19 @@ export interface RecurringImportResult {
 export type RecurringJobStage =
   'Draining' | 'Enqueueing' | 'Polling' | 'CollectingErrors' | 'Finishing' | 'Done';
 
-/** What the job API answers for a recurring export drain or a recurring import. */
-export interface RecurringJob {
-  id: string;
+/**
+ * What the job API answers for a recurring export drain or a recurring import: `project` is the
+ * recurring data job's activity id; `executionId` the F&O execution of an enqueued file, once F&O
+ * named it (never for a drain); `foStatus` the last GetMessageStatus answer of an enqueued file.
+ */
+export interface RecurringJob extends JobFields {
   kind: 'recurringExport' | 'recurringImport';
-  status: JobStatus;
   stage: RecurringJobStage | undefined;
-  /** F&O execution id of an enqueued file, once F&O named it; never for a drain. */
-  executionId: string | undefined;
-  environment: string | undefined;
-  /** The recurring data job's activity id. */
-  project: string | undefined;
   /** Company of an enqueued file, when its path names one. */
   legalEntity: string | undefined;
   file: string | undefined;
-  createdAt: string | undefined;
-  updatedAt: string | undefined;
-  /** Last GetMessageStatus answer of an enqueued file. */
-  foStatus: string | undefined;
-  polls: number;
   /** A drain's message counters so far (all episodes of the run), or its final ones. */
   messages: DrainCounters | undefined;
-  errors: JobError[];
   /** The drain's summary or the recurring import's result JSON once final. */
   result: DrainSummary | RecurringImportResult | undefined;
 }
@@ -144,34 +136,13 @@ function counters(value: unknown): DrainCounters | undefined {
  * acked, and `Failed` when none of the messages it handled could be stored.
  */
 export function recurringExportJobFromStatus(status: OrchestrationStatusLike): RecurringJob {
-  const input = recordOf(status.input);
   const output = recordOf(status.output);
   const summary =
     status.runtimeStatus === 'Completed' && typeof output.emptied === 'boolean'
       ? (output as unknown as DrainSummary)
       : undefined;
-  const messages = summary ?? counters(status.customStatus) ?? counters(input.counters);
-  const errors: JobError[] = [];
-  if (messages) {
-    if (messages.failed > 0) {
-      errors.push({
-        code: 'RECURRING_MESSAGES_FAILED',
-        message: `${messages.failed} message(s) could not be downloaded or stored; F&O delivers them again.`,
-      });
-    }
-    if (messages.missing > 0) {
-      errors.push({
-        code: 'RECURRING_FILE_MISSING',
-        message: `${messages.missing} message(s) named a file F&O could not give.`,
-      });
-    }
-    if (messages.ackFailures > 0) {
-      errors.push({
-        code: 'RECURRING_ACK_FAILED',
-        message: `${messages.ackFailures} message(s) were stored but not acknowledged; they reappear and are acked then.`,
-      });
-    }
-  }
+  const messages = summary ?? counters(status.customStatus) ?? counters(recordOf(status.input).counters);
+  const errors = messages ? drainErrors(messages) : [];
   let outcome: JobStatus | undefined;
   if (summary) {
     const stored = summary.stored + summary.alreadyStored;
@@ -182,26 +153,49 @@ export function recurringExportJobFromStatus(status: OrchestrationStatusLike): R
           ? 'Failed'
           : 'PartiallySucceeded';
   }
-  const jobStatus = jobStatusOf(status, { outcome, started: true, errors, what: 'recurring export drain' });
-  const final = status.runtimeStatus === 'Completed';
+  const job = jobBasics(status, { what: 'recurring export drain', outcome, started: true, errors });
   return {
     id: status.instanceId,
     kind: 'recurringExport',
-    status: jobStatus,
-    stage: final ? 'Done' : jobStatus === 'Running' ? 'Draining' : undefined,
+    status: job.status,
+    stage: status.runtimeStatus === 'Completed' ? 'Done' : job.status === 'Running' ? 'Draining' : undefined,
     executionId: undefined,
-    environment: summary?.environment ?? stringOf(input.environment),
-    project: summary?.activityId ?? stringOf(input.activityId),
+    environment: summary?.environment ?? stringOf(job.input.environment),
+    project: summary?.activityId ?? stringOf(job.input.activityId),
     legalEntity: undefined,
     file: undefined,
-    createdAt: isoTime(status.createdTime),
-    updatedAt: isoTime(status.lastUpdatedTime),
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
     foStatus: undefined,
     polls: 0,
     messages,
-    errors,
+    errors: job.errors,
     result: summary,
   };
+}
+
+/** What a drain's counters say went wrong. */
+function drainErrors(messages: DrainCounters): JobError[] {
+  const errors: JobError[] = [];
+  if (messages.failed > 0) {
+    errors.push({
+      code: 'RECURRING_MESSAGES_FAILED',
+      message: `${messages.failed} message(s) could not be downloaded or stored; F&O delivers them again.`,
+    });
+  }
+  if (messages.missing > 0) {
+    errors.push({
+      code: 'RECURRING_FILE_MISSING',
+      message: `${messages.missing} message(s) named a file F&O could not give.`,
+    });
+  }
+  if (messages.ackFailures > 0) {
+    errors.push({
+      code: 'RECURRING_ACK_FAILED',
+      message: `${messages.ackFailures} message(s) were stored but not acknowledged; they reappear and are acked then.`,
+    });
+  }
+  return errors;
 }
 
 const RECURRING_IMPORT_STAGES: readonly string[] = [
@@ -219,37 +213,35 @@ const RECURRING_IMPORT_STAGES: readonly string[] = [
  */
 export function recurringImportJobFromStatus(status: OrchestrationStatusLike): RecurringJob {
   const custom = recordOf(status.customStatus);
-  const input = recordOf(status.input);
   const output = recordOf(status.output);
   const result = output.kind === 'recurringImport' ? (output as unknown as RecurringImportResult) : undefined;
-  const errors: JobError[] = result ? [...result.errors] : [];
   const stage = stringOf(custom.stage);
-  const jobStatus = jobStatusOf(status, {
+  const job = jobBasics(status, {
+    what: 'recurring import',
     outcome: result ? (result.status === 'Rejected' ? 'Failed' : result.status) : undefined,
     started: stage !== undefined && stage !== 'Enqueueing',
-    errors,
-    what: 'recurring import',
+    errors: result?.errors,
   });
   return {
     id: status.instanceId,
     kind: 'recurringImport',
-    status: jobStatus,
+    status: job.status,
     stage: result
       ? 'Done'
       : stage !== undefined && RECURRING_IMPORT_STAGES.includes(stage)
         ? (stage as RecurringJobStage)
         : undefined,
     executionId: result?.executionId ?? stringOf(custom.executionId),
-    environment: result?.environment ?? stringOf(input.environment),
-    project: result?.activityId ?? stringOf(input.activityId),
-    legalEntity: result ? result.company : stringOf(input.company),
-    file: result?.file ?? stringOf(input.fileName),
-    createdAt: isoTime(status.createdTime),
-    updatedAt: isoTime(status.lastUpdatedTime),
+    environment: result?.environment ?? stringOf(job.input.environment),
+    project: result?.activityId ?? stringOf(job.input.activityId),
+    legalEntity: result ? result.company : stringOf(job.input.company),
+    file: result?.file ?? stringOf(job.input.fileName),
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
     foStatus: result?.messageStatus ?? stringOf(custom.messageStatus),
     polls: result?.polls ?? (typeof custom.polls === 'number' ? custom.polls : undefined) ?? 0,
     messages: undefined,
-    errors,
+    errors: job.errors,
     result,
   };
 }

@@ -43,6 +43,15 @@ export function storageError(what: string, error: unknown): StorageError {
   return new StorageError(`${what}: ${detail}`, { cause: error, transient, code });
 }
 
+/** True when `container/path` exists. */
+export async function blobExists(container: ContainerClient, path: string): Promise<boolean> {
+  try {
+    return await container.getBlobClient(path).exists();
+  } catch (error) {
+    throw storageError(`reading ${container.containerName}/${path}`, error);
+  }
+}
+
 /** Writes `value` as pretty JSON to `container/path` (container created when missing). */
 export async function writeJsonBlob(container: ContainerClient, path: string, value: unknown): Promise<void> {
   const body = Buffer.from(JSON.stringify(value, null, 2));
