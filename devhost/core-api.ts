@@ -33,6 +33,8 @@ export interface AppRegistry {
   hooks: RegisteredHook[];
   /** Where library/system log lines go (`coreApi.log`). */
   log(level: RpcLogLevel, category: string, message: string): void;
+  /** host.json `functionTimeout` in ms, enforced on every invocation (`false`: none). */
+  functionTimeoutMs?: number | false;
 }
 
 class Disposable {

@@ -13,6 +13,16 @@ export interface RpcTypedData {
   http?: RpcHttpData | null;
   int?: number | null;
   double?: number | null;
+  /** An SDK-type binding's reference (e.g. the blob extension's `AzureStorageBlobs` data); see triggers/blob.ts. */
+  modelBindingData?: RpcModelBindingData | null;
+}
+
+/** The worker protocol's `ModelBindingData` (the host's ParameterBindingData). */
+export interface RpcModelBindingData {
+  version?: string | null;
+  source?: string | null;
+  contentType?: string | null;
+  content?: Uint8Array | null;
 }
 
 /** HTTP request/response data as the worker exchanges it with the host. */

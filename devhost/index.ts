@@ -10,7 +10,12 @@ import { durableClientInputs, unsupportedBindings } from './bindings.js';
 import type { BindingServices } from './bindings.js';
 import { durableClientBindingData } from './durable/http-api.js';
 import { DurableEngine } from './durable/engine.js';
+import { startDurableRpcServer } from './durable/rpc-server.js';
+import { getProgrammingModel } from './core-api.js';
 import { startHttpServer } from './http-server.js';
+import { DURABLE_SYSTEM_KEY_NAME, loadOrCreateHostKeys } from './keys.js';
+import { resolveLimits } from './limits.js';
+import type { HostLimits, ResolvedLimits } from './limits.js';
 import { consoleLogger, runAppHooks } from './invoke.js';
 import type { HostLogger } from './invoke.js';
 import { loadApp } from './load-app.js';
@@ -31,6 +36,10 @@ export type { HostLogger } from './invoke.js';
 export type { InstanceStatus } from './durable/engine.js';
 export { FUNCTIONS_KEY_HEADER } from './http-server.js';
 export { installCoreApi } from './core-api.js';
+export { AZURE_LIMITS, formatTimeSpan, parseTimeSpan } from './limits.js';
+export type { HostLimits, ResolvedLimits } from './limits.js';
+export { DURABLE_SYSTEM_KEY_NAME, HOST_SECRETS_FILE, readHostKeys } from './keys.js';
+export type { HostKeys } from './keys.js';
 
 /** Default task hub when host.json names none (the extension's default). */
 export const DEFAULT_TASK_HUB = 'TestHubName';
@@ -96,6 +105,11 @@ export interface StartHostOptions {
   blobPollIntervalMs?: number;
   /** When false, timer/blob/Service Bus triggers are not started (HTTP and Durable only). Default true. */
   startTriggers?: boolean;
+  /**
+   * Azure's limits (100 MB bodies, 230 s idle cut-off, host.json functionTimeout, JSON-only durable
+   * starts) are always on; a test may shorten or switch one off here, nothing else can.
+   */
+  limits?: Partial<HostLimits>;
 }
 
 /** A running host. */
@@ -104,6 +118,14 @@ export interface RunningHost {
   baseUrl: string;
   /** Key accepted in `x-functions-key` or `?code=`. */
   functionsKey: string;
+  /** The master key (every route, the admin API and the Durable webhooks). Not printed; kept in `<dataDir>/secrets/host.json`. */
+  masterKey: string;
+  /** System keys by name: `durabletask_extension` opens `/runtime/webhooks/durabletask`. */
+  systemKeys: Readonly<Record<string, string>>;
+  /** The limits in force. */
+  limits: ResolvedLimits;
+  /** The worker's HTTP proxy when the app enabled HTTP streaming (requests are forwarded there). */
+  httpStreamingUri: string | undefined;
   /** Functions the app registered, by name, with their binding metadata. */
   functions: ReadonlyMap<string, RegisteredFunction>;
   /** The durable engine (status, waiting for completion, events) for tests and tools. */
@@ -116,6 +138,7 @@ export interface RunningHost {
 
 const hostJsonSchema = z
   .object({
+    functionTimeout: z.string().optional(),
     extensions: z
       .object({
         http: z.object({ routePrefix: z.string().optional() }).loose().optional(),
@@ -137,6 +160,8 @@ export interface HostJsonSettings {
   routePrefix: string;
   taskHub: string;
   maxConcurrentActivities: number;
+  /** `functionTimeout` as written (a TimeSpan), if any. */
+  functionTimeout: string | undefined;
 }
 
 /** Reads host.json of the app (missing file → defaults). */
@@ -147,6 +172,7 @@ export function readHostJson(appRoot: string): HostJsonSettings {
     routePrefix: parsed.extensions?.http?.routePrefix ?? 'api',
     taskHub: parsed.extensions?.durableTask?.hubName ?? DEFAULT_TASK_HUB,
     maxConcurrentActivities: parsed.extensions?.durableTask?.maxConcurrentActivityFunctions ?? 10,
+    functionTimeout: parsed.functionTimeout,
   };
 }
 
@@ -167,14 +193,22 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     process.env[DEFAULT_STORAGE_SETTING] = options.storageConnectionString;
   }
   const settings = readHostJson(appRoot);
+  const limits = resolveLimits(options.limits, settings.functionTimeout);
   const functionsKey = options.functionsKey ?? randomBytes(24).toString('base64url');
+  const keys = loadOrCreateHostKeys(dataDir);
+  const systemKey = keys.systemKeys[DURABLE_SYSTEM_KEY_NAME] as string;
 
   const registry: AppRegistry = {
     functions: new Map(),
     hooks: [],
     log: (level, category, message) => logger(level, category, 'host', message),
+    functionTimeoutMs: limits.functionTimeoutMs,
   };
   await loadApp(registry, { appRoot, main: options.main });
+  // The worker asks the library for its capabilities once the app is loaded; with
+  // `app.setup({ enableHttpStream: true })` the library starts its HTTP proxy and names it (HttpUri).
+  const capabilities = (await getProgrammingModel().getCapabilities?.({})) ?? {};
+  const httpStreamingUri = capabilities.HttpUri;
 
   const engine = new DurableEngine({
     registry,
@@ -194,9 +228,18 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     );
   };
   let baseUrl = '';
+  const rpc = await startDurableRpcServer({
+    engine,
+    publicBaseUrl: () => baseUrl,
+    systemKey,
+    jsonOnlyStarts: limits.jsonOnlyDurableStarts,
+    onError: (err) => logger('error', 'system', 'durable', String(err)),
+  });
   const bindings: BindingServices = {
     extraInputs: (fn) =>
-      durableClientInputs(fn, () => durableClientBindingData(baseUrl, settings.taskHub, functionsKey)),
+      durableClientInputs(fn, () =>
+        durableClientBindingData(baseUrl, rpc.rpcBaseUrl, settings.taskHub, systemKey),
+      ),
     applyOutputs: (fn, outputData, params) =>
       applyOutputBindings(fn, outputData, { setting, storageConnection: connection, logger }, params),
   };
@@ -212,10 +255,13 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     engine,
     logger,
     functionsKey,
+    keys,
     port: options.port ?? 0,
     host: options.host ?? '127.0.0.1',
     routePrefix: settings.routePrefix,
     bindings,
+    limits,
+    streamingUri: httpStreamingUri,
     runNow: (name) => triggers.timers?.runNow(name) ?? false,
   });
   baseUrl = http.baseUrl;
@@ -244,6 +290,10 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
   return {
     baseUrl: http.baseUrl,
     functionsKey,
+    masterKey: keys.masterKey,
+    systemKeys: keys.systemKeys,
+    limits,
+    httpStreamingUri,
     functions: registry.functions,
     durable: engine,
     blobTriggers: { scanNow: () => blobs?.scanNow() ?? Promise.resolve() },
@@ -254,6 +304,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
       await blobs?.stop();
       await serviceBus?.stop();
       await http.close();
+      await rpc.close();
       await engine.stop();
       await runAppHooks(registry, 'appTerminate');
       unlock();

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { getProgrammingModel, HOST_VERSION } from './core-api.js';
+import { formatTimeSpan, FunctionTimeoutError } from './limits.js';
 import type { AppRegistry, RegisteredFunction } from './core-api.js';
 import type {
   CoreInvocationContext,
@@ -120,10 +121,12 @@ export async function invokeRegistered(
   let result: unknown;
   let error: unknown;
   try {
-    result = await model.invokeFunction(
-      context,
-      preCtx.inputs as unknown[],
-      preCtx.functionCallback as FunctionCallback,
+    result = await withFunctionTimeout(
+      model.invokeFunction(context, preCtx.inputs as unknown[], preCtx.functionCallback as FunctionCallback),
+      registry.functionTimeoutMs,
+      fn.metadata.name,
+      coreCtx.invocationId,
+      logger,
     );
   } catch (err) {
     error = err;
@@ -143,6 +146,42 @@ export async function invokeRegistered(
   }
   coreCtx.state = 'invocationResponse';
   return model.getResponse(context, postCtx.result);
+}
+
+/**
+ * Races a running invocation against host.json `functionTimeout`. Past it the invocation fails with
+ * the host's FunctionTimeoutException message (the durable retry policy then applies to activities).
+ * A Node.js function cannot be cancelled: on Azure the host restarts the worker process, here the
+ * handler keeps running in the background and its result is dropped.
+ */
+async function withFunctionTimeout<T>(
+  running: Promise<T>,
+  timeoutMs: number | false | undefined,
+  functionName: string,
+  invocationId: string,
+  logger: HostLogger,
+): Promise<T> {
+  if (timeoutMs === undefined || timeoutMs === false) return running;
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      logger(
+        'error',
+        'system',
+        functionName,
+        `Timeout value of ${formatTimeSpan(timeoutMs)} exceeded by function 'Functions.${functionName}' (Id: '${invocationId}'). Initiating cancellation.`,
+      );
+      reject(new FunctionTimeoutError(functionName, timeoutMs));
+    }, timeoutMs);
+    timer.unref();
+  });
+  // The abandoned handler may still fail later: that must not become an unhandled rejection.
+  running.catch(() => undefined);
+  try {
+    return await Promise.race([running, timedOut]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Decodes typed data the way the library's fromRpcTypedData does (JSON is tried for strings). */

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { startAzurite, type AzuriteInstance } from '../emulator/azurite.js';
 import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '../emulator/index.js';
 import { startServiceBusBroker, type ServiceBusBroker } from './servicebus/index.js';
-import { startHost, type HostClock, type HostLogger, type RunningHost } from './index.js';
+import { startHost, type HostClock, type HostLimits, type HostLogger, type RunningHost } from './index.js';
 
 /** The project root (the folder holding package.json). */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -51,6 +51,11 @@ export interface StartLocalStackOptions {
   functionsKey?: string;
   /** Blob trigger polling interval in ms (default: the host's). */
   blobPollIntervalMs?: number;
+  /**
+   * In-process host only, tests only: shortens or switches off one of Azure's limits (see
+   * devhost/README.md, "Limits (as on Azure)"). `npm start` and child-process hosts always run with them.
+   */
+  limits?: Partial<HostLimits>;
   /** Child-process host only: receives each line it prints (default: dropped). */
   onHostOutput?: (line: string) => void;
 }
@@ -260,6 +265,7 @@ export async function startLocalStack(options: StartLocalStackOptions): Promise<
         functionsKey: options.functionsKey,
         storageConnectionString,
         blobPollIntervalMs: options.blobPollIntervalMs,
+        limits: options.limits,
       });
       const started = host;
       stoppers.push(() => started.stop());

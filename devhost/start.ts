@@ -12,6 +12,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { join } from 'node:path';
 import { ensureEmulatorCertificates } from '../emulator/certs.js';
 import { buildPackage, emulatorEnvironmentLines } from '../emulator/index.js';
+import { HOST_SECRETS_FILE } from './keys.js';
 import { persistentFunctionsKey, PROJECT_ROOT, startLocalStack, type LocalStack } from './stack.js';
 
 /** Template of the sample project `CustomersCsv` (samples/dmf.config.json). */
@@ -31,7 +32,7 @@ function relaunchTrustingEmulatorCa(caCertPath: string): void {
   child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 }
 
-function printLines(stack: LocalStack): void {
+function printLines(stack: LocalStack, dataDir: string): void {
   const lines: [string, string][] = [
     ['FUNCTIONS_BASE_URL', stack.functionsBaseUrl],
     ['FUNCTIONS_KEY', stack.functionsKey],
@@ -58,6 +59,8 @@ function printLines(stack: LocalStack): void {
       '                   "definitionGroupId":"CustomerImport","blobPath":"dmf-inbound/local/Customers/customers.zip"}',
       `  Watch:           npx dmf jobs   or   curl -H "x-functions-key: $FUNCTIONS_KEY" ${api}/jobs`,
       `  F&O side:        curl --cacert $DMF_CA_CERT ${stack.emulator.controlUrl}/executions`,
+      '  Durable API:     /runtime/webhooks/durabletask/… takes the system key durabletask_extension',
+      `                   (or the master key), kept in ${join(dataDir, 'devhost', HOST_SECRETS_FILE)}`,
       '  Stop with Ctrl-C; the next npm start resumes durable state from .local/start.',
       '',
     ].join('\n'),
@@ -100,7 +103,7 @@ async function main(): Promise<void> {
     emulator: { clock: { mode: 'real', speed: Number(process.env.DMF_EMULATOR_SPEED ?? 1) } },
   });
   await seedSampleTemplate(stack);
-  printLines(stack);
+  printLines(stack, dataDir);
   let stopping = false;
   const shutdown = (): void => {
     if (stopping) return;

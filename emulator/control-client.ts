@@ -1,5 +1,5 @@
 import { request } from 'node:https';
-import type { CallRecord, OverlapRecord } from './engine.js';
+import type { CallRecord, DataProjectDefinition, OverlapRecord } from './engine.js';
 import type { ActiveFault, EmulatorSwitches, EmulatorSwitchesInput, FaultSpec } from './options.js';
 
 /** An execution as the control API reports it. */
@@ -35,7 +35,10 @@ export interface QueueMessageView {
   activityId: string;
   environment: string;
   direction: 'import' | 'export';
+  /** GetMessageStatus word. */
   status: string;
+  /** Recurring jobstatus DataJobState word. */
+  dataJobState: string;
   externalIdentifier: string;
   entity?: string;
   company: string;
@@ -47,6 +50,8 @@ export interface QueueMessageView {
   lastDequeueDateTime: string | null;
   visible: boolean;
   acked: boolean;
+  /** Its file was not uploaded (a `fileMissing` fault). */
+  fileMissing?: boolean;
 }
 
 /** Typed client for the emulator's control API (`{baseUrl}/_emulator`). */
@@ -76,8 +81,10 @@ export interface EmulatorControl {
     rows: Record<string, string>[],
     environment?: string,
   ): Promise<void>;
-  /** ImportFromPackage overlaps seen. */
+  /** ImportFromPackage overlaps seen (`secondFailed`: the later execution was failed for it). */
   overlaps(): Promise<OverlapRecord[]>;
+  /** Data project definitions as the environment knows them now (config, or created/replaced by ImportFromPackage). */
+  projects(): Promise<DataProjectDefinition[]>;
   /** Recurring messages of every activity. */
   queues(): Promise<QueueMessageView[]>;
   /** Puts a file in an export activity's queue; returns its message id (= CorrelationId). */
@@ -92,7 +99,7 @@ export interface EmulatorControl {
   setOptions(patch: Partial<EmulatorSwitchesInput>): Promise<EmulatorSwitches>;
   /** An emulator-signed managed identity assertion for workload identity federation. */
   federatedToken(subject: string): Promise<string>;
-  /** Forgets executions, rows, queues, calls, overlaps and faults. */
+  /** Forgets executions, rows, queues, calls, overlaps and faults, and restores the config's data projects. */
   reset(): Promise<void>;
 }
 
@@ -173,6 +180,7 @@ export function createControlClient(
       await call('POST', '/rows', { entity, legalEntity, rows, ...(environment ? { environment } : {}) });
     },
     overlaps: () => call('GET', '/overlaps'),
+    projects: () => call('GET', '/projects'),
     queues: () => call('GET', '/queues'),
     seedExportMessage: (input) =>
       call('POST', `/recurring/${encodeURIComponent(input.activityId)}/messages`, {

@@ -73,6 +73,8 @@ export async function handleControl(
       return json(engine.executionViews());
     case 'GET /overlaps':
       return json(engine.overlaps);
+    case 'GET /projects':
+      return json(engine.projectViews());
     case 'GET /queues':
       return json(engine.queues());
     case 'GET /faults':

@@ -5,6 +5,24 @@ import { buildPackage, PackageProblem, readDataFile, readPackage, toCsv, type Da
 import type { EngineState } from './state.js';
 import type { EmulatorStorage } from './storage.js';
 
+/**
+ * F&O's DataJobState enum in its numeric order (RIS Common/Contracts/ContractEnums.cs:
+ * Enqueued = 0 … PostProcessError = 7, PreProcessError = 8): recurring jobstatus's `DataJobState`.
+ */
+export const DATA_JOB_STATES = [
+  'Enqueued',
+  'Dequeued',
+  'Downloaded',
+  'Acked',
+  'InProcess',
+  'Processed',
+  'ProcessedWithErrors',
+  'PostProcessError',
+  'PreProcessError',
+] as const;
+/** A DataJobState name. */
+export type DataJobStateName = (typeof DATA_JOB_STATES)[number];
+
 /** Final and non-final execution states, as GetExecutionSummaryStatus spells them. */
 export type ExecutionStatus =
   'Unknown' | 'NotRun' | 'Executing' | 'Succeeded' | 'PartiallySucceeded' | 'Failed' | 'Canceled';
@@ -96,6 +114,43 @@ interface PlannedEntity {
   recordIds: string[];
 }
 
+/** An entity of a data project's definition and the source fields its mapping maps. */
+export interface ProjectEntityDefinition {
+  /** DMF entity label. */
+  label: string;
+  /**
+   * Source fields the project's mapping maps (from a package manifest's EntityMapList), or `null`
+   * for a project from the emulator config (F&O generates the mapping from matching names).
+   */
+  mappedFields: string[] | null;
+}
+
+/**
+ * A data project (definition group) as the environment knows it now: from the config, or created or
+ * replaced by ImportFromPackage from a package's manifest.
+ */
+export interface DataProjectDefinition {
+  name: string;
+  direction: 'import' | 'export';
+  legalEntity: string;
+  executionDurationMs?: DataProjectConfig['executionDurationMs'];
+  entities: ProjectEntityDefinition[];
+  /** `config`, or `package` once ImportFromPackage created or replaced it. */
+  origin: 'config' | 'package';
+  /** Incremented whenever ImportFromPackage replaces the definition (starts at 1). */
+  revision: number;
+  /** The execution whose ImportFromPackage created or last replaced the definition. */
+  definedBy?: string;
+  /** Emulator time (ISO) of that. */
+  definedAt?: string;
+}
+
+/** Fields of one entity an import relies on the project's mapping for. */
+export interface ReliedMapping {
+  entity: string;
+  fields: string[];
+}
+
 /** An execution (import or export) and everything known about it. */
 export interface Execution {
   executionId: string;
@@ -120,6 +175,11 @@ export interface Execution {
   targetKeysRequested: Record<string, number>;
   targetKeysBlobs: Record<string, string>;
   planned: PlannedEntity[];
+  /** Imports: the project definition revision at the start and the mapped fields the import relies on. */
+  projectRevision?: number;
+  relied?: ReliedMapping[];
+  /** Exports: at most this many rows per entity (ExportToPackagePreview `count`; 0 = all). */
+  maxRows?: number;
 }
 
 /** A recurring-integration message (import: enqueued file; export: file waiting to be dequeued). */
@@ -140,9 +200,7 @@ export interface RecurringMessage {
   preprocessingError?: string;
   /** Import: the body, kept until pickup (already read as a package or a data file). */
   pending?: { kind: 'package'; bytes: Buffer } | { kind: 'file'; bytes: Buffer };
-  parsed?:
-    | { ok: true; tables: { entity: string; table: DataTable; hasMap: boolean }[] }
-    | { ok: false; message: string };
+  parsed?: ParsedImport;
   /** Export queue state. */
   popReceipt?: string;
   invisibleUntil?: number;
@@ -150,9 +208,21 @@ export interface RecurringMessage {
   dequeuedAt?: number;
   dequeueCount: number;
   acked: boolean;
+  /** Export: downloaded since its last dequeue (jobstatus `Downloaded`). */
+  downloaded?: boolean;
+  /** Export: its file was not uploaded (a `fileMissing` fault): `IsDownLoadFileExist: false`. */
+  fileMissing?: boolean;
   /** Outcome forced by an `outcome` fault at enqueue time, applied at pickup. */
   forced?: Outcome;
 }
+
+/** A package or data file read for import: its tables in processing order, or why it cannot run. */
+export type ParsedImport =
+  | {
+      ok: true;
+      tables: { entity: string; table: DataTable; hasMap: boolean; mappedFields?: string[] }[];
+    }
+  | { ok: false; message: string };
 
 /** A call the emulator answered. */
 export interface CallRecord {
@@ -178,6 +248,8 @@ export interface OverlapRecord {
   first: { executionId: string; startedAt: string };
   second: { executionId: string; startedAt: string };
   detectedAt: string;
+  /** True when the second execution was failed for it (strict mode, the default). */
+  secondFailed?: boolean;
 }
 
 /** An error F&O answers with the OData error envelope. */
@@ -196,8 +268,12 @@ export class FoError extends Error {
 }
 
 const ZERO_GUID = '00000000-0000-0000-0000-000000000000';
-/** The all-zero GUID GetExecutionIdByMessageId answers while a message is queued. */
+/** The all-zero GUID: GetExecutionIdByMessageId while a message is queued, ExportToPackage when it started nothing. */
 export { ZERO_GUID };
+
+/** How F&O's OData service words an exception of the ImportFromPackage action (RIS issues #54, #75). */
+const IMPORT_ACTION_PREFIX =
+  'Exception occurred while executing action ImportFromPackage on Entity DataManagementDefinitionGroup: ';
 
 function iso(ms: number): string {
   return new Date(ms).toISOString();
@@ -230,24 +306,107 @@ export class EmulatorEngine {
   /** Write urls issued by GetAzureWriteUrl, by blob name, with their emulator-clock expiry. */
   readonly issuedWriteUrls = new Map<string, { expiresAt: number }>();
 
+  /** Data project definitions by lower-case name: the config's, then as ImportFromPackage creates or replaces them. */
+  private readonly projects = new Map<string, DataProjectDefinition>();
+
   constructor(
     readonly config: EmulatorConfig,
     readonly clock: EmulatorClock,
     public switches: EmulatorSwitches,
     readonly storage: EmulatorStorage,
     private readonly log: (line: string) => void = () => undefined,
-  ) {}
+  ) {
+    this.resetProjects();
+  }
 
-  // ---------- configuration lookups ----------
+  // ---------- data projects and configuration lookups ----------
 
-  /** The data project with that name (case-insensitive). */
-  project(name: string): DataProjectConfig | undefined {
-    const lower = name.toLowerCase();
-    return this.config.dataProjects.find((p) => p.name.toLowerCase() === lower);
+  private resetProjects(): void {
+    this.projects.clear();
+    for (const p of this.config.dataProjects) {
+      this.projects.set(p.name.toLowerCase(), {
+        name: p.name,
+        direction: p.direction,
+        legalEntity: p.legalEntity,
+        ...(p.executionDurationMs !== undefined ? { executionDurationMs: p.executionDurationMs } : {}),
+        entities: p.entities.map((e) => ({ label: e.label, mappedFields: null })),
+        origin: 'config',
+        revision: 1,
+      });
+    }
+  }
+
+  /** The data project with that name (case-insensitive), as the environment knows it now. */
+  project(name: string): DataProjectDefinition | undefined {
+    return this.projects.get(name.toLowerCase());
+  }
+
+  /** Every data project definition (control API). */
+  projectViews(): DataProjectDefinition[] {
+    return structuredClone([...this.projects.values()]);
+  }
+
+  /**
+   * What ImportFromPackage does to the data project before it starts the import (RIS issues #47,
+   * #54, #75, #93): an unknown project is created from the package's manifest; an existing one is
+   * refused unless `overwrite` is set, and then its definition (entities, mapping) is replaced by
+   * the package's. Call {@link refuseImportInto} first (before the package is read).
+   */
+  defineImportProject(name: string, parsed: ParsedImport, executionId: string): DataProjectDefinition {
+    const existing = this.project(name);
+    if (!parsed.ok) {
+      if (existing) return existing; // the execution fails on its unreadable package; the definition stays
+      throw new FoError(
+        400,
+        `${IMPORT_ACTION_PREFIX}The data project '${name}' does not exist and could not be created from the package: ${parsed.message}`,
+      );
+    }
+    const entities = parsed.tables.map((t) => ({
+      label: this.entity(t.entity)?.label ?? t.entity,
+      mappedFields: t.hasMap ? [...(t.mappedFields ?? [])] : [],
+    }));
+    const definition: DataProjectDefinition = {
+      name: existing?.name ?? name,
+      direction: 'import',
+      legalEntity: existing?.legalEntity ?? 'USMF',
+      ...(existing?.executionDurationMs !== undefined
+        ? { executionDurationMs: existing.executionDurationMs }
+        : {}),
+      entities,
+      origin: 'package',
+      revision: (existing?.revision ?? 0) + 1,
+      definedBy: executionId,
+      definedAt: iso(this.clock.now()),
+    };
+    this.projects.set(name.toLowerCase(), definition);
+    this.log(
+      `data project ${definition.name} ${existing ? 'replaced' : 'created'} from the package of ${executionId}`,
+    );
+    return definition;
+  }
+
+  /**
+   * ImportFromPackage's refusals that need no package: an export project, or an existing project
+   * without `overwrite` ("The data project '{name}' exists and overwrite has not been specified.",
+   * quoted from F&O's event log in RIS issues #54 and #75).
+   */
+  refuseImportInto(name: string, overwrite: boolean): void {
+    const project = this.project(name);
+    if (!project) return;
+    if (project.direction !== 'import')
+      throw new FoError(
+        400,
+        `Data project '${project.name}' is an export project; it cannot be used to import.`,
+      );
+    if (!overwrite)
+      throw new FoError(
+        400,
+        `${IMPORT_ACTION_PREFIX}The data project '${project.name}' exists and overwrite has not been specified.`,
+      );
   }
 
   /** The data project a start names, refused as F&O does when it is unknown or of the other direction. */
-  private projectFor(definitionGroupId: string, direction: 'import' | 'export'): DataProjectConfig {
+  private projectFor(definitionGroupId: string, direction: 'import' | 'export'): DataProjectDefinition {
     const project = this.project(definitionGroupId);
     if (!project) throw new FoError(400, `Data project '${definitionGroupId}' was not found.`);
     if (project.direction !== direction) {
@@ -296,6 +455,8 @@ export class EmulatorEngine {
       id: `fault-${++this.faultSeq}`,
       hits: 0,
       remaining: parsed.times ?? null,
+      // Throttling lasts a span of emulator time from now, so a manual or shared clock ends it.
+      ...(parsed.kind === 'throttle' ? { until: iso(this.clock.now() + parsed.forMs) } : {}),
     };
     this.faults.push(fault);
     return fault;
@@ -312,12 +473,15 @@ export class EmulatorEngine {
     route: string,
     kinds: readonly K[],
   ): Extract<ActiveFault, { kind: K }> | undefined {
+    const now = this.clock.now();
     const fault = this.faults.find(
       (f) =>
         (kinds as readonly string[]).includes(f.kind) &&
-        (f.route === route || f.route === '*') &&
+        (f.route === route ||
+          (f.route === '*' && (f.kind !== 'throttle' || !f.actions || f.actions.includes(route)))) &&
         (f.environment === undefined || f.environment === environment) &&
-        (f.remaining === null || f.remaining > 0),
+        (f.remaining === null || f.remaining > 0) &&
+        (f.until === undefined || Date.parse(f.until) > now),
     );
     if (!fault) return undefined;
     fault.hits++;
@@ -460,7 +624,7 @@ export class EmulatorEngine {
   }
 
   /** Reads a package body for import; request-stage problems throw FoError 400. */
-  async parsePackage(bytes: Buffer): Promise<NonNullable<RecurringMessage['parsed']>> {
+  async parsePackage(bytes: Buffer): Promise<ParsedImport> {
     try {
       const pkg = await readPackage(bytes);
       return {
@@ -472,6 +636,7 @@ export class EmulatorEngine {
             entity: e.entityName,
             table: e.table,
             hasMap: e.hasEntityMapList,
+            mappedFields: e.mappedFields,
           })),
       };
     } catch (error) {
@@ -482,11 +647,7 @@ export class EmulatorEngine {
   }
 
   /** Plans an import execution from parsed tables: validates rows, decides the outcome. */
-  private planImport(
-    execution: Execution,
-    parsed: NonNullable<RecurringMessage['parsed']>,
-    forced: Outcome | undefined,
-  ): void {
+  private planImport(execution: Execution, parsed: ParsedImport, forced: Outcome | undefined): void {
     if (!parsed.ok) {
       execution.outcome = 'Failed';
       execution.failureMessage = parsed.message;
@@ -590,12 +751,11 @@ export class EmulatorEngine {
   private force(execution: Execution, outcome: Outcome): void {
     execution.outcome = outcome;
     if (outcome === 'Failed' || outcome === 'Canceled') {
-      execution.planned = [];
-      for (const e of execution.entities) e.targetRecords = 0;
-      const message =
-        outcome === 'Failed' ? 'Injected fault: the execution failed.' : 'The execution was canceled.';
-      execution.failureMessage = message;
-      execution.errors.push({ RecordId: '0', Field: '', ErrorMessage: message });
+      this.fail(
+        execution,
+        outcome === 'Failed' ? 'Injected fault: the execution failed.' : 'The execution was canceled.',
+      );
+      execution.outcome = outcome;
     } else if (outcome === 'PartiallySucceeded' && execution.errors.length === 0) {
       // Keep errors, error files and target counts consistent: reject the last row of the first entity.
       const planned = execution.planned[0];
@@ -629,14 +789,20 @@ export class EmulatorEngine {
     definitionGroupId: string;
     legalEntityId: string;
     executionId?: string;
-    parsed: NonNullable<RecurringMessage['parsed']>;
+    parsed: ParsedImport;
     source: 'package-api' | 'recurring';
     forced?: Outcome;
     at?: number;
     messageId?: string;
+    /** ImportFromPackage: create or replace the data project from the package first ({@link defineImportProject}). */
+    defineProject?: boolean;
   }): Execution {
+    const executionId = this.newExecutionId(
+      this.project(input.definitionGroupId)?.name ?? input.definitionGroupId,
+      input.executionId,
+    );
+    if (input.defineProject) this.defineImportProject(input.definitionGroupId, input.parsed, executionId);
     const project = this.projectFor(input.definitionGroupId, 'import');
-    const executionId = this.newExecutionId(project.name, input.executionId);
     const legalEntityId = (input.legalEntityId || project.legalEntity).toUpperCase();
     const execution = this.baseExecution({
       environment: input.environment,
@@ -649,14 +815,82 @@ export class EmulatorEngine {
       durationMs: project.executionDurationMs,
     });
     if (input.messageId) execution.messageId = input.messageId;
-    if (input.source === 'package-api') this.detectOverlap(execution);
+    const overlapping = input.source === 'package-api' ? this.detectOverlap(execution) : [];
     this.planImport(execution, input.parsed, input.forced);
+    execution.projectRevision = project.revision;
+    execution.relied = this.reliedMapping(project, input.parsed);
+    const first = overlapping[0];
+    if (first && !this.switches.enhancedParallelPackageImport) {
+      // Docs: ImportFromPackage "must not be called in parallel threads. Otherwise, it will fail";
+      // F&O fails it with a mapping error (framework parameter "Enhanced parallel package import"
+      // off, data-para.md; error code DMF2025 in dm-error-descriptions.md).
+      const entity = input.parsed.ok ? (input.parsed.tables[0]?.entity ?? '') : '';
+      this.fail(
+        execution,
+        `DMF2025: The mapping is incorrect for entity '${entity}': ImportFromPackage was called while execution '${first.executionId}' (data project '${first.definitionGroupId}') was still running on this environment. ImportFromPackage must not be called in parallel; concurrent package imports need the framework parameter "Enhanced parallel package import".`,
+      );
+    }
     this.executions.set(executionId, execution);
     this.log(`import ${executionId} (${project.name}, ${legalEntityId}) started → ${execution.outcome}`);
     return execution;
   }
 
-  private detectOverlap(execution: Execution): void {
+  /** Fails an execution: no rows reach the target, the message is its execution error. */
+  private fail(execution: Execution, message: string): void {
+    execution.outcome = 'Failed';
+    execution.planned = [];
+    for (const e of execution.entities) e.targetRecords = 0;
+    execution.failureMessage = message;
+    execution.errors.push({ RecordId: '0', Field: '', ErrorMessage: message });
+  }
+
+  /**
+   * The source fields an import relies on the project's mapping for: the mapped columns of each
+   * entity's file (all of them while the project's mapping is the config's generated one).
+   */
+  private reliedMapping(project: DataProjectDefinition, parsed: ParsedImport): ReliedMapping[] {
+    if (!parsed.ok) return [];
+    return parsed.tables
+      .filter((t) => t.hasMap)
+      .map((t) => {
+        const label = this.entity(t.entity)?.label ?? t.entity;
+        const mapped = project.entities.find(
+          (e) => e.label.toLowerCase() === label.toLowerCase(),
+        )?.mappedFields;
+        const upper = new Set((mapped ?? []).map((f) => f.toUpperCase()));
+        const fields = t.table.columns.filter(
+          (c) => mapped === null || mapped === undefined || upper.has(c.toUpperCase()),
+        );
+        return { entity: label, fields };
+      });
+  }
+
+  /**
+   * Why an import can no longer run on its project's current definition: ImportFromPackage with
+   * `overwrite` replaced the project's mapping while it ran, and fields it relies on are no longer
+   * mapped (RIS issue #93: a later file "destroyed the field mapping and that breaks the execution"
+   * of the files still being processed). Undefined when nothing it relies on changed.
+   */
+  private mappingLoss(execution: Execution): string | undefined {
+    const project = this.project(execution.definitionGroupId);
+    if (!project || execution.projectRevision === undefined || project.revision === execution.projectRevision)
+      return undefined;
+    for (const relied of execution.relied ?? []) {
+      const now = project.entities.find((e) => e.label.toLowerCase() === relied.entity.toLowerCase());
+      if (now?.mappedFields === null) continue;
+      const mapped = new Set((now?.mappedFields ?? []).map((f) => f.toUpperCase()));
+      const lost = relied.fields.filter((f) => !mapped.has(f.toUpperCase()));
+      if (lost.length === 0) continue;
+      const by = project.definedBy ? ` by execution '${project.definedBy}'` : '';
+      return now
+        ? `The field mapping of entity '${relied.entity}' in data project '${project.name}' was replaced${by} (ImportFromPackage with overwrite) while this execution was running; no longer mapped: ${lost.join(', ')}.`
+        : `Entity '${relied.entity}' is no longer part of data project '${project.name}': its definition was replaced${by} (ImportFromPackage with overwrite) while this execution was running.`;
+    }
+    return undefined;
+  }
+
+  private detectOverlap(execution: Execution): Execution[] {
+    const found: Execution[] = [];
     for (const other of this.executions.values()) {
       if (
         other.environment !== execution.environment ||
@@ -666,15 +900,18 @@ export class EmulatorEngine {
         continue;
       const status = this.status(other);
       if (status === 'NotRun' || status === 'Executing') {
+        found.push(other);
         this.overlaps.push({
           environment: execution.environment,
           first: { executionId: other.executionId, startedAt: iso(other.createdAt) },
           second: { executionId: execution.executionId, startedAt: iso(execution.createdAt) },
           detectedAt: iso(this.clock.now()),
+          secondFailed: !this.switches.enhancedParallelPackageImport,
         });
         this.log(`OVERLAP: ${execution.executionId} started while ${other.executionId} is ${status}`);
       }
     }
+    return found;
   }
 
   /** Starts an export execution. */
@@ -685,6 +922,8 @@ export class EmulatorEngine {
     executionId?: string;
     packageName: string;
     forced?: Outcome;
+    /** ExportToPackagePreview `count`: at most this many rows per entity (0 = all). */
+    maxRows?: number;
   }): Execution {
     const project = this.projectFor(input.definitionGroupId, 'export');
     const executionId = this.newExecutionId(project.name, input.executionId);
@@ -698,6 +937,7 @@ export class EmulatorEngine {
       durationMs: project.executionDurationMs,
     });
     execution.packageName = input.packageName || project.name;
+    if (input.maxRows) execution.maxRows = input.maxRows;
     if (input.forced) {
       execution.outcome = input.forced;
       if (input.forced !== 'PartiallySucceeded') {
@@ -712,6 +952,8 @@ export class EmulatorEngine {
 
   private async finalize(execution: Execution): Promise<void> {
     if (execution.kind === 'import') {
+      const loss = execution.outcome === 'Canceled' ? undefined : this.mappingLoss(execution);
+      if (loss) this.fail(execution, loss);
       for (const p of execution.planned) {
         const table = this.table(execution.environment, p.entity, p.legalEntity, true);
         for (const row of p.rows) {
@@ -738,8 +980,10 @@ export class EmulatorEngine {
         const records = [...(table?.values() ?? [])];
         const columns: string[] = [];
         for (const r of records) for (const c of Object.keys(r)) if (!columns.includes(c)) columns.push(c);
-        if (columns.length === 0) columns.push(...e.keyFields.map((k) => k.toUpperCase()));
-        const rows = records.map((r) => columns.map((c) => r[c] ?? ''));
+        const keyFields = this.entity(e.label)?.keyFields ?? [];
+        if (columns.length === 0) columns.push(...keyFields.map((k) => k.toUpperCase()));
+        const all = records.map((r) => columns.map((c) => r[c] ?? ''));
+        const rows = execution.maxRows ? all.slice(0, execution.maxRows) : all;
         execution.entities.push({
           entityName: e.label,
           company: execution.legalEntityId,
@@ -749,14 +993,24 @@ export class EmulatorEngine {
           targetErrorCount: 0,
           errorRows: [],
           columns,
-          keyFields: e.keyFields,
+          keyFields,
         });
         return { entityName: e.label, columns, rows };
       });
       const zip = await buildPackage({ definitionGroupName: execution.definitionGroupId, entities });
-      const blob = `exports/${randomUUID()}/${execution.packageName ?? 'package'}.zip`;
-      await this.storage.put(blob, zip, 'application/zip');
-      execution.exportBlob = blob;
+      const limit = this.switches.maxExportPackageBytes;
+      if (limit > 0 && zip.length > limit) {
+        // data-entities-data-packages.md: "there was a 256 MB limit for the file size that can be
+        // handled via export". F&O's wording of the failure is not documented.
+        this.fail(
+          execution,
+          `The exported package is ${zip.length} bytes, larger than the export file size limit of ${limit} bytes. Export fewer records (filter the entities) or export to your own database.`,
+        );
+      } else {
+        const blob = `exports/${randomUUID()}/${execution.packageName ?? 'package'}.zip`;
+        await this.storage.put(blob, zip, 'application/zip');
+        execution.exportBlob = blob;
+      }
     }
     // The rows now live in the store; keep only what the error files and reports need.
     execution.planned = [];
@@ -868,7 +1122,7 @@ export class EmulatorEngine {
     forced?: Outcome;
   }): Promise<RecurringMessage> {
     const messageId = randomUUID();
-    let parsed: NonNullable<RecurringMessage['parsed']>;
+    let parsed: ParsedImport;
     if (input.entity) {
       try {
         const table = await readDataFile(
@@ -953,6 +1207,33 @@ export class EmulatorEngine {
     return 'ProcessedWithErrors';
   }
 
+  /**
+   * The recurring jobstatus `DataJobStatus.DataJobState` of a message: F&O's DataJobState enum
+   * (RIS Common/Contracts/ContractEnums.cs), not GetMessageStatus's words. As a name or, with the
+   * `jobStatusStateFormat: 'number'` switch, its number.
+   */
+  dataJobState(message: RecurringMessage): DataJobStateName | number {
+    const name = this.dataJobStateName(message);
+    return this.switches.jobStatusStateFormat === 'number' ? DATA_JOB_STATES.indexOf(name) : name;
+  }
+
+  private dataJobStateName(message: RecurringMessage): DataJobStateName {
+    if (message.direction === 'export') {
+      if (message.acked) return 'Acked';
+      if (message.downloaded) return 'Downloaded';
+      return message.dequeueCount > 0 ? 'Dequeued' : 'Enqueued';
+    }
+    if (message.preprocessingError) return 'PreProcessError';
+    const execution = message.executionId ? this.executions.get(message.executionId) : undefined;
+    if (!execution) return 'Enqueued';
+    const status = this.status(execution);
+    if (status === 'NotRun') return 'Dequeued';
+    if (status === 'Executing') return 'InProcess';
+    if (status === 'Succeeded') return 'Processed';
+    if (status === 'Canceled') return 'PostProcessError';
+    return 'ProcessedWithErrors';
+  }
+
   /** Adds a file to an export activity's queue (control API). */
   async seedExportMessage(input: {
     environment: string;
@@ -996,6 +1277,7 @@ export class EmulatorEngine {
       .sort((a, b) => a.enqueuedAt - b.enqueuedAt)[0];
     if (!message) return undefined;
     message.popReceipt = randomUUID();
+    delete message.downloaded;
     if (message.dequeuedAt !== undefined) message.lastDequeueAt = message.dequeuedAt;
     message.dequeuedAt = now;
     message.invisibleUntil = now + this.switches.visibilityTimeoutMs;
@@ -1012,6 +1294,7 @@ export class EmulatorEngine {
       environment: m.environment,
       direction: m.direction,
       status: this.messageStatus(m),
+      dataJobState: this.dataJobStateName(m),
       externalIdentifier: m.externalIdentifier,
       entity: m.entity,
       company: m.company,
@@ -1023,6 +1306,7 @@ export class EmulatorEngine {
       lastDequeueDateTime: m.lastDequeueAt === undefined ? null : iso(m.lastDequeueAt),
       visible: m.direction === 'export' && !m.acked && (m.invisibleUntil ?? 0) <= now,
       acked: m.acked,
+      ...(m.fileMissing ? { fileMissing: true } : {}),
     }));
   }
 
@@ -1087,6 +1371,7 @@ export class EmulatorEngine {
       overlaps: this.overlaps,
       calls: this.calls,
       callSeq: this.callSeq,
+      projects: [...this.projects.values()],
     });
   }
 
@@ -1101,6 +1386,8 @@ export class EmulatorEngine {
     }
     for (const [blob, expiresAt] of state.writeUrls) this.issuedWriteUrls.set(blob, { expiresAt });
     this.overlaps.push(...state.overlaps);
+    // A file saved before projects were kept has none: the config's definitions stay.
+    for (const p of state.projects ?? []) this.projects.set(p.name.toLowerCase(), p);
     this.calls.push(...state.calls);
     this.callSeq = Math.max(state.callSeq, ...state.calls.map((c) => c.id));
   }
@@ -1114,5 +1401,6 @@ export class EmulatorEngine {
     this.overlaps.length = 0;
     this.faults = [];
     this.issuedWriteUrls.clear();
+    this.resetProjects();
   }
 }

@@ -22,6 +22,10 @@ export const PACKAGE_ACTIONS = [
   'GetImportTargetErrorKeysFileUrl',
   'GetExecutionIdByMessageId',
   'GetMessageStatus',
+  'GetExecutionSummaryPageUrl',
+  'GetEntityExecutionSummaryStatusList',
+  'ExportToPackagePreview',
+  'ExportToPackagePreviewAsync',
 ] as const;
 
 /** Recurring integration routes (fault and call-log route names). */
@@ -59,6 +63,12 @@ const exportParams = z.looseObject({
   reExecute: bool,
   legalEntityId: str,
 });
+/** ExportToPackagePreview adds `count` (rows to return; 0 = no top count). Its type is not documented: a number or a numeric string. */
+const previewParams = exportParams.extend({
+  count: z.union([z.number().int().min(0), z.string().regex(/^\d+$/)], {
+    error: (i) => (i.input === undefined ? 'is missing' : 'must be a non-negative integer'),
+  }),
+});
 
 function parseParams<T extends z.ZodType>(schema: T, body: unknown): z.output<T> {
   const result = schema.safeParse(body);
@@ -78,6 +88,10 @@ function notFoundExecution(executionId: string): FoError {
   return new FoError(400, `Execution details were not found for execution id: ${executionId}`);
 }
 
+/** F&O's message when resource-based service protection limits throttle a request (service-protection-api-limits.md). */
+export const RESOURCE_THROTTLED_MESSAGE =
+  'This request could not be processed at this time due to system experiencing high resource utilization.';
+
 /** Context for environment request handling. */
 export interface FoContext {
   engine: EmulatorEngine;
@@ -88,13 +102,23 @@ export interface FoContext {
 type Route =
   | { kind: 'action'; action: string }
   | { kind: 'recurring'; route: (typeof RECURRING_ROUTES)[number]; activityId: string }
+  | { kind: 'page' }
   | { kind: 'unknown' };
 
-function classify(path: string, env: EnvironmentRuntime): Route {
+/** Query value `mi` of the execution summary page GetExecutionSummaryPageUrl answers. */
+export const EXECUTION_SUMMARY_PAGE = 'DMFExecutionSummary';
+
+function classify(path: string, url: URL, env: EnvironmentRuntime): Route {
   const prefix = env.type === 'onprem' ? ONPREM_PREFIX : '';
   if (path.startsWith(`${prefix}${ACTION_PATH}`))
     return { kind: 'action', action: path.slice(prefix.length + ACTION_PATH.length) };
-  const m = /^\/api\/connector\/(enqueue|dequeue|ack|download|jobstatus)\/([^/]+)$/.exec(path);
+  if (path === '/' && url.searchParams.get('mi') === EXECUTION_SUMMARY_PAGE) return { kind: 'page' };
+  // The recurring integrations article shows the connector under a language segment too
+  // (`GET https://…/en/api/connector/dequeue/…`, `POST …/en/api/connector/ack/…`).
+  const m =
+    /^(?:\/[A-Za-z]{2}(?:-[A-Za-z]{2,4})?)?\/api\/connector\/(enqueue|dequeue|ack|download|jobstatus)\/([^/]+)$/.exec(
+      path,
+    );
   if (m)
     return {
       kind: 'recurring',
@@ -133,9 +157,15 @@ export async function handleEnvironment(
   const url = new URL(req.url ?? '/', env.baseUrl);
   const path = url.pathname;
   await engine.tick();
-  const route = classify(path, env);
+  const route = classify(path, url, env);
   const routeName =
-    route.kind === 'action' ? route.action : route.kind === 'recurring' ? route.route : 'unknown';
+    route.kind === 'action'
+      ? route.action
+      : route.kind === 'recurring'
+        ? route.route
+        : route.kind === 'page'
+          ? 'executionSummaryPage'
+          : 'unknown';
   const call = engine.startCall(env.name, routeName, req.method ?? 'GET', path);
   let status: number;
   try {
@@ -157,6 +187,98 @@ export async function handleEnvironment(
   engine.endCall(call, status);
 }
 
+const HTML_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+function html(value: unknown): string {
+  return String(value).replace(/[&<>"']/g, (c) => HTML_ESCAPES[c] ?? c);
+}
+
+/**
+ * The execution summary page GetExecutionSummaryPageUrl points at: F&O's UI, stood in for by a
+ * small HTML page (status and per entity counts). Served without a token: F&O would ask for an
+ * interactive sign-in, which the emulator does not emulate.
+ */
+function handlePage(
+  ctx: FoContext,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  call: CallRecord,
+): number {
+  req.resume();
+  const id = url.searchParams.get('executionId') ?? '';
+  call.executionId = id;
+  const e = execution(ctx, id);
+  const status = e ? ctx.engine.status(e) : undefined;
+  const rows = (e ? entityStatuses(ctx, e) : [])
+    .map(
+      (r) =>
+        `<tr><td>${html(r.EntityName)}</td><td>${html(r.Status)}</td><td>${r.StagingRecords}</td><td>${r.StagingErrorCount}</td><td>${r.TargetRecords}</td><td>${r.TargetErrorCount}</td></tr>`,
+    )
+    .join('');
+  const body = e
+    ? `<h1>Execution summary</h1><p>Job ID <code>${html(id)}</code>, data project ${html(e.definitionGroupId)}, legal entity ${html(e.legalEntityId)}: <strong>${html(status)}</strong></p>` +
+      (e.failureMessage ? `<p>${html(e.failureMessage)}</p>` : '') +
+      `<table><tr><th>Entity</th><th>Status</th><th>Staging records</th><th>Staging errors</th><th>Target records</th><th>Target errors</th></tr>${rows}</table>`
+    : `<h1>Execution summary</h1><p>No execution with Job ID <code>${html(id)}</code>.</p>`;
+  const text = `<!doctype html><html><head><meta charset="utf-8"><title>Execution summary (F&amp;O emulator)</title></head><body>${body}</body></html>`;
+  const code = e ? 200 : 404;
+  res.writeHead(code, {
+    'content-type': 'text/html; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+  return code;
+}
+
+/** Per entity status of an execution (GetEntityExecutionSummaryStatusList, the summary page). */
+function entityStatuses(ctx: FoContext, e: Execution): EntityStatusRow[] {
+  const status = ctx.engine.status(e);
+  const final = status !== 'NotRun' && status !== 'Executing';
+  // An export knows its entities once its package is built; until then they are the project's.
+  const labels =
+    e.entities.length > 0 || e.kind === 'import'
+      ? e.entities.map((d) => d.entityName)
+      : (ctx.engine.project(e.definitionGroupId)?.entities.map((x) => x.label) ?? []);
+  return labels.map((label) => {
+    const d = e.entities.find((x) => x.entityName === label);
+    const counted = final && d !== undefined;
+    const entityStatus = !final
+      ? status
+      : status === 'Failed' || status === 'Canceled'
+        ? status
+        : (d?.stagingErrorCount ?? 0) + (d?.targetErrorCount ?? 0) > 0
+          ? 'PartiallySucceeded'
+          : 'Succeeded';
+    return {
+      EntityName: label,
+      Company: e.legalEntityId,
+      Status: entityStatus,
+      StagingRecords: counted ? d.stagingRecords : 0,
+      StagingErrorCount: counted ? d.stagingErrorCount : 0,
+      TargetRecords: counted ? d.targetRecords : 0,
+      TargetErrorCount: counted ? d.targetErrorCount : 0,
+    };
+  });
+}
+
+/** One row of GetEntityExecutionSummaryStatusList (shape not documented; field names of RIS's EntityExecutionStatus). */
+interface EntityStatusRow {
+  EntityName: string;
+  Company: string;
+  Status: string;
+  StagingRecords: number;
+  StagingErrorCount: number;
+  TargetRecords: number;
+  TargetErrorCount: number;
+}
+
 async function applyFaults(
   ctx: FoContext,
   req: IncomingMessage,
@@ -168,6 +290,17 @@ async function applyFaults(
   if (latency) {
     call.fault = 'latency';
     await new Promise((r) => setTimeout(r, latency.ms));
+  }
+  const throttle = ctx.engine.takeFault(ctx.env.name, routeName, ['throttle']);
+  if (throttle) {
+    // Resource-based (priority-based) throttling: 429 Too Many Requests with Retry-After and the
+    // message of service-protection-api-limits.md, for as long as the window lasts.
+    const left = Date.parse(throttle.until ?? '') - ctx.engine.clock.now();
+    const retryAfter = throttle.retryAfterSeconds ?? Math.max(1, Math.ceil(left / 1000));
+    call.fault = 'throttle';
+    req.resume();
+    sendJson(res, 429, odataErrorBody(RESOURCE_THROTTLED_MESSAGE), { 'retry-after': String(retryAfter) });
+    return 429;
   }
   const fault = ctx.engine.takeFault(ctx.env.name, routeName, ['reset', 'status']);
   if (!fault) {
@@ -187,10 +320,7 @@ async function applyFaults(
   if (fault.retryAfterSeconds !== undefined) headers['retry-after'] = String(fault.retryAfterSeconds);
   else if (fault.status === 429) headers['retry-after'] = '1';
   req.resume();
-  const message =
-    fault.status === 429
-      ? 'Number of requests exceeded the limit of the resource-based service protection API limits. Retry after the time given in the Retry-After header.'
-      : `Injected fault: HTTP ${fault.status}.`;
+  const message = fault.status === 429 ? RESOURCE_THROTTLED_MESSAGE : `Injected fault: HTTP ${fault.status}.`;
   sendJson(res, fault.status, odataErrorBody(message), headers);
   return fault.status;
 }
@@ -209,6 +339,7 @@ async function dispatch(
     sendEmpty(res, 302, { location: `${ctx.auth.authorityHost()}/adfs/ls/?wa=wsignin1.0` });
     return 302;
   }
+  if (route.kind === 'page') return handlePage(ctx, req, res, url, call);
   const authProblem = checkBearer(ctx, req);
   if (authProblem) {
     req.resume();
@@ -267,16 +398,14 @@ async function dispatch(
   return handleAction(ctx, res, route.action, body, call);
 }
 
-function contextUrl(env: EnvironmentRuntime, type: 'Edm.String' | 'Edm.Boolean'): string {
+/** The `$metadata#…` type of an answer. */
+type ODataType = 'Edm.String' | 'Edm.Boolean' | `Collection(${string})`;
+
+function contextUrl(env: EnvironmentRuntime, type: ODataType): string {
   return `${env.baseUrl}${env.type === 'onprem' ? ONPREM_PREFIX : ''}/data/$metadata#${type}`;
 }
 
-function ok(
-  ctx: FoContext,
-  res: ServerResponse,
-  value: unknown,
-  type: 'Edm.String' | 'Edm.Boolean' = 'Edm.String',
-): number {
+function ok(ctx: FoContext, res: ServerResponse, value: unknown, type: ODataType = 'Edm.String'): number {
   sendJson(res, 200, { '@odata.context': contextUrl(ctx.env, type), value });
   return 200;
 }
@@ -315,13 +444,7 @@ async function handleAction(
       const p = parseParams(importParams, body);
       // A refused start still shows the id the client asked for (e.g. a retry of a lost answer).
       if (p.executionId !== '') call.executionId = p.executionId;
-      const project = engine.project(p.definitionGroupId);
-      if (!project) throw new FoError(400, `Data project '${p.definitionGroupId}' was not found.`);
-      if (project.direction !== 'import')
-        throw new FoError(
-          400,
-          `Data project '${project.name}' is an export project; it cannot be used to import.`,
-        );
+      engine.refuseImportInto(p.definitionGroupId, p.overwrite);
       if (p.executionId !== '' && engine.executions.has(p.executionId)) {
         throw new FoError(
           400,
@@ -357,20 +480,32 @@ async function handleAction(
       const forced = engine.takeFault(env.name, action, ['outcome'])?.outcome;
       const started = engine.startImport({
         environment: env.name,
-        definitionGroupId: project.name,
+        definitionGroupId: p.definitionGroupId,
         legalEntityId: p.legalEntityId,
         executionId: p.executionId,
         parsed,
         source: 'package-api',
         forced,
+        defineProject: true,
       });
       call.executionId = started.executionId;
       return ok(ctx, res, started.executionId);
     }
     case 'ExportToPackage':
-    case 'ExportToPackageAsync': {
-      const p = parseParams(exportParams, body);
+    case 'ExportToPackageAsync':
+    case 'ExportToPackagePreview':
+    case 'ExportToPackagePreviewAsync': {
+      const preview = action.startsWith('ExportToPackagePreview');
+      const p = preview ? parseParams(previewParams, body) : parseParams(exportParams, body);
       if (p.executionId !== '') call.executionId = p.executionId;
+      const answer = (value: string): number =>
+        engine.switches.exportResponseShape === 'nested' ? ok(ctx, res, { value }) : ok(ctx, res, value);
+      // Microsoft's Logic App sample (d365_to_oneDrive_logic_app) retries ExportToPackage "until"
+      // its value is not the all-zero GUID: F&O can answer it without starting anything.
+      if (engine.takeFault(env.name, action, ['zeroExecutionId'])) {
+        call.fault = 'zeroExecutionId';
+        return answer(ZERO_GUID);
+      }
       const forced = engine.takeFault(env.name, action, ['outcome'])?.outcome;
       const started = engine.startExport({
         environment: env.name,
@@ -379,18 +514,50 @@ async function handleAction(
         executionId: p.executionId,
         packageName: p.packageName,
         forced,
+        ...('count' in p ? { maxRows: Number(p.count) } : {}),
       });
       call.executionId = started.executionId;
-      return engine.switches.exportResponseShape === 'nested'
-        ? ok(ctx, res, { value: started.executionId })
-        : ok(ctx, res, started.executionId);
+      return answer(started.executionId);
     }
     case 'GetExportedPackageUrl': {
       const { executionId } = parseParams(execParams, body);
       call.executionId = executionId;
       const e = execution(ctx, executionId);
-      if (!e?.exportBlob || !e.finalized) return ok(ctx, res, '');
-      return ok(ctx, res, engine.readUrl(e.exportBlob, sasTtl(ctx, action, engine.switches.readUrlTtlMs)));
+      const url =
+        e?.exportBlob && e.finalized
+          ? engine.readUrl(e.exportBlob, sasTtl(ctx, action, engine.switches.readUrlTtlMs))
+          : '';
+      // The docs show `"value":{"value":"https://…"}`; clients that read `value` as a string see the plain one.
+      return engine.switches.exportedPackageUrlShape === 'nested'
+        ? ok(ctx, res, { value: url })
+        : ok(ctx, res, url);
+    }
+    case 'GetExecutionSummaryPageUrl': {
+      // Used by RIS (HttpClientHelper.GetExecutionSummaryPageUrl: `{executionId}` → `value`, a url
+      // it writes into an Internet shortcut). The url's form is not documented.
+      const { executionId } = parseParams(execParams, body);
+      call.executionId = executionId;
+      const e = execution(ctx, executionId);
+      if (!e) return ok(ctx, res, '');
+      const page = new URL('/', env.baseUrl);
+      page.searchParams.set('cmp', e.legalEntityId);
+      page.searchParams.set('mi', EXECUTION_SUMMARY_PAGE);
+      page.searchParams.set('executionId', e.executionId);
+      return ok(ctx, res, page.toString());
+    }
+    case 'GetEntityExecutionSummaryStatusList': {
+      // An action of DataManagementDefinitionGroups whose answer is not documented: a collection,
+      // one object per entity (status and counts; field names of RIS's EntityExecutionStatus).
+      const { executionId } = parseParams(execParams, body);
+      call.executionId = executionId;
+      const e = execution(ctx, executionId);
+      if (!e) throw notFoundExecution(executionId);
+      return ok(
+        ctx,
+        res,
+        entityStatuses(ctx, e),
+        'Collection(Microsoft.Dynamics.DataEntities.DMFEntityExecutionStatus)',
+      );
     }
     case 'GetExecutionSummaryStatus': {
       const { executionId } = parseParams(execParams, body);
@@ -460,6 +627,9 @@ async function handleAction(
   }
 }
 
+/** FileDownLoadErrorMessage of a dequeued message whose file is missing (F&O's wording is not documented). */
+const FILE_NOT_UPLOADED_MESSAGE = 'The file of this message was not uploaded to blob storage.';
+
 const AckSchema = z.looseObject({
   CorrelationId: z.string().min(1),
   PopReceipt: z.string().min(1),
@@ -521,6 +691,12 @@ async function handleRecurring(
         return 204;
       }
       call.messageId = message.messageId;
+      // "In cases when there was no file uploaded to the blob, the dequeue API will return a
+      // response indicating as such" (recurring-integrations.md): a `fileMissing` fault.
+      if (engine.takeFault(env.name, 'dequeue', ['fileMissing'])) {
+        message.fileMissing = true;
+        call.fault = 'fileMissing';
+      }
       const real = new URL(env.baseUrl);
       const origin =
         engine.switches.downloadLocation === 'http80' ? `http://${real.hostname}:80` : env.baseUrl;
@@ -529,8 +705,8 @@ async function handleRecurring(
         CorrelationId: message.messageId,
         PopReceipt: message.popReceipt,
         DownloadLocation: `${origin}/api/connector/download/${activity.id}?correlation-id=${message.messageId}&blob=${blobGuid}`,
-        IsDownLoadFileExist: true,
-        FileDownLoadErrorMessage: null,
+        IsDownLoadFileExist: !message.fileMissing,
+        FileDownLoadErrorMessage: message.fileMissing ? FILE_NOT_UPLOADED_MESSAGE : null,
         LastDequeueDateTime:
           message.lastDequeueAt === undefined ? null : new Date(message.lastDequeueAt).toISOString(),
       });
@@ -542,11 +718,17 @@ async function handleRecurring(
       const id = (url.searchParams.get('correlation-id') ?? '').toLowerCase();
       const message = engine.messages.get(id);
       const blob = url.searchParams.get('blob') ?? '';
-      if (!message || message.activityId !== activity.id || !message.blobName.endsWith(`/${blob}`)) {
+      if (
+        !message ||
+        message.activityId !== activity.id ||
+        message.fileMissing ||
+        !message.blobName.endsWith(`/${blob}`)
+      ) {
         throw new FoError(404, `The file for correlation id '${id}' was not found.`);
       }
       call.messageId = message.messageId;
       const bytes = await engine.storage.get(message.blobName);
+      if (!message.acked) message.downloaded = true;
       res.writeHead(200, {
         'content-type': 'application/octet-stream',
         'content-length': bytes.length,
@@ -605,7 +787,7 @@ async function handleRecurring(
           ExecutionIdentifier: e?.executionId ?? '',
           DataJobStartedDateTime: e ? new Date(e.startAt).toISOString() : null,
           DataJobCompletedDateTime: e && final ? new Date(e.endAt).toISOString() : null,
-          DataJobState: engine.messageStatus(message),
+          DataJobState: engine.dataJobState(message),
         },
         ExecutionLog: (message.preprocessingError ? [message.preprocessingError] : []).concat(
           e?.failureMessage ? [e.failureMessage] : [],

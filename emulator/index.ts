@@ -34,11 +34,25 @@ export {
 export type { EmulatorConfig, EmulatorConfigInput } from './config.js';
 export { createControlClient, ControlApiError } from './control-client.js';
 export type { EmulatorControl, ExecutionView, QueueMessageView } from './control-client.js';
-export type { CallRecord, EmulatorClockOptions, OverlapRecord } from './engine.js';
+export type {
+  CallRecord,
+  DataJobStateName,
+  DataProjectDefinition,
+  EmulatorClockOptions,
+  OverlapRecord,
+} from './engine.js';
+export { DATA_JOB_STATES } from './engine.js';
 export { DEFAULT_SWITCHES } from './options.js';
 export type { ActiveFault, EmulatorSwitches, EmulatorSwitchesInput, FaultSpec } from './options.js';
 export { buildPackage } from './package.js';
-export { ACTION_PATH, ONPREM_PREFIX, PACKAGE_ACTIONS, RECURRING_ROUTES } from './fo.js';
+export {
+  ACTION_PATH,
+  EXECUTION_SUMMARY_PAGE,
+  ONPREM_PREFIX,
+  PACKAGE_ACTIONS,
+  RECURRING_ROUTES,
+  RESOURCE_THROTTLED_MESSAGE,
+} from './fo.js';
 export { CONTROL_PREFIX } from './control.js';
 export { STATE_FILE_VERSION } from './state.js';
 export { MANAGED_IDENTITY_API_VERSION, MANAGED_IDENTITY_PATH } from './authority.js';

@@ -56,6 +56,23 @@ export const SwitchesSchema = z.strictObject({
   unknownExecutionStatus: z.enum(['notFound400', 'Unknown']).default('notFound400'),
   /** Entities a package names that no data project declares: `accept` (key = first column) or `reject` (execution fails). */
   unknownEntities: z.enum(['accept', 'reject']).default('accept'),
+  /**
+   * F&O's framework parameter "Enhanced parallel package import". `false` (F&O's default): an
+   * ImportFromPackage(Async) started while another is NotRun/Executing on the same environment fails
+   * with a mapping error (the docs: "must not be called in parallel threads. Otherwise, it will
+   * fail"). `true`: the overlap is only recorded (lenient mode for tests that need it).
+   */
+  enhancedParallelPackageImport: z.boolean().default(false),
+  /** Recurring jobstatus `DataJobStatus.DataJobState`: the enum `name` (default, e.g. `Processed`) or its `number` (e.g. 5). */
+  jobStatusStateFormat: z.enum(['name', 'number']).default('name'),
+  /** GetExportedPackageUrl answer: `plain` value string (default) or the docs' `nested` `{"value":{"value":…}}`. */
+  exportedPackageUrlShape: z.enum(['plain', 'nested']).default('plain'),
+  /** Exports whose package is larger than this (bytes) fail; 0 = no limit. Default 256 MB (F&O's documented export limit). */
+  maxExportPackageBytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(256 * 1024 * 1024),
 });
 
 /** Fully defaulted switches. */
@@ -85,11 +102,28 @@ const outcomeFault = z.strictObject({
   kind: z.literal('outcome'),
   outcome: z.enum(['PartiallySucceeded', 'Failed', 'Canceled']),
 });
+/** ExportToPackage(Async/Preview) answers the all-zero GUID and starts nothing (Microsoft's Logic App sample retries then). */
+const zeroExecutionIdFault = z.strictObject({ kind: z.literal('zeroExecutionId') });
+/** Dequeue: the dequeued message's file was not uploaded (`IsDownLoadFileExist: false`; download answers 404). */
+const fileMissingFault = z.strictObject({ kind: z.literal('fileMissing') });
+/**
+ * Priority-based (resource) throttling: every matching call answers 429 with `Retry-After` for
+ * `forMs` of emulator time from when the fault is set. `actions` narrows `route: '*'` to some routes.
+ */
+const throttleFault = z.strictObject({
+  kind: z.literal('throttle'),
+  /** Emulator-clock ms the throttling lasts. */
+  forMs: z.number().int().min(1),
+  /** Seconds for Retry-After; default the time left in the window (rounded up). */
+  retryAfterSeconds: z.number().int().min(0).optional(),
+  /** Routes throttled (with `route: '*'`); default every F&O route. */
+  actions: z.array(z.string().min(1)).min(1).optional(),
+});
 
 /**
  * A fault: for `route` (a package action like `ImportFromPackage`, a recurring route `enqueue`,
  * `dequeue`, `ack`, `download`, `jobstatus`, `token`, or `*`), optionally limited to one
- * environment, for the next `times` calls or until cleared.
+ * environment, for the next `times` calls or until cleared (a `throttle` also ends with its window).
  */
 export const FaultSpecSchema = z
   .discriminatedUnion('kind', [
@@ -100,6 +134,9 @@ export const FaultSpecSchema = z
     tokenExpiryFault,
     sasExpiryFault,
     outcomeFault,
+    zeroExecutionIdFault,
+    fileMissingFault,
+    throttleFault,
   ])
   .and(
     z.object({
@@ -117,4 +154,6 @@ export type ActiveFault = z.output<typeof FaultSpecSchema> & {
   id: string;
   hits: number;
   remaining: number | null;
+  /** Throttle faults: end of the window (emulator time, ISO). */
+  until?: string;
 };

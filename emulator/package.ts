@@ -21,6 +21,8 @@ export interface ManifestEntity {
   inputFilePath: string;
   sourceFormat: string;
   hasEntityMapList: boolean;
+  /** Source columns the EntityMapList maps (`XMLField`, else `EntityField`), as written. */
+  mappedFields: string[];
   executionUnit: number;
   level: number;
   sequence: number;
@@ -129,11 +131,13 @@ export function parseManifest(manifestText: string): {
     definitionGroupName: text(root.DefinitionGroupName),
     entities: items.map((e) => {
       const maps = (e.EntityMapList as Record<string, unknown> | undefined)?.EntityMap;
+      const mapList = Array.isArray(maps) ? (maps as Record<string, unknown>[]) : [];
       return {
         entityName: text(e.EntityName),
         inputFilePath: text(e.InputFilePath),
         sourceFormat: text(e.SourceFormat) || 'CSV',
-        hasEntityMapList: Array.isArray(maps) && maps.length > 0,
+        hasEntityMapList: mapList.length > 0,
+        mappedFields: mapList.map((m) => text(m.XMLField) || text(m.EntityField)).filter((f) => f !== ''),
         executionUnit: Number(text(e.ExecutionUnit) || 1),
         level: Number(text(e.LevelInExecutionUnit) || 1),
         sequence: Number(text(e.SequenceInLevel) || 1),

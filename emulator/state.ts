@@ -18,7 +18,14 @@ const table = z.object({ columns: z.array(z.string()), rows: z.array(z.array(z.s
 const parsedPackage = z.union([
   z.object({
     ok: z.literal(true),
-    tables: z.array(z.object({ entity: z.string(), table, hasMap: z.boolean() })),
+    tables: z.array(
+      z.object({
+        entity: z.string(),
+        table,
+        hasMap: z.boolean(),
+        mappedFields: z.array(z.string()).optional(),
+      }),
+    ),
   }),
   z.object({ ok: z.literal(false), message: z.string() }),
 ]);
@@ -74,6 +81,9 @@ const executionSchema = z.object({
       recordIds: z.array(z.string()),
     }),
   ),
+  projectRevision: z.number().optional(),
+  relied: z.array(z.object({ entity: z.string(), fields: z.array(z.string()) })).optional(),
+  maxRows: z.number().optional(),
 });
 
 const messageSchema = z.object({
@@ -97,6 +107,8 @@ const messageSchema = z.object({
   dequeuedAt: z.number().optional(),
   dequeueCount: z.number(),
   acked: z.boolean(),
+  downloaded: z.boolean().optional(),
+  fileMissing: z.boolean().optional(),
   forced: outcome.optional(),
 });
 
@@ -120,6 +132,19 @@ const overlapSchema = z.object({
   first: z.object({ executionId: z.string(), startedAt: z.string() }),
   second: z.object({ executionId: z.string(), startedAt: z.string() }),
   detectedAt: z.string(),
+  secondFailed: z.boolean().optional(),
+});
+
+const projectSchema = z.object({
+  name: z.string(),
+  direction: z.enum(['import', 'export']),
+  legalEntity: z.string(),
+  executionDurationMs: z.union([z.number(), z.object({ min: z.number(), max: z.number() })]).optional(),
+  entities: z.array(z.object({ label: z.string(), mappedFields: z.array(z.string()).nullable() })),
+  origin: z.enum(['config', 'package']),
+  revision: z.number(),
+  definedBy: z.string().optional(),
+  definedAt: z.string().optional(),
 });
 
 /** The engine's persistent state (everything but faults and switches, which come from the options). */
@@ -140,6 +165,8 @@ export const EngineStateSchema = z.object({
   overlaps: z.array(overlapSchema),
   calls: z.array(callSchema),
   callSeq: z.number().int().min(0),
+  /** Data project definitions (ImportFromPackage creates and replaces them); absent in older files. */
+  projects: z.array(projectSchema).optional(),
 });
 
 /** The engine's persistent state. */

@@ -48,6 +48,21 @@ param maximumInstanceCount int = 100
 @description('Optional. Memory of each Function App instance, in MB.')
 param instanceMemoryMB int = 2048
 
+@minValue(1)
+@maxValue(36500)
+@description('Optional. Days the job results (container dmf-results: result.json, copies of F&O error files) are kept; the storage lifecycle policy deletes older ones. Keep it at least purgeAfterDays, so every job the jobs API no longer lists still has its result blob.')
+param resultsRetentionDays int = 90
+
+@minValue(1)
+@maxValue(36500)
+@description('Optional. Days processed inbound files stay in the archive container (dmf-archive) before the storage lifecycle policy deletes them.')
+param archiveRetentionDays int = 30
+
+@minValue(0)
+@maxValue(3650)
+@description('Optional. Days the Durable Functions history of completed, failed and terminated jobs is kept (app setting DMF_PURGE_AFTER_DAYS; 0 keeps it forever). A daily timer purges older instances; their results stay in dmf-results.')
+param purgeAfterDays int = 30
+
 @description('Optional. E-mail address alerted when functions fail. Empty: the alert rule is created without an action group.')
 param alertEmail string = ''
 
@@ -68,6 +83,20 @@ var dmfContainerNames = [
   'dmf-templates'
 ]
 var deploymentContainerName = 'app-package'
+
+// What the storage lifecycle policy deletes, and after how long (never inbound or template files).
+var blobLifecycleRules = [
+  {
+    name: 'deleteOldResults'
+    container: 'dmf-results'
+    deleteAfterDays: resultsRetentionDays
+  }
+  {
+    name: 'deleteOldArchive'
+    container: 'dmf-archive'
+    deleteAfterDays: archiveRetentionDays
+  }
+]
 
 // Service Bus entities the app uses (DEFAULT_NAMES.commandsQueue / eventsTopic).
 var serviceBusQueues = [
@@ -122,6 +151,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: allTags
     containerNames: concat(dmfContainerNames, [deploymentContainerName])
+    lifecycleRules: blobLifecycleRules
   }
 }
 
@@ -154,6 +184,10 @@ module roles 'modules/roles.bicep' = {
     appPrincipalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
     serviceBusNamespaceName: serviceBus.outputs.name
+    // The queue of the command trigger (importCommandTrigger, DMF_COMMANDS_QUEUE).
+    serviceBusTriggerQueueNames: [
+      'dmf-commands'
+    ]
     keyVaultName: keyVault.outputs.name
     applicationInsightsName: monitoring.outputs.applicationInsightsName
     userPrincipalId: principalId
@@ -183,6 +217,7 @@ module functionApp 'modules/functionapp.bicep' = {
     extraAppSettings: extraAppSettings
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    purgeAfterDays: purgeAfterDays
   }
   // The host starts as soon as the app exists: its identity must already hold its data roles.
   dependsOn: [

@@ -1,10 +1,18 @@
 import { InstanceExistsError } from './engine.js';
 import type { DurableEngine } from './engine.js';
 
-/** Path prefix of the internal RPC API the durable client calls (`rpcBaseUrl`). */
+/**
+ * Path of the public Durable HTTP API (management links, `createCheckStatusResponse`), as on Azure:
+ * the Functions host serves extension webhooks at `/runtime/webhooks/{extension}` and requires the
+ * extension's system key or the master key.
+ */
+export const WEBHOOK_PREFIX = '/runtime/webhooks/durabletask';
+/**
+ * Path of the internal RPC API the durable client calls (`rpcBaseUrl`). On Azure the extension
+ * serves it on its own loopback listener (LocalHttpListener); here that listener also demands a
+ * per-process random path segment, because the developer's machine is shared.
+ */
 export const RPC_PREFIX = '/durabletask/';
-/** Path prefix of the public webhook API (`createCheckStatusResponse` links). */
-export const WEBHOOK_PREFIX = '/runtime/webhooks/durabletask/';
 
 /** A response of the Durable HTTP API. */
 export interface DurableHttpResponse {
@@ -13,16 +21,27 @@ export interface DurableHttpResponse {
   body?: unknown;
 }
 
-/** The `durableClient` input binding payload, as the extension sends it to the worker. */
-export function durableClientBindingData(baseUrl: string, taskHub: string, functionsKey: string) {
-  const webhook = `${baseUrl}${WEBHOOK_PREFIX.slice(0, -1)}`;
-  const q = `taskHub=${encodeURIComponent(taskHub)}&connection=Storage&code=${encodeURIComponent(functionsKey)}`;
+/**
+ * The `durableClient` input binding payload, as the extension sends it to the worker: management
+ * links on the public webhook path carrying the Durable system key in `code` (the extension appends
+ * the webhook url's query, which holds that key, to every link), and `rpcBaseUrl` pointing at the
+ * internal listener.
+ */
+export function durableClientBindingData(
+  publicBaseUrl: string,
+  rpcBaseUrl: string,
+  taskHub: string,
+  systemKey: string,
+) {
+  const webhook = `${publicBaseUrl}${WEBHOOK_PREFIX}`;
+  const code = `code=${encodeURIComponent(systemKey)}`;
+  const q = `taskHub=${encodeURIComponent(taskHub)}&connection=Storage&${code}`;
   const instance = `${webhook}/instances/INSTANCEID`;
   return {
     taskHubName: taskHub,
     creationUrls: {
-      createNewInstancePostUri: `${webhook}/orchestrators/{functionName}[/{instanceId}]?code=${encodeURIComponent(functionsKey)}`,
-      createAndWaitOnNewInstancePostUri: `${webhook}/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}&code=${encodeURIComponent(functionsKey)}`,
+      createNewInstancePostUri: `${webhook}/orchestrators/{functionName}[/{instanceId}]?${code}`,
+      createAndWaitOnNewInstancePostUri: `${webhook}/orchestrators/{functionName}[/{instanceId}]?timeout={timeoutInSeconds}&pollingInterval={intervalInSeconds}&${code}`,
     },
     managementUrls: {
       id: 'INSTANCEID',
@@ -36,9 +55,14 @@ export function durableClientBindingData(baseUrl: string, taskHub: string, funct
       resumePostUri: `${instance}/resume?reason={text}&${q}`,
     },
     baseUrl: webhook,
-    requiredQueryStringParameters: `code=${encodeURIComponent(functionsKey)}`,
-    rpcBaseUrl: `${baseUrl}${RPC_PREFIX}`,
+    requiredQueryStringParameters: code,
+    rpcBaseUrl,
   };
+}
+
+/** The media type of a Content-Type header, lower case (`application/json; charset=utf-8` → `application/json`). */
+export function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 }
 
 function statusCodeFor(runtimeStatus: string): number {
@@ -67,8 +91,14 @@ export async function handleDurableRequest(
     path: string;
     query: URLSearchParams;
     body: string;
-    baseUrl: string;
-    functionsKey: string;
+    /** The request's Content-Type header. */
+    contentType: string | undefined;
+    /** Origin of the public API, for management links. */
+    publicBaseUrl: string;
+    /** The Durable system key the management links carry. */
+    systemKey: string;
+    /** Refuse a start whose body is not `application/json` (415). */
+    jsonOnlyStarts: boolean;
   },
 ): Promise<DurableHttpResponse> {
   const { method, query } = request;
@@ -77,9 +107,10 @@ export async function handleDurableRequest(
     .filter((p) => p !== '')
     .map(decodeURIComponent);
   const links = durableClientBindingData(
-    request.baseUrl,
+    request.publicBaseUrl,
+    '',
     engine.taskHub,
-    request.functionsKey,
+    request.systemKey,
   ).managementUrls;
   const payloadFor = (id: string): Record<string, string> =>
     Object.fromEntries(
@@ -87,6 +118,18 @@ export async function handleDurableRequest(
     );
 
   if (parts[0] === 'orchestrators' && method === 'POST' && parts[1]) {
+    if (
+      request.jsonOnlyStarts &&
+      request.body.trim() !== '' &&
+      mediaType(request.contentType) !== 'application/json'
+    ) {
+      return {
+        status: 415,
+        body: {
+          Message: 'Only application/json request content is supported for starting an orchestration.',
+        },
+      };
+    }
     let input: unknown;
     try {
       input = parseBody(request.body);
@@ -150,6 +193,14 @@ export async function handleDurableRequest(
       const deleted = await engine.purge(id);
       return deleted === 0 ? { status: 404 } : { status: 200, body: { instancesDeleted: deleted } };
     } else if (parts[2] === 'raiseEvent' && parts[3] && method === 'POST') {
+      // The extension's order: unknown instance 404, finished 410, then the content type.
+      const status = engine.getStatus(id, { showInput: false });
+      if (!status) return { status: 404 };
+      if (['Completed', 'Failed', 'Terminated', 'Canceled'].includes(status.runtimeStatus))
+        return { status: 410 };
+      if (mediaType(request.contentType) !== 'application/json') {
+        return { status: 400, body: { Message: 'Only application/json request content is supported' } };
+      }
       const result = await engine.raiseEvent(id, parts[3], request.body);
       return { status: result === 'ok' ? 202 : result === 'gone' ? 410 : 404 };
     } else if (parts[2] === 'terminate' && method === 'POST') {
@@ -166,12 +217,20 @@ export async function handleDurableRequest(
       return { status: 200, body: record.state === null ? null : JSON.parse(record.state) };
     }
     if (method === 'POST') {
-      engine.signalEntity(
-        parts[1],
-        parts[2],
-        query.get('op') ?? '',
-        request.body === '' ? undefined : request.body,
-      );
+      // As the extension: a JSON body is the operation's input, any other body is a string input.
+      let input: string | undefined;
+      if (request.body !== '') {
+        if (mediaType(request.contentType) !== 'application/json') input = JSON.stringify(request.body);
+        else {
+          try {
+            JSON.parse(request.body);
+          } catch {
+            return { status: 400, body: { Message: 'Could not parse JSON content' } };
+          }
+          input = request.body;
+        }
+      }
+      engine.signalEntity(parts[1], parts[2], query.get('op') ?? '', input);
       return { status: 202 };
     }
   }

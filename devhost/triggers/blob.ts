@@ -65,11 +65,50 @@ export function compileBlobPath(path: string): BlobPathPattern {
   };
 }
 
+/** How the app declared the trigger's parameter, which decides what the host reads. */
+type BlobDelivery = 'bytes' | 'string' | 'sdk';
+
 interface Watch {
   fn: RegisteredFunction;
   triggerName: string;
   pattern: BlobPathPattern;
   connectionString: string;
+  /** The binding's connection setting name (what an SDK binding reference names). */
+  connectionName: string;
+  delivery: BlobDelivery;
+}
+
+/** The `source` of the blob extension's SDK binding data (its extension name). */
+export const BLOB_SDK_BINDING_SOURCE = 'AzureStorageBlobs';
+
+/**
+ * What the blob extension hands an SDK-type binding (`sdkBinding: true`, i.e. binding property
+ * `supportsDeferredBinding: 'true'`) instead of the content: ParameterBindingData version 1.0,
+ * source `AzureStorageBlobs`, JSON content naming the connection setting, container and blob. The
+ * blob itself is never read by the host.
+ */
+export function blobSdkBindingData(
+  connectionName: string,
+  containerName: string,
+  blobName: string,
+): RpcTypedData {
+  return {
+    modelBindingData: {
+      version: '1.0',
+      source: BLOB_SDK_BINDING_SOURCE,
+      contentType: 'application/json',
+      content: Buffer.from(
+        JSON.stringify({ Connection: connectionName, ContainerName: containerName, BlobName: blobName }),
+      ),
+    },
+  };
+}
+
+/** The delivery the trigger binding asks for: SDK reference, string, or bytes (the default). */
+export function blobDelivery(binding: Record<string, unknown>): BlobDelivery {
+  const properties = binding.properties as Record<string, unknown> | undefined;
+  if (String(properties?.supportsDeferredBinding).toLowerCase() === 'true') return 'sdk';
+  return stringOption(binding, 'dataType')?.toLowerCase() === 'string' ? 'string' : 'bytes';
 }
 
 const stripQuotes = (etag: string): string => etag.replace(/"/g, '');
@@ -105,6 +144,8 @@ export async function startBlobTriggers(
       triggerName,
       pattern: compileBlobPath(stringOption(binding, 'path') ?? ''),
       connectionString,
+      connectionName: stringOption(binding, 'connection') || 'AzureWebJobsStorage',
+      delivery: blobDelivery(binding),
     });
   }
   const failures = new Map<string, number>();
@@ -143,11 +184,18 @@ export async function startBlobTriggers(
         continue;
       }
       const blob = container.getBlobClient(item.name);
-      let content: Buffer;
-      try {
-        content = await blob.downloadToBuffer();
-      } catch {
-        continue; // deleted or replaced meanwhile; the next scan sees the new version
+      let data: RpcTypedData;
+      if (w.delivery === 'sdk') {
+        data = blobSdkBindingData(w.connectionName, w.pattern.container, item.name);
+      } else {
+        // Without an SDK binding the extension reads the whole blob and sends its bytes, as here.
+        let content: Buffer;
+        try {
+          content = await blob.downloadToBuffer();
+        } catch {
+          continue; // deleted or replaced meanwhile; the next scan sees the new version
+        }
+        data = w.delivery === 'string' ? { string: content.toString('utf8') } : { bytes: content };
       }
       const metadata: Record<string, RpcTypedData> = {
         BlobTrigger: { string: `${w.pattern.container}/${item.name}` },
@@ -170,10 +218,7 @@ export async function startBlobTriggers(
           options.registry,
           w.fn,
           {
-            inputData: [
-              { name: w.triggerName, data: { bytes: content } },
-              ...options.bindings.extraInputs(w.fn),
-            ],
+            inputData: [{ name: w.triggerName, data }, ...options.bindings.extraInputs(w.fn)],
             triggerMetadata: metadata,
           },
           options.logger,

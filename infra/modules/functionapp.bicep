@@ -56,6 +56,9 @@ param maximumInstanceCount int = 100
 @description('Optional. Instance memory in MB.')
 param instanceMemoryMB int = 2048
 
+@description('Optional. Days the durable history of finished jobs is kept (DMF_PURGE_AFTER_DAYS; 0 keeps it).')
+param purgeAfterDays int = 30
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
   location: location
@@ -91,6 +94,11 @@ var configSettings = empty(dmfConfig) ? {
   DMF_CONFIG_FILE: dmfConfigFile
 } : {
   DMF_CONFIG: dmfConfig
+}
+
+// The daily purge of finished Durable Functions instances (src/functions/purgeHistory.ts).
+var retentionSettings = {
+  DMF_PURGE_AFTER_DAYS: string(purgeAfterDays)
 }
 
 var keyVaultReferenceSettings = toObject(items(keyVaultSecretSettings), entry => entry.key, entry => '@Microsoft.KeyVault(VaultName=${keyVaultName};SecretName=${entry.value})')
@@ -141,7 +149,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
-  properties: union(extraAppSettings, connectionSettings, configSettings, keyVaultReferenceSettings)
+  properties: union(extraAppSettings, connectionSettings, configSettings, retentionSettings, keyVaultReferenceSettings)
 }
 
 @description('Function App name.')

@@ -10,6 +10,9 @@ param storageAccountName string
 @description('Required. Service Bus namespace name.')
 param serviceBusNamespaceName string
 
+@description('Required. Queues of that namespace a Service Bus trigger of the app reads. The app gets Azure Service Bus Data Owner on each: the trigger receives from it, and the Functions scale controller reads its length, which needs Manage rights (Data Owner for an identity).')
+param serviceBusTriggerQueueNames array
+
 @description('Required. Key Vault name.')
 param keyVaultName string
 
@@ -29,7 +32,7 @@ var roleIds = {
   storageQueueDataContributor: '974c5e8b-45b9-4653-ba55-5f855dd0fb88'
   storageTableDataContributor: '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3'
   serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
-  serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
+  serviceBusDataOwner: '090c5cfd-751d-490a-894a-3ce6f1109419'
   keyVaultSecretsUser: '4633458b-17de-408a-b874-0445c86b69e6'
   keyVaultSecretsOfficer: 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
@@ -42,6 +45,13 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
 resource serviceBus 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' existing = {
   name: serviceBusNamespaceName
 }
+
+resource triggerQueues 'Microsoft.ServiceBus/namespaces/queues@2022-10-01-preview' existing = [
+  for queueName in serviceBusTriggerQueueNames: {
+    parent: serviceBus
+    name: queueName
+  }
+]
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
@@ -84,7 +94,7 @@ resource appTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-// ServiceBusConnection__*: the commands trigger receives, the app sends commands and events.
+// ServiceBusConnection__*: the app sends events (and commands).
 resource appServiceBusSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(serviceBus.id, appPrincipalId, roleIds.serviceBusDataSender)
   scope: serviceBus
@@ -95,15 +105,23 @@ resource appServiceBusSender 'Microsoft.Authorization/roleAssignments@2022-04-01
   }
 }
 
-resource appServiceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(serviceBus.id, appPrincipalId, roleIds.serviceBusDataReceiver)
-  scope: serviceBus
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.serviceBusDataReceiver)
-    principalId: appPrincipalId
-    principalType: 'ServicePrincipal'
+// The Service Bus trigger's queues: receive, and let the scale controller read the queue length.
+// Learn lists Data Receiver or Data Owner for a trigger; scaling on the queue length needs Manage
+// rights, which an identity gets from Data Owner only (Learn, event-driven scaling: "use Manage
+// rights on resources for the most efficient scaling"; the official Flex Consumption Service Bus
+// quickstart, Azure-Samples/functions-quickstart-*-azd-service-bus, grants Data Owner). Scoped to
+// each trigger queue, not the namespace: the least scope that works.
+resource appServiceBusTriggerOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (queueName, i) in serviceBusTriggerQueueNames: {
+    name: guid(triggerQueues[i].id, appPrincipalId, roleIds.serviceBusDataOwner)
+    scope: triggerQueues[i]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.serviceBusDataOwner)
+      principalId: appPrincipalId
+      principalType: 'ServicePrincipal'
+    }
   }
-}
+]
 
 // @Microsoft.KeyVault(...) app settings (keyVaultReferenceIdentity = this identity).
 resource appSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {

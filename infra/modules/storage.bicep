@@ -16,6 +16,9 @@ param containerNames array
 @description('Optional. Days deleted blobs can be restored.')
 param deleteRetentionDays int = 7
 
+@description('Required. Lifecycle rules, as [{ name, container, deleteAfterDays }]: each deletes the block blobs of `container` last modified more than `deleteAfterDays` days ago. `name` is the rule name (letters and digits).')
+param lifecycleRules array
+
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: name
   location: location
@@ -63,6 +66,45 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
     }
   }
 ]
+
+// Retention of what the app only writes for people to read later (job results, archived inbound
+// files): the platform deletes it after the configured days, once a day. Deleted blobs stay
+// restorable for deleteRetentionDays (soft delete above).
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = {
+  parent: storage
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [
+        for rule in lifecycleRules: {
+          enabled: true
+          name: rule.name
+          type: 'Lifecycle'
+          definition: {
+            filters: {
+              blobTypes: [
+                'blockBlob'
+              ]
+              prefixMatch: [
+                '${rule.container}/'
+              ]
+            }
+            actions: {
+              baseBlob: {
+                delete: {
+                  daysAfterModificationGreaterThan: rule.deleteAfterDays
+                }
+              }
+            }
+          }
+        }
+      ]
+    }
+  }
+  dependsOn: [
+    containers
+  ]
+}
 
 // Blob events of this account: Flex Consumption runs only Event Grid blob triggers. The event
 // subscriptions need the app's blobs_extension key, which exists only once the deployed app runs,

@@ -1,5 +1,6 @@
 /** Every trigger of the app: each module registers its functions with `app.*` when imported. */
 import './common/health.js';
+import './common/purgeHistory.js';
 import './common/jobs.js';
 import './common/jobFiles.js';
 import './common/dashboard.js';

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { DURABLE_SYSTEM_KEY_NAME, readHostKeys } from '../../devhost/index.js';
 
 const repoRoot = resolve(import.meta.dirname, '..', '..');
 const appRoot = join(import.meta.dirname, 'fixtures', 'crash-app');
@@ -80,11 +81,14 @@ describe('crash recovery', () => {
       expect(beforeRestart.length).toBeLessThan(6);
 
       const second = await startHostProcess(dataDir, logFile);
+      // The public Durable API takes the system key, which the host keeps in its secrets file.
+      const systemKey = readHostKeys(dataDir)?.systemKeys[DURABLE_SYSTEM_KEY_NAME] ?? '';
+      const statusUrl = `${second.baseUrl}/runtime/webhooks/durabletask/instances/crash-1?code=${systemKey}`;
       await expect
         .poll(
           async () =>
             (
-              (await (await fetch(`${second.baseUrl}/durabletask/instances/crash-1`)).json()) as {
+              (await (await fetch(statusUrl)).json()) as {
                 runtimeStatus: string;
               }
             ).runtimeStatus,
@@ -94,7 +98,7 @@ describe('crash recovery', () => {
           },
         )
         .toBe('Completed');
-      const status = (await (await fetch(`${second.baseUrl}/durabletask/instances/crash-1`)).json()) as {
+      const status = (await (await fetch(statusUrl)).json()) as {
         output: number[];
       };
       expect(status.output).toEqual([0, 10, 20, 30, 40, 50]);

@@ -48,7 +48,8 @@ describe('faults', () => {
       const r = await writeUrl();
       expect(r.status).toBe(429);
       expect(r.headers.get('retry-after')).toBe('7');
-      expect(r.text).toContain('service protection');
+      // service-protection-api-limits.md, "Resource utilization threshold".
+      expect(r.text).toContain('due to system experiencing high resource utilization');
       expect(r.body).toMatchObject({ error: { code: '', message: 'An error has occurred.' } });
     }
     expect((await writeUrl()).status).toBe(200);

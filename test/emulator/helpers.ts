@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { createSign } from 'node:crypto';
 import yazl from 'yazl';
 import yauzl from 'yauzl';
-import { inject } from 'vitest';
+import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
 import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '../../emulator/index.js';
 import { DEFAULT_DATA_DIR, CERT_FILES } from '../../emulator/certs.js';
 
@@ -30,6 +30,30 @@ export function startTestEmulator(options: StartEmulatorOptions = {}): Promise<R
   });
 }
 
+/**
+ * One emulator per test file: started before its tests, reset before each (state, faults,
+ * {@link TEST_SWITCHES}, a fresh token: tokens expire on the emulator clock tests move), stopped
+ * after them. `ready` receives the emulator and each fresh token.
+ */
+export function useTestEmulator(
+  ready: (em: RunningEmulator, token: string) => void,
+  options: StartEmulatorOptions = {},
+): void {
+  let em: RunningEmulator | undefined;
+  beforeAll(async () => {
+    em = await startTestEmulator(options);
+  });
+  afterAll(async () => {
+    await em?.stop();
+  });
+  beforeEach(async () => {
+    if (!em) throw new Error('the emulator did not start');
+    await em.control.reset();
+    await em.control.setOptions(TEST_SWITCHES);
+    ready(em, await getToken(em));
+  });
+}
+
 /** Test-only switches every test file restores in beforeEach. */
 export const TEST_SWITCHES = {
   notFoundWindowMs: 0,
@@ -46,6 +70,10 @@ export const TEST_SWITCHES = {
   unknownExecutionStatus: 'notFound400',
   errorKeysFileDelayMs: 500,
   maxEnqueueBytes: 50_000_000,
+  enhancedParallelPackageImport: false,
+  jobStatusStateFormat: 'name',
+  exportedPackageUrlShape: 'plain',
+  maxExportPackageBytes: 256 * 1024 * 1024,
 } as const;
 
 /** Obtains an access token with the client secret through raw fetch. */
@@ -126,9 +154,20 @@ export function manifestXml(
   withMap = true,
   sourceFormat = 'CSV',
 ): string {
-  const map = withMap
-    ? '<EntityMapList><EntityMap><EntityField>CUSTOMERACCOUNT</EntityField><XMLField>CUSTOMERACCOUNT</XMLField></EntityMap></EntityMapList>'
-    : '';
+  return mappedManifestXml(entityName, fileName, withMap ? ['CUSTOMERACCOUNT'] : [], sourceFormat);
+}
+
+/** A manifest for one entity whose EntityMapList maps `fields` (none: no EntityMapList). */
+export function mappedManifestXml(
+  entityName: string,
+  fileName: string,
+  fields: readonly string[],
+  sourceFormat = 'CSV',
+): string {
+  const map =
+    fields.length > 0
+      ? `<EntityMapList>${fields.map((f) => `<EntityMap><EntityField>${f}</EntityField><XMLField>${f}</XMLField></EntityMap>`).join('')}</EntityMapList>`
+      : '';
   return `<DataManagementPackageManifest ${NS}><DefinitionGroupName>CustomerImport</DefinitionGroupName><Description>test</Description><PackageEntityList><DataManagementPackageEntityData>${map}<EntityName>${entityName}</EntityName><ExecutionUnit>1</ExecutionUnit><InputFilePath>${fileName}</InputFilePath><LevelInExecutionUnit>1</LevelInExecutionUnit><SequenceInLevel>1</SequenceInLevel><SourceFormat>${sourceFormat}</SourceFormat></DataManagementPackageEntityData></PackageEntityList></DataManagementPackageManifest>`;
 }
 
@@ -210,22 +249,35 @@ export async function importPackage(
   bytes: Buffer,
   executionId = '',
 ): Promise<string> {
+  return valueOf(await startImport(em, token, bytes, { executionId })) as string;
+}
+
+/** Uploads `bytes` and posts ImportFromPackage (default: CustomerImport, USMF, overwrite); returns the raw answer. */
+export async function startImport(
+  em: RunningEmulator,
+  token: string,
+  bytes: Buffer,
+  options: { definitionGroupId?: string; executionId?: string; overwrite?: boolean } = {},
+): Promise<ActionResponse> {
   const packageUrl = await uploadPackage(em, token, bytes);
-  return valueOf(
-    await action(
-      em,
-      'ImportFromPackage',
-      {
-        packageUrl,
-        definitionGroupId: 'CustomerImport',
-        executionId,
-        execute: true,
-        overwrite: true,
-        legalEntityId: 'USMF',
-      },
-      token,
-    ),
-  ) as string;
+  return action(
+    em,
+    'ImportFromPackage',
+    {
+      packageUrl,
+      definitionGroupId: options.definitionGroupId ?? 'CustomerImport',
+      executionId: options.executionId ?? '',
+      execute: true,
+      overwrite: options.overwrite ?? true,
+      legalEntityId: 'USMF',
+    },
+    token,
+  );
+}
+
+/** The innererror message of an OData error answer. */
+export function innerMessage(body: unknown): string {
+  return (body as { error: { innererror: { message: string } } }).error.innererror.message;
 }
 
 /** GetExecutionSummaryStatus value. */

@@ -9,6 +9,7 @@ import {
   HAVE_FIXTURE,
   HEADER_XML,
   importPackage,
+  innerMessage,
   manifestXml,
   startTestEmulator,
   summary,
@@ -39,10 +40,6 @@ beforeEach(async () => {
   // Tokens expire on the emulator clock, which earlier tests moved forward.
   token = await getToken(em);
 });
-
-function innerMessage(body: unknown): string {
-  return (body as { error: { innererror: { message: string } } }).error.innererror.message;
-}
 
 describe('package API envelopes', () => {
   it('GetAzureWriteUrl answers a JSON string with BlobId and a write SAS BlobUrl ending in the file name', async () => {
@@ -429,6 +426,8 @@ describe('import executions', () => {
         'c.csv': 'CUSTOMERACCOUNT\r\nENC-1\r\n',
       }),
     );
+    // ImportFromPackage must not be called in parallel: let the first one end.
+    await em.control.advanceClock(2_000);
     const utf16be = await importPackage(
       em,
       token,
@@ -455,6 +454,7 @@ describe('import executions', () => {
         'c.csv': data,
       });
     const utf8 = await importPackage(em, token, await pkg(Buffer.from(CSV)));
+    await em.control.advanceClock(2_000); // one ImportFromPackage at a time
     const unicode = await importPackage(em, token, await pkg(utf16(CSV)));
     await em.control.advanceClock(2_000);
     expect(await summary(em, token, utf8)).toBe('Failed');
@@ -620,7 +620,8 @@ describe.skipIf(!HAVE_FIXTURE)('the real F&O fixture package (skipped: ../shared
           definitionGroupId: 'Asset-Major-Types',
           executionId: '',
           execute: true,
-          overwrite: false,
+          // The project exists: without overwrite F&O refuses the import (RIS #54, #75).
+          overwrite: true,
           legalEntityId: 'USMF',
         },
         token,

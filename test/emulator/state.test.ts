@@ -78,6 +78,12 @@ describe('state file', () => {
 
     const em2 = await start(file);
     expect(em2.state).toEqual({ file, restored: true });
+    // The data project as ImportFromPackage (overwrite) redefined it is kept too.
+    expect((await em2.control.projects()).find((p) => p.name === 'CustomerImport')).toMatchObject({
+      origin: 'package',
+      revision: 2,
+      definedBy: 'resume-exec-1',
+    });
     // A manual clock continues where it stood.
     expect((await em2.control.clock()).now).toBe(clockBefore);
     const token2 = await getToken(em2);

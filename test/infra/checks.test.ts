@@ -11,6 +11,9 @@ import {
   blobTriggerHookPairs,
   checkBindings,
   checkHardening,
+  checkLifecycle,
+  checkPurgeSetting,
+  checkServiceBusTriggerRoles,
   checkHostJson,
   checkNames,
   checkParamDescriptions,
@@ -21,6 +24,7 @@ import {
   declaredNames,
   findAppSettings,
   identityConnections,
+  lifecycleRules,
   roleAssignments,
   usedNames,
   type AppSettingsFound,
@@ -204,8 +208,8 @@ describe('each cross-check fails when infra/ misses something', () => {
   it('a *Settings var that the appsettings resource does not apply does not count', () => {
     const files = infra({
       file: 'modules/functionapp.bicep',
-      from: 'union(extraAppSettings, connectionSettings, configSettings, keyVaultReferenceSettings)',
-      to: 'union(extraAppSettings, connectionSettings, keyVaultReferenceSettings)',
+      from: 'union(extraAppSettings, connectionSettings, configSettings, retentionSettings, keyVaultReferenceSettings)',
+      to: 'union(extraAppSettings, connectionSettings, retentionSettings, keyVaultReferenceSettings)',
     });
     const found = settingsOf(files);
     expect(checkRequiredSettings(APP_SETTINGS, new Set(found.settings.keys()), new Set())).toEqual([
@@ -281,11 +285,11 @@ describe('each cross-check fails when infra/ misses something', () => {
       roleProblems(
         infra({
           file: 'modules/roles.bicep',
-          from: "resource appServiceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {",
-          to: "resource appServiceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (false) {",
+          from: "resource appServiceBusSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {",
+          to: "resource appServiceBusSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (false) {",
         }),
       ),
-    ).toEqual([expect.stringContaining('"Azure Service Bus Data Receiver"')]);
+    ).toEqual([expect.stringContaining('"Azure Service Bus Data Sender"')]);
     expect(
       roleProblems(
         infra({
@@ -565,6 +569,170 @@ describe('each cross-check fails when infra/ misses something', () => {
           ps1: "$env:DMF_BLOB_TRIGGERS } else { 'a=z' }",
         }).problems,
       ).toHaveLength(1);
+    });
+  });
+
+  describe('Service Bus trigger roles (scaling reads the queue length)', () => {
+    const trigger: RegisteredFunctionInfo = {
+      name: 'onCommand',
+      bindings: {
+        b1: {
+          type: 'serviceBusTrigger',
+          direction: 'in',
+          queueName: '%DMF_COMMANDS_QUEUE%',
+          connection: 'ServiceBusConnection',
+        },
+      },
+    };
+    const problemsOf = (files: BicepFiles): string[] => {
+      const found = settingsOf(files);
+      return checkServiceBusTriggerRoles([trigger], {
+        files,
+        settings: found.settings,
+        catalog: APP_SETTINGS,
+        assignments: roleAssignments(files),
+        appPrincipal: checkSameIdentity(files, found).appPrincipal,
+      });
+    };
+
+    it('accepts Data Owner on the trigger queue (the real infra)', () => {
+      expect(problemsOf(infra())).toEqual([]);
+    });
+
+    it('names a trigger whose queue lacks Data Owner, or whose Data Owner is on another queue', () => {
+      expect(
+        problemsOf(
+          infra({
+            file: 'modules/roles.bicep',
+            from: 'roleIds.serviceBusDataOwner)\n      principalId',
+            to: 'roleIds.serviceBusDataSender)\n      principalId',
+          }),
+        ),
+      ).toEqual([
+        expect.stringContaining(
+          'function onCommand, binding b1 (serviceBusTrigger): the app needs an unconditional "Azure Service Bus Data Owner" role assignment on queue "dmf-commands"',
+        ),
+      ]);
+      expect(
+        problemsOf(
+          infra({
+            file: 'main.bicep',
+            from: /serviceBusTriggerQueueNames: \[\n\s+'dmf-commands'/,
+            to: "serviceBusTriggerQueueNames: [\n      'other-queue'",
+          }),
+        ),
+      ).toEqual([expect.stringContaining('queue "dmf-commands" or the namespace')]);
+    });
+
+    it('accepts Data Owner on the whole namespace', () => {
+      const files = infra();
+      const found = settingsOf(files);
+      const owner = roleAssignments(files)
+        .filter((a) => a.symbol === 'appServiceBusSender')
+        .map((a) => ({ ...a, role: 'Azure Service Bus Data Owner' as const }));
+      expect(
+        checkServiceBusTriggerRoles([trigger], {
+          files,
+          settings: found.settings,
+          catalog: APP_SETTINGS,
+          assignments: owner,
+          appPrincipal: checkSameIdentity(files, found).appPrincipal,
+        }),
+      ).toEqual([]);
+    });
+  });
+
+  describe('lifecycle rules and the durable purge', () => {
+    const containers = { expire: ['dmf-results', 'dmf-archive'], keep: ['dmf-inbound', 'dmf-templates'] };
+    const check = (files: BicepFiles): string[] => {
+      const found = lifecycleRules(files);
+      return [...found.problems, ...checkLifecycle(found.rules, containers)];
+    };
+
+    it('the real infra: results after 90 days, archive after 30, both parameters', () => {
+      expect(check(infra())).toEqual([]);
+      expect(
+        lifecycleRules(infra()).rules.map((r) => [r.container, r.daysParam, r.defaultDays, r.minDays]),
+      ).toEqual([
+        ['dmf-results', 'resultsRetentionDays', 90, 1],
+        ['dmf-archive', 'archiveRetentionDays', 30, 1],
+      ]);
+    });
+
+    it('a container without its rule, a rule on inbound files, fixed days, a conditional policy, another action', () => {
+      expect(
+        check(
+          infra({ file: 'main.bicep', from: "container: 'dmf-archive'", to: "container: 'dmf-inbound'" }),
+        ),
+      ).toEqual([
+        'container "dmf-archive" needs exactly one lifecycle rule, has 0',
+        'container "dmf-inbound" holds files the app still reads: no lifecycle rule may delete from it',
+      ]);
+      expect(
+        check(
+          infra({
+            file: 'main.bicep',
+            from: 'deleteAfterDays: resultsRetentionDays',
+            to: 'deleteAfterDays: 90',
+          }),
+        ),
+      ).toEqual([expect.stringContaining('its days must be a main.bicep param')]);
+      expect(
+        check(
+          infra({
+            file: 'modules/storage.bicep',
+            from: "managementPolicies@2023-05-01' = {",
+            to: "managementPolicies@2023-05-01' = if (!empty(lifecycleRules)) {",
+          }),
+        ),
+      ).toEqual([expect.stringContaining('must not be conditional')]);
+      expect(
+        check(
+          infra({
+            file: 'modules/storage.bicep',
+            from: 'daysAfterModificationGreaterThan: rule.deleteAfterDays',
+            to: 'daysAfterCreationGreaterThan: rule.deleteAfterDays',
+          }),
+        ),
+      ).toEqual([expect.stringContaining('daysAfterModificationGreaterThan: rule.deleteAfterDays')]);
+      expect(
+        check(
+          infra({
+            file: 'main.bicep',
+            from: /@minValue\(1\)\n(@maxValue\(36500\)\n@description\('Optional\. Days the job results)/,
+            to: '$1',
+          }),
+        ),
+      ).toEqual([expect.stringContaining('needs @minValue(1)')]);
+    });
+
+    it('a purge that keeps the durable history longer than the results, or no purge setting', () => {
+      const purge = (files: BicepFiles): string[] =>
+        checkPurgeSetting(files, settingsOf(files), 'DMF_PURGE_AFTER_DAYS', 90).problems;
+      expect(purge(infra())).toEqual([]);
+      expect(
+        purge(
+          infra({
+            file: 'main.bicep',
+            from: 'param purgeAfterDays int = 30',
+            to: 'param purgeAfterDays int = 120',
+          }),
+        ),
+      ).toEqual([
+        expect.stringContaining('purgeAfterDays defaults to 120 days, but job results are kept 90 days'),
+      ]);
+      expect(
+        purge(
+          infra({
+            file: 'main.bicep',
+            from: 'param purgeAfterDays int = 30',
+            to: 'param purgeAfterDays int = 0',
+          }),
+        ),
+      ).toEqual([expect.stringContaining('0 (keep forever)')]);
+      expect(
+        purge(infra({ file: 'modules/functionapp.bicep', from: /\n {2}DMF_PURGE_AFTER_DAYS: .*/, to: '' })),
+      ).toEqual([expect.stringContaining('app setting DMF_PURGE_AFTER_DAYS is not set')]);
     });
   });
 

@@ -29,6 +29,7 @@ export const BUILT_IN_ROLES = {
   'Storage Table Data Contributor': '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3',
   'Azure Service Bus Data Sender': '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39',
   'Azure Service Bus Data Receiver': '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0',
+  'Azure Service Bus Data Owner': '090c5cfd-751d-490a-894a-3ce6f1109419',
   'Key Vault Secrets User': '4633458b-17de-408a-b874-0445c86b69e6',
   'Key Vault Secrets Officer': 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7',
   'Monitoring Metrics Publisher': '3913510d-42f4-4e42-8a64-420c390055eb',
@@ -46,8 +47,9 @@ export const CONNECTION_ROLES: Record<
     roles: ['Storage Blob Data Owner', 'Storage Queue Data Contributor', 'Storage Table Data Contributor'],
     scopeType: 'Microsoft.Storage/storageAccounts',
   },
+  // Sending events and commands. Receiving is per trigger: see checkServiceBusTriggerRoles.
   serviceBus: {
-    roles: ['Azure Service Bus Data Sender', 'Azure Service Bus Data Receiver'],
+    roles: ['Azure Service Bus Data Sender'],
     scopeType: 'Microsoft.ServiceBus/namespaces',
   },
   keyVaultReference: { roles: ['Key Vault Secrets User'], scopeType: 'Microsoft.KeyVault/vaults' },
@@ -320,9 +322,40 @@ function literalObjects(value: BicepValue | undefined, vars: readonly BicepDecla
 }
 
 /**
- * Follows a resource loop (`[for x in p: …]` over param `p` of a module) back to the module call
- * in `main`, and returns the values passed for `p`.
+ * The values a declaration stands for: its `name` when it has no loop, else the source of its loop
+ * (`[for x in p: …]`): a var of its file, or param `p` followed back to the module call in `main`.
  */
+function loopValuesOf(
+  files: BicepFiles,
+  mainFile: string,
+  r: BicepDeclaration & { file: string },
+): {
+  values: Array<{ value: BicepValue | undefined; vars: readonly BicepDeclaration[] }>;
+  problems: string[];
+} {
+  const main = files.get(mainFile) ?? [];
+  const decls = files.get(r.file) ?? [];
+  if (!r.loop) return { values: [{ value: [valueAt(r.value, 'name') ?? null], vars: decls }], problems: [] };
+  const source = /\bin\s+([A-Za-z_][A-Za-z0-9_]*)\s*$/.exec(r.loop)?.[1];
+  const param = source === undefined ? undefined : find(decls, 'param', source);
+  const local = source === undefined ? undefined : find(decls, 'var', source);
+  if (local) return { values: [{ value: local.value, vars: decls }], problems: [] };
+  if (!param || !source)
+    return {
+      values: [],
+      problems: [`${r.file}: ${r.name} loops over "${r.loop}", which is not a param or var of that file`],
+    };
+  if (r.file === mainFile) return { values: [{ value: param.value, vars: main }], problems: [] };
+  const calls = declarations(files, 'module').filter(
+    (m) => m.file === mainFile && m.type?.replace(/^\.\//, '') === r.file,
+  );
+  return {
+    values: calls.map((call) => ({ value: valueAt(call.value, `params.${source}`), vars: main })),
+    problems: calls.length === 0 ? [`${r.file} is not called from ${mainFile}`] : [],
+  };
+}
+
+/** {@link loopValuesOf} of every (non-existing) resource of a type. */
 function loopSources(
   files: BicepFiles,
   mainFile: string,
@@ -331,37 +364,14 @@ function loopSources(
   values: Array<{ value: BicepValue | undefined; vars: readonly BicepDeclaration[] }>;
   problems: string[];
 } {
-  const main = files.get(mainFile) ?? [];
-  const problems: string[] = [];
   const values: Array<{ value: BicepValue | undefined; vars: readonly BicepDeclaration[] }> = [];
+  const problems: string[] = [];
   const resources = resourcesOfType(files, resourceType);
   if (resources.length === 0) problems.push(`no ${resourceType} resource is declared`);
   for (const r of resources) {
-    const decls = files.get(r.file) ?? [];
-    if (!r.loop) {
-      values.push({ value: [valueAt(r.value, 'name') ?? null], vars: decls });
-      continue;
-    }
-    const source = /\bin\s+([A-Za-z_][A-Za-z0-9_]*)\s*$/.exec(r.loop)?.[1];
-    const param = source === undefined ? undefined : find(decls, 'param', source);
-    const local = source === undefined ? undefined : find(decls, 'var', source);
-    if (local) {
-      values.push({ value: local.value, vars: decls });
-      continue;
-    }
-    if (!param || !source) {
-      problems.push(`${r.file}: ${r.name} loops over "${r.loop}", which is not a param or var of that file`);
-      continue;
-    }
-    if (r.file === mainFile) {
-      values.push({ value: param.value, vars: main });
-      continue;
-    }
-    const calls = declarations(files, 'module').filter(
-      (m) => m.file === mainFile && m.type?.replace(/^\.\//, '') === r.file,
-    );
-    if (calls.length === 0) problems.push(`${r.file} is not called from ${mainFile}`);
-    for (const call of calls) values.push({ value: valueAt(call.value, `params.${source}`), vars: main });
+    const found = loopValuesOf(files, mainFile, r);
+    values.push(...found.values);
+    problems.push(...found.problems);
   }
   return { values, problems };
 }
@@ -431,6 +441,8 @@ export interface RoleAssignmentFound {
   role?: RoleName;
   roleId?: string;
   principal: string;
+  /** Symbol of the scope resource (an index such as `[i]` removed). */
+  scopeSymbol?: string;
   scopeType?: string;
   conditional: boolean;
 }
@@ -453,7 +465,9 @@ export function roleAssignments(files: BicepFiles): RoleAssignmentFound[] {
     const role = (Object.keys(BUILT_IN_ROLES) as RoleName[]).find(
       (k) => BUILT_IN_ROLES[k] === roleId?.toLowerCase(),
     );
-    const scopeSymbol = textOf(valueAt(r.value, 'scope')).trim();
+    const scopeSymbol = textOf(valueAt(r.value, 'scope'))
+      .trim()
+      .replace(/\[[^\]]*\]$/, '');
     const scopeType = decls.find((d) => d.kind === 'resource' && d.name === scopeSymbol)?.type;
     return {
       file: r.file,
@@ -461,6 +475,7 @@ export function roleAssignments(files: BicepFiles): RoleAssignmentFound[] {
       ...(role ? { role } : {}),
       ...(roleId ? { roleId } : {}),
       principal: textOf(valueAt(r.value, 'properties.principalId')).trim(),
+      ...(scopeSymbol ? { scopeSymbol } : {}),
       ...(scopeType ? { scopeType } : {}),
       conditional: r.condition !== undefined,
     };
@@ -836,6 +851,242 @@ export function checkBindings(
     }
   }
   return problems;
+}
+
+/** Resolves `%SETTING%` in a binding value from the Bicep app settings, else the catalog's defaults. */
+export function resolveBindingValue(
+  value: unknown,
+  settings: ReadonlyMap<string, BicepValue>,
+  catalog: readonly AppSettingInfo[],
+): { value?: string; missing: string[] } {
+  if (typeof value !== 'string') return { missing: [] };
+  const missing: string[] = [];
+  const out = value.replace(/%([^%]+)%/g, (_m, name: string) => {
+    const set = settings.get(name);
+    if (typeof set === 'string') return set;
+    const fallback = catalog.find((x) => x.name === name)?.default;
+    if (fallback !== undefined) return fallback;
+    missing.push(name);
+    return '';
+  });
+  return missing.length > 0 ? { missing } : { value: out, missing };
+}
+
+/** Options of {@link checkServiceBusTriggerRoles}. */
+export interface ServiceBusTriggerRoleOptions {
+  files: BicepFiles;
+  /** App settings the Bicep sets (resolve `%SETTING%` in queue names). */
+  settings: ReadonlyMap<string, BicepValue>;
+  catalog: readonly AppSettingInfo[];
+  assignments: readonly RoleAssignmentFound[];
+  /** The principalId expression role assignments use for the app (see {@link checkSameIdentity}). */
+  appPrincipal: string;
+  mainFile?: string;
+}
+
+/**
+ * Every Service Bus trigger's entity grants the app "Azure Service Bus Data Owner", scoped to the
+ * namespace or to that very queue: the trigger receives with it, and the scale controller reads the
+ * entity's message count, which needs Manage rights (Data Owner for an identity). With Receive
+ * only, the app does not scale out on the queue length (Learn, event-driven scaling; the official
+ * Flex Consumption Service Bus quickstart grants Data Owner).
+ */
+export function checkServiceBusTriggerRoles(
+  functions: readonly RegisteredFunctionInfo[],
+  options: ServiceBusTriggerRoleOptions,
+): string[] {
+  const mainFile = options.mainFile ?? 'main.bicep';
+  const problems: string[] = [];
+  const owners = options.assignments.filter(
+    (a) =>
+      a.role === 'Azure Service Bus Data Owner' && a.principal === options.appPrincipal && !a.conditional,
+  );
+  const queuesOf = (a: RoleAssignmentFound): string[] => {
+    const scope = (options.files.get(a.file) ?? []).find(
+      (d) => d.kind === 'resource' && d.name === a.scopeSymbol,
+    );
+    if (!scope) return [];
+    const found = loopValuesOf(options.files, mainFile, { ...scope, file: a.file });
+    problems.push(...found.problems);
+    return found.values.flatMap(({ value, vars }) => literalStrings(value, vars) ?? []);
+  };
+  for (const fn of functions) {
+    for (const [bindingName, b] of Object.entries(fn.bindings)) {
+      if (b.type !== 'serviceBusTrigger') continue;
+      const where = `function ${fn.name}, binding ${bindingName} (serviceBusTrigger)`;
+      const queue = resolveBindingValue(b.queueName, options.settings, options.catalog).value;
+      const namespaceWide = owners.some((a) => a.scopeType === 'Microsoft.ServiceBus/namespaces');
+      const queueScoped =
+        queue !== undefined &&
+        owners.some(
+          (a) => a.scopeType === 'Microsoft.ServiceBus/namespaces/queues' && queuesOf(a).includes(queue),
+        );
+      if (!namespaceWide && !queueScoped)
+        problems.push(
+          `${where}: the app needs an unconditional "Azure Service Bus Data Owner" role assignment on ${queue === undefined ? 'the namespace (topic triggers)' : `queue "${queue}" or the namespace`}: the scale controller reads the ${queue === undefined ? 'subscription' : 'queue'} length with Manage rights`,
+        );
+    }
+  }
+  return problems;
+}
+
+/** A blob lifecycle rule of the Bicep, with its days resolved to main.bicep's param. */
+export interface LifecycleRuleFound {
+  name: string;
+  container: string;
+  /** The main.bicep param that sets the days, if the days are one. */
+  daysParam?: string;
+  /** That param's default (or the literal days). */
+  defaultDays?: number;
+  /** That param's `@minValue`. */
+  minDays?: number;
+}
+
+/**
+ * The storage account's lifecycle rules: one unconditional `managementPolicies` resource named
+ * `default` whose rules are a loop over a module param that deletes block blobs under
+ * `{container}/` after `deleteAfterDays` days, followed back to the objects main.bicep passes.
+ */
+export function lifecycleRules(
+  files: BicepFiles,
+  mainFile = 'main.bicep',
+): { rules: LifecycleRuleFound[]; problems: string[] } {
+  const problems: string[] = [];
+  const policies = resourcesOfType(files, 'Microsoft.Storage/storageAccounts/managementPolicies');
+  if (policies.length !== 1)
+    return {
+      rules: [],
+      problems: [`expected one storage lifecycle policy (managementPolicies), found ${policies.length}`],
+    };
+  const policy = policies[0] as BicepDeclaration & { file: string };
+  if (valueAt(policy.value, 'name') !== 'default')
+    problems.push(
+      `${policy.file}: the lifecycle policy must be named 'default' (the only name Azure accepts)`,
+    );
+  if (policy.condition !== undefined)
+    problems.push(`${policy.file}: the lifecycle policy must not be conditional (${policy.condition})`);
+  const rulesText = textOf(valueAt(policy.value, 'properties.policy.rules')).replace(/\s+/g, ' ');
+  const loop = /^\[\s*for\s+([A-Za-z_][A-Za-z0-9_]*)\s+in\s+([A-Za-z_][A-Za-z0-9_]*)\s*:/.exec(rulesText);
+  if (!loop)
+    return {
+      rules: [],
+      problems: [
+        ...problems,
+        `${policy.file}: the lifecycle rules must be a loop over a param ([for r in rules: …])`,
+      ],
+    };
+  const [, v, source] = loop as unknown as [string, string, string];
+  for (const [what, pattern] of [
+    ['enabled: true', 'enabled: true'],
+    [`name: ${v}.name`, `name: ${v}.name`],
+    ["blobTypes: [ 'blockBlob' ]", "blobTypes: [ 'blockBlob' ]"],
+    [`prefixMatch: [ '\${${v}.container}/' ]`, `prefixMatch: [ '\${${v}.container}/' ]`],
+    [
+      `daysAfterModificationGreaterThan: ${v}.deleteAfterDays`,
+      `daysAfterModificationGreaterThan: ${v}.deleteAfterDays`,
+    ],
+  ] as const)
+    if (!rulesText.includes(pattern)) problems.push(`${policy.file}: each lifecycle rule must have ${what}`);
+  const sources = loopValuesOf(files, mainFile, { ...policy, loop: `${v} in ${source}` });
+  problems.push(...sources.problems);
+  const main = files.get(mainFile) ?? [];
+  const rules: LifecycleRuleFound[] = [];
+  for (const { value, vars } of sources.values) {
+    for (const r of literalObjects(value, vars)) {
+      if (typeof r.name !== 'string' || typeof r.container !== 'string') {
+        problems.push(`lifecycle rule ${textOf(r)}: name and container must be literals`);
+        continue;
+      }
+      const days = r.deleteAfterDays;
+      const paramName = isExpr(days) ? /^([A-Za-z_][A-Za-z0-9_]*)$/.exec(days.expr.trim())?.[1] : undefined;
+      const param = paramName ? find(main, 'param', paramName) : undefined;
+      const min = param?.decorators.map((d) => /^@minValue\((\d+)\)$/.exec(d)?.[1]).find(Boolean);
+      rules.push({
+        name: r.name,
+        container: r.container,
+        ...(param ? { daysParam: param.name } : {}),
+        ...(typeof days === 'number'
+          ? { defaultDays: days }
+          : typeof param?.value === 'number'
+            ? { defaultDays: param.value }
+            : {}),
+        ...(min ? { minDays: Number(min) } : {}),
+      });
+    }
+  }
+  return { rules, problems };
+}
+
+/**
+ * The lifecycle rules delete what the app writes for people to read later (`expire`: results,
+ * archive), each after a configurable number of days (a main.bicep param, at least 1), and never
+ * touch what the app still has to read (`keep`: inbound, templates, …).
+ */
+export function checkLifecycle(
+  rules: readonly LifecycleRuleFound[],
+  containers: { expire: readonly string[]; keep: readonly string[] },
+): string[] {
+  const problems: string[] = [];
+  for (const r of rules)
+    if (!/^[A-Za-z0-9]+$/.test(r.name))
+      problems.push(`lifecycle rule "${r.name}": a rule name has letters and digits only`);
+  for (const c of containers.expire) {
+    const found = rules.filter((r) => r.container === c);
+    if (found.length !== 1) {
+      problems.push(`container "${c}" needs exactly one lifecycle rule, has ${found.length}`);
+      continue;
+    }
+    const rule = found[0] as LifecycleRuleFound;
+    if (!rule.daysParam)
+      problems.push(
+        `lifecycle rule "${rule.name}" (${c}): its days must be a main.bicep param, so they can be configured`,
+      );
+    else if ((rule.minDays ?? 0) < 1 || (rule.defaultDays ?? 0) < 1)
+      problems.push(
+        `lifecycle rule "${rule.name}" (${c}): param ${rule.daysParam} needs @minValue(1) and a default of at least 1 day`,
+      );
+  }
+  for (const c of containers.keep)
+    if (rules.some((r) => r.container === c))
+      problems.push(`container "${c}" holds files the app still reads: no lifecycle rule may delete from it`);
+  return problems;
+}
+
+/**
+ * The app setting of the durable purge (DMF_PURGE_AFTER_DAYS) is set from a main.bicep param whose
+ * default keeps the durable history no longer than the job results (`resultsDays`), so a job the
+ * jobs API no longer lists still has its result blob.
+ */
+export function checkPurgeSetting(
+  files: BicepFiles,
+  found: AppSettingsFound,
+  setting: string,
+  resultsDays: number | undefined,
+  mainFile = 'main.bicep',
+): { days?: number; problems: string[] } {
+  const value = found.settings.get(setting);
+  if (value === undefined) return { problems: [`${found.file}: app setting ${setting} is not set`] };
+  const moduleParam = /^string\(\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)$/.exec(textOf(value).trim())?.[1];
+  if (!moduleParam || !find(files.get(found.file) ?? [], 'param', moduleParam))
+    return { problems: [`${found.file}: ${setting} must be string(<param>), is ${textOf(value)}`] };
+  const call = declarations(files, 'module').find(
+    (m) => m.file === mainFile && m.type?.replace(/^\.\//, '') === found.file,
+  );
+  const passed = textOf(valueAt(call?.value, `params.${moduleParam}`)).trim();
+  const mainParam = find(files.get(mainFile) ?? [], 'param', passed);
+  if (!mainParam || typeof mainParam.value !== 'number')
+    return {
+      problems: [
+        `${mainFile}: ${found.file}'s ${moduleParam} must come from a main.bicep param with a default, is "${passed}"`,
+      ],
+    };
+  const days = mainParam.value;
+  const problems: string[] = [];
+  if (resultsDays !== undefined && (days === 0 || days > resultsDays))
+    problems.push(
+      `${mainFile}: ${mainParam.name} defaults to ${days === 0 ? '0 (keep forever)' : `${days} days`}, but job results are kept ${resultsDays} days: keep the durable history no longer than the results (1 to ${resultsDays}), or the jobs API lists jobs whose result blob is gone`,
+    );
+  return { days, problems };
 }
 
 /** host.json settings production relies on (and that the local host in devhost/ reads). */

@@ -9,6 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import {
   APP_SETTINGS,
   DEFAULT_NAMES,
+  DEFAULT_PURGE_AFTER_DAYS,
   EnvironmentAuthConfigSchema,
   SETTING_NAMES,
   loadConfig,
@@ -21,6 +22,9 @@ import {
   blobTriggerHookPairs,
   checkBindings,
   checkHardening,
+  checkLifecycle,
+  checkPurgeSetting,
+  checkServiceBusTriggerRoles,
   checkHostJson,
   checkNames,
   checkParamDescriptions,
@@ -31,6 +35,7 @@ import {
   declaredNames,
   findAppSettings,
   identityConnections,
+  lifecycleRules,
   loadBicepFiles,
   resourcesOfType,
   roleAssignments,
@@ -38,6 +43,7 @@ import {
   usedNames,
   type AppSettingsFound,
   type BicepFiles,
+  type RegisteredFunctionInfo,
 } from './checks.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -169,12 +175,41 @@ describe('infra/ provides what the app needs', () => {
     expect(textOf(valueAt(site?.value, 'tags'))).toContain(`'azd-service-name': '${service ?? ''}'`);
   });
 
+  it('deletes old job results and archived files after configurable days, and never files the app still reads', () => {
+    const name = (key: keyof typeof DEFAULT_NAMES): string => {
+      const set = found.settings.get(SETTING_NAMES[key]);
+      return typeof set === 'string' ? set : DEFAULT_NAMES[key];
+    };
+    const { rules, problems } = lifecycleRules(files);
+    expect(problems).toEqual([]);
+    expect(
+      checkLifecycle(rules, {
+        expire: [name('resultsContainer'), name('archiveContainer')],
+        keep: [
+          name('inboundContainer'),
+          name('recurringInboundContainer'),
+          name('templatesContainer'),
+          name('outboundContainer'),
+        ],
+      }),
+    ).toEqual([]);
+  });
+
+  it('purges the durable history after DMF_PURGE_AFTER_DAYS (a parameter), no later than results expire', () => {
+    const results = lifecycleRules(files).rules.find((r) => r.container === DEFAULT_NAMES.resultsContainer);
+    const purge = checkPurgeSetting(files, found, SETTING_NAMES.purgeAfterDays, results?.defaultDays);
+    expect(purge.problems).toEqual([]);
+    // The Bicep default is the app's own default.
+    expect(purge.days).toBe(DEFAULT_PURGE_AFTER_DAYS);
+  });
+
   it('keeps host.json production-ready (task hub, bundle range, timeout, sampling that keeps failures)', () => {
     expect(checkHostJson(JSON.parse(readFileSync(join(root, 'host.json'), 'utf8')))).toEqual([]);
   });
 
   describe('the functions the app registers', () => {
     let bindingProblems: string[] = [];
+    let functions: RegisteredFunctionInfo[] = [];
     const FLEX_BLOB = 'Flex Consumption runs only Event Grid blob triggers';
 
     beforeAll(async () => {
@@ -196,7 +231,7 @@ describe('infra/ provides what the app needs', () => {
         { checkSecretSettings: false },
       );
       for (const r of referencedSettings(sampleConfig)) env[r.name] = 'placeholder-secret';
-      const functions = await loadAppFunctions({ appRoot: root, env });
+      functions = await loadAppFunctions({ appRoot: root, env });
       expect(functions.length).toBeGreaterThan(0);
       const hooks = blobTriggerHookPairs({
         sh: readFileSync(join(infraDir, 'hooks', 'postdeploy.sh'), 'utf8'),
@@ -221,6 +256,29 @@ describe('infra/ provides what the app needs', () => {
 
     it('register blob triggers with source EventGrid (Flex Consumption has no polling blob trigger)', () => {
       expect(bindingProblems.filter((p) => p.includes(FLEX_BLOB))).toEqual([]);
+    });
+
+    it("give the app Data Owner on each Service Bus trigger's queue, so the scale controller reads its length", () => {
+      const identity = checkSameIdentity(files, found);
+      expect(
+        functions.some((f) => Object.values(f.bindings).some((b) => b.type === 'serviceBusTrigger')),
+      ).toBe(true);
+      expect(
+        checkServiceBusTriggerRoles(functions, {
+          files,
+          settings: found.settings,
+          catalog: APP_SETTINGS,
+          assignments: roleAssignments(files),
+          appPrincipal: identity.appPrincipal,
+        }),
+      ).toEqual([]);
+    });
+
+    it('include the daily purge timer of the durable history, with a durable client', () => {
+      const timer = functions.find((f) => f.name === 'purgeHistoryTimer');
+      const bindings = Object.values(timer?.bindings ?? {});
+      expect(bindings.map((b) => b.type).sort()).toEqual(['durableClient', 'timerTrigger']);
+      expect(bindings.find((b) => b.type === 'timerTrigger')?.schedule).toMatch(/^0 \d+ \d+ \* \* \*$/);
     });
   });
 

@@ -2,6 +2,7 @@
 import { app, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { z } from 'zod';
+import { registerBlobSdkBinding } from '../../shared/app/sdkBinding.js';
 import { unquoteEtag } from '../../shared/util.js';
 
 const Metadata = z.object({
@@ -12,16 +13,20 @@ const Metadata = z.object({
 /**
  * Registers a blob trigger on `container` (connection `AzureWebJobsStorage`) whose handler may read
  * the durable client. Event Grid source: Flex Consumption runs blob triggers from Event Grid only
- * (infra/ subscribes each trigger after deploy: the postdeploy hook's DMF_BLOB_TRIGGERS).
+ * (infra/ subscribes each trigger after deploy: the postdeploy hook's DMF_BLOB_TRIGGERS). SDK
+ * binding: the host hands over a reference, not the bytes (src/shared/app/sdkBinding.ts), so a
+ * dropped package is never loaded whole into memory; the handlers read the trigger metadata only.
  */
 export function blobTrigger(
   name: string,
   container: string,
   handler: (blob: unknown, context: InvocationContext) => Promise<void>,
 ): void {
+  registerBlobSdkBinding();
   app.storageBlob(name, {
     path: `${container}/{name}`,
     connection: 'AzureWebJobsStorage',
+    sdkBinding: true,
     source: 'EventGrid',
     extraInputs: [df.input.durableClient()],
     handler,

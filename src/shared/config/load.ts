@@ -15,7 +15,7 @@ import {
   type EnvironmentConfig,
   type RecurringActivityConfig,
 } from './schema.js';
-import { DEFAULT_NAMES, SETTING_NAMES } from './settings.js';
+import { DEFAULT_NAMES, DEFAULT_PURGE_AFTER_DAYS, MAX_PURGE_AFTER_DAYS, SETTING_NAMES } from './settings.js';
 
 /** How the app reaches its storage account. */
 export type StorageConnection =
@@ -77,6 +77,8 @@ export interface AppConfig {
   recurringActivities: readonly RecurringActivityConfig[];
   storage: StorageConfig;
   serviceBus: ServiceBusConfig;
+  /** Days the durable history of finished jobs is kept (DMF_PURGE_AFTER_DAYS); 0: forever. */
+  purgeAfterDays: number;
   /** Where the JSON came from. */
   configSource:
     { setting: typeof SETTING_NAMES.config } | { setting: typeof SETTING_NAMES.configFile; path: string };
@@ -400,6 +402,17 @@ function named(
   return value;
 }
 
+/** Reads a whole number of days from an app setting (0 to `max`), its default when unset. */
+function days(env: Env, settingName: string, fallback: number, max: number, issues: ConfigIssue[]): number {
+  const value = setting(env, settingName)?.trim();
+  if (value === undefined) return fallback;
+  if (!/^\d{1,5}$/.test(value) || Number(value) > max) {
+    issues.push({ path: settingName, message: `"${value}" is not a whole number of days from 0 to ${max}` });
+    return fallback;
+  }
+  return Number(value);
+}
+
 /** Reads the raw JSON text from DMF_CONFIG or DMF_CONFIG_FILE. */
 function readConfigText(
   env: Env,
@@ -515,6 +528,14 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     issues,
   );
 
+  const purgeAfterDays = days(
+    env,
+    SETTING_NAMES.purgeAfterDays,
+    DEFAULT_PURGE_AFTER_DAYS,
+    MAX_PURGE_AFTER_DAYS,
+    issues,
+  );
+
   const read = readConfigText(env, options, issues);
   let parsed: DmfConfig | undefined;
   if (read) {
@@ -550,6 +571,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     recurringActivities: parsed.recurringActivities,
     storage: { connection: storageConnection, containers },
     serviceBus: { connection: serviceBusConnection, commandsQueue, eventsTopic },
+    purgeAfterDays,
     configSource: read.source,
   };
 }

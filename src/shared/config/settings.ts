@@ -40,7 +40,14 @@ export const SETTING_NAMES = {
   commandsQueue: 'DMF_COMMANDS_QUEUE',
   /** Service Bus topic of events. */
   eventsTopic: 'DMF_EVENTS_TOPIC',
+  /** Days the durable history of finished jobs is kept (0: forever). */
+  purgeAfterDays: 'DMF_PURGE_AFTER_DAYS',
 } as const;
+
+/** Default of {@link SETTING_NAMES.purgeAfterDays}. */
+export const DEFAULT_PURGE_AFTER_DAYS = 30;
+/** Largest {@link SETTING_NAMES.purgeAfterDays} accepted (ten years). */
+export const MAX_PURGE_AFTER_DAYS = 3650;
 
 /** Default container, queue and topic names. */
 export const DEFAULT_NAMES = {
@@ -192,5 +199,11 @@ export const APP_SETTINGS: readonly AppSettingInfo[] = Object.freeze([
     required: false,
     default: DEFAULT_NAMES.eventsTopic,
     description: 'Service Bus topic of events.',
+  },
+  {
+    name: SETTING_NAMES.purgeAfterDays,
+    required: false,
+    default: String(DEFAULT_PURGE_AFTER_DAYS),
+    description: `Days the Durable Functions history of completed, failed and terminated jobs is kept (whole days, 0 to ${MAX_PURGE_AFTER_DAYS}; 0 keeps it forever). A daily timer purges older instances; their results stay in the results container.`,
   },
 ]);

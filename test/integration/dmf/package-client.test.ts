@@ -154,16 +154,20 @@ describe('DmfPackageClient against the F&O emulator', () => {
     }
   });
 
-  it("throws F&O's innererror for an unknown data project, without retrying", async () => {
+  it("throws F&O's innererror for an existing data project without overwrite, without retrying", async () => {
+    // F&O creates unknown import projects from the package; an existing one needs overwrite (RIS #54, #75).
     const error = await caught(
       packages.importFromPackage({
         packageUrl: 'https://x/p.zip',
-        definitionGroupId: 'NoSuchProject',
+        definitionGroupId: 'CustomerImport',
         legalEntityId: 'USMF',
+        overwrite: false,
       }),
     );
     expect(error.code).toBe('DMF_HTTP_400');
-    expect(error.innerMessage).toContain('NoSuchProject');
+    expect(error.innerMessage).toContain(
+      "The data project 'CustomerImport' exists and overwrite has not been specified.",
+    );
     expect(error.transient).toBe(false);
   });
 
