@@ -2,19 +2,13 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { caughtAs } from '../../support/caught.js';
 import { DEFAULT_FEDERATED_SUBJECT, type RunningEmulator } from '../../../emulator/index.js';
 import { createCredential, type AuthEnvironment } from '../../../src/shared/auth/index.js';
 import { DmfApiError, DmfPackageClient, RecurringClient } from '../../../src/shared/dmf/index.js';
 import { CONFIG_WITH_ONPREM, settingsOf, startTestEmulator } from '../dmf/emulator-setup.js';
 
-async function caught(promise: Promise<unknown>): Promise<DmfApiError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DmfApiError);
-  return error as DmfApiError;
-}
+const caught = caughtAs(DmfApiError);
 
 /**
  * An App Service-style managed identity endpoint (IDENTITY_ENDPOINT/IDENTITY_HEADER) on loopback, so the real

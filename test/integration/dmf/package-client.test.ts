@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { text } from 'node:stream/consumers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { caughtAs } from '../../support/caught.js';
 import type { RunningEmulator } from '../../../emulator/index.js';
 import {
   DmfApiError,
@@ -17,14 +18,7 @@ import {
   streamOf,
 } from './emulator-setup.js';
 
-async function caught(promise: Promise<unknown>): Promise<DmfApiError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DmfApiError);
-  return error as DmfApiError;
-}
+const caught = caughtAs(DmfApiError);
 
 describe('DmfPackageClient against the F&O emulator', () => {
   let emu: RunningEmulator;

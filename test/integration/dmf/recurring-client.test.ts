@@ -1,18 +1,12 @@
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { caughtAs } from '../../support/caught.js';
 import type { RunningEmulator } from '../../../emulator/index.js';
 import { DmfApiError, type RecurringClient } from '../../../src/shared/dmf/index.js';
 import { clientsFor, customerPackage, emulatorTime, startTestEmulator } from './emulator-setup.js';
 
-async function caught(promise: Promise<unknown>): Promise<DmfApiError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DmfApiError);
-  return error as DmfApiError;
-}
+const caught = caughtAs(DmfApiError);
 
 describe('RecurringClient against the F&O emulator', () => {
   let emu: RunningEmulator;

@@ -6,24 +6,16 @@ import {
   plannedExport,
 } from '../../../src/functions/exports/starting.js';
 import { ORCHESTRATORS } from '../../../src/shared/app/names.js';
-import { exportJobFromStatus, type ExportInput, type ExportResult } from '../../../src/shared/jobs/index.js';
+import { exportJobFromStatus, type ExportResult } from '../../../src/shared/jobs/index.js';
 import { exportFileName, exportFolder } from '../../../src/shared/storage/index.js';
 import type { DataProjectConfig, EnvironmentConfig } from '../../../src/shared/config/index.js';
 import { DEFAULT_POLLING } from '../../../src/shared/config/index.js';
+import { sampleExportInput } from '../../support/inputs.js';
 import { startReplayHost, type Call, type ReplayHost } from '../../support/replay.js';
 
-const input: ExportInput = {
-  environment: 'prod',
-  project: 'customers-export',
-  definitionGroupId: 'Export-Customers',
-  legalEntity: 'USMF',
-  packageName: 'customers',
-  reExecute: false,
-  unpack: true,
+const input = sampleExportInput({
   polling: { ...DEFAULT_POLLING, firstIntervalSeconds: 1, maxIntervalSeconds: 10 },
-  trigger: 'http',
-  requestedAt: '2026-03-04T05:06:07.000Z',
-};
+});
 
 const project = (over: Partial<DataProjectConfig>): DataProjectConfig => ({
   name: 'customers-export',
