@@ -5,19 +5,21 @@ import {
   ClientCertificateCredential,
   ClientSecretCredential,
 } from '@azure/identity';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_CLIENT_ID,
   DEFAULT_CONFIG,
   DEFAULT_FEDERATED_SUBJECT,
   type RunningEmulator,
 } from '../../emulator/index.js';
-import { action, getToken, signWithEmulatorKey, startTestEmulator, TEST_SWITCHES } from './helpers.js';
+import { action, getToken, signWithEmulatorKey, useTestEmulator } from './helpers.js';
 
 let em: RunningEmulator;
-
-beforeAll(async () => {
-  em = await startTestEmulator({
+useTestEmulator(
+  (e) => {
+    em = e;
+  },
+  {
     config: {
       ...DEFAULT_CONFIG,
       clients: [...DEFAULT_CONFIG.clients, { clientId: 'unregistered-app', secrets: ['other-secret'] }],
@@ -27,15 +29,8 @@ beforeAll(async () => {
         { name: 'onprem', type: 'onprem', port: 0, clients: [DEFAULT_CLIENT_ID] },
       ],
     },
-  });
-});
-afterAll(async () => {
-  await em?.stop();
-});
-beforeEach(async () => {
-  await em.control.reset();
-  await em.control.setOptions(TEST_SWITCHES);
-});
+  },
+);
 
 function decode(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
   const [h, p] = token.split('.');

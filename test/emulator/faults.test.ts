@@ -1,33 +1,21 @@
 import { request } from 'node:https';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../emulator/index.js';
 import {
   action,
   customersPackage,
-  getToken,
   importPackage,
-  startTestEmulator,
   summary,
-  TEST_SWITCHES,
   uploadPackage,
+  useTestEmulator,
   valueOf,
 } from './helpers.js';
 
 let em: RunningEmulator;
 let token: string;
-
-beforeAll(async () => {
-  em = await startTestEmulator();
-  token = await getToken(em);
-});
-afterAll(async () => {
-  await em?.stop();
-});
-beforeEach(async () => {
-  await em.control.reset();
-  await em.control.setOptions(TEST_SWITCHES);
-  // Tokens expire on the emulator clock, which earlier tests moved forward.
-  token = await getToken(em);
+useTestEmulator((e, t) => {
+  em = e;
+  token = t;
 });
 
 const writeUrl = (): ReturnType<typeof action> =>

@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { createSign } from 'node:crypto';
 import yazl from 'yazl';
 import yauzl from 'yauzl';
-import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
-import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '../../emulator/index.js';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import type { RunningEmulator, StartEmulatorOptions } from '../../emulator/index.js';
+import { startTestEmulator as startSharedEmulator } from '../support/emulator.js';
 import { DEFAULT_DATA_DIR, CERT_FILES } from '../../emulator/certs.js';
 
 /** Path of the real F&O fixture package (outside the repo). */
@@ -20,14 +21,9 @@ export const FIXTURE_ZIP = join(
 /** True when the fixture folder is present. */
 export const HAVE_FIXTURE = existsSync(FIXTURE_ZIP);
 
-/** Starts an emulator on the shared Azurite with a manual clock and no not-found window. */
+/** The tests' emulator ({@link startSharedEmulator}) without a not-found window. */
 export function startTestEmulator(options: StartEmulatorOptions = {}): Promise<RunningEmulator> {
-  return startEmulator({
-    storageConnectionString: inject('azuriteConnectionString'),
-    clock: { mode: 'manual' },
-    notFoundWindowMs: 0,
-    ...options,
-  });
+  return startSharedEmulator({ notFoundWindowMs: 0, ...options });
 }
 
 /**

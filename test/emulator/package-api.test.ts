@@ -1,21 +1,19 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../emulator/index.js';
 import {
   action,
   customersPackage,
   FIXTURE_ZIP,
-  getToken,
   HAVE_FIXTURE,
   HEADER_XML,
   importPackage,
   innerMessage,
   manifestXml,
-  startTestEmulator,
   summary,
-  TEST_SWITCHES,
   unzip,
   uploadPackage,
+  useTestEmulator,
   utf16,
   valueOf,
   zip,
@@ -26,19 +24,9 @@ const CSV =
 
 let em: RunningEmulator;
 let token: string;
-
-beforeAll(async () => {
-  em = await startTestEmulator();
-  token = await getToken(em);
-});
-afterAll(async () => {
-  await em?.stop();
-});
-beforeEach(async () => {
-  await em.control.reset();
-  await em.control.setOptions(TEST_SWITCHES);
-  // Tokens expire on the emulator clock, which earlier tests moved forward.
-  token = await getToken(em);
+useTestEmulator((e, t) => {
+  em = e;
+  token = t;
 });
 
 describe('package API envelopes', () => {

@@ -1,26 +1,16 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../emulator/index.js';
-import { action, customersPackage, getToken, startTestEmulator, TEST_SWITCHES, valueOf } from './helpers.js';
+import { action, customersPackage, useTestEmulator, valueOf } from './helpers.js';
 
 let em: RunningEmulator;
 let token: string;
 let importId: string;
 let exportId: string;
-
-beforeAll(async () => {
-  em = await startTestEmulator();
-  token = await getToken(em);
+useTestEmulator((e, t) => {
+  em = e;
+  token = t;
   importId = em.recurring.importActivityId ?? '';
   exportId = em.recurring.exportActivityId ?? '';
-});
-afterAll(async () => {
-  await em?.stop();
-});
-beforeEach(async () => {
-  await em.control.reset();
-  await em.control.setOptions(TEST_SWITCHES);
-  // Tokens expire on the emulator clock, which earlier tests moved forward.
-  token = await getToken(em);
 });
 
 const auth = (): Record<string, string> => ({ authorization: `Bearer ${token}` });

@@ -1,15 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { inject } from 'vitest';
-import {
-  DEFAULT_CLIENT_ID,
-  DEFAULT_CONFIG,
-  buildPackage,
-  startEmulator,
-  type RunningEmulator,
-  type StartEmulatorOptions,
-} from '../../../emulator/index.js';
+import { DEFAULT_CLIENT_ID, DEFAULT_CONFIG, buildPackage, type RunningEmulator } from '../../../emulator/index.js';
 import type { AuthEnvironment } from '../../../src/shared/auth/index.js';
 import {
   createEnvironmentClients,
@@ -26,20 +18,7 @@ export const CONFIG_WITH_ONPREM = {
   ],
 };
 
-/** Starts the emulator on the run's shared Azurite with a manual clock. */
-export async function startTestEmulator(options: StartEmulatorOptions = {}): Promise<RunningEmulator> {
-  if (!process.env.NODE_EXTRA_CA_CERTS) {
-    throw new Error(
-      'NODE_EXTRA_CA_CERTS is not set: the test workers must trust the emulator CA (.local/emulator/ca.pem); ' +
-        'the vitest globalSetup sets it.',
-    );
-  }
-  return startEmulator({
-    storageConnectionString: inject('azuriteConnectionString'),
-    clock: { mode: 'manual' },
-    ...options,
-  });
-}
+export { startTestEmulator } from '../../support/emulator.js';
 
 /** The client-secret environment config of an emulator environment. */
 export function secretEnvironment(
