@@ -6,14 +6,18 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../devhost/stack.js';
-import { customersPackage, FAST_POLLING, startImportStack, testConfig, type ImportStack } from './helpers.js';
+import { customersPackage, exportProject, testConfig, useImportStack } from './helpers.js';
 
 const CLI = join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js');
 const FIXTURE = join(PROJECT_ROOT, '..', 'shared', 'fixtures', 'usmf_asset-major-types-01.zip');
 
-let s: ImportStack;
+const s = useImportStack({
+  dmfConfig: testConfig((c) => {
+    (c.dataProjects as unknown[]).push(exportProject());
+  }),
+});
 let dir: string;
 
 interface Run {
@@ -66,22 +70,8 @@ beforeAll(async () => {
     join(dir, 'broken.zip'),
     Buffer.concat([Buffer.from('PK\u0003\u0004'), Buffer.alloc(300, 7)]),
   );
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    dmfConfig: testConfig((c) => {
-      (c.dataProjects as unknown[]).push({
-        name: 'CustomersOut',
-        definitionGroupId: 'CustomerExport',
-        environment: 'local',
-        direction: 'export',
-        legalEntity: 'USMF',
-        polling: FAST_POLLING,
-      });
-    }),
-    appSettings: { DMF_OUTBOUND_CONTAINER: `e2ecliout${Date.now().toString(36)}` },
-  });
 });
-afterAll(async () => {
-  await s?.stop();
+afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 

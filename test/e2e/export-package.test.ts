@@ -1,21 +1,16 @@
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type ContainerClient } from '@azure/storage-blob';
+import { describe, expect, it } from 'vitest';
 import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
 import type { ExportJob, ExportResult } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,
   eventually,
-  FAST_POLLING,
   list,
   readText,
-  startImportStack,
+  useImportStack,
+  exportProject,
   testConfig,
-  type ImportStack,
 } from './helpers.js';
-
-let s: ImportStack;
-let outbound: ContainerClient;
-const outboundName = `e2eout${Date.now().toString(36)}`;
 
 async function waitForExport(id: string, timeoutMs = 45_000): Promise<ExportJob> {
   return eventually(async () => {
@@ -26,39 +21,15 @@ async function waitForExport(id: string, timeoutMs = 45_000): Promise<ExportJob>
   }, timeoutMs);
 }
 
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    dmfConfig: testConfig((c) => {
-      (c.dataProjects as unknown[]).push(
-        {
-          name: 'CustomersOut',
-          definitionGroupId: 'CustomerExport',
-          environment: 'local',
-          direction: 'export',
-          legalEntity: 'USMF',
-          unpack: true,
-          polling: FAST_POLLING,
-        },
-        {
-          name: 'CustomersNightly',
-          definitionGroupId: 'CustomerExport',
-          environment: 'local',
-          direction: 'export',
-          legalEntity: 'USMF',
-          schedule: '* * * * * *',
-          polling: FAST_POLLING,
-        },
-      );
-    }),
-    appSettings: { DMF_OUTBOUND_CONTAINER: outboundName },
-  });
-  outbound = BlobServiceClient.fromConnectionString(s.stack.storageConnectionString).getContainerClient(
-    outboundName,
-  );
+const s = useImportStack({
+  dmfConfig: testConfig((c) => {
+    (c.dataProjects as unknown[]).push(
+      exportProject({ unpack: true }),
+      exportProject({ name: 'CustomersNightly', schedule: '* * * * * *' }),
+    );
+  }),
 });
-afterAll(async () => {
-  await s?.stop();
-});
+const outbound = (): ContainerClient => s.containers.outbound;
 
 describe('package export', () => {
   it('round trip: imported rows come back in the exported package, stored zipped and unpacked', async () => {
@@ -84,14 +55,14 @@ describe('package export', () => {
     const folder = `local/CustomersOut/${day.getUTCFullYear()}/${String(day.getUTCMonth() + 1).padStart(2, '0')}/${String(day.getUTCDate()).padStart(2, '0')}`;
     expect(result.package?.path).toBe(`${folder}/CustomersOut-${accepted.id}.zip`);
     expect(result.package?.bytes).toBeGreaterThan(0);
-    const names = await list(outbound, folder);
+    const names = await list(outbound(), folder);
     expect(names).toContain(result.package!.path);
     const csvPath = result.unpacked.map((b) => b.path).find((p) => p.toLowerCase().endsWith('.csv'));
     expect(csvPath).toBeDefined();
     expect(result.unpacked.map((b) => b.path)).toEqual(
       expect.arrayContaining([`${folder}/CustomersOut-${accepted.id}/Manifest.xml`]),
     );
-    const csv = await readText(outbound, csvPath!);
+    const csv = await readText(outbound(), csvPath!);
     for (let i = 0; i < 4; i++) expect(csv).toContain(`RT-${i}`);
     // the result JSON and the event
     const [, ...resultPath] = result.resultBlob!.split('/');

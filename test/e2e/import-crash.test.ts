@@ -1,24 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Job } from '../../src/shared/jobs/index.js';
-import { customersPackage, eventually, startImportStack, type ImportStack } from './helpers.js';
+import { CHILD_PROCESS_HOST, customersPackage, eventually, useImportStack } from './helpers.js';
 
 // The host runs in a child process here (real clock): SIGKILL, restart on the same data dir.
-let s: ImportStack;
-
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    hostMode: 'child-process',
-    clock: undefined,
-    logger: undefined,
-    blobPollIntervalMs: undefined,
-    onHostOutput: (line) => s?.logs.push(`host ${line}`),
-    emulator: { executionDurationMs: 2_500 },
-  });
-}, 120_000);
-afterAll(async () => {
-  await s?.stop();
+const s = useImportStack({
+  ...CHILD_PROCESS_HOST,
+  emulator: { executionDurationMs: 2_500 },
 });
 
 async function jobWhere(predicate: (job: Job) => boolean, timeoutMs = 30_000): Promise<Job> {

@@ -1,27 +1,13 @@
 import yazl from 'yazl';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
 import type { Job } from '../../src/shared/jobs/index.js';
-import {
-  customersPackage,
-  eventually,
-  list,
-  readText,
-  startImportStack,
-  type ImportStack,
-} from './helpers.js';
+import { customersPackage, eventually, list, readText, useImportStack } from './helpers.js';
 
-let s: ImportStack;
-
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'));
-});
+const s = useImportStack();
 afterEach(async () => {
   await s.stack.emulator.control.clearFaults();
   await s.stack.emulator.control.setOptions({ executionDurationMs: 300 });
-});
-afterAll(async () => {
-  await s?.stop();
 });
 
 async function drop(path: string, content: Buffer | string): Promise<void> {

@@ -1,16 +1,9 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Job } from '../../src/shared/jobs/index.js';
-import { customersPackage, eventually, startImportStack, type ImportStack } from './helpers.js';
+import { customersPackage, eventually, useImportStack } from './helpers.js';
 
-let s: ImportStack;
-
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    emulator: { executionDurationMs: 150, notRunMs: 20, notFoundWindowMs: 20 },
-  });
-});
-afterAll(async () => {
-  await s?.stop();
+const s = useImportStack({
+  emulator: { executionDurationMs: 150, notRunMs: 20, notFoundWindowMs: 20 },
 });
 
 async function jobsByFile(prefix: string): Promise<Map<string, Job>> {

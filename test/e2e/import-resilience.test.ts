@@ -1,40 +1,26 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Job } from '../../src/shared/jobs/index.js';
-import {
-  customersPackage,
-  eventually,
-  FAST_POLLING,
-  startImportStack,
-  testConfig,
-  type ImportStack,
-} from './helpers.js';
+import { customersPackage, eventually, FAST_POLLING, useImportStack, testConfig } from './helpers.js';
 
-let s: ImportStack;
-
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    dmfConfig: testConfig((config) => {
-      const projects = config.dataProjects as Record<string, unknown>[];
-      projects.push({
-        name: 'SlowCustomers',
-        definitionGroupId: 'CustomerImport',
-        environment: 'local',
-        direction: 'import',
-        // 36 s of the host's virtual clock
-        polling: { ...FAST_POLLING, deadlineHours: 0.01 },
-      });
-      projects.push({
-        name: 'ImpatientCustomers',
-        definitionGroupId: 'CustomerImport',
-        environment: 'local',
-        direction: 'import',
-        polling: { ...FAST_POLLING, notStartedGraceSeconds: 5 },
-      });
-    }),
-  });
-});
-afterAll(async () => {
-  await s?.stop();
+const s = useImportStack({
+  dmfConfig: testConfig((config) => {
+    const projects = config.dataProjects as Record<string, unknown>[];
+    projects.push({
+      name: 'SlowCustomers',
+      definitionGroupId: 'CustomerImport',
+      environment: 'local',
+      direction: 'import',
+      // 36 s of the host's virtual clock
+      polling: { ...FAST_POLLING, deadlineHours: 0.01 },
+    });
+    projects.push({
+      name: 'ImpatientCustomers',
+      definitionGroupId: 'CustomerImport',
+      environment: 'local',
+      direction: 'import',
+      polling: { ...FAST_POLLING, notStartedGraceSeconds: 5 },
+    });
+  }),
 });
 
 async function drop(path: string): Promise<void> {

@@ -1,40 +1,24 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BlobServiceClient } from '@azure/storage-blob';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_EXPORT_ACTIVITY_ID } from '../../emulator/index.js';
 import { STORE_CONCURRENCY } from '../../src/activities/recurring/drain.js';
-import { eventually, list, startImportStack, testConfig, type ImportStack } from './helpers.js';
+import {
+  CHILD_PROCESS_HOST,
+  eventually,
+  EVERY_SECOND_DRAIN,
+  list,
+  recurringConfig,
+  useImportStack,
+} from './helpers.js';
 
 // The host runs in a child process (real clock): SIGKILL mid-drain, restart on the same data dir.
 const activityId = DEFAULT_EXPORT_ACTIVITY_ID;
-const outboundName = `e2erexk${Date.now().toString(36)}`;
-let s: ImportStack;
-
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    hostMode: 'child-process',
-    clock: undefined,
-    logger: undefined,
-    blobPollIntervalMs: undefined,
-    onHostOutput: (line) => s?.logs.push(`host ${line}`),
-    dmfConfig: testConfig((c) => {
-      c.recurringActivities = [
-        {
-          id: activityId,
-          environment: 'local',
-          direction: 'export',
-          schedule: '* * * * * *',
-          maxMessagesPerRun: 500,
-        },
-      ];
-    }),
-    emulator: { visibilityTimeoutMs: 1_500 },
-    appSettings: { DMF_OUTBOUND_CONTAINER: outboundName },
-  });
-}, 120_000);
-afterAll(async () => {
-  await s?.stop();
+const s = useImportStack({
+  ...CHILD_PROCESS_HOST,
+  dmfConfig: recurringConfig({ id: activityId, ...EVERY_SECOND_DRAIN }),
+  emulator: { visibilityTimeoutMs: 1_500 },
 });
 
 async function crashAndRestart(): Promise<void> {
@@ -83,10 +67,7 @@ describe('recurring export drain survives a killed host', () => {
       await new Promise((r) => setTimeout(r, 500));
       return undefined;
     }, 90_000);
-    const outbound = BlobServiceClient.fromConnectionString(
-      s.stack.storageConnectionString,
-    ).getContainerClient(outboundName);
-    const blobs = await list(outbound, `local/recurring/${activityId}/`);
+    const blobs = await list(s.containers.outbound, `local/recurring/${activityId}/`);
     expect(blobs.sort()).toEqual(ids.map((id) => `local/recurring/${activityId}/${id}`).sort());
     const downloads = (await s.stack.emulator.control.calls()).filter(
       (c) => c.route === 'download' && c.status === 200 && ids.includes((c.messageId ?? '').toLowerCase()),

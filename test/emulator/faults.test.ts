@@ -11,12 +11,8 @@ import {
   valueOf,
 } from './helpers.js';
 
-let em: RunningEmulator;
-let token: string;
-useTestEmulator((e, t) => {
-  em = e;
-  token = t;
-});
+let em: RunningEmulator, token: string;
+useTestEmulator((e, t) => ([em, token] = [e, t]));
 
 const writeUrl = (): ReturnType<typeof action> =>
   action(em, 'GetAzureWriteUrl', { uniqueFileName: 'f.zip' }, token);

@@ -22,12 +22,8 @@ import {
 
 const ZERO_GUID = '00000000-0000-0000-0000-000000000000';
 
-let em: RunningEmulator;
-let token: string;
-useTestEmulator((e, t) => {
-  em = e;
-  token = t;
-});
+let em: RunningEmulator, token: string;
+useTestEmulator((e, t) => ([em, token] = [e, t]));
 
 function exportBody(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {

@@ -21,12 +21,8 @@ import {
 
 const CSV = 'CUSTOMERACCOUNT,NAME\r\nP-1,Contoso\r\nP-2,Fabrikam\r\n';
 
-let em: RunningEmulator;
-let token: string;
-useTestEmulator((e, t) => {
-  em = e;
-  token = t;
-});
+let em: RunningEmulator, token: string;
+useTestEmulator((e, t) => ([em, token] = [e, t]));
 
 /** A one-entity package whose manifest maps `fields` (none: no EntityMapList). */
 function pkg(options: { entity?: string; csv?: string; fields?: string[] } = {}): Promise<Buffer> {

@@ -50,6 +50,14 @@ export function useTestEmulator(
   });
 }
 
+/** The emulator's recurring data job activity ids (import, export). */
+export function recurringActivities(em: RunningEmulator): { importId: string; exportId: string } {
+  return { importId: em.recurring.importActivityId ?? '', exportId: em.recurring.exportActivityId ?? '' };
+}
+
+/** The authorization header of a bearer token. */
+export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
+
 /** Test-only switches every test file restores in beforeEach. */
 export const TEST_SWITCHES = {
   notFoundWindowMs: 0,

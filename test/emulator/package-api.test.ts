@@ -22,12 +22,8 @@ import {
 const CSV =
   'CUSTOMERACCOUNT,NAME,CUSTOMERGROUPID\r\nUS-001,Contoso,10\r\nUS-002,"Fabrikam, Inc.",10\r\nUS-003,Adatum,20\r\n';
 
-let em: RunningEmulator;
-let token: string;
-useTestEmulator((e, t) => {
-  em = e;
-  token = t;
-});
+let em: RunningEmulator, token: string;
+useTestEmulator((e, t) => ([em, token] = [e, t]));
 
 describe('package API envelopes', () => {
   it('GetAzureWriteUrl answers a JSON string with BlobId and a write SAS BlobUrl ending in the file name', async () => {

@@ -1,19 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../emulator/index.js';
-import { action, customersPackage, useTestEmulator, valueOf } from './helpers.js';
+import {
+  action,
+  customersPackage,
+  useTestEmulator,
+  valueOf,
+  bearer,
+  recurringActivities,
+} from './helpers.js';
 
-let em: RunningEmulator;
-let token: string;
-let importId: string;
-let exportId: string;
+let em: RunningEmulator, token: string, importId: string, exportId: string;
 useTestEmulator((e, t) => {
-  em = e;
-  token = t;
-  importId = em.recurring.importActivityId ?? '';
-  exportId = em.recurring.exportActivityId ?? '';
+  [em, token] = [e, t];
+  ({ importId, exportId } = recurringActivities(e));
 });
-
-const auth = (): Record<string, string> => ({ authorization: `Bearer ${token}` });
+const auth = (): Record<string, string> => bearer(token);
 
 async function enqueue(
   body: Buffer | string,
