@@ -10,7 +10,20 @@ import {
   useImportStack,
   exportProject,
   testConfig,
+  statusFault,
+  outcomeFault,
 } from './helpers.js';
+
+/** The export instances whose input matches. */
+async function exports(
+  matches: (input: Record<string, unknown>) => boolean,
+): Promise<{ instanceId: string; runtimeStatus: string }[]> {
+  const statuses = await s.stack.host!.durable.queryStatuses({});
+  return statuses.filter(
+    (st) => st.name === 'exportPackage' && matches((st.input ?? {}) as Record<string, unknown>),
+  );
+}
+const nightly = (input: Record<string, unknown>): boolean => input.project === 'CustomersNightly';
 
 async function waitForExport(id: string, timeoutMs = 45_000): Promise<ExportJob> {
   return eventually(async () => {
@@ -98,14 +111,9 @@ describe('package export', () => {
       },
       messageId: 'export-command-1',
     });
-    const started = await eventually(async () => {
-      const statuses = await s.stack.host!.durable.queryStatuses({});
-      return statuses.find(
-        (st) =>
-          st.name === 'exportPackage' &&
-          (st.input as { correlationId?: string } | null)?.correlationId === 'corr-exp-7',
-      );
-    });
+    const started = await eventually(
+      async () => (await exports((input) => input.correlationId === 'corr-exp-7'))[0],
+    );
     const job = await waitForExport(started.instanceId);
     expect(job.status).toBe('Succeeded');
     expect(job.result).toMatchObject({
@@ -127,12 +135,7 @@ describe('package export', () => {
   });
 
   it('a failed export reports Failed with an event', async () => {
-    await s.stack.emulator.control.setFault({
-      route: 'ExportToPackage',
-      kind: 'outcome',
-      outcome: 'Failed',
-      times: 1,
-    });
+    await s.stack.emulator.control.setFault(outcomeFault('ExportToPackage', 'Failed', 1));
     const response = await s.api('/api/exports?environment=local&project=CustomersOut', { method: 'POST' });
     const { id } = (await response.json()) as { id: string };
     const job = await waitForExport(id);
@@ -144,18 +147,8 @@ describe('package export', () => {
   });
 
   it('a start that fails while F&O cannot be asked about it either ends Failed with both reasons', async () => {
-    await s.stack.emulator.control.setFault({
-      route: 'ExportToPackage',
-      kind: 'status',
-      status: 400,
-      times: 100,
-    });
-    await s.stack.emulator.control.setFault({
-      route: 'GetExecutionSummaryStatus',
-      kind: 'status',
-      status: 403,
-      times: 100,
-    });
+    await s.stack.emulator.control.setFault(statusFault('ExportToPackage', 400, 100));
+    await s.stack.emulator.control.setFault(statusFault('GetExecutionSummaryStatus', 403, 100));
     try {
       const response = await s.api('/api/exports?environment=local&project=CustomersOut', { method: 'POST' });
       const { id } = (await response.json()) as { id: string };
@@ -172,14 +165,7 @@ describe('package export', () => {
   it('the schedule timer starts a due export once per occurrence', async () => {
     const run = await s.api('/admin/functions/exportScheduleTimer', { method: 'POST', body: '{}' });
     expect(run.status).toBeLessThan(300);
-    const job = await eventually(async () => {
-      const statuses = await s.stack.host!.durable.queryStatuses({});
-      return statuses.find(
-        (st) =>
-          st.name === 'exportPackage' &&
-          (st.input as { project?: string } | null)?.project === 'CustomersNightly',
-      );
-    });
+    const job = await eventually(async () => (await exports(nightly))[0]);
     const done = await waitForExport(job.instanceId);
     expect(done.status).toBe('Succeeded');
     expect(done.result?.trigger).toBe('schedule');
@@ -190,12 +176,7 @@ describe('package export', () => {
     await s.stack.emulator.control.setOptions({ executionDurationMs: 3_000 });
     try {
       const running = async (): Promise<number> =>
-        (await s.stack.host!.durable.queryStatuses({})).filter(
-          (st) =>
-            st.name === 'exportPackage' &&
-            st.runtimeStatus === 'Running' &&
-            (st.input as { project?: string } | null)?.project === 'CustomersNightly',
-        ).length;
+        (await exports(nightly)).filter((st) => st.runtimeStatus === 'Running').length;
       // the schedule fires every second; run the timer at several occurrences while an export runs
       let most = 0;
       let seenRunning = false;

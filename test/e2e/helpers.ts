@@ -13,7 +13,7 @@ import {
   type LocalStack,
   type StartLocalStackOptions,
 } from '../../devhost/stack.js';
-import { buildPackage } from '../../emulator/index.js';
+import { buildPackage, type FaultSpec } from '../../emulator/index.js';
 import type { Job } from '../../src/shared/jobs/index.js';
 
 /** One running stack with the app's containers and helpers. */
@@ -239,6 +239,21 @@ export function customersPackage(
     definitionGroupName: 'CustomerImport',
     entities: [{ entityName: 'Customers V3', columns: ['CUSTOMERACCOUNT', 'NAME', 'CUSTOMERGROUPID'], rows }],
   });
+}
+
+/** An emulator fault: `route` answers HTTP `status` to the next `times` calls. */
+export function statusFault(route: string, status: number, times: number): FaultSpec {
+  return { route, kind: 'status', status, times };
+}
+
+/** An emulator fault: `route` answers `ms` late to the next `times` calls. */
+export function latencyFault(route: string, ms: number, times?: number): FaultSpec {
+  return { route, kind: 'latency', ms, ...(times !== undefined ? { times } : {}) };
+}
+
+/** An emulator fault: the next `times` executions `route` starts end with `outcome`. */
+export function outcomeFault(route: string, outcome: string, times: number): FaultSpec {
+  return { route, kind: 'outcome', outcome, times } as FaultSpec;
 }
 
 /** Polls `check` until it returns a value (bounded). */

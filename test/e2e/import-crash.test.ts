@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Job } from '../../src/shared/jobs/index.js';
-import { CHILD_PROCESS_HOST, customersPackage, eventually, useImportStack } from './helpers.js';
+import { CHILD_PROCESS_HOST, customersPackage, eventually, useImportStack, latencyFault } from './helpers.js';
 
 // The host runs in a child process here (real clock): SIGKILL, restart on the same data dir.
 const s = useImportStack({
@@ -47,12 +47,7 @@ describe('import pipeline survives a killed host', () => {
 
   it('SIGKILL during upload/start: after restart exactly one F&O execution', async () => {
     // ImportFromPackage answers slowly, so the kill lands while the start is in flight
-    await s.stack.emulator.control.setFault({
-      route: 'ImportFromPackage',
-      kind: 'latency',
-      ms: 1_500,
-      times: 1,
-    });
+    await s.stack.emulator.control.setFault(latencyFault('ImportFromPackage', 1_500, 1));
     const zip = await customersPackage({ prefix: 'KILLUP' });
     await s.containers.inbound.getBlockBlobClient('local/Customers/kill-upload.zip').upload(zip, zip.length);
     const uploading = await jobWhere((j) => j.file === 'kill-upload.zip' && j.stage === 'Uploading');

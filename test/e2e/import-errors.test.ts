@@ -2,7 +2,7 @@ import yazl from 'yazl';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
 import type { Job } from '../../src/shared/jobs/index.js';
-import { customersPackage, eventually, list, readText, useImportStack } from './helpers.js';
+import { customersPackage, eventually, list, readText, useImportStack, outcomeFault } from './helpers.js';
 
 const s = useImportStack();
 afterEach(async () => {
@@ -55,12 +55,7 @@ describe('import pipeline, F&O outcomes', () => {
   it.each(['Failed', 'Canceled'] as const)(
     '%s in F&O: job status follows, errors fetched, source archived under failed/',
     async (outcome) => {
-      await s.stack.emulator.control.setFault({
-        route: 'ImportFromPackage',
-        kind: 'outcome',
-        outcome,
-        times: 1,
-      });
+      await s.stack.emulator.control.setFault(outcomeFault('ImportFromPackage', outcome, 1));
       const name = `outcome-${outcome}.zip`;
       await drop(`local/Customers/${name}`, await customersPackage({ prefix: outcome }));
       const job = await jobFor(name);

@@ -11,6 +11,7 @@ import {
   list,
   recurringConfig,
   useImportStack,
+  latencyFault,
 } from './helpers.js';
 
 // The host runs in a child process (real clock): SIGKILL mid-drain, restart on the same data dir.
@@ -53,7 +54,7 @@ describe('recurring export drain survives a killed host', () => {
       ids.push(messageId.toLowerCase());
     }
     // slow downloads widen the window in which the kill lands mid-message
-    await s.stack.emulator.control.setFault({ route: 'download', kind: 'latency', ms: 150 });
+    await s.stack.emulator.control.setFault(latencyFault('download', 150));
     await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
     await eventually(async () => ((await acked(ids)) >= 5 ? true : undefined), 60_000);
     expect(await acked(ids)).toBeLessThan(ids.length); // the kill lands mid-drain

@@ -8,6 +8,8 @@ import {
   readText,
   recurringConfig,
   useImportStack,
+  statusFault,
+  latencyFault,
 } from './helpers.js';
 
 const activityId = DEFAULT_EXPORT_ACTIVITY_ID;
@@ -107,7 +109,7 @@ describe('recurring export drain', () => {
   it('failed acks: the messages reappear, are found stored and only acked — no duplicate, none lost', async () => {
     await s.stack.emulator.control.setOptions({ visibilityTimeoutMs: 300 });
     // every ack of the first batch (10 messages × 4 rounds, one HTTP attempt each) fails
-    await s.stack.emulator.control.setFault({ route: 'ack', kind: 'status', status: 500, times: 40 });
+    await s.stack.emulator.control.setFault(statusFault('ack', 500, 40));
     const ids = await seed(20, 'ACK');
     const first = await drain();
     expect(first.ackFailures).toBeGreaterThan(0);
@@ -151,7 +153,7 @@ describe('recurring export drain', () => {
     const previous = runOf();
     await seed(30, 'SINGLE');
     // slow downloads keep the drain running across several schedule occurrences
-    await s.stack.emulator.control.setFault({ route: 'download', kind: 'latency', ms: 100 });
+    await s.stack.emulator.control.setFault(latencyFault('download', 100));
     try {
       const skips = (): number =>
         s.logs.filter((l) => l.includes('is still running: not started again')).length;

@@ -9,6 +9,8 @@ import {
   uploadPackage,
   useTestEmulator,
   valueOf,
+  executionErrors,
+  stagingErrorFileUrl,
 } from './helpers.js';
 
 let em: RunningEmulator, token: string;
@@ -175,20 +177,11 @@ describe('faults', () => {
       const id = await importPackage(em, token, await customersPackage(CSV));
       await em.control.advanceClock(2_000);
       expect(await summary(em, token, id)).toBe(outcome);
-      const errors = JSON.parse(
-        valueOf(await action(em, 'GetExecutionErrors', { executionId: id }, token)) as string,
-      ) as { RecordId: string }[];
+      const errors = await executionErrors(em, token, id);
       expect(errors.length).toBeGreaterThan(0);
       const rows = await em.control.rows('Customers V3', 'USMF');
       expect(rows.length).toBe(outcome === 'PartiallySucceeded' ? 1 : 0);
-      const stagingUrl = valueOf(
-        await action(
-          em,
-          'GetImportStagingErrorFileUrl',
-          { executionId: id, entityName: 'Customers V3' },
-          token,
-        ),
-      ) as string;
+      const stagingUrl = await stagingErrorFileUrl(em, token, id);
       if (outcome === 'PartiallySucceeded') {
         // The rejected row is the same in GetExecutionErrors and in the staging error file.
         const lines = (await (await fetch(stagingUrl)).text()).trim().split('\r\n');

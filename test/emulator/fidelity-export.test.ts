@@ -18,6 +18,7 @@ import {
   useTestEmulator,
   unzip,
   valueOf,
+  executionErrors,
 } from './helpers.js';
 
 const ZERO_GUID = '00000000-0000-0000-0000-000000000000';
@@ -103,9 +104,7 @@ describe('rule 4 (export): the zero GUID, the nested url answer and the size lim
     const big = valueOf(await action(em, 'ExportToPackage', exportBody(), token)) as string;
     await em.control.advanceClock(2_000);
     expect(await summary(em, token, big)).toBe('Failed');
-    const errors = JSON.parse(
-      valueOf(await action(em, 'GetExecutionErrors', { executionId: big }, token)) as string,
-    ) as { ErrorMessage: string }[];
+    const errors = await executionErrors(em, token, big);
     expect(errors[0]?.ErrorMessage).toMatch(/larger than the export file size limit of 2000 bytes/);
     expect(valueOf(await action(em, 'GetExportedPackageUrl', { executionId: big }, token))).toBe('');
     await em.control.setOptions({ maxExportPackageBytes: 1_000_000 });

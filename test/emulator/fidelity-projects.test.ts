@@ -17,6 +17,7 @@ import {
   utf16,
   valueOf,
   zip,
+  executionErrors,
 } from './helpers.js';
 
 const CSV = 'CUSTOMERACCOUNT,NAME\r\nP-1,Contoso\r\nP-2,Fabrikam\r\n';
@@ -37,9 +38,7 @@ function pkg(options: { entity?: string; csv?: string; fields?: string[] } = {})
 }
 
 async function errorsOf(executionId: string): Promise<{ ErrorMessage: string }[]> {
-  return JSON.parse(valueOf(await action(em, 'GetExecutionErrors', { executionId }, token)) as string) as {
-    ErrorMessage: string;
-  }[];
+  return await executionErrors(em, token, executionId);
 }
 
 describe('rule 1: ImportFromPackage creates and overwrites data projects (RIS #47, #54, #75, #93)', () => {

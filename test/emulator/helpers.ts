@@ -137,6 +137,36 @@ export async function action(
   return { status: res.status, headers: res.headers, body: parsed, text };
 }
 
+/** One row of GetExecutionErrors (the answer is a JSON string of these). */
+export interface ExecutionErrorRow {
+  RecordId: string;
+  Field: string;
+  ErrorMessage: string;
+}
+
+/** GetExecutionErrors of an execution, parsed. */
+export async function executionErrors(
+  em: RunningEmulator,
+  token: string,
+  executionId: string,
+): Promise<ExecutionErrorRow[]> {
+  return JSON.parse(
+    valueOf(await action(em, 'GetExecutionErrors', { executionId }, token)) as string,
+  ) as ExecutionErrorRow[];
+}
+
+/** GetImportStagingErrorFileUrl of an entity of an execution ("" when it has none). */
+export async function stagingErrorFileUrl(
+  em: RunningEmulator,
+  token: string,
+  executionId: string,
+  entityName = 'Customers V3',
+): Promise<string> {
+  return valueOf(
+    await action(em, 'GetImportStagingErrorFileUrl', { executionId, entityName }, token),
+  ) as string;
+}
+
 /** The `value` of a successful OData answer. */
 export function valueOf(r: ActionResponse): unknown {
   if (r.status !== 200) throw new Error(`expected 200, got ${r.status}: ${r.text}`);

@@ -17,6 +17,8 @@ import {
   utf16,
   valueOf,
   zip,
+  executionErrors,
+  stagingErrorFileUrl,
 } from './helpers.js';
 
 const CSV =
@@ -188,24 +190,11 @@ describe('import executions', () => {
     const id = await importPackage(em, token, await customersPackage(csv));
     await em.control.advanceClock(2_000);
     expect(await summary(em, token, id)).toBe('PartiallySucceeded');
-    const errors = JSON.parse(
-      valueOf(await action(em, 'GetExecutionErrors', { executionId: id }, token)) as string,
-    ) as {
-      RecordId: string;
-      Field: string;
-      ErrorMessage: string;
-    }[];
+    const errors = await executionErrors(em, token, id);
     expect(errors).toHaveLength(3);
     for (const e of errors) expect(Object.keys(e).sort()).toEqual(['ErrorMessage', 'Field', 'RecordId']);
 
-    const stagingUrl = valueOf(
-      await action(
-        em,
-        'GetImportStagingErrorFileUrl',
-        { executionId: id, entityName: 'Customers V3' },
-        token,
-      ),
-    ) as string;
+    const stagingUrl = await stagingErrorFileUrl(em, token, id);
     expect(stagingUrl).toMatch(/^http/);
     const staging = (await (await fetch(stagingUrl)).text())
       .replace(/^\ufeff/, '')
@@ -347,9 +336,7 @@ describe('import executions', () => {
     expect(await summary(em, token, noManifest)).toBe('Failed');
     expect(await summary(em, token, failedFolder)).toBe('Failed');
     expect(await summary(em, token, noData)).toBe('Failed');
-    const errs = JSON.parse(
-      valueOf(await action(em, 'GetExecutionErrors', { executionId: noData }, token)) as string,
-    ) as { ErrorMessage: string }[];
+    const errs = await executionErrors(em, token, noData);
     expect(errs[0]?.ErrorMessage).toContain("'Customers V3.csv'");
   });
 
@@ -370,11 +357,7 @@ describe('import executions', () => {
     const rejected = await importPackage(em, token, await vendors());
     await em.control.advanceClock(2_000);
     expect(await summary(em, token, rejected)).toBe('Failed');
-    const errors = JSON.parse(
-      valueOf(await action(em, 'GetExecutionErrors', { executionId: rejected }, token)) as string,
-    ) as {
-      ErrorMessage: string;
-    }[];
+    const errors = await executionErrors(em, token, rejected);
     expect(errors[0]?.ErrorMessage).toContain("'Vendors V2'");
   });
 
@@ -387,11 +370,7 @@ describe('import executions', () => {
     const id = await importPackage(em, token, bytes);
     await em.control.advanceClock(2_000);
     expect(await summary(em, token, id)).toBe('Failed');
-    const errors = JSON.parse(
-      valueOf(await action(em, 'GetExecutionErrors', { executionId: id }, token)) as string,
-    ) as {
-      ErrorMessage: string;
-    }[];
+    const errors = await executionErrors(em, token, id);
     expect(errors[0]?.ErrorMessage).toContain("'Customers V3'");
   });
 

@@ -1,7 +1,12 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { DEFAULT_CLIENT_ID, DEFAULT_CONFIG, buildPackage, type RunningEmulator } from '../../../emulator/index.js';
+import {
+  DEFAULT_CLIENT_ID,
+  DEFAULT_CONFIG,
+  buildPackage,
+  type RunningEmulator,
+} from '../../../emulator/index.js';
 import type { AuthEnvironment } from '../../../src/shared/auth/index.js';
 import {
   createEnvironmentClients,
@@ -68,6 +73,16 @@ export function clientsFor(
   options: { retry?: Partial<RetryOptions>; timeoutMs?: number } = {},
 ): EnvironmentClients {
   return createEnvironmentClients(secretEnvironment(emu), { env: settingsOf(emu), ...options });
+}
+
+/** The calls the emulator logged while `run` ran, in order. */
+export async function callsDuring(
+  emu: RunningEmulator,
+  run: () => Promise<unknown>,
+): Promise<Awaited<ReturnType<RunningEmulator['control']['calls']>>> {
+  const before = (await emu.control.calls()).length;
+  await run();
+  return (await emu.control.calls()).slice(before);
 }
 
 /** A small CustomerImport package; a cell containing `#BAD#` makes its row a staging error. */

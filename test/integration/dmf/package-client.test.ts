@@ -16,6 +16,7 @@ import {
   startLosingProxy,
   startTestEmulator,
   streamOf,
+  callsDuring,
 } from './emulator-setup.js';
 
 const caught = caughtAs(DmfApiError);
@@ -175,12 +176,12 @@ describe('DmfPackageClient against the F&O emulator', () => {
       retryAfterSeconds: 5,
       times: 1,
     });
-    const before = (await emu.control.calls()).length;
-    const error = await caught(client.getExecutionSummaryStatus('no-such-execution'));
-    expect(error.code).toBe('DMF_EXECUTION_NOT_FOUND');
-    const calls = (await emu.control.calls())
-      .slice(before)
-      .filter((c) => c.route === 'GetExecutionSummaryStatus');
+    const calls = (
+      await callsDuring(emu, async () => {
+        const error = await caught(client.getExecutionSummaryStatus('no-such-execution'));
+        expect(error.code).toBe('DMF_EXECUTION_NOT_FOUND');
+      })
+    ).filter((c) => c.route === 'GetExecutionSummaryStatus');
     expect(calls.map((c) => c.status)).toEqual([429, 400]);
     const gap = Date.parse(calls[1]!.startedAt) - Date.parse(calls[0]!.startedAt);
     expect(gap).toBeGreaterThanOrEqual(5_000);
@@ -204,15 +205,15 @@ describe('DmfPackageClient against the F&O emulator', () => {
     const { blobUrl } = await client.getAzureWriteUrl('checked.zip');
     await uploadPackageToSas(blobUrl, streamOf(await customerPackage([['INT-0301', 'Checked']])));
     await emu.control.setFault({ route: 'ImportFromPackage', kind: 'status', status: 500, times: 1 });
-    const before = (await emu.control.calls()).length;
-    const id = await client.importFromPackage({
-      packageUrl: blobUrl,
-      definitionGroupId: 'CustomerImport',
-      executionId: 'int-checked-1',
-      legalEntityId: 'USMF',
+    const calls = await callsDuring(emu, async () => {
+      const id = await client.importFromPackage({
+        packageUrl: blobUrl,
+        definitionGroupId: 'CustomerImport',
+        executionId: 'int-checked-1',
+        legalEntityId: 'USMF',
+      });
+      expect(id).toBe('int-checked-1');
     });
-    expect(id).toBe('int-checked-1');
-    const calls = (await emu.control.calls()).slice(before);
     expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
       'ImportFromPackage 500',
       'GetExecutionSummaryStatus 400',
@@ -235,15 +236,15 @@ describe('DmfPackageClient against the F&O emulator', () => {
       const { blobUrl } = await client.getAzureWriteUrl('lost-answer.zip');
       await uploadPackageToSas(blobUrl, streamOf(await customerPackage([['INT-0401', 'Lost']])));
       proxy.loseNextAnswer('ImportFromPackage');
-      const before = (await emu.control.calls()).length;
-      const id = await client.importFromPackage({
-        packageUrl: blobUrl,
-        definitionGroupId: 'CustomerImport',
-        executionId: 'int-lost-1',
-        legalEntityId: 'USMF',
+      const calls = await callsDuring(emu, async () => {
+        const id = await client.importFromPackage({
+          packageUrl: blobUrl,
+          definitionGroupId: 'CustomerImport',
+          executionId: 'int-lost-1',
+          legalEntityId: 'USMF',
+        });
+        expect(id).toBe('int-lost-1');
       });
-      expect(id).toBe('int-lost-1');
-      const calls = (await emu.control.calls()).slice(before);
       expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
         'ImportFromPackage 200',
         'GetExecutionSummaryStatus 200',
@@ -257,11 +258,11 @@ describe('DmfPackageClient against the F&O emulator', () => {
   it('refreshes the token once when F&O answers 401 for an expired token', async () => {
     const { packages: client } = clientsFor(emu);
     await emu.control.setFault({ route: 'token', kind: 'tokenExpiry', seconds: 600, times: 1 });
-    const before = (await emu.control.calls()).length;
-    await client.getAzureWriteUrl('before-expiry.zip');
-    await emu.control.advanceClock(601_000);
-    await client.getAzureWriteUrl('after-expiry.zip');
-    const calls = (await emu.control.calls()).slice(before);
+    const calls = await callsDuring(emu, async () => {
+      await client.getAzureWriteUrl('before-expiry.zip');
+      await emu.control.advanceClock(601_000);
+      await client.getAzureWriteUrl('after-expiry.zip');
+    });
     expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
       'openid-configuration 200',
       'token 200',

@@ -4,7 +4,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { caughtAs } from '../../support/caught.js';
 import type { RunningEmulator } from '../../../emulator/index.js';
 import { DmfApiError, type RecurringClient } from '../../../src/shared/dmf/index.js';
-import { clientsFor, customerPackage, emulatorTime, startTestEmulator } from './emulator-setup.js';
+import {
+  clientsFor,
+  customerPackage,
+  emulatorTime,
+  startTestEmulator,
+  callsDuring,
+} from './emulator-setup.js';
 
 const caught = caughtAs(DmfApiError);
 
@@ -135,11 +141,13 @@ describe('RecurringClient against the F&O emulator', () => {
       retryAfterSeconds: 3,
       times: 1,
     });
-    const before = (await emu.control.calls()).length;
-    await client.enqueue(importId, Buffer.from('CustomerAccount,Name\r\nREC-0301,x\r\n'), {
-      entity: 'Customers V3',
-    });
-    const calls = (await emu.control.calls()).slice(before).filter((c) => c.route === 'enqueue');
+    const calls = (
+      await callsDuring(emu, async () => {
+        await client.enqueue(importId, Buffer.from('CustomerAccount,Name\r\nREC-0301,x\r\n'), {
+          entity: 'Customers V3',
+        });
+      })
+    ).filter((c) => c.route === 'enqueue');
     expect(calls.map((c) => c.status)).toEqual([429, 200]);
     expect(Date.parse(calls[1]!.startedAt) - Date.parse(calls[0]!.startedAt)).toBeGreaterThanOrEqual(3_000);
   });
