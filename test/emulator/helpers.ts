@@ -163,8 +163,19 @@ export async function stagingErrorFileUrl(
   entityName = 'Customers V3',
 ): Promise<string> {
   return valueOf(
-    await action(em, 'GetImportStagingErrorFileUrl', { executionId, entityName }, token),
+    await entityAction(em, token, 'GetImportStagingErrorFileUrl', executionId, entityName),
   ) as string;
+}
+
+/** An action about one entity of an execution (its error files). */
+export function entityAction(
+  em: RunningEmulator,
+  token: string,
+  name: string,
+  executionId: string,
+  entityName = 'Customers V3',
+): Promise<ActionResponse> {
+  return action(em, name, { executionId, entityName }, token);
 }
 
 /** The `value` of a successful OData answer. */
@@ -293,7 +304,16 @@ export async function startImport(
   bytes: Buffer,
   options: { definitionGroupId?: string; executionId?: string; overwrite?: boolean } = {},
 ): Promise<ActionResponse> {
-  const packageUrl = await uploadPackage(em, token, bytes);
+  return importFrom(em, token, await uploadPackage(em, token, bytes), options);
+}
+
+/** Posts ImportFromPackage for an uploaded package url (defaults as {@link startImport}); the raw answer. */
+export function importFrom(
+  em: RunningEmulator,
+  token: string,
+  packageUrl: string,
+  options: { definitionGroupId?: string; executionId?: string; overwrite?: boolean } = {},
+): Promise<ActionResponse> {
   return action(
     em,
     'ImportFromPackage',

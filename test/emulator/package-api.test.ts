@@ -19,6 +19,8 @@ import {
   zip,
   executionErrors,
   stagingErrorFileUrl,
+  entityAction,
+  importFrom,
 } from './helpers.js';
 
 const CSV =
@@ -144,26 +146,8 @@ describe('import executions', () => {
     await em.control.advanceClock(2_000);
     expect(await summary(em, token, id)).toBe('Succeeded');
     expect(valueOf(await action(em, 'GetExecutionErrors', { executionId: id }, token))).toBe('[]');
-    expect(
-      valueOf(
-        await action(
-          em,
-          'GetImportStagingErrorFileUrl',
-          { executionId: id, entityName: 'Customers V3' },
-          token,
-        ),
-      ),
-    ).toBe('');
-    expect(
-      valueOf(
-        await action(
-          em,
-          'GenerateImportTargetErrorKeysFile',
-          { executionId: id, entityName: 'Customers V3' },
-          token,
-        ),
-      ),
-    ).toBe(false);
+    expect(valueOf(await entityAction(em, token, 'GetImportStagingErrorFileUrl', id))).toBe('');
+    expect(valueOf(await entityAction(em, token, 'GenerateImportTargetErrorKeysFile', id))).toBe(false);
     const rows = await em.control.rows('Customers V3', 'USMF');
     expect(rows).toHaveLength(3);
     expect(rows).toContainEqual({ CUSTOMERACCOUNT: 'US-002', NAME: 'Fabrikam, Inc.', CUSTOMERGROUPID: '10' });
@@ -204,45 +188,15 @@ describe('import executions', () => {
     const stagingIds = staging.slice(1).map((l) => l.split(',')[0]);
     expect(stagingIds.sort()).toEqual(errors.map((e) => e.RecordId).sort());
 
-    expect(
-      valueOf(
-        await action(
-          em,
-          'GetImportTargetErrorKeysFileUrl',
-          { executionId: id, entityName: 'Customers V3' },
-          token,
-        ),
-      ),
-    ).toBe('');
-    const generated = await action(
-      em,
-      'GenerateImportTargetErrorKeysFile',
-      { executionId: id, entityName: 'Customers V3' },
-      token,
-    );
+    expect(valueOf(await entityAction(em, token, 'GetImportTargetErrorKeysFileUrl', id))).toBe('');
+    const generated = await entityAction(em, token, 'GenerateImportTargetErrorKeysFile', id);
     expect(generated.body).toEqual({
       '@odata.context': `${em.baseUrl}/data/$metadata#Edm.Boolean`,
       value: true,
     });
-    expect(
-      valueOf(
-        await action(
-          em,
-          'GetImportTargetErrorKeysFileUrl',
-          { executionId: id, entityName: 'Customers V3' },
-          token,
-        ),
-      ),
-    ).toBe('');
+    expect(valueOf(await entityAction(em, token, 'GetImportTargetErrorKeysFileUrl', id))).toBe('');
     await em.control.advanceClock(500);
-    const keysUrl = valueOf(
-      await action(
-        em,
-        'GetImportTargetErrorKeysFileUrl',
-        { executionId: id, entityName: 'Customers V3' },
-        token,
-      ),
-    ) as string;
+    const keysUrl = valueOf(await entityAction(em, token, 'GetImportTargetErrorKeysFileUrl', id)) as string;
     const keys = (await (await fetch(keysUrl)).text())
       .replace(/^\ufeff/, '')
       .trim()
@@ -258,19 +212,7 @@ describe('import executions', () => {
   it('rejects an executionId already used', async () => {
     await importPackage(em, token, await customersPackage(CSV), 'dup-id');
     const url = await uploadPackage(em, token, await customersPackage(CSV));
-    const again = await action(
-      em,
-      'ImportFromPackage',
-      {
-        packageUrl: url,
-        definitionGroupId: 'CustomerImport',
-        executionId: 'dup-id',
-        execute: true,
-        overwrite: true,
-        legalEntityId: 'USMF',
-      },
-      token,
-    );
+    const again = await importFrom(em, token, url, { executionId: 'dup-id' });
     expect(again.status).toBe(400);
     expect(innerMessage(again.body)).toContain('dup-id');
   });
@@ -298,19 +240,7 @@ describe('import executions', () => {
       'data/Customers V3.csv': CSV,
     });
     const start = async (bytes: Buffer): Promise<Awaited<ReturnType<typeof action>>> =>
-      action(
-        em,
-        'ImportFromPackage',
-        {
-          packageUrl: await uploadPackage(em, token, bytes),
-          definitionGroupId: 'CustomerImport',
-          executionId: '',
-          execute: true,
-          overwrite: true,
-          legalEntityId: 'USMF',
-        },
-        token,
-      );
+      importFrom(em, token, await uploadPackage(em, token, bytes));
     const folder = await start(withFolder);
     expect(folder.status).toBe(400);
     expect(innerMessage(folder.body)).toMatch(/folder/);
@@ -433,35 +363,15 @@ describe('import executions', () => {
   });
 
   it('refuses an unknown package url and an expired write url', async () => {
-    const unknown = await action(
+    const unknown = await importFrom(
       em,
-      'ImportFromPackage',
-      {
-        packageUrl: `${new URL(em.storageConnectionString.match(/BlobEndpoint=([^;]+)/)?.[1] ?? '').toString()}/nope/missing.zip`,
-        definitionGroupId: 'CustomerImport',
-        executionId: '',
-        execute: true,
-        overwrite: true,
-        legalEntityId: 'USMF',
-      },
       token,
+      `${new URL(em.storageConnectionString.match(/BlobEndpoint=([^;]+)/)?.[1] ?? '').toString()}/nope/missing.zip`,
     );
     expect(unknown.status).toBe(400);
     const url = await uploadPackage(em, token, await customersPackage(CSV));
     await em.control.advanceClock(36 * 60_000);
-    const expired = await action(
-      em,
-      'ImportFromPackage',
-      {
-        packageUrl: url,
-        definitionGroupId: 'CustomerImport',
-        executionId: '',
-        execute: true,
-        overwrite: true,
-        legalEntityId: 'USMF',
-      },
-      token,
-    );
+    const expired = await importFrom(em, token, url);
     expect(expired.status).toBe(400);
     expect(innerMessage(expired.body)).toMatch(/expired/);
   });

@@ -46,6 +46,22 @@ interface DequeueBody {
   LastDequeueDateTime: string | null;
 }
 
+/** Posts an ack (a dequeue answer, or any body as text) for the export activity. */
+async function ack(body: object | string): Promise<Response> {
+  return fetch(`${em.baseUrl}/api/connector/ack/${exportId}`, {
+    method: 'POST',
+    headers: { ...auth(), 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+/** The three fields of a dequeue answer an ack needs. */
+const ackOf = (d: DequeueBody): object => ({
+  CorrelationId: d.CorrelationId,
+  PopReceipt: d.PopReceipt,
+  DownloadLocation: d.DownloadLocation,
+});
+
 describe('recurring import', () => {
   it('enqueue answers a quoted message id; the message moves through the states and really imports', async () => {
     const res = await enqueue(
@@ -163,12 +179,7 @@ describe('recurring export', () => {
     expect(await file.text()).toBe('A,B\r\n1,2\r\n');
     expect(await messageStatus(messageId)).toBe('Dequeued');
     expect((await dequeue()).status).toBe(204);
-    const ack = await fetch(`${em.baseUrl}/api/connector/ack/${exportId}`, {
-      method: 'POST',
-      headers: { ...auth(), 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    expect(ack.status).toBe(200);
+    expect((await ack(body)).status).toBe(200);
     expect(await messageStatus(messageId)).toBe('Acked');
     await em.control.advanceClock(31 * 60_000);
     expect((await dequeue()).status).toBe(204);
@@ -187,26 +198,10 @@ describe('recurring export', () => {
     expect(second.CorrelationId).toBe(first.CorrelationId);
     expect(second.PopReceipt).not.toBe(first.PopReceipt);
     expect(second.LastDequeueDateTime).not.toBeNull();
-    const stale = await fetch(`${em.baseUrl}/api/connector/ack/${exportId}`, {
-      method: 'POST',
-      headers: { ...auth(), 'content-type': 'application/json' },
-      body: JSON.stringify({
-        CorrelationId: first.CorrelationId,
-        PopReceipt: first.PopReceipt,
-        DownloadLocation: first.DownloadLocation,
-      }),
-    });
+    const stale = await ack(ackOf(first));
     expect(stale.status).toBe(400);
-    const ack = await fetch(`${em.baseUrl}/api/connector/ack/${exportId}`, {
-      method: 'POST',
-      headers: { ...auth(), 'content-type': 'application/json' },
-      body: JSON.stringify({
-        CorrelationId: second.CorrelationId,
-        PopReceipt: second.PopReceipt,
-        DownloadLocation: second.DownloadLocation,
-      }),
-    });
-    expect(ack.status).toBe(200);
+    const acked = await ack(ackOf(second));
+    expect(acked.status).toBe(200);
     await em.control.advanceClock(120_000);
     expect((await dequeue()).status).toBe(204);
   });
@@ -224,12 +219,6 @@ describe('recurring export', () => {
   });
 
   it('malformed acks, wrong methods and unknown download ids get error envelopes; the emulator keeps serving', async () => {
-    const ack = (body: string): Promise<Response> =>
-      fetch(`${em.baseUrl}/api/connector/ack/${exportId}`, {
-        method: 'POST',
-        headers: { ...auth(), 'content-type': 'application/json' },
-        body,
-      });
     for (const body of [
       '{not json',
       '[]',
@@ -262,15 +251,9 @@ describe('recurring export', () => {
     await em.control.seedExportMessage({ activityId: exportId, content: 'x' });
     const body = (await (await dequeue()).json()) as DequeueBody;
     await em.control.setFault({ route: 'ack', kind: 'status', status: 500, times: 1 });
-    const post = (): Promise<Response> =>
-      fetch(`${em.baseUrl}/api/connector/ack/${exportId}`, {
-        method: 'POST',
-        headers: { ...auth(), 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-    expect((await post()).status).toBe(500);
+    expect((await ack(body)).status).toBe(500);
     expect((await em.control.queues())[0]?.acked).toBe(false);
-    expect((await post()).status).toBe(200);
+    expect((await ack(body)).status).toBe(200);
     expect((await em.control.queues())[0]?.acked).toBe(true);
   });
 });
