@@ -12,6 +12,7 @@ import {
   settingsOf,
   startTestEmulator,
   callsDuring,
+  routesAcrossTokenExpiry,
 } from '../dmf/emulator-setup.js';
 
 const caught = caughtAs(DmfApiError);
@@ -185,13 +186,7 @@ describe('createCredential with real @azure/identity credentials against the emu
 
     it('refreshes the AD FS token after F&O answers 401', async () => {
       const client = packagesWith(adfsEnvironment(), settingsOf(emu));
-      await emu.control.setFault({ route: 'token', kind: 'tokenExpiry', seconds: 600, times: 1 });
-      const calls = await callsDuring(emu, async () => {
-        await client.getAzureWriteUrl('a.zip');
-        await emu.control.advanceClock(601_000);
-        await client.getAzureWriteUrl('b.zip');
-      });
-      expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
+      expect(await routesAcrossTokenExpiry(emu, (name) => client.getAzureWriteUrl(name))).toEqual([
         'token 200',
         'GetAzureWriteUrl 200',
         'GetAzureWriteUrl 401',

@@ -85,6 +85,32 @@ export async function callsDuring(
   return (await emu.control.calls()).slice(before);
 }
 
+/** The calls the emulator logged while `run` ran, as `route status` lines. */
+export async function routesDuring(emu: RunningEmulator, run: () => Promise<unknown>): Promise<string[]> {
+  return (await callsDuring(emu, run)).map((c) => `${c.route} ${c.status}`);
+}
+
+/** Makes `route` answer 429 with `Retry-After: {seconds}` once. */
+export async function throttleOnce(emu: RunningEmulator, route: string, seconds: number): Promise<void> {
+  await emu.control.setFault({ route, kind: 'status', status: 429, retryAfterSeconds: seconds, times: 1 });
+}
+
+/**
+ * `call` twice around a token expiry (the next token lives 600 s, then the clock moves 601 s): the
+ * calls logged meanwhile, as `route status` lines.
+ */
+export async function routesAcrossTokenExpiry(
+  emu: RunningEmulator,
+  call: (fileName: string) => Promise<unknown>,
+): Promise<string[]> {
+  await emu.control.setFault({ route: 'token', kind: 'tokenExpiry', seconds: 600, times: 1 });
+  return routesDuring(emu, async () => {
+    await call('before-expiry.zip');
+    await emu.control.advanceClock(601_000);
+    await call('after-expiry.zip');
+  });
+}
+
 /** A small CustomerImport package; a cell containing `#BAD#` makes its row a staging error. */
 export async function customerPackage(rows: string[][]): Promise<Buffer> {
   return buildPackage({

@@ -17,9 +17,22 @@ import {
   startTestEmulator,
   streamOf,
   callsDuring,
+  routesAcrossTokenExpiry,
+  routesDuring,
+  throttleOnce,
 } from './emulator-setup.js';
 
 const caught = caughtAs(DmfApiError);
+
+/** ImportFromPackage of an uploaded CustomerImport package under a given execution id. */
+function startAs(client: DmfPackageClient, packageUrl: string, executionId: string): Promise<string> {
+  return client.importFromPackage({
+    packageUrl,
+    definitionGroupId: 'CustomerImport',
+    executionId,
+    legalEntityId: 'USMF',
+  });
+}
 
 describe('DmfPackageClient against the F&O emulator', () => {
   let emu: RunningEmulator;
@@ -169,13 +182,7 @@ describe('DmfPackageClient against the F&O emulator', () => {
   it('honours Retry-After on 429: the call log shows the gap', async () => {
     const time = emulatorTime(emu);
     const { packages: client } = clientsFor(emu, { retry: time.retry });
-    await emu.control.setFault({
-      route: 'GetExecutionSummaryStatus',
-      kind: 'status',
-      status: 429,
-      retryAfterSeconds: 5,
-      times: 1,
-    });
+    await throttleOnce(emu, 'GetExecutionSummaryStatus', 5);
     const calls = (
       await callsDuring(emu, async () => {
         const error = await caught(client.getExecutionSummaryStatus('no-such-execution'));
@@ -205,16 +212,10 @@ describe('DmfPackageClient against the F&O emulator', () => {
     const { blobUrl } = await client.getAzureWriteUrl('checked.zip');
     await uploadPackageToSas(blobUrl, streamOf(await customerPackage([['INT-0301', 'Checked']])));
     await emu.control.setFault({ route: 'ImportFromPackage', kind: 'status', status: 500, times: 1 });
-    const calls = await callsDuring(emu, async () => {
-      const id = await client.importFromPackage({
-        packageUrl: blobUrl,
-        definitionGroupId: 'CustomerImport',
-        executionId: 'int-checked-1',
-        legalEntityId: 'USMF',
-      });
-      expect(id).toBe('int-checked-1');
+    const calls = await routesDuring(emu, async () => {
+      expect(await startAs(client, blobUrl, 'int-checked-1')).toBe('int-checked-1');
     });
-    expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
+    expect(calls).toEqual([
       'ImportFromPackage 500',
       'GetExecutionSummaryStatus 400',
       'ImportFromPackage 200',
@@ -236,19 +237,10 @@ describe('DmfPackageClient against the F&O emulator', () => {
       const { blobUrl } = await client.getAzureWriteUrl('lost-answer.zip');
       await uploadPackageToSas(blobUrl, streamOf(await customerPackage([['INT-0401', 'Lost']])));
       proxy.loseNextAnswer('ImportFromPackage');
-      const calls = await callsDuring(emu, async () => {
-        const id = await client.importFromPackage({
-          packageUrl: blobUrl,
-          definitionGroupId: 'CustomerImport',
-          executionId: 'int-lost-1',
-          legalEntityId: 'USMF',
-        });
-        expect(id).toBe('int-lost-1');
+      const calls = await routesDuring(emu, async () => {
+        expect(await startAs(client, blobUrl, 'int-lost-1')).toBe('int-lost-1');
       });
-      expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
-        'ImportFromPackage 200',
-        'GetExecutionSummaryStatus 200',
-      ]);
+      expect(calls).toEqual(['ImportFromPackage 200', 'GetExecutionSummaryStatus 200']);
     } finally {
       await proxy.close();
       await emu.control.setOptions({ notFoundWindowMs: 500 });
@@ -257,13 +249,7 @@ describe('DmfPackageClient against the F&O emulator', () => {
 
   it('refreshes the token once when F&O answers 401 for an expired token', async () => {
     const { packages: client } = clientsFor(emu);
-    await emu.control.setFault({ route: 'token', kind: 'tokenExpiry', seconds: 600, times: 1 });
-    const calls = await callsDuring(emu, async () => {
-      await client.getAzureWriteUrl('before-expiry.zip');
-      await emu.control.advanceClock(601_000);
-      await client.getAzureWriteUrl('after-expiry.zip');
-    });
-    expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
+    expect(await routesAcrossTokenExpiry(emu, (name) => client.getAzureWriteUrl(name))).toEqual([
       'openid-configuration 200',
       'token 200',
       'GetAzureWriteUrl 200',

@@ -10,6 +10,7 @@ import {
   emulatorTime,
   startTestEmulator,
   callsDuring,
+  throttleOnce,
 } from './emulator-setup.js';
 
 const caught = caughtAs(DmfApiError);
@@ -134,13 +135,7 @@ describe('RecurringClient against the F&O emulator', () => {
   it('retries a replayable enqueue after 429, honouring Retry-After', async () => {
     const time = emulatorTime(emu);
     const { recurring: client } = clientsFor(emu, { retry: time.retry });
-    await emu.control.setFault({
-      route: 'enqueue',
-      kind: 'status',
-      status: 429,
-      retryAfterSeconds: 3,
-      times: 1,
-    });
+    await throttleOnce(emu, 'enqueue', 3);
     const calls = (
       await callsDuring(emu, async () => {
         await client.enqueue(importId, Buffer.from('CustomerAccount,Name\r\nREC-0301,x\r\n'), {
