@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createVirtualClock, startHost } from '../../devhost/index.js';
 import type { RunningHost, VirtualClock } from '../../devhost/index.js';
+import { useTestHost } from '../support/host.js';
 
 const appRoot = join(import.meta.dirname, 'fixtures', 'durable-app');
 
@@ -17,7 +18,6 @@ const probe = (): Probe => (globalThis as unknown as { __devhostProbe: Probe }).
 
 let host: RunningHost;
 let clock: VirtualClock;
-let dataDir: string;
 const startedAt = Date.parse('2030-01-01T00:00:00Z');
 
 async function start(
@@ -68,16 +68,7 @@ async function withManualHost(
   }
 }
 
-beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'devhost-durable-'));
-  clock = createVirtualClock({ start: startedAt, autoAdvance: true });
-  host = await startHost({ appRoot, dataDir, clock, logger: () => {}, startTriggers: false });
-});
-
-afterAll(async () => {
-  await host?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+useTestHost({ appRoot, start: startedAt }, (h, c) => ([host, clock] = [h, c]));
 
 describe('durable engine under the local host (virtual clock)', () => {
   it('runs activities in sequence, reports custom status, and answers the status links of createCheckStatusResponse', async () => {

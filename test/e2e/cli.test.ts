@@ -2,11 +2,12 @@
  * `dmf` end to end: the built CLI (dist/bin/dmf.js, from `npm run build`) as a child process
  * against the local stack (Functions host with the app, F&O emulator, Azurite, broker).
  */
-import { spawn } from 'node:child_process';
+
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcess } from '../support/process.js';
 import { PROJECT_ROOT } from '../../devhost/stack.js';
 import { customersPackage, exportProject, testConfig, useImportStack } from './helpers.js';
 
@@ -28,23 +29,14 @@ interface Run {
 
 /** Runs the CLI asynchronously (the host runs in this process and must keep serving). */
 function dmf(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH ?? '',
-        DMF_FUNCTIONS_URL: s.stack.functionsBaseUrl,
-        DMF_FUNCTIONS_KEY: s.stack.functionsKey,
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  return runProcess(process.execPath, [CLI, ...args], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH ?? '',
+      DMF_FUNCTIONS_URL: s.stack.functionsBaseUrl,
+      DMF_FUNCTIONS_KEY: s.stack.functionsKey,
+      ...env,
+    },
   });
 }
 
