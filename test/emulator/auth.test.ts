@@ -12,7 +12,7 @@ import {
   DEFAULT_FEDERATED_SUBJECT,
   type RunningEmulator,
 } from '../../emulator/index.js';
-import { action, getToken, signWithEmulatorKey, useTestEmulator } from './helpers.js';
+import { action, getToken, signWithEmulatorKey, tokenResponse, useTestEmulator } from './helpers.js';
 
 let em: RunningEmulator;
 useTestEmulator(
@@ -252,15 +252,7 @@ describe('bearer token checks on F&O endpoints (401)', () => {
     await em.control.advanceClock(3_600_000);
     expect((await call(token)).status).toBe(401);
     await em.control.setFault({ route: 'token', kind: 'tokenExpiry', seconds: 60, times: 1 });
-    const short = await fetch(em.tokenUrl, {
-      method: 'POST',
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        client_id: em.credentials.clientId,
-        client_secret: em.credentials.clientSecret ?? '',
-        scope: em.credentials.scope,
-      }),
-    });
+    const short = await tokenResponse(em, em.credentials.scope);
     const body = (await short.json()) as { expires_in: number; access_token: string };
     expect(body.expires_in).toBe(60);
     expect((await call(body.access_token)).status).toBe(200);

@@ -80,17 +80,22 @@ export const TEST_SWITCHES = {
   maxExportPackageBytes: 256 * 1024 * 1024,
 } as const;
 
-/** Obtains an access token with the client secret through raw fetch. */
-export async function getToken(em: RunningEmulator, baseUrl = em.baseUrl): Promise<string> {
-  const res = await fetch(em.tokenUrl, {
+/** The token endpoint's answer to a client-secret request for `scope` (raw fetch). */
+export function tokenResponse(em: RunningEmulator, scope: string): Promise<Response> {
+  return fetch(em.tokenUrl, {
     method: 'POST',
     body: new URLSearchParams({
       grant_type: 'client_credentials',
       client_id: em.credentials.clientId,
       client_secret: em.credentials.clientSecret ?? '',
-      scope: `${baseUrl}/.default`,
+      scope,
     }),
   });
+}
+
+/** Obtains an access token with the client secret through raw fetch. */
+export async function getToken(em: RunningEmulator, baseUrl = em.baseUrl): Promise<string> {
+  const res = await tokenResponse(em, `${baseUrl}/.default`);
   if (res.status !== 200) throw new Error(`token: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { access_token: string }).access_token;
 }

@@ -90,9 +90,23 @@ export async function routesDuring(emu: RunningEmulator, run: () => Promise<unkn
   return (await callsDuring(emu, run)).map((c) => `${c.route} ${c.status}`);
 }
 
-/** Makes `route` answer 429 with `Retry-After: {seconds}` once. */
-export async function throttleOnce(emu: RunningEmulator, route: string, seconds: number): Promise<void> {
+/**
+ * Makes `route` answer 429 with `Retry-After: {seconds}` once, then runs `run` with clients whose
+ * retry sleeps move the emulator clock: the HTTP status of each call to `route`, the gap between the
+ * first two (emulator time), and the delays the clients waited.
+ */
+export async function throttledOnce(
+  emu: RunningEmulator,
+  route: string,
+  seconds: number,
+  run: (clients: EnvironmentClients) => Promise<unknown>,
+): Promise<{ statuses: number[]; gapMs: number; delays: number[] }> {
+  const time = emulatorTime(emu);
+  const clients = clientsFor(emu, { retry: time.retry });
   await emu.control.setFault({ route, kind: 'status', status: 429, retryAfterSeconds: seconds, times: 1 });
+  const calls = (await callsDuring(emu, () => run(clients))).filter((c) => c.route === route);
+  const gapMs = Date.parse(calls[1]?.startedAt ?? '') - Date.parse(calls[0]?.startedAt ?? '');
+  return { statuses: calls.map((c) => c.status), gapMs, delays: time.delays };
 }
 
 /**

@@ -16,10 +16,9 @@ import {
   startLosingProxy,
   startTestEmulator,
   streamOf,
-  callsDuring,
   routesAcrossTokenExpiry,
   routesDuring,
-  throttleOnce,
+  throttledOnce,
 } from './emulator-setup.js';
 
 const caught = caughtAs(DmfApiError);
@@ -37,6 +36,16 @@ function startAs(client: DmfPackageClient, packageUrl: string, executionId: stri
 describe('DmfPackageClient against the F&O emulator', () => {
   let emu: RunningEmulator;
   let packages: DmfPackageClient;
+
+  /** Seeds one customer and starts an export of CustomerExport (USMF); its execution id. */
+  async function exportOneCustomer(account: string, packageName: string): Promise<string> {
+    await emu.control.seedRows('Customers V3', 'USMF', [{ CustomerAccount: account, Name: account }]);
+    return packages.exportToPackage({
+      definitionGroupId: 'CustomerExport',
+      packageName,
+      legalEntityId: 'USMF',
+    });
+  }
 
   beforeAll(async () => {
     emu = await startTestEmulator();
@@ -134,12 +143,7 @@ describe('DmfPackageClient against the F&O emulator', () => {
   });
 
   it('exports: url empty until ready, then a SAS downloaded without a token; nested answers accepted', async () => {
-    await emu.control.seedRows('Customers V3', 'USMF', [{ CustomerAccount: 'EXP-1', Name: 'Exported' }]);
-    const id = await packages.exportToPackage({
-      definitionGroupId: 'CustomerExport',
-      packageName: 'customers-export',
-      legalEntityId: 'USMF',
-    });
+    const id = await exportOneCustomer('EXP-1', 'customers-export');
     expect(await packages.getExportedPackageUrl(id)).toBeUndefined();
     await emu.control.advanceClock(10_000);
     expect(await packages.getExecutionSummaryStatus(id)).toBe('Succeeded');
@@ -180,19 +184,18 @@ describe('DmfPackageClient against the F&O emulator', () => {
   });
 
   it('honours Retry-After on 429: the call log shows the gap', async () => {
-    const time = emulatorTime(emu);
-    const { packages: client } = clientsFor(emu, { retry: time.retry });
-    await throttleOnce(emu, 'GetExecutionSummaryStatus', 5);
-    const calls = (
-      await callsDuring(emu, async () => {
+    const throttled = await throttledOnce(
+      emu,
+      'GetExecutionSummaryStatus',
+      5,
+      async ({ packages: client }) => {
         const error = await caught(client.getExecutionSummaryStatus('no-such-execution'));
         expect(error.code).toBe('DMF_EXECUTION_NOT_FOUND');
-      })
-    ).filter((c) => c.route === 'GetExecutionSummaryStatus');
-    expect(calls.map((c) => c.status)).toEqual([429, 400]);
-    const gap = Date.parse(calls[1]!.startedAt) - Date.parse(calls[0]!.startedAt);
-    expect(gap).toBeGreaterThanOrEqual(5_000);
-    expect(time.delays).toEqual([5_000]);
+      },
+    );
+    expect(throttled.statuses).toEqual([429, 400]);
+    expect(throttled.gapMs).toBeGreaterThanOrEqual(5_000);
+    expect(throttled.delays).toEqual([5_000]);
   });
 
   it('backs off and retries 503 and connection resets', async () => {
@@ -284,12 +287,7 @@ describe('DmfPackageClient against the F&O emulator', () => {
   });
 
   it('rejects an expired read SAS with DMF_SAS_REJECTED', async () => {
-    await emu.control.seedRows('Customers V3', 'USMF', [{ CustomerAccount: 'EXP-2', Name: 'x' }]);
-    const id = await packages.exportToPackage({
-      definitionGroupId: 'CustomerExport',
-      packageName: 'p',
-      legalEntityId: 'USMF',
-    });
+    const id = await exportOneCustomer('EXP-2', 'p');
     await emu.control.advanceClock(10_000);
     await emu.control.setFault({ route: 'GetExportedPackageUrl', kind: 'sasExpiry', seconds: -60, times: 1 });
     const url = await packages.getExportedPackageUrl(id);

@@ -4,14 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { caughtAs } from '../../support/caught.js';
 import type { RunningEmulator } from '../../../emulator/index.js';
 import { DmfApiError, type RecurringClient } from '../../../src/shared/dmf/index.js';
-import {
-  clientsFor,
-  customerPackage,
-  emulatorTime,
-  startTestEmulator,
-  callsDuring,
-  throttleOnce,
-} from './emulator-setup.js';
+import { clientsFor, customerPackage, startTestEmulator, throttledOnce } from './emulator-setup.js';
 
 const caught = caughtAs(DmfApiError);
 
@@ -133,18 +126,13 @@ describe('RecurringClient against the F&O emulator', () => {
   });
 
   it('retries a replayable enqueue after 429, honouring Retry-After', async () => {
-    const time = emulatorTime(emu);
-    const { recurring: client } = clientsFor(emu, { retry: time.retry });
-    await throttleOnce(emu, 'enqueue', 3);
-    const calls = (
-      await callsDuring(emu, async () => {
-        await client.enqueue(importId, Buffer.from('CustomerAccount,Name\r\nREC-0301,x\r\n'), {
-          entity: 'Customers V3',
-        });
-      })
-    ).filter((c) => c.route === 'enqueue');
-    expect(calls.map((c) => c.status)).toEqual([429, 200]);
-    expect(Date.parse(calls[1]!.startedAt) - Date.parse(calls[0]!.startedAt)).toBeGreaterThanOrEqual(3_000);
+    const throttled = await throttledOnce(emu, 'enqueue', 3, ({ recurring: client }) =>
+      client.enqueue(importId, Buffer.from('CustomerAccount,Name\r\nREC-0301,x\r\n'), {
+        entity: 'Customers V3',
+      }),
+    );
+    expect(throttled.statuses).toEqual([429, 200]);
+    expect(throttled.gapMs).toBeGreaterThanOrEqual(3_000);
   });
 
   it('does not resend an enqueue after a 5xx and refuses oversized bodies with 413', async () => {
