@@ -4,20 +4,20 @@ import type { RunningEmulator } from '../../emulator/index.js';
 import {
   action,
   customersPackage,
+  executionErrors,
   importPackage,
+  stagingErrorFileUrl,
   summary,
   uploadPackage,
   useTestEmulator,
   valueOf,
-  executionErrors,
-  stagingErrorFileUrl,
 } from './helpers.js';
-
-let em: RunningEmulator, token: string;
-useTestEmulator((e, t) => ([em, token] = [e, t]));
 
 const writeUrl = (): ReturnType<typeof action> =>
   action(em, 'GetAzureWriteUrl', { uniqueFileName: 'f.zip' }, token);
+
+let em: RunningEmulator, token: string;
+useTestEmulator((e, t) => ([em, token] = [e, t]));
 const CSV = 'CUSTOMERACCOUNT,NAME\r\nF-1,a\r\nF-2,b\r\n';
 
 describe('faults', () => {

@@ -12,13 +12,13 @@ import type { RunningEmulator } from '../../emulator/index.js';
 import {
   action,
   customersPackage,
+  executionErrors,
   importPackage,
   innerMessage,
   summary,
-  useTestEmulator,
   unzip,
+  useTestEmulator,
   valueOf,
-  executionErrors,
 } from './helpers.js';
 
 const ZERO_GUID = '00000000-0000-0000-0000-000000000000';

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../emulator/index.js';
 import {
   action,
+  executionErrors,
   HEADER_XML,
   innerMessage,
   mappedManifestXml,
@@ -17,13 +18,12 @@ import {
   utf16,
   valueOf,
   zip,
-  executionErrors,
 } from './helpers.js';
-
-const CSV = 'CUSTOMERACCOUNT,NAME\r\nP-1,Contoso\r\nP-2,Fabrikam\r\n';
 
 let em: RunningEmulator, token: string;
 useTestEmulator((e, t) => ([em, token] = [e, t]));
+
+const CSV = 'CUSTOMERACCOUNT,NAME\r\nP-1,Contoso\r\nP-2,Fabrikam\r\n';
 
 /** A one-entity package whose manifest maps `fields` (none: no EntityMapList). */
 function pkg(options: { entity?: string; csv?: string; fields?: string[] } = {}): Promise<Buffer> {

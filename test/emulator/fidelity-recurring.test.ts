@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../emulator/index.js';
-import { action, useTestEmulator, valueOf, bearer, recurringActivities } from './helpers.js';
+import { action, bearer, recurringActivities, useTestEmulator, valueOf } from './helpers.js';
 
 let em: RunningEmulator, token: string, importId: string, exportId: string;
 useTestEmulator((e, t) => {

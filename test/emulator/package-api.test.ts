@@ -4,12 +4,16 @@ import type { RunningEmulator } from '../../emulator/index.js';
 import {
   action,
   customersPackage,
+  entityAction,
+  executionErrors,
   FIXTURE_ZIP,
   HAVE_FIXTURE,
   HEADER_XML,
+  importFrom,
   importPackage,
   innerMessage,
   manifestXml,
+  stagingErrorFileUrl,
   summary,
   unzip,
   uploadPackage,
@@ -17,10 +21,6 @@ import {
   utf16,
   valueOf,
   zip,
-  executionErrors,
-  stagingErrorFileUrl,
-  entityAction,
-  importFrom,
 } from './helpers.js';
 
 const CSV =

@@ -2,11 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../../emulator/index.js';
 import {
   action,
+  bearer,
   customersPackage,
+  recurringActivities,
   useTestEmulator,
   valueOf,
-  bearer,
-  recurringActivities,
 } from './helpers.js';
 
 let em: RunningEmulator, token: string, importId: string, exportId: string;

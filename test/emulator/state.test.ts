@@ -9,12 +9,12 @@ import {
   action,
   customersPackage,
   getToken,
+  importFrom,
   importPackage,
   startTestEmulator,
   summary,
   uploadPackage,
   valueOf,
-  importFrom,
 } from './helpers.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'emulator-state-'));

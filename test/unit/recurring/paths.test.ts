@@ -97,7 +97,6 @@ describe('dequeue and store', () => {
       downloadLocation: 'https://x/api/connector/download/a',
       isDownloadFileExist: false,
       fileDownloadErrorMessage: 'The file was deleted by the retention job',
-      lastDequeueDateTime: undefined,
       raw: { CorrelationId: 'c1' },
     } as unknown as DequeuedMessage;
     const result = await storeMessage(
