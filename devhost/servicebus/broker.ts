@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import rhea from 'rhea';
 import type { Connection, Delivery, EventContext, Message, Receiver, Sender } from 'rhea';
-import { DmfFunctionsError, InputError } from '../../src/shared/errors.js';
+import { InputError, ServiceBusError } from './errors.js';
 import { systemClock, type BrokerClock, type BrokerTimer } from './clock.js';
 import {
   DEFAULT_SERVICE_BUS_CONFIG,
@@ -107,7 +107,7 @@ export interface ServiceBusBroker {
 }
 
 /** The broker could not start (bad config, port in use). */
-export class ServiceBusBrokerError extends DmfFunctionsError {
+export class ServiceBusBrokerError extends ServiceBusError {
   constructor(message: string, options: { code: string; cause?: unknown }) {
     super(message, { code: options.code, transient: false, cause: options.cause });
   }

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -236,6 +237,25 @@ describe('emulatorEnvironmentLines', () => {
   });
 });
 
+/** Waits for `npm run emulator`'s READY line; returns what it printed up to there. */
+function ready(
+  child: ChildProcessByStdio<null, Readable, Readable>,
+  stderr: () => string = () => '',
+): Promise<string> {
+  let out = '';
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no READY: ${out}`)), 30_000);
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (/^READY$/m.test(out)) {
+        clearTimeout(timer);
+        resolve(out);
+      }
+    });
+    child.once('exit', () => reject(new Error(`exited early: ${out} ${stderr()}`)));
+  });
+}
+
 describe('npm run emulator entry point', () => {
   it('takes DMF_EMULATOR_STATE_FILE: an unusable file is moved aside and reported, state saved on SIGTERM', async () => {
     const stateFile = join(tmp, 'cli-state.json');
@@ -249,22 +269,11 @@ describe('npm run emulator entry point', () => {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = '';
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no READY: ${out}`)), 30_000);
-        child.stdout.on('data', (c: Buffer) => {
-          out += c.toString();
-          if (/^READY$/m.test(out)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        child.once('exit', () => reject(new Error(`exited early: ${out} ${err}`)));
-      });
+      await ready(child, () => err);
     } finally {
       child.kill('SIGTERM');
     }
@@ -281,20 +290,9 @@ describe('npm run emulator entry point', () => {
       env: { ...process.env, DMF_EMULATOR_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = '';
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no READY: ${out}`)), 30_000);
-        child.stdout.on('data', (c: Buffer) => {
-          out += c.toString();
-          if (/^READY$/m.test(out)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        child.once('exit', () => reject(new Error(`exited early: ${out}`)));
-      });
+      const out = await ready(child);
       const values = Object.fromEntries(
         out
           .split('\n')

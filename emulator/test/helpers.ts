@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { createSign } from 'node:crypto';
 import yazl from 'yazl';
 import yauzl from 'yauzl';
-import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
-import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '../index.js';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import type { RunningEmulator, StartEmulatorOptions } from '../index.js';
+import { startTestEmulator as startSharedEmulator } from '../fixture.js';
 import { DEFAULT_DATA_DIR, CERT_FILES } from '../certs.js';
 
 /** Path of the real F&O fixture package (outside the repo). */
@@ -20,14 +21,9 @@ export const FIXTURE_ZIP = join(
 /** True when the fixture folder is present. */
 export const HAVE_FIXTURE = existsSync(FIXTURE_ZIP);
 
-/** Starts an emulator on the shared Azurite with a manual clock and no not-found window. */
+/** The tests' emulator ({@link startSharedEmulator}) without a not-found window. */
 export function startTestEmulator(options: StartEmulatorOptions = {}): Promise<RunningEmulator> {
-  return startEmulator({
-    storageConnectionString: inject('azuriteConnectionString'),
-    clock: { mode: 'manual' },
-    notFoundWindowMs: 0,
-    ...options,
-  });
+  return startSharedEmulator({ notFoundWindowMs: 0, ...options });
 }
 
 /**
@@ -54,6 +50,14 @@ export function useTestEmulator(
   });
 }
 
+/** The emulator's recurring data job activity ids (import, export). */
+export function recurringActivities(em: RunningEmulator): { importId: string; exportId: string } {
+  return { importId: em.recurring.importActivityId ?? '', exportId: em.recurring.exportActivityId ?? '' };
+}
+
+/** The authorization header of a bearer token. */
+export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
+
 /** Test-only switches every test file restores in beforeEach. */
 export const TEST_SWITCHES = {
   notFoundWindowMs: 0,
@@ -76,17 +80,22 @@ export const TEST_SWITCHES = {
   maxExportPackageBytes: 256 * 1024 * 1024,
 } as const;
 
-/** Obtains an access token with the client secret through raw fetch. */
-export async function getToken(em: RunningEmulator, baseUrl = em.baseUrl): Promise<string> {
-  const res = await fetch(em.tokenUrl, {
+/** The token endpoint's answer to a client-secret request for `scope` (raw fetch). */
+export function tokenResponse(em: RunningEmulator, scope: string): Promise<Response> {
+  return fetch(em.tokenUrl, {
     method: 'POST',
     body: new URLSearchParams({
       grant_type: 'client_credentials',
       client_id: em.credentials.clientId,
       client_secret: em.credentials.clientSecret ?? '',
-      scope: `${baseUrl}/.default`,
+      scope,
     }),
   });
+}
+
+/** Obtains an access token with the client secret through raw fetch. */
+export async function getToken(em: RunningEmulator, baseUrl = em.baseUrl): Promise<string> {
+  const res = await tokenResponse(em, `${baseUrl}/.default`);
   if (res.status !== 200) throw new Error(`token: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { access_token: string }).access_token;
 }
@@ -131,6 +140,47 @@ export async function action(
     parsed = undefined;
   }
   return { status: res.status, headers: res.headers, body: parsed, text };
+}
+
+/** One row of GetExecutionErrors (the answer is a JSON string of these). */
+export interface ExecutionErrorRow {
+  RecordId: string;
+  Field: string;
+  ErrorMessage: string;
+}
+
+/** GetExecutionErrors of an execution, parsed. */
+export async function executionErrors(
+  em: RunningEmulator,
+  token: string,
+  executionId: string,
+): Promise<ExecutionErrorRow[]> {
+  return JSON.parse(
+    valueOf(await action(em, 'GetExecutionErrors', { executionId }, token)) as string,
+  ) as ExecutionErrorRow[];
+}
+
+/** GetImportStagingErrorFileUrl of an entity of an execution ("" when it has none). */
+export async function stagingErrorFileUrl(
+  em: RunningEmulator,
+  token: string,
+  executionId: string,
+  entityName = 'Customers V3',
+): Promise<string> {
+  return valueOf(
+    await entityAction(em, token, 'GetImportStagingErrorFileUrl', executionId, entityName),
+  ) as string;
+}
+
+/** An action about one entity of an execution (its error files). */
+export function entityAction(
+  em: RunningEmulator,
+  token: string,
+  name: string,
+  executionId: string,
+  entityName = 'Customers V3',
+): Promise<ActionResponse> {
+  return action(em, name, { executionId, entityName }, token);
 }
 
 /** The `value` of a successful OData answer. */
@@ -259,7 +309,16 @@ export async function startImport(
   bytes: Buffer,
   options: { definitionGroupId?: string; executionId?: string; overwrite?: boolean } = {},
 ): Promise<ActionResponse> {
-  const packageUrl = await uploadPackage(em, token, bytes);
+  return importFrom(em, token, await uploadPackage(em, token, bytes), options);
+}
+
+/** Posts ImportFromPackage for an uploaded package url (defaults as {@link startImport}); the raw answer. */
+export function importFrom(
+  em: RunningEmulator,
+  token: string,
+  packageUrl: string,
+  options: { definitionGroupId?: string; executionId?: string; overwrite?: boolean } = {},
+): Promise<ActionResponse> {
   return action(
     em,
     'ImportFromPackage',

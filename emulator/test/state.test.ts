@@ -9,6 +9,7 @@ import {
   action,
   customersPackage,
   getToken,
+  importFrom,
   importPackage,
   startTestEmulator,
   summary,
@@ -129,19 +130,7 @@ describe('state file', () => {
     );
     await em2.control.advanceClock(36 * 60_000);
     const token3 = await getToken(em2);
-    const expired = await action(
-      em2,
-      'ImportFromPackage',
-      {
-        packageUrl: laterUrl,
-        definitionGroupId: 'CustomerImport',
-        executionId: '',
-        execute: true,
-        overwrite: true,
-        legalEntityId: 'USMF',
-      },
-      token3,
-    );
+    const expired = await importFrom(em2, token3, laterUrl);
     expect(expired.status).toBe(400);
     expect(expired.text).toContain('package url has expired');
     // The recurring message enqueued before the stop was picked up and imported after it.

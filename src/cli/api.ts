@@ -6,6 +6,7 @@ import { Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { z } from 'zod';
 import { DmfFunctionsError } from '../shared/errors.js';
+import { JobErrorSchema as AppJobErrorSchema } from '../shared/jobs/common.js';
 
 /** Environment variables read for the base url, first match wins. */
 export const BASE_URL_VARIABLES = ['DMF_FUNCTIONS_URL', 'FUNCTIONS_BASE_URL'] as const;
@@ -35,14 +36,8 @@ export class ApiError extends DmfFunctionsError {
 
 const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 
-/** One error of a job (as the job API answers it). */
-export const JobErrorSchema = z.looseObject({
-  code: z.string(),
-  message: z.string(),
-  entity: z.string().optional(),
-  recordId: z.string().optional(),
-  field: z.string().optional(),
-});
+/** One error of a job (as the job API answers it; extra fields kept). */
+export const JobErrorSchema = AppJobErrorSchema.loose();
 
 const optionalString = z.string().nullish();
 

@@ -1,4 +1,4 @@
-/** The dashboard's HTML shell and stylesheet (served by `src/functions/dashboard.ts`). */
+/** The dashboard's HTML shell and stylesheet (served by `src/functions/common/dashboard.ts`). */
 
 /** Escapes text for an HTML attribute or text node. */
 export function escapeHtml(text: string): string {

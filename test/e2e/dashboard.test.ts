@@ -14,6 +14,7 @@ import type { Job } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,
   eventually,
+  exportProject,
   FAST_POLLING,
   startImportStack,
   testConfig,
@@ -86,14 +87,7 @@ beforeAll(async () => {
       const projects = config.dataProjects as Record<string, unknown>[];
       const customers = projects.find((p) => p.name === 'Customers')!;
       projects.push({ ...customers, name: 'CustomersDash' });
-      projects.push({
-        name: 'CustomersOut',
-        definitionGroupId: 'CustomerExport',
-        environment: 'local',
-        direction: 'export',
-        legalEntity: 'USMF',
-        polling: FAST_POLLING,
-      });
+      projects.push(exportProject());
       config.recurringActivities = [
         { id: DEFAULT_IMPORT_ACTIVITY_ID, environment: 'local', direction: 'import', polling: FAST_POLLING },
         {
@@ -105,7 +99,6 @@ beforeAll(async () => {
         },
       ];
     }),
-    appSettings: { DMF_OUTBOUND_CONTAINER: `e2edashout${Date.now().toString(36)}` },
     emulator: { recurringPickupDelayMs: 50 },
   });
   // a recurring import (enqueue) and a recurring export drain of two messages

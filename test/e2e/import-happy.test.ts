@@ -1,19 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ImportResult, Job } from '../../src/shared/jobs/index.js';
-import {
-  customersPackage,
-  eventually,
-  list,
-  readText,
-  startImportStack,
-  type ImportStack,
-} from './helpers.js';
+import { customersPackage, eventually, list, readText, useImportStack } from './helpers.js';
 
 import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
 import { buildPackage } from '@dmf-functions/emulator';
-
-let s: ImportStack;
 
 async function findJob(file: (name: string) => boolean): Promise<Job> {
   return eventually(async () => {
@@ -23,12 +14,7 @@ async function findJob(file: (name: string) => boolean): Promise<Job> {
   });
 }
 
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'));
-});
-afterAll(async () => {
-  await s?.stop();
-});
+const s = useImportStack();
 
 describe('import pipeline, happy paths', () => {
   it('imports a package dropped in the inbound container: result JSON, archive, event', async () => {

@@ -1,40 +1,33 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Job } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,
   eventually,
   FAST_POLLING,
-  startImportStack,
+  useImportStack,
   testConfig,
-  type ImportStack,
+  statusFault,
 } from './helpers.js';
 
-let s: ImportStack;
-
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    dmfConfig: testConfig((config) => {
-      const projects = config.dataProjects as Record<string, unknown>[];
-      projects.push({
-        name: 'SlowCustomers',
-        definitionGroupId: 'CustomerImport',
-        environment: 'local',
-        direction: 'import',
-        // 36 s of the host's virtual clock
-        polling: { ...FAST_POLLING, deadlineHours: 0.01 },
-      });
-      projects.push({
-        name: 'ImpatientCustomers',
-        definitionGroupId: 'CustomerImport',
-        environment: 'local',
-        direction: 'import',
-        polling: { ...FAST_POLLING, notStartedGraceSeconds: 5 },
-      });
-    }),
-  });
-});
-afterAll(async () => {
-  await s?.stop();
+const s = useImportStack({
+  dmfConfig: testConfig((config) => {
+    const projects = config.dataProjects as Record<string, unknown>[];
+    projects.push({
+      name: 'SlowCustomers',
+      definitionGroupId: 'CustomerImport',
+      environment: 'local',
+      direction: 'import',
+      // 36 s of the host's virtual clock
+      polling: { ...FAST_POLLING, deadlineHours: 0.01 },
+    });
+    projects.push({
+      name: 'ImpatientCustomers',
+      definitionGroupId: 'CustomerImport',
+      environment: 'local',
+      direction: 'import',
+      polling: { ...FAST_POLLING, notStartedGraceSeconds: 5 },
+    });
+  }),
 });
 
 async function drop(path: string): Promise<void> {
@@ -94,12 +87,7 @@ describe('import pipeline resilience', () => {
   }, 90_000);
 
   it('an upload that keeps failing ends Failed with the reason, and the slot goes to the next import', async () => {
-    await s.stack.emulator.control.setFault({
-      route: 'GetAzureWriteUrl',
-      kind: 'status',
-      status: 400,
-      times: 4,
-    });
+    await s.stack.emulator.control.setFault(statusFault('GetAzureWriteUrl', 400, 4));
     await drop('local/Customers/refused.zip');
     const refused = await s.waitForJob((await jobWhere((j) => j.file === 'refused.zip')).id, 60_000);
     expect(refused.status).toBe('Failed');
@@ -112,12 +100,7 @@ describe('import pipeline resilience', () => {
 
   it('a start that fails while F&O cannot even be asked about it ends Failed with both reasons, source archived', async () => {
     // a permanent refusal (as when the app registration lost its F&O user): the status activity throws
-    await s.stack.emulator.control.setFault({
-      route: 'GetExecutionSummaryStatus',
-      kind: 'status',
-      status: 403,
-      times: 1000,
-    });
+    await s.stack.emulator.control.setFault(statusFault('GetExecutionSummaryStatus', 403, 1000));
     try {
       await drop('local/Customers/unreachable.zip');
       const job = await s.waitForJob((await jobWhere((j) => j.file === 'unreachable.zip')).id, 60_000);

@@ -1,19 +1,16 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_IMPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
-import type { RecurringImportResult } from '../../src/orchestrators/recurringInput.js';
-import type { RecurringJob } from '../../src/functions/recurringJobs.js';
+import type { RecurringImportResult, RecurringJob } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,
   eventually,
   FAST_POLLING,
   readText,
-  startImportStack,
-  testConfig,
-  type ImportStack,
+  useImportStack,
+  recurringConfig,
 } from './helpers.js';
 
 const activityId = DEFAULT_IMPORT_ACTIVITY_ID;
-let s: ImportStack;
 
 async function enqueue(path: string, body: Buffer | string): Promise<RecurringImportResult> {
   const response = await s.api(`/api/recurring/imports?path=${encodeURIComponent(path)}`, {
@@ -29,25 +26,15 @@ async function enqueue(path: string, body: Buffer | string): Promise<RecurringIm
   }, 60_000);
 }
 
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    dmfConfig: testConfig((c) => {
-      c.recurringActivities = [
-        {
-          id: activityId,
-          environment: 'local',
-          direction: 'import',
-          company: 'USMF',
-          polling: FAST_POLLING,
-          maxEnqueueBytes: 20_000,
-        },
-      ];
-    }),
-    emulator: { recurringPickupDelayMs: 50 },
-  });
-});
-afterAll(async () => {
-  await s?.stop();
+const s = useImportStack({
+  dmfConfig: recurringConfig({
+    id: activityId,
+    direction: 'import',
+    company: 'USMF',
+    polling: FAST_POLLING,
+    maxEnqueueBytes: 20_000,
+  }),
+  emulator: { recurringPickupDelayMs: 50 },
 });
 
 describe('recurring import (enqueue)', () => {

@@ -2,7 +2,7 @@ import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { ConfigError } from '../../src/shared/errors.js';
+import { ConfigError } from '../../devhost/servicebus/errors.js';
 import {
   DEFAULT_SERVICE_BUS_CONFIG_PATH,
   ManualClock,

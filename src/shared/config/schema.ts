@@ -11,8 +11,6 @@ export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** An app setting name (letters, digits, `_`, `.`, `-`; `__` nests, as Azure Functions does). */
 export const SETTING_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
 const GUID_PATTERN = /^(\{)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\})?$/i;
-/** Default audience of the workload identity federation token. */
-export const DEFAULT_WORKLOAD_IDENTITY_AUDIENCE = 'api://AzureADTokenExchange';
 
 const name = z
   .string()
@@ -132,8 +130,6 @@ export const EnvironmentAuthConfigSchema = z.discriminatedUnion('kind', [
 
 /** Authentication settings of an environment (see {@link EnvironmentAuthConfigSchema}). */
 export type EnvironmentAuthConfig = z.infer<typeof EnvironmentAuthConfigSchema>;
-/** The `kind` of an {@link EnvironmentAuthConfig}. */
-export type EnvironmentAuthKind = EnvironmentAuthConfig['kind'];
 
 /** One F&O environment. */
 export const EnvironmentConfigSchema = z.strictObject({

@@ -18,7 +18,7 @@ import {
   type ExecutionStatus,
   type MessageStatus,
 } from './schemas.js';
-import { abortedError, DmfTransport, type DmfRequestOptions, type DmfTransportOptions } from './transport.js';
+import { abortedError, DmfTransport, type DmfClientOptions, type DmfRequestOptions } from './transport.js';
 
 /** Path appended to an on-premises environment url before `/data/…`. */
 export const ON_PREMISES_NAMESPACE = '/namespaces/AXSF';
@@ -27,9 +27,7 @@ export const ON_PREMISES_NAMESPACE = '/namespaces/AXSF';
 export const PACKAGE_API_PATH = '/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.';
 
 /** Options of {@link DmfPackageClient}. */
-export interface DmfPackageClientOptions extends DmfTransportOptions {
-  /** Environment url, e.g. `https://contoso.operations.dynamics.com` (a trailing slash is ignored). */
-  baseUrl: string;
+export interface DmfPackageClientOptions extends DmfClientOptions {
   /** On-premises (AD FS) environment: `/namespaces/AXSF` is appended to `baseUrl`. Default false. */
   onPremises?: boolean;
 }

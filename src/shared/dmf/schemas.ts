@@ -35,20 +35,6 @@ export const EXECUTION_STATUSES = [
 /** A canonical execution status (see {@link EXECUTION_STATUSES}). */
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 
-/** Statuses after which an execution does not change any more (everything but NotRun and Executing). */
-export const FINAL_EXECUTION_STATUSES: ReadonlySet<ExecutionStatus> = new Set([
-  'Unknown',
-  'Succeeded',
-  'PartiallySucceeded',
-  'Failed',
-  'Canceled',
-]);
-
-/** True when `status` is final (the execution will not change any more). */
-export function isFinalExecutionStatus(status: ExecutionStatus): boolean {
-  return FINAL_EXECUTION_STATUSES.has(status);
-}
-
 /**
  * Canonical recurring-message statuses of GetMessageStatus. The spellings `PreProcessing` and
  * `PostProcessingError` are also seen on the wire; they normalize to `Preprocessing` and `PostProcessingFailed`.
@@ -68,18 +54,13 @@ export const MESSAGE_STATUSES = [
 /** A canonical message status (see {@link MESSAGE_STATUSES}). */
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
-/** Message statuses after which nothing more happens to the message. */
-export const FINAL_MESSAGE_STATUSES: ReadonlySet<MessageStatus> = new Set([
+/** Message statuses after which nothing more happens to the message (canonical spellings). */
+export const FINAL_MESSAGE_STATUSES: ReadonlySet<string> = new Set<MessageStatus>([
   'Processed',
   'ProcessedWithErrors',
   'PreProcessingError',
   'PostProcessingFailed',
 ]);
-
-/** True when `status` is final. */
-export function isFinalMessageStatus(status: MessageStatus): boolean {
-  return FINAL_MESSAGE_STATUSES.has(status);
-}
 
 /** The GUID GetExecutionIdByMessageId answers while a recurring message is still queued. */
 export const EMPTY_GUID = '00000000-0000-0000-0000-000000000000';
@@ -190,7 +171,8 @@ export interface AzureWriteUrl {
   blobUrl: string;
 }
 
-function invalid(action: string, detail: string, cause?: unknown): DmfApiError {
+/** The error of an F&O answer that is not what the API documents (never transient). */
+export function invalidAnswer(action: string, detail: string, cause?: unknown): DmfApiError {
   return new DmfApiError(`${action}: unexpected answer from F&O (${detail})`, {
     code: DmfErrorCode.InvalidResponse,
     action,
@@ -199,24 +181,28 @@ function invalid(action: string, detail: string, cause?: unknown): DmfApiError {
   });
 }
 
+/** The answer's body as JSON; anything else is an invalid answer. */
+export function parseJsonBody(action: string, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw invalidAnswer(action, 'body is not JSON', error);
+  }
+}
+
 /** Reads `value` from the success envelope. */
 export function parseEnvelope(action: string, text: string): unknown {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw invalid(action, 'body is not JSON', error);
-  }
+  const json = parseJsonBody(action, text);
   const parsed = EnvelopeSchema.safeParse(json);
   if (!parsed.success || !(typeof json === 'object' && json !== null && 'value' in json)) {
-    throw invalid(action, 'no "value" property');
+    throw invalidAnswer(action, 'no "value" property');
   }
   return parsed.data.value;
 }
 
 function parseWith<T>(action: string, schema: z.ZodType<T>, value: unknown): T {
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw invalid(action, z.prettifyError(parsed.error).replace(/\s+/g, ' '));
+  if (!parsed.success) throw invalidAnswer(action, z.prettifyError(parsed.error).replace(/\s+/g, ' '));
   return parsed.data;
 }
 
@@ -233,7 +219,7 @@ export function parseStringValue(action: string, value: unknown): string {
 /** Parses an execution id answer (plain or nested); rejects an empty one. */
 export function parseExecutionId(action: string, value: unknown): string {
   const id = parseStringValue(action, value).trim();
-  if (!id) throw invalid(action, 'empty execution id');
+  if (!id) throw invalidAnswer(action, 'empty execution id');
   return id;
 }
 
@@ -248,7 +234,7 @@ export function parseOptionalUrl(action: string, value: unknown): string | undef
 export function parseExecutionStatus(value: unknown): ExecutionStatus {
   const raw = parseStringValue(DmfAction.GetExecutionSummaryStatus, value);
   const status = normalizeExecutionStatus(raw);
-  if (!status) throw invalid(DmfAction.GetExecutionSummaryStatus, `unknown status "${raw}"`);
+  if (!status) throw invalidAnswer(DmfAction.GetExecutionSummaryStatus, `unknown status "${raw}"`);
   return status;
 }
 
@@ -256,7 +242,7 @@ export function parseExecutionStatus(value: unknown): ExecutionStatus {
 export function parseMessageStatus(value: unknown): MessageStatus {
   const raw = parseStringValue(DmfAction.GetMessageStatus, value);
   const status = normalizeMessageStatus(raw);
-  if (!status) throw invalid(DmfAction.GetMessageStatus, `unknown status "${raw}"`);
+  if (!status) throw invalidAnswer(DmfAction.GetMessageStatus, `unknown status "${raw}"`);
   return status;
 }
 

@@ -46,6 +46,12 @@ export interface DmfTransportOptions {
   fetch?: typeof fetch;
 }
 
+/** Options of a client of one environment's F&O APIs. */
+export interface DmfClientOptions extends DmfTransportOptions {
+  /** Environment url, e.g. `https://contoso.operations.dynamics.com` (a trailing slash is ignored). */
+  baseUrl: string;
+}
+
 /** Default timeout of one HTTP attempt: 120 s (ImportFromPackage can take a while to answer). */
 export const DEFAULT_TIMEOUT_MS = 120_000;
 

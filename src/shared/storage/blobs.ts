@@ -1,7 +1,7 @@
 /** Blob storage helpers of the pipeline: one client per app, JSON blobs, streamed copies and moves. */
 import type { Readable } from 'node:stream';
-import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { BlobServiceClient, RestError, type ContainerClient } from '@azure/storage-blob';
+import { connectionCredential } from '../auth/credential.js';
 import { DmfFunctionsError } from '../errors.js';
 import type { StorageConnection } from '../config/index.js';
 
@@ -15,15 +15,7 @@ export function createBlobService(connection: StorageConnection): BlobServiceCli
   if (connection.kind === 'connectionString') {
     return BlobServiceClient.fromConnectionString(connection.connectionString);
   }
-  const credential: TokenCredential =
-    connection.credential === 'managedidentity'
-      ? connection.clientId
-        ? new ManagedIdentityCredential({ clientId: connection.clientId })
-        : new ManagedIdentityCredential()
-      : new DefaultAzureCredential(
-          connection.clientId ? { managedIdentityClientId: connection.clientId } : {},
-        );
-  return new BlobServiceClient(connection.blobServiceUri, credential);
+  return new BlobServiceClient(connection.blobServiceUri, connectionCredential(connection));
 }
 
 /** A storage failure: transient for 408/429/5xx and network errors. */
@@ -49,6 +41,15 @@ export function storageError(what: string, error: unknown): StorageError {
   const code = status === undefined ? 'STORAGE_FAILED' : `STORAGE_HTTP_${status}`;
   const detail = error instanceof RestError ? (error.code ?? error.message.split('\n')[0]) : String(error);
   return new StorageError(`${what}: ${detail}`, { cause: error, transient, code });
+}
+
+/** True when `container/path` exists. */
+export async function blobExists(container: ContainerClient, path: string): Promise<boolean> {
+  try {
+    return await container.getBlobClient(path).exists();
+  } catch (error) {
+    throw storageError(`reading ${container.containerName}/${path}`, error);
+  }
 }
 
 /** Writes `value` as pretty JSON to `container/path` (container created when missing). */

@@ -1,13 +1,19 @@
 /**
- * The blob layout of the import pipeline (pure functions):
+ * The blob layout of the app (pure functions):
  *
  * - inbound:  `{environment}/{project}/[{legalEntity}/]{file}` — `project` is a data project's
  *   `name` or its `definitionGroupId`.
- * - results:  `{inbound path}/{jobId}/result.json`, error files next to it under `errors/`.
+ * - results:  `{logical path}/{jobId}/result.json`, error files next to it under `errors/`; the
+ *   logical path is the inbound path of an import, `exports/{environment}/{project}` of an export,
+ *   `recurring/{recurring-inbound path}` of a recurring import.
  * - rejected: `rejected/{inbound path or messageId}/{id}.json` (results container) for inputs
  *   refused before any job was started.
- * - archive:  `succeeded/{inbound path}/{jobId}/{file}` or `failed/…`; staging copies (downloaded
- *   urls, packages built from templates) under `staging/{jobId}/`.
+ * - archive:  `succeeded/{logical path's folder}/{jobId}/{file}` or `failed/…`; staging copies
+ *   (downloaded urls, packages built from templates) under `staging/{jobId}/`.
+ * - outbound: exported packages `{environment}/{project}/{yyyy}/{MM}/{dd}/{package}-{jobId}.zip`
+ *   (unpacked beside it), recurring export files `{environment}/recurring/{activityId}/{correlationId}`.
+ * - results, recurring: `recurring/{environment}/{activityId}/file-missing/{correlationId}.json`
+ *   and the enqueue markers `recurring/{environment}/{activityId}/enqueued/{jobId}.json`.
  */
 import { InputError } from '../errors.js';
 import type { AppConfig, DataProjectConfig, EnvironmentConfig } from '../config/index.js';
@@ -30,16 +36,17 @@ export const INBOUND_PATH_ERROR = 'INBOUND_PATH_INVALID';
 const SEGMENT_PATTERN = /^[^\\]{1,255}$/;
 
 /**
- * Finds the import data project an inbound path segment names: its `name`, else its
+ * Finds the data project a path segment or request names: its `name`, else its
  * `definitionGroupId` (case-insensitive; the first project declared with that group).
  */
-export function findImportProject(
+export function findDataProject(
   config: Pick<AppConfig, 'dataProjects'>,
   environment: string,
+  direction: DataProjectConfig['direction'],
   segment: string,
 ): DataProjectConfig | undefined {
   const candidates = config.dataProjects.filter(
-    (p) => p.environment === environment && p.direction === 'import',
+    (p) => p.environment === environment && p.direction === direction,
   );
   const byName = candidates.find((p) => p.name === segment);
   if (byName) return byName;
@@ -74,7 +81,7 @@ export function resolveInboundPath(
     const known = config.environments.map((e) => e.name).join(', ');
     return fail(`names environment "${envName}", which is not configured (configured: ${known})`);
   }
-  const project = findImportProject(config, envName, projectSegment);
+  const project = findDataProject(config, envName, 'import', projectSegment);
   if (!project) {
     const known = config.dataProjects
       .filter((p) => p.environment === envName && p.direction === 'import')
@@ -138,6 +145,50 @@ export function rejectionBlobPath(subject: string, id: string): string {
     .filter((s) => s !== '' && s !== '.' && s !== '..')
     .join('/');
   return `rejected/${clean || 'unknown'}/${safeFileName(id)}.json`;
+}
+
+/** Folder (outbound container) of an export's package: `{environment}/{project}/{yyyy}/{MM}/{dd}` (UTC date of the request). */
+export function exportFolder(environment: string, project: string, requestedAt: string | Date): string {
+  const d = new Date(requestedAt);
+  const pad = (n: number): string => String(n).padStart(2, '0');
+  return `${environment}/${project}/${d.getUTCFullYear()}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCDate())}`;
+}
+
+/** Blob name of an export's zip inside its folder: `{packageName}-{jobId}.zip`. */
+export function exportFileName(packageName: string, jobId: string): string {
+  return safeFileName(`${packageName.replace(/\.zip$/i, '')}-${jobId}.zip`);
+}
+
+/** Logical path of an export's results (results container): `exports/{environment}/{project}`. */
+export function exportLogicalPath(environment: string, project: string): string {
+  return `exports/${environment}/${project}`;
+}
+
+/** Logical path of a recurring import's results and archive: `recurring/{recurring-inbound path}`. */
+export function recurringLogicalPath(path: string): string {
+  return `recurring/${path}`;
+}
+
+const correlationKey = (correlationId: string): string =>
+  correlationId.toLowerCase().replace(/[^a-z0-9-]/g, '_');
+
+/** Blob path (outbound container) of a recurring export message's file: keyed by CorrelationId. */
+export function recurringExportBlobPath(
+  environment: string,
+  activityId: string,
+  correlationId: string,
+): string {
+  return `${environment}/recurring/${activityId}/${correlationKey(correlationId)}`;
+}
+
+/** Blob path (results container) of the record of a message whose file F&O did not have. */
+export function fileMissingBlobPath(environment: string, activityId: string, correlationId: string): string {
+  return `recurring/${environment}/${activityId}/file-missing/${correlationKey(correlationId)}.json`;
+}
+
+/** Blob path (results container) of the marker naming the message a recurring import enqueued. */
+export function enqueuedMarkerPath(environment: string, activityId: string, jobId: string): string {
+  return `recurring/${environment}/${activityId}/enqueued/${jobId}.json`;
 }
 
 /** A file name safe as one blob path segment. */

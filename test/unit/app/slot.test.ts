@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { acquire, emptySlot, enqueue, remove } from '../../../src/orchestrators/slot.js';
+import { acquire, emptySlot, enqueue, remove } from '../../../src/orchestrators/imports/slot.js';
 
 const t = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
 

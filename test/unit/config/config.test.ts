@@ -86,6 +86,14 @@ function issuesOf(fn: () => unknown): { path: string; message: string }[] {
   throw new Error('expected a ConfigError');
 }
 
+/** A client-secret auth block of the test tenant and app, with `over`. */
+const secretAuth = (over: Record<string, unknown>): Record<string, unknown> => ({
+  kind: 'clientSecret',
+  tenantId: TENANT,
+  clientId: APP,
+  ...over,
+});
+
 describe('loadConfig', () => {
   it('returns a fully defaulted config', () => {
     const config = loadConfig(baseEnv());
@@ -142,12 +150,7 @@ describe('loadConfig', () => {
   it('reports every invalid key at once, each with its path', () => {
     const json = baseJson();
     const environments = json.environments as Record<string, unknown>[];
-    environments[0]!.auth = {
-      kind: 'clientSecret',
-      tenantId: TENANT,
-      clientId: 'not-a-guid',
-      clientSecretSetting: 'USMF_CLIENT_SECRET',
-    };
+    environments[0]!.auth = secretAuth({ clientId: 'not-a-guid', clientSecretSetting: 'USMF_CLIENT_SECRET' });
     environments[0]!.url = 'http://usmf.example.com';
     environments[0]!.concurrency = 0;
     const projects = json.dataProjects as Record<string, unknown>[];
@@ -177,13 +180,7 @@ describe('loadConfig', () => {
 
   it('rejects inline secrets and points to the *Setting key', () => {
     const json = baseJson();
-    const environments = json.environments as Record<string, unknown>[];
-    environments[0]!.auth = {
-      kind: 'clientSecret',
-      tenantId: TENANT,
-      clientId: APP,
-      clientSecret: 'Xk8Q~abc',
-    };
+    (json.environments as Record<string, unknown>[])[0]!.auth = secretAuth({ clientSecret: 'Xk8Q~abc' });
     const issues = issuesOf(() => loadConfig(baseEnv(json)));
     const secret = issues.find((i) => i.path === 'DMF_CONFIG.environments[0].auth.clientSecret');
     expect(secret?.message).toContain('"clientSecretSetting"');

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { caughtAs } from '../../support/caught.js';
 import {
   DmfApiError,
   DmfPackageClient,
@@ -35,14 +36,7 @@ function recordingLogger(): DmfLogger & { lines: string[] } {
   return { lines, debug: write, info: write, warn: write, error: write };
 }
 
-async function caught(promise: Promise<unknown>): Promise<DmfApiError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DmfApiError);
-  return error as DmfApiError;
-}
+const caught = caughtAs(DmfApiError);
 
 describe('DmfPackageClient', () => {
   let server: FakeServer;

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { caughtAs } from '../../support/caught.js';
 import {
   DmfApiError,
   RecurringClient,
@@ -11,14 +12,7 @@ import { countingCredential, odata, startFakeServer, type FakeServer } from './f
 
 const ACTIVITY = '6d31b2b5-5ad4-4c0d-8a6e-1bbd8c0a1f00';
 
-async function caught(promise: Promise<unknown>): Promise<DmfApiError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DmfApiError);
-  return error as DmfApiError;
-}
+const caught = caughtAs(DmfApiError);
 
 describe('RecurringClient', () => {
   let server: FakeServer;

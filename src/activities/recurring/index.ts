@@ -1,0 +1,14 @@
+/** The recurring integrations' activities (durable names `recurring…`). */
+import { ackBatchActivity, dequeueBatchActivity, fileMissingActivity } from './drain.js';
+import { enqueueActivity, executionIdActivity, finishActivity, messageStatusActivity } from './enqueue.js';
+
+/** Activities of the recurring export drain and of the recurring import, by role. */
+export const RECURRING_ACTIVITIES = {
+  dequeueBatch: dequeueBatchActivity,
+  ackBatch: ackBatchActivity,
+  fileMissing: fileMissingActivity,
+  enqueue: enqueueActivity,
+  messageStatus: messageStatusActivity,
+  executionId: executionIdActivity,
+  finish: finishActivity,
+};
