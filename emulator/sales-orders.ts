@@ -66,26 +66,35 @@ export interface OrdersBatchPackageOptions {
  * `OrdersBatch` with ImportFromPackage: one execution imports both, headers first.
  */
 export function buildOrdersBatchPackage(options: OrdersBatchPackageOptions = {}): Promise<Buffer> {
+  const o = options;
   const header: PackageEntityInput = {
     entityName: SALES_ORDER_HEADERS_ENTITY,
     fileName: 'orders-header.csv',
-    columns: options.headerColumns ?? SAMPLE_ORDER_HEADERS.columns,
-    rows: options.headers ?? SAMPLE_ORDER_HEADERS.rows,
-    executionUnit: options.headerOrder?.executionUnit ?? 1,
-    level: options.headerOrder?.level ?? 1,
-    sequence: options.headerOrder?.sequence ?? 1,
+    columns: o.headerColumns ?? SAMPLE_ORDER_HEADERS.columns,
+    rows: o.headers ?? SAMPLE_ORDER_HEADERS.rows,
+    ...placed(o.headerOrder, 1),
   };
   const lines: PackageEntityInput = {
     entityName: SALES_ORDER_LINES_ENTITY,
     fileName: 'orders-lines.csv',
-    columns: options.lineColumns ?? SAMPLE_ORDER_LINES.columns,
-    rows: options.lines ?? SAMPLE_ORDER_LINES.rows,
-    executionUnit: options.lineOrder?.executionUnit ?? 1,
-    level: options.lineOrder?.level ?? 1,
-    sequence: options.lineOrder?.sequence ?? 2,
+    columns: o.lineColumns ?? SAMPLE_ORDER_LINES.columns,
+    rows: o.lines ?? SAMPLE_ORDER_LINES.rows,
+    ...placed(o.lineOrder, 2),
   };
   return buildPackage({
-    definitionGroupName: options.definitionGroupName ?? ORDERS_BATCH_PROJECT,
-    entities: options.linesListedFirst ? [lines, header] : [header, lines],
+    definitionGroupName: o.definitionGroupName ?? ORDERS_BATCH_PROJECT,
+    entities: o.linesListedFirst ? [lines, header] : [header, lines],
   });
+}
+
+/** An entity's execution unit, level and sequence: the given ones, else unit 1, level 1, `sequence`. */
+function placed(
+  order: OrdersBatchPackageOptions['headerOrder'],
+  sequence: number,
+): Pick<PackageEntityInput, 'executionUnit' | 'level' | 'sequence'> {
+  return {
+    executionUnit: order?.executionUnit ?? 1,
+    level: order?.level ?? 1,
+    sequence: order?.sequence ?? sequence,
+  };
 }
