@@ -2,3 +2,5 @@
 export * from './paths.js';
 export * from './blobs.js';
 export * from './segments.js';
+export * from './sourceUrl.js';
+export * from './uploadUrl.js';

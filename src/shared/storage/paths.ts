@@ -288,3 +288,12 @@ export function fileMissingBlobPath(environment: string, activityId: string, cor
 export function enqueuedMarkerPath(environment: string, activityId: string, jobId: string): string {
   return blobPath('recurring', environment, activityId, 'enqueued', `${jobId}.json`);
 }
+
+/**
+ * Blob path (archive container) holding the url of a url import until its content is staged: the
+ * url (a SAS, a secret) never enters durable state; the orchestration names this blob instead.
+ * (`url/` cannot clash with a staged file: file names hold no `/`.)
+ */
+export function sourceUrlBlobPath(jobId: string): string {
+  return blobPath('staging', jobId, 'url', 'source.json');
+}

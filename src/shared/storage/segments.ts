@@ -11,6 +11,7 @@
  * (the `DataAreaId` / `LegalEntityDataAreaId` extended data type: string size 4, letters and
  * digits) — see docs/security.md.
  */
+import { LEGAL_ENTITY_PATTERN } from '../config/index.js';
 
 /** Longest blob name Azure accepts, in characters. */
 export const MAX_BLOB_NAME_CHARS = 1024;
@@ -18,9 +19,6 @@ export const MAX_BLOB_NAME_CHARS = 1024;
 export const MAX_PATH_SEGMENTS = 254;
 /** Longest path segment, in UTF-8 bytes. */
 export const MAX_SEGMENT_BYTES = 255;
-
-/** F&O company ids (DataAreaId): 1-4 letters or digits. */
-export const LEGAL_ENTITY_PATTERN = /^[A-Za-z0-9]{1,4}$/;
 
 /**
  * Characters no segment may hold: controls (Cc), format characters (Cf: the bidirectional
