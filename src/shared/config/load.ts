@@ -129,15 +129,19 @@ const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i;
  */
 export function resolveSecret(settingName: string, env: Env = process.env): string {
   const problem = secretSettingProblem(env, settingName);
-  if (problem) throw new ConfigError([{ path: settingName, message: problem }]);
+  if (problem) throw new ConfigError([{ path: 'app setting', message: problem }]);
   return env[settingName] as string;
 }
 
+// The setting's name is never repeated in these messages: where a name belongs, people sometimes
+// paste the secret itself, and a secret that looks like a name would then be printed in the error.
 function secretSettingProblem(env: Env, name: string): string | undefined {
   const value = setting(env, name);
-  if (value === undefined) return `app setting "${name}" is not set`;
+  if (value === undefined) {
+    return 'names an app setting that is not set (give the NAME of the app setting that holds the secret; if the secret itself is written here, remove it from the configuration and rotate it)';
+  }
   if (KEY_VAULT_REFERENCE.test(value.trim())) {
-    return `app setting "${name}" holds an unresolved Key Vault reference: grant the app's identity read access to the secret (and check the reference)`;
+    return "names an app setting that holds an unresolved Key Vault reference: grant the app's identity read access to the secret (and check the reference)";
   }
   return undefined;
 }
