@@ -24,6 +24,7 @@ import {
 import {
   blobExists,
   isNotFound,
+  printable,
   readSourceUrl,
   stagingBlobPath,
   storageError,
@@ -77,7 +78,8 @@ async function existingSource(blob: BlobRangeClient, what: string): Promise<Rand
 function reportErrors(report: PackageValidationReport): JobError[] {
   return report.errors.map((e) => ({
     code: e.code,
-    message: e.file ? `${e.file}: ${e.message}` : e.message,
+    // names from the zip are shown escaped: an invisible or bidi character must not spoof a page
+    message: e.file ? `${printable(e.file)}: ${e.message}` : e.message,
   }));
 }
 

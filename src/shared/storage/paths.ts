@@ -215,12 +215,16 @@ export function stagingBlobPath(jobId: string, name: string): string {
  * is what was refused (often a hostile path): each segment is made safe, and at most 8 are kept.
  */
 export function rejectionBlobPath(subject: string, id: string): string {
-  const clean = subject
-    .split('/')
-    .filter((s) => s !== '' && s !== '.' && s !== '..')
-    .slice(0, 8)
-    .map(safeFileName);
-  return blobPath('rejected', ...(clean.length > 0 ? clean : ['unknown']), `${safeFileName(id)}.json`);
+  const clean: string[] = [];
+  let length = 0;
+  for (const segment of subject.split('/').filter((s) => s !== '' && s !== '.' && s !== '..')) {
+    const safe = safeFileName(segment, 120);
+    // bounded, so the record of any refused path can be written (1,024 characters at most)
+    if (clean.length === 8 || length + safe.length > 700) break;
+    clean.push(safe);
+    length += safe.length + 1;
+  }
+  return blobPath('rejected', ...(clean.length > 0 ? clean : ['unknown']), `${safeFileName(id, 120)}.json`);
 }
 
 /** Folder (outbound container) of an export's package: `{environment}/{project}/{yyyy}/{MM}/{dd}` (UTC date of the request). */

@@ -110,15 +110,16 @@ export function fileNameProblem(value: string): string | undefined {
 /**
  * A name made safe as one segment, for names the app does not take from a caller as they are (F&O's
  * error file names, zip entry names when unpacked, rejected paths recorded): forbidden characters,
- * slashes, `?`, `#` and `%` become `_`, trailing dots go, the result is at most 200 characters.
+ * slashes, `?`, `#` and `%` become `_`, trailing dots go, the result is at most 200 characters and
+ * `maxBytes` UTF-8 bytes.
  */
-export function safeFileName(name: string): string {
+export function safeFileName(name: string, maxBytes = MAX_SEGMENT_BYTES): string {
   const cleaned = Array.from(name)
     .map((ch) => (FORBIDDEN.test(ch) || /[\\/?#%]/.test(ch) ? '_' : ch))
     .join('')
     .trim()
     .replace(/\.+$/, '');
   const chars = Array.from(cleaned === '' ? '_' : cleaned).slice(0, 200);
-  while (utf8Bytes(chars.join('')) > MAX_SEGMENT_BYTES) chars.pop();
+  while (utf8Bytes(chars.join('')) > maxBytes) chars.pop();
   return chars.join('').replace(/[. ]+$/, '') || '_';
 }
