@@ -23,6 +23,7 @@ import { getRuntime, invocationLogger } from '../../shared/app/runtime.js';
 import { InputError } from '../../shared/errors.js';
 import { importInstanceId } from '../../shared/jobs/index.js';
 import {
+  BODY_UPLOAD_CONCURRENCY,
   checkFileName,
   checkLegalEntity,
   findDataProject,
@@ -88,7 +89,10 @@ async function storeBody(
   const cap = new ByteCap(MAX_UPLOAD_BODY_BYTES);
   body.on('error', (error) => cap.destroy(error));
   try {
-    return await uploadStreamTo(inbound, path, body.pipe(cap), { contentType });
+    return await uploadStreamTo(inbound, path, body.pipe(cap), {
+      contentType,
+      concurrency: BODY_UPLOAD_CONCURRENCY,
+    });
   } catch (error) {
     if (cap.exceeded) {
       body.destroy();

@@ -18,7 +18,12 @@ import { ORCHESTRATORS } from '../../shared/app/names.js';
 import { getRuntime, invocationLogger } from '../../shared/app/runtime.js';
 import { RECURRING_IMPORT_INSTANCE_PREFIX } from '../../shared/jobs/index.js';
 import { InputError } from '../../shared/errors.js';
-import { blobPath, storageError, uploadStreamTo } from '../../shared/storage/index.js';
+import {
+  blobPath,
+  BODY_UPLOAD_CONCURRENCY,
+  storageError,
+  uploadStreamTo,
+} from '../../shared/storage/index.js';
 import { unquoteEtag } from '../../shared/util.js';
 import { resolveRecurringPath, startForBlob } from './starting.js';
 
@@ -57,7 +62,7 @@ export async function handleStartRecurringImport(
     const cap = new ByteCap(MAX_UPLOAD_BODY_BYTES);
     body.on('error', (error) => cap.destroy(error));
     try {
-      await uploadStreamTo(container, path, body.pipe(cap));
+      await uploadStreamTo(container, path, body.pipe(cap), { concurrency: BODY_UPLOAD_CONCURRENCY });
     } catch (error) {
       if (cap.exceeded) return bodyTooLarge(MAX_UPLOAD_BODY_BYTES);
       throw error;
