@@ -145,6 +145,21 @@ export function contentTypeFor(fileName: string): string {
   return CONTENT_TYPES[ext] ?? 'application/octet-stream';
 }
 
+/** The query naming a data project (and a file) of the import, upload and export routes. */
+function projectQuery(options: {
+  environment: string;
+  project: string;
+  fileName?: string;
+  legalEntity?: string | undefined;
+}): URLSearchParams {
+  return new URLSearchParams({
+    environment: options.environment,
+    project: options.project,
+    ...(options.fileName !== undefined ? { fileName: options.fileName } : {}),
+    ...(options.legalEntity ? { legalEntity: options.legalEntity } : {}),
+  });
+}
+
 /** Talks to the app's HTTP API. */
 export class DmfApiClient {
   readonly baseUrl: string;
@@ -246,12 +261,7 @@ export class DmfApiClient {
       },
     });
     const body = createReadStream(file).pipe(counter);
-    const query = new URLSearchParams({
-      environment: options.environment,
-      project: options.project,
-      fileName: basename(file),
-      ...(options.legalEntity ? { legalEntity: options.legalEntity } : {}),
-    });
+    const query = projectQuery({ ...options, fileName: basename(file) });
     options.onProgress?.(0, size);
     try {
       return await this.#json(AcceptedSchema, `/imports?${query.toString()}`, {
@@ -276,12 +286,7 @@ export class DmfApiClient {
     fileName: string;
     legalEntity?: string | undefined;
   }): Promise<UploadUrl> {
-    const query = new URLSearchParams({
-      environment: options.environment,
-      project: options.project,
-      fileName: options.fileName,
-      ...(options.legalEntity ? { legalEntity: options.legalEntity } : {}),
-    });
+    const query = projectQuery(options);
     return this.#json(UploadUrlSchema, `/uploads?${query.toString()}`, { method: 'POST' });
   }
 
@@ -334,11 +339,7 @@ export class DmfApiClient {
     project: string;
     legalEntity?: string | undefined;
   }): Promise<Accepted> {
-    const query = new URLSearchParams({
-      environment: options.environment,
-      project: options.project,
-      ...(options.legalEntity ? { legalEntity: options.legalEntity } : {}),
-    });
+    const query = projectQuery(options);
     return this.#json(AcceptedSchema, `/exports?${query.toString()}`, { method: 'POST' });
   }
 

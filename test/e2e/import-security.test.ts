@@ -38,6 +38,21 @@ const json = (body: unknown): RequestInit => ({
   headers: { 'content-type': 'application/json' },
   body: JSON.stringify(body),
 });
+/** Sends an import command of the sample project with `fields`; resolves with its rejection record. */
+async function rejectedCommand(
+  messageId: string,
+  fields: Record<string, unknown>,
+): Promise<{ code: string; reason: string }> {
+  await sendServiceBusMessages(s.stack.serviceBusConnectionString, 'dmf-commands', {
+    messageId,
+    body: JSON.stringify({ type: 'import', environment: 'local', definitionGroupId: 'Customers', ...fields }),
+  });
+  const record = await eventually(
+    async () => (await list(s.containers.results, `rejected/commands/${messageId}/`))[0],
+  );
+  return JSON.parse(await readText(s.containers.results, record)) as { code: string; reason: string };
+}
+
 const callsTo = async (route: string): Promise<number> =>
   (await s.stack.emulator.control.calls()).filter((c) => c.route === route).length;
 
@@ -70,24 +85,10 @@ describe('caller values are checked before any blob name is formed', () => {
   });
 
   it('Service Bus legalEntityId escaping the layout: a readable rejection, nothing started', async () => {
-    const messageId = `le-${Date.now()}`;
-    await sendServiceBusMessages(s.stack.serviceBusConnectionString, 'dmf-commands', {
-      messageId,
-      body: JSON.stringify({
-        type: 'import',
-        environment: 'local',
-        definitionGroupId: 'Customers',
-        legalEntityId: '../../x',
-        url: `${filesOrigin}/never.zip`,
-      }),
+    const rejection = await rejectedCommand(`le-${Date.now()}`, {
+      legalEntityId: '../../x',
+      url: `${filesOrigin}/never.zip`,
     });
-    const record = await eventually(
-      async () => (await list(s.containers.results, `rejected/commands/${messageId}/`))[0],
-    );
-    const rejection = JSON.parse(await readText(s.containers.results, record)) as {
-      code: string;
-      reason: string;
-    };
     expect(rejection.code).toBe('COMMAND_INVALID');
     expect(rejection.reason).toMatch(/legalEntityId: must be an F&O legal entity/);
   });
@@ -104,22 +105,10 @@ describe('caller values are checked before any blob name is formed', () => {
     const body = (await http.json()) as { error: { code: string; message: string } };
     expect(body.error.code).toBe('SOURCE_CONTAINER_NOT_ALLOWED');
     expect(body.error.message).toMatch(/DMF_SOURCE_CONTAINERS.*Nothing was moved/);
-    const messageId = `sc-${Date.now()}`;
-    await sendServiceBusMessages(s.stack.serviceBusConnectionString, 'dmf-commands', {
-      messageId,
-      body: JSON.stringify({
-        type: 'import',
-        environment: 'local',
-        definitionGroupId: 'Customers',
-        blobPath: `${s.names.outbound}/local/recurring/a/b`,
-      }),
+    const refused = await rejectedCommand(`sc-${Date.now()}`, {
+      blobPath: `${s.names.outbound}/local/recurring/a/b`,
     });
-    const record = await eventually(
-      async () => (await list(s.containers.results, `rejected/commands/${messageId}/`))[0],
-    );
-    expect((JSON.parse(await readText(s.containers.results, record)) as { code: string }).code).toBe(
-      'SOURCE_CONTAINER_NOT_ALLOWED',
-    );
+    expect(refused.code).toBe('SOURCE_CONTAINER_NOT_ALLOWED');
     expect(await list(s.containers.templates)).toEqual(['customers-v3.zip']);
     expect(await list(s.containers.outbound)).toEqual(['local/recurring/a/b']);
     expect(await list(s.containers.archive)).toEqual([]);

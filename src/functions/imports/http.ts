@@ -26,13 +26,17 @@ import {
   BODY_UPLOAD_CONCURRENCY,
   checkFileName,
   checkLegalEntity,
-  findDataProject,
   inboundPath,
-  printable,
   uploadStreamTo,
 } from '../../shared/storage/index.js';
 import { describeIssues, unquoteEtag } from '../../shared/util.js';
-import { referencedImport, SourceReferenceSchema, startImport, type ReferencedImport } from './starting.js';
+import {
+  importProjectOf,
+  referencedImport,
+  SourceReferenceSchema,
+  startImport,
+  type ReferencedImport,
+} from './starting.js';
 
 /** Name of the HTTP starter function. */
 export const IMPORTS_HTTP_FUNCTION = 'importsHttp';
@@ -143,17 +147,7 @@ export async function handleImportRequest(
         { trigger: 'http', now: new Date() },
       );
     } else {
-      const env = runtime.config.environments.find((e) => e.name === environment);
-      const project = env && findDataProject(runtime.config, env.name, 'import', projectName);
-      if (!env || !project) {
-        return problem(
-          400,
-          env ? 'UNKNOWN_PROJECT' : 'UNKNOWN_ENVIRONMENT',
-          env
-            ? `"${printable(projectName)}" is not an import data project of environment "${environment}".`
-            : `Environment "${printable(environment)}" is not configured.`,
-        );
-      }
+      const { environment: env, project } = importProjectOf(runtime.config, environment, projectName);
       const given = request.query.get('fileName');
       if (given !== null) checkFileName(given);
       if (declaredTooLarge(request, MAX_UPLOAD_BODY_BYTES))

@@ -145,6 +145,31 @@ export const ImportCommandSchema = z
 /** See {@link ImportCommandSchema}. */
 export type ImportCommand = z.infer<typeof ImportCommandSchema>;
 
+/**
+ * The configured environment and import data project a request names (the project by `name` or
+ * `definitionGroupId`); throws `InputError` (`UNKNOWN_ENVIRONMENT`, `UNKNOWN_PROJECT`) otherwise.
+ */
+export function importProjectOf(
+  config: Pick<AppConfig, 'environments' | 'dataProjects'>,
+  environment: string,
+  project: string,
+): { environment: AppConfig['environments'][number]; project: AppConfig['dataProjects'][number] } {
+  const env = config.environments.find((e) => e.name === environment);
+  if (!env) {
+    throw new InputError(`Environment "${printable(environment)}" is not configured.`, {
+      code: 'UNKNOWN_ENVIRONMENT',
+    });
+  }
+  const found = findDataProject(config, env.name, 'import', project);
+  if (!found) {
+    throw new InputError(
+      `"${printable(project)}" is not an import data project of environment "${env.name}" (neither the name nor the definitionGroupId of one).`,
+      { code: 'UNKNOWN_PROJECT' },
+    );
+  }
+  return { environment: env, project: found };
+}
+
 /** A resolved source reference: an import to start, or the job that already imported the file. */
 export type ReferencedImport =
   | {
@@ -242,18 +267,7 @@ export async function referencedImport(
   options: { trigger: ImportInput['trigger']; now: Date },
 ): Promise<ReferencedImport> {
   const { config, blobService } = runtime;
-  const environment = config.environments.find((e) => e.name === request.environment);
-  if (!environment)
-    throw new InputError(`Environment "${printable(request.environment)}" is not configured.`, {
-      code: 'UNKNOWN_ENVIRONMENT',
-    });
-  const project = findDataProject(config, environment.name, 'import', request.project);
-  if (!project) {
-    throw new InputError(
-      `"${printable(request.project)}" is neither the name nor the definitionGroupId of an import data project of environment "${environment.name}".`,
-      { code: 'UNKNOWN_PROJECT' },
-    );
-  }
+  const { environment, project } = importProjectOf(config, request.environment, request.project);
   if (request.legalEntity !== undefined) checkLegalEntity(request.legalEntity);
   const legalEntity = request.legalEntity ?? project.legalEntity;
   const logicalPathOf = (fileName: string): string =>

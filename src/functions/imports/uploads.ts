@@ -15,11 +15,10 @@ import {
   checkFileName,
   checkLegalEntity,
   createUploadUrl,
-  findDataProject,
   inboundPath,
-  printable,
   storageError,
 } from '../../shared/storage/index.js';
+import { importProjectOf } from './starting.js';
 
 /** Name of the upload-url function. */
 export const UPLOADS_HTTP_FUNCTION = 'uploadsHttp';
@@ -41,19 +40,9 @@ export async function handleUploadRequest(
       'Query parameters "environment", "project" and "fileName" are required.',
     );
   }
-  const env = runtime.config.environments.find((e) => e.name === environment);
-  const project = env && findDataProject(runtime.config, env.name, 'import', projectName);
-  if (!env || !project) {
-    return problem(
-      400,
-      env ? 'UNKNOWN_PROJECT' : 'UNKNOWN_ENVIRONMENT',
-      env
-        ? `"${printable(projectName)}" is not an import data project of environment "${environment}".`
-        : `Environment "${printable(environment)}" is not configured.`,
-    );
-  }
   let path: string;
   try {
+    const { environment: env, project } = importProjectOf(runtime.config, environment, projectName);
     if (legalEntity !== undefined) checkLegalEntity(legalEntity);
     path = inboundPath({
       environment: env.name,
