@@ -11,6 +11,7 @@ export const FINAL_STATUSES: ReadonlySet<string> = new Set([
   'Failed',
   'Canceled',
   'TimedOut',
+  'Unknown',
 ]);
 
 /** The exit code for a job status: 0 Succeeded (or still running), 2 PartiallySucceeded, 1 otherwise. */

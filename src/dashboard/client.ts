@@ -7,8 +7,8 @@
 export const DASHBOARD_SCRIPT = String.raw`(function () {
   'use strict';
   var KEY = 'dmf-functions-key';
-  var STATUSES = ['Pending', 'Running', 'Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut'];
-  var FINAL = ['Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut'];
+  var STATUSES = ['Pending', 'Running', 'Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut', 'Unknown'];
+  var FINAL = ['Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut', 'Unknown'];
   var STAGES = ['Preparing', 'WaitingForSlot', 'Uploading', 'Polling', 'CollectingErrors', 'Finishing', 'Done'];
   var SINCE = [['1h', 'Last hour', 3600e3], ['24h', 'Last 24 hours', 86400e3], ['7d', 'Last 7 days', 7 * 86400e3],
     ['30d', 'Last 30 days', 30 * 86400e3]];

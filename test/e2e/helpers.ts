@@ -26,8 +26,13 @@ export interface ImportStack {
     templates: ContainerClient;
     recurringInbound: ContainerClient;
     outbound: ContainerClient;
+    /** A container of the caller's, listed in DMF_SOURCE_CONTAINERS beside the inbound one. */
+    staged: ContainerClient;
   };
-  names: Record<'inbound' | 'archive' | 'results' | 'templates' | 'recurringInbound' | 'outbound', string>;
+  names: Record<
+    'inbound' | 'archive' | 'results' | 'templates' | 'recurringInbound' | 'outbound' | 'staged',
+    string
+  >;
   /** The stack's data dir (durable state under `devhost/`). */
   dataDir: string;
   /** Every log line the host printed (for the secret scan). */
@@ -131,6 +136,7 @@ export async function startImportStack(
     // Blob triggers scan their container: each stack watches its own, so parallel files never meet.
     recurringInbound: `e2e${suffix}-recurring`,
     outbound: `e2e${suffix}-outbound`,
+    staged: `e2e${suffix}-staged`,
   };
   const dataDir = mkdtempSync(join(tmpdir(), 'dmf-e2e-'));
   const logs: string[] = [];
@@ -167,6 +173,7 @@ export async function startImportStack(
       DMF_TEMPLATES_CONTAINER: names.templates,
       DMF_RECURRING_INBOUND_CONTAINER: names.recurringInbound,
       DMF_OUTBOUND_CONTAINER: names.outbound,
+      DMF_SOURCE_CONTAINERS: `${names.inbound},${names.staged}`,
       ...options.appSettings,
     },
   });
@@ -178,6 +185,7 @@ export async function startImportStack(
     templates: service.getContainerClient(names.templates),
     recurringInbound: service.getContainerClient(names.recurringInbound),
     outbound: service.getContainerClient(names.outbound),
+    staged: service.getContainerClient(names.staged),
   };
   for (const c of Object.values(containers)) await c.createIfNotExists();
   const sb = new ServiceBusClient(stack.serviceBusConnectionString);

@@ -87,12 +87,18 @@ describe('import pipeline resilience', () => {
   }, 90_000);
 
   it('an upload that keeps failing ends Failed with the reason, and the slot goes to the next import', async () => {
+    const asked = async (): Promise<number> =>
+      (await s.stack.emulator.control.calls()).filter((c) => c.route === 'GetAzureWriteUrl').length;
+    const before = await asked();
     await s.stack.emulator.control.setFault(statusFault('GetAzureWriteUrl', 400, 4));
     await drop('local/Customers/refused.zip');
     const refused = await s.waitForJob((await jobWhere((j) => j.file === 'refused.zip')).id, 60_000);
     expect(refused.status).toBe('Failed');
     expect(refused.errors[0]).toMatchObject({ code: 'IMPORT_START_FAILED' });
     expect(refused.errors[0]!.message).toContain('GetAzureWriteUrl');
+    // a 400 is F&O's final word: asked once, not four times (issue 12.8)
+    expect(await asked()).toBe(before + 1);
+    await s.stack.emulator.control.clearFaults();
     await drop('local/Customers/after-refused.zip');
     const after = await s.waitForJob((await jobWhere((j) => j.file === 'after-refused.zip')).id, 60_000);
     expect(after.status).toBe('Succeeded');

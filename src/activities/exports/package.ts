@@ -12,7 +12,12 @@ import { EXPORT_EVENT_SOURCE, EXPORT_EVENT_TYPES } from '../../shared/events/ind
 import type { ExportResult, StoredBlob } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { blobSource, openPackage } from '../../shared/packages/index.js';
-import { exportLogicalPath, safeFileName, uploadStreamTo } from '../../shared/storage/index.js';
+import {
+  exportLogicalPath,
+  exportPackageBlobPath,
+  unpackedEntryBlobPath,
+  uploadStreamTo,
+} from '../../shared/storage/index.js';
 import { knownExecutionStatus } from '../common/executions.js';
 import { publishOutcome, storeResult } from '../common/results.js';
 
@@ -91,18 +96,17 @@ export async function storeExport(
   const url = await packages.getExportedPackageUrl(input.executionId);
   if (!url) return { ready: false };
   const { outbound } = runtime.containers;
-  const path = `${input.folder}/${input.fileName}`;
+  const path = exportPackageBlobPath(input.folder, input.fileName);
   const download = await downloadSasStream(url, { timeoutMs: PACKAGE_DOWNLOAD_TIMEOUT_MS });
   const { bytes } = await uploadStreamTo(outbound, path, download.stream, { contentType: 'application/zip' });
   const stored: StoredBlob = { container: outbound.containerName, path, bytes };
   const unpacked: StoredBlob[] = [];
   if (input.unpack) {
-    const folder = `${input.folder}/${input.fileName.replace(/\.zip$/i, '')}`;
     const reader = await openPackage(await blobSource(outbound.getBlobClient(path), { size: bytes }));
     try {
       for (const entry of reader.entries) {
         if (entry.isDirectory) continue;
-        const target = `${folder}/${safeFileName(entry.name)}`;
+        const target = unpackedEntryBlobPath(input.folder, input.fileName, entry.name);
         const stream = await reader.openEntryStream(entry.name);
         const written = await uploadStreamTo(outbound, target, stream, {
           contentType: entry.name.toLowerCase().endsWith('.xml')

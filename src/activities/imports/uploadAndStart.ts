@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { defineActivity } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
-import { uploadPackageToSas } from '../../shared/dmf/index.js';
+import { DmfApiError, DmfErrorCode, uploadPackageToSas } from '../../shared/dmf/index.js';
 import { BlobRefSchema } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { openBlobStream } from '../../shared/storage/index.js';
@@ -36,6 +36,24 @@ export interface UploadAndStartResult {
   /** True when F&O already knew the execution (an earlier attempt had started it): nothing was sent. */
   alreadyStarted: boolean;
   bytes: number;
+  /**
+   * F&O refused the call with an answer that does not change on a retry (a 4xx other than 408/429,
+   * see `isTransientStatus`; not a refused SAS, which a fresh GetAzureWriteUrl cures): returned
+   * instead of thrown, so the durable retry policy does not upload the package again to hear it again.
+   */
+  refused?: { code: string; message: string };
+}
+
+/** True for an F&O answer a retry would get again (see {@link UploadAndStartResult.refused}). */
+export function isDeterministicRefusal(error: unknown): error is DmfApiError {
+  return (
+    error instanceof DmfApiError &&
+    !error.transient &&
+    error.status !== undefined &&
+    error.status >= 400 &&
+    error.status < 500 &&
+    error.code !== DmfErrorCode.SasRejected
+  );
 }
 
 /**
@@ -55,26 +73,38 @@ export async function uploadAndStart(
     logger.info(`Execution ${input.executionId} already exists in F&O (${existing}): not starting it again`);
     return { executionId: input.executionId, alreadyStarted: true, bytes: 0 };
   }
-  const { blobUrl } = await packages.getAzureWriteUrl(`${input.executionId}.zip`);
-  const stream = await openBlobStream(
-    runtime.blobService.getContainerClient(input.packageBlob.container),
-    input.packageBlob.path,
-  );
-  const { bytes } = await uploadPackageToSas(blobUrl, stream, {
-    logger,
-    blockSize: UPLOAD_BLOCK_SIZE,
-    maxConcurrency: UPLOAD_CONCURRENCY,
-  });
-  const executionId = await packages.importFromPackage({
-    packageUrl: blobUrl,
-    definitionGroupId: input.definitionGroupId,
-    executionId: input.executionId,
-    execute: input.execute,
-    overwrite: input.overwrite,
-    legalEntityId: input.legalEntity,
-  });
-  logger.info(`ImportFromPackage accepted execution ${executionId} (${bytes} bytes uploaded)`);
-  return { executionId, alreadyStarted: false, bytes };
+  let bytes = 0;
+  try {
+    const { blobUrl } = await packages.getAzureWriteUrl(`${input.executionId}.zip`);
+    const stream = await openBlobStream(
+      runtime.blobService.getContainerClient(input.packageBlob.container),
+      input.packageBlob.path,
+    );
+    ({ bytes } = await uploadPackageToSas(blobUrl, stream, {
+      logger,
+      blockSize: UPLOAD_BLOCK_SIZE,
+      maxConcurrency: UPLOAD_CONCURRENCY,
+    }));
+    const executionId = await packages.importFromPackage({
+      packageUrl: blobUrl,
+      definitionGroupId: input.definitionGroupId,
+      executionId: input.executionId,
+      execute: input.execute,
+      overwrite: input.overwrite,
+      legalEntityId: input.legalEntity,
+    });
+    logger.info(`ImportFromPackage accepted execution ${executionId} (${bytes} bytes uploaded)`);
+    return { executionId, alreadyStarted: false, bytes };
+  } catch (error) {
+    if (!isDeterministicRefusal(error)) throw error;
+    logger.warn(`F&O refused the import (${error.code}): not retried, a retry would be refused again`);
+    return {
+      executionId: input.executionId,
+      alreadyStarted: false,
+      bytes,
+      refused: { code: error.code, message: error.message },
+    };
+  }
 }
 
 /** {@link uploadAndStart} as an activity. */

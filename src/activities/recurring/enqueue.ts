@@ -6,7 +6,8 @@
 import { z } from 'zod';
 import { defineActivity, ownValue } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
-import { DmfApiError } from '../../shared/dmf/index.js';
+import { DmfApiError, DmfErrorCode } from '../../shared/dmf/index.js';
+import { errorMessage } from '../../shared/util.js';
 import { RECURRING_EVENT_SOURCE, RECURRING_EVENT_TYPES } from '../../shared/events/index.js';
 import {
   RecurringImportInputSchema,
@@ -28,12 +29,31 @@ import { archiveSource, publishEvent, storeResult } from '../common/results.js';
 /** Output of the enqueue activity. */
 export type EnqueueResult =
   | { kind: 'enqueued'; messageId: string; bytes: number }
-  | { kind: 'refused'; code: string; reason: string; bytes: number };
+  | { kind: 'refused'; code: string; reason: string; bytes: number }
+  /** The request may have reached F&O, but no answer says whether it queued a message. */
+  | { kind: 'unknown'; code: string; reason: string; bytes: number; sentAt: string };
+
+/** What the marker blob of an enqueue says: sent and answered, or sent and not (yet) answered. */
+type EnqueueMarker = { messageId: string; bytes: number } | { sending: true; bytes: number; sentAt: string };
+
+/**
+ * True when a failed enqueue certainly queued nothing: F&O answered with a refusal that does not
+ * depend on timing (a 4xx other than 408/429), or the request never left (no token).
+ */
+function certainlyNotQueued(error: unknown): boolean {
+  if (!(error instanceof DmfApiError)) return false;
+  if (error.code === DmfErrorCode.AuthFailed) return true;
+  return error.status !== undefined && error.status >= 400 && error.status < 500 && !error.transient;
+}
 
 /**
  * Enqueues the dropped file, streamed from storage (a factory, so a 401/429 can resend it). Files
- * over `maxEnqueueBytes` are refused. The message id is written to a marker blob before returning,
- * so a retry of this activity after a crash finds it instead of enqueueing the file twice.
+ * over `maxEnqueueBytes` are refused. Enqueue is not idempotent and F&O deduplicates nothing, and no
+ * API finds a message by its external identifier (the connector API offers enqueue, dequeue, ack
+ * and jobstatus by message id; GetMessageStatus also needs the message id). So the app sends a file
+ * at most once: a marker blob says "sending" before the request and holds the message id after it.
+ * An answer lost (reset, timeout, dropped response) or a 5xx leaves it unknown whether F&O queued
+ * the message: the result is `unknown` — never a second send — and the job says what to check.
  */
 export async function enqueueFile(
   runtime: Runtime,
@@ -42,15 +62,26 @@ export async function enqueueFile(
 ): Promise<EnqueueResult> {
   const results = runtime.containers.results;
   const marker = enqueuedMarkerPath(input.environment, input.activityId, input.instanceId);
+  let known: EnqueueMarker | undefined;
   try {
-    const known = JSON.parse((await results.getBlobClient(marker).downloadToBuffer()).toString('utf8')) as {
-      messageId: string;
-      bytes: number;
-    };
-    logger.info(`File was enqueued before as message ${known.messageId}`);
-    return { kind: 'enqueued', messageId: known.messageId, bytes: known.bytes };
+    known = JSON.parse(
+      (await results.getBlobClient(marker).downloadToBuffer()).toString('utf8'),
+    ) as EnqueueMarker;
   } catch (error) {
     if (!isNotFound(error)) throw storageError(`reading ${results.containerName}/${marker}`, error);
+  }
+  if (known && 'messageId' in known) {
+    logger.info(`File was enqueued before as message ${known.messageId}`);
+    return { kind: 'enqueued', messageId: known.messageId, bytes: known.bytes };
+  }
+  if (known) {
+    // an earlier attempt sent the file and stopped before recording F&O's answer (a crash)
+    return unconfirmed(
+      input,
+      known.bytes,
+      known.sentAt,
+      'an earlier attempt sent it and its answer was never recorded',
+    );
   }
   const container = runtime.blobService.getContainerClient(input.container);
   let bytes: number;
@@ -70,17 +101,60 @@ export async function enqueueFile(
         'inbound container under {environment}/{data project}/[{legalEntity}/]{file}, or POST it to /api/imports.',
     };
   }
-  const messageId = await runtime
-    .clients(input.environment)
-    .recurring.enqueue(input.activityId, () => openBlobStream(container, input.path), {
-      ...(input.entity ? { entity: input.entity } : {}),
-      ...(input.company ? { company: input.company } : {}),
-      externalIdentifier: input.fileName,
-      timeoutMs: 300_000,
-    });
-  await writeJsonBlob(results, marker, { messageId, bytes, enqueuedAt: new Date().toISOString() });
+  const sentAt = new Date().toISOString();
+  await writeJsonBlob(results, marker, { sending: true, bytes, sentAt } satisfies EnqueueMarker);
+  let messageId: string;
+  try {
+    messageId = await runtime
+      .clients(input.environment)
+      .recurring.enqueue(input.activityId, () => openBlobStream(container, input.path), {
+        ...(input.entity ? { entity: input.entity } : {}),
+        ...(input.company ? { company: input.company } : {}),
+        externalIdentifier: input.fileName,
+        timeoutMs: 300_000,
+      });
+  } catch (error) {
+    if (certainlyNotQueued(error)) {
+      // nothing was queued: the marker goes, so a retry of this activity may send again
+      await results.deleteBlob(marker).catch(() => undefined);
+      if (error instanceof DmfApiError && error.code === DmfErrorCode.AuthFailed) throw error;
+      const refusal = error as DmfApiError;
+      return {
+        kind: 'refused',
+        code: refusal.code,
+        reason: `F&O refused the file: ${refusal.message}`,
+        bytes,
+      };
+    }
+    logger.warn(
+      `Enqueue of ${input.path} got no usable answer: ${errorMessage(error)}; not sending it again`,
+    );
+    return unconfirmed(input, bytes, sentAt, `the request got no usable answer (${errorMessage(error)})`);
+  }
+  await writeJsonBlob(results, marker, { messageId, bytes } satisfies EnqueueMarker);
   logger.info(`Enqueued ${input.path} (${bytes} bytes) as message ${messageId}`);
   return { kind: 'enqueued', messageId, bytes };
+}
+
+/** The `unknown` result: what happened, and what a person checks in F&O before sending the file again. */
+function unconfirmed(
+  input: RecurringImportInput,
+  bytes: number,
+  sentAt: string,
+  what: string,
+): EnqueueResult {
+  return {
+    kind: 'unknown',
+    code: 'ENQUEUE_UNCONFIRMED',
+    bytes,
+    sentAt,
+    reason:
+      `Unknown — check F&O: ${input.fileName} was sent to recurring data job ${input.activityId} at ${sentAt} and ${what}, ` +
+      'so it is not known whether F&O queued a message (F&O deduplicates nothing, and no API finds a message by file name; ' +
+      'the app never sends a file twice). In F&O, open Data management > Recurring data jobs, select the job and ' +
+      `Manage messages, and look for a message with external identifier "${input.fileName}" from that time: if there is ` +
+      'one, it is being (or was) imported; if not, drop the file again.',
+  };
 }
 
 /** A message of an environment. */

@@ -81,9 +81,12 @@ export function* importPackageOrchestrator(
     return final;
   }
 
-  // take a place in the environment's queue now: arrival order, whatever the prepare times
+  // take a place in the environment's queue now: arrival order, whatever the prepare times. A url
+  // import takes its place once its content is staged (below): a slow or failing url must not hold
+  // the files behind it.
   const slot = environmentSlot(context, { environment: input.environment, instanceId });
-  slot.enqueue(input.requestedAt);
+  const queuesAfterPrepare = input.source.kind === 'url';
+  if (!queuesAfterPrepare) slot.enqueue(input.requestedAt);
 
   // a) prepare
   let prepared: PrepareResult;
@@ -111,6 +114,7 @@ export function* importPackageOrchestrator(
     return yield* finish('Failed', prepared.sourceBlob, prepared.stagingBlobs);
   }
   timings.preparedAt = now().toISOString();
+  if (queuesAfterPrepare) slot.enqueue(timings.preparedAt);
 
   // b) wait for the environment's slot
   const waited = yield* slot.wait(prepared.concurrency, (position) =>
@@ -132,7 +136,7 @@ export function* importPackageOrchestrator(
     let startFailure: string | undefined;
     try {
       called = true;
-      yield* callActivity(
+      const started = yield* callActivity(
         context,
         IMPORT_ACTIVITIES.uploadAndStart,
         {
@@ -147,6 +151,8 @@ export function* importPackageOrchestrator(
         },
         { attempts: 4, firstMs: 10_000 },
       );
+      // a refusal a retry would hear again comes back as a value: one upload, one answer
+      if (started?.refused) startFailure = started.refused.message;
     } catch (error) {
       startFailure = errorMessage(error);
     }

@@ -71,7 +71,8 @@ export function* recurringImportOrchestrator(
     return final;
   }
 
-  // a) enqueue (not idempotent: the activity keeps a marker so a retry does not enqueue twice)
+  // a) enqueue (not idempotent: the activity keeps a marker so a retry does not enqueue twice, and
+  // answers `unknown` rather than sending again when F&O's answer was lost)
   status({ stage: 'Enqueueing' });
   let enqueued: EnqueueResult;
   try {
@@ -89,6 +90,11 @@ export function* recurringImportOrchestrator(
   if (enqueued.kind === 'refused') {
     result.errors.push({ code: enqueued.code, message: enqueued.reason });
     return yield* finish('Rejected');
+  }
+  if (enqueued.kind === 'unknown') {
+    // the file may be queued in F&O: never sent again, the job says what to check
+    result.errors.push({ code: enqueued.code, message: enqueued.reason });
+    return yield* finish('Unknown');
   }
   const { messageId } = enqueued;
   result.messageId = messageId;

@@ -10,6 +10,17 @@ import { z } from 'zod';
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** An app setting name (letters, digits, `_`, `.`, `-`; `__` nests, as Azure Functions does). */
 export const SETTING_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
+/**
+ * An F&O legal entity (company id, `DataAreaId`): 1-4 letters or digits. F&O's extended data type
+ * `LegalEntityDataAreaId` (a `DataArea` id) has string size 4, and a new company's id is "limited
+ * to four alphanumeric characters" (Microsoft Learn: the AX 2012 EDT reference and the F&O
+ * legal-entity training module; see docs/security.md).
+ */
+export const LEGAL_ENTITY_PATTERN = /^[A-Za-z0-9]{1,4}$/;
+/** A legal entity as configured or sent by a caller (see {@link LEGAL_ENTITY_PATTERN}). */
+export const legalEntitySchema = z
+  .string()
+  .regex(LEGAL_ENTITY_PATTERN, 'must be an F&O legal entity (company id): 1-4 letters or digits, e.g. USMF');
 const GUID_PATTERN = /^(\{)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\})?$/i;
 
 const name = z
@@ -141,7 +152,7 @@ export const EnvironmentConfigSchema = z.strictObject({
   onPremises: z.boolean().default(false),
   auth: EnvironmentAuthConfigSchema,
   /** Legal entity used when a data project does not name one. */
-  defaultLegalEntity: nonEmpty.optional(),
+  defaultLegalEntity: legalEntitySchema.optional(),
   /** Package API calls in flight at once against this environment. Default 1 (ImportFromPackage must not run in parallel). */
   concurrency: z.number().int().min(1).max(64).default(1),
 });
@@ -211,7 +222,7 @@ export const DataProjectConfigSchema = z.strictObject({
   environment: name,
   direction: z.enum(['import', 'export']),
   /** Legal entity; default the environment's `defaultLegalEntity` (one of them is required). */
-  legalEntity: nonEmpty.optional(),
+  legalEntity: legalEntitySchema.optional(),
   /** Import only: name of the template package blob (in the templates container) used to wrap raw files. */
   template: nonEmpty.optional(),
   /** Import: run the target step (`execute`). Default true, as Microsoft's docs and samples. */
@@ -241,7 +252,7 @@ export const RecurringActivityConfigSchema = z.strictObject({
   /** Import: entity label for a raw file (`?entity=`); absent for package jobs. */
   entity: nonEmpty.optional(),
   /** Import: legal entity (`?company=`). */
-  company: nonEmpty.optional(),
+  company: legalEntitySchema.optional(),
   /** When to dequeue (export) or check statuses (import); required for exports. */
   schedule: scheduleSchema.optional(),
   /** Most messages dequeued per run. Default 10. */

@@ -14,6 +14,8 @@ export const JOB_STATUSES = [
   'Failed',
   'Canceled',
   'TimedOut',
+  /** The app cannot tell what F&O did (e.g. an enqueue whose answer was lost): the job says what to check. */
+  'Unknown',
 ] as const;
 /** One of {@link JOB_STATUSES}. */
 export type JobStatus = (typeof JOB_STATUSES)[number];

@@ -77,7 +77,7 @@ export const RecurringImportInputSchema = z.strictObject({
 export type RecurringImportInput = z.infer<typeof RecurringImportInputSchema>;
 
 /** Outcomes of a recurring import. */
-export type RecurringImportOutcome = 'Succeeded' | 'Failed' | 'TimedOut' | 'Rejected';
+export type RecurringImportOutcome = 'Succeeded' | 'Failed' | 'TimedOut' | 'Rejected' | 'Unknown';
 
 /** Result JSON of a recurring import (results container, orchestration output, event data). */
 export interface RecurringImportResult {

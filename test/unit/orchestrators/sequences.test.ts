@@ -223,6 +223,39 @@ const importScenarios: Scenario[] = [
       return prepared();
     },
   }),
+  // (added after the others: the duration history and the slot carry over between scenarios)
+  // a url import takes its place in the queue once its content is staged (after the prepare stage)
+  importScenario(
+    'import-url',
+    {},
+    {
+      input: {
+        ...importInput('web'),
+        source: {
+          kind: 'url',
+          url: 'https://files.example/p/c.zip',
+          ref: 'staging/import-url/url/source.json',
+        },
+        trigger: 'serviceBus',
+      },
+    },
+  ),
+  // F&O's deterministic refusal comes back as a value: no retry, then the start check
+  importScenario(
+    'import-start-refused',
+    {
+      importUploadAndStart: [
+        ok({
+          executionId: 'x',
+          alreadyStarted: false,
+          bytes: 10,
+          refused: { code: 'DMF_HTTP_400', message: 'ImportFromPackage: HTTP 400' },
+        }),
+      ],
+      importGetStatus: [notFound],
+    },
+    { input: importInput('refusing') },
+  ),
 ];
 
 // ---------------------------------------------------------------- exportPackage
