@@ -15,6 +15,14 @@ import {
 } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import {
+  blobSource,
+  MANIFEST_FILE_NAME,
+  openPackage,
+  parseManifest,
+  type BlobRangeClient,
+} from '../../shared/packages/index.js';
+import { errorMessage } from '../../shared/util.js';
+import {
   archiveBlobPath,
   enqueuedMarkerPath,
   isNotFound,
@@ -23,12 +31,39 @@ import {
   storageError,
   writeJsonBlob,
 } from '../../shared/storage/index.js';
+import { throttledBy, type Throttled } from '../common/executions.js';
 import { archiveSource, publishEvent, storeResult } from '../common/results.js';
 
-/** Output of the enqueue activity. */
+/**
+ * Output of the enqueue activity: enqueued (with the entity labels of a package job's manifest, for
+ * its error details); refused (too large); throttled (429: nothing was queued, the orchestration
+ * waits Retry-After on a durable timer and calls again).
+ */
 export type EnqueueResult =
-  | { kind: 'enqueued'; messageId: string; bytes: number }
-  | { kind: 'refused'; code: string; reason: string; bytes: number };
+  | { kind: 'enqueued'; messageId: string; bytes: number; entities?: string[] }
+  | { kind: 'refused'; code: string; reason: string; bytes: number }
+  | Throttled;
+
+/**
+ * The entity labels in a package's Manifest.xml (a package job names no entity: its manifest does),
+ * or `[]` when the file is no readable package (F&O then reports it in the message's status).
+ */
+async function packageEntities(blob: BlobRangeClient, logger: Logger): Promise<string[]> {
+  try {
+    const reader = await openPackage(await blobSource(blob));
+    try {
+      if (!reader.getEntry(MANIFEST_FILE_NAME)) return [];
+      return parseManifest(await reader.readEntry(MANIFEST_FILE_NAME))
+        .entities.map((e) => e.entityName)
+        .filter((name) => name !== '');
+    } finally {
+      await reader.close();
+    }
+  } catch (error) {
+    logger.warn(`Could not read the entities of the package: ${errorMessage(error)}`);
+    return [];
+  }
+}
 
 /**
  * Enqueues the dropped file, streamed from storage (a factory, so a 401/429 can resend it). Files
@@ -48,7 +83,13 @@ export async function enqueueFile(
       bytes: number;
     };
     logger.info(`File was enqueued before as message ${known.messageId}`);
-    return { kind: 'enqueued', messageId: known.messageId, bytes: known.bytes };
+    const entities = input.entity
+      ? [input.entity]
+      : await packageEntities(
+          runtime.blobService.getContainerClient(input.container).getBlobClient(input.path),
+          logger,
+        );
+    return { kind: 'enqueued', messageId: known.messageId, bytes: known.bytes, entities };
   } catch (error) {
     if (!isNotFound(error)) throw storageError(`reading ${results.containerName}/${marker}`, error);
   }
@@ -70,33 +111,49 @@ export async function enqueueFile(
         'inbound container under {environment}/{data project}/[{legalEntity}/]{file}, or POST it to /api/imports.',
     };
   }
-  const messageId = await runtime
-    .clients(input.environment)
-    .recurring.enqueue(input.activityId, () => openBlobStream(container, input.path), {
-      ...(input.entity ? { entity: input.entity } : {}),
-      ...(input.company ? { company: input.company } : {}),
-      externalIdentifier: input.fileName,
-      timeoutMs: 300_000,
-    });
+  const entities = input.entity
+    ? [input.entity]
+    : await packageEntities(container.getBlobClient(input.path), logger);
+  let messageId: string;
+  try {
+    messageId = await runtime
+      .clients(input.environment)
+      .recurring.enqueue(input.activityId, () => openBlobStream(container, input.path), {
+        ...(input.entity ? { entity: input.entity } : {}),
+        ...(input.company ? { company: input.company } : {}),
+        externalIdentifier: input.fileName,
+        timeoutMs: 300_000,
+      });
+  } catch (error) {
+    // a 429 is refused before anything is queued: safe to send again later
+    const throttled = throttledBy(error);
+    if (throttled) return throttled;
+    throw error;
+  }
   await writeJsonBlob(results, marker, { messageId, bytes, enqueuedAt: new Date().toISOString() });
   logger.info(`Enqueued ${input.path} (${bytes} bytes) as message ${messageId}`);
-  return { kind: 'enqueued', messageId, bytes };
+  return { kind: 'enqueued', messageId, bytes, entities };
 }
 
 /** A message of an environment. */
 const MessageRefSchema = z.object({ environment: z.string(), messageId: z.string() });
 
-/** GetMessageStatus; transient trouble that outlived the retries is `unavailable`, not a throw. */
+/**
+ * GetMessageStatus (a word F&O sends that the documented list lacks is returned as sent); a 429 is
+ * `throttled`, other transient trouble that outlived the retries `unavailable`, not a throw.
+ */
 export async function messageStatus(
   runtime: Runtime,
   input: z.infer<typeof MessageRefSchema>,
-): Promise<{ kind: 'status'; status: string } | { kind: 'unavailable'; message: string }> {
+): Promise<{ kind: 'status'; status: string } | Throttled | { kind: 'unavailable'; message: string }> {
   try {
     return {
       kind: 'status',
       status: await runtime.clients(input.environment).recurring.getMessageStatus(input.messageId),
     };
   } catch (error) {
+    const throttled = throttledBy(error);
+    if (throttled) return throttled;
     if (error instanceof DmfApiError && error.transient)
       return { kind: 'unavailable', message: error.message };
     throw error;
@@ -111,6 +168,30 @@ export async function executionIdOf(
   return (
     (await runtime.clients(input.environment).recurring.getExecutionIdByMessageId(input.messageId)) ?? null
   );
+}
+
+/** A recurring import job of an activity (jobstatus takes the activity id and the message id). */
+const JobRefSchema = MessageRefSchema.extend({ activityId: z.string() });
+
+/**
+ * The job's DataJobState from the recurring `jobstatus` endpoint (undocumented, used by Microsoft's
+ * samples and RIS), as the enum's word whether F&O sent the word or its number (a state the enum
+ * lacks is kept as sent). Best effort: `{}` when F&O gives none or cannot be asked; never throws.
+ */
+export async function jobState(
+  runtime: Runtime,
+  input: z.infer<typeof JobRefSchema>,
+  logger: Logger,
+): Promise<{ dataJobState?: string }> {
+  try {
+    const status = await runtime
+      .clients(input.environment)
+      .recurring.jobStatus(input.activityId, input.messageId);
+    return status.dataJobState !== undefined ? { dataJobState: status.dataJobState } : {};
+  } catch (error) {
+    logger.warn(`No jobstatus for message ${input.messageId}: ${errorMessage(error)}`);
+    return {};
+  }
 }
 
 /** Input of the finish activity: the result our orchestration built, and where the source is. */
@@ -141,7 +222,8 @@ export async function finishRecurringImport(
   await publishEvent(runtime, {
     id: final.id,
     type:
-      final.status === 'Succeeded'
+      // as package imports: completed when rows were imported (Succeeded, PartiallySucceeded)
+      final.status === 'Succeeded' || final.status === 'PartiallySucceeded'
         ? RECURRING_EVENT_TYPES.importCompleted
         : RECURRING_EVENT_TYPES.importFailed,
     source: RECURRING_EVENT_SOURCE,
@@ -173,6 +255,13 @@ export const executionIdActivity = defineActivity({
   name: 'recurringExecutionId',
   input: MessageRefSchema,
   handler: (input, { runtime }) => executionIdOf(runtime, input),
+});
+
+/** The job's DataJobState (see {@link jobState}). */
+export const jobStateActivity = defineActivity({
+  name: 'recurringJobState',
+  input: JobRefSchema,
+  handler: (input, { runtime, logger }) => jobState(runtime, input, logger),
 });
 
 /** Finishes a recurring import (see {@link finishRecurringImport}). */
