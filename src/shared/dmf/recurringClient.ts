@@ -98,9 +98,12 @@ const DequeueSchema = z.looseObject({
   LastDequeueDateTime: optionalString,
 });
 
+// every field may be missing (the endpoint is undocumented)
 const JobStatusSchema = z.looseObject({
-  DataJobStatus: z.looseObject({ DataJobState: z.unknown(), ExecutionIdentifier: z.unknown() }).nullish(),
-  ExecutionLog: z.unknown(),
+  DataJobStatus: z
+    .looseObject({ DataJobState: z.unknown().optional(), ExecutionIdentifier: z.unknown().optional() })
+    .nullish(),
+  ExecutionLog: z.unknown().optional(),
   ExecutionDetail: z.array(z.record(z.string(), z.unknown())).nullish(),
 });
 
