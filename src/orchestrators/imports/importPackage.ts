@@ -59,7 +59,7 @@ function refusal(refused: UploadAndStartRefused, input: ImportInput, overwrite: 
       message: `F&O refused the import: data project '${input.definitionGroupId}' exists and ${why}. F&O imports into an existing data project only with overwrite true (which replaces the project's definition with the package's); with overwrite false it can only create a project it does not have yet. Set "overwrite": true on data project "${input.project}", or import into a data project F&O does not have. F&O said: ${refused.innerMessage ?? refused.message}`,
     };
   }
-  return { code: 'IMPORT_START_FAILED', message: `ImportFromPackage was refused: ${refused.message}` };
+  return { code: 'IMPORT_START_FAILED', message: `F&O refused the start: ${refused.message}` };
 }
 
 /** The orchestrator function. */
