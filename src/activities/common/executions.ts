@@ -126,16 +126,14 @@ export async function executionSummary(
   try {
     const list = await packages.getEntityExecutionSummaryStatusList(input.executionId);
     if (list.length > 0) {
-      summary.entityCounts = list.map(
-        (e): EntityCounts => ({
-          entity: e.entityName,
-          ...(e.status !== undefined ? { status: e.status } : {}),
-          ...(e.stagingRecords !== undefined ? { stagingRecords: e.stagingRecords } : {}),
-          ...(e.stagingErrors !== undefined ? { stagingErrors: e.stagingErrors } : {}),
-          ...(e.targetRecords !== undefined ? { targetRecords: e.targetRecords } : {}),
-          ...(e.targetErrors !== undefined ? { targetErrors: e.targetErrors } : {}),
-        }),
-      );
+      summary.entityCounts = list.map((e): EntityCounts => ({
+        entity: e.entityName,
+        ...(e.status !== undefined ? { status: e.status } : {}),
+        ...(e.stagingRecords !== undefined ? { stagingRecords: e.stagingRecords } : {}),
+        ...(e.stagingErrors !== undefined ? { stagingErrors: e.stagingErrors } : {}),
+        ...(e.targetRecords !== undefined ? { targetRecords: e.targetRecords } : {}),
+        ...(e.targetErrors !== undefined ? { targetErrors: e.targetErrors } : {}),
+      }));
     }
   } catch (error) {
     logger.warn(`No per entity counts for execution ${input.executionId}: ${errorMessage(error)}`);

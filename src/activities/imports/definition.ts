@@ -65,7 +65,9 @@ export async function checkPackageDefinition(
   if (!input.overwrite) return { ok: true };
   const project = getDataProject(runtime.config, input.project);
   const template = await templateManifest(runtime, project.template, logger);
-  const blob = runtime.blobService.getContainerClient(input.packageBlob.container).getBlobClient(input.packageBlob.path);
+  const blob = runtime.blobService
+    .getContainerClient(input.packageBlob.container)
+    .getBlobClient(input.packageBlob.path);
   let reader;
   try {
     reader = await openPackage(await blobSource(blob));

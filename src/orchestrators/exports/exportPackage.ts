@@ -105,32 +105,31 @@ export function* exportPackageOrchestrator(
   const deadline = new Date(now().getTime() + input.polling.deadlineHours * 3_600_000);
   let started: ExportStartResult | { kind: 'threw'; message: string } | undefined;
   for (let attempt = 1; ; attempt++) {
-    started = yield* untilNotThrottled<Exclude<ExportStartResult, Throttled> | { kind: 'threw'; message: string }>(
-      context,
-      {
-        deadline,
-        *attempt() {
-          try {
-            return yield* callActivity(
-              context,
-              EXPORT_ACTIVITIES.start,
-              {
-                environment: input.environment,
-                executionId,
-                definitionGroupId: input.definitionGroupId,
-                packageName: input.packageName,
-                reExecute: input.reExecute,
-                legalEntity: input.legalEntity,
-              },
-              { attempts: 4, firstMs: 10_000 },
-            );
-          } catch (error) {
-            return { kind: 'threw', message: errorMessage(error) };
-          }
-        },
-        onThrottled: (until) => publish({ throttledUntil: until?.toISOString() }),
+    started = yield* untilNotThrottled<
+      Exclude<ExportStartResult, Throttled> | { kind: 'threw'; message: string }
+    >(context, {
+      deadline,
+      *attempt() {
+        try {
+          return yield* callActivity(
+            context,
+            EXPORT_ACTIVITIES.start,
+            {
+              environment: input.environment,
+              executionId,
+              definitionGroupId: input.definitionGroupId,
+              packageName: input.packageName,
+              reExecute: input.reExecute,
+              legalEntity: input.legalEntity,
+            },
+            { attempts: 4, firstMs: 10_000 },
+          );
+        } catch (error) {
+          return { kind: 'threw', message: errorMessage(error) };
+        }
       },
-    );
+      onThrottled: (until) => publish({ throttledUntil: until?.toISOString() }),
+    });
     if (started.kind !== 'notStarted' || attempt >= ZERO_GUID_STARTS) break;
     yield context.df.createTimer(new Date(now().getTime() + ZERO_GUID_WAIT_MS * 2 ** (attempt - 1)));
   }

@@ -52,7 +52,7 @@ const PROJECT_EXISTS = /exists and overwrite has not been specified/i;
 function refusal(refused: UploadAndStartRefused, input: ImportInput, overwrite: boolean): JobError {
   if (!overwrite && PROJECT_EXISTS.test(refused.innerMessage ?? refused.message)) {
     const why = input.overwrite
-      ? 'the package holds a composite entity, which Microsoft\'s package API docs require to be imported with overwrite false'
+      ? "the package holds a composite entity, which Microsoft's package API docs require to be imported with overwrite false"
       : `the job's "overwrite" is false: the data project "${input.project}" says "overwrite": false in the configuration (or the command or request that started the job did)`;
     return {
       code: 'DATA_PROJECT_EXISTS',
@@ -167,7 +167,9 @@ export function* importPackageOrchestrator(
     } catch (error) {
       checked = {
         ok: false,
-        errors: [{ code: 'PREPARE_FAILED', message: `The package could not be checked: ${errorMessage(error)}` }],
+        errors: [
+          { code: 'PREPARE_FAILED', message: `The package could not be checked: ${errorMessage(error)}` },
+        ],
       };
     }
     if (!checked.ok) {
@@ -311,7 +313,11 @@ export function* importPackageOrchestrator(
   }
 
   // e2) the execution's F&O page and per entity counts, for every job F&O may know
-  if (called) Object.assign(summary, yield* summarizeExecution(context, { environment: input.environment, executionId }));
+  if (called)
+    Object.assign(
+      summary,
+      yield* summarizeExecution(context, { environment: input.environment, executionId }),
+    );
 
   // f) errors: copied into our storage before F&O's 7-day purge
   // (only for executions F&O reported on: an unknown or unconfirmed one has nothing to collect)

@@ -81,26 +81,25 @@ export function* recurringImportOrchestrator(
   // queued nothing: its Retry-After is waited out on durable timers up to the deadline
   status({ stage: 'Enqueueing' });
   const deadline = new Date(now().getTime() + input.polling.deadlineHours * 3_600_000);
-  const enqueued = yield* untilNotThrottled<Exclude<EnqueueResult, Throttled> | { kind: 'threw'; message: string }>(
-    context,
-    {
-      deadline,
-      *attempt() {
-        try {
-          return yield* callActivity(
-            context,
-            RECURRING_ACTIVITIES.enqueue,
-            { ...input, instanceId },
-            { attempts: 3, firstMs: 10_000 },
-          );
-        } catch (error) {
-          return { kind: 'threw', message: errorMessage(error) };
-        }
-      },
-      onThrottled: (until) =>
-        status({ stage: 'Enqueueing', ...(until ? { throttledUntil: until.toISOString() } : {}) }),
+  const enqueued = yield* untilNotThrottled<
+    Exclude<EnqueueResult, Throttled> | { kind: 'threw'; message: string }
+  >(context, {
+    deadline,
+    *attempt() {
+      try {
+        return yield* callActivity(
+          context,
+          RECURRING_ACTIVITIES.enqueue,
+          { ...input, instanceId },
+          { attempts: 3, firstMs: 10_000 },
+        );
+      } catch (error) {
+        return { kind: 'threw', message: errorMessage(error) };
+      }
     },
-  );
+    onThrottled: (until) =>
+      status({ stage: 'Enqueueing', ...(until ? { throttledUntil: until.toISOString() } : {}) }),
+  });
   if (enqueued.kind === 'threw') {
     result.errors.push({ code: 'ENQUEUE_FAILED', message: `Enqueue failed: ${enqueued.message}` });
     return yield* finish('Failed');
@@ -196,7 +195,10 @@ export function* recurringImportOrchestrator(
   }
   if (executionId !== null) {
     result.executionId = executionId;
-    Object.assign(result, yield* summarizeExecution(context, { environment: input.environment, executionId }));
+    Object.assign(
+      result,
+      yield* summarizeExecution(context, { environment: input.environment, executionId }),
+    );
   }
   if (final === 'Processed') return yield* finish('Succeeded');
 

@@ -284,7 +284,9 @@ export function executionJobFields<Kind extends string, Stage extends string>(
     pollLog: pollLogOf(result ? result.pollLog : custom.pollLog),
     errors: basics.errors,
     ...summaryFields(result),
-    ...(!result && typeof custom.throttledUntil === 'string' ? { throttledUntil: custom.throttledUntil } : {}),
+    ...(!result && typeof custom.throttledUntil === 'string'
+      ? { throttledUntil: custom.throttledUntil }
+      : {}),
     input: basics.input,
   };
 }

@@ -252,7 +252,9 @@ export function recurringImportJobFromStatus(status: OrchestrationStatusLike): R
     messages: undefined,
     errors: job.errors,
     ...summaryFields(result),
-    ...(!result && typeof custom.throttledUntil === 'string' ? { throttledUntil: custom.throttledUntil } : {}),
+    ...(!result && typeof custom.throttledUntil === 'string'
+      ? { throttledUntil: custom.throttledUntil }
+      : {}),
     result,
   };
 }

@@ -116,7 +116,10 @@ export async function dataFileShape(
   entity: ManifestEntity,
 ): Promise<DataFileShape | undefined> {
   if (!isDelimitedFormat(entity) || !reader.getEntry(entity.inputFilePath)) return undefined;
-  const { bytes, complete } = await head(await reader.openEntryStream(entity.inputFilePath), SHAPE_READ_BYTES);
+  const { bytes, complete } = await head(
+    await reader.openEntryStream(entity.inputFilePath),
+    SHAPE_READ_BYTES,
+  );
   return csvShape(decodeText(bytes), complete);
 }
 

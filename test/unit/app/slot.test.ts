@@ -103,7 +103,7 @@ describe('environment slot', () => {
 describe('freed holders (who has let go of the slot)', () => {
   const logger = { debug() {}, info() {}, warn() {}, error() {} } as unknown as Logger;
   /** A durable client knowing `running` as running instances, and F&O answering `fo` per execution. */
-  function fakes(running: string[], fo: Record<string, string | 'notFound' | Error>) {
+  function fakes(running: string[], fo: Record<string, string | Error>) {
     const client = {
       getStatus: async (id: string) => ({ runtimeStatus: running.includes(id) ? 'Running' : 'Completed' }),
     } as unknown as DurableClient;

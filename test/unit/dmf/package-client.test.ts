@@ -503,7 +503,12 @@ describe('DmfPackageClient', () => {
     it('throws DMF_ZERO_EXECUTION_ID when a start answers the all-zero GUID (it started nothing)', async () => {
       server.enqueue(odata('00000000-0000-0000-0000-000000000000'));
       const error = await caught(
-        client.exportToPackage({ definitionGroupId: 'G', packageName: 'p', executionId: 'z-1', legalEntityId: 'USMF' }),
+        client.exportToPackage({
+          definitionGroupId: 'G',
+          packageName: 'p',
+          executionId: 'z-1',
+          legalEntityId: 'USMF',
+        }),
       );
       expect(error).toMatchObject({ code: 'DMF_ZERO_EXECUTION_ID', transient: true, executionId: 'z-1' });
       expect(server.calls.map((_, i) => actionOf(i))).toEqual(['ExportToPackage']);
