@@ -5,6 +5,7 @@
  * deterministic.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
+import type { z } from 'zod';
 import {
   EXECUTION_ACTIVITIES,
   type CollectErrorsInput,
@@ -12,6 +13,7 @@ import {
   type StatusResult,
   type Throttled,
 } from '../../activities/common/executions.js';
+import type { ActivityDescriptor } from '../../shared/app/activity.js';
 import type { PollingConfig } from '../../shared/config/index.js';
 import { FINAL_EXECUTION_STATUSES } from '../../shared/dmf/index.js';
 import {
@@ -33,27 +35,37 @@ export function throttledUntil(context: OrchestrationContext, throttled: Throttl
   return new Date(context.df.currentUtcDateTime.getTime() + (throttled.retryAfterMs ?? THROTTLED_WAIT_MS));
 }
 
+/** An activity that kept failing (after its retries): its last error's message. */
+export interface ActivityFailure {
+  kind: 'threw';
+  message: string;
+}
+
 /**
- * Calls `attempt` until it answers anything but {@link Throttled}, waiting each Retry-After on a
+ * Calls `activity` until it answers anything but {@link Throttled}, waiting each Retry-After on a
  * durable timer (no compute while waiting), up to `deadline`. `onThrottled` hears when the next
- * attempt is due (and `undefined` once F&O answered). Returns the last answer: still throttled when
- * the next attempt would be due after the deadline.
+ * call is due (and `undefined` once F&O answered). Returns the last answer — still throttled when the
+ * next call would be due after the deadline — or the activity's failure (it never throws).
  */
-export function* untilNotThrottled<T extends { kind?: string }>(
+export function* untilNotThrottled<S extends z.ZodType, R extends { kind?: string }>(
   context: OrchestrationContext,
-  options: {
-    deadline: Date;
-    attempt(): Generator<Task, T | Throttled, unknown>;
-    onThrottled?(until: Date | undefined): void;
-  },
-): Generator<Task, T | Throttled, unknown> {
+  activity: ActivityDescriptor<S, R>,
+  input: z.input<S>,
+  retry: Retry,
+  options: { deadline: Date; onThrottled?(until: Date | undefined): void },
+): Generator<Task, R | ActivityFailure, unknown> {
   for (;;) {
-    const answer = yield* options.attempt();
+    let answer: R;
+    try {
+      answer = yield* callActivity(context, activity, input, retry);
+    } catch (error) {
+      return { kind: 'threw', message: errorMessage(error) };
+    }
     if (answer.kind !== 'throttled') {
       options.onThrottled?.(undefined);
       return answer;
     }
-    const until = throttledUntil(context, answer as Throttled);
+    const until = throttledUntil(context, answer as unknown as Throttled);
     if (until.getTime() >= options.deadline.getTime()) return answer;
     options.onThrottled?.(until);
     yield context.df.createTimer(until);

@@ -6,7 +6,6 @@
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { EXPORT_ACTIVITIES } from '../../activities/exports/index.js';
-import type { Throttled } from '../../activities/common/executions.js';
 import type { ExportStartResult, ExportStoreResult } from '../../activities/exports/package.js';
 import {
   executionIdFor,
@@ -23,6 +22,7 @@ import { errorMessage } from '../../shared/util.js';
 import { callActivity } from '../common/call.js';
 import {
   checkFailedStart,
+  type ActivityFailure,
   collectErrorDetails,
   pollExecution,
   summarizeExecution,
@@ -103,33 +103,22 @@ export function* exportPackageOrchestrator(
   // word. A 429 is waited out (Retry-After, durable timers) up to the deadline; the all-zero GUID
   // started nothing: start again, a bounded number of times.
   const deadline = new Date(now().getTime() + input.polling.deadlineHours * 3_600_000);
-  let started: ExportStartResult | { kind: 'threw'; message: string } | undefined;
+  let started: ExportStartResult | ActivityFailure;
   for (let attempt = 1; ; attempt++) {
-    started = yield* untilNotThrottled<
-      Exclude<ExportStartResult, Throttled> | { kind: 'threw'; message: string }
-    >(context, {
-      deadline,
-      *attempt() {
-        try {
-          return yield* callActivity(
-            context,
-            EXPORT_ACTIVITIES.start,
-            {
-              environment: input.environment,
-              executionId,
-              definitionGroupId: input.definitionGroupId,
-              packageName: input.packageName,
-              reExecute: input.reExecute,
-              legalEntity: input.legalEntity,
-            },
-            { attempts: 4, firstMs: 10_000 },
-          );
-        } catch (error) {
-          return { kind: 'threw', message: errorMessage(error) };
-        }
+    started = yield* untilNotThrottled(
+      context,
+      EXPORT_ACTIVITIES.start,
+      {
+        environment: input.environment,
+        executionId,
+        definitionGroupId: input.definitionGroupId,
+        packageName: input.packageName,
+        reExecute: input.reExecute,
+        legalEntity: input.legalEntity,
       },
-      onThrottled: (until) => publish({ throttledUntil: until?.toISOString() }),
-    });
+      { attempts: 4, firstMs: 10_000 },
+      { deadline, onThrottled: (until) => publish({ throttledUntil: until?.toISOString() }) },
+    );
     if (started.kind !== 'notStarted' || attempt >= ZERO_GUID_STARTS) break;
     yield context.df.createTimer(new Date(now().getTime() + ZERO_GUID_WAIT_MS * 2 ** (attempt - 1)));
   }

@@ -8,10 +8,7 @@ import type { CollectErrorsInput } from '../../activities/common/executions.js';
 import { IMPORT_ACTIVITIES } from '../../activities/imports/index.js';
 import type { CheckDefinitionResult } from '../../activities/imports/definition.js';
 import type { PrepareResult } from '../../activities/imports/prepare.js';
-import type {
-  UploadAndStartRefused,
-  UploadAndStartStarted,
-} from '../../activities/imports/uploadAndStart.js';
+import type { UploadAndStartRefused } from '../../activities/imports/uploadAndStart.js';
 import {
   executionIdFor,
   ImportInputSchema,
@@ -35,12 +32,6 @@ import {
 import { historyKey } from '../common/history.js';
 import { customStatus } from '../common/status.js';
 import { environmentSlot, IMPORT_SLOT_CAPACITY } from './slot.js';
-
-/** An upload-and-start activity that kept failing (after its retries). */
-interface StartThrow {
-  kind: 'threw';
-  message: string;
-}
 
 /** F&O's words when ImportFromPackage names an existing data project without `overwrite` (RIS #54, #75). */
 const PROJECT_EXISTS = /exists and overwrite has not been specified/i;
@@ -203,33 +194,21 @@ export function* importPackageOrchestrator(
     publish({ stage: 'Uploading' });
     let startFailure: string | undefined;
     called = true;
-    const started = yield* untilNotThrottled<UploadAndStartStarted | UploadAndStartRefused | StartThrow>(
+    const started = yield* untilNotThrottled(
       context,
+      IMPORT_ACTIVITIES.uploadAndStart,
       {
-        deadline,
-        *attempt() {
-          try {
-            return yield* callActivity(
-              context,
-              IMPORT_ACTIVITIES.uploadAndStart,
-              {
-                instanceId,
-                executionId,
-                environment: input.environment,
-                packageBlob: prepared.packageBlob,
-                definitionGroupId: input.definitionGroupId,
-                legalEntity: input.legalEntity,
-                execute: input.execute,
-                overwrite: prepared.overwrite,
-              },
-              { attempts: 4, firstMs: 10_000 },
-            );
-          } catch (error) {
-            return { kind: 'threw', message: errorMessage(error) };
-          }
-        },
-        onThrottled: (until) => publish({ throttledUntil: until?.toISOString() }),
+        instanceId,
+        executionId,
+        environment: input.environment,
+        packageBlob: prepared.packageBlob,
+        definitionGroupId: input.definitionGroupId,
+        legalEntity: input.legalEntity,
+        execute: input.execute,
+        overwrite: prepared.overwrite,
       },
+      { attempts: 4, firstMs: 10_000 },
+      { deadline, onThrottled: (until) => publish({ throttledUntil: until?.toISOString() }) },
     );
     if (started.kind === 'threw') startFailure = started.message;
     if (started.kind === 'throttled') {

@@ -5,8 +5,7 @@
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { RECURRING_ACTIVITIES } from '../../activities/recurring/index.js';
-import { EXECUTION_ACTIVITIES, type Throttled } from '../../activities/common/executions.js';
-import type { EnqueueResult } from '../../activities/recurring/enqueue.js';
+import { EXECUTION_ACTIVITIES } from '../../activities/common/executions.js';
 import { FINAL_MESSAGE_STATUSES } from '../../shared/dmf/index.js';
 import {
   RecurringImportInputSchema,
@@ -81,25 +80,17 @@ export function* recurringImportOrchestrator(
   // queued nothing: its Retry-After is waited out on durable timers up to the deadline
   status({ stage: 'Enqueueing' });
   const deadline = new Date(now().getTime() + input.polling.deadlineHours * 3_600_000);
-  const enqueued = yield* untilNotThrottled<
-    Exclude<EnqueueResult, Throttled> | { kind: 'threw'; message: string }
-  >(context, {
-    deadline,
-    *attempt() {
-      try {
-        return yield* callActivity(
-          context,
-          RECURRING_ACTIVITIES.enqueue,
-          { ...input, instanceId },
-          { attempts: 3, firstMs: 10_000 },
-        );
-      } catch (error) {
-        return { kind: 'threw', message: errorMessage(error) };
-      }
+  const enqueued = yield* untilNotThrottled(
+    context,
+    RECURRING_ACTIVITIES.enqueue,
+    { ...input, instanceId },
+    { attempts: 3, firstMs: 10_000 },
+    {
+      deadline,
+      onThrottled: (until) =>
+        status({ stage: 'Enqueueing', ...(until ? { throttledUntil: until.toISOString() } : {}) }),
     },
-    onThrottled: (until) =>
-      status({ stage: 'Enqueueing', ...(until ? { throttledUntil: until.toISOString() } : {}) }),
-  });
+  );
   if (enqueued.kind === 'threw') {
     result.errors.push({ code: 'ENQUEUE_FAILED', message: `Enqueue failed: ${enqueued.message}` });
     return yield* finish('Failed');

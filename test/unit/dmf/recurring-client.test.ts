@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DATA_JOB_STATES as EMULATOR_DATA_JOB_STATES } from '@dmf-functions/emulator';
 import { caughtAs } from '../../support/caught.js';
 import {
   DATA_JOB_STATES,
@@ -190,17 +191,8 @@ describe('RecurringClient', () => {
       server.enqueue({ status: 200, body: JSON.stringify({ DataJobStatus: { DataJobState: sent } }) });
       expect((await client.jobStatus(ACTIVITY, 'm-1')).dataJobState, String(sent)).toBe(expected);
     }
-    expect(DATA_JOB_STATES).toEqual([
-      'Enqueued',
-      'Dequeued',
-      'Downloaded',
-      'Acked',
-      'InProcess',
-      'Processed',
-      'ProcessedWithErrors',
-      'PostProcessError',
-      'PreProcessError',
-    ]);
+    // the same enum, in the same order, as the emulator serves (RIS's ContractEnums.cs)
+    expect(DATA_JOB_STATES).toEqual(EMULATOR_DATA_JOB_STATES);
   });
 
   it('forwards GetMessageStatus and GetExecutionIdByMessageId to the package API', async () => {
