@@ -61,6 +61,20 @@ export const JobSchema = z.looseObject({
   polls: z.number().optional(),
   nextPollAt: optionalString,
   slotPosition: z.number().nullish(),
+  throttledUntil: optionalString,
+  executionPageUrl: optionalString,
+  entityCounts: z
+    .array(
+      z.looseObject({
+        entity: z.string(),
+        status: optionalString,
+        stagingRecords: z.number().nullish(),
+        stagingErrors: z.number().nullish(),
+        targetRecords: z.number().nullish(),
+        targetErrors: z.number().nullish(),
+      }),
+    )
+    .nullish(),
   errors: z.array(JobErrorSchema).default([]),
   result: z
     .looseObject({

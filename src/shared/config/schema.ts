@@ -142,6 +142,14 @@ export const EnvironmentAuthConfigSchema = z.discriminatedUnion('kind', [
 /** Authentication settings of an environment (see {@link EnvironmentAuthConfigSchema}). */
 export type EnvironmentAuthConfig = z.infer<typeof EnvironmentAuthConfigSchema>;
 
+/**
+ * Why imports into one environment run one at a time, whatever the configuration: F&O fails an
+ * ImportFromPackage started while another runs (DMF2025 mapping error, unless the environment's
+ * "Enhanced parallel package import" parameter is on, which the app cannot see).
+ */
+export const IMPORT_CONCURRENCY_RULE =
+  'imports into one environment run one at a time. Microsoft\'s package API docs: "ImportFromPackage() must not be called in parallel threads. Otherwise, it will fail."';
+
 /** One F&O environment. */
 export const EnvironmentConfigSchema = z.strictObject({
   /** Unique name other entries refer to. */
@@ -153,8 +161,15 @@ export const EnvironmentConfigSchema = z.strictObject({
   auth: EnvironmentAuthConfigSchema,
   /** Legal entity used when a data project does not name one. */
   defaultLegalEntity: legalEntitySchema.optional(),
-  /** Package API calls in flight at once against this environment. Default 1 (ImportFromPackage must not run in parallel). */
-  concurrency: z.number().int().min(1).max(64).default(1),
+  /**
+   * Imports in flight at once against this environment: 1, the only value accepted (see
+   * {@link IMPORT_CONCURRENCY_RULE}); kept as a key so configurations that say 1 stay valid. Exports
+   * are not limited by it.
+   */
+  concurrency: z
+    .number()
+    .refine((v) => v === 1, `must be 1: ${IMPORT_CONCURRENCY_RULE}`)
+    .default(1),
 });
 /** One F&O environment, defaults applied. */
 export type EnvironmentConfig = z.infer<typeof EnvironmentConfigSchema>;

@@ -85,6 +85,8 @@ export interface ImportCustomStatus {
   startedAt?: string;
   /** Place in the environment's queue while waiting for a slot (1 = next). */
   slotPosition?: number;
+  /** While F&O answers 429: when the job asks again (ISO time). */
+  throttledUntil?: string;
 }
 
 /** The result JSON written next to the error files (and returned as the orchestration output). */

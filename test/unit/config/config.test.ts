@@ -179,6 +179,16 @@ describe('loadConfig', () => {
     expect(paths).toHaveLength(10);
   });
 
+  it("refuses an import concurrency above 1 with the package API docs' sentence (F&O fails parallel imports)", () => {
+    const json = baseJson();
+    (json.environments as Record<string, unknown>[])[0]!.concurrency = 4;
+    const issues = issuesOf(() => loadConfig(baseEnv(json)));
+    expect(issues.map((i) => i.path)).toEqual(['DMF_CONFIG.environments[0].concurrency']);
+    expect(issues[0]!.message).toContain(
+      '"ImportFromPackage() must not be called in parallel threads. Otherwise, it will fail."',
+    );
+  });
+
   it('rejects inline secrets and points to the *Setting key', () => {
     const json = baseJson();
     (json.environments as Record<string, unknown>[])[0]!.auth = secretAuth({ clientSecret: 'Xk8Q~abc' });

@@ -242,6 +242,7 @@ describe('validatePackage on crafted packages', () => {
       sourceFormat: 'CSV',
       hasEntityMapList: true,
       entityMapCount: 1,
+      mappedFields: ['A'],
       isComposite: false,
     });
     const sorted = sortByExecutionOrder([e('d', 2, 1, 1), e('c', 1, 2, 1), e('b', 1, 1, 2), e('a', 1, 1, 1)]);
