@@ -84,12 +84,7 @@ export type RecurringImportInput = z.infer<typeof RecurringImportInputSchema>;
  * `Unknown` when the enqueue's answer was lost (the file may be queued in F&O; never sent again).
  */
 export type RecurringImportOutcome =
-  | 'Succeeded'
-  | 'PartiallySucceeded'
-  | 'Failed'
-  | 'TimedOut'
-  | 'Rejected'
-  | 'Unknown';
+  'Succeeded' | 'PartiallySucceeded' | 'Failed' | 'TimedOut' | 'Rejected' | 'Unknown';
 
 /** Result JSON of a recurring import (results container, orchestration output, event data). */
 export interface RecurringImportResult extends ExecutionSummary {
