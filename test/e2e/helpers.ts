@@ -28,6 +28,8 @@ export interface ImportStack {
     outbound: ContainerClient;
   };
   names: Record<'inbound' | 'archive' | 'results' | 'templates' | 'recurringInbound' | 'outbound', string>;
+  /** The job index's tables of this stack. */
+  tables: { jobs: string; jobIds: string };
   /** The stack's data dir (durable state under `devhost/`). */
   dataDir: string;
   /** Every log line the host printed (for the secret scan). */
@@ -132,6 +134,8 @@ export async function startImportStack(
     recurringInbound: `e2e${suffix}-recurring`,
     outbound: `e2e${suffix}-outbound`,
   };
+  // the job index's tables too: each stack lists its own jobs only
+  const tables = { jobs: `e2e${suffix}jobs`, jobIds: `e2e${suffix}jobids` };
   const dataDir = mkdtempSync(join(tmpdir(), 'dmf-e2e-'));
   const logs: string[] = [];
   // the app's shared F&O clients log to the console: capture that too for the secret scan
@@ -167,6 +171,8 @@ export async function startImportStack(
       DMF_TEMPLATES_CONTAINER: names.templates,
       DMF_RECURRING_INBOUND_CONTAINER: names.recurringInbound,
       DMF_OUTBOUND_CONTAINER: names.outbound,
+      DMF_JOBS_TABLE: tables.jobs,
+      DMF_JOB_IDS_TABLE: tables.jobIds,
       ...options.appSettings,
     },
   });
@@ -201,6 +207,7 @@ export async function startImportStack(
     stack,
     containers,
     names,
+    tables,
     dataDir,
     logs,
     api,

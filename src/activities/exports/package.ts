@@ -9,12 +9,12 @@ import { defineActivity, ownValue } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
 import { downloadSasStream } from '../../shared/dmf/index.js';
 import { EXPORT_EVENT_SOURCE, EXPORT_EVENT_TYPES } from '../../shared/events/index.js';
-import type { ExportResult, StoredBlob } from '../../shared/jobs/index.js';
+import { instanceIdOfExecution, type ExportResult, type StoredBlob } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { blobSource, openPackage } from '../../shared/packages/index.js';
-import { exportLogicalPath, safeFileName, uploadStreamTo } from '../../shared/storage/index.js';
+import { exportLogicalPath, recordStage, safeFileName, uploadStreamTo } from '../../shared/storage/index.js';
 import { knownExecutionStatus } from '../common/executions.js';
-import { publishOutcome, storeResult } from '../common/results.js';
+import { publishOutcome, recordFinal, storeResult } from '../common/results.js';
 
 /** Timeout of the wait for the package download's headers. */
 export const PACKAGE_DOWNLOAD_TIMEOUT_MS = 120_000;
@@ -129,6 +129,7 @@ export async function finishExport(
   logger: Logger,
 ): Promise<ExportResult> {
   const final = await storeResult(runtime, exportLogicalPath(result.environment, result.project), result);
+  await recordFinal(runtime, logger, 'export', final);
   await publishOutcome(runtime, final, {
     types: EXPORT_EVENT_TYPES,
     source: EXPORT_EVENT_SOURCE,
@@ -138,12 +139,24 @@ export async function finishExport(
   return final;
 }
 
-/** {@link startExport} as an activity. */
+/** {@link startExport} as an activity; the job index then shows the export Running (Polling). */
 export const startActivity = defineActivity({
   name: 'exportStart',
   input: ExportStartInputSchema,
   log: ({ executionId }) => ({ executionId }),
-  handler: (input, { runtime, logger }) => startExport(runtime, input, logger),
+  handler: async (input, { runtime, logger }) => {
+    const started = await startExport(runtime, input, logger);
+    const id = instanceIdOfExecution(input.executionId);
+    if (id !== undefined) {
+      await recordStage(runtime.jobIndex, logger, id, {
+        status: 'Running',
+        stage: 'Polling',
+        executionId: started.executionId,
+        updatedAt: new Date().toISOString(),
+      });
+    }
+    return started;
+  },
 });
 
 /** {@link storeExport} as an activity. */

@@ -1,5 +1,5 @@
 /** The recurring integrations' activities (durable names `recurring…`). */
-import { ackBatchActivity, dequeueBatchActivity, fileMissingActivity } from './drain.js';
+import { ackBatchActivity, dequeueBatchActivity, fileMissingActivity, recordRunActivity } from './drain.js';
 import { enqueueActivity, executionIdActivity, finishActivity, messageStatusActivity } from './enqueue.js';
 
 /** Activities of the recurring export drain and of the recurring import, by role. */
@@ -7,6 +7,7 @@ export const RECURRING_ACTIVITIES = {
   dequeueBatch: dequeueBatchActivity,
   ackBatch: ackBatchActivity,
   fileMissing: fileMissingActivity,
+  recordRun: recordRunActivity,
   enqueue: enqueueActivity,
   messageStatus: messageStatusActivity,
   executionId: executionIdActivity,

@@ -7,7 +7,7 @@
 import type { DurableClient } from 'durable-functions';
 import { findStatus, isActive, startOnce } from '../../shared/app/durableClient.js';
 import { ORCHESTRATORS } from '../../shared/app/names.js';
-import type { Runtime } from '../../shared/app/runtime.js';
+import { getRuntime, type Runtime } from '../../shared/app/runtime.js';
 import {
   DEFAULT_POLLING,
   guidSchema,
@@ -23,7 +23,7 @@ import {
   type RecurringImportInput,
 } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
-import { isNotFound, storageError } from '../../shared/storage/index.js';
+import { isNotFound, recordJob, storageError } from '../../shared/storage/index.js';
 import { unquoteEtag } from '../../shared/util.js';
 import { recordRejection } from '../common/rejections.js';
 import { latestOccurrence, SCHEDULE_CATCH_UP_MS } from '../common/schedules.js';
@@ -182,13 +182,31 @@ export function recurringBlobImport(
   };
 }
 
-/** Starts `recurringImport` unless that instance exists (a duplicate delivery of one blob version). */
+/** Starts `recurringImport` unless that instance exists (a duplicate delivery of one blob version); lists it in the job index. */
 export async function startRecurringImport(
   client: DurableClient,
   instanceId: string,
   input: RecurringImportInput,
 ): Promise<boolean> {
-  return (await startOnce(client, ORCHESTRATORS.recurringImport, instanceId, input)) === 'started';
+  const started = (await startOnce(client, ORCHESTRATORS.recurringImport, instanceId, input)) === 'started';
+  if (started) {
+    const { jobIndex, logger } = getRuntime();
+    await recordJob(
+      jobIndex,
+      logger,
+      'recurringImport',
+      {
+        instanceId,
+        runtimeStatus: 'Pending',
+        input,
+        customStatus: { stage: 'Enqueueing' },
+        createdTime: input.requestedAt,
+        lastUpdatedTime: new Date(),
+      },
+      { insertOnly: true },
+    );
+  }
+  return started;
 }
 
 /** Outcome of {@link startForBlob}. */

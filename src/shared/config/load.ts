@@ -28,6 +28,8 @@ export type StorageConnection =
       kind: 'identity';
       /** e.g. `https://contoso.blob.core.windows.net`. */
       blobServiceUri: string;
+      /** e.g. `https://contoso.table.core.windows.net` (the job index). */
+      tableServiceUri: string;
       accountName?: string;
       /** `managedidentity` when set so. */
       credential?: string;
@@ -46,6 +48,8 @@ export interface StorageConfig {
     recurringInbound: string;
     templates: string;
   };
+  /** The job index's tables (see src/shared/storage/jobIndex.ts). */
+  tables: { jobs: string; jobIds: string };
 }
 
 /** How the app reaches Service Bus. */
@@ -303,6 +307,7 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
   return issues;
 }
 
+const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
 const CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/;
 const ENTITY_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,258}[A-Za-z0-9_])?$/;
 
@@ -314,16 +319,38 @@ function readStorage(env: Env, issues: ConfigIssue[]): StorageConnection {
   const extra = { ...(credential ? { credential } : {}), ...(clientId ? { clientId } : {}) };
   const uri = setting(env, SETTING_NAMES.storageBlobServiceUri);
   const accountName = setting(env, SETTING_NAMES.storageAccountName);
+  const tableUri = setting(env, SETTING_NAMES.storageTableServiceUri);
+  const serviceUri = /^https?:\/\/[^\s/?#]+\/?[^\s?#]*$/;
+  if (tableUri !== undefined && !serviceUri.test(tableUri)) {
+    issues.push({
+      path: SETTING_NAMES.storageTableServiceUri,
+      message: 'must be a URL like https://contoso.table.core.windows.net',
+    });
+  }
   if (uri !== undefined) {
-    if (!/^https?:\/\/[^\s/?#]+\/?[^\s?#]*$/.test(uri)) {
+    if (!serviceUri.test(uri)) {
       issues.push({
         path: SETTING_NAMES.storageBlobServiceUri,
         message: 'must be a URL like https://contoso.blob.core.windows.net',
       });
     }
+    const blobServiceUri = uri.replace(/\/+$/, '');
+    // the job index lives in the same account: its table endpoint, unless given, is the blob one's
+    const derived = accountName
+      ? `https://${accountName}.table.core.windows.net`
+      : /\.blob\./.test(blobServiceUri)
+        ? blobServiceUri.replace('.blob.', '.table.')
+        : undefined;
+    if (tableUri === undefined && derived === undefined) {
+      issues.push({
+        path: SETTING_NAMES.storageTableServiceUri,
+        message: `not set, and not derivable from ${SETTING_NAMES.storageBlobServiceUri}: give the table service URI (the job index)`,
+      });
+    }
     return {
       kind: 'identity',
-      blobServiceUri: uri.replace(/\/+$/, ''),
+      blobServiceUri,
+      tableServiceUri: (tableUri ?? derived ?? '').replace(/\/+$/, ''),
       ...(accountName ? { accountName } : {}),
       ...extra,
     };
@@ -338,6 +365,7 @@ function readStorage(env: Env, issues: ConfigIssue[]): StorageConnection {
     return {
       kind: 'identity',
       blobServiceUri: `https://${accountName}.blob.core.windows.net`,
+      tableServiceUri: (tableUri ?? `https://${accountName}.table.core.windows.net`).replace(/\/+$/, ''),
       accountName,
       ...extra,
     };
@@ -511,6 +539,13 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       issues,
     ),
   };
+  const tables = {
+    jobs: named(env, SETTING_NAMES.jobsTable, DEFAULT_NAMES.jobsTable, TABLE_NAME, 'table', issues),
+    jobIds: named(env, SETTING_NAMES.jobIdsTable, DEFAULT_NAMES.jobIdsTable, TABLE_NAME, 'table', issues),
+  };
+  if (tables.jobs.toLowerCase() === tables.jobIds.toLowerCase()) {
+    issues.push({ path: SETTING_NAMES.jobIdsTable, message: `must differ from ${SETTING_NAMES.jobsTable}` });
+  }
   const commandsQueue = named(
     env,
     SETTING_NAMES.commandsQueue,
@@ -569,7 +604,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     environments: parsed.environments,
     dataProjects,
     recurringActivities: parsed.recurringActivities,
-    storage: { connection: storageConnection, containers },
+    storage: { connection: storageConnection, containers, tables },
     serviceBus: { connection: serviceBusConnection, commandsQueue, eventsTopic },
     purgeAfterDays,
     configSource: read.source,

@@ -12,6 +12,8 @@ export const SETTING_NAMES = {
   storageAccountName: 'AzureWebJobsStorage__accountName',
   /** Identity-based storage: blob service URI. */
   storageBlobServiceUri: 'AzureWebJobsStorage__blobServiceUri',
+  /** Identity-based storage: table service URI (the job index; derived from the account name or blob URI). */
+  storageTableServiceUri: 'AzureWebJobsStorage__tableServiceUri',
   /** Identity-based storage: `managedidentity` to use a managed identity. */
   storageCredential: 'AzureWebJobsStorage__credential',
   /** Identity-based storage: client id of a user-assigned identity. */
@@ -36,6 +38,10 @@ export const SETTING_NAMES = {
   recurringInboundContainer: 'DMF_RECURRING_INBOUND_CONTAINER',
   /** Container of template packages. */
   templatesContainer: 'DMF_TEMPLATES_CONTAINER',
+  /** Table of the job index: one row per job, newest first (the jobs list). */
+  jobsTable: 'DMF_JOBS_TABLE',
+  /** Table of the job index: one row per job id (where its list row is). */
+  jobIdsTable: 'DMF_JOB_IDS_TABLE',
   /** Service Bus queue of commands. */
   commandsQueue: 'DMF_COMMANDS_QUEUE',
   /** Service Bus topic of events. */
@@ -57,6 +63,8 @@ export const DEFAULT_NAMES = {
   outboundContainer: 'dmf-outbound',
   recurringInboundContainer: 'dmf-recurring-inbound',
   templatesContainer: 'dmf-templates',
+  jobsTable: 'dmfjobs',
+  jobIdsTable: 'dmfjobids',
   commandsQueue: 'dmf-commands',
   eventsTopic: 'dmf-events',
 } as const;
@@ -117,6 +125,12 @@ export const APP_SETTINGS: readonly AppSettingInfo[] = Object.freeze([
     required: true,
     oneOf: [SETTING_NAMES.storage, SETTING_NAMES.storageAccountName],
     description: 'Identity-based storage: blob service URI.',
+  },
+  {
+    name: SETTING_NAMES.storageTableServiceUri,
+    required: false,
+    description:
+      'Identity-based storage: table service URI of the job index (default from the account name, or the blob service URI with .blob. → .table.).',
   },
   {
     name: SETTING_NAMES.storageCredential,
@@ -187,6 +201,19 @@ export const APP_SETTINGS: readonly AppSettingInfo[] = Object.freeze([
     required: false,
     default: DEFAULT_NAMES.templatesContainer,
     description: 'Container of template packages (data projects name them in "template").',
+  },
+  {
+    name: SETTING_NAMES.jobsTable,
+    required: false,
+    default: DEFAULT_NAMES.jobsTable,
+    description:
+      'Table (in the AzureWebJobsStorage account) of the job index: one row per job, listed newest first.',
+  },
+  {
+    name: SETTING_NAMES.jobIdsTable,
+    required: false,
+    default: DEFAULT_NAMES.jobIdsTable,
+    description: 'Table of the job index: one row per job id, pointing at its list row.',
   },
   {
     name: SETTING_NAMES.commandsQueue,
