@@ -7,7 +7,9 @@
  * Goal ≤ 1.10 and 0 overlaps within any environment.
  *
  * Run: `npx tsx bench/import/environments.ts` (`BENCH_ENVIRONMENTS`, default 10; `BENCH_DROPS`
- * per environment, default 40).
+ * per environment, default 40; `BENCH_HISTORY=warm`: every data project starts with 3 earlier
+ * durations of its range, as projects that have run before do — the default, `cold`, starts every
+ * project new, so its first executions are polled without history, as in makespan.ts).
  *
  * As in makespan.ts, the unchanged app runs on the local host against the F&O emulator (one
  * emulated environment per app environment, each on its own port), Azurite and the broker, on one
@@ -40,6 +42,7 @@ import { runTrustingEmulatorCa } from '../support/trust-emulator-ca.js';
 const ENVIRONMENTS = Number(process.env.BENCH_ENVIRONMENTS ?? 10);
 const DROPS = Number(process.env.BENCH_DROPS ?? 40);
 const GOAL = 1.1;
+const WARM = process.env.BENCH_HISTORY === 'warm';
 
 /** The 4 data projects of every environment: F&O definition group and its execution times. */
 const PROJECTS = [
@@ -146,8 +149,26 @@ async function main(): Promise<void> {
       ],
     });
 
+    if (WARM) {
+      // what the learned history (the `importHistory` entity per environment and project) would
+      // hold after three earlier runs: durations spread over the project's range
+      for (const environment of environments) {
+        for (const p of PROJECTS) {
+          for (const f of [0.2, 0.5, 0.8]) {
+            stack.host!.durable.signalEntity(
+              'importHistory',
+              `${environment}:${projectName(environment, p.name)}`,
+              'add',
+              JSON.stringify(Math.round(p.minMs + f * (p.maxMs - p.minMs))),
+            );
+          }
+        }
+      }
+    }
+
     // every drop "at once": uploaded back to back, round-robin over environments, then projects
     const total = ENVIRONMENTS * DROPS;
+    const statsBefore = stack.host!.durable.stats();
     const cpuBefore = process.cpuUsage();
     const firstDropAt = clock.now();
     for (let i = 0; i < DROPS; i++) {
@@ -181,6 +202,7 @@ async function main(): Promise<void> {
       if (finished.length < total) await new Promise((r) => setTimeout(r, 1_000));
     }
     const cpu = process.cpuUsage(cpuBefore);
+    const statsAfter = stack.host!.durable.stats();
     const wallS = (Date.now() - started) / 1000;
 
     const control = stack.emulator.control;
@@ -194,16 +216,35 @@ async function main(): Promise<void> {
     const ms = (iso: string): number => new Date(iso).getTime();
     const lastFinish = Math.max(...finished.map((r) => ms(r.timings.finishedAt)));
     const makespanMs = lastFinish - firstDropAt;
+    const resultByExecution = new Map(finished.map((r) => [r.executionId, r]));
     const perEnvironment = environments.map((environment) => {
-      const mine = executions.filter((e) => e.environment === environment);
+      const mine = executions
+        .filter((e) => e.environment === environment)
+        .sort((a, b) => ms(a.createdAt) - ms(b.createdAt));
       const sumMs = mine.reduce((sum, e) => sum + (ms(e.endAt) - ms(e.createdAt)), 0);
       const done = finished.filter((r) => r.environment === environment);
       const lastMs = Math.max(...done.map((r) => ms(r.timings.finishedAt))) - firstDropAt;
+      // where the rest went, as in makespan.ts: F&O idle before the first start, while the end of
+      // an execution went unnoticed (poll lag), while the slot was handed on, after the last one
+      let detectMs = 0;
+      let handoffMs = 0;
+      for (let i = 0; i + 1 < mine.length; i++) {
+        const ended = mine[i]!;
+        const next = mine[i + 1]!;
+        const polls = resultByExecution.get(ended.executionId)?.pollLog ?? [];
+        const known = polls.length > 0 ? ms(polls[polls.length - 1]!.at) : ms(ended.endAt);
+        detectMs += Math.max(0, known - ms(ended.endAt));
+        handoffMs += Math.max(0, ms(next.createdAt) - Math.max(known, ms(ended.endAt)));
+      }
       return {
         environment,
         executions: mine.length,
         sumMs,
         lastMs,
+        firstStartMs: mine.length > 0 ? ms(mine[0]!.createdAt) - firstDropAt : 0,
+        detectMs,
+        handoffMs,
+        tailMs: mine.length > 0 ? lastMs + firstDropAt - ms(mine[mine.length - 1]!.endAt) : 0,
         overlaps: overlaps.filter((o) => o.environment === environment).length,
       };
     });
@@ -216,14 +257,26 @@ async function main(): Promise<void> {
 
     console.log('');
     console.log(
-      `environments × drops          ${ENVIRONMENTS} × ${DROPS} over ${PROJECTS.length} projects each, concurrency 1`,
+      `environments × drops          ${ENVIRONMENTS} × ${DROPS} over ${PROJECTS.length} projects each, concurrency 1, history ${WARM ? 'warm' : 'cold'}`,
     );
     console.log(`job outcomes                  ${[...statuses].map(([k, v]) => `${k} ${v}`).join(', ')}`);
     console.log(`F&O executions                ${executions.length}, overlaps ${overlaps.length}`);
-    console.log('environment  executions  sum of F&O time  last job done  overlaps');
+    console.log(
+      'environment  executions  sum of F&O time  last job done  first start  poll lag  hand-over  tail  overlaps',
+    );
     for (const e of perEnvironment) {
       console.log(
-        `${e.environment.padEnd(11)}  ${String(e.executions).padStart(10)}  ${s(e.sumMs).padStart(15)}  ${s(e.lastMs).padStart(13)}  ${String(e.overlaps).padStart(8)}`,
+        [
+          e.environment.padEnd(11),
+          String(e.executions).padStart(10),
+          s(e.sumMs).padStart(15),
+          s(e.lastMs).padStart(13),
+          s(e.firstStartMs).padStart(11),
+          s(e.detectMs).padStart(8),
+          s(e.handoffMs).padStart(9),
+          s(e.tailMs).padStart(5),
+          String(e.overlaps).padStart(8),
+        ].join('  '),
       );
     }
     console.log(`largest per-environment sum   ${s(busiest.sumMs)} (${busiest.environment})`);
@@ -233,6 +286,9 @@ async function main(): Promise<void> {
     );
     console.log(
       `worker CPU                    ${cpuS.toFixed(1)} s user+system → ${(cpuS / total).toFixed(3)} s per job`,
+    );
+    console.log(
+      `durable work                  ${((statsAfter.episodes - statsBefore.episodes) / total).toFixed(1)} orchestration episodes and ${((statsAfter.activities - statsBefore.activities) / total).toFixed(1)} activities per job`,
     );
     console.log(
       `wall time                     ${wallS.toFixed(0)} s (clock skipped ${s(clock.skippedMs())})`,

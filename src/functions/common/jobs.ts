@@ -14,16 +14,14 @@ import { InputError } from '../../shared/errors.js';
 import {
   CANCELABLE_STAGES,
   EXPORT_INSTANCE_PREFIX,
-  exportJobFromStatus,
   IMPORT_INSTANCE_PREFIX,
   JOB_KIND_NAMES,
   JOB_STATUSES,
   jobFromStatus,
+  jobView,
   RECURRING_EXPORT_INSTANCE_PREFIX,
   RECURRING_IMPORT_INSTANCE_PREFIX,
-  recurringExportJobFromStatus,
-  recurringImportJobFromStatus,
-  type OrchestrationStatusLike,
+  type JobKind,
 } from '../../shared/jobs/index.js';
 import { MAX_LIST_TOP, type JobListQuery } from '../../shared/storage/index.js';
 
@@ -33,23 +31,19 @@ export const JOB_FUNCTIONS = { get: 'jobGet', list: 'jobList', cancel: 'jobCance
 /** Default look-back of `GET /api/jobs` without `since`. */
 export const DEFAULT_LIST_DAYS = 7;
 
-/** Kinds of job the job API reads and lists: instance id prefix, orchestrator and job JSON. */
-export const JOB_KINDS: readonly {
-  prefix: string;
-  orchestrator: string;
-  toJob: (status: OrchestrationStatusLike) => object & { status: string; createdAt: string | undefined };
-}[] = [
-  { prefix: IMPORT_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.importPackage, toJob: jobFromStatus },
-  { prefix: EXPORT_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.exportPackage, toJob: exportJobFromStatus },
+/** Kinds of job the job API reads: instance id prefix and orchestrator of each. */
+export const JOB_KINDS: readonly { kind: JobKind; prefix: string; orchestrator: string }[] = [
+  { kind: 'import', prefix: IMPORT_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.importPackage },
+  { kind: 'export', prefix: EXPORT_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.exportPackage },
   {
+    kind: 'recurringExport',
     prefix: RECURRING_EXPORT_INSTANCE_PREFIX,
     orchestrator: ORCHESTRATORS.recurringExportDrain,
-    toJob: recurringExportJobFromStatus,
   },
   {
+    kind: 'recurringImport',
     prefix: RECURRING_IMPORT_INSTANCE_PREFIX,
     orchestrator: ORCHESTRATORS.recurringImport,
-    toJob: recurringImportJobFromStatus,
   },
 ];
 
@@ -81,7 +75,7 @@ export async function handleGetJob(
     : undefined;
   const kind = status && kindOf(status);
   return status && kind
-    ? { status: 200, jsonBody: kind.toJob(status) }
+    ? { status: 200, jsonBody: jobView(kind.kind, status) }
     : problem(404, 'JOB_NOT_FOUND', `No job "${id}".`);
 }
 

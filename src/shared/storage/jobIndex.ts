@@ -20,7 +20,7 @@
  * path only inserts, so it never overwrites a later stage. Every write can fail without failing
  * the job: {@link recordSafely} logs it, and `dmf admin reindex` repairs the index.
  */
-import { RestError, TableClient, odata, type TableEntityResult } from '@azure/data-tables';
+import { RestError, TableClient, type TableEntityResult } from '@azure/data-tables';
 import type { TokenCredential } from '@azure/core-auth';
 import { z } from 'zod';
 import { connectionCredential } from '../auth/credential.js';
@@ -70,6 +70,11 @@ export interface JobListFilter {
   until?: Date;
 }
 
+/** A string literal of an OData filter (quotes doubled). */
+function literal(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
 /**
  * The OData filter of a list query: the time range as key bounds (the service reads only that key
  * range), the rest as property conditions evaluated inside it.
@@ -78,22 +83,22 @@ export function listFilter(filter: JobListFilter): string {
   const parts: string[] = [];
   if (filter.since) {
     // listed at t ≥ since ⇔ inverted(t) ≤ inverted(since) ⇔ RowKey < inverted(since) + 1
-    parts.push(odata`PartitionKey le ${listPartitionKey(filter.since)}`);
-    parts.push(odata`RowKey lt ${invertedMs(filter.since.getTime() - 1)}`);
+    parts.push(`PartitionKey le ${literal(listPartitionKey(filter.since))}`);
+    parts.push(`RowKey lt ${literal(invertedMs(filter.since.getTime() - 1))}`);
   }
   if (filter.until) {
-    parts.push(odata`PartitionKey ge ${listPartitionKey(new Date(filter.until.getTime() - 1))}`);
-    parts.push(odata`RowKey ge ${invertedMs(filter.until.getTime() - 1)}`);
+    parts.push(`PartitionKey ge ${literal(listPartitionKey(new Date(filter.until.getTime() - 1)))}`);
+    parts.push(`RowKey ge ${literal(invertedMs(filter.until.getTime() - 1))}`);
   }
   const anyOf = (column: string, values: readonly string[] | undefined): void => {
     if (!values?.length) return;
-    const each = values.map((v) => `${column} eq ${odata`${v}`}`);
+    const each = values.map((v) => `${column} eq ${literal(v)}`);
     parts.push(each.length === 1 ? each[0]! : `(${each.join(' or ')})`);
   };
   anyOf('status', filter.statuses);
   anyOf('kind', filter.kinds);
-  if (filter.environment !== undefined) parts.push(odata`environment eq ${filter.environment}`);
-  if (filter.project !== undefined) parts.push(odata`project eq ${filter.project}`);
+  if (filter.environment !== undefined) parts.push(`environment eq ${literal(filter.environment)}`);
+  if (filter.project !== undefined) parts.push(`project eq ${literal(filter.project)}`);
   return parts.join(' and ');
 }
 
@@ -294,6 +299,12 @@ export const JOB_INDEX_TIMEOUT_MS = 10_000;
 const isStatus = (error: unknown, status: number): boolean =>
   error instanceof RestError && error.statusCode === status;
 
+/** True when a table of the index is not there (never created, or deleted since). */
+const isTableNotFound = (error: unknown): boolean =>
+  isStatus(error, 404) &&
+  error instanceof RestError &&
+  /TableNotFound/i.test(`${error.code ?? ''} ${error.message}`);
+
 /** The job index (see the file's comment). */
 export class JobIndex {
   readonly #tables: JobIndexTables;
@@ -325,6 +336,19 @@ export class JobIndex {
     return this.#ready;
   }
 
+  /** Runs a write; when a table is gone (deleted since it was created here), creates it and retries once. */
+  async #writing<T>(signal: AbortSignal | undefined, write: () => Promise<T>): Promise<T> {
+    await this.ensureTables(signal);
+    try {
+      return await write();
+    } catch (error) {
+      if (!isTableNotFound(error)) throw error;
+      this.#ready = undefined;
+      await this.ensureTables(signal);
+      return write();
+    }
+  }
+
   /**
    * Writes a job's list entry as of now (`listedAt`: its requested time, see `listedTime`) and its id
    * row. `insertOnly`: a start path's write, which never replaces what a later stage wrote.
@@ -335,7 +359,6 @@ export class JobIndex {
     listedAt: string,
     options: { insertOnly?: boolean; signal?: AbortSignal } = {},
   ): Promise<'written' | 'exists'> {
-    await this.ensureTables(options.signal);
     const keys = listKeys(listedAt, job.id);
     const row = { ...keys, ...toRow(job, new Date(listedAt).toISOString()) };
     const pointer = {
@@ -344,19 +367,21 @@ export class JobIndex {
       listPartitionKey: keys.partitionKey,
       listRowKey: keys.rowKey,
     };
-    if (options.insertOnly) {
-      try {
-        await this.#tables.jobIds.createEntity(pointer, this.#options(options.signal));
-        await this.#tables.jobs.createEntity(row, this.#options(options.signal));
-      } catch (error) {
-        if (isStatus(error, 409)) return 'exists';
-        throw error;
+    return this.#writing(options.signal, async () => {
+      if (options.insertOnly) {
+        try {
+          await this.#tables.jobIds.createEntity(pointer, this.#options(options.signal));
+          await this.#tables.jobs.createEntity(row, this.#options(options.signal));
+        } catch (error) {
+          if (isStatus(error, 409)) return 'exists';
+          throw error;
+        }
+        return 'written';
       }
+      await this.#tables.jobs.upsertEntity(row, 'Replace', this.#options(options.signal));
+      await this.#tables.jobIds.upsertEntity(pointer, 'Replace', this.#options(options.signal));
       return 'written';
-    }
-    await this.#tables.jobs.upsertEntity(row, 'Replace', this.#options(options.signal));
-    await this.#tables.jobIds.upsertEntity(pointer, 'Replace', this.#options(options.signal));
-    return 'written';
+    });
   }
 
   /**
@@ -373,6 +398,7 @@ export class JobIndex {
         this.#options(options.signal),
       );
     } catch (error) {
+      if (isTableNotFound(error)) this.#ready = undefined;
       if (isStatus(error, 404)) return false;
       throw error;
     }
