@@ -137,7 +137,7 @@ describe('jobs list from the job index', () => {
       environment: 'local',
       project: 'Customers',
       legalEntity: 'USMF',
-      file: expect.stringMatching(/stage-second\.zip$/),
+      file: expect.stringMatching(/stage-second\.zip$/) as unknown,
       errorCount: 0,
     });
   });

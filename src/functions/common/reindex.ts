@@ -94,7 +94,7 @@ export async function reindexInstances(runtime: Runtime, client: DurableClient):
     .map((a) => recurringExportInstanceId(a.environment, a.id));
   for (const id of drains) {
     const status = await findStatus(client, id, { showInput: true });
-    if (status?.runtimeStatus === 'Completed') statuses.push(status);
+    if (status?.runtimeStatus === df.OrchestrationRuntimeStatus.Completed) statuses.push(status);
   }
   for (const status of statuses) {
     const kind = JOB_KINDS.find(
