@@ -150,7 +150,7 @@ export interface JobListPage {
 }
 
 /** The columns of a list row besides the keys (what the filters and stage patches touch). */
-interface ListRow {
+export interface ListRow {
   id: string;
   kind: string;
   status: string;
@@ -217,6 +217,14 @@ function jobJson(listed: ListedJob): string {
   };
   const text = JSON.stringify(slim);
   return text.length <= JOB_JSON_LIMIT ? text : JSON.stringify({ ...slim, errors: [], result: undefined });
+}
+
+/**
+ * The list row of a job listed at `listedAt`, keys included (what {@link JobIndex.put} writes;
+ * exported for bulk loads, e.g. bench/jobs/list.ts).
+ */
+export function listRow(job: AnyJob, listedAt: string): ListRow & { partitionKey: string; rowKey: string } {
+  return { ...listKeys(listedAt, job.id), ...toRow(job, new Date(listedAt).toISOString()) };
 }
 
 function toRow(job: AnyJob, listedAt: string): ListRow {
@@ -359,8 +367,8 @@ export class JobIndex {
     listedAt: string,
     options: { insertOnly?: boolean; signal?: AbortSignal } = {},
   ): Promise<'written' | 'exists'> {
-    const keys = listKeys(listedAt, job.id);
-    const row = { ...keys, ...toRow(job, new Date(listedAt).toISOString()) };
+    const row = listRow(job, listedAt);
+    const keys = { partitionKey: row.partitionKey, rowKey: row.rowKey };
     const pointer = {
       partitionKey: job.id,
       rowKey: '',
