@@ -15,7 +15,13 @@ import {
   type EnvironmentConfig,
   type RecurringActivityConfig,
 } from './schema.js';
-import { DEFAULT_NAMES, DEFAULT_PURGE_AFTER_DAYS, MAX_PURGE_AFTER_DAYS, SETTING_NAMES } from './settings.js';
+import {
+  DEFAULT_JOB_INDEX_DAYS,
+  DEFAULT_NAMES,
+  DEFAULT_PURGE_AFTER_DAYS,
+  MAX_PURGE_AFTER_DAYS,
+  SETTING_NAMES,
+} from './settings.js';
 
 /** How the app reaches its storage account. */
 export type StorageConnection =
@@ -83,6 +89,8 @@ export interface AppConfig {
   serviceBus: ServiceBusConfig;
   /** Days the durable history of finished jobs is kept (DMF_PURGE_AFTER_DAYS); 0: forever. */
   purgeAfterDays: number;
+  /** Days a job stays in the job index (0: forever). */
+  jobIndexDays: number;
   /** Where the JSON came from. */
   configSource:
     { setting: typeof SETTING_NAMES.config } | { setting: typeof SETTING_NAMES.configFile; path: string };
@@ -571,6 +579,14 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     issues,
   );
 
+  const jobIndexDays = days(
+    env,
+    SETTING_NAMES.jobIndexDays,
+    DEFAULT_JOB_INDEX_DAYS,
+    MAX_PURGE_AFTER_DAYS,
+    issues,
+  );
+
   const read = readConfigText(env, options, issues);
   let parsed: DmfConfig | undefined;
   if (read) {
@@ -607,6 +623,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     storage: { connection: storageConnection, containers, tables },
     serviceBus: { connection: serviceBusConnection, commandsQueue, eventsTopic },
     purgeAfterDays,
+    jobIndexDays,
     configSource: read.source,
   };
 }

@@ -48,10 +48,14 @@ export const SETTING_NAMES = {
   eventsTopic: 'DMF_EVENTS_TOPIC',
   /** Days the durable history of finished jobs is kept (0: forever). */
   purgeAfterDays: 'DMF_PURGE_AFTER_DAYS',
+  /** Days a job stays in the job index (the jobs list) after it was requested (0: forever). */
+  jobIndexDays: 'DMF_JOB_INDEX_DAYS',
 } as const;
 
 /** Default of {@link SETTING_NAMES.purgeAfterDays}. */
 export const DEFAULT_PURGE_AFTER_DAYS = 30;
+/** Default of {@link SETTING_NAMES.jobIndexDays}: as long as the results stay (the infra's default). */
+export const DEFAULT_JOB_INDEX_DAYS = 90;
 /** Largest {@link SETTING_NAMES.purgeAfterDays} accepted (ten years). */
 export const MAX_PURGE_AFTER_DAYS = 3650;
 
@@ -232,5 +236,11 @@ export const APP_SETTINGS: readonly AppSettingInfo[] = Object.freeze([
     required: false,
     default: String(DEFAULT_PURGE_AFTER_DAYS),
     description: `Days the Durable Functions history of completed, failed and terminated jobs is kept (whole days, 0 to ${MAX_PURGE_AFTER_DAYS}; 0 keeps it forever). A daily timer purges older instances; their results stay in the results container.`,
+  },
+  {
+    name: SETTING_NAMES.jobIndexDays,
+    required: false,
+    default: String(DEFAULT_JOB_INDEX_DAYS),
+    description: `Days a job stays in the jobs list (the job index) after it was requested (whole days, 0 to ${MAX_PURGE_AFTER_DAYS}; 0 keeps it forever). The daily purge timer deletes older rows; keep it at most the results' retention, so a listed job's result still exists.`,
   },
 ]);

@@ -426,6 +426,56 @@ export class JobIndex {
   }
 
   /**
+   * Deletes the jobs listed before `before` (retention): their list rows, a partition's rows 100 to
+   * a transaction, and the id rows pointing at them (a newer drain run keeps its own).
+   * @returns the list rows deleted.
+   */
+  async purge(before: Date, options: { signal?: AbortSignal } = {}): Promise<number> {
+    let deleted = 0;
+    try {
+      const old = this.#tables.jobs.listEntities<Record<string, unknown>>({
+        queryOptions: { filter: listFilter({ until: before }), select: ['PartitionKey', 'RowKey'] },
+        ...this.#options(options.signal),
+      });
+      let batch: { partitionKey: string; rowKey: string }[] = [];
+      const flush = async (): Promise<void> => {
+        if (batch.length === 0) return;
+        await this.#tables.jobs.submitTransaction(
+          batch.map((k) => ['delete', k]),
+          this.#options(options.signal),
+        );
+        deleted += batch.length;
+        batch = [];
+      };
+      for await (const row of old) {
+        const key = { partitionKey: row.partitionKey!, rowKey: row.rowKey! };
+        if (batch.length === 100 || (batch[0] && batch[0].partitionKey !== key.partitionKey)) await flush();
+        batch.push(key);
+      }
+      await flush();
+      // every id row whose list row is older than `before` (its RowKey starts with the inverted time)
+      const pointers = this.#tables.jobIds.listEntities<Record<string, unknown>>({
+        queryOptions: {
+          filter: `listRowKey ge ${literal(invertedMs(before.getTime() - 1))}`,
+          select: ['PartitionKey', 'RowKey'],
+        },
+        ...this.#options(options.signal),
+      });
+      for await (const pointer of pointers) {
+        await this.#tables.jobIds
+          .deleteEntity(pointer.partitionKey!, pointer.rowKey ?? '', this.#options(options.signal))
+          .catch((error: unknown) => {
+            if (!isStatus(error, 404)) throw error;
+          });
+      }
+    } catch (error) {
+      if (isTableNotFound(error)) return deleted;
+      throw error;
+    }
+    return deleted;
+  }
+
+  /**
    * One page of the list, newest first: up to `top` jobs matching the filter, read from where
    * `continuation` says the last page stopped. The service stops a page early at partition
    * boundaries and after scanning 1,000 rows; this follows on, up to {@link MAX_LIST_REQUESTS}

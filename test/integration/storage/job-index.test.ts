@@ -190,6 +190,20 @@ describe('job index on Azurite', () => {
     await expect(on.list({ top: 1, continuation: 'bm9wZQ' })).rejects.toThrow(InputError);
   });
 
+  it('purges the jobs listed before a time, with their id rows', async () => {
+    const on = index();
+    // 150 jobs, 9 h apart: over two months
+    const jobs = await seedJobs(on, 150, { newest: new Date('2026-12-20T00:00:00Z'), stepMs: 9 * 3_600_000 });
+    const before = new Date(jobs[60]!.createdAt!);
+    expect(await on.purge(new Date(Date.parse(before.toISOString()) + 1))).toBe(90);
+    const { ids } = await allPages(on, { top: 1000 });
+    expect(ids).toEqual(jobs.slice(0, 60).map((j) => j.id));
+    const at = '2026-12-20T00:00:00Z';
+    expect(await on.patch(jobs[59]!.id, { status: 'Failed', updatedAt: at })).toBe(true);
+    expect(await on.patch(jobs[60]!.id, { status: 'Failed', updatedAt: at })).toBe(false);
+    expect(await on.purge(new Date('2020-01-01T00:00:00Z'))).toBe(0);
+  });
+
   it('creates its tables again when they were deleted since', async () => {
     const names = tableNames();
     const on = jobIndexOn(inject('azuriteConnectionString'), names);
