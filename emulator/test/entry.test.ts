@@ -63,6 +63,38 @@ describe('configuration', () => {
     );
   });
 
+  it('cross-checks entity references (unknown entity, one field per key field)', () => {
+    const project = (references: unknown): unknown => ({
+      name: 'Refs',
+      direction: 'import',
+      entities: [
+        { label: 'Parent', keyFields: ['A', 'B'] },
+        { label: 'Child', keyFields: ['ID'], references },
+      ],
+    });
+    let error: unknown;
+    try {
+      loadEmulatorConfig({
+        ...DEFAULT_CONFIG,
+        dataProjects: [
+          project([{ entity: 'Nobody', fields: ['X'] }]) as never,
+          { ...(project([{ entity: 'parent', fields: ['A'] }]) as object), name: 'Refs2' } as never,
+        ],
+        recurringActivities: [],
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(EmulatorConfigError);
+    expect((error as EmulatorConfigError).issues).toEqual([
+      { path: 'dataProjects.0.entities.1.references.0.entity', message: 'unknown entity "Nobody"' },
+      {
+        path: 'dataProjects.1.entities.1.references.0.fields',
+        message: '"parent" has 2 key field(s) (A, B); give one field for each',
+      },
+    ]);
+  });
+
   it('ships an up-to-date JSON Schema of the config file', () => {
     const shipped: unknown = JSON.parse(readFileSync(join(EMULATOR, 'config.schema.json'), 'utf8'));
     // Regenerate (in emulator/): npx tsx main.ts --print-config-schema > config.schema.json && npx prettier --write config.schema.json

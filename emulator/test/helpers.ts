@@ -214,11 +214,35 @@ export function mappedManifestXml(
   fields: readonly string[],
   sourceFormat = 'CSV',
 ): string {
-  const map =
-    fields.length > 0
-      ? `<EntityMapList>${fields.map((f) => `<EntityMap><EntityField>${f}</EntityField><XMLField>${f}</XMLField></EntityMap>`).join('')}</EntityMapList>`
-      : '';
-  return `<DataManagementPackageManifest ${NS}><DefinitionGroupName>CustomerImport</DefinitionGroupName><Description>test</Description><PackageEntityList><DataManagementPackageEntityData>${map}<EntityName>${entityName}</EntityName><ExecutionUnit>1</ExecutionUnit><InputFilePath>${fileName}</InputFilePath><LevelInExecutionUnit>1</LevelInExecutionUnit><SequenceInLevel>1</SequenceInLevel><SourceFormat>${sourceFormat}</SourceFormat></DataManagementPackageEntityData></PackageEntityList></DataManagementPackageManifest>`;
+  return packageManifestXml([{ entityName, fileName, fields, sourceFormat }]);
+}
+
+/** One entity of {@link packageManifestXml}. */
+export interface ManifestEntityXml {
+  entityName: string;
+  fileName: string;
+  /** Fields its EntityMapList maps (none: no EntityMapList). */
+  fields: readonly string[];
+  sourceFormat?: string;
+  /** ExecutionUnit, LevelInExecutionUnit, SequenceInLevel; default 1 each. */
+  unit?: number;
+  level?: number;
+  sequence?: number;
+}
+
+/** A manifest listing `entities` in the given order, with their execution unit, level and sequence. */
+export function packageManifestXml(
+  entities: readonly ManifestEntityXml[],
+  definitionGroupName = 'CustomerImport',
+): string {
+  const entityXml = entities.map((e) => {
+    const map =
+      e.fields.length > 0
+        ? `<EntityMapList>${e.fields.map((f) => `<EntityMap><EntityField>${f}</EntityField><XMLField>${f}</XMLField></EntityMap>`).join('')}</EntityMapList>`
+        : '';
+    return `<DataManagementPackageEntityData>${map}<EntityName>${e.entityName}</EntityName><ExecutionUnit>${e.unit ?? 1}</ExecutionUnit><InputFilePath>${e.fileName}</InputFilePath><LevelInExecutionUnit>${e.level ?? 1}</LevelInExecutionUnit><SequenceInLevel>${e.sequence ?? 1}</SequenceInLevel><SourceFormat>${e.sourceFormat ?? 'CSV'}</SourceFormat></DataManagementPackageEntityData>`;
+  });
+  return `<DataManagementPackageManifest ${NS}><DefinitionGroupName>${definitionGroupName}</DefinitionGroupName><Description>test</Description><PackageEntityList>${entityXml.join('')}</PackageEntityList></DataManagementPackageManifest>`;
 }
 
 /** A package header. */
@@ -290,6 +314,18 @@ export async function uploadPackage(
   });
   if (put.status !== 201) throw new Error(`PUT ${put.status}`);
   return write.BlobUrl;
+}
+
+/** GetEntityExecutionSummaryStatusList of an execution (a JSON array, one object per entity). */
+export async function entityStatuses(
+  em: RunningEmulator,
+  token: string,
+  executionId: string,
+): Promise<Record<string, unknown>[]> {
+  return valueOf(await action(em, 'GetEntityExecutionSummaryStatusList', { executionId }, token)) as Record<
+    string,
+    unknown
+  >[];
 }
 
 /** Starts an import of `bytes` into CustomerImport/USMF; returns the execution id. */

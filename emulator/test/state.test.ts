@@ -89,6 +89,10 @@ describe('state file', () => {
     expect((await em2.control.clock()).now).toBe(clockBefore);
     const token2 = await getToken(em2);
     expect(await summary(em2, token2, id)).toBe('Executing');
+    // The order the execution processed its entities in is kept.
+    expect((await em2.control.execution(id)).entityOrder).toEqual([
+      { entityName: 'Customers V3', executionUnit: 1, levelInExecutionUnit: 1, sequenceInLevel: 1 },
+    ]);
     expect(await em2.control.rows('Customers V3', 'USMF')).toEqual([]);
     await em2.control.advanceClock(2_000);
     expect(await summary(em2, token2, id)).toBe('Succeeded');

@@ -4,8 +4,11 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { BlockBlobClient, RestError } from '@azure/storage-blob';
 import { z } from 'zod';
 import { DmfFunctionsError } from '../shared/errors.js';
+import { importInstanceId } from '../shared/jobs/ids.js';
+import { unquoteEtag } from '../shared/util.js';
 import { JobErrorSchema as AppJobErrorSchema } from '../shared/jobs/common.js';
 
 /** Environment variables read for the base url, first match wins. */
@@ -58,6 +61,20 @@ export const JobSchema = z.looseObject({
   polls: z.number().optional(),
   nextPollAt: optionalString,
   slotPosition: z.number().nullish(),
+  throttledUntil: optionalString,
+  executionPageUrl: optionalString,
+  entityCounts: z
+    .array(
+      z.looseObject({
+        entity: z.string(),
+        status: optionalString,
+        stagingRecords: z.number().nullish(),
+        stagingErrors: z.number().nullish(),
+        targetRecords: z.number().nullish(),
+        targetErrors: z.number().nullish(),
+      }),
+    )
+    .nullish(),
   errors: z.array(JobErrorSchema).default([]),
   /** How many errors the job has (list entries carry only the first ones). */
   errorCount: z.number().optional(),
@@ -112,6 +129,26 @@ export const AcceptedSchema = z.looseObject({
 /** What a start returned. */
 export type Accepted = z.infer<typeof AcceptedSchema>;
 
+/** The 201 answer of `POST /api/uploads`. */
+export const UploadUrlSchema = z.looseObject({
+  uploadUrl: z.string().url(),
+  blobPath: z.string(),
+  expiresOn: z.string(),
+});
+/** A direct upload url. */
+export type UploadUrl = z.infer<typeof UploadUrlSchema>;
+
+/** Default size above which `dmf import` uploads through an upload url: 64 MiB. */
+export const DEFAULT_UPLOAD_THRESHOLD_BYTES = 64 * 1024 * 1024;
+/** Block size of a direct upload (Put Block; memory ≈ block size × concurrency). */
+export const UPLOAD_BLOCK_BYTES = 8 * 1024 * 1024;
+
+/** The explanation a 413 gets: the body never reached the app (the host refuses over 100 MB). */
+export const TOO_LARGE_HINT =
+  'The function app refused the file as too large (HTTP 413: the Functions front end takes at most 100 MB per request, ' +
+  'and refuses larger bodies before the app runs). Large files go through a direct upload url: POST /api/uploads, ' +
+  'then PUT the file to the url it answers; `dmf import` does that for files above --upload-threshold (default 64 MB).';
+
 /** One file of `GET /api/jobs/{id}/files`. */
 export const JobFileSchema = z.looseObject({
   name: z.string(),
@@ -149,6 +186,21 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 export function contentTypeFor(fileName: string): string {
   const ext = /\.([a-z0-9]+)$/i.exec(fileName)?.[1]?.toLowerCase() ?? '';
   return CONTENT_TYPES[ext] ?? 'application/octet-stream';
+}
+
+/** The query naming a data project (and a file) of the import, upload and export routes. */
+function projectQuery(options: {
+  environment: string;
+  project: string;
+  fileName?: string;
+  legalEntity?: string | undefined;
+}): URLSearchParams {
+  return new URLSearchParams({
+    environment: options.environment,
+    project: options.project,
+    ...(options.fileName !== undefined ? { fileName: options.fileName } : {}),
+    ...(options.legalEntity ? { legalEntity: options.legalEntity } : {}),
+  });
 }
 
 /** Talks to the app's HTTP API. */
@@ -252,20 +304,76 @@ export class DmfApiClient {
       },
     });
     const body = createReadStream(file).pipe(counter);
-    const query = new URLSearchParams({
-      environment: options.environment,
-      project: options.project,
-      fileName: basename(file),
-      ...(options.legalEntity ? { legalEntity: options.legalEntity } : {}),
-    });
+    const query = projectQuery({ ...options, fileName: basename(file) });
     options.onProgress?.(0, size);
-    return this.#json(AcceptedSchema, `/imports?${query.toString()}`, {
-      method: 'POST',
-      headers: { 'content-type': contentTypeFor(file) },
-      body: Readable.toWeb(body) as ReadableStream<Uint8Array>,
-      duplex: 'half',
-      timeoutMs: UPLOAD_TIMEOUT_MS,
-    });
+    try {
+      return await this.#json(AcceptedSchema, `/imports?${query.toString()}`, {
+        method: 'POST',
+        headers: { 'content-type': contentTypeFor(file) },
+        body: Readable.toWeb(body) as ReadableStream<Uint8Array>,
+        duplex: 'half',
+        timeoutMs: UPLOAD_TIMEOUT_MS,
+      });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 413) {
+        throw new ApiError(TOO_LARGE_HINT, { code: 'FILE_TOO_LARGE', status: 413, cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** `POST /api/uploads`: a write-only upload url for the inbound blob of `fileName`. */
+  requestUploadUrl(options: {
+    environment: string;
+    project: string;
+    fileName: string;
+    legalEntity?: string | undefined;
+  }): Promise<UploadUrl> {
+    const query = projectQuery(options);
+    return this.#json(UploadUrlSchema, `/uploads?${query.toString()}`, { method: 'POST' });
+  }
+
+  /**
+   * Imports a large file through a direct upload url: asks for the url, uploads the file with Put
+   * Block + Put Block List (bounded memory), and answers the job id the inbound blob trigger gives
+   * that blob version (the import starts once the trigger sees the blob).
+   */
+  async importThroughUploadUrl(
+    file: string,
+    options: {
+      environment: string;
+      project: string;
+      legalEntity?: string | undefined;
+      onProgress?: UploadProgress;
+    },
+  ): Promise<Accepted & { blobPath: string }> {
+    const { size } = await stat(file);
+    const upload = await this.requestUploadUrl({ ...options, fileName: basename(file) });
+    options.onProgress?.(0, size);
+    let etag: string | undefined;
+    try {
+      const response = await new BlockBlobClient(upload.uploadUrl).uploadFile(file, {
+        blockSize: UPLOAD_BLOCK_BYTES,
+        concurrency: 4,
+        abortSignal: this.#signal,
+        blobHTTPHeaders: { blobContentType: contentTypeFor(file) },
+        onProgress: (p) => options.onProgress?.(p.loadedBytes, size),
+      });
+      etag = unquoteEtag(response.etag);
+    } catch (error) {
+      // the SAS is the caller's secret: say what failed, never the url
+      const status = error instanceof RestError ? error.statusCode : undefined;
+      throw new ApiError(
+        `Upload to ${upload.blobPath} failed${status ? ` (HTTP ${status})` : ''}: ${error instanceof RestError ? (error.code ?? 'storage error') : String(error)}`,
+        { code: 'UPLOAD_FAILED', ...(status ? { status } : {}), cause: undefined },
+      );
+    }
+    if (!etag) throw new ApiError(`Upload to ${upload.blobPath} answered no ETag`, { code: 'UPLOAD_FAILED' });
+    return {
+      id: importInstanceId({ source: upload.blobPath, version: etag }),
+      status: 'Pending',
+      blobPath: upload.blobPath,
+    };
   }
 
   /** `POST /api/exports`. */
@@ -274,11 +382,7 @@ export class DmfApiClient {
     project: string;
     legalEntity?: string | undefined;
   }): Promise<Accepted> {
-    const query = new URLSearchParams({
-      environment: options.environment,
-      project: options.project,
-      ...(options.legalEntity ? { legalEntity: options.legalEntity } : {}),
-    });
+    const query = projectQuery(options);
     return this.#json(AcceptedSchema, `/exports?${query.toString()}`, { method: 'POST' });
   }
 

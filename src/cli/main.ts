@@ -15,8 +15,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { DmfFunctionsError } from '../shared/errors.js';
 import { buildPackageFromTemplate, validatePackage } from '../shared/packages/index.js';
 import {
+  ApiError,
   BASE_URL_VARIABLES,
   DEFAULT_BASE_URL,
+  DEFAULT_UPLOAD_THRESHOLD_BYTES,
   DmfApiClient,
   KEY_VARIABLES,
   type CliJob,
@@ -145,12 +147,31 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   async function waitForJob(
     api: DmfApiClient,
     id: string,
-    options: { intervalSeconds: number; timeoutSeconds: number; quiet: boolean; fallback?: string },
+    options: {
+      intervalSeconds: number;
+      timeoutSeconds: number;
+      quiet: boolean;
+      fallback?: string;
+      /** The job may not exist yet (404 means "not yet"). */
+      untilKnown?: boolean;
+    },
   ): Promise<CliJob> {
     const deadline = Date.now() + options.timeoutSeconds * 1000;
     let last = '';
     for (;;) {
-      const job = await api.getJob(id, options.fallback ? { fallback: options.fallback } : {});
+      let job: CliJob;
+      try {
+        job = await api.getJob(id, options.fallback ? { fallback: options.fallback } : {});
+      } catch (error) {
+        if (
+          !(options.untilKnown && error instanceof ApiError && error.status === 404) ||
+          Date.now() > deadline
+        ) {
+          throw error;
+        }
+        await sleep(options.intervalSeconds * 1000);
+        continue;
+      }
       const line = stageLine(job);
       if (line !== last && !options.quiet) err(`  ${new Date().toISOString().slice(11, 19)}  ${line}`);
       last = line;
@@ -197,7 +218,15 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       .requiredOption('--env <name>', 'environment (as configured in the app)')
       .requiredOption('--project <name>', 'import data project')
       .option('--legal-entity <id>', 'legal entity (default: the project’s)')
-      .option('--wait', 'wait for the job to finish, showing its stage; exit code follows its status'),
+      .option('--wait', 'wait for the job to finish, showing its stage; exit code follows its status')
+      .addOption(
+        new Option(
+          '--upload-threshold <MB>',
+          'files larger than this go through a direct upload url (POST /api/uploads + PUT), not the request body',
+        )
+          .default(DEFAULT_UPLOAD_THRESHOLD_BYTES / 1024 / 1024)
+          .argParser(positiveNumber('--upload-threshold')),
+      ),
   ).action(async (file: string, opts: ImportOptions, cmd: Command) => {
     const g = globals(cmd);
     const size = await ensureFile(file);
@@ -213,13 +242,19 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         : undefined;
     bar?.start(size, 0);
     let accepted;
+    // above the threshold the file goes straight to storage (a request body is limited to 100 MB
+    // and would pass through the function); below it, nothing is checked first
+    const direct = size > opts.uploadThreshold * 1024 * 1024;
     try {
-      accepted = await api.importFile(file, {
+      const request = {
         environment: opts.env,
         project: opts.project,
         legalEntity: opts.legalEntity,
-        onProgress: (sent) => bar?.update(sent),
-      });
+        onProgress: (sent: number) => bar?.update(sent),
+      };
+      accepted = direct
+        ? await api.importThroughUploadUrl(file, request)
+        : await api.importFile(file, request);
     } finally {
       bar?.stop();
     }
@@ -233,6 +268,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       intervalSeconds: opts.interval,
       timeoutSeconds: opts.timeout,
       quiet: Boolean(g.json),
+      // an uploaded blob becomes a job once the blob trigger has seen it
+      untilKnown: direct,
     });
     exitCode = await finalReport(api, job, Boolean(g.json));
   });
@@ -508,6 +545,7 @@ interface ImportOptions extends WaitOptions {
   project: string;
   legalEntity?: string;
   wait?: boolean;
+  uploadThreshold: number;
 }
 interface ExportOptions extends WaitOptions {
   env: string;

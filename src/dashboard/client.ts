@@ -7,8 +7,8 @@
 export const DASHBOARD_SCRIPT = String.raw`(function () {
   'use strict';
   var KEY = 'dmf-functions-key';
-  var STATUSES = ['Pending', 'Running', 'Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut'];
-  var FINAL = ['Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut'];
+  var STATUSES = ['Pending', 'Running', 'Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut', 'Unknown'];
+  var FINAL = ['Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut', 'Unknown'];
   var STAGES = ['Preparing', 'WaitingForSlot', 'Uploading', 'Polling', 'CollectingErrors', 'Finishing', 'Done'];
   var SINCE = [['1h', 'Last hour', 3600e3], ['24h', 'Last 24 hours', 86400e3], ['7d', 'Last 7 days', 7 * 86400e3],
     ['30d', 'Last 30 days', 30 * 86400e3]];
@@ -273,6 +273,7 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     var pollText = (job.polls || 0) + ' status poll' + (job.polls === 1 ? '' : 's') +
       (job.foStatus ? ', last F&O status ' + job.foStatus : '') +
       (job.nextPollAt ? ', next poll at ' + fmtTime(job.nextPollAt) : '') +
+      (job.throttledUntil ? ', throttled by F&O until ' + fmtTime(job.throttledUntil) : '') +
       (t.executionMs !== undefined ? ', F&O took ' + fmtDuration(t.executionMs) : '');
     if (kindOf(job) === 'Export') {
       var urlPolls = job.urlPolls || (r && r.urlPolls) || 0;
@@ -372,9 +373,36 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         text: hidden + ' earlier poll' + (hidden === 1 ? '' : 's') + ' not shown' }) : null,
       h('ol', { id: 'poll-log', 'aria-label': 'Status polls', start: String(total - shown.length + 1) },
         shown.map(function (p) {
-          var answer = p.foStatus || (p.answer === 'notFound' ? 'not known to F&O yet' : 'F&O unavailable');
+          var answer = p.foStatus || (p.answer === 'notFound' ? 'not known to F&O yet' :
+            p.answer === 'throttled' ? 'throttled by F&O (429)' : 'F&O unavailable');
           return h('li', { class: 'poll' }, [timeEl(p.at), ' ', h('span', { class: 'mono', text: answer })]);
         })),
+    ]);
+  }
+
+  /** The execution's F&O page as a link (http(s) only: the url comes from F&O). */
+  function pageLink(url) {
+    if (!url || !/^https?:\/\//i.test(url)) return null;
+    return h('a', { href: url, id: 'fo-page', target: '_blank', rel: 'noopener noreferrer', text: 'Open in F&O' });
+  }
+
+  /** Per entity status and counts, as F&O gives them. */
+  function entityTable(job) {
+    var counts = job.entityCounts || [];
+    if (!counts.length) return null;
+    var cols = ['Entity', 'Status', 'Staging records', 'Staging errors', 'Target records', 'Target errors'];
+    var n = function (v) { return typeof v === 'number' ? String(v) : ''; };
+    return h('section', { 'aria-labelledby': 'entities-title' }, [
+      h('h3', { id: 'entities-title', text: 'Entities' }),
+      h('div', { class: 'table-wrap' }, [h('table', { id: 'entities-table' }, [
+        h('caption', { class: 'visually-hidden', text: 'Status and record counts per entity, as F&O gives them' }),
+        h('thead', {}, [h('tr', {}, cols.map(function (c) { return h('th', { scope: 'col', text: c }); }))]),
+        h('tbody', {}, counts.map(function (e) {
+          return h('tr', {}, [h('td', { text: e.entity }), h('td', { text: e.status || '' }),
+            h('td', { text: n(e.stagingRecords) }), h('td', { text: n(e.stagingErrors) }),
+            h('td', { text: n(e.targetRecords) }), h('td', { text: n(e.targetErrors) })]);
+        })),
+      ])]),
     ]);
   }
 
@@ -441,9 +469,11 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         var fields = [['Kind', kindOf(job)], ['Status', badge(job.status)], ['Stage', job.stage || ''],
           ['Environment', job.environment], ['Project', job.project], ['Legal entity', legalEntityOf(job)],
           ['File', job.file || (job.result && job.result.packageName)], ['Source', r.source], ['Trigger', r.trigger], ['F&O execution', job.executionId],
-          ['F&O status', job.foStatus], ['Started', timeEl(startedAt(job))], ['Finished', timeEl(finishedAt(job))],
+          ['F&O status', job.foStatus], ['F&O page', pageLink(job.executionPageUrl)],
+          ['Throttled by F&O until', job.throttledUntil ? timeEl(job.throttledUntil) : null],
+          ['Started', timeEl(startedAt(job))], ['Finished', timeEl(finishedAt(job))],
           ['Duration', fmtDuration(duration(job))], ['Job id', job.id]];
-        body.replaceChildren(
+        body.replaceChildren.apply(body, [
           h('div', { class: 'grid' }, [
             h('section', { 'aria-labelledby': 'details-title' }, [h('h3', { id: 'details-title', text: 'Details' }),
               h('dl', { class: 'details' }, fields.filter(function (f) { return f[1]; }).reduce(function (acc, f) {
@@ -451,10 +481,11 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
             h('section', { 'aria-labelledby': 'timeline-title' }, [h('h3', { id: 'timeline-title', text: 'Timeline' }),
               timeline(job)]),
           ]),
+          entityTable(job),
           h('section', { 'aria-labelledby': 'errors-title' }, [
             h('h3', { id: 'errors-title', text: 'Errors (' + (job.errors || []).length + ')' }), errorsTable(job)]),
           h('section', { 'aria-labelledby': 'files-title' }, [h('h3', { id: 'files-title', text: 'Files' }),
-            filesList(job, files)]));
+            filesList(job, files)])].filter(Boolean));
         problem.hidden = true;
         if (!isFinal(job) && filters.auto) timer = setTimeout(load, 2000);
       } catch (error) { if (mine === current) fail(error); }

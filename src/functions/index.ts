@@ -8,6 +8,7 @@ import './common/dashboard.js';
 import './imports/blob.js';
 import './imports/command.js';
 import './imports/http.js';
+import './imports/uploads.js';
 import './exports/http.js';
 import './exports/schedule.js';
 import './recurring/schedule.js';

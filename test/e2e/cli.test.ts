@@ -80,6 +80,17 @@ describe('dmf CLI against the local runtime', () => {
     ids.good = /^Job (\S+)/m.exec(run.stdout)![1]!;
   });
 
+  it('import above --upload-threshold goes through the upload url; the job is the blob trigger’s, file as given', async () => {
+    writeFileSync(join(dir, 'direct-upload.zip'), await customersPackage({ prefix: 'CLIUP' }));
+    const run = await dmf(importArgs('direct-upload.zip', '--upload-threshold', '0.0001', '--json'));
+    expect(run.code).toBe(0);
+    const job = JSON.parse(run.stdout) as { id: string; status: string; file: string };
+    expect(job).toMatchObject({ status: 'Succeeded', file: 'direct-upload.zip' });
+    expect(job.id).toMatch(/^imp-/);
+    // it went to storage directly: no POST /api/imports body passed through the app
+    expect(s.logs.filter((l) => l.includes('direct-upload.zip') && l.includes('importsHttp'))).toEqual([]);
+  });
+
   it('import --wait of a partly bad package: F&O errors and copied files listed, exit 2', async () => {
     const run = await dmf(importArgs('partial.zip'));
     expect(run.stdout).toMatch(/Status:\s+PartiallySucceeded/);

@@ -238,6 +238,19 @@ describe('jobs dashboard in Chromium', () => {
     const errorsText = await page.locator('#errors-table').textContent();
     expect(errorsText).toContain('DMF_EXECUTION_ERROR');
     expect(errorsText).toContain("'Broken #BAD#'");
+    // the execution's F&O page (GetExecutionSummaryPageUrl) and F&O's counts per entity
+    const foPage = page.locator('#fo-page');
+    expect(await foPage.getAttribute('href')).toMatch(/mi=DMFExecutionSummary&executionId=dmffn-/);
+    expect(await foPage.getAttribute('rel')).toBe('noopener noreferrer');
+    const entityRow = page.locator('#entities-table tbody tr').first();
+    expect(await entityRow.locator('td').allTextContents()).toEqual([
+      'Customers V3',
+      'PartiallySucceeded',
+      expect.stringMatching(/^\d+$/),
+      expect.stringMatching(/^[1-9]\d*$/),
+      expect.stringMatching(/^\d+$/),
+      expect.stringMatching(/^\d+$/),
+    ]);
     const links = await attributes('#files a[data-file]', 'data-file');
     expect(links).toContain('result.json');
     const download = page.waitForEvent('download');

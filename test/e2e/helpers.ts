@@ -26,8 +26,13 @@ export interface ImportStack {
     templates: ContainerClient;
     recurringInbound: ContainerClient;
     outbound: ContainerClient;
+    /** A container of the caller's, listed in DMF_SOURCE_CONTAINERS beside the inbound one. */
+    staged: ContainerClient;
   };
-  names: Record<'inbound' | 'archive' | 'results' | 'templates' | 'recurringInbound' | 'outbound', string>;
+  names: Record<
+    'inbound' | 'archive' | 'results' | 'templates' | 'recurringInbound' | 'outbound' | 'staged',
+    string
+  >;
   /** The job index's tables of this stack. */
   tables: { jobs: string; jobIds: string };
   /** The stack's data dir (durable state under `devhost/`). */
@@ -133,6 +138,7 @@ export async function startImportStack(
     // Blob triggers scan their container: each stack watches its own, so parallel files never meet.
     recurringInbound: `e2e${suffix}-recurring`,
     outbound: `e2e${suffix}-outbound`,
+    staged: `e2e${suffix}-staged`,
   };
   // the job index's tables too: each stack lists its own jobs only
   const tables = { jobs: `e2e${suffix}jobs`, jobIds: `e2e${suffix}jobids` };
@@ -173,6 +179,7 @@ export async function startImportStack(
       DMF_OUTBOUND_CONTAINER: names.outbound,
       DMF_JOBS_TABLE: tables.jobs,
       DMF_JOB_IDS_TABLE: tables.jobIds,
+      DMF_SOURCE_CONTAINERS: `${names.inbound},${names.staged}`,
       ...options.appSettings,
     },
   });
@@ -184,6 +191,7 @@ export async function startImportStack(
     templates: service.getContainerClient(names.templates),
     recurringInbound: service.getContainerClient(names.recurringInbound),
     outbound: service.getContainerClient(names.outbound),
+    staged: service.getContainerClient(names.staged),
   };
   for (const c of Object.values(containers)) await c.createIfNotExists();
   const sb = new ServiceBusClient(stack.serviceBusConnectionString);

@@ -99,14 +99,15 @@ describe('import pipeline, happy paths', () => {
 
   it('imports a blob named by a Service Bus import command (JSON blob reference)', async () => {
     const zip = await customersPackage({ prefix: 'SB' });
-    await s.containers.templates.getBlockBlobClient('staged/from-command.zip').upload(zip, zip.length);
+    // a container of the caller's, listed in DMF_SOURCE_CONTAINERS (see helpers.ts)
+    await s.containers.staged.getBlockBlobClient('staged/from-command.zip').upload(zip, zip.length);
     await sendServiceBusMessages(s.stack.serviceBusConnectionString, 'dmf-commands', {
       body: {
         type: 'import',
         environment: 'local',
         definitionGroupId: 'Customers',
         legalEntityId: 'USMF',
-        blobPath: `${s.names.templates}/staged/from-command.zip`,
+        blobPath: `${s.names.staged}/staged/from-command.zip`,
         correlationId: 'corr-42',
       },
     });

@@ -120,7 +120,8 @@ describe('recurring import (enqueue)', () => {
   it('ProcessedWithErrors: execution id, execution errors and the staging error file are fetched', async () => {
     const csv = 'CUSTOMERACCOUNT,NAME,CUSTOMERGROUPID\r\nPWE-1,Good,10\r\nPWE-2,Broken #BAD#,10\r\n';
     const result = await enqueue(`local/${activityId}/Customers V3/pwe.csv`, csv);
-    expect(result.status).toBe('Failed');
+    // the good row was imported: the execution PartiallySucceeded, and so does the job
+    expect(result.status).toBe('PartiallySucceeded');
     expect(result.messageStatus).toBe('ProcessedWithErrors');
     expect(result.entity).toBe('Customers V3');
     expect(result.executionId).toBeTruthy();
@@ -134,9 +135,13 @@ describe('recurring import (enqueue)', () => {
     const staging = result.errorFiles.find((f) => f.kind === 'staging')!;
     expect(await readText(s.containers.results, staging.path)).toContain('PWE-2');
     const event = await eventually(() => s.events().find((e) => e.messageId === result.id));
-    expect((event.body as { type: string }).type).toBe('com.dmf-functions.recurring.import.failed');
+    expect((event.body as { type: string }).type).toBe('com.dmf-functions.recurring.import.completed');
     const job = (await (await s.api(`/api/jobs/${result.id}`)).json()) as RecurringJob;
-    expect(job).toMatchObject({ kind: 'recurringImport', status: 'Failed', executionId: result.executionId });
+    expect(job).toMatchObject({
+      kind: 'recurringImport',
+      status: 'PartiallySucceeded',
+      executionId: result.executionId,
+    });
     expect(job.errors.map((e) => e.code)).toContain('MESSAGE_PROCESSEDWITHERRORS');
   });
 

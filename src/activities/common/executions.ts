@@ -1,7 +1,8 @@
 /**
  * What imports, exports and recurring imports do alike with an F&O execution: ask whether F&O
- * knows it, poll its status, and copy its error details into our storage before F&O's 7-day purge.
- * (The activity names predate exports and recurring imports: they are in durable history.)
+ * knows it, poll its status, read its page and per entity counts, and copy its error details into
+ * our storage before F&O's 7-day purge. (The activity names predate exports and recurring imports:
+ * they are in durable history.)
  */
 import { z } from 'zod';
 import { defineActivity } from '../../shared/app/activity.js';
@@ -10,24 +11,47 @@ import {
   DmfErrorCode,
   downloadSasStream,
   type DmfPackageClient,
+  type KnownExecutionStatus,
 } from '../../shared/dmf/index.js';
-import type { CopiedErrorFile, JobError } from '../../shared/jobs/index.js';
+import type { CopiedErrorFile, EntityCounts, ExecutionSummary, JobError } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import type { Runtime } from '../../shared/app/runtime.js';
 import { errorFileBlobPath, uploadStreamTo, writeJsonBlob } from '../../shared/storage/index.js';
+import { errorMessage } from '../../shared/util.js';
+
+/** F&O throttled a call (429): how long it asked us to wait, when it said so. */
+export interface Throttled {
+  kind: 'throttled';
+  /** `Retry-After` in ms, when F&O sent one. */
+  retryAfterMs?: number;
+  message: string;
+}
+
+/**
+ * The error as a {@link Throttled} answer when it is F&O's 429 (priority-based throttling), else
+ * undefined. Activities hand a throttle back to their orchestration, which waits on a durable timer
+ * (no compute while waiting) instead of failing or sleeping in the activity.
+ */
+export function throttledBy(error: unknown): Throttled | undefined {
+  if (!(error instanceof DmfApiError) || error.status !== 429) return undefined;
+  return {
+    kind: 'throttled',
+    ...(error.retryAfterMs !== undefined ? { retryAfterMs: error.retryAfterMs } : {}),
+    message: error.message,
+  };
+}
 
 /**
  * The status F&O already has for `executionId`, or undefined when it does not know it (not found,
- * or `Unknown`, which some environments answer for an id never started). Asked before a start, so
- * a retried activity whose earlier attempt did start the execution does not start it twice.
+ * which includes the status `Unknown`). Asked before a start, so a retried activity whose earlier
+ * attempt did start the execution does not start it twice.
  */
 export async function knownExecutionStatus(
   packages: Pick<DmfPackageClient, 'getExecutionSummaryStatus'>,
   executionId: string,
-): Promise<string | undefined> {
+): Promise<KnownExecutionStatus | undefined> {
   try {
-    const existing = await packages.getExecutionSummaryStatus(executionId);
-    return existing === 'Unknown' ? undefined : existing;
+    return await packages.getExecutionSummaryStatus(executionId);
   } catch (error) {
     if (error instanceof DmfApiError && error.code === DmfErrorCode.ExecutionNotFound) return undefined;
     throw error;
@@ -39,9 +63,17 @@ export const ExecutionRefSchema = z.object({ environment: z.string(), executionI
 
 /** Output of the status activity. */
 export type StatusResult =
-  { kind: 'status'; status: string } | { kind: 'notFound' } | { kind: 'unavailable'; message: string };
+  | { kind: 'status'; status: string }
+  | { kind: 'notFound' }
+  | Throttled
+  /** `permanent`: set by the orchestration when the activity itself kept failing (a refusal). */
+  | { kind: 'unavailable'; message: string; permanent?: boolean };
 
-/** One status poll. Transient trouble that outlived the client's retries is `unavailable`, not a throw. */
+/**
+ * One status poll. F&O not knowing the execution (not found, `Unknown`) is `notFound`; a 429 is
+ * `throttled` (with its Retry-After); other transient trouble that outlived the client's retries is
+ * `unavailable`, not a throw.
+ */
 export async function getStatus(
   runtime: Runtime,
   input: z.infer<typeof ExecutionRefSchema>,
@@ -50,15 +82,63 @@ export async function getStatus(
     const status = await runtime
       .clients(input.environment)
       .packages.getExecutionSummaryStatus(input.executionId);
-    // `Unknown` is what some environments answer for an id they do not know (yet)
-    return status === 'Unknown' ? { kind: 'notFound' } : { kind: 'status', status };
+    return { kind: 'status', status };
   } catch (error) {
     if (error instanceof DmfApiError && error.code === DmfErrorCode.ExecutionNotFound)
       return { kind: 'notFound' };
+    const throttled = throttledBy(error);
+    if (throttled) return throttled;
     if (error instanceof DmfApiError && error.transient)
       return { kind: 'unavailable', message: error.message };
     throw error;
   }
+}
+
+/** Only http(s) urls are kept as an execution's page (it is shown as a link). */
+function pageUrl(value: string | undefined): string | undefined {
+  if (!value) return undefined;
+  try {
+    const url = new URL(value);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.toString() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The execution's F&O page (GetExecutionSummaryPageUrl) and per entity counts
+ * (GetEntityExecutionSummaryStatusList). Best effort: what F&O does not give (an unknown execution,
+ * an environment without the action, a failure) is left out; never throws.
+ */
+export async function executionSummary(
+  runtime: Runtime,
+  input: z.infer<typeof ExecutionRefSchema>,
+  logger: Logger,
+): Promise<ExecutionSummary> {
+  const { packages } = runtime.clients(input.environment);
+  const summary: ExecutionSummary = {};
+  try {
+    const url = pageUrl(await packages.getExecutionSummaryPageUrl(input.executionId));
+    if (url) summary.executionPageUrl = url;
+  } catch (error) {
+    logger.warn(`No F&O page for execution ${input.executionId}: ${errorMessage(error)}`);
+  }
+  try {
+    const list = await packages.getEntityExecutionSummaryStatusList(input.executionId);
+    if (list.length > 0) {
+      summary.entityCounts = list.map((e): EntityCounts => ({
+        entity: e.entityName,
+        ...(e.status !== undefined ? { status: e.status } : {}),
+        ...(e.stagingRecords !== undefined ? { stagingRecords: e.stagingRecords } : {}),
+        ...(e.stagingErrors !== undefined ? { stagingErrors: e.stagingErrors } : {}),
+        ...(e.targetRecords !== undefined ? { targetRecords: e.targetRecords } : {}),
+        ...(e.targetErrors !== undefined ? { targetErrors: e.targetErrors } : {}),
+      }));
+    }
+  } catch (error) {
+    logger.warn(`No per entity counts for execution ${input.executionId}: ${errorMessage(error)}`);
+  }
+  return summary;
 }
 
 /** Input of the error collection activity. */
@@ -165,6 +245,12 @@ export const EXECUTION_ACTIVITIES = {
     name: 'importGetStatus',
     input: ExecutionRefSchema,
     handler: (input, { runtime }) => getStatus(runtime, input),
+  }),
+  /** The execution's F&O page and per entity counts (see {@link executionSummary}). */
+  summary: defineActivity({
+    name: 'executionSummary',
+    input: ExecutionRefSchema,
+    handler: (input, { runtime, logger }) => executionSummary(runtime, input, logger),
   }),
   /** Copies F&O's error details (see {@link collectErrors}). */
   collectErrors: defineActivity({

@@ -7,13 +7,19 @@
 import { z } from 'zod';
 import { defineActivity, ownValue } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
-import { downloadSasStream } from '../../shared/dmf/index.js';
+import { DmfApiError, DmfErrorCode, downloadSasStream } from '../../shared/dmf/index.js';
 import { EXPORT_EVENT_SOURCE, EXPORT_EVENT_TYPES } from '../../shared/events/index.js';
 import { instanceIdOfExecution, type ExportResult, type StoredBlob } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { blobSource, openPackage } from '../../shared/packages/index.js';
-import { exportLogicalPath, recordStage, safeFileName, uploadStreamTo } from '../../shared/storage/index.js';
-import { knownExecutionStatus } from '../common/executions.js';
+import {
+  exportLogicalPath,
+  exportPackageBlobPath,
+  recordStage,
+  unpackedEntryBlobPath,
+  uploadStreamTo,
+} from '../../shared/storage/index.js';
+import { knownExecutionStatus, throttledBy, type Throttled } from '../common/executions.js';
 import { publishOutcome, recordFinal, storeResult } from '../common/results.js';
 
 /** Timeout of the wait for the package download's headers. */
@@ -49,6 +55,17 @@ export type ExportStoreResult =
   { ready: false } | { ready: true; package: StoredBlob; unpacked: StoredBlob[] };
 
 /**
+ * Output of the start activity: started (or F&O had it already); throttled (429: nothing started,
+ * the orchestration waits Retry-After on a durable timer); `notStarted`: ExportToPackage answered
+ * the all-zero GUID, which is no execution id (the orchestration starts again, a bounded number of
+ * times, as Microsoft's Logic App sample does).
+ */
+export type ExportStartResult =
+  | { kind?: 'started'; executionId: string; alreadyStarted: boolean }
+  | Throttled
+  | { kind: 'notStarted'; message: string };
+
+/**
  * Calls ExportToPackage with the derived execution id, unless F&O already knows that execution (an
  * earlier attempt of this activity started it before the process died): one job, one execution.
  */
@@ -56,24 +73,34 @@ export async function startExport(
   runtime: Runtime,
   input: ExportStartInput,
   logger: Logger,
-): Promise<{ executionId: string; alreadyStarted: boolean }> {
+): Promise<ExportStartResult> {
   const { packages } = runtime.clients(input.environment);
-  if (!input.reExecute) {
-    const existing = await knownExecutionStatus(packages, input.executionId);
-    if (existing !== undefined) {
-      logger.info(`Export ${input.executionId} already exists in F&O (${existing}): not starting it again`);
-      return { executionId: input.executionId, alreadyStarted: true };
+  try {
+    if (!input.reExecute) {
+      const existing = await knownExecutionStatus(packages, input.executionId);
+      if (existing !== undefined) {
+        logger.info(`Export ${input.executionId} already exists in F&O (${existing}): not starting it again`);
+        return { kind: 'started', executionId: input.executionId, alreadyStarted: true };
+      }
     }
+    const executionId = await packages.exportToPackage({
+      definitionGroupId: input.definitionGroupId,
+      packageName: input.packageName,
+      executionId: input.executionId,
+      reExecute: input.reExecute,
+      legalEntityId: input.legalEntity,
+    });
+    logger.info(`ExportToPackage accepted execution ${executionId}`);
+    return { kind: 'started', executionId, alreadyStarted: false };
+  } catch (error) {
+    if (error instanceof DmfApiError && error.code === DmfErrorCode.ZeroExecutionId) {
+      logger.warn(`ExportToPackage answered the all-zero GUID for ${input.executionId}: nothing started`);
+      return { kind: 'notStarted', message: error.message };
+    }
+    const throttled = throttledBy(error);
+    if (throttled) return throttled;
+    throw error;
   }
-  const executionId = await packages.exportToPackage({
-    definitionGroupId: input.definitionGroupId,
-    packageName: input.packageName,
-    executionId: input.executionId,
-    reExecute: input.reExecute,
-    legalEntityId: input.legalEntity,
-  });
-  logger.info(`ExportToPackage accepted execution ${executionId}`);
-  return { executionId, alreadyStarted: false };
 }
 
 /**
@@ -91,18 +118,17 @@ export async function storeExport(
   const url = await packages.getExportedPackageUrl(input.executionId);
   if (!url) return { ready: false };
   const { outbound } = runtime.containers;
-  const path = `${input.folder}/${input.fileName}`;
+  const path = exportPackageBlobPath(input.folder, input.fileName);
   const download = await downloadSasStream(url, { timeoutMs: PACKAGE_DOWNLOAD_TIMEOUT_MS });
   const { bytes } = await uploadStreamTo(outbound, path, download.stream, { contentType: 'application/zip' });
   const stored: StoredBlob = { container: outbound.containerName, path, bytes };
   const unpacked: StoredBlob[] = [];
   if (input.unpack) {
-    const folder = `${input.folder}/${input.fileName.replace(/\.zip$/i, '')}`;
     const reader = await openPackage(await blobSource(outbound.getBlobClient(path), { size: bytes }));
     try {
       for (const entry of reader.entries) {
         if (entry.isDirectory) continue;
-        const target = `${folder}/${safeFileName(entry.name)}`;
+        const target = unpackedEntryBlobPath(input.folder, input.fileName, entry.name);
         const stream = await reader.openEntryStream(entry.name);
         const written = await uploadStreamTo(outbound, target, stream, {
           contentType: entry.name.toLowerCase().endsWith('.xml')
@@ -147,7 +173,8 @@ export const startActivity = defineActivity({
   handler: async (input, { runtime, logger }) => {
     const started = await startExport(runtime, input, logger);
     const id = instanceIdOfExecution(input.executionId);
-    if (id !== undefined) {
+    // throttled or not started (the all-zero GUID): F&O runs nothing yet, the orchestration asks again
+    if (id !== undefined && started.kind !== 'throttled' && started.kind !== 'notStarted') {
       await recordStage(runtime.jobIndex, logger, id, {
         status: 'Running',
         stage: 'Polling',

@@ -28,7 +28,10 @@ import {
   type RandomAccessSource,
 } from '../../shared/packages/index.js';
 import {
+  blobExists,
   isNotFound,
+  printable,
+  readSourceUrl,
   recordJob,
   stagingBlobPath,
   storageError,
@@ -82,7 +85,8 @@ async function existingSource(blob: BlobRangeClient, what: string): Promise<Rand
 function reportErrors(report: PackageValidationReport): JobError[] {
   return report.errors.map((e) => ({
     code: e.code,
-    message: e.file ? `${e.file}: ${e.message}` : e.message,
+    // names from the zip are shown escaped: an invisible or bidi character must not spoof a page
+    message: e.file ? `${printable(e.file)}: ${e.message}` : e.message,
   }));
 }
 
@@ -100,24 +104,44 @@ export async function prepareImport(
 
   let sourceBlob: BlobRef;
   if (input.source.kind === 'url') {
+    // the url (a SAS: a secret) is read from its staging blob (durable state holds only its name),
+    // and that blob is deleted as soon as the content is staged
+    const ref = input.source.ref;
+    const archive = containers.archive;
     const path = stagingBlobPath(instanceId, input.fileName);
-    let download;
-    try {
-      download = await downloadSasStream(input.source.url, { timeoutMs: 60_000 });
-    } catch (error) {
-      if (error instanceof DmfFunctionsError && !error.transient) {
-        return invalid(
-          'SOURCE_URL_UNREADABLE',
-          `The package url could not be read: ${error.message}`,
-          staging,
-        );
-      }
-      throw error;
+    sourceBlob = { container: archive.containerName, path };
+    if (ref !== undefined) staging.push({ container: archive.containerName, path: ref });
+    const url = ref === undefined ? input.source.url : await readSourceUrl(archive, ref);
+    if (url === undefined && !(await blobExists(archive, path))) {
+      return invalid(
+        'SOURCE_URL_GONE',
+        'The package url is no longer known (its record was removed).',
+        staging,
+      );
     }
-    await uploadStreamTo(containers.archive, path, download.stream, { contentType: download.contentType });
-    sourceBlob = { container: containers.archive.containerName, path };
+    if (url !== undefined) {
+      let download;
+      try {
+        download = await downloadSasStream(url, { timeoutMs: 60_000 });
+      } catch (error) {
+        if (error instanceof DmfFunctionsError && !error.transient) {
+          return invalid(
+            'SOURCE_URL_UNREADABLE',
+            `The package url could not be read: ${error.message}`,
+            staging,
+          );
+        }
+        throw error;
+      }
+      await uploadStreamTo(archive, path, download.stream, { contentType: download.contentType });
+      if (ref !== undefined) {
+        await archive.deleteBlob(ref).catch((error: unknown) => {
+          if (!isNotFound(error)) throw storageError(`deleting ${archive.containerName}/${ref}`, error);
+        });
+      }
+      logger.info(`Staged the package url as ${sourceBlob.container}/${path}`);
+    }
     staging.push(sourceBlob);
-    logger.info(`Staged the package url as ${sourceBlob.container}/${path}`);
   } else {
     sourceBlob = { container: input.source.container, path: input.source.path };
   }
@@ -140,7 +164,8 @@ export async function prepareImport(
   let report: PackageValidationReport;
   const warnings: string[] = [];
   if (kind === 'package' || (looksLikeZip && !project.template)) {
-    report = await validatePackage(source);
+    // every entry inflated and counted: headers that lie about sizes are caught here, not by F&O
+    report = await validatePackage(source, { verifyData: true });
     if (!report.ok) {
       return {
         ok: false,
@@ -200,7 +225,9 @@ export async function prepareImport(
     await uploadStreamTo(containers.archive, path, built.stream, { contentType: 'application/zip' });
     packageBlob = { container: containers.archive.containerName, path };
     staging.push(packageBlob);
-    report = await validatePackage(await blobSource(containers.archive.getBlobClient(path)));
+    report = await validatePackage(await blobSource(containers.archive.getBlobClient(path)), {
+      verifyData: true,
+    });
     if (!report.ok) {
       return {
         ok: false,

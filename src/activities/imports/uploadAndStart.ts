@@ -5,11 +5,11 @@
 import { z } from 'zod';
 import { defineActivity } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
-import { uploadPackageToSas } from '../../shared/dmf/index.js';
+import { DmfApiError, DmfErrorCode, uploadPackageToSas } from '../../shared/dmf/index.js';
 import { BlobRefSchema } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { openBlobStream, recordStage, type JobStagePatch } from '../../shared/storage/index.js';
-import { knownExecutionStatus } from '../common/executions.js';
+import { knownExecutionStatus, throttledBy, type Throttled } from '../common/executions.js';
 
 /** Block size of the package upload (memory ≈ block size × concurrency, whatever the package size). */
 export const UPLOAD_BLOCK_SIZE = 8 * 1024 * 1024;
@@ -30,8 +30,10 @@ export const UploadAndStartInputSchema = z.object({
 /** See {@link UploadAndStartInputSchema}. */
 export type UploadAndStartInput = z.infer<typeof UploadAndStartInputSchema>;
 
-/** Output of the upload-and-start activity. */
-export interface UploadAndStartResult {
+/** F&O accepted the start (or had it already). */
+export interface UploadAndStartStarted {
+  /** Absent in results recorded before the other kinds existed (still in running histories). */
+  kind?: 'started';
   executionId: string;
   /** True when F&O already knew the execution (an earlier attempt had started it): nothing was sent. */
   alreadyStarted: boolean;
@@ -39,10 +41,30 @@ export interface UploadAndStartResult {
 }
 
 /**
+ * F&O refused the start for good (a 4xx of GetAzureWriteUrl or ImportFromPackage, after F&O said it
+ * did not know the execution): nothing runs, retrying the same call cannot help.
+ */
+export interface UploadAndStartRefused {
+  kind: 'refused';
+  /** The client's code, e.g. `DMF_HTTP_400`. */
+  code: string;
+  message: string;
+  /** F&O's own message (`innererror.message`), when it sent one. */
+  innerMessage?: string;
+}
+
+/**
+ * Output of the upload-and-start activity: started; throttled (a 429 anywhere on the way: nothing
+ * was started, the orchestration waits Retry-After on a durable timer and calls again); refused.
+ */
+export type UploadAndStartResult = UploadAndStartStarted | Throttled | UploadAndStartRefused;
+
+/**
  * Uploads the package to a fresh GetAzureWriteUrl SAS and calls ImportFromPackage with the
  * execution id derived from the instance id. Asks GetExecutionSummaryStatus first: when F&O already
  * knows the execution (an earlier attempt of this activity started it before the process died),
- * nothing is uploaded or sent again — one file, one execution.
+ * nothing is uploaded or sent again — one file, one execution. Throws what may be worth a retry
+ * (5xx, network, an unconfirmed start: the retry's first question settles it).
  */
 export async function uploadAndStart(
   runtime: Runtime,
@@ -50,11 +72,53 @@ export async function uploadAndStart(
   logger: Logger,
 ): Promise<UploadAndStartResult> {
   const { packages } = runtime.clients(input.environment);
-  const existing = await knownExecutionStatus(packages, input.executionId);
+  let existing;
+  try {
+    existing = await knownExecutionStatus(packages, input.executionId);
+  } catch (error) {
+    const throttled = throttledBy(error);
+    if (throttled) return throttled;
+    throw error;
+  }
   if (existing !== undefined) {
     logger.info(`Execution ${input.executionId} already exists in F&O (${existing}): not starting it again`);
-    return { executionId: input.executionId, alreadyStarted: true, bytes: 0 };
+    return { kind: 'started', executionId: input.executionId, alreadyStarted: true, bytes: 0 };
   }
+  // F&O does not know the execution: from here on, a refusal means nothing runs
+  try {
+    return await sendPackage(runtime, input, logger);
+  } catch (error) {
+    const throttled = throttledBy(error);
+    if (throttled) {
+      logger.warn(`F&O throttled the start of ${input.executionId}: ${throttled.message}`);
+      return throttled;
+    }
+    if (
+      error instanceof DmfApiError &&
+      !error.transient &&
+      error.status !== undefined &&
+      error.code !== DmfErrorCode.StartUnconfirmed &&
+      // an expired or refused write url: the retry asks F&O for a new one
+      error.code !== DmfErrorCode.SasRejected
+    ) {
+      return {
+        kind: 'refused',
+        code: error.code,
+        message: error.message,
+        ...(error.innerMessage !== undefined ? { innerMessage: error.innerMessage } : {}),
+      };
+    }
+    throw error;
+  }
+}
+
+/** GetAzureWriteUrl, the upload and ImportFromPackage. */
+async function sendPackage(
+  runtime: Runtime,
+  input: UploadAndStartInput,
+  logger: Logger,
+): Promise<UploadAndStartStarted> {
+  const { packages } = runtime.clients(input.environment);
   const { blobUrl } = await packages.getAzureWriteUrl(`${input.executionId}.zip`);
   const stream = await openBlobStream(
     runtime.blobService.getContainerClient(input.packageBlob.container),
@@ -74,7 +138,7 @@ export async function uploadAndStart(
     legalEntityId: input.legalEntity,
   });
   logger.info(`ImportFromPackage accepted execution ${executionId} (${bytes} bytes uploaded)`);
-  return { executionId, alreadyStarted: false, bytes };
+  return { kind: 'started', executionId, alreadyStarted: false, bytes };
 }
 
 /**
@@ -95,7 +159,10 @@ export const uploadAndStartActivity = defineActivity({
     const uploading = stage({ stage: 'Uploading' });
     const started = await uploadAndStart(runtime, input, logger);
     await uploading;
-    await stage({ stage: 'Polling', executionId: started.executionId });
+    // throttled or refused: F&O runs nothing, the orchestration decides (and records) what follows
+    if (started.kind !== 'throttled' && started.kind !== 'refused') {
+      await stage({ stage: 'Polling', executionId: started.executionId });
+    }
     return started;
   },
 });

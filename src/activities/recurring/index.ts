@@ -1,6 +1,12 @@
 /** The recurring integrations' activities (durable names `recurring…`). */
 import { ackBatchActivity, dequeueBatchActivity, fileMissingActivity, recordRunActivity } from './drain.js';
-import { enqueueActivity, executionIdActivity, finishActivity, messageStatusActivity } from './enqueue.js';
+import {
+  enqueueActivity,
+  executionIdActivity,
+  finishActivity,
+  jobStateActivity,
+  messageStatusActivity,
+} from './enqueue.js';
 
 /** Activities of the recurring export drain and of the recurring import, by role. */
 export const RECURRING_ACTIVITIES = {
@@ -11,5 +17,6 @@ export const RECURRING_ACTIVITIES = {
   enqueue: enqueueActivity,
   messageStatus: messageStatusActivity,
   executionId: executionIdActivity,
+  jobState: jobStateActivity,
   finish: finishActivity,
 };

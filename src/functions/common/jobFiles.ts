@@ -4,6 +4,7 @@
  * the job API. Only blobs the job's own result names are served, so the route cannot be used to
  * read other blobs of the storage account.
  */
+import { Readable } from 'node:stream';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { jobFiles, type JobFile } from '../../dashboard/files.js';
@@ -79,9 +80,11 @@ export async function handleJobFiles(
   const file = files.find((f) => f.name === name);
   if (!file) return problem(404, 'FILE_NOT_FOUND', `Job ${job.id} has no file "${name}".`);
   const blob = getRuntime().blobService.getContainerClient(file.container).getBlobClient(file.path);
-  let body: Buffer;
+  // streamed to the caller (a staging error file of a large import can be large): never buffered
+  let body: Readable;
   try {
-    body = await blob.downloadToBuffer(0, undefined, { abortSignal: AbortSignal.timeout(60_000) });
+    const download = await blob.download();
+    body = download.readableStreamBody as Readable;
   } catch (error) {
     if ((error as { statusCode?: number }).statusCode === 404) {
       return problem(404, 'FILE_GONE', `The file "${name}" of job ${job.id} is no longer in storage.`);
@@ -96,7 +99,7 @@ export async function handleJobFiles(
       'x-content-type-options': 'nosniff',
       'cache-control': 'private, no-store',
     },
-    body,
+    body: Readable.toWeb(body) as ReadableStream<Uint8Array>,
   };
 }
 

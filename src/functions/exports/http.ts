@@ -3,7 +3,13 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import * as df from 'durable-functions';
 import { randomUUID } from 'node:crypto';
 import { findInstanceOf } from '../../shared/app/durableClient.js';
-import { keyedRoute, problem } from '../../shared/app/http.js';
+import {
+  bodyTooLarge,
+  keyedRoute,
+  MAX_JSON_BODY_BYTES,
+  problem,
+  readSmallBody,
+} from '../../shared/app/http.js';
 import { ORCHESTRATORS } from '../../shared/app/names.js';
 import { getRuntime } from '../../shared/app/runtime.js';
 import { InputError } from '../../shared/errors.js';
@@ -38,7 +44,8 @@ export async function handleStartExport(
       'Give "environment" and "project" (data project name or definitionGroupId).',
     );
   }
-  const text = await request.text();
+  const text = await readSmallBody(request);
+  if (text === undefined) return bodyTooLarge(MAX_JSON_BODY_BYTES);
   let body: unknown = {};
   if (text.trim() !== '') {
     try {

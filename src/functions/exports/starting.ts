@@ -7,7 +7,12 @@ import { z } from 'zod';
 import { startOnce } from '../../shared/app/durableClient.js';
 import { ORCHESTRATORS } from '../../shared/app/names.js';
 import { getRuntime } from '../../shared/app/runtime.js';
-import { NAME_PATTERN, type AppConfig, type DataProjectConfig } from '../../shared/config/index.js';
+import {
+  legalEntitySchema,
+  NAME_PATTERN,
+  type AppConfig,
+  type DataProjectConfig,
+} from '../../shared/config/index.js';
 import { InputError } from '../../shared/errors.js';
 import { executionIdFor, exportInstanceId, type ExportInput } from '../../shared/jobs/index.js';
 import { findDataProject, recordJob, type JobIndex } from '../../shared/storage/index.js';
@@ -16,7 +21,7 @@ import { latestOccurrence, SCHEDULE_CATCH_UP_MS } from '../common/schedules.js';
 /** Options of an export request (HTTP body, command). */
 export const ExportRequestOptionsSchema = z.strictObject({
   /** Legal entity; default the project's. */
-  legalEntityId: z.string().min(1).max(20).optional(),
+  legalEntityId: legalEntitySchema.optional(),
   reExecute: z.boolean().optional(),
   unpack: z.boolean().optional(),
   correlationId: z.string().min(1).max(200).optional(),

@@ -107,7 +107,16 @@ export async function handleImportCommand(message: unknown, context: InvocationC
     if (error instanceof InputError) return reject(error.code, error.message);
     throw error;
   }
-  const outcome = await startImport(df.getClient(context), planned.instanceId, planned.input);
+  if (planned.kind === 'finished') {
+    // a late duplicate: the file was imported (and archived) by that job — nothing to do, no rejection
+    command.logger.info(
+      `The file was already imported by job ${planned.instanceId} (${planned.status}); nothing started`,
+    );
+    return;
+  }
+  const outcome = await startImport(df.getClient(context), planned.instanceId, planned.input, {
+    ...(planned.beforeStart ? { beforeStart: planned.beforeStart } : {}),
+  });
   command.logger.info(
     outcome.started ? `Started import ${outcome.instanceId}` : `Import ${outcome.instanceId} already exists`,
   );

@@ -5,13 +5,27 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { findInstanceOf } from '../../shared/app/durableClient.js';
-import { keyedRoute, problem } from '../../shared/app/http.js';
+import {
+  bodyTooLarge,
+  ByteCap,
+  declaredTooLarge,
+  keyedRoute,
+  MAX_UPLOAD_BODY_BYTES,
+  nonEmptyBody,
+  problem,
+} from '../../shared/app/http.js';
 import { ORCHESTRATORS } from '../../shared/app/names.js';
 import { getRuntime, invocationLogger } from '../../shared/app/runtime.js';
 import { RECURRING_IMPORT_INSTANCE_PREFIX } from '../../shared/jobs/index.js';
-import { storageError } from '../../shared/storage/index.js';
+import { InputError } from '../../shared/errors.js';
+import {
+  blobPath,
+  BODY_UPLOAD_CONCURRENCY,
+  storageError,
+  uploadStreamTo,
+} from '../../shared/storage/index.js';
 import { unquoteEtag } from '../../shared/util.js';
-import { startForBlob } from './starting.js';
+import { resolveRecurringPath, startForBlob } from './starting.js';
 
 /** Function names of the recurring import HTTP API. */
 export const RECURRING_HTTP_FUNCTIONS = {
@@ -31,16 +45,32 @@ export async function handleStartRecurringImport(
   const path = (request.query.get('path') ?? '').replace(/^\/+/, '');
   if (!path)
     return problem(400, 'MISSING_PARAMETER', 'Give "path": {environment}/{activityId}/[{entity}/]{file}.');
-  const body = Buffer.from(await request.arrayBuffer());
+  // the path is checked before anything is written there
+  try {
+    blobPath(path);
+    resolveRecurringPath(runtime.config, path);
+  } catch (error) {
+    if (error instanceof InputError) return problem(400, error.code, error.message);
+    throw error;
+  }
   let etag: string | undefined;
-  if (body.length > 0) {
+  if (declaredTooLarge(request, MAX_UPLOAD_BODY_BYTES)) return bodyTooLarge(MAX_UPLOAD_BODY_BYTES);
+  const body = await nonEmptyBody(request);
+  if (body) {
+    // streamed into the blob through a cap, never buffered
     const container = runtime.containers.recurringInbound;
+    const cap = new ByteCap(MAX_UPLOAD_BODY_BYTES);
+    body.on('error', (error) => cap.destroy(error));
     try {
-      await container.createIfNotExists();
-      const uploaded = await container.getBlockBlobClient(path).upload(body, body.length);
-      etag = unquoteEtag(uploaded.etag);
+      await uploadStreamTo(container, path, body.pipe(cap), { concurrency: BODY_UPLOAD_CONCURRENCY });
     } catch (error) {
-      throw storageError(`writing ${container.containerName}/${path}`, error);
+      if (cap.exceeded) return bodyTooLarge(MAX_UPLOAD_BODY_BYTES);
+      throw error;
+    }
+    try {
+      etag = unquoteEtag((await container.getBlobClient(path).getProperties()).etag);
+    } catch (error) {
+      throw storageError(`reading ${container.containerName}/${path}`, error);
     }
   }
   const outcome = await startForBlob(

@@ -23,7 +23,15 @@ import {
   type RecurringImportInput,
 } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
-import { isNotFound, recordJob, storageError } from '../../shared/storage/index.js';
+import {
+  fileNameProblem,
+  isNotFound,
+  legalEntityProblem,
+  printable,
+  recordJob,
+  segmentProblem,
+  storageError,
+} from '../../shared/storage/index.js';
 import { unquoteEtag } from '../../shared/util.js';
 import { recordRejection } from '../common/rejections.js';
 import { latestOccurrence, SCHEDULE_CATCH_UP_MS } from '../common/schedules.js';
@@ -116,13 +124,17 @@ export function resolveRecurringPath(
   const segments = path.split('/');
   const fail = (why: string): never => {
     throw new InputError(
-      `"${path}" ${why}. Drop files as {environment}/{activityId}/[{company}/ when companyInPath][{entity}/]{file}.`,
+      `"${printable(path)}" ${why}. Drop files as {environment}/{activityId}/[{company}/ when companyInPath][{entity}/]{file}.`,
       { code: RECURRING_PATH_ERROR },
     );
   };
-  if (segments.length < 3 || segments.some((s) => s === '' || s === '.' || s === '..')) {
-    fail('has too few path segments');
-  }
+  const fileProblem = fileNameProblem(segments[segments.length - 1] as string);
+  if (fileProblem) fail(`cannot be enqueued: ${fileProblem}`);
+  if (segments.length < 3) fail('has too few path segments');
+  segments.slice(0, -1).forEach((segment, i) => {
+    const problem = segmentProblem(segment);
+    if (problem) fail(`cannot be enqueued: its segment ${i + 1} ${problem}`);
+  });
   const [environment, idSegment] = segments as [string, string];
   const parsedId = guidSchema.safeParse(idSegment);
   if (!parsedId.success) return fail(`names "${idSegment}", which is not an activity id (a GUID)`);
@@ -139,6 +151,8 @@ export function resolveRecurringPath(
   if (activity.companyInPath) {
     if (middle.length === 0) return fail('has no company segment (the activity sets companyInPath)');
     company = middle.shift();
+    const problem = company === undefined ? undefined : legalEntityProblem(company);
+    if (problem) return fail(`cannot be enqueued: ${problem}`);
   }
   if (middle.length > 1) return fail('has too many path segments');
   const entity = middle[0] ?? activity.entity;

@@ -10,9 +10,9 @@ import { learnDuration, readHistory } from './history.js';
 
 /**
  * What an answer says: `done` ends the loop with it; `pending`: not finished yet (the time is
- * remembered, see `lastPendingMs`); `unknown`: no answer this time.
+ * remembered, see `lastPendingMs`); `noAnswer`: nothing learnt this time.
  */
-export type PollVerdict = 'done' | 'pending' | 'unknown';
+export type PollVerdict = 'done' | 'pending' | 'noAnswer';
 
 /** Where a poll loop stands, for its callbacks. */
 export interface PollState {
@@ -31,6 +31,11 @@ export interface PollUntilOptions<T> {
   pollFirst?: boolean;
   /** The wait before the next poll (cut to the deadline). */
   delayMs(state: PollState): number;
+  /**
+   * The least wait an answer asks for before the next poll (a 429's Retry-After); the planned
+   * wait is made longer to match (still cut to the deadline).
+   */
+  waitAtLeastMs?(answer: T): number | undefined;
   /** Asks once; its tasks are yielded through. May throw: the loop ends with that error. */
   poll(): Generator<Task, T, unknown>;
   judge(answer: T, state: PollState): PollVerdict;
@@ -59,17 +64,20 @@ export function* pollUntil<T>(
   const elapsed = (): number => context.df.currentUtcDateTime.getTime() - options.since.getTime();
   let polls = 0;
   let lastPendingMs = 0;
+  let atLeastMs = 0;
   for (;;) {
     if (polls > 0 || !options.pollFirst) {
       const elapsedMs = elapsed();
       if (elapsedMs >= options.deadlineMs) return { kind: 'timedOut', polls, lastPendingMs };
-      const delay = Math.min(options.delayMs({ elapsedMs, polls }), options.deadlineMs - elapsedMs);
+      const planned = Math.max(options.delayMs({ elapsedMs, polls }), atLeastMs);
+      const delay = Math.min(planned, options.deadlineMs - elapsedMs);
       const at = new Date(context.df.currentUtcDateTime.getTime() + delay);
       options.onWait?.(at, { elapsedMs, polls });
       yield context.df.createTimer(at);
     }
     const answer = yield* options.poll();
     polls++;
+    atLeastMs = options.waitAtLeastMs?.(answer) ?? 0;
     const state = { elapsedMs: elapsed(), polls };
     options.onAnswer?.(answer, state);
     const verdict = options.judge(answer, state);

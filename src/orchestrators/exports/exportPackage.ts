@@ -6,10 +6,11 @@
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { EXPORT_ACTIVITIES } from '../../activities/exports/index.js';
-import type { ExportStoreResult } from '../../activities/exports/package.js';
+import type { ExportStartResult, ExportStoreResult } from '../../activities/exports/package.js';
 import {
   executionIdFor,
   ExportInputSchema,
+  type ExecutionSummary,
   type ExportCustomStatus,
   type ExportResult,
   type JobError,
@@ -19,10 +20,25 @@ import { nextPollDelayMs } from '../../shared/polling/schedule.js';
 import { exportFileName, exportFolder, exportLogicalPath } from '../../shared/storage/index.js';
 import { errorMessage } from '../../shared/util.js';
 import { callActivity } from '../common/call.js';
-import { checkFailedStart, collectErrorDetails, pollExecution } from '../common/executions.js';
+import {
+  checkFailedStart,
+  type ActivityFailure,
+  collectErrorDetails,
+  pollExecution,
+  summarizeExecution,
+  untilNotThrottled,
+} from '../common/executions.js';
 import { historyKey } from '../common/history.js';
 import { pollUntil } from '../common/polling.js';
 import { customStatus } from '../common/status.js';
+
+/**
+ * Starts of an export whose ExportToPackage answers the all-zero GUID (it started nothing; Microsoft's
+ * Logic App sample starts again until it gets an id).
+ */
+export const ZERO_GUID_STARTS = 5;
+/** Wait before the second start after a zero GUID; it doubles for each further one. */
+export const ZERO_GUID_WAIT_MS = 15_000;
 
 /** How long GetExportedPackageUrl may answer "" after the execution finished. */
 export const PACKAGE_URL_DEADLINE_MS = 60 * 60_000;
@@ -62,8 +78,13 @@ export function* exportPackageOrchestrator(
   };
   const errors: JobError[] = result.errors;
 
+  /** The execution's F&O page and per entity counts (best effort). */
+  function summarize(): Generator<Task, ExecutionSummary, unknown> {
+    return summarizeExecution(context, { environment: input.environment, executionId });
+  }
+
   function* finish(outcome: JobOutcome): Generator<Task, ExportResult, unknown> {
-    publish({ stage: 'Finishing', nextPollAt: undefined });
+    publish({ stage: 'Finishing', nextPollAt: undefined, throttledUntil: undefined });
     result.status = outcome;
     result.polls = status.polls;
     result.pollLog = status.pollLog ?? [];
@@ -78,9 +99,13 @@ export function* exportPackageOrchestrator(
     return final;
   }
 
-  // a) start; a failed start may still have registered (DMF_START_UNCONFIRMED): F&O has the last word
-  try {
-    yield* callActivity(
+  // a) start; a failed start may still have registered (DMF_START_UNCONFIRMED): F&O has the last
+  // word. A 429 is waited out (Retry-After, durable timers) up to the deadline; the all-zero GUID
+  // started nothing: start again, a bounded number of times.
+  const deadline = new Date(now().getTime() + input.polling.deadlineHours * 3_600_000);
+  let started: ExportStartResult | ActivityFailure;
+  for (let attempt = 1; ; attempt++) {
+    started = yield* untilNotThrottled(
       context,
       EXPORT_ACTIVITIES.start,
       {
@@ -92,19 +117,41 @@ export function* exportPackageOrchestrator(
         legalEntity: input.legalEntity,
       },
       { attempts: 4, firstMs: 10_000 },
+      { deadline, onThrottled: (until) => publish({ throttledUntil: until?.toISOString() }) },
     );
-  } catch (error) {
+    if (started.kind !== 'notStarted' || attempt >= ZERO_GUID_STARTS) break;
+    yield context.df.createTimer(new Date(now().getTime() + ZERO_GUID_WAIT_MS * 2 ** (attempt - 1)));
+  }
+  if (started.kind === 'throttled') {
+    errors.push({
+      code: 'EXPORT_START_THROTTLED',
+      message: `F&O throttled ExportToPackage (HTTP 429) until the project's deadline (${input.polling.deadlineHours} h): the export was not started. ${started.message}`,
+    });
+    return yield* finish('TimedOut');
+  }
+  if (started.kind === 'notStarted') {
+    errors.push({
+      code: 'EXPORT_NOT_STARTED',
+      message: `ExportToPackage answered the all-zero execution id ${ZERO_GUID_STARTS} times: F&O started no export (is another export of data project '${input.definitionGroupId}' running?). ${started.message}`,
+    });
+    return yield* finish('Failed');
+  }
+  if (started.kind === 'threw') {
     const check = yield* checkFailedStart(context, {
       environment: input.environment,
       executionId,
       code: 'EXPORT_START_FAILED',
       call: 'ExportToPackage',
-      failure: errorMessage(error),
+      failure: started.message,
+      graceMs: input.polling.notStartedGraceSeconds * 1000,
+      deadline,
+      polling: input.polling,
     });
-    if (check.kind === 'unknown') result.executionId = executionId;
+    if (check.kind === 'unanswered') result.executionId = executionId;
     if (check.error) {
       errors.push(check.error);
-      return yield* finish('Failed');
+      if (check.outcome === 'TimedOut') Object.assign(result, yield* summarize());
+      return yield* finish(check.outcome ?? 'Failed');
     }
   }
   result.executionId = executionId;
@@ -123,24 +170,26 @@ export function* exportPackageOrchestrator(
       publish({
         polls: p.polls,
         pollLog: p.pollLog,
+        throttledUntil: p.throttledUntil,
         ...(p.foStatus ? { foStatus: p.foStatus } : {}),
         nextPollAt: p.nextPollAt,
       }),
   });
   result.timings.executionMs = now().getTime() - startedAt.getTime();
+  Object.assign(result, yield* summarize());
   if (polled.kind === 'timedOut') {
-    errors.push({
-      code: 'EXPORT_TIMED_OUT',
-      message: `F&O did not finish export ${executionId} within ${input.polling.deadlineHours} h (last status ${polled.lastStatus ?? 'unknown'}).`,
-    });
+    errors.push(
+      polled.lastStatus === undefined
+        ? {
+            code: 'DMF_EXECUTION_UNCONFIRMED',
+            message: `ExportToPackage accepted execution ${executionId}, but F&O never reported it within the project's deadline (${input.polling.deadlineHours} h): the outcome is unknown — check F&O for execution ${executionId}.`,
+          }
+        : {
+            code: 'EXPORT_TIMED_OUT',
+            message: `F&O did not finish export ${executionId} within the project's deadline (${input.polling.deadlineHours} h; last status ${polled.lastStatus}): the outcome is unknown — check F&O for execution ${executionId}.`,
+          },
+    );
     return yield* finish('TimedOut');
-  }
-  if (polled.kind === 'notFound') {
-    errors.push({
-      code: 'DMF_EXECUTION_NOT_FOUND',
-      message: `F&O still did not know execution ${executionId} ${Math.round(polled.graceMs / 1000)} s after ExportToPackage accepted it.`,
-    });
-    return yield* finish('Failed');
   }
   const outcome = polled.status as JobOutcome;
 
@@ -165,7 +214,7 @@ export function* exportPackageOrchestrator(
           nextPollDelayMs({ elapsedMs: 0, pollsSoFar: polls - 1, settings: input.polling }),
         poll: () =>
           callActivity(context, EXPORT_ACTIVITIES.store, storeInput, { attempts: 4, firstMs: 5_000 }),
-        judge: (answer) => (answer.ready ? 'done' : 'unknown'),
+        judge: (answer) => (answer.ready ? 'done' : 'noAnswer'),
         onAnswer: (answer) => {
           if (!answer.ready) publish({ urlPolls: status.urlPolls + 1 });
         },

@@ -1,6 +1,9 @@
 /**
- * The per-environment slot: at most `capacity` imports hold it (= have an ImportFromPackage
- * execution in flight); the others wait in ARRIVAL order. An import takes its place in the queue
+ * The per-environment slot: one import holds it (= has an ImportFromPackage execution in flight in
+ * F&O, {@link IMPORT_SLOT_CAPACITY}); the others wait in ARRIVAL order. A holder lets go when F&O's
+ * execution is final; one that ended without knowing that (terminated, crashed, `TimedOut`) keeps
+ * the slot until a waiter's recheck hears from F&O that its execution is final (or that F&O never
+ * had it), because F&O fails an ImportFromPackage started while another runs. An import takes its place in the queue
  * when it is started (`enqueue`, by the trigger and again by its orchestration), prepares its
  * package meanwhile, and then asks for the slot (`acquire`, which marks it ready). Only ready
  * imports at the head of the queue are granted, so a later file never overtakes an earlier one.
@@ -22,6 +25,11 @@ import { callActivity } from '../common/call.js';
 export interface SlotMember {
   instanceId: string;
   since: string;
+  /**
+   * How long F&O may not know the import's execution after it got the slot (its project's
+   * `notStartedGraceSeconds`): a holder that ended is let go without F&O's word only after that.
+   */
+  graceMs?: number;
 }
 
 /** State of one environment's slot. */
@@ -45,12 +53,21 @@ export interface AcquireResult {
   watch: string[];
   /** Others granted by this call (must be notified). */
   notify: string[];
+  /** When not granted: the holders (whose F&O executions the recheck asks about). */
+  holders?: SlotMember[];
   /**
    * When granted: the waiter now first in line, if any. The caller wakes it so it rechecks at its
    * new place (every 60 s at the head) instead of on the longer interval of its old place.
    */
   next?: string;
 }
+
+/**
+ * Imports holding an environment's slot at once: one. Microsoft's package API docs: "ImportFromPackage()
+ * must not be called in parallel threads. Otherwise, it will fail." (The entity keeps a `capacity`
+ * for the state it stored before.)
+ */
+export const IMPORT_SLOT_CAPACITY = 1;
 
 /** A fresh, empty slot. */
 export function emptySlot(): SlotState {
@@ -62,7 +79,11 @@ function grant(state: SlotState, now: string): string[] {
   const granted: string[] = [];
   while (state.holders.length < state.capacity && state.waiters[0]?.ready === true) {
     const next = state.waiters.shift()!;
-    state.holders.push({ instanceId: next.instanceId, since: now });
+    state.holders.push({
+      instanceId: next.instanceId,
+      since: now,
+      ...(next.graceMs !== undefined ? { graceMs: next.graceMs } : {}),
+    });
     granted.push(next.instanceId);
   }
   return granted;
@@ -91,16 +112,17 @@ export function enqueue(state: SlotState, input: { instanceId: string; now: stri
  */
 export function acquire(
   state: SlotState,
-  input: { instanceId: string; capacity: number; now: string },
+  input: { instanceId: string; capacity: number; now: string; graceMs?: number },
 ): AcquireResult {
   state.capacity = input.capacity;
   const next = (): string | undefined => state.waiters[0]?.instanceId;
   if (state.holders.some((h) => h.instanceId === input.instanceId)) {
     return { granted: true, position: 0, watch: [], notify: [], next: next() };
   }
+  const grace = input.graceMs !== undefined ? { graceMs: input.graceMs } : {};
   const waiter = state.waiters.find((w) => w.instanceId === input.instanceId);
-  if (waiter) waiter.ready = true;
-  else state.waiters.push({ instanceId: input.instanceId, since: input.now, ready: true });
+  if (waiter) Object.assign(waiter, { ready: true }, grace);
+  else state.waiters.push({ instanceId: input.instanceId, since: input.now, ready: true, ...grace });
   const notify = grant(state, input.now).filter((id) => id !== input.instanceId);
   if (state.holders.some((h) => h.instanceId === input.instanceId)) {
     return { granted: true, position: 0, watch: [], notify, next: next() };
@@ -114,6 +136,7 @@ export function acquire(
       ...(index > 0 ? [state.waiters[index - 1]!.instanceId] : []),
     ],
     notify,
+    holders: state.holders.map((h) => ({ ...h })),
   };
 }
 
@@ -156,6 +179,7 @@ const AcquireInputSchema = z.object({
   instanceId: z.string(),
   capacity: z.number().int().min(1),
   now: z.string(),
+  graceMs: z.number().min(0).optional(),
 });
 const RemoveInputSchema = z.object({ instanceIds: z.array(z.string()), now: z.string() });
 
@@ -211,8 +235,14 @@ export function environmentSlot(
 ): {
   /** Takes the import's place in the queue (a signal: the trigger did it already; idempotent). */
   enqueue(since: string): void;
-  /** Waits until the slot is granted or a cancel is raised; `onWaiting` hears each queue position. */
-  wait(capacity: number, onWaiting: (position: number) => void): Generator<Task, SlotWait, unknown>;
+  /**
+   * Waits until the slot is granted or a cancel is raised; `onWaiting` hears each queue position.
+   * `graceMs`: how long F&O may not know this import's execution once it holds the slot.
+   */
+  wait(
+    options: { capacity: number; graceMs: number },
+    onWaiting: (position: number) => void,
+  ): Generator<Task, SlotWait, unknown>;
   /** Leaves the slot (holder or waiter) and wakes whom that grants it to. */
   release(): Generator<Task, void, unknown>;
   /** Wakes the given imports (`slotGranted`); a failure is left to their recheck. */
@@ -240,11 +270,12 @@ export function environmentSlot(
       typeof remove
     >;
   }
-  function* acquiring(capacity: number): Generator<Task, AcquireResult, unknown> {
+  function* acquiring(capacity: number, graceMs: number): Generator<Task, AcquireResult, unknown> {
     const acquired = (yield context.df.callEntity(entity, 'acquire', {
       instanceId,
       capacity,
       now: now(),
+      graceMs,
     })) as ReturnType<typeof acquire>;
     yield* notify(acquired.notify);
     return acquired;
@@ -254,7 +285,7 @@ export function environmentSlot(
     enqueue(since) {
       context.df.signalEntity(entity, 'enqueue', { instanceId, now: now(), since });
     },
-    *wait(capacity, onWaiting) {
+    *wait({ capacity, graceMs }, onWaiting) {
       // FIFO; stale holders evicted on the recheck timer
       const cancelWaiters: Task[] = [];
       const cancelWaiter = (): Task => {
@@ -262,7 +293,7 @@ export function environmentSlot(
         cancelWaiters.push(task);
         return task;
       };
-      let acquired = yield* acquiring(capacity);
+      let acquired = yield* acquiring(capacity, graceMs);
       while (!acquired.granted) {
         onWaiting(acquired.position);
         const granted = context.df.waitForExternalEvent(IMPORT_EVENTS.slotGranted);
@@ -273,10 +304,16 @@ export function environmentSlot(
         if (winner !== recheck) recheck.cancel();
         if (winner === cancel) break;
         if (winner === recheck) {
+          // a holder that ended still holds the slot while F&O runs its execution (the activity asks)
           const stale = yield* callActivity(
             context,
             IMPORT_ACTIVITIES.findStaleHolders,
-            { instanceIds: acquired.watch },
+            {
+              instanceIds: acquired.watch,
+              environment: options.environment,
+              now: now(),
+              holders: (acquired.holders ?? []).filter((h) => acquired.watch.includes(h.instanceId)),
+            },
             { attempts: 3, firstMs: 2_000 },
           );
           if (stale.length > 0) {
@@ -284,7 +321,7 @@ export function environmentSlot(
             yield* notify(freed.filter((id) => id !== instanceId));
           }
         }
-        acquired = yield* acquiring(capacity);
+        acquired = yield* acquiring(capacity, graceMs);
       }
       if (acquired.granted && cancelWaiters.length === 0) {
         // a cancel raised while preparing is buffered: a zero timer lets it win if it is there

@@ -39,6 +39,13 @@ export interface Runtime {
   clients(environment: string): EnvironmentClients;
 }
 
+/**
+ * Longest `Retry-After` an activity waits for inside its F&O call. F&O's priority-based throttling can
+ * ask for minutes: a longer wait goes back to the orchestration, which waits on a durable timer (no
+ * compute while waiting) up to the job's deadline.
+ */
+export const INLINE_RETRY_AFTER_MS = 10_000;
+
 let cached: Runtime | undefined;
 
 /** The runtime of this process, created on first use from `process.env`. */
@@ -70,7 +77,11 @@ export function createRuntime(env: AppSettingsEnv): Runtime {
     clients(environment) {
       let found = clients.get(environment);
       if (!found) {
-        found = createEnvironmentClients(getEnvironment(config, environment), { env, logger });
+        found = createEnvironmentClients(getEnvironment(config, environment), {
+          env,
+          logger,
+          retry: { maxRetryAfterMs: INLINE_RETRY_AFTER_MS },
+        });
         clients.set(environment, found);
       }
       return found;

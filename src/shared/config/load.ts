@@ -56,6 +56,8 @@ export interface StorageConfig {
   };
   /** The job index's tables (see src/shared/storage/jobIndex.ts). */
   tables: { jobs: string; jobIds: string };
+  /** Containers a caller may name as the source of an import (`DMF_SOURCE_CONTAINERS`). */
+  sourceContainers: string[];
 }
 
 /** How the app reaches Service Bus. */
@@ -139,15 +141,19 @@ const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i;
  */
 export function resolveSecret(settingName: string, env: Env = process.env): string {
   const problem = secretSettingProblem(env, settingName);
-  if (problem) throw new ConfigError([{ path: settingName, message: problem }]);
+  if (problem) throw new ConfigError([{ path: 'app setting', message: problem }]);
   return env[settingName] as string;
 }
 
+// The setting's name is never repeated in these messages: where a name belongs, people sometimes
+// paste the secret itself, and a secret that looks like a name would then be printed in the error.
 function secretSettingProblem(env: Env, name: string): string | undefined {
   const value = setting(env, name);
-  if (value === undefined) return `app setting "${name}" is not set`;
+  if (value === undefined) {
+    return 'names an app setting that is not set (give the NAME of the app setting that holds the secret; if the secret itself is written here, remove it from the configuration and rotate it)';
+  }
   if (KEY_VAULT_REFERENCE.test(value.trim())) {
-    return `app setting "${name}" holds an unresolved Key Vault reference: grant the app's identity read access to the secret (and check the reference)`;
+    return "names an app setting that holds an unresolved Key Vault reference: grant the app's identity read access to the secret (and check the reference)";
   }
   return undefined;
 }
@@ -438,6 +444,45 @@ function named(
   return value;
 }
 
+/**
+ * Reads `DMF_SOURCE_CONTAINERS` (default: the inbound container). The archive, results and
+ * templates containers are refused: taking a file from there would move the app's own records.
+ */
+function readSourceContainers(
+  env: Env,
+  containers: StorageConfig['containers'],
+  issues: ConfigIssue[],
+): string[] {
+  const value = setting(env, SETTING_NAMES.sourceContainers);
+  if (value === undefined) return [containers.inbound];
+  const names = value
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  const own: Record<string, string> = {
+    [containers.archive]: 'archive',
+    [containers.results]: 'results',
+    [containers.templates]: 'templates',
+  };
+  for (const name of names) {
+    if (!CONTAINER_NAME.test(name)) {
+      issues.push({
+        path: SETTING_NAMES.sourceContainers,
+        message: `"${name}" is not a valid container name`,
+      });
+    } else if (own[name] !== undefined) {
+      issues.push({
+        path: SETTING_NAMES.sourceContainers,
+        message: `"${name}" is the ${own[name]} container: imports never take files from it`,
+      });
+    }
+  }
+  if (names.length === 0) {
+    issues.push({ path: SETTING_NAMES.sourceContainers, message: 'names no container' });
+  }
+  return [...new Set(names)];
+}
+
 /** Reads a whole number of days from an app setting (0 to `max`), its default when unset. */
 function days(env: Env, settingName: string, fallback: number, max: number, issues: ConfigIssue[]): number {
   const value = setting(env, settingName)?.trim();
@@ -554,6 +599,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
   if (tables.jobs.toLowerCase() === tables.jobIds.toLowerCase()) {
     issues.push({ path: SETTING_NAMES.jobIdsTable, message: `must differ from ${SETTING_NAMES.jobsTable}` });
   }
+  const sourceContainers = readSourceContainers(env, containers, issues);
   const commandsQueue = named(
     env,
     SETTING_NAMES.commandsQueue,
@@ -620,7 +666,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     environments: parsed.environments,
     dataProjects,
     recurringActivities: parsed.recurringActivities,
-    storage: { connection: storageConnection, containers, tables },
+    storage: { connection: storageConnection, containers, sourceContainers, tables },
     serviceBus: { connection: serviceBusConnection, commandsQueue, eventsTopic },
     purgeAfterDays,
     jobIndexDays,

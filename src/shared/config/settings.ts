@@ -46,6 +46,8 @@ export const SETTING_NAMES = {
   commandsQueue: 'DMF_COMMANDS_QUEUE',
   /** Service Bus topic of events. */
   eventsTopic: 'DMF_EVENTS_TOPIC',
+  /** Containers a caller may name in `{"blobPath": "{container}/{path}"}` (comma-separated). */
+  sourceContainers: 'DMF_SOURCE_CONTAINERS',
   /** Days the durable history of finished jobs is kept (0: forever). */
   purgeAfterDays: 'DMF_PURGE_AFTER_DAYS',
   /** Days a job stays in the job index (the jobs list) after it was requested (0: forever). */
@@ -230,6 +232,13 @@ export const APP_SETTINGS: readonly AppSettingInfo[] = Object.freeze([
     required: false,
     default: DEFAULT_NAMES.eventsTopic,
     description: 'Service Bus topic of events.',
+  },
+  {
+    name: SETTING_NAMES.sourceContainers,
+    required: false,
+    default: `(the inbound container, ${DEFAULT_NAMES.inboundContainer})`,
+    description:
+      'Containers an import request or command may name in "blobPath" (comma-separated); any other container is refused and nothing is moved. Never the archive, results or templates container.',
   },
   {
     name: SETTING_NAMES.purgeAfterDays,

@@ -3,7 +3,13 @@ import { DmfApiError, DmfErrorCode } from './errors.js';
 import { DmfPackageClient } from './packageClient.js';
 import { urlForLog } from './redact.js';
 import { RetryBudget } from './retry.js';
-import { invalidAnswer, parseJsonBody, type MessageStatus } from './schemas.js';
+import {
+  invalidAnswer,
+  normalizeDataJobState,
+  parseJsonBody,
+  type DataJobState,
+  type MessageStatusAnswer,
+} from './schemas.js';
 import type { DownloadedStream } from './sas.js';
 import {
   DmfTransport,
@@ -63,8 +69,11 @@ export interface DequeuedMessage {
 export interface RecurringJobStatus {
   /** `DataJobStatus`: project, identifiers, times and `DataJobState`. */
   dataJobStatus: Record<string, unknown> | undefined;
-  /** `DataJobStatus.DataJobState`, e.g. `Processed`. */
-  dataJobState: string | undefined;
+  /**
+   * `DataJobStatus.DataJobState` as the enum's word (`Processed`), whether F&O sent the word (any
+   * case) or its number; a word or number the enum lacks is kept as sent (see `normalizeDataJobState`).
+   */
+  dataJobState: DataJobState | (string & {}) | undefined;
   /** `DataJobStatus.ExecutionIdentifier`, when set. */
   executionId: string | undefined;
   /** `ExecutionLog`. */
@@ -89,9 +98,12 @@ const DequeueSchema = z.looseObject({
   LastDequeueDateTime: optionalString,
 });
 
+// every field may be missing (the endpoint is undocumented)
 const JobStatusSchema = z.looseObject({
-  DataJobStatus: z.looseObject({ DataJobState: z.unknown(), ExecutionIdentifier: z.unknown() }).nullish(),
-  ExecutionLog: z.unknown(),
+  DataJobStatus: z
+    .looseObject({ DataJobState: z.unknown().optional(), ExecutionIdentifier: z.unknown().optional() })
+    .nullish(),
+  ExecutionLog: z.unknown().optional(),
   ExecutionDetail: z.array(z.record(z.string(), z.unknown())).nullish(),
 });
 
@@ -250,7 +262,7 @@ export class RecurringClient {
     const executionId = s.DataJobStatus?.ExecutionIdentifier;
     return {
       dataJobStatus: s.DataJobStatus ?? undefined,
-      dataJobState: typeof state === 'string' ? state : undefined,
+      dataJobState: normalizeDataJobState(state),
       executionId: typeof executionId === 'string' && executionId !== '' ? executionId : undefined,
       executionLog: s.ExecutionLog,
       executionDetail: s.ExecutionDetail ?? [],
@@ -259,7 +271,7 @@ export class RecurringClient {
   }
 
   /** GetMessageStatus (package API) for an enqueued message. */
-  async getMessageStatus(messageId: string, options?: DmfRequestOptions): Promise<MessageStatus> {
+  async getMessageStatus(messageId: string, options?: DmfRequestOptions): Promise<MessageStatusAnswer> {
     return this.#packageClient.getMessageStatus(messageId, options);
   }
 
@@ -311,7 +323,7 @@ export class RecurringClient {
       } catch (error) {
         if (!(error instanceof DmfApiError) || error.status !== 429 || !replayable) throw error;
         const delayMs = budget.nextDelay(error.retryAfterMs);
-        if (!budget.allows(delayMs)) throw error;
+        if (!budget.allows(delayMs, error.retryAfterMs)) throw error;
         this.#transport.logger.warn(`${action}: HTTP 429, retrying in ${delayMs} ms`, { action, delayMs });
         await retry.sleep(delayMs, request.abortSignal);
       }

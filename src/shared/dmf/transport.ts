@@ -226,7 +226,7 @@ export class DmfTransport {
         failure.transient &&
         failure.code !== DmfErrorCode.ExecutionNotFound &&
         replayable;
-      if (!retryable || !budget.allows(delayMs)) {
+      if (!retryable || !budget.allows(delayMs, failure.retryAfterMs)) {
         this.#logger.debug(`${request.action} failed: ${failure.message}`, {
           action: request.action,
           code: failure.code,

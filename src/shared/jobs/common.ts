@@ -14,6 +14,8 @@ export const JOB_STATUSES = [
   'Failed',
   'Canceled',
   'TimedOut',
+  /** The app cannot tell what F&O did (e.g. an enqueue whose answer was lost): the job says what to check. */
+  'Unknown',
 ] as const;
 /** One of {@link JOB_STATUSES}. */
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -30,8 +32,11 @@ export interface PollLogEntry {
   at: string;
   /** What F&O answered (GetExecutionSummaryStatus); absent when it gave no status. */
   foStatus?: string;
-  /** Why there is no status: F&O did not know the execution yet, or could not be asked. */
-  answer?: 'notFound' | 'unavailable';
+  /**
+   * Why there is no status: F&O did not know the execution yet, throttled the question (429), or
+   * could not be asked.
+   */
+  answer?: 'notFound' | 'throttled' | 'unavailable';
 }
 
 /**
@@ -81,6 +86,29 @@ export interface CopiedErrorFile {
   path: string;
   /** Size in bytes. */
   bytes: number;
+}
+
+/**
+ * Status and record counts of one entity of an execution, as F&O gives them
+ * (GetEntityExecutionSummaryStatusList); a count F&O does not give is absent.
+ */
+export interface EntityCounts {
+  /** Entity label. */
+  entity: string;
+  /** F&O's status of the entity (GetExecutionSummaryStatus words). */
+  status?: string;
+  stagingRecords?: number;
+  stagingErrors?: number;
+  targetRecords?: number;
+  targetErrors?: number;
+}
+
+/** What F&O says about a finished (or given up) execution besides its status: its page and counts. */
+export interface ExecutionSummary {
+  /** The execution's page in F&O (GetExecutionSummaryPageUrl), when F&O gives one. */
+  executionPageUrl?: string;
+  /** Per entity status and counts, when F&O gives them. */
+  entityCounts?: EntityCounts[];
 }
 
 /** The subset of a durable orchestration status the job models read. */
@@ -151,6 +179,12 @@ export interface JobFields {
   foStatus: string | undefined;
   polls: number;
   errors: JobError[];
+  /** The F&O page of the execution (GetExecutionSummaryPageUrl), once F&O gave it. */
+  executionPageUrl?: string;
+  /** Per entity status and counts F&O gave for the execution. */
+  entityCounts?: EntityCounts[];
+  /** While F&O throttles the job's calls (429): when the job asks again (ISO time). */
+  throttledUntil?: string;
 }
 
 /**
@@ -178,7 +212,7 @@ export function jobBasics(
 }
 
 /** What the result JSON of a job that ran one F&O execution holds (imports, exports). */
-export interface ExecutionResult {
+export interface ExecutionResult extends ExecutionSummary {
   /** The job (= orchestration instance) id. */
   id: string;
   status: JobOutcome;
@@ -219,7 +253,14 @@ export function executionJobFields<Kind extends string, Stage extends string>(
   job: {
     kind: Kind;
     started: boolean;
-    custom: { stage?: Stage; executionId?: string; foStatus?: string; polls?: number; pollLog?: unknown };
+    custom: {
+      stage?: Stage;
+      executionId?: string;
+      foStatus?: string;
+      polls?: number;
+      pollLog?: unknown;
+      throttledUntil?: string;
+    };
     result: ExecutionResult | undefined;
   },
 ): ExecutionJobFields<Kind, Stage> & { input: Record<string, unknown> } {
@@ -244,7 +285,19 @@ export function executionJobFields<Kind extends string, Stage extends string>(
     polls: result?.polls ?? custom.polls ?? 0,
     pollLog: pollLogOf(result ? result.pollLog : custom.pollLog),
     errors: basics.errors,
+    ...summaryFields(result),
+    ...(!result && typeof custom.throttledUntil === 'string'
+      ? { throttledUntil: custom.throttledUntil }
+      : {}),
     input: basics.input,
+  };
+}
+
+/** The {@link ExecutionSummary} fields of a result, for the job JSON (absent ones left out). */
+export function summaryFields(result: ExecutionSummary | undefined): ExecutionSummary {
+  return {
+    ...(result?.executionPageUrl ? { executionPageUrl: result.executionPageUrl } : {}),
+    ...(result?.entityCounts ? { entityCounts: result.entityCounts } : {}),
   };
 }
 

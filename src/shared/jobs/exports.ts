@@ -43,6 +43,8 @@ export interface ExportCustomStatus {
   /** GetExportedPackageUrl calls that answered "" so far. */
   urlPolls: number;
   nextPollAt?: string;
+  /** While F&O answers 429: when the job asks again (ISO time). */
+  throttledUntil?: string;
 }
 
 /** A blob written by an export. */

@@ -17,7 +17,17 @@ export const ImportSourceSchema = z.discriminatedUnion('kind', [
     /** Version delivered (the instance id was derived from it). */
     etag: z.string().optional(),
   }),
-  z.strictObject({ kind: z.literal('url'), url: z.string().url() }),
+  z.strictObject({
+    kind: z.literal('url'),
+    /**
+     * The url as shown: scheme, host and path, never its query (a SAS is a secret and durable state
+     * is stored in the task hub). Instances started before the url moved out of durable state carry
+     * the full url here and no `ref`.
+     */
+    url: z.string().url(),
+    /** The blob (archive container) holding the full url until the prepare stage staged it. */
+    ref: z.string().min(1).optional(),
+  }),
 ]);
 /** See {@link ImportSourceSchema}. */
 export type ImportSource = z.infer<typeof ImportSourceSchema>;
@@ -75,6 +85,8 @@ export interface ImportCustomStatus {
   startedAt?: string;
   /** Place in the environment's queue while waiting for a slot (1 = next). */
   slotPosition?: number;
+  /** While F&O answers 429: when the job asks again (ISO time). */
+  throttledUntil?: string;
 }
 
 /** The result JSON written next to the error files (and returned as the orchestration output). */

@@ -8,7 +8,9 @@ import { stringOf } from '../util.js';
 import {
   jobBasics,
   recordOf,
+  summaryFields,
   type CopiedErrorFile,
+  type ExecutionSummary,
   type JobError,
   type JobFields,
   type JobStatus,
@@ -76,11 +78,16 @@ export const RecurringImportInputSchema = z.strictObject({
 /** See {@link RecurringImportInputSchema}. */
 export type RecurringImportInput = z.infer<typeof RecurringImportInputSchema>;
 
-/** Outcomes of a recurring import. */
-export type RecurringImportOutcome = 'Succeeded' | 'Failed' | 'TimedOut' | 'Rejected';
+/**
+ * Outcomes of a recurring import: `PartiallySucceeded` when the message ended ProcessedWithErrors
+ * and its execution PartiallySucceeded (rows were imported), `Failed` for any other error state,
+ * `Unknown` when the enqueue's answer was lost (the file may be queued in F&O; never sent again).
+ */
+export type RecurringImportOutcome =
+  'Succeeded' | 'PartiallySucceeded' | 'Failed' | 'TimedOut' | 'Rejected' | 'Unknown';
 
 /** Result JSON of a recurring import (results container, orchestration output, event data). */
-export interface RecurringImportResult {
+export interface RecurringImportResult extends ExecutionSummary {
   id: string;
   kind: 'recurringImport';
   status: RecurringImportOutcome;
@@ -93,6 +100,10 @@ export interface RecurringImportResult {
   messageId?: string;
   /** Last GetMessageStatus answer. */
   messageStatus?: string;
+  /** The job's `DataJobState` (recurring `jobstatus`) at the end, as the enum's word. */
+  dataJobState?: string;
+  /** Entity labels of the enqueued file (its `entity`, or a package's manifest). */
+  entities?: string[];
   executionId?: string;
   bytes?: number;
   polls: number;
@@ -242,6 +253,10 @@ export function recurringImportJobFromStatus(status: OrchestrationStatusLike): R
     polls: result?.polls ?? (typeof custom.polls === 'number' ? custom.polls : undefined) ?? 0,
     messages: undefined,
     errors: job.errors,
+    ...summaryFields(result),
+    ...(!result && typeof custom.throttledUntil === 'string'
+      ? { throttledUntil: custom.throttledUntil }
+      : {}),
     result,
   };
 }

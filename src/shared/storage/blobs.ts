@@ -9,6 +9,11 @@ import type { StorageConnection } from '../config/index.js';
 export const COPY_BLOCK_SIZE = 4 * 1024 * 1024;
 /** Parallel blocks of streamed copies. */
 export const COPY_CONCURRENCY = 4;
+/**
+ * Blocks in flight when a request body is streamed into storage: the body arrives at the caller's
+ * pace, so two 4 MiB blocks keep up, and the host's memory stays well under the 64 MB budget.
+ */
+export const BODY_UPLOAD_CONCURRENCY = 2;
 
 /** Builds the blob service client of the app's storage (connection string or identity). */
 export function createBlobService(connection: StorageConnection): BlobServiceClient {
@@ -70,12 +75,21 @@ export async function uploadStreamTo(
   container: ContainerClient,
   path: string,
   stream: Readable,
-  options: { contentType?: string; abortSignal?: AbortSignal } = {},
+  options: {
+    contentType?: string;
+    abortSignal?: AbortSignal;
+    /** Block size (default {@link COPY_BLOCK_SIZE}). */
+    blockSize?: number;
+    /** Blocks in flight (default {@link COPY_CONCURRENCY}). */
+    concurrency?: number;
+  } = {},
 ): Promise<{ bytes: number }> {
   let bytes = 0;
   try {
     await container.createIfNotExists();
-    await container.getBlockBlobClient(path).uploadStream(stream, COPY_BLOCK_SIZE, COPY_CONCURRENCY, {
+    const blockSize = options.blockSize ?? COPY_BLOCK_SIZE;
+    const concurrency = options.concurrency ?? COPY_CONCURRENCY;
+    await container.getBlockBlobClient(path).uploadStream(stream, blockSize, concurrency, {
       abortSignal: options.abortSignal,
       blobHTTPHeaders: { blobContentType: options.contentType ?? 'application/octet-stream' },
       onProgress: (p) => (bytes = p.loadedBytes),

@@ -2,3 +2,6 @@
 export * from './paths.js';
 export * from './blobs.js';
 export * from './jobIndex.js';
+export * from './segments.js';
+export * from './sourceUrl.js';
+export * from './uploadUrl.js';

@@ -138,6 +138,7 @@ describe('loadConfig', () => {
         templates: 'dmf-templates',
       },
       tables: { jobs: 'dmfjobs', jobIds: 'dmfjobids' },
+      sourceContainers: ['dmf-inbound'],
     });
     expect(config.serviceBus).toMatchObject({
       commandsQueue: 'dmf-commands',
@@ -177,6 +178,16 @@ describe('loadConfig', () => {
       ]),
     );
     expect(paths).toHaveLength(10);
+  });
+
+  it("refuses an import concurrency above 1 with the package API docs' sentence (F&O fails parallel imports)", () => {
+    const json = baseJson();
+    (json.environments as Record<string, unknown>[])[0]!.concurrency = 4;
+    const issues = issuesOf(() => loadConfig(baseEnv(json)));
+    expect(issues.map((i) => i.path)).toEqual(['DMF_CONFIG.environments[0].concurrency']);
+    expect(issues[0]!.message).toContain(
+      '"ImportFromPackage() must not be called in parallel threads. Otherwise, it will fail."',
+    );
   });
 
   it('rejects inline secrets and points to the *Setting key', () => {
@@ -225,8 +236,29 @@ describe('loadConfig', () => {
       },
     ]);
     const unset = { ...baseEnv(), USMF_CLIENT_SECRET: undefined };
-    expect(issuesOf(() => loadConfig(unset))[0]?.message).toBe('app setting "USMF_CLIENT_SECRET" is not set');
+    expect(issuesOf(() => loadConfig(unset))[0]?.message).toMatch(/^names an app setting that is not set/);
     expect(() => loadConfig(unset, { checkSecretSettings: false })).not.toThrow();
+  });
+
+  it('never echoes a secret pasted where a setting NAME belongs (issue 12.8)', () => {
+    // an Entra-style secret that happens to fit the setting-name pattern (letters, digits, . _ -)
+    const secret = 'Qx7Ab.Z9k_Lm2-Np4Rs6Tu8Vw0Yz1Ac3Eg5Ik7Mo9';
+    const json = baseJson();
+    const env0 = (json.environments as Record<string, unknown>[])[0]!;
+    env0.auth = { ...(env0.auth as Record<string, unknown>), clientSecretSetting: secret };
+    const issues = issuesOf(() => loadConfig(baseEnv(json)));
+    expect(issues[0]).toMatchObject({ path: 'DMF_CONFIG.environments[0].auth.clientSecretSetting' });
+    expect(issues[0]?.message).toMatch(/not set/);
+    expect(JSON.stringify(issues)).not.toContain(secret);
+    expect(JSON.stringify(issues)).not.toContain(secret.slice(0, 12));
+    let thrown: unknown;
+    try {
+      resolveSecret(secret, {});
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect(`${String(thrown)} ${JSON.stringify((thrown as ConfigError).issues)}`).not.toContain(secret);
   });
 
   it('checks cross-references: unique names, adfs ⇔ on-premises, legal entity, recurring on cloud only', () => {
@@ -430,7 +462,7 @@ describe('auth settings (contract with src/shared/auth)', () => {
 describe('helpers', () => {
   it('resolveSecret reads the setting and fails clearly', () => {
     expect(resolveSecret('USMF_CLIENT_SECRET', { USMF_CLIENT_SECRET: 's3cret' })).toBe('s3cret');
-    expect(() => resolveSecret('MISSING', {})).toThrow(/app setting "MISSING" is not set/);
+    expect(() => resolveSecret('MISSING', {})).toThrow(/names an app setting that is not set/);
     expect(() => resolveSecret('KV', { KV: '@Microsoft.KeyVault(VaultName=kv;SecretName=x)' })).toThrow(
       ConfigError,
     );

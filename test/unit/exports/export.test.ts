@@ -87,6 +87,8 @@ describe('exportPackage orchestration', () => {
     const run = await replay.run(ORCHESTRATORS.exportPackage, {
       input,
       answer: (call: Call) => {
+        if (call.name === 'exportStart')
+          return { value: { kind: 'started', executionId: 'dmffn-exp-abc', alreadyStarted: false } };
         if (call.name === 'importGetStatus') return { value: { kind: 'status', status: 'Failed' } };
         if (call.name === 'importCollectErrors')
           return {

@@ -45,6 +45,12 @@ const ok = (value: unknown): Answer => ({ value });
 const status = (s: string): Answer => ok({ kind: 'status', status: s });
 const notFound = ok({ kind: 'notFound' });
 const unavailable = (message: string): Answer => ok({ kind: 'unavailable', message });
+const throttled = (retryAfterMs?: number): Answer =>
+  ok({ kind: 'throttled', message: 'HTTP 429', ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) });
+const summary = ok({
+  executionPageUrl: 'https://fo.example/?mi=DMFExecutionSummary&executionId=x',
+  entityCounts: [{ entity: 'Customers V3', status: 'Succeeded', targetRecords: 3 }],
+});
 const collected = (over: Record<string, unknown> = {}): Answer =>
   ok({ errors: [], files: [], pendingTargetKeys: [], ...over });
 /** A finish activity: the result it was given, stored. */
@@ -124,10 +130,13 @@ const prepared = (over: Record<string, unknown> = {}): Answer =>
     concurrency: 1,
     ...over,
   });
+const started = ok({ kind: 'started', executionId: 'x', alreadyStarted: false, bytes: 10 });
 const importAnswers = (over: Answers = {}): Answers => ({
   importPrepare: [prepared()],
-  importUploadAndStart: [ok({ executionId: 'x', alreadyStarted: false, bytes: 10 })],
+  importCheckDefinition: [ok({ ok: true })],
+  importUploadAndStart: [started],
   importGetStatus: [status('Succeeded')],
+  executionSummary: [summary],
   importCollectErrors: [collected()],
   importFindStaleHolders: [ok([])],
   importFinish: stored,
@@ -171,10 +180,16 @@ const importScenarios: Scenario[] = [
     importUploadAndStart: [fail('ImportFromPackage 500')],
     importGetStatus: [notFound],
   }),
-  importScenario('import-start-unknown', {
-    importUploadAndStart: [fail('ImportFromPackage 500')],
-    importGetStatus: [unavailable('F&O down')],
-  }),
+  // whether F&O registered the start stays unknown until the deadline: TimedOut, the slot stays held
+  // (each scenario that keeps its slot runs on an environment of its own)
+  importScenario(
+    'import-start-unknown',
+    {
+      importUploadAndStart: [fail('ImportFromPackage 500')],
+      importGetStatus: [unavailable('F&O down')],
+    },
+    { input: importInput('unknown') },
+  ),
   importScenario('import-start-registered-failed', {
     importUploadAndStart: [fail('timeout')],
     importGetStatus: [status('Executing'), unavailable('x'), status('Failed')],
@@ -196,11 +211,17 @@ const importScenarios: Scenario[] = [
     importGetStatus: [status('Canceled')],
     importCollectErrors: [fail('F&O down')],
   }),
-  importScenario('import-not-found', { importGetStatus: [notFound] }),
-  importScenario('import-timed-out', {
-    importPrepare: [prepared({ polling: { ...polling, deadlineHours: 0.05 } })],
-    importGetStatus: [status('Executing')],
-  }),
+  // F&O never reports the accepted execution: asked until the deadline, outcome unknown, slot kept
+  importScenario('import-not-found', { importGetStatus: [notFound] }, { input: importInput('notfound') }),
+  // F&O still runs it at the deadline: TimedOut, the slot stays held until F&O is done
+  importScenario(
+    'import-timed-out',
+    {
+      importPrepare: [prepared({ polling: { ...polling, deadlineHours: 0.05 } })],
+      importGetStatus: [status('Executing')],
+    },
+    { input: importInput('timedout') },
+  ),
   // a holder that no longer runs keeps the slot: the waiter's recheck evicts it
   importScenario(
     'import-slot-wait',
@@ -216,6 +237,61 @@ const importScenarios: Scenario[] = [
         ),
     },
   ),
+  // a holder that ended while F&O still runs its execution keeps the slot until F&O is done
+  importScenario(
+    'import-slot-holder-still-running',
+    { importFindStaleHolders: [ok([]), ok(['timed-out-holder'])] },
+    {
+      input: importInput('busy2'),
+      before: () =>
+        replay.durable.signalEntity(
+          'importSlot',
+          'busy2',
+          'acquire',
+          JSON.stringify({
+            instanceId: 'timed-out-holder',
+            capacity: 1,
+            now: '2025-12-31T00:00:00.000Z',
+            graceMs: 60_000,
+          }),
+        ),
+    },
+  ),
+  // F&O throttles the start for a while: Retry-After waited on a durable timer, then started
+  importScenario('import-start-throttled', {
+    importUploadAndStart: [throttled(600_000), throttled(), started],
+  }),
+  // throttled until the deadline: not started (a 429 is refused before processing), slot released
+  importScenario('import-start-throttled-out', {
+    importPrepare: [prepared({ polling: { ...polling, deadlineHours: 0.05 } })],
+    importUploadAndStart: [throttled(120_000)],
+  }),
+  // polls throttled: the next poll waits Retry-After
+  importScenario('import-poll-throttled', {
+    importGetStatus: [status('Executing'), throttled(240_000), status('Succeeded')],
+  }),
+  // F&O refuses an existing project without overwrite: the error names the setting
+  importScenario(
+    'import-project-exists',
+    {
+      importPrepare: [prepared({ overwrite: false })],
+      importUploadAndStart: [
+        ok({
+          kind: 'refused',
+          code: 'DMF_HTTP_400',
+          message: 'ImportFromPackage failed with HTTP 400',
+          innerMessage: "The data project 'Customers' exists and overwrite has not been specified.",
+        }),
+      ],
+    },
+    { input: { ...importInput(), overwrite: false } },
+  ),
+  // a package that would drop the project's mapping is refused before the slot
+  importScenario('import-definition-refused', {
+    importCheckDefinition: [
+      ok({ ok: false, errors: [{ code: 'PACKAGE_DROPS_MAPPING', message: 'stale manifest' }] }),
+    ],
+  }),
   // a cancel raised while preparing wins before the upload
   importScenario('import-canceled', {
     importPrepare: () => {
@@ -223,6 +299,39 @@ const importScenarios: Scenario[] = [
       return prepared();
     },
   }),
+  // (added after the others: the duration history and the slot carry over between scenarios)
+  // a url import takes its place in the queue once its content is staged (after the prepare stage)
+  importScenario(
+    'import-url',
+    {},
+    {
+      input: {
+        ...importInput('web'),
+        source: {
+          kind: 'url',
+          url: 'https://files.example/p/c.zip',
+          ref: 'staging/import-url/url/source.json',
+        },
+        trigger: 'serviceBus',
+      },
+    },
+  ),
+  // F&O's deterministic refusal comes back as a value: no retry, then the start check
+  importScenario(
+    'import-start-refused',
+    {
+      importUploadAndStart: [
+        ok({
+          executionId: 'x',
+          alreadyStarted: false,
+          bytes: 10,
+          refused: { code: 'DMF_HTTP_400', message: 'ImportFromPackage: HTTP 400' },
+        }),
+      ],
+      importGetStatus: [notFound],
+    },
+    { input: importInput('refusing') },
+  ),
 ];
 
 // ---------------------------------------------------------------- exportPackage
@@ -281,6 +390,19 @@ const exportScenarios: Scenario[] = [
     { ...exportInput, polling: { ...polling, deadlineHours: 0.05 } },
   ),
   exportScenario('export-not-found', 'exp-not-found', { importGetStatus: [notFound] }),
+  // the all-zero GUID started nothing: started again after a durable wait
+  exportScenario('export-zero-guid', 'exp-zero-guid', {
+    exportStart: [
+      ok({ kind: 'notStarted', message: 'zero' }),
+      ok({ kind: 'started', executionId: 'x', alreadyStarted: false }),
+    ],
+  }),
+  exportScenario('export-zero-guid-always', 'exp-zero-guid-always', {
+    exportStart: [ok({ kind: 'notStarted', message: 'zero' })],
+  }),
+  exportScenario('export-start-throttled', 'exp-start-throttled', {
+    exportStart: [throttled(300_000), ok({ kind: 'started', executionId: 'x', alreadyStarted: false })],
+  }),
 ];
 
 // ---------------------------------------------------------------- recurringImport
@@ -306,6 +428,8 @@ const recurringScenario = (key: string, id: string, answers: Answers, input: unk
     recurringEnqueue: [ok({ kind: 'enqueued', messageId: 'm-1', bytes: 10 })],
     recurringMessageStatus: [status('Processed')],
     recurringExecutionId: [ok('exec-1')],
+    recurringJobState: [ok({ dataJobState: 'Processed' })],
+    executionSummary: [summary],
     importCollectErrors: [collected()],
     recurringImportFinish: stored,
     ...answers,
@@ -354,6 +478,30 @@ const recurringScenarios: Scenario[] = [
   recurringScenario('recurring-collect-failed', 'rim-collect-failed', {
     recurringMessageStatus: [status('PostProcessingFailed')],
     importCollectErrors: [fail('down')],
+  }),
+  // a package job (no entity): the entities of its manifest get their error files; rows imported
+  recurringScenario(
+    'recurring-package-partial',
+    'rim-package-partial',
+    {
+      recurringEnqueue: [
+        ok({ kind: 'enqueued', messageId: 'm-2', bytes: 10, entities: ['Customers V3', 'Vendors V2'] }),
+      ],
+      recurringMessageStatus: [status('Processing'), status('ProcessedWithErrors')],
+      recurringJobState: [ok({ dataJobState: 'ProcessedWithErrors' })],
+      importGetStatus: [status('PartiallySucceeded')],
+    },
+    {
+      ...recurringInput,
+      path: 'prod/6f1f1b52-4a1c-4f0e-9c43-2f0a8c7d9e10/p.zip',
+      fileName: 'p.zip',
+      entity: undefined,
+    },
+  ),
+  // a 429 on the enqueue queued nothing: waited out, then enqueued; an unlisted status word is polled on
+  recurringScenario('recurring-throttled', 'rim-throttled', {
+    recurringEnqueue: [throttled(90_000), ok({ kind: 'enqueued', messageId: 'm-3', bytes: 10 })],
+    recurringMessageStatus: [status('Archived'), throttled(120_000), status('Processed')],
   }),
 ];
 
