@@ -76,6 +76,8 @@ export const JobSchema = z.looseObject({
     )
     .nullish(),
   errors: z.array(JobErrorSchema).default([]),
+  /** How many errors the job has (list entries carry only the first ones). */
+  errorCount: z.number().optional(),
   result: z
     .looseObject({
       timings: z
@@ -90,6 +92,33 @@ export const JobSchema = z.looseObject({
 });
 /** A job as the CLI sees it. */
 export type CliJob = z.infer<typeof JobSchema>;
+
+/** Filters of `GET /api/jobs` (all run on the server). */
+export interface JobListOptions {
+  status?: string[] | undefined;
+  kind?: string[] | undefined;
+  environment?: string | undefined;
+  project?: string | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+}
+
+/** Jobs asked for per page when paging through the list. */
+export const LIST_PAGE_SIZE = 500;
+
+const ListSchema = z.object({ jobs: z.array(JobSchema), continuation: z.string().optional() });
+
+/** What one step of `POST /api/reindex` did. */
+export const ReindexStepSchema = z.looseObject({
+  phase: z.string(),
+  indexed: z.number(),
+  skipped: z.number(),
+  continuation: z.string().optional(),
+});
+/** See {@link ReindexStepSchema}. */
+export type ReindexStep = z.infer<typeof ReindexStepSchema>;
+/** Timeout of one reindex step (it reads a page of result JSONs). */
+export const REINDEX_TIMEOUT_MS = 5 * 60_000;
 
 /** The 202 answer of `POST /api/imports` and `POST /api/exports`. */
 export const AcceptedSchema = z.looseObject({
@@ -370,14 +399,53 @@ export class DmfApiClient {
     }
   }
 
-  /** `GET /api/jobs?status=&since=`. */
-  async listJobs(options: { status?: string[]; since?: Date } = {}): Promise<CliJob[]> {
+  /** One page of `GET /api/jobs` (newest first): the filters, `top`, and where the last page stopped. */
+  async listJobs(options: JobListOptions & { top?: number; continuation?: string } = {}): Promise<{
+    jobs: CliJob[];
+    continuation?: string | undefined;
+  }> {
     const query = new URLSearchParams();
+    if (options.top !== undefined) query.set('top', String(options.top));
     if (options.status?.length) query.set('status', options.status.join(','));
+    if (options.kind?.length) query.set('kind', options.kind.join(','));
+    if (options.environment) query.set('environment', options.environment);
+    if (options.project) query.set('project', options.project);
     if (options.since) query.set('since', options.since.toISOString());
+    if (options.until) query.set('until', options.until.toISOString());
+    if (options.continuation) query.set('continuation', options.continuation);
     const q = query.toString();
-    const body = await this.#json(z.object({ jobs: z.array(JobSchema) }), `/jobs${q ? `?${q}` : ''}`);
-    return body.jobs;
+    return this.#json(ListSchema, `/jobs${q ? `?${q}` : ''}`);
+  }
+
+  /**
+   * Pages through `GET /api/jobs` until `limit` jobs (newest first) or the last page.
+   * @returns the jobs, and whether more were left.
+   */
+  async listAllJobs(
+    options: JobListOptions & { limit?: number } = {},
+  ): Promise<{ jobs: CliJob[]; more: boolean }> {
+    const jobs: CliJob[] = [];
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    let continuation: string | undefined;
+    do {
+      const page = await this.listJobs({
+        ...options,
+        top: Math.min(LIST_PAGE_SIZE, limit - jobs.length),
+        ...(continuation ? { continuation } : {}),
+      });
+      jobs.push(...page.jobs);
+      continuation = page.continuation;
+    } while (continuation && jobs.length < limit);
+    return { jobs: jobs.slice(0, limit), more: continuation !== undefined || jobs.length > limit };
+  }
+
+  /**
+   * `POST /api/reindex`: one step of rebuilding the job index (the running instances, then a page
+   * of result JSONs); `continuation` from the previous step.
+   */
+  reindex(continuation?: string): Promise<ReindexStep> {
+    const q = continuation ? `?${new URLSearchParams({ continuation }).toString()}` : '';
+    return this.#json(ReindexStepSchema, `/reindex${q}`, { method: 'POST', timeoutMs: REINDEX_TIMEOUT_MS });
   }
 
   /** `GET /api/jobs/{id}/files`. */

@@ -82,7 +82,7 @@ export function jobsTable(jobs: readonly CliJob[], now: Date = new Date()): stri
       j.stage ?? '',
       formatTime(j.result?.timings?.requestedAt ?? j.createdAt),
       formatDuration(jobDurationMs(j, now)),
-      String(j.errors.length),
+      String(j.errorCount ?? j.errors.length),
       j.file ?? '',
     ]),
   );

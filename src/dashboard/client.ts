@@ -15,7 +15,10 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
   var api = document.documentElement.getAttribute('data-api') || '/api';
   var main = document.getElementById('main');
   var forget = document.getElementById('forget-key');
-  var filters = { status: '', environment: '', project: '', since: '24h', auto: true };
+  var KINDS = [['import', 'Import'], ['export', 'Export'], ['recurringImport', 'Enqueue'],
+    ['recurringExport', 'Recurring drain']];
+  var PAGE = 100;
+  var filters = { status: '', kind: '', environment: '', project: '', since: '24h', auto: true, want: PAGE };
   var timer = null;
   // bumped on every navigation: answers that arrive for a view no longer shown are dropped
   var current = 0;
@@ -170,17 +173,19 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
       } });
       filterBox.replaceChildren(
         select('filter-status', 'Status', [['', 'All statuses']].concat(STATUSES.map(function (s) { return [s, s]; })),
-          filters.status, function (v) { filters.status = v; load(); }),
+          filters.status, function (v) { filters.status = v; restart(); }),
+        select('filter-kind', 'Kind', [['', 'All kinds']].concat(KINDS), filters.kind,
+          function (v) { filters.kind = v; restart(); }),
         select('filter-environment', 'Environment', envs, filters.environment,
-          function (v) { filters.environment = v; load(); }),
-        select('filter-project', 'Project', projects, filters.project, function (v) { filters.project = v; load(); }),
+          function (v) { filters.environment = v; restart(); }),
+        select('filter-project', 'Project', projects, filters.project, function (v) { filters.project = v; restart(); }),
         select('filter-since', 'Time', SINCE.map(function (s) { return [s[0], s[1]]; }), filters.since,
-          function (v) { filters.since = v; load(); }),
+          function (v) { filters.since = v; restart(); }),
         h('div', { class: 'inline' }, [auto, h('label', { for: 'auto-refresh', text: 'Refresh every 5 s' })]),
         h('button', { type: 'submit', text: 'Refresh now' }));
     }
     function row(job) {
-      var errors = (job.errors || []).length;
+      var errors = typeof job.errorCount === 'number' ? job.errorCount : (job.errors || []).length;
       return h('tr', { 'data-job-id': job.id, 'data-status': job.status }, [
         h('td', { text: kindOf(job) }),
         h('td', { class: 'file' }, [h('a', { href: '#/jobs/' + encodeURIComponent(job.id), text: fileOf(job) })]),
@@ -199,26 +204,41 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     var mine = current;
     var seq = 0;
     var drawn = '';
+    var more = h('button', { type: 'button', id: 'jobs-more', hidden: true, text: 'Show ' + PAGE + ' more',
+      onclick: function () { filters.want += PAGE; load(); } });
+    // filters run on the server; a new filter starts again from the newest page
+    function restart() { filters.want = PAGE; load(); }
+    function query(since, continuation) {
+      var q = '?top=' + PAGE + '&since=' + encodeURIComponent(since);
+      if (filters.status) q += '&status=' + encodeURIComponent(filters.status);
+      if (filters.kind) q += '&kind=' + encodeURIComponent(filters.kind);
+      if (filters.environment) q += '&environment=' + encodeURIComponent(filters.environment);
+      if (filters.project) q += '&project=' + encodeURIComponent(filters.project);
+      if (continuation) q += '&continuation=' + encodeURIComponent(continuation);
+      return q;
+    }
     async function load() {
       stopTimer();
       var req = ++seq;
-      var since = SINCE.filter(function (s) { return s[0] === filters.since; })[0] || SINCE[1];
-      var q = '?since=' + encodeURIComponent(new Date(Date.now() - since[2]).toISOString());
-      if (filters.status) q += '&status=' + encodeURIComponent(filters.status);
+      var span = SINCE.filter(function (s) { return s[0] === filters.since; })[0] || SINCE[1];
+      var since = new Date(Date.now() - span[2]).toISOString();
       try {
-        var body = await json('/jobs' + q);
-        if (mine !== current || req !== seq) return;
-        var jobs = (body && body.jobs) || [];
+        // the list is paged, newest first: read pages until the rows shown so far are there again
+        var jobs = [];
+        var continuation = null;
+        do {
+          var body = await json('/jobs' + query(since, continuation));
+          if (mine !== current || req !== seq) return;
+          jobs = jobs.concat((body && body.jobs) || []);
+          continuation = body && body.continuation;
+        } while (continuation && jobs.length < filters.want);
         remember('environment', jobs.map(function (j) { return j.environment; }));
         remember('project', jobs.map(function (j) { return j.project; }));
-        var shown = jobs.filter(function (j) {
-          return (!filters.environment || j.environment === filters.environment) &&
-            (!filters.project || j.project === filters.project);
-        }).reverse();
-        tbody.replaceChildren.apply(tbody, shown.length ? shown.map(row) :
+        tbody.replaceChildren.apply(tbody, jobs.length ? jobs.map(row) :
           [h('tr', {}, [h('td', { colspan: head.length, text: 'No jobs match these filters.' })])]);
-        summary.textContent = shown.length + ' job' + (shown.length === 1 ? '' : 's') + ' · updated ' +
-          fmtTime(new Date().toISOString());
+        more.hidden = !continuation;
+        summary.textContent = jobs.length + ' job' + (jobs.length === 1 ? '' : 's') +
+          (continuation ? ' (the newest; more below)' : '') + ' · updated ' + fmtTime(new Date().toISOString());
         problem.hidden = true;
         // redraw the filters only when their choices changed (an open drop-down stays open)
         var choices = JSON.stringify(known);
@@ -241,6 +261,7 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     drawFilters();
     render([h('section', { 'aria-labelledby': 'jobs-title' }, [
       h('h2', { id: 'jobs-title', text: 'Jobs' }), filterBox, problem, summary, h('div', { class: 'table-wrap' }, [table]),
+      h('p', {}, [more]),
     ])], 'Jobs');
     load();
   }

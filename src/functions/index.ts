@@ -2,6 +2,7 @@
 import './common/health.js';
 import './common/purgeHistory.js';
 import './common/jobs.js';
+import './common/reindex.js';
 import './common/jobFiles.js';
 import './common/dashboard.js';
 import './imports/blob.js';

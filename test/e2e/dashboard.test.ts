@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '../../devhost/stack.js';
 import { DEFAULT_EXPORT_ACTIVITY_ID, DEFAULT_IMPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
 import type { Job } from '../../src/shared/jobs/index.js';
+import { jobIndexOn, seedJobs } from '../support/job-index.js';
 import {
   customersPackage,
   eventually,
@@ -312,5 +313,32 @@ describe('jobs dashboard in Chromium, recurring jobs', () => {
     expect(text).toContain('2 messages dequeued: 2 stored');
     expect(text).toContain('(queue empty)');
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-drain.png'), fullPage: true });
+  });
+});
+
+describe('jobs dashboard in Chromium, paging', () => {
+  it('shows the newest 100 and pages on through the server-side filter', async (ctx) => {
+    ctx.skip(!HAS_CHROMIUM, NO_CHROMIUM);
+    // 230 rows of another environment, older than the jobs above (cheap: the point is paging)
+    const seeded = await seedJobs(jobIndexOn(s.stack.storageConnectionString, s.tables), 230, {
+      newest: new Date(Date.now() - 2 * 3_600_000),
+      environments: ['paged'],
+    });
+    await page.goto(`${s.stack.functionsBaseUrl}/api/dashboard#/`);
+    // (the filters of the test above still stand)
+    await page.getByLabel('Environment', { exact: true }).selectOption('');
+    await page.getByLabel('Time', { exact: true }).selectOption('24h');
+    await rowsBecome((rows) => rows.length === 100);
+    const more = page.getByRole('button', { name: 'Show 100 more' });
+    expect(await more.isVisible()).toBe(true);
+    await page.getByLabel('Environment', { exact: true }).selectOption('paged');
+    await rowsBecome((rows) => rows.length === 100 && rows[0] === seeded[0]!.id);
+    await more.click();
+    await rowsBecome((rows) => rows.length === 200);
+    await more.click();
+    const all = await rowsBecome((rows) => rows.length === 230);
+    expect(all).toEqual(seeded.map((j) => j.id));
+    expect(await more.isVisible()).toBe(false);
+    expect(await page.locator('#jobs-summary').textContent()).toMatch(/^230 jobs · updated/);
   });
 });

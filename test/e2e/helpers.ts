@@ -33,6 +33,8 @@ export interface ImportStack {
     'inbound' | 'archive' | 'results' | 'templates' | 'recurringInbound' | 'outbound' | 'staged',
     string
   >;
+  /** The job index's tables of this stack. */
+  tables: { jobs: string; jobIds: string };
   /** The stack's data dir (durable state under `devhost/`). */
   dataDir: string;
   /** Every log line the host printed (for the secret scan). */
@@ -138,6 +140,8 @@ export async function startImportStack(
     outbound: `e2e${suffix}-outbound`,
     staged: `e2e${suffix}-staged`,
   };
+  // the job index's tables too: each stack lists its own jobs only
+  const tables = { jobs: `e2e${suffix}jobs`, jobIds: `e2e${suffix}jobids` };
   const dataDir = mkdtempSync(join(tmpdir(), 'dmf-e2e-'));
   const logs: string[] = [];
   // the app's shared F&O clients log to the console: capture that too for the secret scan
@@ -173,6 +177,8 @@ export async function startImportStack(
       DMF_TEMPLATES_CONTAINER: names.templates,
       DMF_RECURRING_INBOUND_CONTAINER: names.recurringInbound,
       DMF_OUTBOUND_CONTAINER: names.outbound,
+      DMF_JOBS_TABLE: tables.jobs,
+      DMF_JOB_IDS_TABLE: tables.jobIds,
       DMF_SOURCE_CONTAINERS: `${names.inbound},${names.staged}`,
       ...options.appSettings,
     },
@@ -222,6 +228,7 @@ export async function startImportStack(
     stack,
     containers,
     names,
+    tables,
     dataDir,
     logs,
     api,

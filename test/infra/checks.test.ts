@@ -161,6 +161,8 @@ describe('each cross-check fails when infra/ misses something', () => {
     expect(checks.checkHardening(files, found, '22')).toEqual([]);
     expect(checks.checkParamDescriptions(files)).toEqual([]);
     const used = checks.usedNames(DEFAULT_NAMES, SETTING_NAMES, found.settings);
+    expect(used.problems).toEqual([]);
+    expect(used.names.filter((n) => n.kind === 'table').map((n) => n.name)).toEqual(['dmfjobs', 'dmfjobids']);
     expect(checks.checkNames(used.names, checks.declaredNames(files).declared)).toEqual([]);
   });
 
@@ -207,12 +209,16 @@ describe('each cross-check fails when infra/ misses something', () => {
     expect(checks.checkReferencedSettingKeys([], {})).toHaveLength(1);
   });
 
-  it('a container, queue or topic the app uses that is not declared', () => {
+  it('a container, table, queue or topic the app uses that is not declared', () => {
     const noArchive = infra({ file: 'main.bicep', from: "\n  'dmf-archive'", to: '' });
     const found = settingsOf(noArchive);
     const used = checks.usedNames(DEFAULT_NAMES, SETTING_NAMES, found.settings).names;
     expect(checks.checkNames(used, checks.declaredNames(noArchive).declared)).toEqual([
       'blob container "dmf-archive" (DMF_ARCHIVE_CONTAINER (default)) is not declared in the Bicep',
+    ]);
+    const noJobIds = infra({ file: 'main.bicep', from: "\n  'dmfjobids'", to: '' });
+    expect(checks.checkNames(used, checks.declaredNames(noJobIds).declared)).toEqual([
+      'table "dmfjobids" (DMF_JOB_IDS_TABLE (default)) is not declared in the Bicep',
     ]);
     const renamedQueue = infra({ file: 'main.bicep', from: "name: 'dmf-commands'", to: "name: 'commands'" });
     expect(checks.checkNames(used, checks.declaredNames(renamedQueue).declared)).toEqual([
@@ -247,6 +253,39 @@ describe('each cross-check fails when infra/ misses something', () => {
     expect(used.find((u) => u.source === 'DMF_INBOUND_CONTAINER')?.name).toBe('incoming');
     expect(checks.usedNames({ somethingElse: 'x' }, {}, new Map()).problems).toEqual([
       expect.stringContaining('DEFAULT_NAMES.somethingElse: unknown kind'),
+    ]);
+  });
+
+  it('the job index reaches its tables with the app identity, with either durable backend', () => {
+    const jobIndexProblems = (files: checks.BicepFiles): string[] => {
+      const found = settingsOf(files);
+      const identity = checks.checkSameIdentity(files, found);
+      return checks.checkJobIndexAccess(found, checks.roleAssignments(files), identity.appPrincipal);
+    };
+    expect(jobIndexProblems(infra())).toEqual([]);
+    // the role only while Durable Functions needs tables (the Azure Storage backend)
+    expect(
+      jobIndexProblems(
+        infra({
+          file: 'modules/roles.bicep',
+          from: "resource appTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {",
+          to: "resource appTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (durableBackend == 'azureStorage') {",
+        }),
+      ),
+    ).toEqual([
+      expect.stringContaining('the job index needs an unconditional "Storage Table Data Contributor"'),
+    ]);
+    expect(
+      jobIndexProblems(
+        infra({
+          file: 'modules/functionapp.bicep',
+          from: '  AzureWebJobsStorage__accountName: storageAccountName\n',
+          to: '  AzureWebJobsStorage__blobServiceUri: storageAccountName\n',
+        }),
+      ),
+    ).toEqual([
+      expect.stringContaining("with durableBackend 'azureStorage' neither AzureWebJobsStorage__accountName"),
+      expect.stringContaining("with durableBackend 'scheduler' neither AzureWebJobsStorage__accountName"),
     ]);
   });
 

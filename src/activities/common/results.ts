@@ -1,16 +1,17 @@
 /**
  * How every kind of job ends: its source moved into the archive, its result JSON written to the
- * results container, its CloudEvent published. Each step is idempotent, so an activity retry is
+ * results container, the job listed as final in the job index, its CloudEvent published. Each step is idempotent, so an activity retry is
  * harmless.
  */
 import type { Runtime } from '../../shared/app/runtime.js';
 import { createCloudEvent, publishCloudEvent } from '../../shared/events/index.js';
-import type { BlobRef } from '../../shared/jobs/index.js';
+import type { BlobRef, JobKind } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import {
   blobExists,
   isNotFound,
   moveBlob,
+  recordJob,
   resultBlobPath,
   writeJsonBlob,
 } from '../../shared/storage/index.js';
@@ -55,6 +56,26 @@ export async function storeResult<T extends { id: string; resultBlob?: string }>
   const stored: T = { ...result, resultBlob: `${results.containerName}/${path}` };
   await writeJsonBlob(results, path, stored);
   return stored;
+}
+
+/**
+ * Lists a finished job in the job index from its result (the orchestration's output), as the job
+ * API derives it from a completed orchestration. Never throws: the result JSON is written first,
+ * and `dmf admin reindex` lists it from there.
+ */
+export async function recordFinal(
+  runtime: Runtime,
+  logger: Logger,
+  kind: JobKind,
+  result: { id: string; timings: { requestedAt: string } },
+): Promise<void> {
+  await recordJob(runtime.jobIndex, logger, kind, {
+    instanceId: result.id,
+    runtimeStatus: 'Completed',
+    output: result,
+    createdTime: result.timings.requestedAt,
+    lastUpdatedTime: new Date(),
+  });
 }
 
 /**

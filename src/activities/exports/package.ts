@@ -9,17 +9,18 @@ import { defineActivity, ownValue } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
 import { DmfApiError, DmfErrorCode, downloadSasStream } from '../../shared/dmf/index.js';
 import { EXPORT_EVENT_SOURCE, EXPORT_EVENT_TYPES } from '../../shared/events/index.js';
-import type { ExportResult, StoredBlob } from '../../shared/jobs/index.js';
+import { instanceIdOfExecution, type ExportResult, type StoredBlob } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { blobSource, openPackage } from '../../shared/packages/index.js';
 import {
   exportLogicalPath,
   exportPackageBlobPath,
+  recordStage,
   unpackedEntryBlobPath,
   uploadStreamTo,
 } from '../../shared/storage/index.js';
 import { knownExecutionStatus, throttledBy, type Throttled } from '../common/executions.js';
-import { publishOutcome, storeResult } from '../common/results.js';
+import { publishOutcome, recordFinal, storeResult } from '../common/results.js';
 
 /** Timeout of the wait for the package download's headers. */
 export const PACKAGE_DOWNLOAD_TIMEOUT_MS = 120_000;
@@ -154,6 +155,7 @@ export async function finishExport(
   logger: Logger,
 ): Promise<ExportResult> {
   const final = await storeResult(runtime, exportLogicalPath(result.environment, result.project), result);
+  await recordFinal(runtime, logger, 'export', final);
   await publishOutcome(runtime, final, {
     types: EXPORT_EVENT_TYPES,
     source: EXPORT_EVENT_SOURCE,
@@ -163,12 +165,25 @@ export async function finishExport(
   return final;
 }
 
-/** {@link startExport} as an activity. */
+/** {@link startExport} as an activity; the job index then shows the export Running (Polling). */
 export const startActivity = defineActivity({
   name: 'exportStart',
   input: ExportStartInputSchema,
   log: ({ executionId }) => ({ executionId }),
-  handler: (input, { runtime, logger }) => startExport(runtime, input, logger),
+  handler: async (input, { runtime, logger }) => {
+    const started = await startExport(runtime, input, logger);
+    const id = instanceIdOfExecution(input.executionId);
+    // throttled or not started (the all-zero GUID): F&O runs nothing yet, the orchestration asks again
+    if (id !== undefined && started.kind !== 'throttled' && started.kind !== 'notStarted') {
+      await recordStage(runtime.jobIndex, logger, id, {
+        status: 'Running',
+        stage: 'Polling',
+        executionId: started.executionId,
+        updatedAt: new Date().toISOString(),
+      });
+    }
+    return started;
+  },
 });
 
 /** {@link storeExport} as an activity. */

@@ -1,6 +1,6 @@
 /**
  * The import's finish stage: archive the source (copy, verify, delete), drop staging blobs, write
- * the result JSON, publish the CloudEvent. Every step is idempotent, so an activity retry is harmless.
+ * the result JSON, list the final job in the job index, publish the CloudEvent. Every step is idempotent, so an activity retry is harmless.
  */
 import { z } from 'zod';
 import { defineActivity, ownValue } from '../../shared/app/activity.js';
@@ -9,7 +9,7 @@ import { IMPORT_EVENT_TYPES } from '../../shared/events/index.js';
 import { BlobRefSchema, type ImportResult } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { archiveBlobPath, isNotFound, storageError } from '../../shared/storage/index.js';
-import { archiveSource, publishOutcome, storeResult } from '../common/results.js';
+import { archiveSource, publishOutcome, recordFinal, storeResult } from '../common/results.js';
 
 /** Input of the finish activity (written by the import orchestration). */
 export const FinishInputSchema = z.object({
@@ -54,6 +54,7 @@ export async function finishImport(
       });
   }
   result = await storeResult(runtime, input.logicalPath, result);
+  await recordFinal(runtime, logger, 'import', result);
   await publishOutcome(runtime, result, { types: IMPORT_EVENT_TYPES, subject: input.logicalPath });
   logger.info(`Import ${result.id} finished: ${result.status}; result in ${result.resultBlob}`);
   return result;

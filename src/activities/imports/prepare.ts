@@ -10,7 +10,13 @@ import type { Runtime } from '../../shared/app/runtime.js';
 import { getDataProject, getEnvironment, type PollingConfig } from '../../shared/config/index.js';
 import { downloadSasStream } from '../../shared/dmf/index.js';
 import { DmfFunctionsError, PackageError } from '../../shared/errors.js';
-import { ImportInputSchema, type BlobRef, type ImportInput, type JobError } from '../../shared/jobs/index.js';
+import {
+  executionIdFor,
+  ImportInputSchema,
+  type BlobRef,
+  type ImportInput,
+  type JobError,
+} from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import {
   blobSource,
@@ -26,6 +32,7 @@ import {
   isNotFound,
   printable,
   readSourceUrl,
+  recordJob,
   stagingBlobPath,
   storageError,
   uploadStreamTo,
@@ -252,10 +259,26 @@ export async function prepareImport(
   };
 }
 
-/** The prepare stage as an activity: input and instance id in, {@link PrepareResult} out. */
+/**
+ * The prepare stage as an activity: input and instance id in, {@link PrepareResult} out. A prepared
+ * import is listed as waiting for its environment's slot (a refused one is listed by its finish).
+ */
 export const prepareActivity = defineActivity({
   name: 'importPrepare',
   input: z.object({ input: ImportInputSchema, instanceId: z.string() }),
   log: ({ instanceId }) => ({ instanceId }),
-  handler: ({ input, instanceId }, { runtime, logger }) => prepareImport(runtime, input, instanceId, logger),
+  handler: async ({ input, instanceId }, { runtime, logger }) => {
+    const prepared = await prepareImport(runtime, input, instanceId, logger);
+    if (prepared.ok) {
+      await recordJob(runtime.jobIndex, logger, 'import', {
+        instanceId,
+        runtimeStatus: 'Running',
+        input,
+        customStatus: { stage: 'WaitingForSlot', executionId: executionIdFor(instanceId), polls: 0 },
+        createdTime: input.requestedAt,
+        lastUpdatedTime: new Date(),
+      });
+    }
+    return prepared;
+  },
 });

@@ -8,7 +8,7 @@ import type { Runtime } from '../../shared/app/runtime.js';
 import { DmfApiError, DmfErrorCode, uploadPackageToSas } from '../../shared/dmf/index.js';
 import { BlobRefSchema } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
-import { openBlobStream } from '../../shared/storage/index.js';
+import { openBlobStream, recordStage, type JobStagePatch } from '../../shared/storage/index.js';
 import { knownExecutionStatus, throttledBy, type Throttled } from '../common/executions.js';
 
 /** Block size of the package upload (memory ≈ block size × concurrency, whatever the package size). */
@@ -141,10 +141,28 @@ async function sendPackage(
   return { kind: 'started', executionId, alreadyStarted: false, bytes };
 }
 
-/** {@link uploadAndStart} as an activity. */
+/**
+ * {@link uploadAndStart} as an activity. The job index shows the job Running (Uploading) while it
+ * uploads — written beside the upload, off its path — and Polling once F&O accepted it.
+ */
 export const uploadAndStartActivity = defineActivity({
   name: 'importUploadAndStart',
   input: UploadAndStartInputSchema,
   log: ({ instanceId }) => ({ instanceId }),
-  handler: (input, { runtime, logger }) => uploadAndStart(runtime, input, logger),
+  handler: async (input, { runtime, logger }) => {
+    const stage = (patch: Omit<JobStagePatch, 'status' | 'updatedAt'>): Promise<void> =>
+      recordStage(runtime.jobIndex, logger, input.instanceId, {
+        status: 'Running',
+        updatedAt: new Date().toISOString(),
+        ...patch,
+      });
+    const uploading = stage({ stage: 'Uploading' });
+    const started = await uploadAndStart(runtime, input, logger);
+    await uploading;
+    // throttled or refused: F&O runs nothing, the orchestration decides (and records) what follows
+    if (started.kind !== 'throttled' && started.kind !== 'refused') {
+      await stage({ stage: 'Polling', executionId: started.executionId });
+    }
+    return started;
+  },
 });

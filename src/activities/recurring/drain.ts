@@ -5,14 +5,16 @@
  * A message that reappears (un-acked, visibility timeout) overwrites nothing and is simply acked.
  */
 import { z } from 'zod';
-import { defineActivity } from '../../shared/app/activity.js';
+import { defineActivity, ownValue } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
 import type { DequeuedMessage } from '../../shared/dmf/index.js';
 import { RECURRING_EVENT_SOURCE, RECURRING_EVENT_TYPES } from '../../shared/events/index.js';
+import { DrainInputSchema, type DrainSummary } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import {
   fileMissingBlobPath,
   isNotFound,
+  recordJob,
   recurringExportBlobPath,
   storageError,
   uploadStreamTo,
@@ -261,4 +263,33 @@ export const fileMissingActivity = defineActivity({
     acked: z.boolean(),
   }),
   handler: (input, { runtime }) => recordFileMissing(runtime, input),
+});
+
+/** Input of {@link recordRunActivity}: the run's input and its counters so far (or its summary). */
+export const RecordRunInputSchema = z.object({
+  instanceId: z.string(),
+  run: DrainInputSchema,
+  /** The summary of a finished run; absent while it continues (as new). */
+  summary: ownValue<DrainSummary>('the drain summary').optional(),
+});
+
+/**
+ * Lists a drain run that handled messages in the job index: while it continues as new (Running,
+ * its counters so far) and when it ends (its summary). Runs that found the queue empty are not
+ * listed. Never fails (see `recordJob`).
+ */
+export const recordRunActivity = defineActivity({
+  name: 'recurringRecordRun',
+  input: RecordRunInputSchema,
+  log: ({ instanceId }) => ({ instanceId }),
+  handler: async ({ instanceId, run, summary }, { runtime, logger }): Promise<void> => {
+    await recordJob(runtime.jobIndex, logger, 'recurringExport', {
+      instanceId,
+      runtimeStatus: summary ? 'Completed' : 'Running',
+      input: run,
+      ...(summary ? { output: summary } : { customStatus: run.counters }),
+      createdTime: run.scheduledFor,
+      lastUpdatedTime: new Date(),
+    });
+  },
 });

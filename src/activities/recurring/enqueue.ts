@@ -27,12 +27,13 @@ import {
   enqueuedMarkerPath,
   isNotFound,
   openBlobStream,
+  recordJob,
   recurringLogicalPath,
   storageError,
   writeJsonBlob,
 } from '../../shared/storage/index.js';
 import { throttledBy, type Throttled } from '../common/executions.js';
-import { archiveSource, publishEvent, storeResult } from '../common/results.js';
+import { archiveSource, publishEvent, recordFinal, storeResult } from '../common/results.js';
 
 /**
  * Output of the enqueue activity: enqueued (with the entity labels of a package job's manifest, for
@@ -295,6 +296,7 @@ export async function finishRecurringImport(
     if (archivedTo) final.archivedTo = archivedTo;
   }
   final = await storeResult(runtime, logicalPath, final);
+  await recordFinal(runtime, logger, 'recurringImport', final);
   await publishEvent(runtime, {
     id: final.id,
     type:
@@ -311,12 +313,26 @@ export async function finishRecurringImport(
   return final;
 }
 
-/** Enqueues the file (see {@link enqueueFile}). */
+/** Enqueues the file (see {@link enqueueFile}); the job index then shows it Running (Polling). */
 export const enqueueActivity = defineActivity({
   name: 'recurringEnqueue',
   input: RecurringImportInputSchema.extend({ instanceId: z.string() }),
   log: ({ instanceId }) => ({ instanceId }),
-  handler: (input, { runtime, logger }) => enqueueFile(runtime, input, logger),
+  handler: async (input, { runtime, logger }) => {
+    const enqueued = await enqueueFile(runtime, input, logger);
+    if (enqueued.kind === 'enqueued') {
+      const { instanceId, ...orchestrationInput } = input;
+      await recordJob(runtime.jobIndex, logger, 'recurringImport', {
+        instanceId,
+        runtimeStatus: 'Running',
+        input: orchestrationInput,
+        customStatus: { stage: 'Polling', messageId: enqueued.messageId },
+        createdTime: input.requestedAt,
+        lastUpdatedTime: new Date(),
+      });
+    }
+    return enqueued;
+  },
 });
 
 /** One GetMessageStatus (see {@link messageStatus}). */

@@ -1,5 +1,5 @@
 /** The recurring integrations' activities (durable names `recurring…`). */
-import { ackBatchActivity, dequeueBatchActivity, fileMissingActivity } from './drain.js';
+import { ackBatchActivity, dequeueBatchActivity, fileMissingActivity, recordRunActivity } from './drain.js';
 import {
   enqueueActivity,
   executionIdActivity,
@@ -13,6 +13,7 @@ export const RECURRING_ACTIVITIES = {
   dequeueBatch: dequeueBatchActivity,
   ackBatch: ackBatchActivity,
   fileMissing: fileMissingActivity,
+  recordRun: recordRunActivity,
   enqueue: enqueueActivity,
   messageStatus: messageStatusActivity,
   executionId: executionIdActivity,

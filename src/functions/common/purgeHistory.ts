@@ -1,12 +1,13 @@
 /**
  * Timer: purges the Durable Functions history of finished jobs older than DMF_PURGE_AFTER_DAYS, so
- * the instance and history tables (which the jobs API and the schedule checks query on every call)
- * stop growing. A job's result stays in the results container (`result.json`, error files), so its
- * outcome stays readable after the purge; only the jobs API stops listing it.
+ * the instance and history tables stop growing. A job's result stays in the results container
+ * (`result.json`, error files), so its outcome stays readable after the purge, and it stays in the
+ * jobs list (the job index) until DMF_JOB_INDEX_DAYS, when this timer deletes its index rows too.
  */
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import * as df from 'durable-functions';
 import { getRuntime, invocationLogger } from '../../shared/app/runtime.js';
+import type { JobIndex } from '../../shared/storage/index.js';
 
 /** Name of the timer function. */
 export const PURGE_HISTORY_FUNCTION = 'purgeHistoryTimer';
@@ -54,9 +55,24 @@ export async function purgeFinishedInstances(
   return { purged: result.instancesDeleted, createdBefore };
 }
 
+/**
+ * Deletes the jobs listed (requested) more than `days` days before `now` from the job index; 0
+ * days: none. @returns the jobs deleted and the time before which they were listed.
+ */
+export async function purgeJobIndex(
+  index: Pick<JobIndex, 'purge'>,
+  days: number,
+  now: Date,
+): Promise<{ purged: number; listedBefore?: Date }> {
+  if (days <= 0) return { purged: 0 };
+  const listedBefore = new Date(now.getTime() - days * 86_400_000);
+  return { purged: await index.purge(listedBefore), listedBefore };
+}
+
 /** The timer's handler. */
 export async function handlePurgeHistory(_timer: Timer, context: InvocationContext): Promise<void> {
-  const days = getRuntime().config.purgeAfterDays;
+  const runtime = getRuntime();
+  const days = runtime.config.purgeAfterDays;
   const logger = invocationLogger(context);
   const outcome = await purgeFinishedInstances(df.getClient(context), days, new Date());
   if (outcome.createdBefore)
@@ -64,6 +80,13 @@ export async function handlePurgeHistory(_timer: Timer, context: InvocationConte
       `Purged the durable history of ${outcome.purged} finished instance(s) created before ${outcome.createdBefore.toISOString()} (DMF_PURGE_AFTER_DAYS=${days})`,
     );
   else logger.info('Durable history kept: DMF_PURGE_AFTER_DAYS is 0');
+  const indexDays = runtime.config.jobIndexDays;
+  const index = await purgeJobIndex(runtime.jobIndex, indexDays, new Date());
+  if (index.listedBefore)
+    logger.info(
+      `Deleted ${index.purged} job(s) requested before ${index.listedBefore.toISOString()} from the job index (DMF_JOB_INDEX_DAYS=${indexDays})`,
+    );
+  else logger.info('Job index kept: DMF_JOB_INDEX_DAYS is 0');
 }
 
 app.timer(PURGE_HISTORY_FUNCTION, {

@@ -18,7 +18,7 @@ export async function handleExportSchedule(_timer: Timer, context: InvocationCon
   if (scheduled.length === 0) return;
   const client = df.getClient(context);
   const longest = Math.max(...scheduled.map((p) => p.polling.deadlineHours));
-  const running = await runningExports(client, new Date(now.getTime() - (longest + 1) * 3_600_000));
+  const running = await runningExports(runtime.jobIndex, new Date(now.getTime() - (longest + 1) * 3_600_000));
   for (const plan of planScheduledExports(runtime.config, now, (env, project) =>
     running.has(`${env}/${project}`),
   )) {

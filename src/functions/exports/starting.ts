@@ -2,11 +2,11 @@
  * The use cases behind the export triggers: resolve a data project into an `exportPackage` input,
  * start it under a deterministic instance id (never twice) and plan scheduled runs.
  */
-import * as df from 'durable-functions';
 import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
-import { isActive, startOnce } from '../../shared/app/durableClient.js';
+import { startOnce } from '../../shared/app/durableClient.js';
 import { ORCHESTRATORS } from '../../shared/app/names.js';
+import { getRuntime } from '../../shared/app/runtime.js';
 import {
   legalEntitySchema,
   NAME_PATTERN,
@@ -14,8 +14,8 @@ import {
   type DataProjectConfig,
 } from '../../shared/config/index.js';
 import { InputError } from '../../shared/errors.js';
-import { exportInstanceId, recordOf, type ExportInput } from '../../shared/jobs/index.js';
-import { findDataProject } from '../../shared/storage/index.js';
+import { executionIdFor, exportInstanceId, type ExportInput } from '../../shared/jobs/index.js';
+import { findDataProject, recordJob, type JobIndex } from '../../shared/storage/index.js';
 import { latestOccurrence, SCHEDULE_CATCH_UP_MS } from '../common/schedules.js';
 
 /** Options of an export request (HTTP body, command). */
@@ -88,13 +88,30 @@ export function plannedExport(
   };
 }
 
-/** Starts `exportPackage` under `instanceId` unless that instance exists (any state). */
+/** Starts `exportPackage` under `instanceId` unless that instance exists (any state); lists it in the job index. */
 export async function startExportJob(
   client: DurableClient,
   instanceId: string,
   input: ExportInput,
 ): Promise<{ instanceId: string; started: boolean }> {
   const started = await startOnce(client, ORCHESTRATORS.exportPackage, instanceId, input);
+  if (started === 'started') {
+    const { jobIndex, logger } = getRuntime();
+    await recordJob(
+      jobIndex,
+      logger,
+      'export',
+      {
+        instanceId,
+        runtimeStatus: 'Pending',
+        input,
+        customStatus: { stage: 'Starting', executionId: executionIdFor(instanceId), polls: 0, urlPolls: 0 },
+        createdTime: input.requestedAt,
+        lastUpdatedTime: new Date(),
+      },
+      { insertOnly: true },
+    );
+  }
   return { instanceId, started: started === 'started' };
 }
 
@@ -139,22 +156,24 @@ export function planScheduledExports(
   return plans;
 }
 
-/** `{environment}/{project}` of every export still running among the instances created since `since`. */
-export async function runningExports(client: DurableClient, since: Date): Promise<Set<string>> {
-  const statuses = await client.getStatusBy({
-    createdTimeFrom: since,
-    runtimeStatus: [
-      df.OrchestrationRuntimeStatus.Pending,
-      df.OrchestrationRuntimeStatus.Running,
-      df.OrchestrationRuntimeStatus.ContinuedAsNew,
-      df.OrchestrationRuntimeStatus.Suspended,
-    ],
-  });
+/**
+ * `{environment}/{project}` of every export still running (Pending or Running) among those
+ * requested since `since`, from the job index: a key range of the last hours, filtered on the
+ * service by kind and status.
+ */
+export async function runningExports(index: JobIndex, since: Date): Promise<Set<string>> {
   const running = new Set<string>();
-  for (const s of statuses) {
-    if (s.name !== ORCHESTRATORS.exportPackage || !isActive(s)) continue;
-    const input = recordOf(s.input);
-    running.add(`${String(input.environment)}/${String(input.project)}`);
-  }
+  let continuation: string | undefined;
+  do {
+    const page = await index.list({
+      top: 1000,
+      since,
+      kinds: ['export'],
+      statuses: ['Pending', 'Running'],
+      ...(continuation ? { continuation } : {}),
+    });
+    for (const job of page.jobs) running.add(`${String(job.environment)}/${String(job.project)}`);
+    continuation = page.continuation;
+  } while (continuation);
   return running;
 }

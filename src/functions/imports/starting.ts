@@ -7,10 +7,15 @@ import { z } from 'zod';
 import { enqueueSignal } from '../../orchestrators/imports/slot.js';
 import { findStatus, startOnce } from '../../shared/app/durableClient.js';
 import { ORCHESTRATORS } from '../../shared/app/names.js';
-import type { Runtime } from '../../shared/app/runtime.js';
+import { getRuntime, type Runtime } from '../../shared/app/runtime.js';
 import { legalEntitySchema, NAME_PATTERN, type AppConfig } from '../../shared/config/index.js';
 import { InputError } from '../../shared/errors.js';
-import { importInstanceId, type ImportInput, type ImportSource } from '../../shared/jobs/index.js';
+import {
+  executionIdFor,
+  importInstanceId,
+  type ImportInput,
+  type ImportSource,
+} from '../../shared/jobs/index.js';
 import {
   blobPath,
   checkFileName,
@@ -21,6 +26,7 @@ import {
   inboundPath,
   isNotFound,
   printable,
+  recordJob,
   resolveInboundPath,
   sourceUrlBlobPath,
   storageError,
@@ -38,7 +44,8 @@ export interface StartOutcome {
 /**
  * Starts `importPackage` under `instanceId` unless an instance with that id exists (in any state):
  * duplicate deliveries of one file version are no-ops. The import's place in its environment's
- * queue is taken here, so imports run in the order the triggers received them.
+ * queue is taken here, so imports run in the order the triggers received them; a started import
+ * is listed in the job index at once (Pending, Preparing).
  */
 export async function startImport(
   client: DurableClient,
@@ -67,6 +74,23 @@ export async function startImport(
   const started = await startOnce(client, ORCHESTRATORS.importPackage, instanceId, input, {
     checkFirst: false,
   });
+  if (started === 'started') {
+    const { jobIndex, logger } = getRuntime();
+    await recordJob(
+      jobIndex,
+      logger,
+      'import',
+      {
+        instanceId,
+        runtimeStatus: 'Pending',
+        input,
+        customStatus: { stage: 'Preparing', executionId: executionIdFor(instanceId), polls: 0 },
+        createdTime: input.requestedAt,
+        lastUpdatedTime: new Date(),
+      },
+      { insertOnly: true },
+    );
+  }
   return { instanceId, started: started === 'started' };
 }
 

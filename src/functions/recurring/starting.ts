@@ -7,7 +7,7 @@
 import type { DurableClient } from 'durable-functions';
 import { findStatus, isActive, startOnce } from '../../shared/app/durableClient.js';
 import { ORCHESTRATORS } from '../../shared/app/names.js';
-import type { Runtime } from '../../shared/app/runtime.js';
+import { getRuntime, type Runtime } from '../../shared/app/runtime.js';
 import {
   DEFAULT_POLLING,
   guidSchema,
@@ -28,6 +28,7 @@ import {
   isNotFound,
   legalEntityProblem,
   printable,
+  recordJob,
   segmentProblem,
   storageError,
 } from '../../shared/storage/index.js';
@@ -195,13 +196,31 @@ export function recurringBlobImport(
   };
 }
 
-/** Starts `recurringImport` unless that instance exists (a duplicate delivery of one blob version). */
+/** Starts `recurringImport` unless that instance exists (a duplicate delivery of one blob version); lists it in the job index. */
 export async function startRecurringImport(
   client: DurableClient,
   instanceId: string,
   input: RecurringImportInput,
 ): Promise<boolean> {
-  return (await startOnce(client, ORCHESTRATORS.recurringImport, instanceId, input)) === 'started';
+  const started = (await startOnce(client, ORCHESTRATORS.recurringImport, instanceId, input)) === 'started';
+  if (started) {
+    const { jobIndex, logger } = getRuntime();
+    await recordJob(
+      jobIndex,
+      logger,
+      'recurringImport',
+      {
+        instanceId,
+        runtimeStatus: 'Pending',
+        input,
+        customStatus: { stage: 'Enqueueing' },
+        createdTime: input.requestedAt,
+        lastUpdatedTime: new Date(),
+      },
+      { insertOnly: true },
+    );
+  }
+  return started;
 }
 
 /** Outcome of {@link startForBlob}. */

@@ -2,7 +2,8 @@
  * The recurring export drain: one singleton per environment + activity. Loops dequeue+store (a
  * batch per activity call) → ack (a batch per activity call, failed acks retried on durable timers)
  * → events, until the queue answers 204 or the run's cap; `continueAsNew` every
- * {@link DRAIN_EPISODE_BATCHES} batches keeps the history small. An ack that still fails after
+ * {@link DRAIN_EPISODE_BATCHES} batches keeps the history small. A run that handled messages is
+ * listed in the job index before each `continueAsNew` and at its end (`recurringRecordRun`). An ack that still fails after
  * {@link ACK_ROUNDS} rounds is counted, not fatal: the message reappears after F&O's visibility
  * timeout, is found already stored and is simply acked then.
  */
@@ -36,13 +37,28 @@ export function* recurringExportDrainOrchestrator(
   };
   counters.episodes++;
   const target = { environment: input.environment, activityId: input.activityId };
-  const summary = (emptied: boolean): DrainSummary => ({
-    ...counters,
-    ...target,
-    scheduledFor: input.scheduledFor,
-    emptied,
-    finishedAt: context.df.currentUtcDateTime.toISOString(),
-  });
+
+  /** Lists the run in the job index when it handled messages (empty runs are not listed). */
+  function* record(summary?: DrainSummary): Generator<Task, void, unknown> {
+    if (counters.processed === 0) return;
+    yield* callActivity(
+      context,
+      RECURRING_ACTIVITIES.recordRun,
+      { instanceId: context.df.instanceId, run: { ...input, counters }, ...(summary ? { summary } : {}) },
+      { attempts: 2, firstMs: 1_000 },
+    );
+  }
+  function* finish(emptied: boolean): Generator<Task, DrainSummary, unknown> {
+    const summary: DrainSummary = {
+      ...counters,
+      ...target,
+      scheduledFor: input.scheduledFor,
+      emptied,
+      finishedAt: context.df.currentUtcDateTime.toISOString(),
+    };
+    yield* record(summary);
+    return summary;
+  }
 
   function* ackAll(items: AckInput[]): Generator<Task, void, unknown> {
     let pending = items;
@@ -70,7 +86,7 @@ export function* recurringExportDrainOrchestrator(
 
   for (let batch = 0; batch < DRAIN_EPISODE_BATCHES; batch++) {
     const room = input.maxMessages - counters.processed;
-    if (room <= 0) return summary(false);
+    if (room <= 0) return yield* finish(false);
     context.df.setCustomStatus({ ...counters });
     const next = yield* callActivity(
       context,
@@ -117,8 +133,9 @@ export function* recurringExportDrainOrchestrator(
       }
     }
     yield* ackAll(acks);
-    if (next.empty) return summary(true);
+    if (next.empty) return yield* finish(true);
   }
+  yield* record();
   context.df.continueAsNew({ ...input, counters });
   return undefined;
 }

@@ -15,7 +15,7 @@ import {
 } from '../config/index.js';
 import { createEnvironmentClients, type EnvironmentClients } from '../dmf/index.js';
 import { createLogger, type Logger } from '../log/index.js';
-import { createBlobService } from '../storage/index.js';
+import { createBlobService, createJobIndexTables, JobIndex } from '../storage/index.js';
 
 /** The shared services. */
 export interface Runtime {
@@ -31,6 +31,10 @@ export interface Runtime {
     /** Files dropped for recurring imports. */
     recurringInbound: ContainerClient;
   };
+  /** The process's logger (for work outside an invocation's own log). */
+  logger: Logger;
+  /** The job index (Table storage): the jobs list, written at each stage of every job. */
+  jobIndex: JobIndex;
   /** F&O clients of an environment (created once, so tokens are cached across invocations). */
   clients(environment: string): EnvironmentClients;
 }
@@ -59,6 +63,7 @@ export function createRuntime(env: AppSettingsEnv): Runtime {
   const logger = createLogger(console, { minLevel: 'info', bindings: { component: 'dmf' } });
   return {
     config,
+    logger,
     blobService,
     containers: {
       inbound: blobService.getContainerClient(c.inbound),
@@ -68,6 +73,7 @@ export function createRuntime(env: AppSettingsEnv): Runtime {
       outbound: blobService.getContainerClient(c.outbound),
       recurringInbound: blobService.getContainerClient(c.recurringInbound),
     },
+    jobIndex: new JobIndex(createJobIndexTables(config.storage.connection, config.storage.tables)),
     clients(environment) {
       let found = clients.get(environment);
       if (!found) {

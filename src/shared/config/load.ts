@@ -15,7 +15,13 @@ import {
   type EnvironmentConfig,
   type RecurringActivityConfig,
 } from './schema.js';
-import { DEFAULT_NAMES, DEFAULT_PURGE_AFTER_DAYS, MAX_PURGE_AFTER_DAYS, SETTING_NAMES } from './settings.js';
+import {
+  DEFAULT_JOB_INDEX_DAYS,
+  DEFAULT_NAMES,
+  DEFAULT_PURGE_AFTER_DAYS,
+  MAX_PURGE_AFTER_DAYS,
+  SETTING_NAMES,
+} from './settings.js';
 
 /** How the app reaches its storage account. */
 export type StorageConnection =
@@ -28,6 +34,8 @@ export type StorageConnection =
       kind: 'identity';
       /** e.g. `https://contoso.blob.core.windows.net`. */
       blobServiceUri: string;
+      /** e.g. `https://contoso.table.core.windows.net` (the job index). */
+      tableServiceUri: string;
       accountName?: string;
       /** `managedidentity` when set so. */
       credential?: string;
@@ -46,6 +54,8 @@ export interface StorageConfig {
     recurringInbound: string;
     templates: string;
   };
+  /** The job index's tables (see src/shared/storage/jobIndex.ts). */
+  tables: { jobs: string; jobIds: string };
   /** Containers a caller may name as the source of an import (`DMF_SOURCE_CONTAINERS`). */
   sourceContainers: string[];
 }
@@ -81,6 +91,8 @@ export interface AppConfig {
   serviceBus: ServiceBusConfig;
   /** Days the durable history of finished jobs is kept (DMF_PURGE_AFTER_DAYS); 0: forever. */
   purgeAfterDays: number;
+  /** Days a job stays in the job index (0: forever). */
+  jobIndexDays: number;
   /** Where the JSON came from. */
   configSource:
     { setting: typeof SETTING_NAMES.config } | { setting: typeof SETTING_NAMES.configFile; path: string };
@@ -309,6 +321,7 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
   return issues;
 }
 
+const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
 const CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/;
 const ENTITY_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,258}[A-Za-z0-9_])?$/;
 
@@ -320,16 +333,38 @@ function readStorage(env: Env, issues: ConfigIssue[]): StorageConnection {
   const extra = { ...(credential ? { credential } : {}), ...(clientId ? { clientId } : {}) };
   const uri = setting(env, SETTING_NAMES.storageBlobServiceUri);
   const accountName = setting(env, SETTING_NAMES.storageAccountName);
+  const tableUri = setting(env, SETTING_NAMES.storageTableServiceUri);
+  const serviceUri = /^https?:\/\/[^\s/?#]+\/?[^\s?#]*$/;
+  if (tableUri !== undefined && !serviceUri.test(tableUri)) {
+    issues.push({
+      path: SETTING_NAMES.storageTableServiceUri,
+      message: 'must be a URL like https://contoso.table.core.windows.net',
+    });
+  }
   if (uri !== undefined) {
-    if (!/^https?:\/\/[^\s/?#]+\/?[^\s?#]*$/.test(uri)) {
+    if (!serviceUri.test(uri)) {
       issues.push({
         path: SETTING_NAMES.storageBlobServiceUri,
         message: 'must be a URL like https://contoso.blob.core.windows.net',
       });
     }
+    const blobServiceUri = uri.replace(/\/+$/, '');
+    // the job index lives in the same account: its table endpoint, unless given, is the blob one's
+    const derived = accountName
+      ? `https://${accountName}.table.core.windows.net`
+      : /\.blob\./.test(blobServiceUri)
+        ? blobServiceUri.replace('.blob.', '.table.')
+        : undefined;
+    if (tableUri === undefined && derived === undefined) {
+      issues.push({
+        path: SETTING_NAMES.storageTableServiceUri,
+        message: `not set, and not derivable from ${SETTING_NAMES.storageBlobServiceUri}: give the table service URI (the job index)`,
+      });
+    }
     return {
       kind: 'identity',
-      blobServiceUri: uri.replace(/\/+$/, ''),
+      blobServiceUri,
+      tableServiceUri: (tableUri ?? derived ?? '').replace(/\/+$/, ''),
       ...(accountName ? { accountName } : {}),
       ...extra,
     };
@@ -344,6 +379,7 @@ function readStorage(env: Env, issues: ConfigIssue[]): StorageConnection {
     return {
       kind: 'identity',
       blobServiceUri: `https://${accountName}.blob.core.windows.net`,
+      tableServiceUri: (tableUri ?? `https://${accountName}.table.core.windows.net`).replace(/\/+$/, ''),
       accountName,
       ...extra,
     };
@@ -556,6 +592,13 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       issues,
     ),
   };
+  const tables = {
+    jobs: named(env, SETTING_NAMES.jobsTable, DEFAULT_NAMES.jobsTable, TABLE_NAME, 'table', issues),
+    jobIds: named(env, SETTING_NAMES.jobIdsTable, DEFAULT_NAMES.jobIdsTable, TABLE_NAME, 'table', issues),
+  };
+  if (tables.jobs.toLowerCase() === tables.jobIds.toLowerCase()) {
+    issues.push({ path: SETTING_NAMES.jobIdsTable, message: `must differ from ${SETTING_NAMES.jobsTable}` });
+  }
   const sourceContainers = readSourceContainers(env, containers, issues);
   const commandsQueue = named(
     env,
@@ -578,6 +621,14 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     env,
     SETTING_NAMES.purgeAfterDays,
     DEFAULT_PURGE_AFTER_DAYS,
+    MAX_PURGE_AFTER_DAYS,
+    issues,
+  );
+
+  const jobIndexDays = days(
+    env,
+    SETTING_NAMES.jobIndexDays,
+    DEFAULT_JOB_INDEX_DAYS,
     MAX_PURGE_AFTER_DAYS,
     issues,
   );
@@ -615,9 +666,10 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     environments: parsed.environments,
     dataProjects,
     recurringActivities: parsed.recurringActivities,
-    storage: { connection: storageConnection, containers, sourceContainers },
+    storage: { connection: storageConnection, containers, sourceContainers, tables },
     serviceBus: { connection: serviceBusConnection, commandsQueue, eventsTopic },
     purgeAfterDays,
+    jobIndexDays,
     configSource: read.source,
   };
 }

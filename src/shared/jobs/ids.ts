@@ -23,9 +23,16 @@ export function importInstanceId(parts: { source: string; version: string }): st
   return `${IMPORT_INSTANCE_PREFIX}${digest(parts.source, parts.version)}`;
 }
 
+const EXECUTION_PREFIX = 'dmffn-';
+
 /** The F&O execution id of an import or export: derived from its instance id. */
 export function executionIdFor(instanceId: string): string {
-  return `dmffn-${instanceId}`;
+  return `${EXECUTION_PREFIX}${instanceId}`;
+}
+
+/** The instance id an execution id was derived from ({@link executionIdFor}), if it was. */
+export function instanceIdOfExecution(executionId: string): string | undefined {
+  return executionId.startsWith(EXECUTION_PREFIX) ? executionId.slice(EXECUTION_PREFIX.length) : undefined;
 }
 
 /** Instance id of an export: a hash of the environment, the data project and the request. */

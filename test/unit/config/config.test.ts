@@ -137,6 +137,7 @@ describe('loadConfig', () => {
         recurringInbound: 'dmf-recurring-inbound',
         templates: 'dmf-templates',
       },
+      tables: { jobs: 'dmfjobs', jobIds: 'dmfjobids' },
       sourceContainers: ['dmf-inbound'],
     });
     expect(config.serviceBus).toMatchObject({
@@ -355,8 +356,34 @@ describe('loadConfig', () => {
       kind: 'identity',
       accountName: 'contosodmf',
       blobServiceUri: 'https://contosodmf.blob.core.windows.net',
+      tableServiceUri: 'https://contosodmf.table.core.windows.net',
       credential: 'managedidentity',
     });
+    // the job index's table endpoint: from a blob URI, given, or refused when neither works
+    const identity = { ...baseEnv(), AzureWebJobsStorage: undefined };
+    expect(
+      loadConfig({
+        ...identity,
+        AzureWebJobsStorage__blobServiceUri: 'https://c.blob.core.usgovcloudapi.net',
+      }).storage.connection,
+    ).toMatchObject({ tableServiceUri: 'https://c.table.core.usgovcloudapi.net' });
+    expect(
+      loadConfig({
+        ...identity,
+        AzureWebJobsStorage__blobServiceUri: 'https://blobs.contoso.example',
+        AzureWebJobsStorage__tableServiceUri: 'https://tables.contoso.example/',
+      }).storage.connection,
+    ).toMatchObject({ tableServiceUri: 'https://tables.contoso.example' });
+    expect(
+      issuesOf(() =>
+        loadConfig({ ...identity, AzureWebJobsStorage__blobServiceUri: 'https://blobs.contoso.example' }),
+      ),
+    ).toEqual([expect.objectContaining({ path: 'AzureWebJobsStorage__tableServiceUri' })]);
+    expect(
+      issuesOf(() =>
+        loadConfig({ ...baseEnv(), DMF_JOBS_TABLE: 'dmf-jobs', DMF_JOB_IDS_TABLE: 'DMFJOBS' }),
+      ).map((i) => i.path),
+    ).toEqual(['DMF_JOBS_TABLE']);
     expect(config.serviceBus).toMatchObject({
       connection: { kind: 'identity', fullyQualifiedNamespace: 'contoso.servicebus.windows.net' },
       commandsQueue: 'dmf-commands-test',

@@ -553,11 +553,19 @@ const drainScenario: Scenario = {
   },
 };
 
+/** A drain that finds the queue empty: nothing to list in the job index, so no recordRun. */
+const emptyDrainScenario: Scenario = {
+  ...drainScenario,
+  key: 'drain-empty',
+  id: 'recurring-export-prod-empty',
+  answers: { recurringDequeueBatch: [ok({ items: [], empty: true })] },
+};
+
 describe.each([
   ['importPackage', importScenarios],
   ['exportPackage', exportScenarios],
   ['recurringImport', recurringScenarios],
-  ['recurringExportDrain', [drainScenario]],
+  ['recurringExportDrain', [drainScenario, emptyDrainScenario]],
 ])('%s task sequence', (_name, scenarios) => {
   it.each(scenarios.map((s) => [s.key, s] as const))('%s', async (_key, scenario) => {
     await run(scenario);
