@@ -5,6 +5,7 @@
  */
 import { Cron } from 'croner';
 import { z } from 'zod';
+import { recurringExportInstanceId } from '../jobs/ids.js';
 
 /** Names of environments, data projects: safe in blob paths, queue messages and logs. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -22,6 +23,9 @@ export const legalEntitySchema = z
   .string()
   .regex(LEGAL_ENTITY_PATTERN, 'must be an F&O legal entity (company id): 1-4 letters or digits, e.g. USMF');
 const GUID_PATTERN = /^(\{)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\})?$/i;
+
+/** Longest orchestration instance id the Durable Task Scheduler accepts (docs/scale.md). */
+export const MAX_INSTANCE_ID_LENGTH = 100;
 
 const name = z
   .string()
@@ -258,43 +262,57 @@ export const DataProjectConfigSchema = z.strictObject({
 export type DataProjectConfigInput = z.infer<typeof DataProjectConfigSchema>;
 
 /** One recurring integration activity (cloud only). */
-export const RecurringActivityConfigSchema = z.strictObject({
-  /** Activity id from F&O (with or without braces), normalized to lower case without braces. */
-  id: guidSchema,
-  /** Name of the (cloud) environment. */
-  environment: name,
-  direction: z.enum(['import', 'export']),
-  /** Import: entity label for a raw file (`?entity=`); absent for package jobs. */
-  entity: nonEmpty.optional(),
-  /** Import: legal entity (`?company=`). */
-  company: legalEntitySchema.optional(),
-  /** When to dequeue (export) or check statuses (import); required for exports. */
-  schedule: scheduleSchema.optional(),
-  /** Most messages dequeued per run. Default 10. */
-  maxMessagesPerRun: z.number().int().min(1).max(1000).default(10),
-  /**
-   * Ack a dequeued message whose file is missing (`IsDownLoadFileExist: false`). Default false:
-   * the message then reappears after 30 minutes instead of being lost.
-   */
-  ackWhenFileMissing: z.boolean().default(false),
-  /**
-   * Import: largest file enqueued (bytes). Default 45 MiB: F&O refuses bodies of about 50 MB with
-   * 413; larger files belong to the package API (a data project).
-   */
-  maxEnqueueBytes: z
-    .number()
-    .int()
-    .min(1)
-    .max(2 * 1024 * 1024 * 1024)
-    .optional(),
-  /**
-   * Import: the path segment after the activity id names the company (legal entity):
-   * `{environment}/{activityId}/{company}/[{entity}/]{file}`. Default false (company from `company`).
-   */
-  companyInPath: z.boolean().optional(),
-  /** Import: how GetMessageStatus is polled. Default the data project polling defaults. */
-  polling: PollingConfigSchema.optional(),
-});
+export const RecurringActivityConfigSchema = z
+  .strictObject({
+    /** Activity id from F&O (with or without braces), normalized to lower case without braces. */
+    id: guidSchema,
+    /** Name of the (cloud) environment. */
+    environment: name,
+    direction: z.enum(['import', 'export']),
+    /** Import: entity label for a raw file (`?entity=`); absent for package jobs. */
+    entity: nonEmpty.optional(),
+    /** Import: legal entity (`?company=`). */
+    company: legalEntitySchema.optional(),
+    /** When to dequeue (export) or check statuses (import); required for exports. */
+    schedule: scheduleSchema.optional(),
+    /** Most messages dequeued per run. Default 10. */
+    maxMessagesPerRun: z.number().int().min(1).max(1000).default(10),
+    /**
+     * Ack a dequeued message whose file is missing (`IsDownLoadFileExist: false`). Default false:
+     * the message then reappears after 30 minutes instead of being lost.
+     */
+    ackWhenFileMissing: z.boolean().default(false),
+    /**
+     * Import: largest file enqueued (bytes). Default 45 MiB: F&O refuses bodies of about 50 MB with
+     * 413; larger files belong to the package API (a data project).
+     */
+    maxEnqueueBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 * 1024 * 1024 * 1024)
+      .optional(),
+    /**
+     * Import: the path segment after the activity id names the company (legal entity):
+     * `{environment}/{activityId}/{company}/[{entity}/]{file}`. Default false (company from `company`).
+     */
+    companyInPath: z.boolean().optional(),
+    /** Import: how GetMessageStatus is polled. Default the data project polling defaults. */
+    polling: PollingConfigSchema.optional(),
+  })
+  .superRefine((v, ctx) => {
+    // The drain's instance id names the environment and the activity. The Durable Task Scheduler takes
+    // instance ids of at most 100 characters (docs/scale.md); checked on every backend, so switching
+    // the backend by configuration never strands a drain.
+    const instanceId = recurringExportInstanceId(v.environment, v.id);
+    if (v.direction === 'export' && instanceId.length > MAX_INSTANCE_ID_LENGTH) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['environment'],
+        message: `the drain's instance id "${instanceId}" would be ${instanceId.length} characters; the Durable Task Scheduler takes at most ${MAX_INSTANCE_ID_LENGTH}: use an environment name of at most ${MAX_INSTANCE_ID_LENGTH - (instanceId.length - v.environment.length)} characters`,
+      });
+    }
+  });
 /** A recurring activity, defaults applied. */
 export type RecurringActivityConfig = z.infer<typeof RecurringActivityConfigSchema>;
 

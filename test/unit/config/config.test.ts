@@ -180,6 +180,29 @@ describe('loadConfig', () => {
     expect(paths).toHaveLength(10);
   });
 
+  it('refuses an environment name that makes a drain instance id longer than the Durable Task Scheduler takes', () => {
+    const json = baseJson();
+    const long = `usmf-${'x'.repeat(45)}`; // 50 characters: 17 + 50 + 1 + 36 = 104
+    (json.environments as Record<string, unknown>[])[0]!.name = long;
+    for (const p of json.dataProjects as Record<string, unknown>[]) p.environment = long;
+    (json.recurringActivities as Record<string, unknown>[])[0]!.environment = long;
+    const found = issuesOf(() => loadConfig(baseEnv(json)));
+    expect(found).toEqual([
+      {
+        path: 'DMF_CONFIG.recurringActivities[0].environment',
+        message: expect.stringContaining(
+          '104 characters; the Durable Task Scheduler takes at most 100: use an environment name of at most 46 characters',
+        ),
+      },
+    ]);
+    // 46 characters fit exactly
+    const fits = `usmf-${'x'.repeat(41)}`;
+    (json.environments as Record<string, unknown>[])[0]!.name = fits;
+    for (const p of json.dataProjects as Record<string, unknown>[]) p.environment = fits;
+    (json.recurringActivities as Record<string, unknown>[])[0]!.environment = fits;
+    expect(() => loadConfig(baseEnv(json))).not.toThrow();
+  });
+
   it("refuses an import concurrency above 1 with the package API docs' sentence (F&O fails parallel imports)", () => {
     const json = baseJson();
     (json.environments as Record<string, unknown>[])[0]!.concurrency = 4;
