@@ -35,10 +35,20 @@ async function drop(path: string): Promise<void> {
   await s.stack.host!.blobTriggers.scanNow();
 }
 
+/**
+ * The first job whose live view matches: the list (the job index) names the jobs, each job's own
+ * route has its live stage, F&O status and next poll, which the index does not keep.
+ */
 async function jobWhere(predicate: (job: Job) => boolean): Promise<Job> {
   return eventually(async () => {
     const body = (await (await s.api('/api/jobs')).json()) as { jobs: Job[] };
-    return body.jobs.find(predicate);
+    for (const listed of body.jobs) {
+      const response = await s.api(`/api/jobs/${listed.id}`);
+      if (response.status !== 200) continue;
+      const job = (await response.json()) as Job;
+      if (predicate(job)) return job;
+    }
+    return undefined;
   }, 30_000);
 }
 
