@@ -7,7 +7,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { BlockBlobClient, RestError } from '@azure/storage-blob';
 import { z } from 'zod';
 import { DmfFunctionsError } from '../shared/errors.js';
-import { importInstanceId } from '../shared/jobs/ids.js';
+import { blobImportInstanceId } from '../shared/jobs/ids.js';
 import { unquoteEtag } from '../shared/util.js';
 import { JobErrorSchema as AppJobErrorSchema } from '../shared/jobs/common.js';
 
@@ -370,7 +370,7 @@ export class DmfApiClient {
     }
     if (!etag) throw new ApiError(`Upload to ${upload.blobPath} answered no ETag`, { code: 'UPLOAD_FAILED' });
     return {
-      id: importInstanceId({ source: upload.blobPath, version: etag }),
+      id: blobImportInstanceId(upload.blobPath, etag),
       status: 'Pending',
       blobPath: upload.blobPath,
     };
