@@ -61,6 +61,11 @@ export function exportCommandRequestId(messageId: string): string {
   return `command:${messageId}`;
 }
 
+/** The id of the rejection of a Service Bus command (`cmd-{MessageId}`, made safe as a blob name). */
+export function commandRejectionId(messageId: string): string {
+  return `cmd-${messageId}`.replace(/[^A-Za-z0-9._-]/g, '_');
+}
+
 /** Instance id of a recurring import: a hash of the blob and its version (one enqueue per version). */
 export function recurringImportInstanceId(parts: { source: string; version: string }): string {
   return `${RECURRING_IMPORT_INSTANCE_PREFIX}${digest(parts.source, parts.version)}`;

@@ -39,9 +39,9 @@ describe('samples/dmf.config.json (what npm start runs)', () => {
     });
     expect(exported?.schedule).toBeDefined();
     // the emulator has it as an export project (it refuses to export a project it does not know)
-    expect(DEFAULT_CONFIG.dataProjects.find((p) => p.name === exported?.definitionGroupId)?.direction).toBe(
-      'export',
-    );
+    expect(
+      (DEFAULT_CONFIG.dataProjects ?? []).find((p) => p.name === exported?.definitionGroupId)?.direction,
+    ).toBe('export');
   });
 
   it('names the emulator’s default recurring activities, so the printed activity ids are drained and enqueued', () => {
