@@ -221,10 +221,27 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   }
 
   /**
-   * Waits until the job a drop or a command caused is known, then follows it like `--wait`. Gives
-   * up with the app's reason when it recorded a refusal instead (rejected/… in the results
-   * container), or after {@link DEFAULT_APPEAR_SECONDS} without either.
+   * Waits until the job a drop or a command caused is known, then follows it like `--wait` and
+   * reports it (resolves to the exit code). Gives up with the app's reason when it recorded a
+   * refusal instead (rejected/… in the results container), or after {@link DEFAULT_APPEAR_SECONDS}
+   * without either.
    */
+  async function followCaused(
+    cmd: Command,
+    caused: CausedJob,
+    given: { storage: string; since: Date; what: string } & WaitOptions,
+  ): Promise<number> {
+    const json = Boolean(globals(cmd).json);
+    const api = client(cmd);
+    const options = {
+      ...given,
+      intervalSeconds: given.interval,
+      timeoutSeconds: given.timeout,
+      quiet: json,
+    };
+    return finalReport(api, await waitForCaused(api, caused, options), json);
+  }
+
   async function waitForCaused(
     api: DmfApiClient,
     caused: CausedJob,
@@ -407,15 +424,12 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       return;
     }
     if (!g.json) err(`Dropped ${basename(file)} as ${container}/${path}; job ${id}; waiting…`);
-    const job = await waitForCaused(client(cmd), caused, {
+    exitCode = await followCaused(cmd, caused, {
+      ...opts,
       storage,
-      intervalSeconds: opts.interval,
-      timeoutSeconds: opts.timeout,
-      quiet: Boolean(g.json),
       since,
       what: `The blob ${container}/${path}`,
     });
-    exitCode = await finalReport(client(cmd), job, Boolean(g.json));
   });
 
   waitOptions(
@@ -461,15 +475,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         `Sent to ${queue}: MessageId ${messageId}; ${caused.ids.length === 1 && !caused.matches ? `job ${caused.ids[0]}` : 'its job'}; waiting…`,
       );
     }
-    const job = await waitForCaused(client(cmd), caused, {
-      storage,
-      intervalSeconds: opts.interval,
-      timeoutSeconds: opts.timeout,
-      quiet: Boolean(g.json),
-      since,
-      what: `The command ${messageId}`,
-    });
-    exitCode = await finalReport(client(cmd), job, Boolean(g.json));
+    exitCode = await followCaused(cmd, caused, { ...opts, storage, since, what: `The command ${messageId}` });
   });
 
   waitOptions(
