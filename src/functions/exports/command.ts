@@ -25,7 +25,12 @@ export async function handleExportCommand(json: unknown, context: InvocationCont
   try {
     planned = plannedExport(
       command.runtime.config,
-      { environment, project: definitionGroupId, requestId: exportCommandRequestId(command.messageId), ...options },
+      {
+        environment,
+        project: definitionGroupId,
+        requestId: exportCommandRequestId(command.messageId),
+        ...options,
+      },
       { trigger: 'serviceBus', now: new Date() },
     );
   } catch (error) {
