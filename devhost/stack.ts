@@ -52,6 +52,11 @@ export interface StartLocalStackOptions {
   logger?: HostLogger;
   /** Port for the host's HTTP server; default 0 (free port). */
   port?: number;
+  /**
+   * Ports for the Azurite services and the Service Bus broker (npm start reuses the last start's);
+   * default 0 (free ports). The emulator's are in `emulator.ports`.
+   */
+  ports?: { blob?: number; queue?: number; table?: number; serviceBus?: number };
   /** Key for authLevel function; default random. */
   functionsKey?: string;
   /** Blob trigger polling interval in ms (default: the host's). */
@@ -219,7 +224,12 @@ export async function startLocalStack(options: StartLocalStackOptions): Promise<
     let azurite: AzuriteInstance | undefined;
     let storageConnectionString = options.storageConnectionString;
     if (!storageConnectionString) {
-      azurite = await startAzurite(options.persistent ? { location: join(dataDir, 'azurite') } : {});
+      azurite = await startAzurite({
+        ...(options.persistent ? { location: join(dataDir, 'azurite') } : {}),
+        blobPort: options.ports?.blob,
+        queuePort: options.ports?.queue,
+        tablePort: options.ports?.table,
+      });
       stoppers.push(() => azurite!.stop());
       storageConnectionString = azurite.connectionString;
     }
@@ -230,7 +240,7 @@ export async function startLocalStack(options: StartLocalStackOptions): Promise<
       storageConnectionString,
     });
     stoppers.push(() => emulator.stop());
-    const broker = await startServiceBusBroker();
+    const broker = await startServiceBusBroker({ port: options.ports?.serviceBus });
     stoppers.push(() => broker.stop());
 
     const dmfConfig = pointConfigAtEmulator(options.dmfConfig ?? readSampleConfig(), emulator);

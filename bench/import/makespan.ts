@@ -57,6 +57,8 @@ async function main(): Promise<void> {
     dmfConfig: {
       ...sample,
       environments,
+      // the sample's recurring activities would drain and poll beside the measured imports
+      recurringActivities: [],
       dataProjects: PROJECTS.map((p) => ({
         name: p.name,
         definitionGroupId: p.group,

@@ -7,7 +7,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { BlockBlobClient, RestError } from '@azure/storage-blob';
 import { z } from 'zod';
 import { DmfFunctionsError } from '../shared/errors.js';
-import { importInstanceId } from '../shared/jobs/ids.js';
+import { blobImportInstanceId } from '../shared/jobs/ids.js';
 import { unquoteEtag } from '../shared/util.js';
 import { JobErrorSchema as AppJobErrorSchema } from '../shared/jobs/common.js';
 
@@ -165,6 +165,8 @@ export interface DmfApiClientOptions {
   baseUrl: string;
   /** Function key (sent as `x-functions-key`); none for anonymous local hosts. */
   key?: string | undefined;
+  /** What a 401/403 says after "HTTP 401: " (where the key came from); default: how to give one. */
+  keyHint?: string | undefined;
   /** Timeout of one call in ms. Default {@link DEFAULT_TIMEOUT_MS}. */
   timeoutMs?: number;
   /** Cancels every call. */
@@ -207,12 +209,14 @@ function projectQuery(options: {
 export class DmfApiClient {
   readonly baseUrl: string;
   readonly #key: string | undefined;
+  readonly #keyHint: string;
   readonly #timeoutMs: number;
   readonly #signal: AbortSignal | undefined;
 
   constructor(options: DmfApiClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '').replace(/\/api$/, '');
     this.#key = options.key;
+    this.#keyHint = options.keyHint ?? 'the function key was refused (set --key or DMF_FUNCTIONS_KEY)';
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#signal = options.signal;
   }
@@ -257,7 +261,7 @@ export class DmfApiClient {
     }
     const hint =
       response.status === 401 || response.status === 403
-        ? 'the function key was refused (set --key or DMF_FUNCTIONS_KEY)'
+        ? this.#keyHint
         : response.status === 404
           ? `${path.split('?')[0] ?? path} not found`
           : text.slice(0, 200) || response.statusText;
@@ -370,7 +374,7 @@ export class DmfApiClient {
     }
     if (!etag) throw new ApiError(`Upload to ${upload.blobPath} answered no ETag`, { code: 'UPLOAD_FAILED' });
     return {
-      id: importInstanceId({ source: upload.blobPath, version: etag }),
+      id: blobImportInstanceId(upload.blobPath, etag),
       status: 'Pending',
       blobPath: upload.blobPath,
     };

@@ -116,7 +116,9 @@ describe('dmf CLI against the local runtime', () => {
 
   it('a wrong key: exit 1 saying so', async () => {
     const run = await dmf(['jobs'], { DMF_FUNCTIONS_KEY: 'wrong' });
-    expect(run.stderr).toContain('function key was refused');
+    // it names the key it sent and every place it looked (issue 16)
+    expect(run.stderr).toContain('the function key from DMF_FUNCTIONS_KEY was refused');
+    expect(run.stderr).toContain('FUNCTIONS_KEY (not read)');
     expect(run.code).toBe(1);
   });
 

@@ -57,14 +57,17 @@ export const FAST_POLLING = {
   notStartedGraceSeconds: 3600,
 };
 
-/** The sample configuration with fast polling for every project. */
+/**
+ * The sample configuration with fast polling for every project, and without its schedules and
+ * recurring activities: on a test's virtual clock they would start exports and drains the test did
+ * not ask for (a test adds its own with `recurringConfig` or `exportProject`).
+ */
 export function testConfig(mutate?: (config: Record<string, unknown>) => void): Record<string, unknown> {
   const config = readSampleConfig();
-  const projects = (config.dataProjects as Record<string, unknown>[]).map((p) => ({
-    ...p,
-    polling: FAST_POLLING,
-  }));
-  const result = { ...config, dataProjects: projects };
+  const projects = (config.dataProjects as Record<string, unknown>[]).map(
+    ({ schedule: _schedule, ...p }) => ({ ...p, polling: FAST_POLLING }),
+  );
+  const result = { ...config, dataProjects: projects, recurringActivities: [] };
   mutate?.(result);
   return result;
 }

@@ -5,6 +5,7 @@
 import type { InvocationContext } from '@azure/functions';
 import { getRuntime, invocationLogger, type Runtime } from '../../shared/app/runtime.js';
 import { createCloudEvent, IMPORT_EVENT_TYPES, publishCloudEvent } from '../../shared/events/index.js';
+import { commandRejectionId } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { rejectionBlobPath, writeJsonBlob } from '../../shared/storage/index.js';
 
@@ -70,7 +71,7 @@ export function commandContext(context: InvocationContext, what: string): Comman
     logger,
     async reject(code, reason, details) {
       const where = await recordRejection(runtime, {
-        id: `cmd-${messageId}`.replace(/[^A-Za-z0-9._-]/g, '_'),
+        id: commandRejectionId(messageId),
         trigger: 'serviceBus',
         subject: `commands/${messageId}`,
         reason,

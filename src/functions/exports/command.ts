@@ -6,6 +6,7 @@
 import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { InputError } from '../../shared/errors.js';
+import { exportCommandRequestId } from '../../shared/jobs/index.js';
 import { describeIssues } from '../../shared/util.js';
 import { commandContext } from '../common/rejections.js';
 import { ExportCommandSchema, plannedExport, startExportJob } from './starting.js';
@@ -24,7 +25,12 @@ export async function handleExportCommand(json: unknown, context: InvocationCont
   try {
     planned = plannedExport(
       command.runtime.config,
-      { environment, project: definitionGroupId, requestId: `command:${command.messageId}`, ...options },
+      {
+        environment,
+        project: definitionGroupId,
+        requestId: exportCommandRequestId(command.messageId),
+        ...options,
+      },
       { trigger: 'serviceBus', now: new Date() },
     );
   } catch (error) {

@@ -3,7 +3,7 @@ import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { bindingNames, getRuntime, invocationLogger } from '../../shared/app/runtime.js';
 import { InputError } from '../../shared/errors.js';
-import { importInstanceId } from '../../shared/jobs/index.js';
+import { blobImportInstanceId } from '../../shared/jobs/index.js';
 import { isNotFound } from '../../shared/storage/index.js';
 import { unquoteEtag } from '../../shared/util.js';
 import { blobTrigger, deliveredBlob } from '../common/blobs.js';
@@ -42,7 +42,7 @@ export async function handleInboundBlob(_blob: unknown, context: InvocationConte
   } catch (error) {
     if (!(error instanceof InputError)) throw error;
     const where = await recordRejection(runtime, {
-      id: importInstanceId({ source: `${container}/${delivered.name}`, version: etag }),
+      id: blobImportInstanceId(`${container}/${delivered.name}`, etag),
       trigger: 'blob',
       subject: delivered.name,
       reason: error.message,

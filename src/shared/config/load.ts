@@ -322,7 +322,8 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
 }
 
 const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
-const CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/;
+/** A blob container name as Azure Storage accepts it: 3-63 lower-case letters, digits and single hyphens. */
+export const CONTAINER_NAME_PATTERN = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/;
 const ENTITY_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,258}[A-Za-z0-9_])?$/;
 
 function readStorage(env: Env, issues: ConfigIssue[]): StorageConnection {
@@ -465,7 +466,7 @@ function readSourceContainers(
     [containers.templates]: 'templates',
   };
   for (const name of names) {
-    if (!CONTAINER_NAME.test(name)) {
+    if (!CONTAINER_NAME_PATTERN.test(name)) {
       issues.push({
         path: SETTING_NAMES.sourceContainers,
         message: `"${name}" is not a valid container name`,
@@ -547,7 +548,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       env,
       SETTING_NAMES.inboundContainer,
       DEFAULT_NAMES.inboundContainer,
-      CONTAINER_NAME,
+      CONTAINER_NAME_PATTERN,
       'container',
       issues,
     ),
@@ -555,7 +556,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       env,
       SETTING_NAMES.archiveContainer,
       DEFAULT_NAMES.archiveContainer,
-      CONTAINER_NAME,
+      CONTAINER_NAME_PATTERN,
       'container',
       issues,
     ),
@@ -563,7 +564,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       env,
       SETTING_NAMES.resultsContainer,
       DEFAULT_NAMES.resultsContainer,
-      CONTAINER_NAME,
+      CONTAINER_NAME_PATTERN,
       'container',
       issues,
     ),
@@ -571,7 +572,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       env,
       SETTING_NAMES.outboundContainer,
       DEFAULT_NAMES.outboundContainer,
-      CONTAINER_NAME,
+      CONTAINER_NAME_PATTERN,
       'container',
       issues,
     ),
@@ -579,7 +580,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       env,
       SETTING_NAMES.recurringInboundContainer,
       DEFAULT_NAMES.recurringInboundContainer,
-      CONTAINER_NAME,
+      CONTAINER_NAME_PATTERN,
       'container',
       issues,
     ),
@@ -587,7 +588,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       env,
       SETTING_NAMES.templatesContainer,
       DEFAULT_NAMES.templatesContainer,
-      CONTAINER_NAME,
+      CONTAINER_NAME_PATTERN,
       'container',
       issues,
     ),

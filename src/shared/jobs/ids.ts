@@ -23,6 +23,22 @@ export function importInstanceId(parts: { source: string; version: string }): st
   return `${IMPORT_INSTANCE_PREFIX}${digest(parts.source, parts.version)}`;
 }
 
+/**
+ * The instance id of an import of a url (HTTP JSON request or command): the url without its query
+ * (a SAS is a secret, and a new SAS for the same blob is the same file) and the request that named it.
+ */
+export function urlImportInstanceId(url: URL, requestId: string): string {
+  return importInstanceId({ source: `${url.origin}${url.pathname}`, version: requestId });
+}
+
+/**
+ * The instance id of an import of a blob named by `blobPath` (`{container}/{path}`) in a request or
+ * command: the same as the blob trigger gives that blob version, so both start one job.
+ */
+export function blobImportInstanceId(blobPath: string, etag: string): string {
+  return importInstanceId({ source: blobPath, version: etag });
+}
+
 const EXECUTION_PREFIX = 'dmffn-';
 
 /** The F&O execution id of an import or export: derived from its instance id. */
@@ -38,6 +54,16 @@ export function instanceIdOfExecution(executionId: string): string | undefined {
 /** Instance id of an export: a hash of the environment, the data project and the request. */
 export function exportInstanceId(parts: { environment: string; project: string; request: string }): string {
   return `${EXPORT_INSTANCE_PREFIX}${digest(parts.environment, parts.project, parts.request)}`;
+}
+
+/** The request id of an export started by a Service Bus command: its MessageId, marked as such. */
+export function exportCommandRequestId(messageId: string): string {
+  return `command:${messageId}`;
+}
+
+/** The id of the rejection of a Service Bus command (`cmd-{MessageId}`, made safe as a blob name). */
+export function commandRejectionId(messageId: string): string {
+  return `cmd-${messageId}`.replace(/[^A-Za-z0-9._-]/g, '_');
 }
 
 /** Instance id of a recurring import: a hash of the blob and its version (one enqueue per version). */

@@ -167,7 +167,8 @@ export function resolveInboundPath(
 /**
  * The inbound path of a file for a project: `{environment}/{project}/[{legalEntity}/]{fileName}`.
  * The legal entity and the file name are a caller's: checked by their own rules first
- * ({@link checkLegalEntity}, {@link checkFileName}).
+ * ({@link checkLegalEntity}, {@link checkFileName}); the environment and the project must each be
+ * one segment (`dmf drop` takes them from a command line: `a/b` would shift the layout).
  */
 export function inboundPath(parts: {
   environment: string;
@@ -175,6 +176,17 @@ export function inboundPath(parts: {
   legalEntity?: string;
   fileName: string;
 }): string {
+  for (const [what, value] of [
+    ['environment', parts.environment],
+    ['project', parts.project],
+  ] as const) {
+    const problem = segmentProblem(value);
+    if (problem) {
+      throw new InputError(`The ${what} "${printable(value, 80)}" cannot be a path segment: it ${problem}.`, {
+        code: BLOB_PATH_ERROR,
+      });
+    }
+  }
   return blobPath(
     parts.environment,
     parts.project,
