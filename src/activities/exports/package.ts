@@ -4,6 +4,7 @@
  * and finish (result JSON + CloudEvent). The SAS url never leaves the store activity, so it is
  * never written to the orchestration history.
  */
+import * as df from 'durable-functions';
 import { z } from 'zod';
 import { defineActivity, ownValue } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
@@ -20,7 +21,7 @@ import {
   uploadStreamTo,
 } from '../../shared/storage/index.js';
 import { knownExecutionStatus, throttledBy, type Throttled } from '../common/executions.js';
-import { publishOutcome, recordFinal, storeResult } from '../common/results.js';
+import { alertFinal, publishOutcome, recordFinal, storeResult } from '../common/results.js';
 
 /** Timeout of the wait for the package download's headers. */
 export const PACKAGE_DOWNLOAD_TIMEOUT_MS = 120_000;
@@ -148,11 +149,15 @@ export async function storeExport(
   return { ready: true, package: stored, unpacked };
 }
 
-/** Writes the result JSON (results container) and publishes `…export.completed` / `…export.failed`. */
+/**
+ * Writes the result JSON (results container), publishes `…export.completed` / `…export.failed` and,
+ * with a durable client, starts the alerts its outcome calls for.
+ */
 export async function finishExport(
   runtime: Runtime,
   result: ExportResult,
   logger: Logger,
+  client?: df.DurableClient,
 ): Promise<ExportResult> {
   const final = await storeResult(runtime, exportLogicalPath(result.environment, result.project), result);
   await recordFinal(runtime, logger, 'export', final);
@@ -161,6 +166,7 @@ export async function finishExport(
     source: EXPORT_EVENT_SOURCE,
     subject: `${final.environment}/${final.project}`,
   });
+  await alertFinal(runtime, client, logger, 'export', final);
   logger.info(`Export ${final.id} finished: ${final.status}; result in ${final.resultBlob}`);
   return final;
 }
@@ -199,5 +205,7 @@ export const finishActivity = defineActivity({
   name: 'exportFinish',
   input: ownValue<ExportResult>('the export result'),
   log: (result) => ({ instanceId: result.id }),
-  handler: (result, { runtime, logger }) => finishExport(runtime, result, logger),
+  durableClient: true,
+  handler: (result, { runtime, logger, context }) =>
+    finishExport(runtime, result, logger, df.getClient(context)),
 });

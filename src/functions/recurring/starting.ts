@@ -33,7 +33,7 @@ import {
   storageError,
 } from '../../shared/storage/index.js';
 import { unquoteEtag } from '../../shared/util.js';
-import { recordRejection } from '../common/rejections.js';
+import { recordRejection, rejectedBlobFacts } from '../common/rejections.js';
 import { latestOccurrence, SCHEDULE_CATCH_UP_MS } from '../common/schedules.js';
 
 /** Default largest enqueued file: 45 MiB (F&O refuses about 50 MB with 413). */
@@ -259,15 +259,21 @@ export async function startForBlob(
     );
   } catch (error) {
     if (!(error instanceof InputError)) throw error;
-    const where = await recordRejection(runtime, {
-      id: recurringImportInstanceId({ source: `${container.containerName}/${path}`, version }),
-      trigger: 'blob',
-      subject: `recurring/${path}`,
-      reason: error.message,
-      code: error.code,
-      rejectedAt: new Date().toISOString(),
-      details: { container: container.containerName, etag: version },
-    });
+    const where = await recordRejection(
+      runtime,
+      {
+        id: recurringImportInstanceId({ source: `${container.containerName}/${path}`, version }),
+        trigger: 'blob',
+        subject: `recurring/${path}`,
+        reason: error.message,
+        code: error.code,
+        rejectedAt: new Date().toISOString(),
+        details: { container: container.containerName, etag: version },
+        kind: 'recurringImport',
+        ...rejectedBlobFacts(container.containerName, path),
+      },
+      { client, logger },
+    );
     logger.warn(`Not enqueued: ${error.message} (recorded in ${where}; the file was left in place)`);
     return { kind: 'rejected', reason: error.message, code: error.code, rejectionBlob: where };
   }

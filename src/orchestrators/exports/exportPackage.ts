@@ -69,6 +69,7 @@ export function* exportPackageOrchestrator(
     trigger: input.trigger,
     ...(input.correlationId ? { correlationId: input.correlationId } : {}),
     ...(input.scheduledFor ? { scheduledFor: input.scheduledFor } : {}),
+    ...(input.rerunOf ? { rerunOf: input.rerunOf } : {}),
     timings: { requestedAt: input.requestedAt, finishedAt: '' },
     polls: 0,
     urlPolls: 0,

@@ -96,6 +96,7 @@ export function* importPackageOrchestrator(
       ...(foStatus ? { foStatus } : {}),
       trigger: input.trigger,
       ...(input.correlationId ? { correlationId: input.correlationId } : {}),
+      ...(input.rerunOf ? { rerunOf: input.rerunOf } : {}),
       timings,
       polls: status.polls,
       pollLog: status.pollLog ?? [],

@@ -16,12 +16,43 @@ export const JOB_STATUSES = [
   'TimedOut',
   /** The app cannot tell what F&O did (e.g. an enqueue whose answer was lost): the job says what to check. */
   'Unknown',
+  /** Accepted while its environment is paused: waits, in arrival order, until the environment is resumed. */
+  'Queued',
+  /** Refused before a job could start (a drop or command the app cannot act on): its reason says why. */
+  'Rejected',
 ] as const;
 /** One of {@link JOB_STATUSES}. */
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /** Final statuses of a job (what an import's or export's result carries). */
-export type JobOutcome = Exclude<JobStatus, 'Pending' | 'Running'>;
+export type JobOutcome = Exclude<JobStatus, 'Pending' | 'Running' | 'Queued'>;
+
+/** Statuses of a job that has not ended yet (a re-run of it is refused). */
+export const ACTIVE_JOB_STATUSES: readonly JobStatus[] = ['Pending', 'Running', 'Queued'];
+
+/** A paused environment, as the jobs waiting for it show it (from the environment's slot entity). */
+export interface PauseInfo {
+  environment: string;
+  /** When it was paused (ISO time). */
+  since: string;
+  /** Who paused it (as the caller said: the CLI's user, the dashboard's, the signed-in principal). */
+  by: string;
+  /** Why, when the caller said. */
+  reason?: string;
+}
+
+/** The sentence a queued job shows: "environment … paused since … by …". */
+export function queuedReasonOf(paused: PauseInfo): string {
+  return `Environment ${paused.environment} paused since ${paused.since} by ${paused.by}${paused.reason ? ` (${paused.reason})` : ''}: the job waits and starts, in arrival order, when the environment is resumed.`;
+}
+
+/** The {@link PauseInfo} in a custom status, when it carries a valid one. */
+export function pauseInfoOf(value: unknown): PauseInfo | undefined {
+  if (!isRecord(value)) return undefined;
+  const { environment, since, by, reason } = value;
+  if (typeof environment !== 'string' || typeof since !== 'string' || typeof by !== 'string') return undefined;
+  return { environment, since, by, ...(typeof reason === 'string' ? { reason } : {}) };
+}
 
 /** Poll log entries kept per job (the newest ones): bounds the custom status and result size. */
 export const POLL_LOG_LIMIT = 50;
@@ -128,6 +159,8 @@ export interface JobStatusInputs {
   outcome: JobStatus | undefined;
   /** True once the job has asked F&O for work (before that a running job is still `Pending`). */
   started: boolean;
+  /** True while it waits for its paused environment (a running job not started yet is then `Queued`). */
+  queued?: boolean;
   /** The job's errors; a crashed orchestration adds one saying so. */
   errors: JobError[];
   /** "import", "export", …, for that message. */
@@ -159,7 +192,7 @@ export function jobStatusOf(
     case 'Pending':
       return 'Pending';
     default:
-      return inputs.started ? 'Running' : 'Pending';
+      return inputs.started ? 'Running' : inputs.queued ? 'Queued' : 'Pending';
   }
 }
 
@@ -185,6 +218,14 @@ export interface JobFields {
   entityCounts?: EntityCounts[];
   /** While F&O throttles the job's calls (429): when the job asks again (ISO time). */
   throttledUntil?: string;
+  /** While `Queued`: why ("environment … paused since … by …"). */
+  queuedReason?: string;
+  /** While `Queued`: the pause it waits for. */
+  paused?: PauseInfo;
+  /** The job this one re-runs (`POST /api/jobs/{id}/rerun`). */
+  rerunOf?: string;
+  /** The job that re-ran this one. */
+  rerunBy?: string;
 }
 
 /**
@@ -199,11 +240,18 @@ export function jobBasics(
     outcome: JobStatus | undefined;
     started: boolean;
     errors: readonly JobError[] | undefined;
+    queued?: boolean;
   },
 ): Pick<JobFields, 'status' | 'errors' | 'createdAt' | 'updatedAt'> & { input: Record<string, unknown> } {
   const errors = [...(job.errors ?? [])];
   return {
-    status: jobStatusOf(status, { outcome: job.outcome, started: job.started, errors, what: job.what }),
+    status: jobStatusOf(status, {
+      outcome: job.outcome,
+      started: job.started,
+      errors,
+      what: job.what,
+      ...(job.queued ? { queued: true } : {}),
+    }),
     errors,
     createdAt: isoTime(status.createdTime),
     updatedAt: isoTime(status.lastUpdatedTime),
@@ -233,6 +281,8 @@ export interface ExecutionResult extends ExecutionSummary {
   errorFiles: CopiedErrorFile[];
   /** Where this JSON is (`container/path`). */
   resultBlob?: string;
+  /** The job this one re-ran, when it was started by a re-run. */
+  rerunOf?: string;
 }
 
 /** What import and export jobs show alike: they run one F&O execution and poll its status. */
@@ -260,16 +310,19 @@ export function executionJobFields<Kind extends string, Stage extends string>(
       polls?: number;
       pollLog?: unknown;
       throttledUntil?: string;
+      paused?: unknown;
     };
     result: ExecutionResult | undefined;
   },
 ): ExecutionJobFields<Kind, Stage> & { input: Record<string, unknown> } {
   const { custom, result, started } = job;
+  const paused = result || started ? undefined : pauseInfoOf(custom.paused);
   const basics = jobBasics(status, {
     what: job.kind,
     outcome: result?.status,
     started,
     errors: result?.errors,
+    queued: paused !== undefined,
   });
   return {
     id: status.instanceId,
@@ -289,8 +342,23 @@ export function executionJobFields<Kind extends string, Stage extends string>(
     ...(!result && typeof custom.throttledUntil === 'string'
       ? { throttledUntil: custom.throttledUntil }
       : {}),
+    ...queuedFields(basics.status, paused),
+    ...rerunOfField(result?.rerunOf ?? basics.input.rerunOf),
     input: basics.input,
   };
+}
+
+/** `queuedReason` and `paused` of a job that is `Queued` (nothing otherwise). */
+export function queuedFields(
+  status: JobStatus,
+  paused: PauseInfo | undefined,
+): Pick<JobFields, 'queuedReason' | 'paused'> {
+  return status === 'Queued' && paused ? { queuedReason: queuedReasonOf(paused), paused } : {};
+}
+
+/** `rerunOf` of a job started by a re-run (from its input or result). */
+export function rerunOfField(value: unknown): Pick<JobFields, 'rerunOf'> {
+  return typeof value === 'string' && value !== '' ? { rerunOf: value } : {};
 }
 
 /** The {@link ExecutionSummary} fields of a result, for the job JSON (absent ones left out). */
