@@ -48,7 +48,8 @@ export async function startAlerts(
   try {
     const input: JobAlertInput = { notice, alerts };
     const started = await startOnce(client, ORCHESTRATORS.jobAlert, alertInstanceId(notice.jobId), input);
-    if (started === 'started') logger.info(`Alert of job ${notice.jobId} (${notice.status}): ${alerts.join(', ')}`);
+    if (started === 'started')
+      logger.info(`Alert of job ${notice.jobId} (${notice.status}): ${alerts.join(', ')}`);
   } catch (error) {
     logger.warn(`Could not start the alert of job ${notice.jobId}: ${errorMessage(error)}`);
   }

@@ -21,6 +21,7 @@ import {
   uploadStreamTo,
 } from '../../shared/storage/index.js';
 import { knownExecutionStatus, throttledBy, type Throttled } from '../common/executions.js';
+import { pausedGate, type Paused } from '../common/queued.js';
 import { alertFinal, publishOutcome, recordFinal, storeResult } from '../common/results.js';
 
 /** Timeout of the wait for the package download's headers. */
@@ -59,12 +60,13 @@ export type ExportStoreResult =
  * Output of the start activity: started (or F&O had it already); throttled (429: nothing started,
  * the orchestration waits Retry-After on a durable timer); `notStarted`: ExportToPackage answered
  * the all-zero GUID, which is no execution id (the orchestration starts again, a bounded number of
- * times, as Microsoft's Logic App sample does).
+ * times, as Microsoft's Logic App sample does); `paused`: the environment is paused, nothing was sent.
  */
 export type ExportStartResult =
   | { kind?: 'started'; executionId: string; alreadyStarted: boolean }
   | Throttled
-  | { kind: 'notStarted'; message: string };
+  | { kind: 'notStarted'; message: string }
+  | Paused;
 
 /**
  * Calls ExportToPackage with the derived execution id, unless F&O already knows that execution (an
@@ -74,7 +76,7 @@ export async function startExport(
   runtime: Runtime,
   input: ExportStartInput,
   logger: Logger,
-): Promise<ExportStartResult> {
+): Promise<Exclude<ExportStartResult, Paused>> {
   const { packages } = runtime.clients(input.environment);
   try {
     if (!input.reExecute) {
@@ -171,12 +173,21 @@ export async function finishExport(
   return final;
 }
 
-/** {@link startExport} as an activity; the job index then shows the export Running (Polling). */
+/**
+ * {@link startExport} as an activity, unless the environment is paused (then it answers
+ * {@link Paused} and sends nothing); the job index then shows the export Running (Polling).
+ */
 export const startActivity = defineActivity({
   name: 'exportStart',
   input: ExportStartInputSchema,
   log: ({ executionId }) => ({ executionId }),
-  handler: async (input, { runtime, logger }) => {
+  durableClient: true,
+  handler: async (input, { runtime, logger, context }): Promise<ExportStartResult> => {
+    const paused = await pausedGate(df.getClient(context), input.environment);
+    if (paused) {
+      logger.info(`Environment ${input.environment} is paused (since ${paused.since}): export not started`);
+      return paused;
+    }
     const started = await startExport(runtime, input, logger);
     const id = instanceIdOfExecution(input.executionId);
     // throttled or not started (the all-zero GUID): F&O runs nothing yet, the orchestration asks again

@@ -72,5 +72,6 @@ export const finishActivity = defineActivity({
   input: FinishInputSchema,
   log: ({ result }) => ({ instanceId: result.id }),
   durableClient: true,
-  handler: (input, { runtime, logger, context }) => finishImport(runtime, input, logger, df.getClient(context)),
+  handler: (input, { runtime, logger, context }) =>
+    finishImport(runtime, input, logger, df.getClient(context)),
 });

@@ -35,6 +35,7 @@ import {
   writeJsonBlob,
 } from '../../shared/storage/index.js';
 import { throttledBy, type Throttled } from '../common/executions.js';
+import { pausedGate, type Paused } from '../common/queued.js';
 import { alertFinal, archiveSource, publishEvent, recordFinal, storeResult } from '../common/results.js';
 
 /**
@@ -320,12 +321,21 @@ export async function finishRecurringImport(
   return final;
 }
 
-/** Enqueues the file (see {@link enqueueFile}); the job index then shows it Running (Polling). */
+/**
+ * Enqueues the file (see {@link enqueueFile}) unless the environment is paused (then it answers
+ * `paused` and sends nothing); the job index then shows it Running (Polling).
+ */
 export const enqueueActivity = defineActivity({
   name: 'recurringEnqueue',
   input: RecurringImportInputSchema.extend({ instanceId: z.string() }),
   log: ({ instanceId }) => ({ instanceId }),
-  handler: async (input, { runtime, logger }) => {
+  durableClient: true,
+  handler: async (input, { runtime, logger, context }): Promise<EnqueueResult | Paused> => {
+    const paused = await pausedGate(df.getClient(context), input.environment);
+    if (paused) {
+      logger.info(`Environment ${input.environment} is paused (since ${paused.since}): not enqueued`);
+      return paused;
+    }
     const enqueued = await enqueueFile(runtime, input, logger);
     if (enqueued.kind === 'enqueued') {
       const { instanceId, ...orchestrationInput } = input;

@@ -13,12 +13,7 @@ import { NAME_PATTERN } from '../../shared/config/index.js';
 import { createCloudEvent, IMPORT_EVENT_TYPES, publishCloudEvent } from '../../shared/events/index.js';
 import { rejectedJob, type Rejection } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
-import {
-  printable,
-  recordListedJob,
-  rejectionBlobPath,
-  writeJsonBlob,
-} from '../../shared/storage/index.js';
+import { printable, recordListedJob, rejectionBlobPath, writeJsonBlob } from '../../shared/storage/index.js';
 
 export type { Rejection };
 
@@ -79,12 +74,16 @@ export function rejectedBlobFacts(
     ...(environment ? { environment } : {}),
     ...(project ? { project } : {}),
     ...(file ? { file: printable(file) } : {}),
-    source: `${container}/${printable(path)}`,
+    // shown escaped (an invisible or bidi character must not spoof the page); the record's subject is exact
+    source: `${container}/${printable(path, 1024)}`,
   };
 }
 
 /** What a command said about the job it asked for, when it got that far (for its rejected job). */
-export type CommandFacts = Pick<Rejection, 'kind' | 'environment' | 'project' | 'legalEntity' | 'file' | 'source'>;
+export type CommandFacts = Pick<
+  Rejection,
+  'kind' | 'environment' | 'project' | 'legalEntity' | 'file' | 'source'
+>;
 
 /** What a command handler needs: the message id, a logger and how to refuse the command. */
 export interface CommandContext {

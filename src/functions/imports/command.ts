@@ -88,7 +88,12 @@ export async function handleImportCommand(message: unknown, context: InvocationC
     details: Record<string, unknown> = {},
     facts: CommandFacts = { kind: 'import' },
   ): Promise<void> =>
-    command.reject(code, reason, { deliveryCount: context.triggerMetadata?.deliveryCount, ...details }, facts);
+    command.reject(
+      code,
+      reason,
+      { deliveryCount: context.triggerMetadata?.deliveryCount, ...details },
+      facts,
+    );
   const checked = parseCommand(message);
   if (!checked.ok) return reject(checked.code, checked.reason, checked.details);
   if (checked.kind === 'export') return handleExportCommand(checked.json, context);
@@ -101,7 +106,7 @@ export async function handleImportCommand(message: unknown, context: InvocationC
     ...(body.legalEntityId ? { legalEntity: body.legalEntityId } : {}),
     ...(named ? { file: printable(named.slice(named.lastIndexOf('/') + 1)) } : {}),
     // a url's query is a secret: only a blob the command named is a source the app can point to
-    ...(body.blobPath ? { source: printable(body.blobPath) } : {}),
+    ...(body.blobPath ? { source: printable(body.blobPath, 1024) } : {}),
   };
   let planned;
   try {

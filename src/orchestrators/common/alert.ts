@@ -16,7 +16,9 @@ export const ALERT_RETRY: Retry = { attempts: 5, firstMs: 5_000 };
 export type JobAlertOutcome = { alert: string; delivered: boolean; status?: number; error?: string }[];
 
 /** The orchestrator function. */
-export function* jobAlertOrchestrator(context: OrchestrationContext): Generator<Task, JobAlertOutcome, unknown> {
+export function* jobAlertOrchestrator(
+  context: OrchestrationContext,
+): Generator<Task, JobAlertOutcome, unknown> {
   const input = JobAlertInputSchema.parse(context.df.getInput());
   const outcome: JobAlertOutcome = [];
   for (const alert of input.alerts) {

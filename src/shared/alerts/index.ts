@@ -28,9 +28,7 @@ export const AlertNoticeSchema = z.strictObject({
   /** When the job ended (or was rejected), ISO. */
   at: z.string(),
   errorCount: z.number().int().min(0),
-  errors: z
-    .array(z.strictObject({ code: z.string(), message: z.string() }))
-    .max(ALERT_ERROR_LIMIT),
+  errors: z.array(z.strictObject({ code: z.string(), message: z.string() })).max(ALERT_ERROR_LIMIT),
   /** Where the job's source is kept (archive, or left in place for a rejection). */
   source: z.string().optional(),
   /** The job this one re-ran. */
@@ -46,7 +44,7 @@ const cut = (text: string, limit: number): string =>
 export function alertNotice(job: AnyJob, options: { at: string; source?: string }): AlertNotice {
   const fields: Record<string, unknown> = job as unknown as Record<string, unknown>;
   const text = (key: string): string | undefined =>
-    typeof fields[key] === 'string' && fields[key] !== '' ? (fields[key] as string) : undefined;
+    typeof fields[key] === 'string' && fields[key] !== '' ? (fields[key]) : undefined;
   const optional = {
     environment: job.environment,
     project: job.project,
@@ -70,9 +68,15 @@ export function alertNotice(job: AnyJob, options: { at: string; source?: string 
 }
 
 /** True when `alert` asks to be told about a job of this kind, environment and status. */
-export function alertWants(alert: AlertConfig, notice: Pick<AlertNotice, 'kind' | 'status' | 'environment'>): boolean {
+export function alertWants(
+  alert: AlertConfig,
+  notice: Pick<AlertNotice, 'kind' | 'status' | 'environment'>,
+): boolean {
   if (alert.kinds && !alert.kinds.includes(notice.kind as never)) return false;
-  if (alert.environments && (notice.environment === undefined || !alert.environments.includes(notice.environment)))
+  if (
+    alert.environments &&
+    (notice.environment === undefined || !alert.environments.includes(notice.environment))
+  )
     return false;
   return alert.on.some(
     (on) =>
@@ -123,7 +127,10 @@ export function jobPageUrl(alert: Pick<AlertConfig, 'dashboardUrl'>, jobId: stri
  * support `Action.Submit`). Kept far below the 28 KB message limit (Learn: "Create an Incoming
  * Webhook"): at most {@link ALERT_ERROR_LIMIT} errors of {@link ALERT_MESSAGE_LIMIT} characters.
  */
-export function teamsMessage(notice: AlertNotice, options: { pageUrl?: string } = {}): Record<string, unknown> {
+export function teamsMessage(
+  notice: AlertNotice,
+  options: { pageUrl?: string } = {},
+): Record<string, unknown> {
   const failed = notice.status !== 'Succeeded';
   const facts: { title: string; value: string }[] = [
     ['Status', notice.status],
@@ -167,15 +174,21 @@ export function teamsMessage(notice: AlertNotice, options: { pageUrl?: string } 
     version: '1.2',
     body,
   };
-  if (options.pageUrl) card.actions = [{ type: 'Action.OpenUrl', title: 'Open the job', url: options.pageUrl }];
+  if (options.pageUrl)
+    card.actions = [{ type: 'Action.OpenUrl', title: 'Open the job', url: options.pageUrl }];
   return {
     type: 'message',
-    attachments: [{ contentType: 'application/vnd.microsoft.card.adaptive', contentUrl: null, content: card }],
+    attachments: [
+      { contentType: 'application/vnd.microsoft.card.adaptive', contentUrl: null, content: card },
+    ],
   };
 }
 
 /** The plain JSON message: a `text` line (what chat webhooks show) and the notice itself. */
-export function jsonMessage(notice: AlertNotice, options: { pageUrl?: string } = {}): Record<string, unknown> {
+export function jsonMessage(
+  notice: AlertNotice,
+  options: { pageUrl?: string } = {},
+): Record<string, unknown> {
   return {
     type: 'com.dmf-functions.alert',
     text: alertTitle(notice),

@@ -340,7 +340,10 @@ export const AlertConfigSchema = z.strictObject({
   /** Only jobs of these environments (default: every one). */
   environments: z.array(name).min(1).optional(),
   /** Only these kinds of job (default: every one). */
-  kinds: z.array(z.enum(['import', 'export', 'recurringImport', 'recurringExport'])).min(1).optional(),
+  kinds: z
+    .array(z.enum(['import', 'export', 'recurringImport', 'recurringExport']))
+    .min(1)
+    .optional(),
   /** The dashboard's url (`https://<app>/api/dashboard`): the message links the job's page. */
   dashboardUrl: httpsUrlSchema.optional(),
 });

@@ -50,7 +50,8 @@ export function queuedReasonOf(paused: PauseInfo): string {
 export function pauseInfoOf(value: unknown): PauseInfo | undefined {
   if (!isRecord(value)) return undefined;
   const { environment, since, by, reason } = value;
-  if (typeof environment !== 'string' || typeof since !== 'string' || typeof by !== 'string') return undefined;
+  if (typeof environment !== 'string' || typeof since !== 'string' || typeof by !== 'string')
+    return undefined;
   return { environment, since, by, ...(typeof reason === 'string' ? { reason } : {}) };
 }
 

@@ -78,7 +78,10 @@ export function recurringExportRunId(instanceId: string, scheduledFor: string): 
   const at = new Date(scheduledFor);
   const stamp = Number.isNaN(at.getTime())
     ? '00000000t000000000'
-    : at.toISOString().replace(/[-:.Z]/g, '').toLowerCase();
+    : at
+        .toISOString()
+        .replace(/[-:.Z]/g, '')
+        .toLowerCase();
   return `${instanceId}-r${stamp}`;
 }
 
