@@ -15,12 +15,14 @@ import { NAME_PATTERN } from '../../shared/config/index.js';
 import { InputError } from '../../shared/errors.js';
 import {
   ACTIVE_JOB_STATUSES,
+  alertInstanceId,
   CANCELABLE_STAGES,
   drainOfRunId,
   EXPORT_INSTANCE_PREFIX,
   IMPORT_INSTANCE_PREFIX,
   JOB_KIND_NAMES,
   JOB_STATUSES,
+  jobAlertsOf,
   jobFromStatus,
   jobView,
   RECURRING_EXPORT_INSTANCE_PREFIX,
@@ -115,8 +117,12 @@ export async function handleGetJob(
   if (!found) return problem(404, 'JOB_NOT_FOUND', `No job "${printable(id)}".`);
   const job: AnyJob = found.job;
   // a finished job re-run since: its re-run exists under the id derived from this job's
-  const rerun = ACTIVE_JOB_STATUSES.includes(job.status) || job.rerunBy ? undefined : rerunIdOf(job);
+  const final = !ACTIVE_JOB_STATUSES.includes(job.status);
+  const rerun = !final || job.rerunBy ? undefined : rerunIdOf(job);
   if (rerun && (await findStatus(client, rerun))) job.rerunBy = rerun;
+  // whether the alerts about its outcome went out (their instance is named after the job)
+  const alert = final ? await findStatus(client, alertInstanceId(job.id), { showInput: true }) : undefined;
+  if (alert) job.alerts = jobAlertsOf({ ...alert, runtimeStatus: String(alert.runtimeStatus) });
   return { status: 200, jsonBody: job };
 }
 

@@ -44,7 +44,7 @@ const cut = (text: string, limit: number): string =>
 export function alertNotice(job: AnyJob, options: { at: string; source?: string }): AlertNotice {
   const fields: Record<string, unknown> = job as unknown as Record<string, unknown>;
   const text = (key: string): string | undefined =>
-    typeof fields[key] === 'string' && fields[key] !== '' ? (fields[key]) : undefined;
+    typeof fields[key] === 'string' && fields[key] !== '' ? fields[key] : undefined;
   const optional = {
     environment: job.environment,
     project: job.project,

@@ -227,6 +227,40 @@ export interface JobFields {
   rerunOf?: string;
   /** The job that re-ran this one. */
   rerunBy?: string;
+  /** The alerts sent about this job (`GET /api/jobs/{id}` only): per webhook, whether it went out. */
+  alerts?: JobAlert[];
+}
+
+/** One alert about a job, as the job API shows it. */
+export interface JobAlert {
+  /** The alert's name (configuration). */
+  alert: string;
+  /** `sending` (being delivered, or retried), `sent`, or `failed` (refused, or still failing after the retries). */
+  state: 'sending' | 'sent' | 'failed';
+  /** The webhook's HTTP status, when it answered. */
+  status?: number;
+}
+
+/** The {@link JobAlert}s of a `jobAlert` instance (its input names the alerts, its output the outcome). */
+export function jobAlertsOf(status: {
+  runtimeStatus: string;
+  input?: unknown;
+  output?: unknown;
+}): JobAlert[] {
+  const names = recordOf(status.input).alerts;
+  const outcome = Array.isArray(status.output) ? status.output : [];
+  if (!Array.isArray(names)) return [];
+  return names
+    .filter((n): n is string => typeof n === 'string')
+    .map((alert) => {
+      const done = outcome.find((o): o is Record<string, unknown> => isRecord(o) && o.alert === alert);
+      if (!done) return { alert, state: status.runtimeStatus === 'Completed' ? 'failed' : 'sending' };
+      return {
+        alert,
+        state: done.delivered === true ? 'sent' : 'failed',
+        ...(typeof done.status === 'number' ? { status: done.status } : {}),
+      };
+    });
 }
 
 /**
