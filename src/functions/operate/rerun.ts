@@ -5,6 +5,7 @@
  * has the id derived from the old one (`rerunInstanceId`), so two re-runs of one job, concurrent or
  * repeated, start one job; the old job then shows `rerunBy`, the new one `rerunOf`.
  */
+import { randomUUID } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
@@ -59,7 +60,13 @@ const refuse = (code: string, message: string): never => {
 
 /** A planned re-run: the job to start and how. */
 type PlannedRerun =
-  | { kind: 'import'; input: ImportInput; beforeStart?: () => Promise<void> }
+  | {
+      kind: 'import';
+      input: ImportInput;
+      beforeStart?: () => Promise<void>;
+      /** The copy `beforeStart` makes: deleted again when another request started the re-run first. */
+      staged?: string;
+    }
   | { kind: 'export'; input: ExportInput };
 
 /** `{container}/{path}` split; undefined when it is not a plain blob reference (escaped, cut). */
@@ -104,7 +111,8 @@ async function importRerun(
   const { environment: env, project } = configured(runtime, environment, job.project ?? '');
   const before = oldInput(status, (v) => ImportInputSchema.safeParse(v).data);
   const legalEntity = ('legalEntity' in job ? job.legalEntity : undefined) ?? project.legalEntity;
-  const staged = stagingBlobPath(newId, fileName);
+  // a copy of this request's own: concurrent requests never write one blob (only one of them starts)
+  const staged = stagingBlobPath(newId, `${randomUUID().slice(0, 8)}-${fileName}`);
   const archive = runtime.containers.archive;
   return {
     kind: 'import',
@@ -134,6 +142,7 @@ async function importRerun(
     beforeStart: async () => {
       await copyBlob({ container: archive, path: archived.path }, { container: archive, path: staged });
     },
+    staged,
   };
 }
 
@@ -298,14 +307,21 @@ function startedJob(planned: PlannedRerun, id: string): AnyJob {
 }
 
 /** Starts the planned re-run under `newId`; false when another request started it first. */
-async function startRerun(client: DurableClient, planned: PlannedRerun, newId: string): Promise<boolean> {
-  if (planned.kind === 'import') {
-    const outcome = await startImport(client, newId, planned.input, {
-      ...(planned.beforeStart ? { beforeStart: planned.beforeStart } : {}),
-    });
-    return outcome.started;
+async function startRerun(
+  runtime: Runtime,
+  client: DurableClient,
+  planned: PlannedRerun,
+  newId: string,
+): Promise<boolean> {
+  if (planned.kind === 'export') return (await startExportJob(client, newId, planned.input)).started;
+  const outcome = await startImport(client, newId, planned.input, {
+    ...(planned.beforeStart ? { beforeStart: planned.beforeStart } : {}),
+  });
+  if (!outcome.started && planned.staged) {
+    // the other request's job imports its own copy: this one is not needed
+    await runtime.containers.archive.deleteBlob(planned.staged).catch(() => undefined);
   }
-  return (await startExportJob(client, newId, planned.input)).started;
+  return outcome.started;
 }
 
 /** The answer naming the re-run (new or found). */
@@ -361,7 +377,7 @@ export async function handleRerun(
     if (error instanceof Refusal) return problem(error.status, error.code, error.message);
     throw error;
   }
-  const started = await startRerun(client, planned, newId!);
+  const started = await startRerun(runtime, client, planned, newId!);
   await recordSafely(logger, `rerunBy of ${job.id}`, () => runtime.jobIndex.markRerun(job.id, newId!));
   logger.info(`${started ? 'Started' : 'Found'} re-run ${newId!} of job ${job.id}`);
   const shown = started

@@ -107,11 +107,12 @@ export function alertTitle(notice: AlertNotice): string {
 
 /**
  * Text from a job (file names, error messages: partly the caller's) as plain text in an Adaptive
- * Card: TextBlock and FactSet render a Markdown subset, so its markup characters are escaped (a
- * file named `[x](https://…)` must not become a link in the channel).
+ * Card: TextBlock and FactSet render a Markdown subset (bold, italic, links, lists), so the
+ * characters that open its markup are escaped — a file named `[x](https://…)` must not become a
+ * link in the channel, nor `*x*` bold. A backslash escape shows the character itself.
  */
 export function plainCardText(text: string): string {
-  return text.replace(/[\\`*_[\]()#>~<!|{}+-]/g, (c) => `\\${c}`);
+  return text.replace(/[\\`*_[\]<>#]/g, (c) => `\\${c}`);
 }
 
 /** The job page's url on the dashboard, when the alert names the dashboard. */
