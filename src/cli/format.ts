@@ -118,7 +118,7 @@ export function jobDetails(job: CliJob, files: readonly CliJobFile[] = [], now: 
     ['Status', job.status],
     ['Queued', job.queuedReason],
     ['Reason', job.status === 'Rejected' ? job.reason : undefined],
-    ['Source kept at', job.status === 'Rejected' ? job.source : undefined],
+    ['Source', job.status === 'Rejected' ? job.source : undefined],
     ['Stage', job.stage],
     ['Environment', job.environment],
     ['Project', job.project],

@@ -5,9 +5,13 @@
  * webhook (a Teams Adaptive Card, a plain JSON message) without ever holding up a job or carrying a
  * secret. Pause and resume: test/e2e/pause.test.ts (a real clock and a restart).
  */
+import { join } from 'node:path';
 import { ServiceBusClient } from '@azure/service-bus';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Job, ListedJob } from '../../src/shared/jobs/index.js';
+import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { createJobIndexTables } from '../../src/shared/storage/index.js';
+import { runProcess } from '../support/process.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook.js';
 import {
   customersPackage,
@@ -315,4 +319,68 @@ describe('alerts', () => {
     expect(logs).not.toContain(TEAMS_SECRET);
     expect(logs).not.toContain(JSON_SECRET);
   });
+});
+
+describe('the dmf command and the index rebuild', () => {
+  const cli = (args: string[]) =>
+    runProcess(process.execPath, [join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js'), ...args], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        DMF_FUNCTIONS_URL: s.stack.functionsBaseUrl,
+        DMF_FUNCTIONS_KEY: s.stack.functionsKey,
+      },
+    });
+
+  it('dmf rerun, dmf env list|pause|resume, and Rejected jobs in dmf jobs', async () => {
+    const id = await importBody('cli-rerun.zip', await customersPackage({ prefix: 'CLIR' }));
+    expect((await s.waitForJob(id)).status).toBe('Succeeded');
+    const again = await cli(['rerun', id, '--wait', '--interval', '0.2']);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(/Status:\s+Succeeded/);
+    expect(again.stdout).toContain(`Re-run of:     ${id}`);
+    const twice = await cli(['rerun', id]);
+    expect(twice.stdout).toMatch(/^Already re-run as job imp-/);
+    // the rejected drop still names no configured project: refused with the reason
+    const drop = (await listed('?status=Rejected')).find((j) => j.file === 'rejected-drop.zip')!;
+    const refused = await cli(['rerun', drop.id]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/^dmf: Still rejected: .*NoSuchProject/);
+
+    const paused = await cli(['env', 'pause', 'local', '--reason', 'maintenance', '--by', 'cli-user']);
+    expect(paused.code).toBe(0);
+    expect(paused.stdout).toMatch(
+      /^Environment local paused since \d{4}-\d\d-\d\d \S+Z by cli-user \(maintenance\)/,
+    );
+    const listedEnvs = await cli(['env', 'list']);
+    expect(listedEnvs.stdout).toMatch(/^ENVIRONMENT\s+STATE/);
+    expect(listedEnvs.stdout).toMatch(/\nlocal\s+paused\s+\S+ \S+Z\s+cli-user\s+0\s+0\s+maintenance/);
+    const resumed = await cli(['env', 'resume', 'local', '--json']);
+    expect(JSON.parse(resumed.stdout)).toMatchObject({ name: 'local', paused: false });
+    expect((await cli(['env', 'pause', 'nowhere'])).code).toBe(1);
+
+    const rejected = await cli(['jobs', '--status', 'Rejected', '--json']);
+    const jobs = JSON.parse(rejected.stdout) as Listed[];
+    expect(jobs.map((j) => j.id)).toContain('cmd-late-blob-1');
+    const shown = await cli(['job', 'cmd-late-blob-1']);
+    expect(shown.code).toBe(1);
+    expect(shown.stdout).toMatch(/Status:\s+Rejected/);
+    expect(shown.stdout).toContain(`Source:        ${s.names.staged}/local/late-command.zip`);
+  }, 60_000);
+
+  it('a rebuilt index lists the rejected inputs again', async () => {
+    const before = (await listed('?status=Rejected')).map((j) => j.id).sort();
+    expect(before.length).toBeGreaterThanOrEqual(2);
+    const tables = createJobIndexTables(
+      { kind: 'connectionString', connectionString: s.stack.storageConnectionString },
+      s.tables,
+    );
+    await tables.jobs.deleteTable();
+    await tables.jobIds.deleteTable();
+    expect(await listed('?status=Rejected')).toEqual([]);
+    expect((await cli(['admin', 'reindex'])).code).toBe(0);
+    const after = await listed('?status=Rejected');
+    expect(after.map((j) => j.id).sort()).toEqual(before);
+    const drop = after.find((j) => j.file === 'rejected-drop.zip');
+    expect(drop).toMatchObject({ source: `${s.names.inbound}/local/NoSuchProject/rejected-drop.zip` });
+  }, 60_000);
 });
