@@ -1,19 +1,12 @@
 /** Text output of the CLI: job summaries, tables, durations, exit codes. Pure functions. */
+import { JOB_OUTCOMES } from '../shared/jobs/statuses.js';
 import type { CliEnvironment, CliJob, CliJobFile } from './api.js';
 
 /** Exit codes of `dmf`. */
 export const EXIT_CODES = { succeeded: 0, failed: 1, partiallySucceeded: 2 } as const;
 
 /** Job statuses after which nothing changes. */
-export const FINAL_STATUSES: ReadonlySet<string> = new Set([
-  'Succeeded',
-  'PartiallySucceeded',
-  'Failed',
-  'Canceled',
-  'TimedOut',
-  'Unknown',
-  'Rejected',
-]);
+export const FINAL_STATUSES: ReadonlySet<string> = new Set(JOB_OUTCOMES);
 
 /** The exit code for a job status: 0 Succeeded (or still running), 2 PartiallySucceeded, 1 otherwise. */
 export function exitCodeFor(status: string): number {

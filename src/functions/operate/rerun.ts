@@ -152,8 +152,13 @@ function configured(
   environment: string,
   project: string,
 ): ReturnType<typeof importProjectOf> {
+  return asConfiguredNow(() => importProjectOf(runtime.config, environment, project));
+}
+
+/** `plan()`, or the refusal saying the job cannot run as configured now (its `InputError`). */
+function asConfiguredNow<T>(plan: () => T): T {
   try {
-    return importProjectOf(runtime.config, environment, project);
+    return plan();
   } catch (error) {
     if (error instanceof InputError)
       return refuse('NOT_CONFIGURED', `The job cannot run again as it is configured now: ${error.message}`);
@@ -240,27 +245,22 @@ function exportRerun(
 ): PlannedRerun {
   const before = oldInput(status, (v) => ExportInputSchema.safeParse(v).data);
   const result = recordOf(job.result);
-  try {
-    const planned = plannedExport(
+  const legalEntity = before?.legalEntity ?? stringOf(result.legalEntity);
+  const planned = asConfiguredNow(() =>
+    plannedExport(
       runtime.config,
       {
         environment: job.environment ?? '',
         project: job.project ?? '',
         requestId: newId,
-        ...((before?.legalEntity ?? stringOf(result.legalEntity))
-          ? { legalEntityId: before?.legalEntity ?? stringOf(result.legalEntity) }
-          : {}),
+        ...(legalEntity ? { legalEntityId: legalEntity } : {}),
         ...(before ? { reExecute: before.reExecute, unpack: before.unpack } : {}),
         ...(before?.correlationId ? { correlationId: before.correlationId } : {}),
       },
       { trigger: 'http', now },
-    );
-    return { kind: 'export', input: { ...planned.input, rerunOf: job.id } };
-  } catch (error) {
-    if (error instanceof InputError)
-      return refuse('NOT_CONFIGURED', `The job cannot run again as it is configured now: ${error.message}`);
-    throw error;
-  }
+    ),
+  );
+  return { kind: 'export', input: { ...planned.input, rerunOf: job.id } };
 }
 
 /** Plans the re-run of `job` (or refuses it with a reason). */

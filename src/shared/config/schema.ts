@@ -5,6 +5,7 @@
  */
 import { Cron } from 'croner';
 import { z } from 'zod';
+import { JOB_OUTCOMES } from '../jobs/statuses.js';
 
 /** Names of environments, data projects: safe in blob paths, queue messages and logs. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -298,18 +299,8 @@ export const RecurringActivityConfigSchema = z.strictObject({
 /** A recurring activity, defaults applied. */
 export type RecurringActivityConfig = z.infer<typeof RecurringActivityConfigSchema>;
 
-/** Job outcomes an alert may be sent on: `failure` stands for every one but Succeeded and Canceled. */
-export const ALERT_ON = [
-  'failure',
-  'success',
-  'Succeeded',
-  'PartiallySucceeded',
-  'Failed',
-  'Canceled',
-  'TimedOut',
-  'Unknown',
-  'Rejected',
-] as const;
+/** When an alert is sent: `failure`, `success`, or job outcomes by name. */
+export const ALERT_ON = ['failure', 'success', ...JOB_OUTCOMES] as const;
 
 /** The job outcomes `failure` stands for (Canceled is an operator's own doing; Succeeded is `success`). */
 export const ALERT_FAILURE_STATUSES: readonly string[] = [

@@ -4,29 +4,9 @@
  */
 import { z } from 'zod';
 import { isoTime, isRecord, stringOf } from '../util.js';
+import type { JobOutcome, JobStatus } from './statuses.js';
 
-/** Every status a job can have. */
-export const JOB_STATUSES = [
-  'Pending',
-  'Running',
-  'Succeeded',
-  'PartiallySucceeded',
-  'Failed',
-  'Canceled',
-  'TimedOut',
-  /** The app cannot tell what F&O did (e.g. an enqueue whose answer was lost): the job says what to check. */
-  'Unknown',
-  /** Accepted while its environment is paused: waits, in arrival order, until the environment is resumed. */
-  'Queued',
-  /** Refused before a job could start (a drop or command the app cannot act on): its reason says why. */
-  'Rejected',
-] as const;
-/** One of {@link JOB_STATUSES}. */
-export type JobStatus = (typeof JOB_STATUSES)[number];
-
-/** Final statuses of a job (what an import's or export's result carries). */
-export type JobOutcome = Exclude<JobStatus, 'Pending' | 'Running' | 'Queued'>;
-
+export { JOB_OUTCOMES, JOB_STATUSES, type JobOutcome, type JobStatus } from './statuses.js';
 /** Statuses of a job that has not ended yet (a re-run of it is refused). */
 export const ACTIVE_JOB_STATUSES: readonly JobStatus[] = ['Pending', 'Running', 'Queued'];
 
