@@ -78,6 +78,16 @@ export const JobSchema = z.looseObject({
   errors: z.array(JobErrorSchema).default([]),
   /** How many errors the job has (list entries carry only the first ones). */
   errorCount: z.number().optional(),
+  /** While `Queued`: why (its environment is paused). */
+  queuedReason: optionalString,
+  /** A `Rejected` input: why, and where its source is kept. */
+  reason: optionalString,
+  source: optionalString,
+  rerunOf: optionalString,
+  rerunBy: optionalString,
+  alerts: z
+    .array(z.looseObject({ alert: z.string(), state: z.string(), status: z.number().nullish() }))
+    .nullish(),
   result: z
     .looseObject({
       timings: z
@@ -137,6 +147,26 @@ export const UploadUrlSchema = z.looseObject({
 });
 /** A direct upload url. */
 export type UploadUrl = z.infer<typeof UploadUrlSchema>;
+
+/** An environment of `GET /api/environments` (and the answer of a pause or resume). */
+export const EnvironmentSchema = z.looseObject({
+  name: z.string(),
+  paused: z.boolean(),
+  pausedSince: optionalString,
+  pausedBy: optionalString,
+  reason: optionalString,
+  waiting: z.number().optional(),
+  running: z.number().optional(),
+  /** False on a 202: the app has not seen the change applied yet. */
+  applied: z.boolean().optional(),
+});
+/** An environment as the CLI sees it. */
+export type CliEnvironment = z.infer<typeof EnvironmentSchema>;
+
+/** The answer of `POST /api/jobs/{id}/rerun`: the new job (`rerunOf`), and whether this call started it. */
+export const RerunSchema = JobSchema.extend({ rerunOf: z.string(), started: z.boolean() });
+/** See {@link RerunSchema}. */
+export type CliRerun = z.infer<typeof RerunSchema>;
 
 /** Default size above which `dmf import` uploads through an upload url: 64 MiB. */
 export const DEFAULT_UPLOAD_THRESHOLD_BYTES = 64 * 1024 * 1024;
@@ -450,6 +480,39 @@ export class DmfApiClient {
   reindex(continuation?: string): Promise<ReindexStep> {
     const q = continuation ? `?${new URLSearchParams({ continuation }).toString()}` : '';
     return this.#json(ReindexStepSchema, `/reindex${q}`, { method: 'POST', timeoutMs: REINDEX_TIMEOUT_MS });
+  }
+
+  /** `POST /api/jobs/{id}/rerun`: the new job (202), or the one a re-run started before (200). */
+  rerun(id: string): Promise<CliRerun> {
+    return this.#json(RerunSchema, `/jobs/${encodeURIComponent(id)}/rerun`, { method: 'POST' });
+  }
+
+  /** `GET /api/environments`. */
+  async environments(): Promise<CliEnvironment[]> {
+    const body = await this.#json(z.object({ environments: z.array(EnvironmentSchema) }), '/environments');
+    return body.environments;
+  }
+
+  /** `POST /api/environments/{env}/pause` (`by`, `reason` optional). */
+  pauseEnvironment(
+    environment: string,
+    options: { by?: string; reason?: string } = {},
+  ): Promise<CliEnvironment> {
+    return this.#json(EnvironmentSchema, `/environments/${encodeURIComponent(environment)}/pause`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        ...(options.by ? { by: options.by } : {}),
+        ...(options.reason ? { reason: options.reason } : {}),
+      }),
+    });
+  }
+
+  /** `POST /api/environments/{env}/resume`. */
+  resumeEnvironment(environment: string): Promise<CliEnvironment> {
+    return this.#json(EnvironmentSchema, `/environments/${encodeURIComponent(environment)}/resume`, {
+      method: 'POST',
+    });
   }
 
   /** `GET /api/jobs/{id}/files`. */

@@ -1,6 +1,6 @@
 /**
  * `dmf`: the command-line tool. Talks to the function app's HTTP API only (imports, exports, jobs,
- * job files); `dmf package …` works offline on local files and `dmf emulator` starts the F&O
+ * job files, re-runs, environments); `dmf package …` works offline on local files and `dmf emulator` starts the F&O
  * emulator. Exit codes: 0 Succeeded, 2 PartiallySucceeded, 1 failed or error.
  */
 import { spawn } from 'node:child_process';
@@ -48,9 +48,11 @@ import {
   type CausedJob,
 } from './sources.js';
 import {
+  environmentsTable,
   EXIT_CODES,
   exitCodeFor,
   FINAL_STATUSES,
+  formatTime,
   jobDetails,
   jobsTable,
   stageLine,
@@ -637,6 +639,79 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       }
       const job = await api.getJob(id, { fallback: `/exports/${encodeURIComponent(id)}` });
       exitCode = await finalReport(api, job, Boolean(g.json));
+    });
+
+  waitOptions(
+    common(program.command('rerun'))
+      .description(
+        'start a finished or rejected job again from the same source (an import from its archived file, an export from its data project)',
+      )
+      .argument('<id>', 'job id')
+      .option('--wait', 'wait for the new job to finish; exit code follows its status'),
+  ).action(async (id: string, opts: WaitOptions & { wait?: boolean }, cmd: Command) => {
+    const g = globals(cmd);
+    const api = client(cmd);
+    const rerun = await api.rerun(id);
+    if (!opts.wait) {
+      if (g.json) printJson(rerun);
+      else
+        out(
+          `${rerun.started ? 'Started' : 'Already re-run as'} job ${rerun.id} (re-run of ${rerun.rerunOf})\n  follow with: dmf job ${rerun.id}`,
+        );
+      return;
+    }
+    if (!g.json)
+      err(`Job ${rerun.id} (re-run of ${rerun.rerunOf}) ${rerun.started ? 'started' : 'found'}; waiting…`);
+    const job = await waitForJob(api, rerun.id, {
+      intervalSeconds: opts.interval,
+      timeoutSeconds: opts.timeout,
+      quiet: Boolean(g.json),
+    });
+    exitCode = await finalReport(api, job, Boolean(g.json));
+  });
+
+  const env = program
+    .command('env')
+    .description('environments: list them, pause one (arrivals wait, nothing goes to F&O), resume it');
+  common(env.command('list'))
+    .description('each configured environment: paused or active, since when, by whom, its import queue')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const envs = await client(cmd).environments();
+      if (globals(cmd).json) printJson(envs);
+      else out(environmentsTable(envs));
+    });
+  common(env.command('pause'))
+    .description(
+      'pause an environment: files and requests are accepted and wait (Queued), in arrival order; jobs F&O already runs go on',
+    )
+    .argument('<env>', 'environment (as configured in the app)')
+    .option('--reason <text>', 'why (shown on the waiting jobs)')
+    .option('--by <name>', 'who pauses (default: your user name)')
+    .action(async (name: string, opts: { reason?: string; by?: string }, cmd: Command) => {
+      const paused = await client(cmd).pauseEnvironment(name, {
+        by: opts.by ?? (io.env.USER || io.env.USERNAME || undefined),
+        ...(opts.reason ? { reason: opts.reason } : {}),
+      });
+      if (globals(cmd).json) printJson(paused);
+      else if (paused.applied === false)
+        out(`Pause of ${paused.name} accepted; the app has not applied it yet.`);
+      else
+        out(
+          `Environment ${paused.name} paused since ${formatTime(paused.pausedSince)} by ${paused.pausedBy ?? '?'}${paused.reason ? ` (${paused.reason})` : ''}; ${paused.waiting ?? 0} import(s) waiting.`,
+        );
+    });
+  common(env.command('resume'))
+    .description('resume an environment: what waits is sent to F&O in arrival order')
+    .argument('<env>', 'environment (as configured in the app)')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const resumed = await client(cmd).resumeEnvironment(name);
+      if (globals(cmd).json) printJson(resumed);
+      else if (resumed.applied === false)
+        out(`Resume of ${resumed.name} accepted; the app has not applied it yet.`);
+      else
+        out(
+          `Environment ${resumed.name} resumed; ${resumed.waiting ?? 0} import(s) waiting go on in arrival order.`,
+        );
     });
 
   const pkg = program.command('package').description('offline tools for DMF data packages (.zip)');

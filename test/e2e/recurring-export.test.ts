@@ -76,9 +76,11 @@ describe('recurring export drain', () => {
       emptied: true,
     });
     expect(summary.episodes).toBeGreaterThan(1); // continueAsNew kept each history short
-    // the job API lists the drain as a job of its own kind, with its final status and counters
+    // the job API lists the drain run as a job of its own kind (its id names the run), with its
+    // final status and counters
     const listed = (await (await s.api('/api/jobs')).json()) as { jobs: RecurringJob[] };
-    const job = listed.jobs.find((j) => j.id === instanceId);
+    const job = listed.jobs.find((j) => j.drainId === instanceId);
+    expect(job?.id).toMatch(new RegExp(`^${instanceId}-r\\d{8}t\\d{9}$`));
     expect(job).toMatchObject({
       kind: 'recurringExport',
       status: 'Succeeded',
@@ -180,5 +182,40 @@ describe('recurring export drain', () => {
     } finally {
       await s.stack.emulator.control.clearFaults();
     }
+  });
+
+  it('each run that did work is a job of its own, with its counters; an idle run hides none of them', async () => {
+    const listRuns = async (): Promise<RecurringJob[]> => {
+      const response = await s.api('/api/jobs?kind=recurringExport&top=100');
+      return ((await response.json()) as { jobs: RecurringJob[] }).jobs;
+    };
+    const before = new Set((await listRuns()).map((j) => j.id));
+    await seed(3, 'RUN3');
+    const first = await drain();
+    expect(first.processed).toBe(3);
+    await seed(2, 'RUN2');
+    const second = await drain();
+    expect(second.processed).toBe(2);
+    // the queue is empty now: this run lists nothing
+    const idle = await drain();
+    expect(idle.processed).toBe(0);
+    const runs = (await listRuns()).filter((j) => !before.has(j.id));
+    expect(runs.map((j) => [j.id, j.status, j.messages?.processed])).toEqual([
+      [`${instanceId}-r${second.scheduledFor.replace(/[-:.Z]/g, '').toLowerCase()}`, 'Succeeded', 2],
+      [`${instanceId}-r${first.scheduledFor.replace(/[-:.Z]/g, '').toLowerCase()}`, 'Succeeded', 3],
+    ]);
+    expect(runs.every((j) => j.drainId === instanceId)).toBe(true);
+    // each run's page keeps its own counters (the drain's instance now holds the idle run)
+    for (const [run, processed] of [
+      [runs[0]!, 2],
+      [runs[1]!, 3],
+    ] as const) {
+      const response = await s.api(`/api/jobs/${run.id}`);
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as RecurringJob).messages?.processed).toBe(processed);
+    }
+    const latest = (await (await s.api(`/api/jobs/${instanceId}`)).json()) as RecurringJob;
+    expect(latest.messages?.processed).toBe(0);
+    expect(latest.id).not.toBe(runs[0]!.id);
   });
 });

@@ -3,9 +3,11 @@
  * results container, the job listed as final in the job index, its CloudEvent published. Each step is idempotent, so an activity retry is
  * harmless.
  */
+import type { DurableClient } from 'durable-functions';
+import { alertNotice } from '../../shared/alerts/index.js';
 import type { Runtime } from '../../shared/app/runtime.js';
 import { createCloudEvent, publishCloudEvent } from '../../shared/events/index.js';
-import type { BlobRef, JobKind } from '../../shared/jobs/index.js';
+import { jobView, type BlobRef, type JobKind } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import {
   blobExists,
@@ -15,6 +17,7 @@ import {
   resultBlobPath,
   writeJsonBlob,
 } from '../../shared/storage/index.js';
+import { startAlerts } from './alerts.js';
 
 /**
  * Moves a job's source to `path` in the archive container. A source already moved (by an earlier
@@ -76,6 +79,26 @@ export async function recordFinal(
     createdTime: result.timings.requestedAt,
     lastUpdatedTime: new Date(),
   });
+}
+
+/**
+ * Starts the alerts a finished job's outcome calls for (see `startAlerts`): its job JSON as the job
+ * API derives it from the result, where its source is archived. Never throws; without a durable
+ * client (a caller outside an activity) nothing is sent.
+ */
+export async function alertFinal(
+  runtime: Pick<Runtime, 'config'>,
+  client: DurableClient | undefined,
+  logger: Logger,
+  kind: JobKind,
+  result: { id: string; timings: { finishedAt: string }; archivedTo?: string },
+): Promise<void> {
+  const job = jobView(kind, { instanceId: result.id, runtimeStatus: 'Completed', output: result });
+  const notice = alertNotice(job, {
+    at: result.timings.finishedAt,
+    ...(result.archivedTo ? { source: result.archivedTo } : {}),
+  });
+  await startAlerts(runtime, client, notice, logger);
 }
 
 /**

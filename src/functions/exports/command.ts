@@ -5,6 +5,7 @@
  */
 import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
+import { NAME_PATTERN } from '../../shared/config/index.js';
 import { InputError } from '../../shared/errors.js';
 import { exportCommandRequestId } from '../../shared/jobs/index.js';
 import { describeIssues } from '../../shared/util.js';
@@ -19,7 +20,12 @@ export async function handleExportCommand(json: unknown, context: InvocationCont
   const command = commandContext(context, 'Export command');
   const parsed = ExportCommandSchema.safeParse(json);
   if (!parsed.success)
-    return command.reject('COMMAND_INVALID', `The command is invalid: ${describeIssues(parsed.error)}`);
+    return command.reject(
+      'COMMAND_INVALID',
+      `The command is invalid: ${describeIssues(parsed.error)}`,
+      undefined,
+      { kind: 'export' },
+    );
   const { environment, definitionGroupId, type: _type, ...options } = parsed.data;
   let planned;
   try {
@@ -34,7 +40,13 @@ export async function handleExportCommand(json: unknown, context: InvocationCont
       { trigger: 'serviceBus', now: new Date() },
     );
   } catch (error) {
-    if (error instanceof InputError) return command.reject(error.code, error.message);
+    if (error instanceof InputError)
+      return command.reject(error.code, error.message, undefined, {
+        kind: 'export',
+        environment,
+        ...(NAME_PATTERN.test(definitionGroupId) ? { project: definitionGroupId } : {}),
+        ...(options.legalEntityId ? { legalEntity: options.legalEntityId } : {}),
+      });
     throw error;
   }
   const outcome = await startExportJob(df.getClient(context), planned.instanceId, planned.input);

@@ -7,7 +7,7 @@ import { blobImportInstanceId } from '../../shared/jobs/index.js';
 import { isNotFound } from '../../shared/storage/index.js';
 import { unquoteEtag } from '../../shared/util.js';
 import { blobTrigger, deliveredBlob } from '../common/blobs.js';
-import { recordRejection } from '../common/rejections.js';
+import { recordRejection, rejectedBlobFacts } from '../common/rejections.js';
 import { inboundBlobImport, startImport } from './starting.js';
 
 /** Name of the blob trigger function. */
@@ -41,15 +41,21 @@ export async function handleInboundBlob(_blob: unknown, context: InvocationConte
     );
   } catch (error) {
     if (!(error instanceof InputError)) throw error;
-    const where = await recordRejection(runtime, {
-      id: blobImportInstanceId(`${container}/${delivered.name}`, etag),
-      trigger: 'blob',
-      subject: delivered.name,
-      reason: error.message,
-      code: error.code,
-      rejectedAt: new Date().toISOString(),
-      details: { container, etag },
-    });
+    const where = await recordRejection(
+      runtime,
+      {
+        id: blobImportInstanceId(`${container}/${delivered.name}`, etag),
+        trigger: 'blob',
+        subject: delivered.name,
+        reason: error.message,
+        code: error.code,
+        rejectedAt: new Date().toISOString(),
+        details: { container, etag },
+        kind: 'import',
+        ...rejectedBlobFacts(container, delivered.name),
+      },
+      { client: df.getClient(context), logger },
+    );
     logger.warn(`Not imported: ${error.message} (recorded in ${where}; the file was left in place)`);
     return;
   }

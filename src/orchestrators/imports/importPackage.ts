@@ -30,6 +30,7 @@ import {
   untilNotThrottled,
 } from '../common/executions.js';
 import { historyKey } from '../common/history.js';
+import { recordQueued } from '../common/paused.js';
 import { customStatus } from '../common/status.js';
 import { environmentSlot, IMPORT_SLOT_CAPACITY } from './slot.js';
 
@@ -96,6 +97,7 @@ export function* importPackageOrchestrator(
       ...(foStatus ? { foStatus } : {}),
       trigger: input.trigger,
       ...(input.correlationId ? { correlationId: input.correlationId } : {}),
+      ...(input.rerunOf ? { rerunOf: input.rerunOf } : {}),
       timings,
       polls: status.polls,
       pollLog: status.pollLog ?? [],
@@ -176,8 +178,14 @@ export function* importPackageOrchestrator(
 
   // b) wait for the environment's slot
   const graceMs = prepared.polling.notStartedGraceSeconds * 1000;
-  const waited = yield* slot.wait({ capacity: IMPORT_SLOT_CAPACITY, graceMs }, (position) =>
-    publish({ stage: 'WaitingForSlot', slotPosition: position }),
+  // while the environment is paused the import keeps its place and is listed Queued
+  const waited = yield* slot.wait(
+    {
+      capacity: IMPORT_SLOT_CAPACITY,
+      graceMs,
+      onPausedChange: (paused) => recordQueued(context, { kind: 'import', input, paused }),
+    },
+    (position, paused) => publish({ stage: 'WaitingForSlot', slotPosition: position, paused }),
   );
   if (waited.canceled) {
     yield* slot.release();
@@ -185,7 +193,7 @@ export function* importPackageOrchestrator(
     return yield* finish('Canceled', prepared.sourceBlob, prepared.stagingBlobs);
   }
   timings.slotAcquiredAt = now().toISOString();
-  publish({ slotPosition: undefined });
+  publish({ slotPosition: undefined, paused: undefined });
   const deadline = new Date(now().getTime() + prepared.polling.deadlineHours * 3_600_000);
 
   // c+d+e) upload, start, poll. The slot is released on every path — except when F&O may still be

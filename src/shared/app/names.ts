@@ -15,6 +15,8 @@ export const ORCHESTRATORS = {
   recurringExportDrain: 'recurringExportDrain',
   /** One file enqueued to a recurring import (src/orchestrators/recurring/recurringImport.ts). */
   recurringImport: 'recurringImport',
+  /** The alert of one finished or rejected job (src/orchestrators/common/alert.ts); not a job. */
+  jobAlert: 'jobAlert',
 } as const;
 
 /** Entity names. */
@@ -34,4 +36,13 @@ export const IMPORT_EVENTS = {
   slotGranted: 'slotGranted',
   /** Raised by `POST /api/jobs/{id}/cancel`. */
   cancel: 'cancel',
+} as const;
+
+/** External events of jobs waiting for a paused environment. */
+export const ENVIRONMENT_EVENTS = {
+  /**
+   * Raised on the exports and recurring imports that wait for their environment when
+   * `POST /api/environments/{env}/resume` resumes it (queued imports are woken with `slotGranted`).
+   */
+  resumed: 'environmentResumed',
 } as const;

@@ -9,6 +9,7 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import {
   DmfConfigSchema,
   SETTING_NAME_PATTERN,
+  type AlertConfig,
   type DataProjectConfig,
   type DmfConfig,
   type EnvironmentAuthConfig,
@@ -87,6 +88,8 @@ export interface AppConfig {
   environments: readonly EnvironmentConfig[];
   dataProjects: readonly DataProjectConfig[];
   recurringActivities: readonly RecurringActivityConfig[];
+  /** Webhooks told about finished jobs (`alerts`). */
+  alerts: readonly AlertConfig[];
   storage: StorageConfig;
   serviceBus: ServiceBusConfig;
   /** Days the durable history of finished jobs is kept (DMF_PURGE_AFTER_DAYS); 0: forever. */
@@ -318,7 +321,45 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
       add(['recurringActivities', i, 'schedule'], 'required for export activities (when to dequeue)');
     }
   });
+
+  const alertNames = new Set<string>();
+  asArray(root.alerts).forEach((a, i) => {
+    const name = asString(a.name);
+    if (name !== undefined) {
+      if (alertNames.has(name)) add(['alerts', i, 'name'], `duplicate alert name "${name}"`);
+      alertNames.add(name);
+    }
+    if (Array.isArray(a.environments)) {
+      a.environments.forEach((e, j) => {
+        if (typeof e === 'string' && !envByName.has(e))
+          add(['alerts', i, 'environments', j], `no environment is named "${e}"`);
+      });
+    }
+    const settingName = asString(a.urlSetting);
+    if (!checkSecrets || settingName === undefined || !SETTING_NAME_PATTERN.test(settingName)) return;
+    const problem = secretSettingProblem(env, settingName) ?? webhookUrlProblem(env[settingName] ?? '');
+    if (problem) add(['alerts', i, 'urlSetting'], problem);
+  });
   return issues;
+}
+
+/**
+ * Why the value of an alert's url setting is no webhook url (the value is a secret: never echoed).
+ * https, or http to a loopback host (a local receiver in tests and development).
+ */
+export function webhookUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    return 'names an app setting that does not hold a url (give the webhook url, https://…)';
+  }
+  if (url.username !== '' || url.password !== '')
+    return 'names an app setting whose url carries a user name or password';
+  if (url.protocol === 'https:') return undefined;
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol === 'http:' && loopback) return undefined;
+  return 'names an app setting whose url is not https (http is accepted only for a loopback host)';
 }
 
 const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
@@ -667,6 +708,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     environments: parsed.environments,
     dataProjects,
     recurringActivities: parsed.recurringActivities,
+    alerts: parsed.alerts,
     storage: { connection: storageConnection, containers, sourceContainers, tables },
     serviceBus: { connection: serviceBusConnection, commandsQueue, eventsTopic },
     purgeAfterDays,
@@ -696,7 +738,9 @@ export interface ReferencedSetting {
 }
 
 /** Lists the app settings the configuration names (for infra cross-checks and startup checks). */
-export function referencedSettings(config: Pick<AppConfig, 'environments'>): ReferencedSetting[] {
+export function referencedSettings(
+  config: Pick<AppConfig, 'environments'> & Partial<Pick<AppConfig, 'alerts'>>,
+): ReferencedSetting[] {
   const out: ReferencedSetting[] = [];
   config.environments.forEach((e, i) => {
     const auth: EnvironmentAuthConfig = e.auth;
@@ -710,6 +754,9 @@ export function referencedSettings(config: Pick<AppConfig, 'environments'>): Ref
       add('certificateSetting', auth.certificateSetting, true);
       add('certificatePathSetting', auth.certificatePathSetting, false);
     }
+  });
+  config.alerts?.forEach((a, i) => {
+    out.push({ name: a.urlSetting, path: `alerts[${i}].urlSetting`, secret: true });
   });
   return out;
 }

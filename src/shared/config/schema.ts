@@ -6,6 +6,7 @@
 import { Cron } from 'croner';
 import { z } from 'zod';
 import { recurringExportInstanceId } from '../jobs/ids.js';
+import { JOB_OUTCOMES } from '../jobs/statuses.js';
 
 /** Names of environments, data projects: safe in blob paths, queue messages and logs. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -316,6 +317,48 @@ export const RecurringActivityConfigSchema = z
 /** A recurring activity, defaults applied. */
 export type RecurringActivityConfig = z.infer<typeof RecurringActivityConfigSchema>;
 
+/** When an alert is sent: `failure`, `success`, or job outcomes by name. */
+export const ALERT_ON = ['failure', 'success', ...JOB_OUTCOMES] as const;
+
+/** The job outcomes `failure` stands for (Canceled is an operator's own doing; Succeeded is `success`). */
+export const ALERT_FAILURE_STATUSES: readonly string[] = [
+  'PartiallySucceeded',
+  'Failed',
+  'TimedOut',
+  'Unknown',
+  'Rejected',
+];
+
+/**
+ * One alert: a webhook told when a job ends as `on` says. The webhook url is a secret (a Teams
+ * workflow url carries its signature, `sig=`): it is held by the app setting named in `urlSetting`,
+ * never written here, and never enters logs, events or durable state.
+ */
+export const AlertConfigSchema = z.strictObject({
+  /** Unique name (logs say which alert was sent). */
+  name,
+  /** NAME of the app setting holding the webhook url (https; http only to a loopback host, for tests). */
+  urlSetting: settingName,
+  /**
+   * `teams`: a message with an Adaptive Card attachment, as Teams incoming webhooks and Workflows
+   * ("When a Teams webhook request is received") accept it. `json`: `{ "text", "job" }`.
+   */
+  format: z.enum(['teams', 'json']).default('teams'),
+  /** When: `failure` (default), `success`, or job outcomes by name. */
+  on: z.array(z.enum(ALERT_ON)).min(1).default(['failure']),
+  /** Only jobs of these environments (default: every one). */
+  environments: z.array(name).min(1).optional(),
+  /** Only these kinds of job (default: every one). */
+  kinds: z
+    .array(z.enum(['import', 'export', 'recurringImport', 'recurringExport']))
+    .min(1)
+    .optional(),
+  /** The dashboard's url (`https://<app>/api/dashboard`): the message links the job's page. */
+  dashboardUrl: httpsUrlSchema.optional(),
+});
+/** One alert, defaults applied. */
+export type AlertConfig = z.infer<typeof AlertConfigSchema>;
+
 /** The JSON in `DMF_CONFIG` / the file named by `DMF_CONFIG_FILE`. */
 export const DmfConfigSchema = z.strictObject({
   /** Optional JSON-schema reference for editors. */
@@ -323,6 +366,8 @@ export const DmfConfigSchema = z.strictObject({
   environments: z.array(EnvironmentConfigSchema).min(1, 'at least one environment is required'),
   dataProjects: z.array(DataProjectConfigSchema).default([]),
   recurringActivities: z.array(RecurringActivityConfigSchema).default([]),
+  /** Webhooks told about finished jobs (see {@link AlertConfigSchema}). */
+  alerts: z.array(AlertConfigSchema).default([]),
 });
 /** The parsed `DMF_CONFIG` JSON. */
 export type DmfConfig = z.infer<typeof DmfConfigSchema>;

@@ -4,7 +4,13 @@
  */
 import { z } from 'zod';
 import { PollingConfigSchema } from '../config/index.js';
-import { executionJobFields, recordOf, type OrchestrationStatusLike, type PollLogEntry } from './common.js';
+import {
+  executionJobFields,
+  recordOf,
+  type OrchestrationStatusLike,
+  type PauseInfo,
+  type PollLogEntry,
+} from './common.js';
 import type { ExecutionJobFields, ExecutionResult } from './common.js';
 
 /** The orchestration input: everything resolved by the starter, nothing secret. */
@@ -24,6 +30,8 @@ export const ExportInputSchema = z.strictObject({
   requestedAt: z.string(),
   /** Scheduled exports: the schedule occurrence this run is for. */
   scheduledFor: z.string().optional(),
+  /** The job this one re-runs (`POST /api/jobs/{id}/rerun`). */
+  rerunOf: z.string().min(1).max(200).optional(),
 });
 /** See {@link ExportInputSchema}. */
 export type ExportInput = z.infer<typeof ExportInputSchema>;
@@ -45,6 +53,8 @@ export interface ExportCustomStatus {
   nextPollAt?: string;
   /** While F&O answers 429: when the job asks again (ISO time). */
   throttledUntil?: string;
+  /** While the environment is paused (the export waits to be started: `Queued`). */
+  paused?: PauseInfo;
 }
 
 /** A blob written by an export. */

@@ -75,3 +75,44 @@ export function recurringImportInstanceId(parts: { source: string; version: stri
 export function recurringExportInstanceId(environment: string, activityId: string): string {
   return `${RECURRING_EXPORT_INSTANCE_PREFIX}${environment}-${activityId}`;
 }
+
+/** Prefix of the `jobAlert` instances (one per job outcome; not a job). */
+export const ALERT_INSTANCE_PREFIX = 'alert-';
+
+/** Instance id of the alert of a job: one per job, so a retried finish never alerts twice. */
+export function alertInstanceId(jobId: string): string {
+  return `${ALERT_INSTANCE_PREFIX}${digest('alert', jobId)}`;
+}
+
+/**
+ * The job id a re-run of job `jobId` gets: derived from it (and of the same kind), so two re-run
+ * requests of one job — concurrent or repeated — start one job. A job is re-run once; a re-run is
+ * re-run again by its own id.
+ */
+export function rerunInstanceId(kind: 'import' | 'export', jobId: string): string {
+  return `${kind === 'import' ? IMPORT_INSTANCE_PREFIX : EXPORT_INSTANCE_PREFIX}${digest('rerun', jobId)}`;
+}
+
+const RUN_SUFFIX = /-r(\d{8}t\d{9})$/;
+
+/**
+ * The job id of one run of a recurring export drain: the drain's instance id (one per environment
+ * and activity) and the run's schedule occurrence, `…-r20260101t000000000`. Each run that handled
+ * messages is its own job: a later run (or an idle one) never overwrites it.
+ */
+export function recurringExportRunId(instanceId: string, scheduledFor: string): string {
+  const at = new Date(scheduledFor);
+  const stamp = Number.isNaN(at.getTime())
+    ? '00000000t000000000'
+    : at
+        .toISOString()
+        .replace(/[-:.Z]/g, '')
+        .toLowerCase();
+  return `${instanceId}-r${stamp}`;
+}
+
+/** The drain instance id of a run id ({@link recurringExportRunId}); undefined for any other id. */
+export function drainOfRunId(runId: string): string | undefined {
+  if (!runId.startsWith(RECURRING_EXPORT_INSTANCE_PREFIX) || !RUN_SUFFIX.test(runId)) return undefined;
+  return runId.replace(RUN_SUFFIX, '');
+}

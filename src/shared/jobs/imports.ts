@@ -5,7 +5,13 @@
  */
 import { z } from 'zod';
 import { stringOf } from '../util.js';
-import { executionJobFields, recordOf, type OrchestrationStatusLike, type PollLogEntry } from './common.js';
+import {
+  executionJobFields,
+  recordOf,
+  type OrchestrationStatusLike,
+  type PauseInfo,
+  type PollLogEntry,
+} from './common.js';
 import type { ExecutionJobFields, ExecutionResult } from './common.js';
 
 /** Where the file to import is. */
@@ -48,6 +54,8 @@ export const ImportInputSchema = z.strictObject({
   trigger: z.enum(['blob', 'serviceBus', 'http']),
   correlationId: z.string().max(200).optional(),
   requestedAt: z.string(),
+  /** The job this one re-runs (`POST /api/jobs/{id}/rerun`): its source is a copy of that job's. */
+  rerunOf: z.string().min(1).max(200).optional(),
 });
 /** See {@link ImportInputSchema}. */
 export type ImportInput = z.infer<typeof ImportInputSchema>;
@@ -87,6 +95,8 @@ export interface ImportCustomStatus {
   slotPosition?: number;
   /** While F&O answers 429: when the job asks again (ISO time). */
   throttledUntil?: string;
+  /** While the environment is paused (the job is `Queued` in its queue). */
+  paused?: PauseInfo;
 }
 
 /** The result JSON written next to the error files (and returned as the orchestration output). */

@@ -11,9 +11,10 @@ import {
   recurringImportJobFromStatus,
   type RecurringJob,
 } from './recurring.js';
+import type { RejectedJob } from './rejections.js';
 
-/** The job JSON of any kind of job. */
-export type AnyJob = Job | ExportJob | RecurringJob;
+/** The job JSON of any kind of job (a rejected input is listed as a job too). */
+export type AnyJob = Job | ExportJob | RecurringJob | RejectedJob;
 /** What a job does (`kind` of its job JSON). */
 export type JobKind = AnyJob['kind'];
 /** Every {@link JobKind}. */

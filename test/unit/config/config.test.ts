@@ -506,6 +506,71 @@ describe('helpers', () => {
     ]);
   });
 
+  it('reads alerts: defaults, the webhook url from its app setting (https, or http to loopback), never echoed', () => {
+    const secretUrl =
+      'https://prod-00.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=S3CR3T';
+    const json = {
+      ...baseJson(),
+      alerts: [
+        { name: 'teams', urlSetting: 'TEAMS_HOOK' },
+        {
+          name: 'local',
+          urlSetting: 'LOCAL_HOOK',
+          format: 'json',
+          on: ['failure', 'success'],
+          environments: ['usmf-test'],
+        },
+      ],
+    };
+    const env = { ...baseEnv(json), TEAMS_HOOK: secretUrl, LOCAL_HOOK: 'http://127.0.0.1:8080/hook' };
+    const config = loadConfig(env);
+    expect(config.alerts).toEqual([
+      { name: 'teams', urlSetting: 'TEAMS_HOOK', format: 'teams', on: ['failure'] },
+      {
+        name: 'local',
+        urlSetting: 'LOCAL_HOOK',
+        format: 'json',
+        on: ['failure', 'success'],
+        environments: ['usmf-test'],
+      },
+    ]);
+    expect(referencedSettings(config).filter((r) => r.path.startsWith('alerts'))).toEqual([
+      { name: 'TEAMS_HOOK', path: 'alerts[0].urlSetting', secret: true },
+      { name: 'LOCAL_HOOK', path: 'alerts[1].urlSetting', secret: true },
+    ]);
+    const bad = {
+      ...baseJson(),
+      alerts: [
+        { name: 'a', urlSetting: 'PLAIN_HTTP' },
+        { name: 'a', urlSetting: 'NOT_A_URL', environments: ['nowhere'] },
+        { name: 'b', urlSetting: 'UNSET_HOOK' },
+        { name: 'c', urlSetting: 'HOOK', on: [] },
+      ],
+    };
+    const issues = issuesOf(() =>
+      loadConfig({
+        ...baseEnv(bad),
+        PLAIN_HTTP: 'http://hooks.example/x?sig=S3CR3T',
+        NOT_A_URL: 'S3CR3T',
+        HOOK: secretUrl,
+      }),
+    );
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        { path: 'DMF_CONFIG.alerts[0].urlSetting', message: expect.stringMatching(/not https/) as string },
+        { path: 'DMF_CONFIG.alerts[1].name', message: 'duplicate alert name "a"' },
+        {
+          path: 'DMF_CONFIG.alerts[1].urlSetting',
+          message: expect.stringMatching(/does not hold a url/) as string,
+        },
+        { path: 'DMF_CONFIG.alerts[1].environments[0]', message: 'no environment is named "nowhere"' },
+        { path: 'DMF_CONFIG.alerts[2].urlSetting', message: expect.stringMatching(/not set/) as string },
+        { path: 'DMF_CONFIG.alerts[3].on', message: expect.any(String) as string },
+      ]),
+    );
+    expect(JSON.stringify(issues)).not.toContain('S3CR3T');
+  });
+
   it('validates NCRONTAB with 6 fields', () => {
     expect(isValidNcrontab('0 */5 * * * *')).toBe(true);
     expect(isValidNcrontab('0 30 9 * * Mon-Fri')).toBe(true);

@@ -332,6 +332,32 @@ const importScenarios: Scenario[] = [
     },
     { input: importInput('refusing') },
   ),
+  // the environment is paused: the import keeps its place, is listed Queued once, and is granted
+  // at a recheck after the resume (here the resume comes while it is listed)
+  importScenario(
+    'import-paused',
+    {
+      jobRecordQueued: () => {
+        replay.durable.signalEntity(
+          'importSlot',
+          'paused',
+          'resume',
+          JSON.stringify({ now: '2025-12-31T00:00:00.000Z' }),
+        );
+        return ok(null);
+      },
+    },
+    {
+      input: importInput('paused'),
+      before: () =>
+        replay.durable.signalEntity(
+          'importSlot',
+          'paused',
+          'pause',
+          JSON.stringify({ since: '2025-12-31T00:00:00.000Z', by: 'ops', reason: 'maintenance' }),
+        ),
+    },
+  ),
 ];
 
 // ---------------------------------------------------------------- exportPackage
@@ -402,6 +428,14 @@ const exportScenarios: Scenario[] = [
   }),
   exportScenario('export-start-throttled', 'exp-start-throttled', {
     exportStart: [throttled(300_000), ok({ kind: 'started', executionId: 'x', alreadyStarted: false })],
+  }),
+  // the environment is paused: nothing sent, listed Queued, asked again after the resume (or the recheck)
+  exportScenario('export-paused', 'exp-paused', {
+    exportStart: [
+      ok({ kind: 'paused', since: '2025-12-31T00:00:00.000Z', by: 'ops' }),
+      ok({ kind: 'paused', since: '2025-12-31T00:00:00.000Z', by: 'ops' }),
+      ok({ kind: 'started', executionId: 'x', alreadyStarted: false }),
+    ],
   }),
 ];
 
@@ -503,6 +537,52 @@ const recurringScenarios: Scenario[] = [
     recurringEnqueue: [throttled(90_000), ok({ kind: 'enqueued', messageId: 'm-3', bytes: 10 })],
     recurringMessageStatus: [status('Archived'), throttled(120_000), status('Processed')],
   }),
+  // the environment is paused: nothing enqueued, listed Queued once, enqueued after the resume
+  recurringScenario('recurring-paused', 'rim-paused', {
+    recurringEnqueue: [
+      ok({ kind: 'paused', since: '2025-12-31T00:00:00.000Z', by: 'ops', reason: 'maintenance' }),
+      ok({ kind: 'enqueued', messageId: 'm-4', bytes: 10 }),
+    ],
+  }),
+];
+
+// ---------------------------------------------------------------- jobAlert
+
+const alertInput = {
+  notice: {
+    jobId: 'imp-1',
+    kind: 'import',
+    status: 'Failed',
+    environment: 'prod',
+    project: 'customers',
+    file: 'c.zip',
+    at: '2025-12-31T00:00:00.000Z',
+    errorCount: 1,
+    errors: [{ code: 'PACKAGE_INVALID', message: 'no manifest' }],
+  },
+  alerts: ['teams', 'ops'],
+};
+const alertScenarios: Scenario[] = [
+  {
+    key: 'alert-delivered',
+    orchestrator: 'jobAlert',
+    id: 'alert-delivered',
+    input: alertInput,
+    answers: { alertDeliver: [ok({ delivered: true, status: 202 })] },
+  },
+  // the first webhook stays down (retried on durable timers, then given up), the second refuses
+  {
+    key: 'alert-failed',
+    orchestrator: 'jobAlert',
+    id: 'alert-failed',
+    input: alertInput,
+    answers: {
+      alertDeliver: (call) =>
+        (call.input as { alert: string }).alert === 'teams'
+          ? fail('The webhook at teams.example answered HTTP 503')
+          : ok({ delivered: false, status: 404 }),
+    },
+  },
 ];
 
 // ---------------------------------------------------------------- recurringExportDrain
@@ -566,6 +646,7 @@ describe.each([
   ['exportPackage', exportScenarios],
   ['recurringImport', recurringScenarios],
   ['recurringExportDrain', [drainScenario, emptyDrainScenario]],
+  ['jobAlert', alertScenarios],
 ])('%s task sequence', (_name, scenarios) => {
   it.each(scenarios.map((s) => [s.key, s] as const))('%s', async (_key, scenario) => {
     await run(scenario);
