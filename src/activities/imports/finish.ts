@@ -8,7 +8,7 @@ import type { Runtime } from '../../shared/app/runtime.js';
 import { IMPORT_EVENT_TYPES } from '../../shared/events/index.js';
 import { BlobRefSchema, type ImportResult } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
-import { archiveBlobPath, isNotFound, storageError } from '../../shared/storage/index.js';
+import { archiveBlobPath, batchArchiveBlobPath, isNotFound, storageError } from '../../shared/storage/index.js';
 import { archiveSource, publishOutcome, recordFinal, storeResult } from '../common/results.js';
 
 /** Input of the finish activity (written by the import orchestration). */
@@ -16,6 +16,8 @@ export const FinishInputSchema = z.object({
   result: ownValue<ImportResult>('the import result'),
   logicalPath: z.string(),
   sourceBlob: BlobRefSchema.optional(),
+  /** A batch's files: archived side by side under `{outcome}/{batch folder}/{jobId}/`. */
+  sourceBlobs: z.array(BlobRefSchema).optional(),
   stagingBlobs: z.array(BlobRefSchema),
 });
 /** See {@link FinishInputSchema}. */
@@ -38,6 +40,18 @@ export async function finishImport(
       logger,
     );
     if (archivedTo) result.archivedTo = archivedTo;
+  }
+  if (input.sourceBlobs?.length) {
+    const outcome = result.status === 'Succeeded' ? 'succeeded' : 'failed';
+    let archived = 0;
+    for (const blob of input.sourceBlobs) {
+      const name = blob.path.slice(blob.path.lastIndexOf('/') + 1);
+      const to = batchArchiveBlobPath(outcome, input.logicalPath, result.id, name);
+      if (await archiveSource(runtime, blob, to, logger)) archived++;
+    }
+    if (archived > 0) {
+      result.archivedTo = `${runtime.containers.archive.containerName}/${batchArchiveBlobPath(outcome, input.logicalPath, result.id, '_').slice(0, -1)}`;
+    }
   }
   for (const blob of input.stagingBlobs) {
     if (

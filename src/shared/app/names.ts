@@ -15,6 +15,10 @@ export const ORCHESTRATORS = {
   recurringExportDrain: 'recurringExportDrain',
   /** One file enqueued to a recurring import (src/orchestrators/recurring/recurringImport.ts). */
   recurringImport: 'recurringImport',
+  /** One batch through an ordered chain of data projects (src/orchestrators/chains/importChain.ts). */
+  importChain: 'importChain',
+  /** One export data project for several legal entities (src/orchestrators/exports/multiCompanyExport.ts). */
+  multiCompanyExport: 'multiCompanyExport',
 } as const;
 
 /** Entity names. */
@@ -34,4 +38,6 @@ export const IMPORT_EVENTS = {
   slotGranted: 'slotGranted',
   /** Raised by `POST /api/jobs/{id}/cancel`. */
   cancel: 'cancel',
+  /** Raised by the blob trigger when a file of a batch (or a chain's batch) arrived: look again. */
+  batchFile: 'batchFile',
 } as const;

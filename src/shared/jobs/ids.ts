@@ -49,3 +49,38 @@ export function recurringImportInstanceId(parts: { source: string; version: stri
 export function recurringExportInstanceId(environment: string, activityId: string): string {
   return `${RECURRING_EXPORT_INSTANCE_PREFIX}${environment}-${activityId}`;
 }
+
+/** Prefix of chain instance ids (a batch run through an ordered chain of data projects). */
+export const CHAIN_INSTANCE_PREFIX = 'chn-';
+/** Prefix of multi-company export instance ids (one export per legal entity, grouped). */
+export const MULTI_COMPANY_EXPORT_INSTANCE_PREFIX = 'mce-';
+
+/**
+ * The instance id of a batch import: a hash of the batch's folder (one batch, one job, one F&O
+ * execution, whatever the number of files and deliveries). Prefixed like every import.
+ */
+export function batchImportInstanceId(parts: { container: string; folder: string }): string {
+  return `${IMPORT_INSTANCE_PREFIX}${digest('batch', `${parts.container}/${parts.folder}/`)}`;
+}
+
+/** The instance id of a chain run: a hash of its batch's folder. */
+export function chainInstanceId(parts: { container: string; folder: string }): string {
+  return `${CHAIN_INSTANCE_PREFIX}${digest('chain', `${parts.container}/${parts.folder}/`)}`;
+}
+
+/**
+ * The instance id of a job a parent starts (a chain's import of one project, a multi-company
+ * run's export of one company): a hash of the parent and the child's key, with the child kind's prefix.
+ */
+export function childInstanceId(prefix: string, parentId: string, key: string): string {
+  return `${prefix}${digest('child', parentId, key)}`;
+}
+
+/** Instance id of a multi-company export: a hash of the environment, the project and the request. */
+export function multiCompanyExportInstanceId(parts: {
+  environment: string;
+  project: string;
+  request: string;
+}): string {
+  return `${MULTI_COMPANY_EXPORT_INSTANCE_PREFIX}${digest(parts.environment, parts.project, parts.request)}`;
+}

@@ -22,8 +22,11 @@ import { childElement, childElements, element, setChildText, textOf, type XmlEle
 
 /** The data file to put into a package. */
 export interface PackageDataFile {
-  /** The bytes: a stream (read once, never buffered whole) or a Buffer. */
-  content: NodeJS.ReadableStream | Uint8Array;
+  /**
+   * The bytes: a stream (read once, never buffered whole), a Buffer, or a function opening the
+   * stream when the zip reaches the file (several files of a batch are then read one at a time).
+   */
+  content: NodeJS.ReadableStream | Uint8Array | (() => Promise<NodeJS.ReadableStream>);
   /** Incoming file name (needed when the InputFilePath is rewritten). */
   fileName?: string;
   /** Size in bytes when known (lets the zip header carry it up front). */
@@ -98,7 +101,18 @@ function builderError(message: string): PackageError {
 }
 
 function addData(zip: yazl.ZipFile, data: PackageDataFile, name: string, mtime: Date): void {
-  if (data.content instanceof Uint8Array) {
+  if (typeof data.content === 'function') {
+    const open = data.content;
+    zip.addReadStreamLazy(name, data.size === undefined ? { mtime } : { mtime, size: data.size }, (callback) => {
+      open().then(
+        (stream) => {
+          watchInput(zip, stream);
+          callback(null, stream);
+        },
+        (error: unknown) => callback(error, undefined as unknown as NodeJS.ReadableStream),
+      );
+    });
+  } else if (data.content instanceof Uint8Array) {
     zip.addBuffer(Buffer.from(data.content.buffer, data.content.byteOffset, data.content.byteLength), name, {
       mtime,
     });
