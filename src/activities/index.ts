@@ -5,11 +5,20 @@
 import type { ActivityDescriptor } from '../shared/app/activity.js';
 import { BATCH_ACTIVITIES } from './common/batches.js';
 import { EXECUTION_ACTIVITIES } from './common/executions.js';
-import { EXPORT_ACTIVITIES } from './exports/index.js';
+import { CHAIN_ACTIVITIES } from './chains/index.js';
+import { EXPORT_ACTIVITIES, MULTI_COMPANY_EXPORT_ACTIVITIES } from './exports/index.js';
 import { IMPORT_ACTIVITIES } from './imports/index.js';
 import { RECURRING_ACTIVITIES } from './recurring/index.js';
 
-export { BATCH_ACTIVITIES, EXECUTION_ACTIVITIES, EXPORT_ACTIVITIES, IMPORT_ACTIVITIES, RECURRING_ACTIVITIES };
+export {
+  BATCH_ACTIVITIES,
+  CHAIN_ACTIVITIES,
+  EXECUTION_ACTIVITIES,
+  EXPORT_ACTIVITIES,
+  IMPORT_ACTIVITIES,
+  MULTI_COMPANY_EXPORT_ACTIVITIES,
+  RECURRING_ACTIVITIES,
+};
 
 /** All activities, once each. */
 export const ACTIVITIES: readonly ActivityDescriptor[] = [
@@ -18,4 +27,6 @@ export const ACTIVITIES: readonly ActivityDescriptor[] = [
   ...Object.values(IMPORT_ACTIVITIES),
   ...Object.values(EXPORT_ACTIVITIES),
   ...Object.values(RECURRING_ACTIVITIES),
+  ...Object.values(CHAIN_ACTIVITIES),
+  ...Object.values(MULTI_COMPANY_EXPORT_ACTIVITIES),
 ];

@@ -8,7 +8,13 @@ import type { Runtime } from '../../shared/app/runtime.js';
 import { IMPORT_EVENT_TYPES } from '../../shared/events/index.js';
 import { BlobRefSchema, type ImportResult } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
-import { archiveBlobPath, batchArchiveBlobPath, isNotFound, storageError } from '../../shared/storage/index.js';
+import {
+  archiveBlobPath,
+  batchArchiveBlobPath,
+  batchArchiveFolder,
+  isNotFound,
+  storageError,
+} from '../../shared/storage/index.js';
 import { archiveSource, publishOutcome, recordFinal, storeResult } from '../common/results.js';
 
 /** Input of the finish activity (written by the import orchestration). */
@@ -50,7 +56,7 @@ export async function finishImport(
       if (await archiveSource(runtime, blob, to, logger)) archived++;
     }
     if (archived > 0) {
-      result.archivedTo = `${runtime.containers.archive.containerName}/${batchArchiveBlobPath(outcome, input.logicalPath, result.id, '_').slice(0, -1)}`;
+      result.archivedTo = `${runtime.containers.archive.containerName}/${batchArchiveFolder(outcome, input.logicalPath, result.id)}`;
     }
   }
   for (const blob of input.stagingBlobs) {

@@ -120,7 +120,10 @@ async function prepareBatch(
   const data = files.filter((f) => f.entity !== undefined);
   if (data.length === 0) return fail('BATCH_EMPTY', `Batch ${source.batchId} holds no file to import.`);
   if (!project.template) {
-    return fail('TEMPLATE_NOT_FOUND', `Data project "${project.name}" has no template to build the batch with.`);
+    return fail(
+      'TEMPLATE_NOT_FOUND',
+      `Data project "${project.name}" has no template to build the batch with.`,
+    );
   }
   const templateSource = await existingSource(
     containers.templates.getBlobClient(project.template),
@@ -134,14 +137,18 @@ async function prepareBatch(
   }
   const container = blobService.getContainerClient(source.container);
   for (const file of data) {
-    const found = await existingSource(container.getBlobClient(file.path), `${source.container}/${file.path}`);
+    const found = await existingSource(
+      container.getBlobClient(file.path),
+      `${source.container}/${file.path}`,
+    );
     if (!found) {
       return fail(
         'SOURCE_NOT_FOUND',
         `The file ${source.container}/${file.path} of batch ${source.batchId} does not exist (deleted or moved before the import started).`,
       );
     }
-    if (found.size === 0) return fail('SOURCE_EMPTY', `The file ${file.name} of batch ${source.batchId} is empty.`);
+    if (found.size === 0)
+      return fail('SOURCE_EMPTY', `The file ${file.name} of batch ${source.batchId} is empty.`);
   }
   let built;
   try {

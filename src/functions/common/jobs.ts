@@ -1,7 +1,8 @@
 /**
  * The job API: `GET /api/jobs/{id}` (the live job, from the durable instance store), `GET /api/jobs`
- * (a page of the job index: imports, exports, recurring export drains and recurring imports),
- * `POST /api/jobs/{id}/cancel` (imports).
+ * (a page of the job index: imports, exports, recurring export drains and recurring imports, chains
+ * and multi-company exports — their child jobs listed beside them), `POST /api/jobs/{id}/cancel`
+ * (imports, batch imports while they collect their files).
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
@@ -13,12 +14,14 @@ import { NAME_PATTERN } from '../../shared/config/index.js';
 import { InputError } from '../../shared/errors.js';
 import {
   CANCELABLE_STAGES,
+  CHAIN_INSTANCE_PREFIX,
   EXPORT_INSTANCE_PREFIX,
   IMPORT_INSTANCE_PREFIX,
   JOB_KIND_NAMES,
   JOB_STATUSES,
   jobFromStatus,
   jobView,
+  MULTI_COMPANY_EXPORT_INSTANCE_PREFIX,
   RECURRING_EXPORT_INSTANCE_PREFIX,
   RECURRING_IMPORT_INSTANCE_PREFIX,
   type JobKind,
@@ -44,6 +47,12 @@ export const JOB_KINDS: readonly { kind: JobKind; prefix: string; orchestrator: 
     kind: 'recurringImport',
     prefix: RECURRING_IMPORT_INSTANCE_PREFIX,
     orchestrator: ORCHESTRATORS.recurringImport,
+  },
+  { kind: 'chain', prefix: CHAIN_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.importChain },
+  {
+    kind: 'multiCompanyExport',
+    prefix: MULTI_COMPANY_EXPORT_INSTANCE_PREFIX,
+    orchestrator: ORCHESTRATORS.multiCompanyExport,
   },
 ];
 

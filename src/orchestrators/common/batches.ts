@@ -5,11 +5,7 @@
  * batch waits for its files. Deterministic (`yield*`).
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
-import {
-  BATCH_ACTIVITIES,
-  type BatchCheck,
-  type BatchCheckInput,
-} from '../../activities/common/batches.js';
+import { BATCH_ACTIVITIES, type BatchCheck, type BatchCheckInput } from '../../activities/common/batches.js';
 import { IMPORT_EVENTS } from '../../shared/app/names.js';
 import type { BatchCollect, BatchProgress, JobError } from '../../shared/jobs/index.js';
 import { callActivity } from './call.js';

@@ -130,20 +130,21 @@ export interface ParentJob extends JobFields {
   result: ParentResult | undefined;
 }
 
-/** The outcome of jobs made of jobs, from their children's: Succeeded only when all did. */
+/**
+ * The outcome of a job made of jobs, from its children's (the skipped ones aside): Succeeded when
+ * every one did, PartiallySucceeded when some imported or exported something, else Failed.
+ */
 export function groupOutcome(children: readonly ChildJob[]): JobOutcome {
   const ran = children.filter((c) => c.status !== 'Skipped');
   if (ran.length === 0) return 'Failed';
-  if (ran.length === children.length && ran.every((c) => c.status === 'Succeeded')) return 'Succeeded';
+  if (ran.every((c) => c.status === 'Succeeded')) return 'Succeeded';
   if (ran.some((c) => c.status === 'Succeeded' || c.status === 'PartiallySucceeded'))
     return 'PartiallySucceeded';
   return 'Failed';
 }
 
 function childrenOf(value: unknown): ChildJob[] {
-  return Array.isArray(value)
-    ? value.filter((c): c is ChildJob => typeof recordOf(c).id === 'string')
-    : [];
+  return Array.isArray(value) ? value.filter((c): c is ChildJob => typeof recordOf(c).id === 'string') : [];
 }
 
 function parentJob(kind: ParentJob['kind'], status: OrchestrationStatusLike): ParentJob {

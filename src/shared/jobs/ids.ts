@@ -68,12 +68,14 @@ export function chainInstanceId(parts: { container: string; folder: string }): s
   return `${CHAIN_INSTANCE_PREFIX}${digest('chain', `${parts.container}/${parts.folder}/`)}`;
 }
 
-/**
- * The instance id of a job a parent starts (a chain's import of one project, a multi-company
- * run's export of one company): a hash of the parent and the child's key, with the child kind's prefix.
- */
-export function childInstanceId(prefix: string, parentId: string, key: string): string {
-  return `${prefix}${digest('child', parentId, key)}`;
+/** The instance id of a chain's step: the import of one project, a hash of the chain and the project. */
+export function chainStepInstanceId(chainId: string, project: string): string {
+  return `${IMPORT_INSTANCE_PREFIX}${digest('child', chainId, project)}`;
+}
+
+/** The instance id of one company's export in a multi-company run: a hash of the run and the company. */
+export function companyExportInstanceId(parentId: string, legalEntity: string): string {
+  return `${EXPORT_INSTANCE_PREFIX}${digest('child', parentId, legalEntity.toUpperCase())}`;
 }
 
 /** Instance id of a multi-company export: a hash of the environment, the project and the request. */

@@ -103,15 +103,19 @@ function builderError(message: string): PackageError {
 function addData(zip: yazl.ZipFile, data: PackageDataFile, name: string, mtime: Date): void {
   if (typeof data.content === 'function') {
     const open = data.content;
-    zip.addReadStreamLazy(name, data.size === undefined ? { mtime } : { mtime, size: data.size }, (callback) => {
-      open().then(
-        (stream) => {
-          watchInput(zip, stream);
-          callback(null, stream);
-        },
-        (error: unknown) => callback(error, undefined as unknown as NodeJS.ReadableStream),
-      );
-    });
+    zip.addReadStreamLazy(
+      name,
+      data.size === undefined ? { mtime } : { mtime, size: data.size },
+      (callback) => {
+        open().then(
+          (stream) => {
+            watchInput(zip, stream);
+            callback(null, stream);
+          },
+          (error: unknown) => callback(error, undefined as unknown as NodeJS.ReadableStream),
+        );
+      },
+    );
   } else if (data.content instanceof Uint8Array) {
     zip.addBuffer(Buffer.from(data.content.buffer, data.content.byteOffset, data.content.byteLength), name, {
       mtime,

@@ -330,7 +330,12 @@ export function batchArchiveBlobPath(
   jobId: string,
   fileName: string,
 ): string {
-  return blobPath(outcome, folder, jobId, fileName);
+  return blobPath(batchArchiveFolder(outcome, folder, jobId), fileName);
+}
+
+/** The archive folder of a batch's files (see {@link batchArchiveBlobPath}). */
+export function batchArchiveFolder(outcome: 'succeeded' | 'failed', folder: string, jobId: string): string {
+  return blobPath(outcome, folder, jobId);
 }
 
 /** Blob path (archive container) of a staging file of a job. */
