@@ -10,12 +10,57 @@
 import { spawn } from 'node:child_process';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { join } from 'node:path';
-import { buildPackage, emulatorEnvironmentLines, ensureEmulatorCertificates } from '@dmf-functions/emulator';
+import {
+  buildOrdersBatchPackage,
+  buildPackage,
+  emulatorEnvironmentLines,
+  ensureEmulatorCertificates,
+  SALES_ORDER_HEADERS_ENTITY,
+  SALES_ORDER_LINES_ENTITY,
+  SAMPLE_ORDER_HEADERS,
+  SAMPLE_ORDER_LINES,
+} from '@dmf-functions/emulator';
 import { HOST_SECRETS_FILE } from './keys.js';
 import { persistentFunctionsKey, PROJECT_ROOT, startLocalStack, type LocalStack } from './stack.js';
 
-/** Template of the sample project `CustomersCsv` (samples/dmf.config.json). */
-const SAMPLE_TEMPLATE = 'customers-v3.zip';
+/** Templates the sample projects name (samples/dmf.config.json), as empty packages of their entities. */
+const SAMPLE_TEMPLATES: Readonly<Record<string, () => Promise<Buffer>>> = {
+  // CustomersCsv: a raw "Customers V3" CSV
+  'customers-v3.zip': () =>
+    buildPackage({
+      definitionGroupName: 'CustomerImport',
+      entities: [
+        { entityName: 'Customers V3', columns: ['CUSTOMERACCOUNT', 'NAME', 'CUSTOMERGROUPID'], rows: [] },
+      ],
+    }),
+  // OrdersBatch: a batch of a header CSV and a lines CSV, headers first (sequence 1, then 2)
+  'orders-batch.zip': () => buildOrdersBatchPackage({ headers: [], lines: [] }),
+  // the chain Orders: OrderHeaders, then OrderLines, one entity each
+  'order-headers.zip': () =>
+    buildPackage({
+      definitionGroupName: 'OrderHeaders',
+      entities: [
+        {
+          entityName: SALES_ORDER_HEADERS_ENTITY,
+          fileName: 'orders-header.csv',
+          columns: SAMPLE_ORDER_HEADERS.columns,
+          rows: [],
+        },
+      ],
+    }),
+  'order-lines.zip': () =>
+    buildPackage({
+      definitionGroupName: 'OrderLines',
+      entities: [
+        {
+          entityName: SALES_ORDER_LINES_ENTITY,
+          fileName: 'orders-lines.csv',
+          columns: SAMPLE_ORDER_LINES.columns,
+          rows: [],
+        },
+      ],
+    }),
+};
 
 /** Re-runs this script with the emulator's CA trusted: Node reads NODE_EXTRA_CA_CERTS at start only. */
 function relaunchTrustingEmulatorCa(caCertPath: string): void {
@@ -54,6 +99,8 @@ function printLines(stack: LocalStack, dataDir: string): void {
       `                    "${api}/imports?environment=local&project=Customers&fileName=customers.zip")`,
       '  Or drop it:      container dmf-inbound, blob local/Customers/customers.zip (any storage tool',
       '                   with STORAGE_CONNECTION_STRING); a raw CSV goes to local/CustomersCsv/<file>.csv',
+      '  A batch:         local/OrdersBatch/<batchId>/orders-header.csv, …/orders-lines.csv, then …/_ready',
+      '                   (one job, one F&O execution: headers, then lines; see docs/batches.md)',
       '  Or send a command to Service Bus queue dmf-commands: {"type":"import","environment":"local",',
       '                   "definitionGroupId":"CustomerImport","blobPath":"dmf-inbound/local/Customers/customers.zip"}',
       `  Watch:           npx dmf jobs   or   curl -H "x-functions-key: $FUNCTIONS_KEY" ${api}/jobs`,
@@ -67,24 +114,22 @@ function printLines(stack: LocalStack, dataDir: string): void {
 }
 
 /**
- * Uploads the template package the sample project `CustomersCsv` names, so a raw CSV can be dropped
- * right away. An existing template (a user's own) is left alone.
+ * Uploads the template packages the sample projects name (`CustomersCsv`, `OrdersBatch`, the chain
+ * `Orders`), so raw CSVs and batches can be dropped right away. An existing template (a user's own)
+ * is left alone.
  */
-async function seedSampleTemplate(stack: LocalStack): Promise<void> {
+async function seedSampleTemplates(stack: LocalStack): Promise<void> {
   const containerName = stack.appSettings.DMF_TEMPLATES_CONTAINER ?? 'dmf-templates';
   const container = BlobServiceClient.fromConnectionString(stack.storageConnectionString).getContainerClient(
     containerName,
   );
   await container.createIfNotExists();
-  const blob = container.getBlockBlobClient(SAMPLE_TEMPLATE);
-  if (await blob.exists()) return;
-  const template = await buildPackage({
-    definitionGroupName: 'CustomerImport',
-    entities: [
-      { entityName: 'Customers V3', columns: ['CUSTOMERACCOUNT', 'NAME', 'CUSTOMERGROUPID'], rows: [] },
-    ],
-  });
-  await blob.upload(template, template.length);
+  for (const [name, build] of Object.entries(SAMPLE_TEMPLATES)) {
+    const blob = container.getBlockBlobClient(name);
+    if (await blob.exists()) continue;
+    const template = await build();
+    await blob.upload(template, template.length);
+  }
 }
 
 async function main(): Promise<void> {
@@ -101,7 +146,7 @@ async function main(): Promise<void> {
     port: Number(process.env.DEVHOST_PORT ?? 7071),
     emulator: { clock: { mode: 'real', speed: Number(process.env.DMF_EMULATOR_SPEED ?? 1) } },
   });
-  await seedSampleTemplate(stack);
+  await seedSampleTemplates(stack);
   printLines(stack, dataDir);
   let stopping = false;
   const shutdown = (): void => {

@@ -23,6 +23,7 @@ import {
   buildBatchPackageFromTemplate,
   buildPackageFromTemplate,
   detectFileKind,
+  matchEntityFiles,
   validatePackage,
   type BlobRangeClient,
   type PackageValidationReport,
@@ -324,14 +325,33 @@ export async function prepareImport(
         sourceBlob,
       );
     }
+    // a project naming its entities' files: the file's name says which entity it fills (the
+    // template's other entities must be optional: several files belong together as a batch)
+    let entityName: string | undefined;
+    if (project.entities) {
+      const match = matchEntityFiles(project.entities, [input.fileName], (n) => n);
+      entityName = match.matched[0]?.entity;
+      if (entityName === undefined) {
+        return invalid(
+          'ENTITY_NOT_MATCHED',
+          `${input.fileName} ${match.ambiguous.length > 0 ? 'matches the file patterns of several entities' : "matches no entity's file pattern"} of data project "${project.name}" (${project.entities.map((e) => `${e.entity}: ${e.files}`).join('; ')}).`,
+          staging,
+          sourceBlob,
+        );
+      }
+    }
     const content = (await sourceClient.download()).readableStreamBody as Readable;
-    let built;
+    let built: { stream: Readable; entityName: string };
     try {
-      built = await buildPackageFromTemplate(templateSource, {
-        content,
-        fileName: input.fileName,
-        size: source.size,
-      });
+      const data = { content, fileName: input.fileName, size: source.size };
+      if (project.entities && entityName !== undefined) {
+        const batch = await buildBatchPackageFromTemplate(templateSource, [{ entityName, data }], {
+          optionalEntities: project.entities.filter((e) => e.optional).map((e) => e.entity),
+        });
+        built = { stream: batch.stream, entityName };
+      } else {
+        built = await buildPackageFromTemplate(templateSource, data);
+      }
     } catch (error) {
       content.destroy();
       if (error instanceof PackageError) {
