@@ -12,7 +12,10 @@ import {
   SALES_ORDER_HEADERS_ENTITY,
   SALES_ORDER_LINES_ENTITY,
 } from '@dmf-functions/emulator';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { runProcess } from '../support/process.js';
 import {
   batchImportInstanceId,
   chainInstanceId,
@@ -287,5 +290,48 @@ describe('batches (issue 19)', () => {
         legalEntity: child.legalEntity,
       });
     }
+  });
+
+  it('dmf export runs one export per company with --legal-entities, and one company with --legal-entity', async () => {
+    const cli = join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js');
+    const dmf = (...args: string[]) =>
+      runProcess(process.execPath, [cli, ...args, '--interval', '0.2'], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          DMF_FUNCTIONS_URL: s.stack.functionsBaseUrl,
+          DMF_FUNCTIONS_KEY: s.stack.functionsKey,
+        },
+      });
+    const both = await dmf(
+      'export',
+      '--env',
+      'local',
+      '--project',
+      'CustomersByCompany',
+      '--legal-entities',
+      'USMF,DEMF',
+    );
+    expect(both.code).toBe(0);
+    expect(both.stdout).toMatch(/Kind:\s+multiCompanyExport/);
+    expect(both.stdout).toMatch(
+      /Jobs \(dmf job <id>\):\n\s+ID\s+STATUS\s+PROJECT\/LE[^\n]*\n\s+exp-\S+\s+Succeeded\s+USMF\n\s+exp-\S+\s+Succeeded\s+DEMF/,
+    );
+    // one company: the CLI sends it in the body the route reads (it used to send an ignored query parameter)
+    const one = await dmf(
+      'export',
+      '--env',
+      'local',
+      '--project',
+      'CustomersByCompany',
+      '--legal-entity',
+      'DEMF',
+      '--json',
+    );
+    expect(one.code).toBe(0);
+    expect(JSON.parse(one.stdout)).toMatchObject({
+      kind: 'export',
+      legalEntity: 'DEMF',
+      status: 'Succeeded',
+    });
   });
 });
