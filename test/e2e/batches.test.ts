@@ -11,6 +11,8 @@ import {
   sampleOrdersCsv,
   SALES_ORDER_HEADERS_ENTITY,
   SALES_ORDER_LINES_ENTITY,
+  SAMPLE_ORDER_HEADERS,
+  SAMPLE_ORDER_LINES,
 } from '@dmf-functions/emulator';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -55,6 +57,7 @@ const s = useImportStack({
       chainProject('ChainAddresses', 'Customer postal addresses', '*addresses*.csv'),
     );
     c.chains = [
+      ...(c.chains as unknown[]),
       {
         name: 'Customers3',
         environment: 'local',
@@ -239,6 +242,38 @@ describe('batches (issue 19)', () => {
       `failed/${folder}/${id}/addresses.csv`,
     ]);
     expect(await list(s.containers.inbound, `${folder}/`)).toEqual([]);
+  });
+
+  it("the sample's chain Orders: the headers' project, then the lines' (checked against the stored headers)", async () => {
+    for (const [name, entity, file, columns] of [
+      ['order-headers.zip', SALES_ORDER_HEADERS_ENTITY, 'orders-header.csv', SAMPLE_ORDER_HEADERS.columns],
+      ['order-lines.zip', SALES_ORDER_LINES_ENTITY, 'orders-lines.csv', SAMPLE_ORDER_LINES.columns],
+    ] as const) {
+      const zip = await buildPackage({
+        definitionGroupName: name,
+        entities: [{ entityName: entity, fileName: file, columns: [...columns], rows: [] }],
+      });
+      await s.containers.templates.getBlockBlobClient(name).upload(zip, zip.length);
+    }
+    const csv = sampleOrdersCsv();
+    const folder = 'local/_chains/Orders/o-001';
+    await upload(`${folder}/orders-header.csv`, csv.header.replace(/SO-10/g, 'SO-20'));
+    await upload(
+      `${folder}/orders-lines.csv`,
+      csv.lines.replace(/SO-10/g, 'SO-20').replace(/LOT-10/g, 'LOT-20'),
+    );
+    await upload(`${folder}/_ready`, '');
+    await s.stack.host!.blobTriggers.scanNow();
+    const id = chainInstanceId({ container: s.names.inbound, folder });
+    const done = await eventually(async () => {
+      const chain = await job<ParentJob>(id);
+      return chain.status === 'Pending' || chain.status === 'Running' ? undefined : chain;
+    }, 60_000);
+    expect(done.children.map((c) => [c.project, c.status, c.files])).toEqual([
+      ['OrderHeaders', 'Succeeded', ['orders-header.csv']],
+      ['OrderLines', 'Succeeded', ['orders-lines.csv']],
+    ]);
+    expect(done.status).toBe('Succeeded');
   });
 
   // the sample's CustomersByCompany: legalEntities USMF and DEMF
