@@ -78,6 +78,14 @@ async function job<T = Job>(id: string): Promise<T> {
   });
 }
 
+/** A chain or a multi-company export, once final. */
+function finishedGroup(id: string): Promise<ParentJob> {
+  return eventually(async () => {
+    const group = await job<ParentJob>(id);
+    return group.status === 'Pending' || group.status === 'Running' ? undefined : group;
+  }, 60_000);
+}
+
 async function seedTemplates(): Promise<void> {
   const templates: [string, Buffer][] = [
     ['orders-batch.zip', await buildOrdersBatchPackage({ headers: [], lines: [] })],
@@ -198,10 +206,7 @@ describe('batches (issue 19)', () => {
     await upload(`${folder}/_ready`, '');
     await s.stack.host!.blobTriggers.scanNow();
     const id = chainInstanceId({ container: s.names.inbound, folder });
-    const done = await eventually(async () => {
-      const chain = await job<ParentJob>(id);
-      return chain.status === 'Pending' || chain.status === 'Running' ? undefined : chain;
-    }, 60_000);
+    const done = await finishedGroup(id);
     expect(done).toMatchObject({ kind: 'chain', status: 'Failed', project: 'Customers3', file: 'c-001' });
     expect(done.children.map((c: ChildJob) => [c.project, c.status])).toEqual([
       ['ChainGroups', 'Succeeded'],
@@ -265,10 +270,7 @@ describe('batches (issue 19)', () => {
     await upload(`${folder}/_ready`, '');
     await s.stack.host!.blobTriggers.scanNow();
     const id = chainInstanceId({ container: s.names.inbound, folder });
-    const done = await eventually(async () => {
-      const chain = await job<ParentJob>(id);
-      return chain.status === 'Pending' || chain.status === 'Running' ? undefined : chain;
-    }, 60_000);
+    const done = await finishedGroup(id);
     expect(done.children.map((c) => [c.project, c.status, c.files])).toEqual([
       ['OrderHeaders', 'Succeeded', ['orders-header.csv']],
       ['OrderLines', 'Succeeded', ['orders-lines.csv']],
@@ -290,10 +292,7 @@ describe('batches (issue 19)', () => {
     expect(response.status).toBe(202);
     const accepted = (await response.json()) as { id: string; statusUrl: string };
     expect(accepted.id).toMatch(/^mce-/);
-    const done = await eventually(async () => {
-      const group = await job<ParentJob>(accepted.id);
-      return group.status === 'Pending' || group.status === 'Running' ? undefined : group;
-    }, 60_000);
+    const done = await finishedGroup(accepted.id);
     expect(done).toMatchObject({ kind: 'multiCompanyExport', status: 'Succeeded', legalEntity: 'USMF,DEMF' });
     expect(done.children.map((c) => [c.legalEntity, c.status])).toEqual([
       ['USMF', 'Succeeded'],

@@ -95,6 +95,50 @@ function reportErrors(report: PackageValidationReport): JobError[] {
   }));
 }
 
+/** The data project's template as a package source, or why there is none (not in storage). */
+async function templateOf(
+  containers: Runtime['containers'],
+  project: { name: string; template: string },
+): Promise<RandomAccessSource | JobError> {
+  const source = await existingSource(
+    containers.templates.getBlobClient(project.template),
+    `template ${project.template}`,
+  );
+  return (
+    source ?? {
+      code: 'TEMPLATE_NOT_FOUND',
+      message: `Template "${project.template}" of data project "${project.name}" is not in container ${containers.templates.containerName}.`,
+    }
+  );
+}
+
+/**
+ * Stores a package built from a template as the job's staging `package.zip` and validates it (every
+ * entry inflated); `what` names it in the error of an invalid one.
+ */
+async function stageBuiltPackage(
+  containers: Runtime['containers'],
+  instanceId: string,
+  stream: Readable,
+  what: string,
+): Promise<{ packageBlob: BlobRef; report: PackageValidationReport; errors: JobError[] }> {
+  const path = stagingBlobPath(instanceId, 'package.zip');
+  await uploadStreamTo(containers.archive, path, stream, { contentType: 'application/zip' });
+  const report = await validatePackage(await blobSource(containers.archive.getBlobClient(path)), {
+    verifyData: true,
+  });
+  return {
+    packageBlob: { container: containers.archive.containerName, path },
+    report,
+    errors: report.ok
+      ? []
+      : [
+          { code: 'TEMPLATE_PACKAGE_INVALID', message: `The package built from ${what} is invalid.` },
+          ...reportErrors(report),
+        ],
+  };
+}
+
 /**
  * The prepare stage of a batch: one package from the batch's files and the data project's
  * (multi-entity) template, each file filling the entity it was matched to, the template's
@@ -126,16 +170,8 @@ async function prepareBatch(
       `Data project "${project.name}" has no template to build the batch with.`,
     );
   }
-  const templateSource = await existingSource(
-    containers.templates.getBlobClient(project.template),
-    `template ${project.template}`,
-  );
-  if (!templateSource) {
-    return fail(
-      'TEMPLATE_NOT_FOUND',
-      `Template "${project.template}" of data project "${project.name}" is not in container ${containers.templates.containerName}.`,
-    );
-  }
+  const templateSource = await templateOf(containers, { name: project.name, template: project.template });
+  if ('code' in templateSource) return fail(templateSource.code, templateSource.message);
   const container = blobService.getContainerClient(source.container);
   for (const file of data) {
     const found = await existingSource(
@@ -174,27 +210,14 @@ async function prepareBatch(
     }
     throw error;
   }
-  const path = stagingBlobPath(instanceId, 'package.zip');
-  await uploadStreamTo(containers.archive, path, built.stream, { contentType: 'application/zip' });
-  const packageBlob = { container: containers.archive.containerName, path };
+  const { packageBlob, report, errors } = await stageBuiltPackage(
+    containers,
+    instanceId,
+    built.stream,
+    `template "${project.template}" for batch ${source.batchId}`,
+  );
   const staging = [packageBlob];
-  const report = await validatePackage(await blobSource(containers.archive.getBlobClient(path)), {
-    verifyData: true,
-  });
-  if (!report.ok) {
-    return {
-      ok: false,
-      errors: [
-        {
-          code: 'TEMPLATE_PACKAGE_INVALID',
-          message: `The package built from template "${project.template}" for batch ${source.batchId} is invalid.`,
-        },
-        ...reportErrors(report),
-      ],
-      sourceBlobs,
-      stagingBlobs: staging,
-    };
-  }
+  if (errors.length > 0) return { ok: false, errors, sourceBlobs, stagingBlobs: staging };
   logger.info(
     `Built batch ${source.batchId} with template ${project.template}: ${built.entities
       .map((e) => `${e.entityName}${e.filled ? '' : ' (template file)'}`)
@@ -313,17 +336,9 @@ export async function prepareImport(
         sourceBlob,
       );
     }
-    const templateSource = await existingSource(
-      containers.templates.getBlobClient(project.template),
-      `template ${project.template}`,
-    );
-    if (!templateSource) {
-      return invalid(
-        'TEMPLATE_NOT_FOUND',
-        `Template "${project.template}" of data project "${project.name}" is not in container ${containers.templates.containerName}.`,
-        staging,
-        sourceBlob,
-      );
+    const templateSource = await templateOf(containers, { name: project.name, template: project.template });
+    if ('code' in templateSource) {
+      return invalid(templateSource.code, templateSource.message, staging, sourceBlob);
     }
     // a project naming its entities' files: the file's name says which entity it fills (the
     // template's other entities must be optional: several files belong together as a batch)
@@ -364,27 +379,17 @@ export async function prepareImport(
       }
       throw error;
     }
-    const path = stagingBlobPath(instanceId, 'package.zip');
-    await uploadStreamTo(containers.archive, path, built.stream, { contentType: 'application/zip' });
-    packageBlob = { container: containers.archive.containerName, path };
+    const staged = await stageBuiltPackage(
+      containers,
+      instanceId,
+      built.stream,
+      `template "${project.template}"`,
+    );
+    packageBlob = staged.packageBlob;
+    report = staged.report;
     staging.push(packageBlob);
-    report = await validatePackage(await blobSource(containers.archive.getBlobClient(path)), {
-      verifyData: true,
-    });
-    if (!report.ok) {
-      return {
-        ok: false,
-        errors: [
-          {
-            code: 'TEMPLATE_PACKAGE_INVALID',
-            message: `The package built from template "${project.template}" is invalid.`,
-          },
-          ...reportErrors(report),
-        ],
-        sourceBlob,
-        stagingBlobs: staging,
-      };
-    }
+    if (staged.errors.length > 0)
+      return { ok: false, errors: staged.errors, sourceBlob, stagingBlobs: staging };
     logger.info(`Wrapped ${input.fileName} with template ${project.template} (entity ${built.entityName})`);
   }
   for (const w of report.warnings) warnings.push(`${w.code}: ${w.message}`);

@@ -138,9 +138,10 @@ export function plannedExportJob(
   const { environment, project } = exportProjectOf(config, request);
   const legalEntities =
     request.legalEntities ?? (request.legalEntityId === undefined ? project.legalEntities : undefined);
-  if (legalEntities === undefined) {
-    return { kind: 'export', ...plannedExport(config, request, options) };
-  }
+  const single = plannedExport(config, request, options);
+  if (legalEntities === undefined) return { kind: 'export', ...single };
+  // the same export, for several companies
+  const { legalEntity: _one, legalEntityFolder: _folder, parentId: _parent, ...shared } = single.input;
   return {
     kind: 'multiCompanyExport',
     instanceId: multiCompanyExportInstanceId({
@@ -148,20 +149,7 @@ export function plannedExportJob(
       project: project.name,
       request: request.requestId,
     }),
-    input: {
-      environment: environment.name,
-      project: project.name,
-      definitionGroupId: project.definitionGroupId,
-      legalEntities: [...legalEntities],
-      packageName: project.packageName,
-      reExecute: request.reExecute ?? project.reExecute,
-      unpack: request.unpack ?? project.unpack ?? false,
-      polling: project.polling,
-      trigger: options.trigger,
-      ...(request.correlationId ? { correlationId: request.correlationId } : {}),
-      requestedAt: options.now.toISOString(),
-      ...(request.scheduledFor ? { scheduledFor: request.scheduledFor } : {}),
-    },
+    input: { ...shared, legalEntities: [...legalEntities] },
   };
 }
 

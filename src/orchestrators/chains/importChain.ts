@@ -45,7 +45,6 @@ export function* importChainOrchestrator(
   const showChildren = (): void => publish({ children: children.map((c) => ({ ...c })) });
   const errors: JobError[] = [];
   const timings: ParentResult['timings'] = { requestedAt: input.requestedAt, finishedAt: '' };
-  let batch: ParentResult['batch'];
 
   function* finish(outcome: JobOutcome, leftovers: BlobRef[]): Generator<Task, ParentResult, unknown> {
     publish({ stage: 'Finishing' });
@@ -86,7 +85,7 @@ export function* importChainOrchestrator(
     onProgress: (progress) => publish({ batch: progress }),
   });
   const { check } = collected;
-  batch = {
+  const batch: ParentResult['batch'] = {
     id: input.batchId,
     folder: input.folder,
     files: check.files.map((f) => ({

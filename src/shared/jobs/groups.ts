@@ -5,7 +5,6 @@
  * own (an import, an export) that names its parent. Pure.
  */
 import { z } from 'zod';
-import { PollingConfigSchema } from '../config/index.js';
 import { stringOf } from '../util.js';
 import {
   jobBasics,
@@ -16,7 +15,7 @@ import {
   type JobStatus,
   type OrchestrationStatusLike,
 } from './common.js';
-import type { StoredBlob } from './exports.js';
+import { ExportInputSchema, type StoredBlob } from './exports.js';
 import { BatchCollectSchema, type BatchProgress } from './imports.js';
 
 /** One job a parent started, or would have: a chain's step, a multi-company run's company. */
@@ -97,21 +96,15 @@ export const ChainInputSchema = z.strictObject({
 /** See {@link ChainInputSchema}. */
 export type ChainInput = z.infer<typeof ChainInputSchema>;
 
-/** The `multiCompanyExport` input: the export of one data project for several legal entities. */
-export const MultiCompanyExportInputSchema = z.strictObject({
-  environment: z.string().min(1),
-  project: z.string().min(1),
-  definitionGroupId: z.string().min(1),
-  legalEntities: z.array(z.string().min(1)).min(1).max(50),
-  packageName: z.string().min(1),
-  reExecute: z.boolean(),
-  unpack: z.boolean(),
-  polling: PollingConfigSchema,
-  trigger: z.enum(['http', 'serviceBus', 'schedule']),
-  correlationId: z.string().max(200).optional(),
-  requestedAt: z.string(),
-  scheduledFor: z.string().optional(),
-});
+/**
+ * The `multiCompanyExport` input: an export's input (src/shared/jobs/exports.ts) with several legal
+ * entities instead of one.
+ */
+export const MultiCompanyExportInputSchema = ExportInputSchema.omit({
+  legalEntity: true,
+  legalEntityFolder: true,
+  parentId: true,
+}).extend({ legalEntities: z.array(z.string().min(1)).min(1).max(50) });
 /** See {@link MultiCompanyExportInputSchema}. */
 export type MultiCompanyExportInput = z.infer<typeof MultiCompanyExportInputSchema>;
 

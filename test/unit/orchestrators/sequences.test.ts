@@ -342,20 +342,22 @@ const LINES = 'Sales order lines V2';
 const batchFolder = (environment: string, batchId: string): string => `${environment}/OrdersBatch/${batchId}`;
 /** One hour from the host's now, when the scenario starts (recorded as T+3600000). */
 const inAnHour = (): string => new Date(replay.now().getTime() + 3_600_000).toISOString();
-const batchInput = (environment: string, batchId: string, complete = 'trigger') => () => ({
-  ...importInput(environment),
-  source: {
-    kind: 'batch',
-    container: 'inbound',
-    folder: batchFolder(environment, batchId),
-    batchId,
-    collect: { trigger: '_ready', complete, deadline: inAnHour() },
-  },
-  logicalPath: batchFolder(environment, batchId),
-  fileName: batchId,
-  project: 'OrdersBatch',
-  definitionGroupId: 'OrdersBatch',
-});
+const batchInput =
+  (environment: string, batchId: string, complete = 'trigger') =>
+  () => ({
+    ...importInput(environment),
+    source: {
+      kind: 'batch',
+      container: 'inbound',
+      folder: batchFolder(environment, batchId),
+      batchId,
+      collect: { trigger: '_ready', complete, deadline: inAnHour() },
+    },
+    logicalPath: batchFolder(environment, batchId),
+    fileName: batchId,
+    project: 'OrdersBatch',
+    definitionGroupId: 'OrdersBatch',
+  });
 const batchFile = (environment: string, batchId: string, name: string, entity?: string) => ({
   name,
   path: `${batchFolder(environment, batchId)}/${name}`,
@@ -444,24 +446,26 @@ const batchScenarios: Scenario[] = [
 const chainId = 'chn-golden';
 const chainProjects = ['CustomerGroups', 'Customers', 'Addresses'];
 const chainFolder = 'chains/_chains/customers/c1';
-const chainInput = (onPartialSuccess: 'stop' | 'continue', environment = 'chains') => () => ({
-  chain: 'customers',
-  environment,
-  container: 'inbound',
-  folder: chainFolder,
-  batchId: 'c1',
-  collect: { trigger: '_ready', complete: 'trigger', deadline: inAnHour() },
-  onPartialSuccess,
-  steps: chainProjects.map((project) => ({
-    project,
-    definitionGroupId: project,
-    legalEntity: 'USMF',
-    execute: true,
-    overwrite: true,
-  })),
-  trigger: 'blob',
-  requestedAt: '2025-12-31T00:00:00.000Z',
-});
+const chainInput =
+  (onPartialSuccess: 'stop' | 'continue', environment = 'chains') =>
+  () => ({
+    chain: 'customers',
+    environment,
+    container: 'inbound',
+    folder: chainFolder,
+    batchId: 'c1',
+    collect: { trigger: '_ready', complete: 'trigger', deadline: inAnHour() },
+    onPartialSuccess,
+    steps: chainProjects.map((project) => ({
+      project,
+      definitionGroupId: project,
+      legalEntity: 'USMF',
+      execute: true,
+      overwrite: true,
+    })),
+    trigger: 'blob',
+    requestedAt: '2025-12-31T00:00:00.000Z',
+  });
 const chainLook = ok({
   files: chainProjects.map((project) => ({
     name: `${project.toLowerCase()}.csv`,
