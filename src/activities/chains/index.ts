@@ -9,8 +9,7 @@ import type { Runtime } from '../../shared/app/runtime.js';
 import { CHAIN_EVENT_SOURCE, CHAIN_EVENT_TYPES } from '../../shared/events/index.js';
 import { BlobRefSchema, type ParentResult } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
-import { batchArchiveBlobPath, batchArchiveFolder } from '../../shared/storage/index.js';
-import { archiveSource, publishOutcome, recordFinal, storeResult } from '../common/results.js';
+import { archiveBatchFiles, publishOutcome, recordFinal, storeResult } from '../common/results.js';
 
 /** Input of the chain's finish (written by the chain orchestration). */
 export const ChainFinishInputSchema = z.object({
@@ -34,19 +33,17 @@ export async function finishChain(
   logger: Logger,
 ): Promise<ParentResult> {
   let result: ParentResult = { ...input.result };
-  const outcome = result.status === 'Succeeded' ? 'succeeded' : 'failed';
-  let archived = 0;
-  for (const blob of input.leftovers) {
-    const name = blob.path.slice(blob.path.lastIndexOf('/') + 1);
-    if (
-      await archiveSource(runtime, blob, batchArchiveBlobPath(outcome, input.folder, result.id, name), logger)
-    ) {
-      archived++;
-    }
-  }
-  if (archived > 0) {
-    result.archivedTo = `${runtime.containers.archive.containerName}/${batchArchiveFolder(outcome, input.folder, result.id)}`;
-  }
+  const archivedTo = await archiveBatchFiles(
+    runtime,
+    input.leftovers,
+    {
+      outcome: result.status === 'Succeeded' ? 'succeeded' : 'failed',
+      folder: input.folder,
+      jobId: result.id,
+    },
+    logger,
+  );
+  if (archivedTo) result.archivedTo = archivedTo;
   result = await storeResult(runtime, input.folder, result);
   await recordFinal(runtime, logger, 'chain', result);
   await publishOutcome(runtime, result, {

@@ -8,14 +8,14 @@ import type { Runtime } from '../../shared/app/runtime.js';
 import { IMPORT_EVENT_TYPES } from '../../shared/events/index.js';
 import { BlobRefSchema, type ImportResult } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
+import { archiveBlobPath, isNotFound, storageError } from '../../shared/storage/index.js';
 import {
-  archiveBlobPath,
-  batchArchiveBlobPath,
-  batchArchiveFolder,
-  isNotFound,
-  storageError,
-} from '../../shared/storage/index.js';
-import { archiveSource, publishOutcome, recordFinal, storeResult } from '../common/results.js';
+  archiveBatchFiles,
+  archiveSource,
+  publishOutcome,
+  recordFinal,
+  storeResult,
+} from '../common/results.js';
 
 /** Input of the finish activity (written by the import orchestration). */
 export const FinishInputSchema = z.object({
@@ -48,16 +48,17 @@ export async function finishImport(
     if (archivedTo) result.archivedTo = archivedTo;
   }
   if (input.sourceBlobs?.length) {
-    const outcome = result.status === 'Succeeded' ? 'succeeded' : 'failed';
-    let archived = 0;
-    for (const blob of input.sourceBlobs) {
-      const name = blob.path.slice(blob.path.lastIndexOf('/') + 1);
-      const to = batchArchiveBlobPath(outcome, input.logicalPath, result.id, name);
-      if (await archiveSource(runtime, blob, to, logger)) archived++;
-    }
-    if (archived > 0) {
-      result.archivedTo = `${runtime.containers.archive.containerName}/${batchArchiveFolder(outcome, input.logicalPath, result.id)}`;
-    }
+    const archivedTo = await archiveBatchFiles(
+      runtime,
+      input.sourceBlobs,
+      {
+        outcome: result.status === 'Succeeded' ? 'succeeded' : 'failed',
+        folder: input.logicalPath,
+        jobId: result.id,
+      },
+      logger,
+    );
+    if (archivedTo) result.archivedTo = archivedTo;
   }
   for (const blob of input.stagingBlobs) {
     if (
