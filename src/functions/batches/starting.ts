@@ -3,7 +3,7 @@
  * started on its first file (a batch import, or a chain run), and woken by every later one (the
  * `batchFile` event: it looks at its folder again). One batch, one job, however many files and
  * deliveries: the instance id is derived from the batch's folder. A file arriving once the batch
- * was complete is refused (recorded, left in place).
+ * stopped taking files (complete, or ended) is refused (recorded, left in place).
  */
 import type { DurableClient } from 'durable-functions';
 import { findStatus, isActive, startOnce } from '../../shared/app/durableClient.js';
@@ -30,7 +30,7 @@ export type PlannedBatch =
   | { kind: 'batch'; instanceId: string; input: ImportInput }
   | { kind: 'chain'; instanceId: string; input: ChainInput };
 
-/** Code of a file refused because its batch was complete before it arrived. */
+/** Code of a file refused because its batch stopped taking files (complete, or ended) before it arrived. */
 export const BATCH_CLOSED = 'BATCH_CLOSED';
 
 /**
@@ -121,7 +121,7 @@ export type BatchDelivery =
   | { outcome: 'notified'; instanceId: string }
   /** The file is one its batch's job has already taken (a late or repeated delivery). */
   | { outcome: 'taken'; instanceId: string }
-  /** The batch was complete before the file arrived: refused, left in place. */
+  /** The batch stopped taking files (complete, or ended) before the file arrived: refused, left in place. */
   | { outcome: 'refused'; instanceId: string; reason: string };
 
 /**
@@ -155,7 +155,7 @@ export async function deliverBatchFile(
     return { outcome: 'notified', instanceId };
   }
   if (takenFiles(current?.customStatus).includes(resolved.fileName)) return { outcome: 'taken', instanceId };
-  const reason = `"${resolved.fileName}" arrived after batch "${resolved.batchId}" was complete (job ${instanceId}, ${isActive(current) ? 'running' : 'finished'}): it is not part of it and was left where it is. Drop a batch's files before its trigger file, or use a new batch id.`;
+  const reason = `"${resolved.fileName}" arrived after batch "${resolved.batchId}" stopped taking files (job ${instanceId}, ${isActive(current) ? 'running' : `finished ${String(current?.runtimeStatus ?? '')}`.trim()}): it is not part of it and was left where it is. Drop a batch's files before its trigger file; to send a batch again, use a new batch id.`;
   await recordRejection(runtime, {
     id: importInstanceId({ source: `${blob.container}/${blob.path}`, version: blob.etag }),
     trigger: 'blob',
