@@ -12,7 +12,16 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { isAbsolute, join, resolve } from 'node:path';
-import { buildPackage, emulatorEnvironmentLines, ensureEmulatorCertificates } from '@dmf-functions/emulator';
+import {
+  buildOrdersBatchPackage,
+  buildPackage,
+  emulatorEnvironmentLines,
+  ensureEmulatorCertificates,
+  SALES_ORDER_HEADERS_ENTITY,
+  SALES_ORDER_LINES_ENTITY,
+  SAMPLE_ORDER_HEADERS,
+  SAMPLE_ORDER_LINES,
+} from '@dmf-functions/emulator';
 import { HOST_SECRETS_FILE } from './keys.js';
 import {
   LOCAL_ENVIRONMENT,
@@ -31,8 +40,44 @@ import {
   type StackPorts,
 } from './start-state.js';
 
-/** Template of the sample project `CustomersCsv` (samples/dmf.config.json). */
-const SAMPLE_TEMPLATE = 'customers-v3.zip';
+/** Templates the sample projects name (samples/dmf.config.json), as empty packages of their entities. */
+const SAMPLE_TEMPLATES: Readonly<Record<string, () => Promise<Buffer>>> = {
+  // CustomersCsv: a raw "Customers V3" CSV
+  'customers-v3.zip': () =>
+    buildPackage({
+      definitionGroupName: 'CustomerImport',
+      entities: [
+        { entityName: 'Customers V3', columns: ['CUSTOMERACCOUNT', 'NAME', 'CUSTOMERGROUPID'], rows: [] },
+      ],
+    }),
+  // OrdersBatch: a batch of a header CSV and a lines CSV, headers first (sequence 1, then 2)
+  'orders-batch.zip': () => buildOrdersBatchPackage({ headers: [], lines: [] }),
+  // the chain Orders: OrderHeaders, then OrderLines, one entity each
+  'order-headers.zip': () =>
+    buildPackage({
+      definitionGroupName: 'OrderHeaders',
+      entities: [
+        {
+          entityName: SALES_ORDER_HEADERS_ENTITY,
+          fileName: 'orders-header.csv',
+          columns: SAMPLE_ORDER_HEADERS.columns,
+          rows: [],
+        },
+      ],
+    }),
+  'order-lines.zip': () =>
+    buildPackage({
+      definitionGroupName: 'OrderLines',
+      entities: [
+        {
+          entityName: SALES_ORDER_LINES_ENTITY,
+          fileName: 'orders-lines.csv',
+          columns: SAMPLE_ORDER_LINES.columns,
+          rows: [],
+        },
+      ],
+    }),
+};
 /**
  * A container of the caller's that commands may name in `blobPath` (`dmf drop --container
  * dmf-staging`, then `dmf send`): no trigger watches it, so the command's blob is still there when
@@ -156,6 +201,8 @@ function printLines(
             '    npx dmf drop customers.zip --env local --project Customers --wait',
             '    npx dmf export --env local --project CustomerExport --out customers-export.zip',
             '    npx dmf jobs',
+            '  A batch: local/OrdersBatch/<batchId>/orders-header.csv, …/orders-lines.csv, then …/_ready',
+            '    (one job, one F&O execution: headers, then lines; see docs/batches.md)',
           ]
         : ['  Configuration: your file (the guide in docs/operate.md uses samples/dmf.config.json).']),
       `  F&O side:   curl --cacert "$DMF_CA_CERT" ${stack.emulator.controlUrl}/executions`,
@@ -170,8 +217,9 @@ function printLines(
 
 /**
  * Creates the containers files are dropped into (a fresh Azurite has none: `dmf drop` and storage
- * tools need them) and uploads the template package the sample project `CustomersCsv` names, so a
- * raw CSV can be dropped right away. An existing template (a user's own) is left alone.
+ * tools need them) and uploads the template packages the sample projects name (`CustomersCsv`,
+ * `OrdersBatch`, the chain `Orders`), so raw CSVs and batches can be dropped right away. An existing
+ * template (a user's own) is left alone.
  */
 async function prepareStorage(stack: LocalStack, inbound: string): Promise<void> {
   const service = BlobServiceClient.fromConnectionString(stack.storageConnectionString);
@@ -182,15 +230,12 @@ async function prepareStorage(stack: LocalStack, inbound: string): Promise<void>
   const containerName = stack.appSettings.DMF_TEMPLATES_CONTAINER ?? 'dmf-templates';
   const container = service.getContainerClient(containerName);
   await container.createIfNotExists();
-  const blob = container.getBlockBlobClient(SAMPLE_TEMPLATE);
-  if (await blob.exists()) return;
-  const template = await buildPackage({
-    definitionGroupName: 'CustomerImport',
-    entities: [
-      { entityName: 'Customers V3', columns: ['CUSTOMERACCOUNT', 'NAME', 'CUSTOMERGROUPID'], rows: [] },
-    ],
-  });
-  await blob.upload(template, template.length);
+  for (const [name, build] of Object.entries(SAMPLE_TEMPLATES)) {
+    const blob = container.getBlockBlobClient(name);
+    if (await blob.exists()) continue;
+    const template = await build();
+    await blob.upload(template, template.length);
+  }
 }
 
 async function main(): Promise<void> {

@@ -76,6 +76,30 @@ export const JobSchema = z.looseObject({
     )
     .nullish(),
   errors: z.array(JobErrorSchema).default([]),
+  /** The job this one is part of (a chain's step, a company's export). */
+  parentId: optionalString,
+  /** A chain's steps, a multi-company export's companies: each a job of its own. */
+  children: z
+    .array(
+      z.looseObject({
+        id: z.string(),
+        status: z.string(),
+        project: optionalString,
+        legalEntity: optionalString,
+        files: z.array(z.string()).nullish(),
+        errorCount: z.number().nullish(),
+      }),
+    )
+    .nullish(),
+  /** A batch (or a chain's batch) while its files are collected: found, missing. */
+  batch: z
+    .looseObject({
+      batchId: z.string(),
+      files: z.array(z.string()).default([]),
+      missing: z.array(z.string()).default([]),
+      deadline: optionalString,
+    })
+    .nullish(),
   /** How many errors the job has (list entries carry only the first ones). */
   errorCount: z.number().optional(),
   /** While `Queued`: why (its environment is paused). */
@@ -415,9 +439,20 @@ export class DmfApiClient {
     environment: string;
     project: string;
     legalEntity?: string | undefined;
+    /** One export per company, grouped under one job. */
+    legalEntities?: string[] | undefined;
   }): Promise<Accepted> {
-    const query = projectQuery(options);
-    return this.#json(AcceptedSchema, `/exports?${query.toString()}`, { method: 'POST' });
+    const query = projectQuery({ environment: options.environment, project: options.project });
+    // the export route reads the companies from its JSON body (a query `legalEntity` it ignores)
+    const body = options.legalEntities
+      ? { legalEntities: options.legalEntities }
+      : options.legalEntity
+        ? { legalEntityId: options.legalEntity }
+        : undefined;
+    return this.#json(AcceptedSchema, `/exports?${query.toString()}`, {
+      method: 'POST',
+      ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+    });
   }
 
   /**

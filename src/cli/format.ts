@@ -113,6 +113,8 @@ export function jobDetails(job: CliJob, files: readonly CliJobFile[] = [], now: 
     ['Reason', job.status === 'Rejected' ? job.reason : undefined],
     ['Source', job.status === 'Rejected' ? job.source : undefined],
     ['Stage', job.stage],
+    ['Kind', job.kind],
+    ['Part of', job.parentId],
     ['Environment', job.environment],
     ['Project', job.project],
     ['Legal entity', job.legalEntity],
@@ -150,6 +152,28 @@ export function jobDetails(job: CliJob, files: readonly CliJobFile[] = [], now: 
     const header = ['ENTITY', 'STATUS', 'STAGING', 'STAGING ERRORS', 'TARGET', 'TARGET ERRORS'];
     lines.push(
       ...table(header, rows)
+        .split('\n')
+        .map((l) => `  ${l}`),
+    );
+  }
+  if (job.batch) {
+    const b = job.batch;
+    lines.push('', `Batch ${b.batchId}:`);
+    lines.push(`  Files:    ${b.files.length > 0 ? b.files.join(', ') : '(none yet)'}`);
+    if (b.missing.length > 0) lines.push(`  Missing:  ${b.missing.join(', ')}`);
+    if (b.deadline && !FINAL_STATUSES.has(job.status)) lines.push(`  Deadline: ${formatTime(b.deadline)}`);
+  }
+  if (job.children?.length) {
+    lines.push('', 'Jobs (dmf job <id>):');
+    const rows = job.children.map((c) => [
+      c.id,
+      c.status,
+      c.project ?? c.legalEntity ?? '',
+      c.files?.join(', ') ?? '',
+      c.errorCount ? String(c.errorCount) : '',
+    ]);
+    lines.push(
+      ...table(['ID', 'STATUS', 'PROJECT/LE', 'FILES', 'ERRORS'], rows)
         .split('\n')
         .map((l) => `  ${l}`),
     );

@@ -486,14 +486,28 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       .requiredOption('--env <name>', 'environment (as configured in the app)')
       .requiredOption('--project <name>', 'export data project')
       .option('--legal-entity <id>', 'legal entity (default: the project’s)')
-      .option('--out <file>', 'save the exported package here'),
+      .option(
+        '--legal-entities <list>',
+        'several legal entities (comma-separated): one export per company, grouped under one job',
+      )
+      .option('--out <file>', 'save the exported package here (one company only)'),
   ).action(async (opts: ExportOptions, cmd: Command) => {
     const g = globals(cmd);
     const api = client(cmd);
+    const legalEntities = opts.legalEntities
+      ?.split(',')
+      .map((e) => e.trim())
+      .filter(Boolean);
+    if (legalEntities && (opts.legalEntity || opts.out)) {
+      throw new CliError(
+        '--legal-entities runs one export per company: give neither --legal-entity nor --out.',
+      );
+    }
     const accepted = await api.startExport({
       environment: opts.env,
       project: opts.project,
       legalEntity: opts.legalEntity,
+      legalEntities,
     });
     if (!g.json) err(`Job ${accepted.id} accepted; waiting…`);
     const job = await waitForJob(api, accepted.id, {
@@ -503,6 +517,14 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       fallback: `/exports/${encodeURIComponent(accepted.id)}`,
     });
     exitCode = await finalReport(api, job, Boolean(g.json));
+    if (opts.out && job.children?.length) {
+      throw new CliError(
+        `Job ${job.id} exported several companies: save each one with dmf job <id> --download.`,
+        {
+          code: 'NO_PACKAGE',
+        },
+      );
+    }
     if (opts.out && exitCode !== EXIT_CODES.failed) {
       const files = await api.jobFiles(job.id);
       const pkg =
@@ -516,7 +538,10 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   common(program.command('jobs'))
     .description("list jobs, newest first (from the app's job index, paged)")
     .option('--status <list>', 'only these statuses (comma-separated, e.g. Failed,PartiallySucceeded)')
-    .option('--kind <list>', 'only these kinds (import, export, recurringImport, recurringExport)')
+    .option(
+      '--kind <list>',
+      'only these kinds (import, export, recurringImport, recurringExport, chain, multiCompanyExport)',
+    )
     .option(
       '--since <when>',
       'requested since: a duration back (30m, 24h, 7d) or an ISO time (default: the app’s 7 days)',
@@ -890,6 +915,7 @@ interface ExportOptions extends WaitOptions {
   env: string;
   project: string;
   legalEntity?: string;
+  legalEntities?: string;
   out?: string;
 }
 interface JobsOptions {

@@ -10,14 +10,15 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
   var STATUSES = ['Pending', 'Queued', 'Running', 'Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut',
     'Unknown', 'Rejected'];
   var FINAL = ['Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut', 'Unknown', 'Rejected'];
-  var STAGES = ['Preparing', 'WaitingForSlot', 'Uploading', 'Polling', 'CollectingErrors', 'Finishing', 'Done'];
+  var STAGES = ['Collecting', 'Preparing', 'WaitingForSlot', 'Uploading', 'Polling', 'CollectingErrors', 'Finishing',
+    'Done'];
   var SINCE = [['1h', 'Last hour', 3600e3], ['24h', 'Last 24 hours', 86400e3], ['7d', 'Last 7 days', 7 * 86400e3],
     ['30d', 'Last 30 days', 30 * 86400e3]];
   var api = document.documentElement.getAttribute('data-api') || '/api';
   var main = document.getElementById('main');
   var forget = document.getElementById('forget-key');
   var KINDS = [['import', 'Import'], ['export', 'Export'], ['recurringImport', 'Enqueue'],
-    ['recurringExport', 'Recurring drain']];
+    ['recurringExport', 'Recurring drain'], ['chain', 'Chain'], ['multiCompanyExport', 'Multi-company export']];
   var PAGE = 100;
   var filters = { status: '', kind: '', environment: '', project: '', since: '24h', auto: true, want: PAGE };
   var timer = null;
@@ -66,7 +67,8 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
   }
   function isFinal(job) { return FINAL.indexOf(job.status) >= 0; }
   function kindOf(job) {
-    var labels = { import: 'Import', export: 'Export', recurringImport: 'Enqueue', recurringExport: 'Recurring drain' };
+    var labels = { import: 'Import', export: 'Export', recurringImport: 'Enqueue', recurringExport: 'Recurring drain',
+      chain: 'Chain', multiCompanyExport: 'Multi-company export' };
     if (!job.kind) return 'Job';
     return labels[job.kind] || String(job.kind).charAt(0).toUpperCase() + String(job.kind).slice(1);
   }
@@ -314,6 +316,20 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
       enqueueSteps.push({ name: 'Finished', stage: 9, time: t.finishedAt, done: final, detail: final ? job.status : '' });
       return steps(enqueueSteps, final, job, ['Enqueueing', 'Polling', 'CollectingErrors', 'Finishing']);
     }
+    if (job.kind === 'chain' || job.kind === 'multiCompanyExport') {
+      var kids = job.children || [];
+      var doneKids = kids.filter(function (c) { return FINAL.indexOf(c.status) >= 0 || c.status === 'Skipped'; }).length;
+      var groupSteps = [{ name: 'Received', stage: -1, time: t.requestedAt || job.createdAt, done: true,
+        detail: r ? 'via ' + r.trigger : '' }];
+      if (job.kind === 'chain') {
+        groupSteps.push({ name: 'Files collected', stage: 0, time: t.collectedAt, done: !!t.collectedAt,
+          detail: batchDetail(job) });
+      }
+      groupSteps.push({ name: job.kind === 'chain' ? 'Projects imported in order' : 'Companies exported', stage: 1,
+        time: null, done: final && doneKids === kids.length, detail: doneKids + ' of ' + kids.length + ' done' });
+      groupSteps.push({ name: 'Finished', stage: 9, time: t.finishedAt, done: final, detail: final ? job.status : '' });
+      return steps(groupSteps, final, job, ['Collecting', 'Running', 'Finishing']);
+    }
     if (job.kind === 'recurringExport') {
       var m = job.messages || {};
       var count = function (n, one) { return (n || 0) + ' ' + one + (n === 1 ? '' : 's'); };
@@ -331,20 +347,59 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     }
     var importSteps = [
       { name: 'Received', stage: -1, time: t.requestedAt || job.createdAt, done: true, detail: r ? 'via ' + r.trigger : '' },
-      { name: 'Validated', stage: 0, time: t.preparedAt, done: !!t.preparedAt },
-      { name: 'Waiting for a slot', stage: 1, time: t.slotAcquiredAt, done: !!t.slotAcquiredAt,
-        detail: job.slotPosition ? 'position ' + job.slotPosition + ' in the queue' : (t.slotAcquiredAt ? 'slot acquired' : '') },
-      { name: 'Uploaded and started in F&O', stage: 2, time: t.startedAt || (job.result ? undefined : null),
-        done: !!t.startedAt, detail: job.executionId ? 'execution ' + job.executionId : '' },
-      { name: 'Executing in F&O', stage: 3, time: null, done: final ? !!job.foStatus : false, detail: pollText,
-        polls: job.pollLog },
     ];
+    if (job.batch || (r && r.batch)) {
+      importSteps.push({ name: 'Files collected', stage: 0, time: t.collectedAt, done: !!t.collectedAt,
+        detail: batchDetail(job) });
+    }
+    importSteps = importSteps.concat([
+      { name: 'Validated', stage: 1, time: t.preparedAt, done: !!t.preparedAt },
+      { name: 'Waiting for a slot', stage: 2, time: t.slotAcquiredAt, done: !!t.slotAcquiredAt,
+        detail: job.slotPosition ? 'position ' + job.slotPosition + ' in the queue' : (t.slotAcquiredAt ? 'slot acquired' : '') },
+      { name: 'Uploaded and started in F&O', stage: 3, time: t.startedAt || (job.result ? undefined : null),
+        done: !!t.startedAt, detail: job.executionId ? 'execution ' + job.executionId : '' },
+      { name: 'Executing in F&O', stage: 4, time: null, done: final ? !!job.foStatus : false, detail: pollText,
+        polls: job.pollLog },
+    ]);
     if (final ? copies > 0 : true) {
-      importSteps.push({ name: 'Error details copied', stage: 4, time: null, done: copies > 0,
+      importSteps.push({ name: 'Error details copied', stage: 5, time: null, done: copies > 0,
         detail: copies ? copies + ' file' + (copies === 1 ? '' : 's') + ' copied from F&O' : '' });
     }
-    importSteps.push({ name: 'Finished', stage: 6, time: t.finishedAt, done: final, detail: final ? job.status : '' });
+    importSteps.push({ name: 'Finished', stage: 7, time: t.finishedAt, done: final, detail: final ? job.status : '' });
     return steps(importSteps, final, job, STAGES);
+  }
+
+  /** A batch's files and what it still misses (while it is collected), or its files once final. */
+  function batchDetail(job) {
+    var b = job.batch, rb = job.result && job.result.batch;
+    if (b) {
+      return (b.files.length ? b.files.join(', ') : 'no file yet') +
+        (b.missing && b.missing.length ? '; missing ' + b.missing.join(', ') : '') +
+        (b.deadline && !isFinal(job) ? '; deadline ' + fmtTime(b.deadline) : '');
+    }
+    return rb ? rb.files.map(function (f) { return f.name; }).join(', ') : '';
+  }
+
+  /** The jobs a chain or a multi-company export is made of, each linked to its own page. */
+  function childrenTable(job) {
+    var kids = job.children || [];
+    if (!kids.length) return null;
+    var cols = [job.kind === 'chain' ? 'Project' : 'Legal entity', 'Status', 'Files', 'Errors', 'Job'];
+    return h('section', { 'aria-labelledby': 'children-title' }, [
+      h('h3', { id: 'children-title', text: job.kind === 'chain' ? 'Projects, in order' : 'Companies' }),
+      h('div', { class: 'table-wrap' }, [h('table', { id: 'children-table' }, [
+        h('caption', { class: 'visually-hidden', text: 'The jobs this job is made of' }),
+        h('thead', {}, [h('tr', {}, cols.map(function (c) { return h('th', { scope: 'col', text: c }); }))]),
+        h('tbody', {}, kids.map(function (c) {
+          return h('tr', { 'data-job-id': c.id }, [h('td', { text: c.project || c.legalEntity || '' }),
+            h('td', {}, [c.status === 'Skipped' ? h('span', { class: 'badge', text: 'Skipped' }) : badge(c.status)]),
+            h('td', { text: (c.files || []).join(', ') }),
+            h('td', { class: 'num', text: typeof c.errorCount === 'number' ? String(c.errorCount) : '' }),
+            h('td', { class: 'mono' }, [c.status === 'Skipped' ? c.id :
+              h('a', { href: '#/jobs/' + encodeURIComponent(c.id), text: c.id })])]);
+        })),
+      ])]),
+    ]);
   }
 
   function steps(list, final, job, stages) {
@@ -575,7 +630,9 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         if (job.result) files = ((await json('/jobs/' + encodeURIComponent(id) + '/files')) || {}).files || [];
         if (mine !== current) return;
         var r = job.result || {};
-        var fields = [['Kind', kindOf(job)], ['Status', badge(job.status)], ['Stage', job.stage || ''],
+        var parent = job.parentId ? h('a', { href: '#/jobs/' + encodeURIComponent(job.parentId), id: 'parent-job',
+          text: job.parentId }) : null;
+        var fields = [['Kind', kindOf(job)], ['Part of', parent], ['Status', badge(job.status)], ['Stage', job.stage || ''],
           ['Queued', job.queuedReason], ['Reason', job.status === 'Rejected' ? job.reason : null],
           ['Source kept at', job.status === 'Rejected' ? job.source : r.archivedTo],
           ['Re-run of', jobLink(job.rerunOf)], ['Re-run by', jobLink(job.rerunBy)],
@@ -594,6 +651,7 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
             h('section', { 'aria-labelledby': 'timeline-title' }, [h('h3', { id: 'timeline-title', text: 'Timeline' }),
               timeline(job)]),
           ]),
+          childrenTable(job),
           entityTable(job),
           h('section', { 'aria-labelledby': 'errors-title' }, [
             h('h3', { id: 'errors-title', text: 'Errors (' + (job.errors || []).length + ')' }), errorsTable(job)]),

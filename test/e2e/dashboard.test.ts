@@ -252,6 +252,35 @@ describe('jobs dashboard in Chromium, exports', () => {
   });
 });
 
+describe('jobs dashboard in Chromium, jobs made of jobs', () => {
+  it('a multi-company export lists its companies, each linked to its own job, which links back', async (ctx) => {
+    ctx.skip(!HAS_CHROMIUM, NO_CHROMIUM);
+    // the sample's CustomersByCompany: legalEntities USMF and DEMF
+    const started = await s.api('/api/exports?environment=local&project=CustomersByCompany', {
+      method: 'POST',
+    });
+    expect(started.status).toBe(202);
+    const id = ((await started.json()) as { id: string }).id;
+    await eventually(async () => {
+      const job = (await (await s.api(`/api/jobs/${id}`)).json()) as { status: string };
+      return job.status === 'Succeeded' ? job : undefined;
+    }, 30_000);
+    await page.goto(`${s.stack.functionsBaseUrl}/api/dashboard#/jobs/${id}`);
+    await page.locator('#children-table tbody tr').first().waitFor();
+    const rows = await page.locator('#children-table tbody tr').allTextContents();
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatch(/^USMFSucceeded/);
+    expect(rows[1]).toMatch(/^DEMFSucceeded/);
+    const names = await attributes('#timeline > li', 'data-step');
+    expect(names).toEqual(['Received', 'Companies exported', 'Finished']);
+    const child = (await attributes('#children-table tbody tr', 'data-job-id'))[1]!;
+    await page.locator(`#children-table a[href="#/jobs/${child}"]`).click();
+    await page.locator('#parent-job').waitFor();
+    expect(await page.locator('#parent-job').getAttribute('href')).toBe(`#/jobs/${id}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-multi-company.png'), fullPage: true });
+  });
+});
+
 describe('jobs dashboard in Chromium, recurring jobs', () => {
   async function stepsOf(id: string): Promise<string[]> {
     await page.goto(`${s.stack.functionsBaseUrl}/api/dashboard#/jobs/${id}`);

@@ -52,6 +52,8 @@ export interface ReplayHost {
   ): Promise<ReplayRun>;
   /** The host's durable engine (entities, events) for scenarios that need more than activities. */
   durable: RunningHost['durable'];
+  /** The host's (virtual) time now: inputs that hold times to come are made from it. */
+  now(): Date;
   stop(): Promise<void>;
 }
 
@@ -71,6 +73,7 @@ export async function startReplayHost(): Promise<ReplayHost> {
   });
   return {
     durable: host.durable,
+    now: () => new Date(clock.now()),
     async run(orchestrator, options) {
       const activityCalls: Call[] = [];
       const instanceId = options.instanceId ?? `replay-${++sequence}`;

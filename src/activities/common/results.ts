@@ -10,6 +10,8 @@ import { createCloudEvent, publishCloudEvent } from '../../shared/events/index.j
 import { jobView, type BlobRef, type JobKind } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import {
+  batchArchiveBlobPath,
+  batchArchiveFolder,
   blobExists,
   isNotFound,
   moveBlob,
@@ -46,6 +48,28 @@ export async function archiveSource(
     logger.warn(`Source ${source.container}/${source.path} is gone; nothing to archive`);
     return undefined;
   }
+}
+
+/**
+ * Moves a batch's files side by side to `{outcome}/{folder}/{jobId}/{file}` in the archive container
+ * (see {@link archiveSource}: a file already moved is no failure).
+ * @returns `container/folder` of the archived batch; undefined when none of its files was there.
+ */
+export async function archiveBatchFiles(
+  runtime: Runtime,
+  files: readonly BlobRef[],
+  to: { outcome: 'succeeded' | 'failed'; folder: string; jobId: string },
+  logger: Logger,
+): Promise<string | undefined> {
+  let archived = 0;
+  for (const blob of files) {
+    const name = blob.path.slice(blob.path.lastIndexOf('/') + 1);
+    const path = batchArchiveBlobPath(to.outcome, to.folder, to.jobId, name);
+    if (await archiveSource(runtime, blob, path, logger)) archived++;
+  }
+  return archived > 0
+    ? `${runtime.containers.archive.containerName}/${batchArchiveFolder(to.outcome, to.folder, to.jobId)}`
+    : undefined;
 }
 
 /** Writes a job's result JSON under its logical path (results container); returns it with `resultBlob`. */

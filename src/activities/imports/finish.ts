@@ -10,13 +10,22 @@ import { IMPORT_EVENT_TYPES } from '../../shared/events/index.js';
 import { BlobRefSchema, type ImportResult } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { archiveBlobPath, isNotFound, storageError } from '../../shared/storage/index.js';
-import { alertFinal, archiveSource, publishOutcome, recordFinal, storeResult } from '../common/results.js';
+import {
+  alertFinal,
+  archiveBatchFiles,
+  archiveSource,
+  publishOutcome,
+  recordFinal,
+  storeResult,
+} from '../common/results.js';
 
 /** Input of the finish activity (written by the import orchestration). */
 export const FinishInputSchema = z.object({
   result: ownValue<ImportResult>('the import result'),
   logicalPath: z.string(),
   sourceBlob: BlobRefSchema.optional(),
+  /** A batch's files: archived side by side under `{outcome}/{batch folder}/{jobId}/`. */
+  sourceBlobs: z.array(BlobRefSchema).optional(),
   stagingBlobs: z.array(BlobRefSchema),
 });
 /** See {@link FinishInputSchema}. */
@@ -40,6 +49,19 @@ export async function finishImport(
       runtime,
       input.sourceBlob,
       archiveBlobPath(outcome, input.logicalPath, result.id),
+      logger,
+    );
+    if (archivedTo) result.archivedTo = archivedTo;
+  }
+  if (input.sourceBlobs?.length) {
+    const archivedTo = await archiveBatchFiles(
+      runtime,
+      input.sourceBlobs,
+      {
+        outcome: result.status === 'Succeeded' ? 'succeeded' : 'failed',
+        folder: input.logicalPath,
+        jobId: result.id,
+      },
       logger,
     );
     if (archivedTo) result.archivedTo = archivedTo;

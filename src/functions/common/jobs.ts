@@ -1,8 +1,9 @@
 /**
  * The job API: `GET /api/jobs/{id}` (the live job, from the durable instance store; jobs without an
  * instance — rejected inputs, earlier drain runs — from the job index), `GET /api/jobs` (a page of
- * the job index: imports, exports, recurring export drains and recurring imports, rejected inputs),
- * `POST /api/jobs/{id}/cancel` (imports).
+ * the job index: imports, exports, recurring export drains and recurring imports, rejected inputs,
+ * chains and multi-company exports — their child jobs listed beside them), `POST /api/jobs/{id}/cancel`
+ * (imports, batch imports while they collect their files).
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
@@ -18,6 +19,7 @@ import {
   alertInstanceId,
   CANCELABLE_STAGES,
   drainOfRunId,
+  CHAIN_INSTANCE_PREFIX,
   EXPORT_INSTANCE_PREFIX,
   IMPORT_INSTANCE_PREFIX,
   JOB_KIND_NAMES,
@@ -25,6 +27,7 @@ import {
   jobAlertsOf,
   jobFromStatus,
   jobView,
+  MULTI_COMPANY_EXPORT_INSTANCE_PREFIX,
   RECURRING_EXPORT_INSTANCE_PREFIX,
   RECURRING_IMPORT_INSTANCE_PREFIX,
   rerunInstanceId,
@@ -52,6 +55,12 @@ export const JOB_KINDS: readonly { kind: JobKind; prefix: string; orchestrator: 
     kind: 'recurringImport',
     prefix: RECURRING_IMPORT_INSTANCE_PREFIX,
     orchestrator: ORCHESTRATORS.recurringImport,
+  },
+  { kind: 'chain', prefix: CHAIN_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.importChain },
+  {
+    kind: 'multiCompanyExport',
+    prefix: MULTI_COMPANY_EXPORT_INSTANCE_PREFIX,
+    orchestrator: ORCHESTRATORS.multiCompanyExport,
   },
 ];
 

@@ -14,10 +14,12 @@ import { findStatus } from '../../shared/app/durableClient.js';
 import { keyedRoute, problem } from '../../shared/app/http.js';
 import { getRuntime, invocationLogger, type Runtime } from '../../shared/app/runtime.js';
 import {
+  CHAIN_INSTANCE_PREFIX,
   EXPORT_INSTANCE_PREFIX,
   IMPORT_INSTANCE_PREFIX,
   jobView,
   listedTime,
+  MULTI_COMPANY_EXPORT_INSTANCE_PREFIX,
   RECURRING_IMPORT_INSTANCE_PREFIX,
   recurringExportInstanceId,
   rejectedJob,
@@ -113,6 +115,8 @@ const KIND_BY_PREFIX: readonly [string, JobKind][] = [
   [IMPORT_INSTANCE_PREFIX, 'import'],
   [EXPORT_INSTANCE_PREFIX, 'export'],
   [RECURRING_IMPORT_INSTANCE_PREFIX, 'recurringImport'],
+  [CHAIN_INSTANCE_PREFIX, 'chain'],
+  [MULTI_COMPANY_EXPORT_INSTANCE_PREFIX, 'multiCompanyExport'],
 ];
 
 /**

@@ -10,7 +10,7 @@ import { InputError } from '../../shared/errors.js';
 import { exportCommandRequestId } from '../../shared/jobs/index.js';
 import { describeIssues } from '../../shared/util.js';
 import { commandContext } from '../common/rejections.js';
-import { ExportCommandSchema, plannedExport, startExportJob } from './starting.js';
+import { ExportCommandSchema, plannedExportJob, startPlannedExport } from './starting.js';
 
 /**
  * Handles a parsed `export` command: starts one export per message (instance id from the MessageId,
@@ -29,7 +29,7 @@ export async function handleExportCommand(json: unknown, context: InvocationCont
   const { environment, definitionGroupId, type: _type, ...options } = parsed.data;
   let planned;
   try {
-    planned = plannedExport(
+    planned = plannedExportJob(
       command.runtime.config,
       {
         environment,
@@ -49,7 +49,7 @@ export async function handleExportCommand(json: unknown, context: InvocationCont
       });
     throw error;
   }
-  const outcome = await startExportJob(df.getClient(context), planned.instanceId, planned.input);
+  const outcome = await startPlannedExport(df.getClient(context), planned);
   command.logger.info(
     outcome.started ? `Started export ${outcome.instanceId}` : `Export ${outcome.instanceId} already exists`,
   );

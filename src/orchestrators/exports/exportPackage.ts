@@ -71,6 +71,7 @@ export function* exportPackageOrchestrator(
     ...(input.correlationId ? { correlationId: input.correlationId } : {}),
     ...(input.scheduledFor ? { scheduledFor: input.scheduledFor } : {}),
     ...(input.rerunOf ? { rerunOf: input.rerunOf } : {}),
+    ...(input.parentId ? { parentId: input.parentId } : {}),
     timings: { requestedAt: input.requestedAt, finishedAt: '' },
     polls: 0,
     urlPolls: 0,
@@ -217,7 +218,12 @@ export function* exportPackageOrchestrator(
     const storeInput = {
       environment: input.environment,
       executionId,
-      folder: exportFolder(input.environment, input.project, input.requestedAt),
+      folder: exportFolder(
+        input.environment,
+        input.project,
+        input.requestedAt,
+        input.legalEntityFolder ? input.legalEntity : undefined,
+      ),
       fileName: exportFileName(input.packageName, instanceId),
       unpack: input.unpack,
     };

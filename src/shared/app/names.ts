@@ -17,6 +17,10 @@ export const ORCHESTRATORS = {
   recurringImport: 'recurringImport',
   /** The alert of one finished or rejected job (src/orchestrators/common/alert.ts); not a job. */
   jobAlert: 'jobAlert',
+  /** One batch through an ordered chain of data projects (src/orchestrators/chains/importChain.ts). */
+  importChain: 'importChain',
+  /** One export data project for several legal entities (src/orchestrators/exports/multiCompanyExport.ts). */
+  multiCompanyExport: 'multiCompanyExport',
 } as const;
 
 /** Entity names. */
@@ -36,6 +40,8 @@ export const IMPORT_EVENTS = {
   slotGranted: 'slotGranted',
   /** Raised by `POST /api/jobs/{id}/cancel`. */
   cancel: 'cancel',
+  /** Raised by the blob trigger when a file of a batch (or a chain's batch) arrived: look again. */
+  batchFile: 'batchFile',
 } as const;
 
 /** External events of jobs waiting for a paused environment. */

@@ -10,6 +10,7 @@ import {
   DmfConfigSchema,
   SETTING_NAME_PATTERN,
   type AlertConfig,
+  type ChainConfig,
   type DataProjectConfig,
   type DmfConfig,
   type EnvironmentAuthConfig,
@@ -90,6 +91,8 @@ export interface AppConfig {
   recurringActivities: readonly RecurringActivityConfig[];
   /** Webhooks told about finished jobs (`alerts`). */
   alerts: readonly AlertConfig[];
+  /** Ordered chains of import projects (see docs/batches.md). */
+  chains: readonly ChainConfig[];
   storage: StorageConfig;
   serviceBus: ServiceBusConfig;
   /** Days the durable history of finished jobs is kept (DMF_PURGE_AFTER_DAYS); 0: forever. */
@@ -297,6 +300,72 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
     if (p.direction === 'export' && p.template !== undefined) {
       add(['dataProjects', i, 'template'], 'templates apply to imports only');
     }
+    if (p.entities !== undefined) {
+      if (p.direction === 'export')
+        add(['dataProjects', i, 'entities'], 'entity files apply to imports only');
+      else if (p.template === undefined) {
+        add(['dataProjects', i, 'entities'], 'needs a "template": the raw files fill its entities');
+      }
+      const labels = new Set<string>();
+      asArray(p.entities).forEach((e, j) => {
+        const label = asString(e.entity)?.trim().toLowerCase();
+        if (label === undefined) return;
+        if (labels.has(label)) add(['dataProjects', i, 'entities', j, 'entity'], 'names an entity twice');
+        labels.add(label);
+      });
+    }
+    if (p.batch !== undefined && p.entities === undefined) {
+      add(['dataProjects', i, 'batch'], 'needs "entities": which files of a batch fill which entity');
+    }
+    if (p.legalEntities !== undefined) {
+      if (p.direction !== 'export') add(['dataProjects', i, 'legalEntities'], 'applies to exports only');
+      const seen = new Set<string>();
+      (Array.isArray(p.legalEntities) ? (p.legalEntities as unknown[]) : []).forEach((value, j) => {
+        const le = asString(value)?.toUpperCase();
+        if (le === undefined) return;
+        if (seen.has(le)) add(['dataProjects', i, 'legalEntities', j], `names legal entity "${le}" twice`);
+        seen.add(le);
+      });
+    }
+  });
+
+  const projectsByName = new Map(
+    asArray(root.dataProjects).flatMap((p) => {
+      const projectName = asString(p.name);
+      return projectName === undefined ? [] : [[projectName, p] as const];
+    }),
+  );
+  const chainNames = new Set<string>();
+  asArray(root.chains).forEach((c, i) => {
+    const chainName = asString(c.name);
+    if (chainName !== undefined) {
+      if (chainNames.has(chainName)) add(['chains', i, 'name'], `duplicate chain name "${chainName}"`);
+      chainNames.add(chainName);
+    }
+    const envName = asString(c.environment);
+    if (envName !== undefined && !envByName.has(envName)) {
+      add(['chains', i, 'environment'], `no environment is named "${envName}"`);
+    }
+    const listed = new Set<string>();
+    (Array.isArray(c.projects) ? (c.projects as unknown[]) : []).forEach((value, j) => {
+      const projectName = asString(value);
+      if (projectName === undefined) return;
+      if (listed.has(projectName)) add(['chains', i, 'projects', j], `names project "${projectName}" twice`);
+      listed.add(projectName);
+      const project = projectsByName.get(projectName);
+      if (!project) add(['chains', i, 'projects', j], `no data project is named "${projectName}"`);
+      else if (project.direction !== 'import' || asString(project.environment) !== envName) {
+        add(
+          ['chains', i, 'projects', j],
+          `"${projectName}" is not an import project of environment "${envName ?? ''}"`,
+        );
+      } else if (project.entities === undefined) {
+        add(
+          ['chains', i, 'projects', j],
+          `"${projectName}" has no "entities": a chain hands each project the batch files its entities name`,
+        );
+      }
+    });
   });
 
   const activityIds = new Set<string>();
@@ -709,6 +778,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     dataProjects,
     recurringActivities: parsed.recurringActivities,
     alerts: parsed.alerts,
+    chains: parsed.chains,
     storage: { connection: storageConnection, containers, sourceContainers, tables },
     serviceBus: { connection: serviceBusConnection, commandsQueue, eventsTopic },
     purgeAfterDays,

@@ -232,6 +232,77 @@ export type PollingConfig = z.infer<typeof PollingConfigSchema>;
 /** The polling defaults. */
 export const DEFAULT_POLLING: Readonly<PollingConfig> = Object.freeze(PollingConfigSchema.parse({}));
 
+/**
+ * A file-name pattern: `*` stands for any characters, `?` for one; matched case-insensitively
+ * against a file's name (never its folder). Letters, digits, space and `. _ - ( ) [ ] + , = @ ~ !`
+ * besides the two wildcards, so a pattern cannot stand for a path.
+ */
+export const FILE_PATTERN = /^[A-Za-z0-9 ._()[\]+,=@~!*?-]{1,200}$/;
+const filePattern = z
+  .string()
+  .regex(FILE_PATTERN, 'must be a file-name pattern ("*" any characters, "?" one), e.g. "*header*.csv"');
+
+/**
+ * One entity of a data project's template that raw files fill: which files it takes. A batch is
+ * complete only when every entity that is not `optional` has its file; an optional entity without
+ * one keeps the template's own data file (the template's definition is never cut, see
+ * docs/batches.md).
+ */
+export const EntityFilesConfigSchema = z.strictObject({
+  /** The DMF entity label as the template's manifest names it, e.g. "Sales order headers V2". */
+  entity: nonEmpty,
+  /** Which file names the entity takes, e.g. `*header*.csv`. */
+  files: filePattern,
+  /** The batch may come without a file for this entity. Default false. */
+  optional: z.boolean().default(false),
+});
+/** See {@link EntityFilesConfigSchema}. */
+export type EntityFilesConfig = z.infer<typeof EntityFilesConfigSchema>;
+
+/** Tokens a batch path pattern is made of (besides literal folder names). */
+export const BATCH_PATH_TOKENS = ['{batchId}', '{legalEntity}', '{file}'] as const;
+/** The default batch path below `{environment}/{project}/`. */
+export const DEFAULT_BATCH_PATH = '{batchId}/{file}';
+/** The default trigger file name. */
+export const DEFAULT_BATCH_TRIGGER = '_ready';
+
+const batchPath = z.string().refine((v) => {
+  const segments = v.split('/');
+  const tokens = segments.filter((s) => s.startsWith('{'));
+  return (
+    segments.at(-1) === '{file}' &&
+    segments.includes('{batchId}') &&
+    new Set(tokens).size === tokens.length &&
+    tokens.every((t) => (BATCH_PATH_TOKENS as readonly string[]).includes(t)) &&
+    segments.every((s) => s.startsWith('{') || NAME_PATTERN.test(s))
+  );
+}, 'must be folders below the project ending in "{file}", naming "{batchId}" once and optionally "{legalEntity}", e.g. "{batchId}/{file}" or "{legalEntity}/{batchId}/{file}"');
+
+/** When a batch of files is complete, and how long it may take. */
+export const BatchConfigSchema = z.strictObject({
+  /** Where a batch's files are, below `{environment}/{project}/`. Default `{batchId}/{file}`. */
+  path: batchPath.default(DEFAULT_BATCH_PATH),
+  /** The file that says "the batch is all there". Default `_ready`. */
+  trigger: z
+    .string()
+    .regex(FILE_PATTERN, 'must be a file name')
+    .refine((v) => !/[*?]/.test(v), 'must be a file name, not a pattern')
+    .default(DEFAULT_BATCH_TRIGGER),
+  /**
+   * `trigger` (default): complete once the trigger file and a file for every required entity are
+   * there. `allEntities`: complete as soon as every required entity has its file (no trigger file).
+   */
+  complete: z.enum(['trigger', 'allEntities']).default('trigger'),
+  /** A batch still incomplete this long after its first file ends Failed, its files left in place. Default 60. */
+  timeoutMinutes: z
+    .number()
+    .positive()
+    .max(7 * 24 * 60)
+    .default(60),
+});
+/** Batch settings, defaults applied. */
+export type BatchConfig = z.infer<typeof BatchConfigSchema>;
+
 /** One data project (DMF definition group) the app imports into or exports from. */
 export const DataProjectConfigSchema = z.strictObject({
   /** Unique name (used in blob paths and commands). */
@@ -245,6 +316,13 @@ export const DataProjectConfigSchema = z.strictObject({
   legalEntity: legalEntitySchema.optional(),
   /** Import only: name of the template package blob (in the templates container) used to wrap raw files. */
   template: nonEmpty.optional(),
+  /**
+   * Import, with a template: which raw files fill which entity of the template (a multi-entity
+   * template needs it). See {@link EntityFilesConfigSchema}.
+   */
+  entities: z.array(EntityFilesConfigSchema).min(1).max(50).optional(),
+  /** Import, with `entities`: files arrive as batches, one package and one F&O execution per batch. */
+  batch: BatchConfigSchema.optional(),
   /** Import: run the target step (`execute`). Default true, as Microsoft's docs and samples. */
   execute: z.boolean().default(true),
   /** Import: `overwrite`. Default true (docs: true, except false with a composite entity, which the import forces). */
@@ -257,6 +335,11 @@ export const DataProjectConfigSchema = z.strictObject({
   schedule: scheduleSchema.optional(),
   /** Export: also store the package's data files, unpacked, beside the zip. Default false. */
   unpack: z.boolean().optional(),
+  /**
+   * Export: run one export per legal entity (company), each stored under its own legal-entity
+   * folder, grouped under one job. Used when a request names no legal entity.
+   */
+  legalEntities: z.array(legalEntitySchema).min(1).max(50).optional(),
   polling: PollingConfigSchema.default(DEFAULT_POLLING),
 });
 /** A data project as parsed (before cross-references are resolved). */
@@ -359,6 +442,29 @@ export const AlertConfigSchema = z.strictObject({
 /** One alert, defaults applied. */
 export type AlertConfig = z.infer<typeof AlertConfigSchema>;
 
+/**
+ * An ordered chain of import data projects: a batch dropped for the chain runs one import per
+ * project, in order, each after the previous one succeeded.
+ */
+export const ChainConfigSchema = z.strictObject({
+  /** Unique name (the blob folder `{environment}/_chains/{name}/`). */
+  name,
+  /** Name of the environment (every project of the chain imports into it). */
+  environment: name,
+  /** Import data projects, in the order they run; each takes the batch files its `entities` name. */
+  projects: z.array(name).min(1).max(20),
+  /** A project ending PartiallySucceeded: `stop` the chain (default) or `continue` with the next. */
+  onPartialSuccess: z.enum(['stop', 'continue']).default('stop'),
+  /** When the chain's batch is complete (its `path` is always `{batchId}/{file}`). */
+  batch: BatchConfigSchema.omit({ path: true }).default({
+    trigger: DEFAULT_BATCH_TRIGGER,
+    complete: 'trigger',
+    timeoutMinutes: 60,
+  }),
+});
+/** A chain, defaults applied. */
+export type ChainConfig = z.infer<typeof ChainConfigSchema>;
+
 /** The JSON in `DMF_CONFIG` / the file named by `DMF_CONFIG_FILE`. */
 export const DmfConfigSchema = z.strictObject({
   /** Optional JSON-schema reference for editors. */
@@ -368,6 +474,7 @@ export const DmfConfigSchema = z.strictObject({
   recurringActivities: z.array(RecurringActivityConfigSchema).default([]),
   /** Webhooks told about finished jobs (see {@link AlertConfigSchema}). */
   alerts: z.array(AlertConfigSchema).default([]),
+  chains: z.array(ChainConfigSchema).default([]),
 });
 /** The parsed `DMF_CONFIG` JSON. */
 export type DmfConfig = z.infer<typeof DmfConfigSchema>;

@@ -116,3 +116,40 @@ export function drainOfRunId(runId: string): string | undefined {
   if (!runId.startsWith(RECURRING_EXPORT_INSTANCE_PREFIX) || !RUN_SUFFIX.test(runId)) return undefined;
   return runId.replace(RUN_SUFFIX, '');
 }
+
+/** Prefix of chain instance ids (a batch run through an ordered chain of data projects). */
+export const CHAIN_INSTANCE_PREFIX = 'chn-';
+/** Prefix of multi-company export instance ids (one export per legal entity, grouped). */
+export const MULTI_COMPANY_EXPORT_INSTANCE_PREFIX = 'mce-';
+
+/**
+ * The instance id of a batch import: a hash of the batch's folder (one batch, one job, one F&O
+ * execution, whatever the number of files and deliveries). Prefixed like every import.
+ */
+export function batchImportInstanceId(parts: { container: string; folder: string }): string {
+  return `${IMPORT_INSTANCE_PREFIX}${digest('batch', `${parts.container}/${parts.folder}/`)}`;
+}
+
+/** The instance id of a chain run: a hash of its batch's folder. */
+export function chainInstanceId(parts: { container: string; folder: string }): string {
+  return `${CHAIN_INSTANCE_PREFIX}${digest('chain', `${parts.container}/${parts.folder}/`)}`;
+}
+
+/** The instance id of a chain's step: the import of one project, a hash of the chain and the project. */
+export function chainStepInstanceId(chainId: string, project: string): string {
+  return `${IMPORT_INSTANCE_PREFIX}${digest('child', chainId, project)}`;
+}
+
+/** The instance id of one company's export in a multi-company run: a hash of the run and the company. */
+export function companyExportInstanceId(parentId: string, legalEntity: string): string {
+  return `${EXPORT_INSTANCE_PREFIX}${digest('child', parentId, legalEntity.toUpperCase())}`;
+}
+
+/** Instance id of a multi-company export: a hash of the environment, the project and the request. */
+export function multiCompanyExportInstanceId(parts: {
+  environment: string;
+  project: string;
+  request: string;
+}): string {
+  return `${MULTI_COMPANY_EXPORT_INSTANCE_PREFIX}${digest(parts.environment, parts.project, parts.request)}`;
+}

@@ -5,4 +5,5 @@ export * from './imports.js';
 export * from './exports.js';
 export * from './recurring.js';
 export * from './rejections.js';
+export * from './groups.js';
 export * from './listing.js';

@@ -4,8 +4,8 @@
  * - src/ layers point one way: functions → orchestrators → activities → shared (a layer may skip
  *   the ones between); src/index.ts (the entry) may import them all; dashboard/ and cli/ stand
  *   beside functions/ on shared/ (functions/ may serve dashboard/).
- * - Inside a layer, `common/` serves the workflow folders (imports/, exports/, recurring/) and never
- *   imports them.
+ * - Inside a layer, `common/` serves the workflow folders (imports/, exports/, recurring/, chains/,
+ *   batches/) and never imports them.
  * - src/ never imports emulator/ or devhost/; they never import src/.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -70,7 +70,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   dashboard: ['shared'],
   cli: ['shared'],
 };
-const WORKFLOWS = new Set(['imports', 'exports', 'recurring']);
+const WORKFLOWS = new Set(['imports', 'exports', 'recurring', 'chains', 'batches']);
 
 /** The rule an import breaks, or undefined. */
 function violation(edge: Edge): string | undefined {

@@ -322,6 +322,112 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('reads entities, batches, chains and legalEntities with their defaults', () => {
+    const json = baseJson();
+    const projects = json.dataProjects as Record<string, unknown>[];
+    Object.assign(projects[0]!, {
+      entities: [
+        { entity: 'Sales order headers V2', files: '*header*.csv' },
+        { entity: 'Sales order lines V2', files: '*lines*.csv', optional: true },
+      ],
+      batch: {},
+    });
+    Object.assign(projects[1]!, { legalEntities: ['USMF', 'DEMF'] });
+    json.chains = [{ name: 'orders', environment: 'usmf-test', projects: ['customers-import'] }];
+    const config = loadConfig(baseEnv(json));
+    const imports = getDataProject(config, 'customers-import');
+    expect(imports.entities).toEqual([
+      { entity: 'Sales order headers V2', files: '*header*.csv', optional: false },
+      { entity: 'Sales order lines V2', files: '*lines*.csv', optional: true },
+    ]);
+    expect(imports.batch).toEqual({
+      path: '{batchId}/{file}',
+      trigger: '_ready',
+      complete: 'trigger',
+      timeoutMinutes: 60,
+    });
+    expect(getDataProject(config, 'customers-export').legalEntities).toEqual(['USMF', 'DEMF']);
+    expect(config.chains).toEqual([
+      {
+        name: 'orders',
+        environment: 'usmf-test',
+        projects: ['customers-import'],
+        onPartialSuccess: 'stop',
+        batch: { trigger: '_ready', complete: 'trigger', timeoutMinutes: 60 },
+      },
+    ]);
+  });
+
+  it('refuses entities, batches, chains and legalEntities that cannot work, each with its path', () => {
+    const json = baseJson();
+    const projects = json.dataProjects as Record<string, unknown>[];
+    projects.push(
+      // entities without a template, a label twice, a pattern that is a path, a batch path without {file}
+      {
+        name: 'no-template',
+        definitionGroupId: 'X',
+        environment: 'usmf-test',
+        direction: 'import',
+        entities: [
+          { entity: 'A', files: '*.csv' },
+          { entity: 'a', files: '../*.csv' },
+        ],
+        batch: { path: '{batchId}', trigger: '*' },
+      },
+      // a batch without entities; legalEntities on an import
+      {
+        name: 'no-entities',
+        definitionGroupId: 'Y',
+        environment: 'usmf-test',
+        direction: 'import',
+        template: 't.zip',
+        batch: {},
+        legalEntities: ['USMF'],
+      },
+      // a company twice
+      {
+        name: 'twice',
+        definitionGroupId: 'Z',
+        environment: 'usmf-test',
+        direction: 'export',
+        legalEntities: ['USMF', 'usmf'],
+      },
+    );
+    json.chains = [
+      {
+        name: 'c',
+        environment: 'usmf-test',
+        projects: ['customers-import', 'customers-export', 'nope', 'nope'],
+      },
+      { name: 'c', environment: 'elsewhere', projects: [] },
+    ];
+    const issues = issuesOf(() => loadConfig(baseEnv(json)));
+    expect(issues.map((i) => `${i.path}: ${i.message}`)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^DMF_CONFIG\.dataProjects\[2\]\.entities\[1\]\.files: must be a file-name pattern/,
+        ),
+        expect.stringMatching(
+          /^DMF_CONFIG\.dataProjects\[2\]\.batch\.path: must be folders below the project ending in "\{file\}"/,
+        ),
+        expect.stringMatching(
+          /^DMF_CONFIG\.dataProjects\[2\]\.batch\.trigger: must be a file name, not a pattern/,
+        ),
+        'DMF_CONFIG.dataProjects[2].entities: needs a "template": the raw files fill its entities',
+        'DMF_CONFIG.dataProjects[2].entities[1].entity: names an entity twice',
+        'DMF_CONFIG.dataProjects[3].batch: needs "entities": which files of a batch fill which entity',
+        'DMF_CONFIG.dataProjects[3].legalEntities: applies to exports only',
+        'DMF_CONFIG.dataProjects[4].legalEntities[1]: names legal entity "USMF" twice',
+        'DMF_CONFIG.chains[0].projects[0]: "customers-import" has no "entities": a chain hands each project the batch files its entities name',
+        'DMF_CONFIG.chains[0].projects[1]: "customers-export" is not an import project of environment "usmf-test"',
+        'DMF_CONFIG.chains[0].projects[2]: no data project is named "nope"',
+        'DMF_CONFIG.chains[0].projects[3]: names project "nope" twice',
+        'DMF_CONFIG.chains[1].name: duplicate chain name "c"',
+        'DMF_CONFIG.chains[1].environment: no environment is named "elsewhere"',
+      ]),
+    );
+  });
+
   it('loads DMF_CONFIG_FILE relative to the app root, and reports unreadable or invalid files', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dmf-config-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
