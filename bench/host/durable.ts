@@ -11,7 +11,7 @@ import { startHost } from '../../devhost/index.js';
 
 const instances = Number(process.argv[2] ?? 1000);
 const concurrency = Number(process.argv[3] ?? 50);
-const appRoot = join(import.meta.dirname, '..', '..', 'test', 'devhost', 'fixtures', 'durable-app');
+const appRoot = join(import.meta.dirname, '..', '..', 'devhost', 'test', 'fixtures', 'durable-app');
 const gc = (globalThis as { gc?: () => void }).gc;
 
 function heapMb(): number {

@@ -2,10 +2,10 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect, test } from 'vitest';
-import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
+import { sendServiceBusMessages } from '../../servicebus/index.js';
 
 const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
-const mainPath = fileURLToPath(new URL('../../devhost/servicebus/main.ts', import.meta.url));
+const mainPath = fileURLToPath(new URL('../../servicebus/main.ts', import.meta.url));
 let child: ReturnType<typeof spawn> | undefined;
 
 afterEach(() => {

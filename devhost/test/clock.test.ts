@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createFastForwardClock } from '../../devhost/index.js';
+import { createFastForwardClock } from '../index.js';
 
 const HOUR = 3_600_000;
 

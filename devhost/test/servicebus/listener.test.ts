@@ -6,7 +6,7 @@ import {
   startServiceBusListener,
   type ServiceBusBroker,
   type ServiceBusListener,
-} from '../../devhost/servicebus/index.js';
+} from '../../servicebus/index.js';
 import { testConfig, waitFor } from './support.js';
 
 let broker: ServiceBusBroker | undefined;

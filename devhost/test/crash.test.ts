@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DURABLE_SYSTEM_KEY_NAME, readHostKeys } from '../../devhost/index.js';
+import { DURABLE_SYSTEM_KEY_NAME, readHostKeys } from '../index.js';
 
 const repoRoot = resolve(import.meta.dirname, '..', '..');
 const appRoot = join(import.meta.dirname, 'fixtures', 'crash-app');

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHost } from '../../devhost/index.js';
-import type { RunningHost } from '../../devhost/index.js';
+import { startHost } from '../index.js';
+import type { RunningHost } from '../index.js';
 
 let host: RunningHost;
 let dataDir: string;

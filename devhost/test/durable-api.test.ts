@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DURABLE_SYSTEM_KEY_NAME, HOST_SECRETS_FILE, startHost } from '../../devhost/index.js';
-import type { RunningHost } from '../../devhost/index.js';
+import { DURABLE_SYSTEM_KEY_NAME, HOST_SECRETS_FILE, startHost } from '../index.js';
+import type { RunningHost } from '../index.js';
 
 const appRoot = join(import.meta.dirname, 'fixtures', 'durable-app');
 let host: RunningHost;

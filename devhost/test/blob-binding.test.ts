@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startHost } from '../../devhost/index.js';
-import type { RunningHost } from '../../devhost/index.js';
+import { startHost } from '../index.js';
+import type { RunningHost } from '../index.js';
 import { peakRssGrowthMb } from './support/memory.js';
 
 interface BlobProbe {

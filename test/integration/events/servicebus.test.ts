@@ -1,7 +1,7 @@
 import { afterEach, expect, test } from 'vitest';
-import { startServiceBusBroker, type ServiceBusBroker } from '../../devhost/servicebus/index.js';
-import { closeEventSenders, createCloudEvent, publishCloudEvent } from '../../src/shared/events/index.js';
-import { testConfig, waitFor } from './support.js';
+import { startServiceBusBroker, type ServiceBusBroker } from '../../../devhost/servicebus/index.js';
+import { closeEventSenders, createCloudEvent, publishCloudEvent } from '../../../src/shared/events/index.js';
+import { testConfig, waitFor } from '../../../devhost/test/servicebus/support.js';
 
 let broker: ServiceBusBroker | undefined;
 

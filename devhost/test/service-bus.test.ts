@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServiceBusClient } from '@azure/service-bus';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHost } from '../../devhost/index.js';
-import type { RunningHost } from '../../devhost/index.js';
-import { sendServiceBusMessages, startServiceBusBroker } from '../../devhost/servicebus/index.js';
-import type { ServiceBusBroker } from '../../devhost/servicebus/index.js';
+import { startHost } from '../index.js';
+import type { RunningHost } from '../index.js';
+import { sendServiceBusMessages, startServiceBusBroker } from '../servicebus/index.js';
+import type { ServiceBusBroker } from '../servicebus/index.js';
 
 interface SbProbe {
   received: {

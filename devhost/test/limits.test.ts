@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AZURE_LIMITS, formatTimeSpan, parseTimeSpan, startHost } from '../../devhost/index.js';
-import type { RunningHost } from '../../devhost/index.js';
-import { resolveLimits } from '../../devhost/limits.js';
+import { AZURE_LIMITS, formatTimeSpan, parseTimeSpan, startHost } from '../index.js';
+import type { RunningHost } from '../index.js';
+import { resolveLimits } from '../limits.js';
 import { postStream } from './support/http.js';
 import { peakRssGrowthMb, zeros } from './support/memory.js';
 

@@ -1,4 +1,4 @@
-import type { BrokerConfig } from '../../devhost/servicebus/index.js';
+import type { BrokerConfig } from '../../servicebus/index.js';
 
 /** Entity properties for tests: short lock, few deliveries, so nothing waits long. */
 export function entityProperties(overrides: Record<string, unknown> = {}): Record<string, unknown> {

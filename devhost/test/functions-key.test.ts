@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
-import { FUNCTIONS_KEY_FILE, persistentFunctionsKey } from '../../devhost/stack.js';
+import { FUNCTIONS_KEY_FILE, persistentFunctionsKey } from '../stack.js';
 
 const root = mkdtempSync(join(tmpdir(), 'dmf-key-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

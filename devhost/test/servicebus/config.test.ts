@@ -2,7 +2,7 @@ import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { ConfigError } from '../../src/shared/errors.js';
+import { ConfigError } from '../../../src/shared/errors.js';
 import {
   DEFAULT_SERVICE_BUS_CONFIG_PATH,
   ManualClock,
@@ -10,7 +10,7 @@ import {
   parseBrokerConfig,
   parseIsoDuration,
   startServiceBusBroker,
-} from '../../devhost/servicebus/index.js';
+} from '../../servicebus/index.js';
 import { testConfig } from './support.js';
 
 describe('Service Bus broker config', () => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { AppRegistry } from '../../devhost/core-api.js';
-import { loadApp, resolveMainFiles } from '../../devhost/load-app.js';
+import type { AppRegistry } from '../core-api.js';
+import { loadApp, resolveMainFiles } from '../load-app.js';
 
 const appRoot = join(import.meta.dirname, 'fixtures', 'all-triggers');
 

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHost } from '../../devhost/index.js';
-import type { RunningHost } from '../../devhost/index.js';
+import { startHost } from '../index.js';
+import type { RunningHost } from '../index.js';
 import { postStream } from './support/http.js';
 import { peakRssGrowthMb, zeros } from './support/memory.js';
 

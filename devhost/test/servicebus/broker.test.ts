@@ -7,7 +7,7 @@ import {
   type BrokerClock,
   type BrokerConfig,
   type ServiceBusBroker,
-} from '../../devhost/servicebus/index.js';
+} from '../../servicebus/index.js';
 import { testConfig, waitFor } from './support.js';
 
 let broker: ServiceBusBroker | undefined;

@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVirtualClock, startHost } from '../../devhost/index.js';
-import type { RunningHost, VirtualClock } from '../../devhost/index.js';
+import { createVirtualClock, startHost } from '../index.js';
+import type { RunningHost, VirtualClock } from '../index.js';
 
 const appRoot = join(import.meta.dirname, 'fixtures', 'durable-app');
 

@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createVirtualClock, startHost } from '../../devhost/index.js';
-import type { RunningHost, VirtualClock } from '../../devhost/index.js';
-import { BLOB_POISON_QUEUE } from '../../devhost/triggers/blob.js';
-import { parseSchedule } from '../../devhost/triggers/timer.js';
+import { createVirtualClock, startHost } from '../index.js';
+import type { RunningHost, VirtualClock } from '../index.js';
+import { BLOB_POISON_QUEUE } from '../triggers/blob.js';
+import { parseSchedule } from '../triggers/timer.js';
 
 interface TriggerProbe {
   timer: { isPastDue: boolean; last: string }[];
