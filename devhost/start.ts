@@ -9,7 +9,7 @@
  */
 import { spawn } from 'node:child_process';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { buildPackage, emulatorEnvironmentLines, ensureEmulatorCertificates } from '@dmf-functions/emulator';
 import { HOST_SECRETS_FILE } from './keys.js';
 import { persistentFunctionsKey, PROJECT_ROOT, startLocalStack, type LocalStack } from './stack.js';
@@ -93,7 +93,11 @@ async function main(): Promise<void> {
     relaunchTrustingEmulatorCa(certs.caCertPath);
     return;
   }
-  const dataDir = process.env.DMF_START_DATA_DIR ?? join(PROJECT_ROOT, '.local', 'start');
+  // npm runs this script in the workspace's folder; a relative DMF_START_DATA_DIR means the folder
+  // npm start was typed in (INIT_CWD), as before the host became a workspace.
+  const dataDir = process.env.DMF_START_DATA_DIR
+    ? resolve(process.env.INIT_CWD ?? process.cwd(), process.env.DMF_START_DATA_DIR)
+    : join(PROJECT_ROOT, '.local', 'start');
   const stack = await startLocalStack({
     dataDir,
     persistent: true,

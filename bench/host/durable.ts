@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startHost } from '../../devhost/index.js';
+import { startHost } from '@dmf-functions/devhost';
 
 const instances = Number(process.argv[2] ?? 1000);
 const concurrency = Number(process.argv[3] ?? 50);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Server, Socket } from 'node:net';
 import rhea from 'rhea';
 import type { Connection, Delivery, EventContext, Message, Receiver, Sender } from 'rhea';
-import { DmfFunctionsError, InputError } from '../../src/shared/errors.js';
+import { DevhostError, InputError } from '../errors.js';
 import { systemClock, type BrokerClock, type BrokerTimer } from './clock.js';
 import {
   DEFAULT_SERVICE_BUS_CONFIG,
@@ -107,11 +107,7 @@ export interface ServiceBusBroker {
 }
 
 /** The broker could not start (bad config, port in use). */
-export class ServiceBusBrokerError extends DmfFunctionsError {
-  constructor(message: string, options: { code: string; cause?: unknown }) {
-    super(message, { code: options.code, transient: false, cause: options.cause });
-  }
-}
+export class ServiceBusBrokerError extends DevhostError {}
 
 interface Lock {
   /** Hex of the delivery tag; the SDK's lock token is this GUID with .NET byte order. */

@@ -6,7 +6,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startHost } from '../index.js';
 import type { RunningHost } from '../index.js';
-import { peakRssGrowthMb } from './support/memory.js';
+import { peakRssGrowthMb } from '../testing.js';
 
 interface BlobProbe {
   sdk: { client: Record<string, unknown>; name: string; properties: Record<string, unknown> }[];

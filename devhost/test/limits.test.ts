@@ -7,7 +7,7 @@ import { AZURE_LIMITS, formatTimeSpan, parseTimeSpan, startHost } from '../index
 import type { RunningHost } from '../index.js';
 import { resolveLimits } from '../limits.js';
 import { postStream } from './support/http.js';
-import { peakRssGrowthMb, zeros } from './support/memory.js';
+import { peakRssGrowthMb, zeros } from '../testing.js';
 
 const appRoot = join(import.meta.dirname, 'fixtures', 'limits-app');
 const MB = 1024 * 1024;

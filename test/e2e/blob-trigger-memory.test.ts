@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { IMPORT_EVENT_TYPES } from '../../src/shared/events/index.js';
-import { peakRssGrowthMb } from '../../devhost/test/support/memory.js';
+import { peakRssGrowthMb } from '@dmf-functions/devhost/testing';
 import { eventually, startImportStack, type ImportStack } from './helpers.js';
 
 const MB = 1024 * 1024;

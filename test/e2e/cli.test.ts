@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 import { customersPackage, FAST_POLLING, startImportStack, testConfig, type ImportStack } from './helpers.js';
 
 const CLI = join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js');

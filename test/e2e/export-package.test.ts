@@ -1,6 +1,6 @@
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
+import { sendServiceBusMessages } from '@dmf-functions/devhost/servicebus';
 import type { ExportJob } from '../../src/functions/exportStarting.js';
 import type { ExportResult } from '../../src/orchestrators/exportInput.js';
 import {

@@ -5,13 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
-import { createVirtualClock } from '../../devhost/index.js';
+import { createVirtualClock } from '@dmf-functions/devhost';
 import {
   readSampleConfig,
   startLocalStack,
   type LocalStack,
   type StartLocalStackOptions,
-} from '../../devhost/stack.js';
+} from '@dmf-functions/devhost/stack';
 import { buildPackage } from '@dmf-functions/emulator';
 import type { Job } from '../../src/shared/jobs/index.js';
 

@@ -1,6 +1,6 @@
 import yazl from 'yazl';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
+import { sendServiceBusMessages } from '@dmf-functions/devhost/servicebus';
 import type { Job } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,

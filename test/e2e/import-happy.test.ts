@@ -10,7 +10,7 @@ import {
   type ImportStack,
 } from './helpers.js';
 
-import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
+import { sendServiceBusMessages } from '@dmf-functions/devhost/servicebus';
 import { buildPackage } from '@dmf-functions/emulator';
 
 let s: ImportStack;

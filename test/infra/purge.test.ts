@@ -10,8 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVirtualClock, startHost } from '../../devhost/index.js';
-import type { RunningHost, VirtualClock } from '../../devhost/index.js';
+import { createVirtualClock, startHost } from '@dmf-functions/devhost';
+import type { RunningHost, VirtualClock } from '@dmf-functions/devhost';
 
 const appRoot = join(import.meta.dirname, 'fixtures', 'purge-app');
 const DAY = 86_400_000;

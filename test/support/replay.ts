@@ -7,8 +7,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createVirtualClock, startHost, type InstanceStatus, type RunningHost } from '../../devhost/index.js';
-import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { createVirtualClock, startHost, type InstanceStatus, type RunningHost } from '@dmf-functions/devhost';
+import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 
 /** An activity call the orchestrator made (every attempt), or a durable timer it created. */
 export interface Call {

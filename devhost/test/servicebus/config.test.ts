@@ -2,8 +2,8 @@ import { writeFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { ConfigError } from '../../../src/shared/errors.js';
 import {
+  ConfigError,
   DEFAULT_SERVICE_BUS_CONFIG_PATH,
   ManualClock,
   loadBrokerConfig,

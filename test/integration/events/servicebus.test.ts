@@ -1,7 +1,6 @@
 import { afterEach, expect, test } from 'vitest';
-import { startServiceBusBroker, type ServiceBusBroker } from '../../../devhost/servicebus/index.js';
+import { startServiceBusBroker, type ServiceBusBroker } from '@dmf-functions/devhost/servicebus';
 import { closeEventSenders, createCloudEvent, publishCloudEvent } from '../../../src/shared/events/index.js';
-import { testConfig, waitFor } from '../../../devhost/test/servicebus/support.js';
 
 let broker: ServiceBusBroker | undefined;
 
@@ -15,14 +14,15 @@ const event = (id: string) =>
   createCloudEvent({ id, type: 'com.dmf-functions.import.completed', time: new Date(), data: { id } });
 
 test('events go out on one kept connection, closed by closeEventSenders', async () => {
-  broker = await startServiceBusBroker({ config: testConfig() });
+  // The broker's default entities: topic dmf-events with subscription all.
+  broker = await startServiceBusBroker();
   const connection = { kind: 'connectionString' as const, connectionString: broker.connectionString };
-  for (const id of ['imp-1', 'imp-2', 'imp-3']) await publishCloudEvent(connection, 't', event(id));
+  for (const id of ['imp-1', 'imp-2', 'imp-3']) await publishCloudEvent(connection, 'dmf-events', event(id));
   const s1 = (): number =>
-    broker!.entities().find((e) => e.path === 't/Subscriptions/s1')!.activeMessageCount;
+    broker!.entities().find((e) => e.path === 'dmf-events/Subscriptions/all')!.activeMessageCount;
   expect(s1()).toBe(3);
   // three events, one connection still open for the next one
   expect(broker.openConnections()).toBe(1);
   await closeEventSenders();
-  await waitFor(() => broker!.openConnections() === 0, 5_000, 'the kept connection to close');
+  await expect.poll(() => broker!.openConnections(), { timeout: 5_000 }).toBe(0);
 });

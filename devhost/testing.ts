@@ -1,4 +1,8 @@
-/** Resident-memory measurement for the local host's bounded-memory tests (host in this process). */
+/**
+ * Test support for suites that run the local host in their own process (public entry
+ * `@dmf-functions/devhost/testing`): resident-memory measurement for bounded-memory tests and a
+ * lazy stream of zeros to upload. The host's own tests use it, and so do the app's end-to-end tests.
+ */
 import { Readable } from 'node:stream';
 
 /** Runs `work` and reports the peak RSS growth over the RSS before it, in MB (sampled every 10 ms). */
