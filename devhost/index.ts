@@ -117,6 +117,11 @@ export interface StartHostOptions {
    * starts) are always on; a test may shorten or switch one off here, nothing else can.
    */
   limits?: Partial<HostLimits>;
+  /**
+   * Where durable state lives: `files` (default) under `dataDir`, or `memory` (nothing survives the
+   * host; benchmarks use it to measure the engine without a filesystem).
+   */
+  durableStore?: 'files' | 'memory';
 }
 
 /** A running host. */
@@ -224,6 +229,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     taskHub: settings.taskHub,
     logger,
     maxConcurrentActivities: settings.maxConcurrentActivities,
+    store: options.durableStore,
   });
   const setting = (name: string): string | undefined => options.env?.[name] ?? process.env[name];
   const connection = (name: string | undefined): string | undefined => {

@@ -34,7 +34,7 @@ import {
   type RuntimeStatus,
   type TaskRecord,
 } from './state.js';
-import { FileDurableStore } from './store.js';
+import { DurableStore } from './store.js';
 
 export { ActionType, EventType, retryDelayMs, UPPER_SCHEMA_VERSION } from './replay.js';
 export type { InstanceStatus } from './state.js';
@@ -48,6 +48,11 @@ export interface DurableEngineOptions {
   logger: HostLogger;
   /** Activities running at once (host.json durableTask.maxConcurrentActivityFunctions). Default 10. */
   maxConcurrentActivities?: number;
+  /**
+   * Where durable state lives: `files` (default) under `dataDir`, or `memory` (nothing survives the
+   * process; benchmarks measure the engine without a filesystem with it).
+   */
+  store?: 'files' | 'memory';
 }
 
 /** Whether the extension would accept `id` as an instance id. */
@@ -83,7 +88,7 @@ export class InstanceExistsError extends Error {
  * turns new actions into work, and persists state before acting on it.
  */
 export class DurableEngine {
-  readonly store: FileDurableStore;
+  readonly store: DurableStore;
   readonly #opts: DurableEngineOptions;
   readonly #live = new Map<string, LiveInstance>();
   readonly #waiters = new Map<string, ((s: InstanceStatus) => void)[]>();
@@ -95,7 +100,10 @@ export class DurableEngine {
 
   constructor(options: DurableEngineOptions) {
     this.#opts = options;
-    this.store = new FileDurableStore(options.dataDir, options.taskHub);
+    this.store =
+      options.store === 'memory'
+        ? DurableStore.inMemory()
+        : DurableStore.inFolder(options.dataDir, options.taskHub);
     this.#scheduler = new DurableScheduler({
       registry: options.registry,
       clock: options.clock,
@@ -148,6 +156,7 @@ export class DurableEngine {
   /** Stops dispatching work; in-flight handlers finish in the background. */
   async stop(): Promise<void> {
     await this.#scheduler.stop(this.#live.values());
+    await this.store.close();
   }
 
   /** Counters since start: orchestrator episodes run, activities run, instances held in memory. */
@@ -191,7 +200,9 @@ export class DurableEngine {
       );
     const instanceId = options.instanceId ?? randomUUID().replace(/-/g, '');
     if (!isValidInstanceId(instanceId)) throw new InvalidInstanceIdError(instanceId);
-    const existing = this.#live.get(instanceId)?.state ?? this.store.readInstanceSync(instanceId);
+    const stored = this.#live.has(instanceId) ? undefined : await this.store.readInstance(instanceId);
+    // Looked up again after the read: another start of the same id may have come in meanwhile.
+    const existing = this.#live.get(instanceId)?.state ?? stored;
     if (existing && !TERMINAL.includes(existing.runtimeStatus)) {
       throw new InstanceExistsError(instanceId, existing.runtimeStatus);
     }
@@ -224,11 +235,15 @@ export class DurableEngine {
   }
 
   /** Current status, or undefined when the instance does not exist. */
-  getStatus(
+  async getStatus(
     instanceId: string,
     options: { showHistory?: boolean; showInput?: boolean } = {},
-  ): InstanceStatus | undefined {
-    const state = this.#live.get(instanceId)?.state ?? this.store.readInstanceSync(instanceId);
+  ): Promise<InstanceStatus | undefined> {
+    const live = this.#live.get(instanceId);
+    if (live) return toStatus(live.state, options);
+    const stored = await this.store.readInstance(instanceId);
+    // It may have been started while the file was read.
+    const state = this.#live.get(instanceId)?.state ?? stored;
     return state ? toStatus(state, options) : undefined;
   }
 
@@ -257,7 +272,7 @@ export class DurableEngine {
     inputJson: string | undefined,
   ): Promise<'ok' | 'notFound' | 'gone'> {
     const live = this.#live.get(instanceId);
-    if (!live) return this.store.readInstanceSync(instanceId) ? 'gone' : 'notFound';
+    if (!live) return (await this.store.readInstance(instanceId)) ? 'gone' : 'notFound';
     const event: HistoryEvent = {
       EventType: EventType.EventRaised,
       EventId: -1,
@@ -273,7 +288,7 @@ export class DurableEngine {
   /** Terminates a running instance. */
   async terminate(instanceId: string, reason: string): Promise<'ok' | 'notFound' | 'gone'> {
     const live = this.#live.get(instanceId);
-    if (!live) return this.store.readInstanceSync(instanceId) ? 'gone' : 'notFound';
+    if (!live) return (await this.store.readInstance(instanceId)) ? 'gone' : 'notFound';
     await this.#scheduler.enqueue(live, async () => {
       if (TERMINAL.includes(live.state.runtimeStatus)) return;
       live.state.history.push({
@@ -297,22 +312,39 @@ export class DurableEngine {
 
   /** Resolves with the final status once the instance is Completed, Failed or Terminated. */
   waitForCompletion(instanceId: string, timeoutMs = 30_000): Promise<InstanceStatus> {
-    const current = this.getStatus(instanceId);
-    if (current && TERMINAL.includes(current.runtimeStatus)) return Promise.resolve(current);
     return new Promise((resolve, reject) => {
+      let settled = false;
+      const unlisten = (): void => {
+        const rest = (this.#waiters.get(instanceId) ?? []).filter((w) => w !== waiter);
+        if (rest.length > 0) this.#waiters.set(instanceId, rest);
+        else this.#waiters.delete(instanceId);
+      };
+      const waiter = (s: InstanceStatus): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        unlisten();
+        resolve(s);
+      };
       const timer = setTimeout(() => {
-        reject(
-          new Error(
-            `Instance ${instanceId} did not complete within ${timeoutMs} ms (status ${this.getStatus(instanceId)?.runtimeStatus ?? 'none'}).`,
-          ),
+        if (settled) return;
+        settled = true;
+        unlisten();
+        void this.getStatus(instanceId).then(
+          (s) =>
+            reject(
+              new Error(
+                `Instance ${instanceId} did not complete within ${timeoutMs} ms (status ${s?.runtimeStatus ?? 'none'}).`,
+              ),
+            ),
+          reject,
         );
       }, timeoutMs);
-      const list = this.#waiters.get(instanceId) ?? [];
-      list.push((s) => {
-        clearTimeout(timer);
-        resolve(s);
-      });
-      this.#waiters.set(instanceId, list);
+      // Listening first, then looking: a finish in between is heard either way.
+      this.#waiters.set(instanceId, [...(this.#waiters.get(instanceId) ?? []), waiter]);
+      void this.getStatus(instanceId).then((s) => {
+        if (s && TERMINAL.includes(s.runtimeStatus)) waiter(s);
+      }, reject);
     });
   }
 
@@ -622,7 +654,7 @@ export class DurableEngine {
   // ---------------------------------------------------------------- entities
 
   /** Reads an entity's state (`undefined` when it does not exist). */
-  readEntity(name: string, key: string): EntityRecord | undefined {
+  readEntity(name: string, key: string): Promise<EntityRecord | undefined> {
     return this.#entities.read(name, key);
   }
 

@@ -15,7 +15,7 @@ import {
   typedDataToJsonText,
 } from '../invoke.js';
 import type { HostLogger } from '../invoke.js';
-import type { FileDurableStore } from './store.js';
+import type { DurableStore } from './store.js';
 import type { EntityRecord } from './state.js';
 
 /** An operation's outcome as the orchestrator (or nobody, for a signal) receives it. */
@@ -29,7 +29,7 @@ export interface DurableEntitiesOptions {
   registry: AppRegistry;
   clock: HostClock;
   logger: HostLogger;
-  store: FileDurableStore;
+  store: DurableStore;
   /** Runs a step counted as in-flight work (the scheduler's). */
   work: (fn: () => Promise<void>) => Promise<void>;
 }
@@ -49,8 +49,8 @@ export class DurableEntities {
   }
 
   /** Reads an entity's state (`undefined` when it does not exist). */
-  read(name: string, key: string): EntityRecord | undefined {
-    const record = this.#opts.store.readEntitySync(entitySchedulerId(name, key));
+  async read(name: string, key: string): Promise<EntityRecord | undefined> {
+    const record = await this.#opts.store.readEntity(entitySchedulerId(name, key));
     return record?.exists ? record : undefined;
   }
 
@@ -81,7 +81,7 @@ export class DurableEntities {
           });
           return;
         }
-        const record = this.#opts.store.readEntitySync(schedulerId) ?? {
+        const record = (await this.#opts.store.readEntity(schedulerId)) ?? {
           name,
           key,
           exists: false,

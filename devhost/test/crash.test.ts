@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -116,6 +116,57 @@ describe('crash recovery', () => {
       // Only an activity in flight at the kill may run a second time.
       expect([...counts.values()].filter((n) => n > 1).length).toBeLessThanOrEqual(1);
       expect(Math.max(...counts.values())).toBeLessThanOrEqual(2);
+      second.child.kill('SIGTERM');
+      await new Promise((r) => second.child.once('exit', r));
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('resumes every orchestration after a SIGKILL in the middle of a burst of journal writes', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'devhost-crash-'));
+    const logFile = join(dataDir, 'side-effects.log');
+    const journals = (): number => {
+      const dir = join(dataDir, 'durable', 'CrashHub', 'instances');
+      return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.jsonl')).length : 0;
+    };
+    try {
+      const first = await startHostProcess(dataDir, logFile);
+      // Not awaited: the host dies while it answers.
+      const burst = fetch(`${first.baseUrl}/api/burst/300`, {
+        method: 'POST',
+        headers: { 'x-functions-key': first.key },
+      }).catch(() => undefined);
+      // Killed while instances are being started, run and finished: appends and snapshots in flight.
+      await expect.poll(journals, { timeout: 30_000, interval: 5 }).toBeGreaterThanOrEqual(150);
+      first.child.kill('SIGKILL');
+      await new Promise((r) => first.child.once('exit', r));
+      await burst;
+      // Instances whose first line (the snapshot) was complete may have been acknowledged: all of
+      // them must finish. A file the kill left empty or torn in its first line was not.
+      const dir = join(dataDir, 'durable', 'CrashHub', 'instances');
+      const written = readdirSync(dir)
+        .filter((n) => n.endsWith('.jsonl') && readFileSync(join(dir, n), 'utf8').includes('\n'))
+        .map((n) => n.slice(0, -'.jsonl'.length))
+        .sort();
+      expect(written.length).toBeGreaterThanOrEqual(100);
+
+      const second = await startHostProcess(dataDir, logFile);
+      const systemKey = readHostKeys(dataDir)?.systemKeys[DURABLE_SYSTEM_KEY_NAME] ?? '';
+      const list = async (): Promise<{ instanceId: string; runtimeStatus: string; output: unknown }[]> =>
+        (await (
+          await fetch(`${second.baseUrl}/runtime/webhooks/durabletask/instances?code=${systemKey}`)
+        ).json()) as { instanceId: string; runtimeStatus: string; output: unknown }[];
+      // Every instance the store acknowledged finishes, with its full result.
+      await expect
+        .poll(async () => (await list()).filter((s) => s.runtimeStatus !== 'Completed').length, {
+          timeout: 60_000,
+          interval: 200,
+        })
+        .toBe(0);
+      const finished = await list();
+      expect(finished.map((s) => s.instanceId).sort()).toEqual(expect.arrayContaining(written));
+      expect(finished.every((s) => s.output === 21)).toBe(true);
       second.child.kill('SIGTERM');
       await new Promise((r) => second.child.once('exit', r));
     } finally {

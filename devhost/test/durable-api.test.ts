@@ -45,7 +45,7 @@ describe('durable HTTP API: only under /runtime/webhooks/durabletask, with the s
       body: '{"prefix":"csrf"}',
     });
     expect(start.status).toBe(404);
-    expect(host.durable.getStatus('x')).toBeUndefined();
+    expect(await host.durable.getStatus('x')).toBeUndefined();
   });
 
   it('refuses the webhook API without a key or with the function key (401), answers the system and master keys', async () => {
@@ -75,8 +75,8 @@ describe('durable HTTP API: only under /runtime/webhooks/durabletask, with the s
       body: '{"prefix":"csrf"}',
     });
     expect(plain.status).toBe(415);
-    expect(host.durable.getStatus('csrf-1')).toBeUndefined();
-    expect(host.durable.getStatus('csrf-2')).toBeUndefined();
+    expect(await host.durable.getStatus('csrf-1')).toBeUndefined();
+    expect(await host.durable.getStatus('csrf-2')).toBeUndefined();
     const json = await fetch(webhook(`/orchestrators/sequence/json-1?code=${systemKey}`), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

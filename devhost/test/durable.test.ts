@@ -117,7 +117,7 @@ describe('durable engine under the local host (virtual clock)', () => {
     const { id, status } = await run('parent');
     expect(status.runtimeStatus).toBe('Completed');
     expect(status.output).toEqual([11, 21]);
-    expect(host.durable.getStatus(`${id}-explicit`)?.runtimeStatus).toBe('Completed');
+    expect((await host.durable.getStatus(`${id}-explicit`))?.runtimeStatus).toBe('Completed');
   });
 
   it('surfaces a failed sub-orchestration to the parent as an exception it can catch', async () => {
@@ -182,7 +182,9 @@ describe('durable client API', () => {
       expect(first.status).toBe(202);
       const dup = await fetch(`${h.baseUrl}/api/orchestrators/approval/${id}`, { method: 'POST', headers });
       expect(dup.status).toBe(409);
-      await expect.poll(() => h.durable.getStatus(id)?.runtimeStatus, { timeout: 10_000 }).toBe('Running');
+      await expect
+        .poll(async () => (await h.durable.getStatus(id))?.runtimeStatus, { timeout: 10_000 })
+        .toBe('Running');
       const listed = (await (
         await fetch(`${h.baseUrl}/api/client/list/Running`, { method: 'POST' })
       ).json()) as { instanceId: string }[];
@@ -210,14 +212,16 @@ describe('durable client API', () => {
       expect(
         (await fetch(`${h.baseUrl}/api/orchestrators/approval/${id}`, { method: 'POST', headers })).status,
       ).toBe(202);
-      await expect.poll(() => h.durable.getStatus(id)?.runtimeStatus, { timeout: 10_000 }).toBe('Running');
+      await expect
+        .poll(async () => (await h.durable.getStatus(id))?.runtimeStatus, { timeout: 10_000 })
+        .toBe('Running');
       expect((await fetch(`${h.baseUrl}/api/client/terminate/${id}`, { method: 'POST' })).status).toBe(202);
-      expect(h.durable.getStatus(id)?.runtimeStatus).toBe('Terminated');
+      expect((await h.durable.getStatus(id))?.runtimeStatus).toBe('Terminated');
       const purged = (await (
         await fetch(`${h.baseUrl}/api/client/purge/${id}`, { method: 'POST' })
       ).json()) as { instancesDeleted: number };
       expect(purged.instancesDeleted).toBe(1);
-      expect(h.durable.getStatus(id)).toBeUndefined();
+      expect(await h.durable.getStatus(id)).toBeUndefined();
 
       // The timeout path: advancing the manual clock past 24 h fires the timer.
       await fetch(`${h.baseUrl}/api/orchestrators/approval/timeout-1`, { method: 'POST', headers });

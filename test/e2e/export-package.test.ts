@@ -106,13 +106,13 @@ describe('package export', () => {
     );
     expect(exports).toHaveLength(1);
     // both projects remember how long F&O took (the poll plan of their next runs learns from it)
-    const durations = (key: string): number[] =>
-      JSON.parse(s.stack.host!.durable.readEntity('importHistory', key)?.state ?? '[]') as number[];
+    const durations = async (key: string): Promise<number[]> =>
+      JSON.parse((await s.stack.host!.durable.readEntity('importHistory', key))?.state ?? '[]') as number[];
     for (const [key, took] of [
       ['local:Customers', importJob.result!.timings.executionMs!],
       ['local:CustomersOut', result.timings.executionMs!],
     ] as const) {
-      const remembered = await eventually(() => durations(key)[0]);
+      const remembered = await eventually(async () => (await durations(key))[0]);
       expect(remembered).toBeGreaterThan(0);
       expect(remembered).toBeLessThanOrEqual(took);
     }

@@ -15,22 +15,24 @@ const outboundName = `e2erex${Date.now().toString(36)}`;
 /** Runs the drain timer until a new drain run has completed; returns its summary. */
 async function drain(): Promise<DrainSummary> {
   const durable = s.stack.host!.durable;
-  const runOf = (): unknown =>
-    (durable.getStatus(instanceId, { showInput: true })?.input as { scheduledFor?: string } | undefined)
-      ?.scheduledFor;
-  const before = runOf();
+  const runOf = async (): Promise<unknown> =>
+    (
+      (await durable.getStatus(instanceId, { showInput: true }))?.input as
+        { scheduledFor?: string } | undefined
+    )?.scheduledFor;
+  const before = await runOf();
   let started: { instanceId: string } | undefined;
   // one timer run at a time (runs queue up in the host); a run in the same second as the last drain is not due
   for (let attempt = 0; attempt < 6 && !started; attempt++) {
     await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
-    started = await eventually(() => {
-      const current = durable.getStatus(instanceId);
-      return current && runOf() !== before ? current : undefined;
+    started = await eventually(async () => {
+      const current = await durable.getStatus(instanceId);
+      return current && (await runOf()) !== before ? current : undefined;
     }, 5_000).catch(() => undefined);
   }
   if (!started) throw new Error('the drain was not started');
-  const done = await eventually(() => {
-    const st = durable.getStatus(instanceId);
+  const done = await eventually(async () => {
+    const st = await durable.getStatus(instanceId);
     return st && ['Completed', 'Failed', 'Terminated'].includes(st.runtimeStatus) ? st : undefined;
   }, 60_000);
   expect(done.runtimeStatus).toBe('Completed');
@@ -164,10 +166,12 @@ describe('recurring export drain', () => {
 
   it('a running drain is not started twice', async () => {
     const durable = s.stack.host!.durable;
-    const runOf = (): string | undefined =>
-      (durable.getStatus(instanceId, { showInput: true })?.input as { scheduledFor?: string } | undefined)
-        ?.scheduledFor;
-    const previous = runOf();
+    const runOf = async (): Promise<string | undefined> =>
+      (
+        (await durable.getStatus(instanceId, { showInput: true }))?.input as
+          { scheduledFor?: string } | undefined
+      )?.scheduledFor;
+    const previous = await runOf();
     await seed(30, 'SINGLE');
     // slow downloads keep the drain running across several schedule occurrences
     await s.stack.emulator.control.setFault({ route: 'download', kind: 'latency', ms: 100 });
@@ -181,18 +185,19 @@ describe('recurring export drain', () => {
       };
       await nextSecond(); // an occurrence after the previous test's drain
       await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
-      const first = await eventually(() => {
-        const st = durable.getStatus(instanceId);
-        return st && st.runtimeStatus !== 'Completed' && runOf() !== previous ? runOf() : undefined;
+      const first = await eventually(async () => {
+        const st = await durable.getStatus(instanceId);
+        const run = await runOf();
+        return st && st.runtimeStatus !== 'Completed' && run !== previous ? run : undefined;
       });
       await nextSecond();
       await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
       await eventually(() => (skips() > skipsBefore ? true : undefined));
-      const done = await eventually(() => {
-        const st = durable.getStatus(instanceId, { showInput: true });
+      const done = await eventually(async () => {
+        const st = await durable.getStatus(instanceId, { showInput: true });
         return st?.runtimeStatus === 'Completed' ? st : undefined;
       }, 60_000);
-      expect(runOf()).toBe(first);
+      expect(await runOf()).toBe(first);
       expect((done.output as DrainSummary).processed).toBe(30);
     } finally {
       await s.stack.emulator.control.clearFaults();

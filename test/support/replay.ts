@@ -73,7 +73,7 @@ export async function startReplayHost(): Promise<ReplayHost> {
       const instanceId = options.instanceId ?? `replay-${++sequence}`;
       await host.durable.startNew(orchestrator, { instanceId, input: options.input });
       await host.durable.waitForCompletion(instanceId, 30_000);
-      const status = host.durable.getStatus(instanceId, { showHistory: true, showInput: true })!;
+      const status = (await host.durable.getStatus(instanceId, { showHistory: true, showInput: true }))!;
       if (status.runtimeStatus !== 'Completed') {
         throw new Error(`${orchestrator} ended ${status.runtimeStatus}: ${JSON.stringify(status.output)}`);
       }
