@@ -2,15 +2,14 @@
  * Where the durable store keeps its files: {@link FolderFiles} (a folder on disk) or
  * {@link MemoryFiles} (nothing survives the process).
  *
- * FolderFiles hands every write (create, append, replace, delete) to one worker thread, in batches:
- * the worker runs them in order, one after another, and answers once per batch. The event loop
- * thus makes no filesystem call of its own for a write, and pays one message per batch instead of
- * one thread-pool round trip per file (on a busy two-core machine each of those also wakes a
- * thread that preempts the event loop). Journals being appended to stay open in the worker (append
- * mode) until released, replaced or removed. Reads and listings are rare and go through the
- * ordinary asynchronous `fs/promises`.
+ * FolderFiles hands every file operation (create, append, replace, delete, read, list) to one
+ * writer thread, in batches: the thread runs them in order, one after another, and answers once
+ * per batch. The event loop thus makes no filesystem call of its own, and pays one message per
+ * batch instead of one thread-pool round trip per file (on a busy two-core machine each of those
+ * also wakes a thread that preempts the event loop). A read asked for after a write of the same
+ * file sees it. Journals being appended to stay open in the thread (append mode) until released,
+ * replaced or removed.
  */
-import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
@@ -41,10 +40,13 @@ type Op =
   | { kind: 'init'; dir: string }
   | { kind: 'create' | 'append'; path: string; text: string }
   | { kind: 'replace'; path: string; tmp: string; text: string }
-  | { kind: 'release' | 'remove'; path: string }
+  | { kind: 'release' | 'remove' | 'read'; path: string }
+  | { kind: 'list'; dir: string }
   | { kind: 'close' };
 
-type OpResult = { value: boolean } | { error: { code?: string; message: string } };
+/** What an op answers: a flag, a file's text (null: no such file), or names. */
+type OpValue = boolean | string | null | string[];
+type OpResult = { value: OpValue } | { error: { code?: string; message: string } };
 
 /**
  * The writer thread (CommonJS, evaluated as is: it runs under tsx, vitest and plain Node alike).
@@ -119,6 +121,15 @@ function run(op) {
         if (err.code === 'ENOENT') return false;
         throw err;
       }
+    case 'read':
+      try {
+        return fs.readFileSync(op.path, 'utf8');
+      } catch (err) {
+        if (err.code === 'ENOENT') return null;
+        throw err;
+      }
+    case 'list':
+      return fs.readdirSync(op.dir);
     case 'close':
       for (const file of [...open.keys()]) release(file);
       return true;
@@ -149,7 +160,7 @@ class WriterError extends Error {
 
 interface Queued {
   op: Op;
-  resolve: (value: boolean) => void;
+  resolve: (value: OpValue) => void;
   reject: (err: unknown) => void;
 }
 
@@ -161,7 +172,7 @@ export class Writer {
   readonly #inFlight = new Map<number, Queued[]>();
   #nextId = 0;
 
-  run(op: Op): Promise<boolean> {
+  run(op: Op): Promise<OpValue> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ op, resolve, reject });
       if (this.#flushQueued) return;
@@ -232,8 +243,8 @@ export class FolderFiles implements StoreFiles {
     await this.#writer.run({ kind: 'init', dir: this.#dir });
   }
 
-  create(name: string, text: string): Promise<boolean> {
-    return this.#writer.run({ kind: 'create', path: join(this.#dir, name), text });
+  async create(name: string, text: string): Promise<boolean> {
+    return (await this.#writer.run({ kind: 'create', path: join(this.#dir, name), text })) === true;
   }
 
   async append(name: string, text: string): Promise<void> {
@@ -251,20 +262,17 @@ export class FolderFiles implements StoreFiles {
   }
 
   async read(name: string): Promise<string | undefined> {
-    try {
-      return await readFile(join(this.#dir, name), 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-      throw err;
-    }
+    const text = await this.#writer.run({ kind: 'read', path: join(this.#dir, name) });
+    return typeof text === 'string' ? text : undefined;
   }
 
-  remove(name: string): Promise<boolean> {
-    return this.#writer.run({ kind: 'remove', path: join(this.#dir, name) });
+  async remove(name: string): Promise<boolean> {
+    return (await this.#writer.run({ kind: 'remove', path: join(this.#dir, name) })) === true;
   }
 
-  list(): Promise<string[]> {
-    return readdir(this.#dir);
+  async list(): Promise<string[]> {
+    const names = await this.#writer.run({ kind: 'list', dir: this.#dir });
+    return Array.isArray(names) ? names : [];
   }
 
   close(): Promise<void> {

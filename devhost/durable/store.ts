@@ -246,11 +246,12 @@ export class DurableStore {
 
   /** Every stored instance (at startup, and for status queries over all instances). */
   async listInstances(): Promise<InstanceState[]> {
+    const names = (await this.#files.instances.list()).filter((n) => n.endsWith(JOURNAL_SUFFIX));
+    // Asked for at once: the writer thread reads them in one batch.
+    const texts = await Promise.all(names.map((name) => this.#files.instances.read(name)));
     const out: InstanceState[] = [];
-    for (const name of await this.#files.instances.list()) {
-      if (!name.endsWith(JOURNAL_SUFFIX)) continue;
+    for (const text of texts) {
       // undefined: deleted by a concurrent purge since the listing
-      const text = await this.#files.instances.read(name);
       const state = text === undefined ? undefined : readJournal(text).state;
       if (state) out.push(state);
     }
