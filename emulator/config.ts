@@ -35,6 +35,25 @@ export const EntitySchema = z.strictObject({
     .min(1)
     .optional()
     .describe('Public (OData) entity name; a package naming the entity by it instead of the label fails.'),
+  references: z
+    .array(
+      z.strictObject({
+        entity: z
+          .string()
+          .min(1)
+          .describe('Label of the entity referred to (a configured entity), e.g. "Sales order headers V2".'),
+        fields: z
+          .array(z.string().min(1))
+          .min(1)
+          .describe(
+            'This entity\'s fields holding the referred entity\'s key, in the order of its keyFields, e.g. ["SALESORDERNUMBER"].',
+          ),
+      }),
+    )
+    .default([])
+    .describe(
+      'Foreign keys checked on import: a row whose values are neither in the referred entity rows processed before it in the same execution nor already stored fails with a staging error.',
+    ),
 });
 
 /** A data project (definition group). */
@@ -186,6 +205,13 @@ export const DEFAULT_MANAGED_IDENTITY_CLIENT_ID = '7c2d4e6f-8a9b-4c1d-9e2f-00000
 /** Value of IDENTITY_HEADER the built-in configuration's managed identity endpoint expects (not a secret). */
 export const DEFAULT_MANAGED_IDENTITY_HEADER = 'emulator-identity-header';
 
+/** DMF label of the sales order header entity (Learn: "Data management entity name: Sales order headers V2"). */
+export const SALES_ORDER_HEADERS_ENTITY = 'Sales order headers V2';
+/** DMF label of the sales order line entity (Learn: "Data management entity name: Sales order lines V2"). */
+export const SALES_ORDER_LINES_ENTITY = 'Sales order lines V2';
+/** The built-in import data project for an order batch (headers, then lines). */
+export const ORDERS_BATCH_PROJECT = 'OrdersBatch';
+
 /** Built-in configuration mirroring Microsoft's documented examples. */
 export const DEFAULT_CONFIG: EmulatorConfigInput = {
   tenantId: DEFAULT_TENANT_ID,
@@ -225,6 +251,25 @@ export const DEFAULT_CONFIG: EmulatorConfigInput = {
       direction: 'import',
       legalEntity: 'USMF',
       entities: [{ label: 'Fixed asset major type', keyFields: ['MAJORTYPEID'] }],
+    },
+    {
+      // An order batch: headers, then lines (entity-sales-order-headers-v2 / -lines-v2 on Learn).
+      name: ORDERS_BATCH_PROJECT,
+      direction: 'import',
+      legalEntity: 'USMF',
+      entities: [
+        {
+          label: SALES_ORDER_HEADERS_ENTITY,
+          name: 'SalesOrderHeadersV2',
+          keyFields: ['SALESORDERNUMBER'],
+        },
+        {
+          label: SALES_ORDER_LINES_ENTITY,
+          name: 'SalesOrderLines',
+          keyFields: ['INVENTORYLOTID'],
+          references: [{ entity: SALES_ORDER_HEADERS_ENTITY, fields: ['SALESORDERNUMBER'] }],
+        },
+      ],
     },
   ],
   recurringActivities: [
@@ -271,6 +316,23 @@ function crossCheck(config: EmulatorConfig): { path: string; message: string }[]
       issues.push({ path: `dataProjects.${i}.executionDurationMs`, message: 'min is larger than max' });
     }
   });
+  const keyFieldsByLabel = new Map<string, string[]>();
+  for (const p of config.dataProjects)
+    for (const e of p.entities) keyFieldsByLabel.set(e.label.toLowerCase(), e.keyFields);
+  config.dataProjects.forEach((p, i) =>
+    p.entities.forEach((e, j) =>
+      e.references.forEach((r, k) => {
+        const keyFields = keyFieldsByLabel.get(r.entity.toLowerCase());
+        const path = `dataProjects.${i}.entities.${j}.references.${k}`;
+        if (!keyFields) issues.push({ path: `${path}.entity`, message: `unknown entity "${r.entity}"` });
+        else if (keyFields.length !== r.fields.length)
+          issues.push({
+            path: `${path}.fields`,
+            message: `"${r.entity}" has ${keyFields.length} key field(s) (${keyFields.join(', ')}); give one field for each`,
+          });
+      }),
+    ),
+  );
   config.recurringActivities.forEach((a, i) => {
     const project = projects.get(a.dataProject.toLowerCase());
     if (!project)

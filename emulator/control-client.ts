@@ -29,6 +29,16 @@ export interface ExecutionView {
     targetErrorCount: number;
     keyFields: string[];
   }[];
+  /**
+   * Imports: the entities in the order the execution processed them (execution unit → level →
+   * sequence of the manifest); an entity that failed the whole execution is the last one.
+   */
+  entityOrder?: {
+    entityName: string;
+    executionUnit: number;
+    levelInExecutionUnit: number;
+    sequenceInLevel: number;
+  }[];
 }
 
 /** A recurring message as the control API reports it. */
@@ -74,6 +84,8 @@ export interface EmulatorControl {
   calls(): Promise<CallRecord[]>;
   /** Every execution. */
   executions(): Promise<ExecutionView[]>;
+  /** One execution (`GET /executions/{id}`); rejects with a 404 {@link ControlApiError} for an unknown id. */
+  execution(executionId: string): Promise<ExecutionView>;
   /** Rows stored for an entity label and legal entity. */
   rows(entity: string, legalEntity: string, environment?: string): Promise<Record<string, string>[]>;
   /** Stores rows directly, as if imported (for export tests). */
@@ -173,6 +185,7 @@ export function createControlClient(
     },
     calls: () => call('GET', '/calls'),
     executions: () => call('GET', '/executions'),
+    execution: (executionId) => call('GET', `/executions/${encodeURIComponent(executionId)}`),
     rows: (entity, legalEntity, environment) => {
       const q = new URLSearchParams({ entity, legalEntity });
       if (environment) q.set('environment', environment);

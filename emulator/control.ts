@@ -139,6 +139,12 @@ export async function handleControl(
       return json({ assertion: issueFederatedAssertion(auth, parsed.data.subject) });
     }
     default: {
+      const one = /^GET \/executions\/([^/]+)$/.exec(key);
+      if (one) {
+        const id = decodeURIComponent(one[1] ?? '');
+        const view = engine.executions.view(id);
+        return view ? json(view) : json({ error: `unknown execution ${id}` }, 404);
+      }
       const seed = /^POST \/recurring\/([^/]+)\/messages$/.exec(key);
       if (seed) {
         const activity = engine.recurring.activity(decodeURIComponent(seed[1] ?? ''));

@@ -60,6 +60,15 @@ export interface ReliedMapping {
   fields: string[];
 }
 
+/** One entity of an import, in the order the execution processed them (execution unit → level → sequence). */
+export interface EntityOrderEntry {
+  /** DMF label (the configured one, else the manifest's EntityName). */
+  entityName: string;
+  executionUnit: number;
+  levelInExecutionUnit: number;
+  sequenceInLevel: number;
+}
+
 /** An execution (import or export) and everything known about it. */
 export interface Execution {
   executionId: string;
@@ -89,13 +98,24 @@ export interface Execution {
   relied?: ReliedMapping[];
   /** Exports: at most this many rows per entity (ExportToPackagePreview `count`; 0 = all). */
   maxRows?: number;
+  /** Imports: the entities in the order they were processed (an entity that failed the execution is the last). */
+  entityOrder?: EntityOrderEntry[];
 }
 
 /** A package or data file read for import: its tables in processing order, or why it cannot run. */
 export type ParsedImport =
   | {
       ok: true;
-      tables: { entity: string; table: DataTable; hasMap: boolean; mappedFields?: string[] }[];
+      tables: {
+        entity: string;
+        table: DataTable;
+        hasMap: boolean;
+        mappedFields?: string[];
+        /** Manifest ExecutionUnit, LevelInExecutionUnit, SequenceInLevel (a recurring file job: none, i.e. 1). */
+        executionUnit?: number;
+        level?: number;
+        sequence?: number;
+      }[];
     }
   | { ok: false; message: string };
 
@@ -265,6 +285,7 @@ export class Executions {
     planImport(execution, input.parsed, input.forced, {
       projects: this.projects,
       switches: this.ctx.switches,
+      rows: this.rows,
     });
     execution.projectRevision = project.revision;
     execution.relied = reliedMapping(project, input.parsed, this.projects);
@@ -448,7 +469,17 @@ export class Executions {
 
   /** Executions for the control API (without internal bulk). */
   views(): Record<string, unknown>[] {
-    return [...this.byId.values()].map((e) => ({
+    return [...this.byId.values()].map((e) => this.viewOf(e));
+  }
+
+  /** One execution for the control API (`GET /executions/{id}`), or undefined. */
+  view(executionId: string): Record<string, unknown> | undefined {
+    const execution = this.byId.get(executionId);
+    return execution ? this.viewOf(execution) : undefined;
+  }
+
+  private viewOf(e: Execution): Record<string, unknown> {
+    return {
       executionId: e.executionId,
       environment: e.environment,
       kind: e.kind,
@@ -464,7 +495,8 @@ export class Executions {
       failureMessage: e.failureMessage,
       errors: e.errors,
       entities: e.entities.map(({ errorRows: _r, columns: _c, ...rest }) => rest),
-    }));
+      ...(e.kind === 'import' ? { entityOrder: e.entityOrder ?? [] } : {}),
+    };
   }
 
   /** Resolves once no finalization or blob deletion is in progress. */

@@ -11,13 +11,15 @@ import type { EntityResult, Execution, ExecutionOutcome, ParsedImport, ReliedMap
 import { FoError } from './http.js';
 import { PackageProblem, readPackage } from './package.js';
 import type { DataProjectDefinition, DataProjects } from './projects.js';
+import type { RowStore } from './rows.js';
 
 type Outcome = ExecutionOutcome;
 
-/** What planning reads: the configured entities and the switches in force. */
+/** What planning reads: the configured entities, the switches in force and the stored rows (references). */
 export interface PlanContext {
   projects: DataProjects;
   switches: EmulatorSwitches;
+  rows: RowStore;
 }
 
 /** Reads a package body for import; request-stage problems throw FoError 400. */
@@ -34,6 +36,9 @@ export async function parseImportPackage(bytes: Buffer): Promise<ParsedImport> {
           table: e.table,
           hasMap: e.hasEntityMapList,
           mappedFields: e.mappedFields,
+          executionUnit: e.executionUnit,
+          level: e.level,
+          sequence: e.sequence,
         })),
     };
   } catch (error) {
@@ -57,7 +62,15 @@ export function planImport(
     return;
   }
   let recordSeq = 5637144576; // F&O-like RecId range for staging records
-  for (const { entity, table, hasMap } of parsed.tables) {
+  execution.entityOrder = [];
+  for (const { entity, table, hasMap, executionUnit, level, sequence } of parsed.tables) {
+    // Tables come in processing order (parseImportPackage); record each as its turn comes.
+    execution.entityOrder.push({
+      entityName: context.projects.entity(entity)?.label ?? entity,
+      executionUnit: executionUnit ?? 1,
+      levelInExecutionUnit: level ?? 1,
+      sequenceInLevel: sequence ?? 1,
+    });
     const config = context.projects.entity(entity);
     const byPublicName = config ? undefined : context.projects.entityByPublicName(entity);
     if (!config && (byPublicName || context.switches.unknownEntities === 'reject')) {
@@ -95,6 +108,9 @@ export function planImport(
       execution.errors.push({ RecordId: '0', Field: missing[0] ?? '', ErrorMessage: message });
       return;
     }
+    const references = (config?.references ?? []).map((r) =>
+      referenceCheck(execution, r, table.columns, context),
+    );
     const seen = new Set<string>();
     const good: string[][] = [];
     const goodIds: string[] = [];
@@ -124,6 +140,12 @@ export function planImport(
           });
         }
       });
+      if (messages.length === 0) {
+        for (const check of references) {
+          const problem = check(row);
+          if (problem) messages.push(problem);
+        }
+      }
       result.stagingRecords++;
       if (messages.length > 0) {
         result.stagingErrorCount++;
@@ -148,6 +170,45 @@ export function planImport(
   }
   if (execution.errors.length > 0) execution.outcome = 'PartiallySucceeded';
   if (forced) force(execution, forced);
+}
+
+/**
+ * A row check for one foreign key of an entity (config `references`): the referred key must be in
+ * the referred entity's rows this execution processed before (good rows, same legal entity) or
+ * already stored for the environment and legal entity. F&O imports an entity that needs data "that
+ * hasn't been imported by another entity" with errors "because of missing dependent data"
+ * (configuration-data-templates.md); "Sales order lines V2 ... requires that sales order headers are
+ * created beforehand". Rows whose reference fields are absent from the file or empty are not checked.
+ */
+function referenceCheck(
+  execution: Execution,
+  reference: { entity: string; fields: string[] },
+  columns: readonly string[],
+  context: PlanContext,
+): (row: readonly string[]) => { field: string; message: string } | undefined {
+  const upper = columns.map((c) => c.toUpperCase());
+  const idx = reference.fields.map((f) => upper.indexOf(f.toUpperCase()));
+  if (idx.some((i) => i === -1)) return () => undefined;
+  const label = context.projects.entity(reference.entity)?.label ?? reference.entity;
+  const keyOf = (values: readonly string[]): string => values.map((v) => v.trim().toUpperCase()).join('|');
+  // Earlier entities of this execution are fully planned by now: their good rows are its target.
+  const planned = new Set<string>();
+  for (const p of execution.planned) {
+    if (p.entity.toLowerCase() !== label.toLowerCase() || p.legalEntity !== execution.legalEntityId) continue;
+    for (const row of p.rows) planned.add(keyOf(p.keyIdx.map((i) => row[i] ?? '')));
+  }
+  const stored = context.rows.table(execution.environment, label, execution.legalEntityId, false);
+  return (row) => {
+    const values = idx.map((i) => (row[i] ?? '').trim());
+    if (values.some((v) => v === '')) return undefined;
+    const key = keyOf(values);
+    if (planned.has(key) || stored?.has(key)) return undefined;
+    const fields = idx.map((i) => columns[i] ?? '');
+    return {
+      field: fields[0] ?? '',
+      message: `The value '${values.join("', '")}' in field '${fields.join("', '")}' is not found in the relation table '${label}'.`,
+    };
+  };
 }
 
 function force(execution: Execution, outcome: Outcome): void {

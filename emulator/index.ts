@@ -38,6 +38,9 @@ export {
   EmulatorConfigError,
   emulatorConfigJsonSchema,
   loadEmulatorConfig,
+  ORDERS_BATCH_PROJECT,
+  SALES_ORDER_HEADERS_ENTITY,
+  SALES_ORDER_LINES_ENTITY,
 } from './config.js';
 export type { EmulatorConfig, EmulatorConfigInput } from './config.js';
 export { createControlClient, ControlApiError } from './control-client.js';
@@ -51,6 +54,14 @@ export type { DataJobStateName } from './recurring.js';
 export { DEFAULT_SWITCHES } from './options.js';
 export type { ActiveFault, EmulatorSwitches, EmulatorSwitchesInput, FaultSpec } from './options.js';
 export { buildPackage } from './package.js';
+export type { PackageEntityInput } from './package.js';
+export {
+  buildOrdersBatchPackage,
+  SAMPLE_ORDER_HEADERS,
+  SAMPLE_ORDER_LINES,
+  sampleOrdersCsv,
+} from './sales-orders.js';
+export type { OrdersBatchPackageOptions } from './sales-orders.js';
 export { RESOURCE_THROTTLED_MESSAGE } from './fo.js';
 export { ACTION_PATH, EXECUTION_SUMMARY_PAGE, ONPREM_PREFIX, PACKAGE_ACTIONS } from './package-api.js';
 export { RECURRING_ROUTES } from './recurring-api.js';

@@ -301,13 +301,34 @@ export function toCsv(columns: readonly string[], rows: readonly (readonly strin
   return [columns, ...rows].map((r) => r.map(cell).join(',')).join('\r\n') + '\r\n';
 }
 
-/** Builds a package like F&O's exports: Manifest.xml and PackageHeader.xml (UTF-16LE, BOM) and CSV files. */
+/** One entity of a package {@link buildPackage} writes. */
+export interface PackageEntityInput {
+  /** DMF entity label (the manifest's EntityName). */
+  entityName: string;
+  columns: string[];
+  rows: string[][];
+  /** The manifest's ExecutionUnit; default 1. */
+  executionUnit?: number;
+  /** The manifest's LevelInExecutionUnit; default 1. */
+  level?: number;
+  /** The manifest's SequenceInLevel; default the entity's position in `entities` (1, 2, …). */
+  sequence?: number;
+  /** Name of its CSV file in the zip (InputFilePath); default `{entityName}.csv`. */
+  fileName?: string;
+}
+
+/**
+ * Builds a package like F&O's exports: Manifest.xml and PackageHeader.xml (UTF-16LE, BOM) and a
+ * CSV file per entity, listed in the manifest in the order given, with their execution unit, level
+ * and sequence.
+ */
 export async function buildPackage(options: {
   definitionGroupName: string;
-  entities: { entityName: string; columns: string[]; rows: string[][] }[];
+  entities: PackageEntityInput[];
 }): Promise<Buffer> {
   const zip = new yazl.ZipFile();
   const mtime = new Date();
+  const fileName = (e: PackageEntityInput): string => e.fileName ?? `${e.entityName}.csv`;
   const entityXml = options.entities
     .map((e, i) => {
       const maps = e.columns
@@ -318,9 +339,9 @@ export async function buildPackage(options: {
         .join('');
       return (
         `<DataManagementPackageEntityData><EntityMapList>${maps}</EntityMapList><EntityName>${xmlEscape(e.entityName)}</EntityName>` +
-        `<EntityTransformList i:nil="true" /><ExcelSheetName /><ExecutionUnit>1</ExecutionUnit><FailExecutionUnitOnError>false</FailExecutionUnitOnError>` +
-        `<FailLevelOnError>false</FailLevelOnError><InputFilePath>${xmlEscape(e.entityName)}.csv</InputFilePath><LevelInExecutionUnit>1</LevelInExecutionUnit>` +
-        `<RunBusinessLogic>true</RunBusinessLogic><RunBusinessValidation>false</RunBusinessValidation><SampleFilePath /><SequenceInLevel>${i + 1}</SequenceInLevel>` +
+        `<EntityTransformList i:nil="true" /><ExcelSheetName /><ExecutionUnit>${e.executionUnit ?? 1}</ExecutionUnit><FailExecutionUnitOnError>false</FailExecutionUnitOnError>` +
+        `<FailLevelOnError>false</FailLevelOnError><InputFilePath>${xmlEscape(fileName(e))}</InputFilePath><LevelInExecutionUnit>${e.level ?? 1}</LevelInExecutionUnit>` +
+        `<RunBusinessLogic>true</RunBusinessLogic><RunBusinessValidation>false</RunBusinessValidation><SampleFilePath /><SequenceInLevel>${e.sequence ?? i + 1}</SequenceInLevel>` +
         `<SourceFormat>CSV</SourceFormat><ValidationStatus>Yes</ValidationStatus></DataManagementPackageEntityData>`
       );
     })
@@ -332,7 +353,7 @@ export async function buildPackage(options: {
   zip.addBuffer(utf16leWithBom(manifest), 'Manifest.xml', { mtime });
   zip.addBuffer(utf16leWithBom(header), 'PackageHeader.xml', { mtime });
   for (const e of options.entities) {
-    zip.addBuffer(Buffer.from('\ufeff' + toCsv(e.columns, e.rows), 'utf8'), `${e.entityName}.csv`, { mtime });
+    zip.addBuffer(Buffer.from('\ufeff' + toCsv(e.columns, e.rows), 'utf8'), fileName(e), { mtime });
   }
   zip.end();
   const chunks: Buffer[] = [];

@@ -24,6 +24,9 @@ const parsedPackage = z.union([
         table,
         hasMap: z.boolean(),
         mappedFields: z.array(z.string()).optional(),
+        executionUnit: z.number().optional(),
+        level: z.number().optional(),
+        sequence: z.number().optional(),
       }),
     ),
   }),
@@ -84,6 +87,16 @@ const executionSchema = z.object({
   projectRevision: z.number().optional(),
   relied: z.array(z.object({ entity: z.string(), fields: z.array(z.string()) })).optional(),
   maxRows: z.number().optional(),
+  entityOrder: z
+    .array(
+      z.object({
+        entityName: z.string(),
+        executionUnit: z.number(),
+        levelInExecutionUnit: z.number(),
+        sequenceInLevel: z.number(),
+      }),
+    )
+    .optional(),
 });
 
 const messageSchema = z.object({

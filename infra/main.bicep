@@ -106,6 +106,13 @@ var dmfContainerNames = [
 ]
 var deploymentContainerName = 'app-package'
 
+// Tables of the job index (DEFAULT_NAMES jobsTable, jobIdsTable): the app creates them when
+// missing too, but declared here they exist from the first deployment on.
+var dmfTableNames = [
+  'dmfjobs'
+  'dmfjobids'
+]
+
 // What the storage lifecycle policy deletes, and after how long (never inbound or template files).
 var blobLifecycleRules = [
   {
@@ -173,6 +180,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: allTags
     containerNames: concat(dmfContainerNames, [deploymentContainerName])
+    tableNames: dmfTableNames
     lifecycleRules: blobLifecycleRules
   }
 }

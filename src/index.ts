@@ -1,34 +1,21 @@
 /**
- * Entry point of the function app (package.json `main`): imports every registration file. Each
- * file registers its functions with `app.*` / `df.app.*` when imported.
+ * Entry point of the function app (package.json `main`): registers every trigger, orchestration,
+ * entity and activity with the Functions host.
  */
-import './functions/health.js';
-import './functions/importBlob.js';
-import './functions/importCommand.js';
-import './functions/importsHttp.js';
-import './functions/jobsHttp.js';
-import './functions/dashboard.js';
-import './orchestrators/importPackage.js';
-import './orchestrators/entities.js';
-import './activities/registrations/prepare.js';
-import './activities/registrations/uploadAndStart.js';
-import './activities/registrations/getStatus.js';
-import './activities/registrations/collectErrors.js';
-import './activities/registrations/finish.js';
-import './activities/registrations/slot.js';
-import './functions/exportsHttp.js';
-import './functions/exportSchedule.js';
-import './orchestrators/exportPackage.js';
-import './activities/registrations/export.js';
-import './functions/recurringTriggers.js';
-import './functions/recurringImportBlob.js';
-import './orchestrators/recurringExportDrain.js';
-import './orchestrators/recurringImport.js';
-import './activities/registrations/recurring.js';
-import './functions/purgeHistory.js';
-
 import { app } from '@azure/functions';
+import './functions/index.js';
+import { ACTIVITIES } from './activities/index.js';
+import { registerOrchestrations } from './orchestrators/index.js';
+import { registerActivities } from './shared/app/activity.js';
 import { closeEventSenders } from './shared/events/index.js';
+
+// Request bodies reach the functions as streams (through the worker's HTTP proxy), never loaded
+// whole into the host's or the worker's memory: `POST /api/imports` pipes them into storage with a
+// cap, and every other route reads at most a small capped body (src/shared/app/http.ts).
+app.setup({ enableHttpStream: true });
+
+registerOrchestrations();
+registerActivities(ACTIVITIES);
 
 // Event senders live as long as the worker; close their connections when it shuts down.
 app.hook.appTerminate(() => closeEventSenders());

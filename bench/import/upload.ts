@@ -17,7 +17,7 @@ import { startAzurite, startEmulator } from '@dmf-functions/emulator';
 import { runTrustingEmulatorCa } from '../support/trust-emulator-ca.js';
 import { DmfPackageClient, uploadPackageToSas } from '../../src/shared/dmf/index.js';
 import { openBlobStream } from '../../src/shared/storage/index.js';
-import { UPLOAD_BLOCK_SIZE, UPLOAD_CONCURRENCY } from '../../src/activities/fo.js';
+import { UPLOAD_BLOCK_SIZE, UPLOAD_CONCURRENCY } from '../../src/activities/imports/uploadAndStart.js';
 
 const MIB = 1024 * 1024;
 const size = Number(process.env.BENCH_MIB ?? 1024) * MIB;

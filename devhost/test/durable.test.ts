@@ -1,9 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createVirtualClock, startHost } from '../index.js';
 import type { RunningHost, VirtualClock } from '../index.js';
+import { useTestHost } from '../testing.js';
 
 const appRoot = join(import.meta.dirname, 'fixtures', 'durable-app');
 
@@ -17,7 +18,6 @@ const probe = (): Probe => (globalThis as unknown as { __devhostProbe: Probe }).
 
 let host: RunningHost;
 let clock: VirtualClock;
-let dataDir: string;
 const startedAt = Date.parse('2030-01-01T00:00:00Z');
 
 async function start(
@@ -45,16 +45,30 @@ async function run(
   return { id, status: final };
 }
 
-beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'devhost-durable-'));
-  clock = createVirtualClock({ start: startedAt, autoAdvance: true });
-  host = await startHost({ appRoot, dataDir, clock, logger: () => {}, startTriggers: false });
-});
+/** Runs `test` against a host of its own on a manual clock (it moves only when told), then stops it. */
+async function withManualHost(
+  test: (h: RunningHost, clock: ReturnType<typeof createVirtualClock>) => Promise<void>,
+): Promise<void> {
+  const manualClock = createVirtualClock({ start: startedAt, autoAdvance: false });
+  const dir = mkdtempSync(join(tmpdir(), 'devhost-manual-'));
+  const h = await startHost({
+    appRoot,
+    dataDir: dir,
+    clock: manualClock,
+    logger: (l, c, f, m) => {
+      if (process.env.DEVHOST_DEBUG) console.log(l, c, f, m);
+    },
+    startTriggers: false,
+  });
+  try {
+    await test(h, manualClock);
+  } finally {
+    await h.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
-afterAll(async () => {
-  await host?.stop();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+useTestHost({ appRoot, start: startedAt }, (h, c) => ([host, clock] = [h, c]));
 
 describe('durable engine under the local host (virtual clock)', () => {
   it('runs activities in sequence, reports custom status, and answers the status links of createCheckStatusResponse', async () => {
@@ -165,18 +179,7 @@ describe('durable client API', () => {
   it('delivers external events, rejects duplicate starts with 409, then lists, terminates and purges', async () => {
     // A manual clock here: the 24 h timeout timer must not fire while the test raises the event.
     const id = 'approval-1';
-    const manualClock = createVirtualClock({ start: startedAt, autoAdvance: false });
-    const dir = mkdtempSync(join(tmpdir(), 'devhost-client-'));
-    const h = await startHost({
-      appRoot,
-      dataDir: dir,
-      clock: manualClock,
-      logger: (l, c, f, m) => {
-        if (process.env.DEVHOST_DEBUG) console.log(l, c, f, m);
-      },
-      startTriggers: false,
-    });
-    try {
+    await withManualHost(async (h, manualClock) => {
       const headers = { 'x-functions-key': h.functionsKey };
       const first = await fetch(`${h.baseUrl}/api/orchestrators/approval/${id}`, { method: 'POST', headers });
       expect(first.status).toBe(202);
@@ -231,53 +234,26 @@ describe('durable client API', () => {
         approved: false,
         timedOut: true,
       });
-    } finally {
-      await h.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('drops a timer the orchestrator cancelled, so it never fires or holds the clock', async () => {
-    const manualClock = createVirtualClock({ start: startedAt, autoAdvance: false });
-    const dir = mkdtempSync(join(tmpdir(), 'devhost-cancel-'));
-    const h = await startHost({
-      appRoot,
-      dataDir: dir,
-      clock: manualClock,
-      logger: () => {},
-      startTriggers: false,
-    });
-    try {
+    await withManualHost(async (h, manualClock) => {
       const id = await h.durable.startNew('approvalThenWork');
       await expect.poll(() => manualClock.pendingTimers(), { timeout: 10_000 }).toBe(1);
       expect(await h.durable.raiseEvent(id, 'approve', 'true')).toBe('ok');
       await expect.poll(() => manualClock.pendingTimers(), { timeout: 10_000 }).toBe(0);
       expect(await h.durable.raiseEvent(id, 'finish', '"done"')).toBe('ok');
       expect((await h.durable.waitForCompletion(id)).output).toBe('done');
-    } finally {
-      await h.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
   it('buffers an external event raised before the orchestrator waits for it', async () => {
-    const manualClock = createVirtualClock({ start: startedAt, autoAdvance: false });
-    const dir = mkdtempSync(join(tmpdir(), 'devhost-buffer-'));
-    const h = await startHost({
-      appRoot,
-      dataDir: dir,
-      clock: manualClock,
-      logger: () => {},
-      startTriggers: false,
-    });
-    try {
+    await withManualHost(async (h) => {
       const id = await h.durable.startNew('approvalThenWork');
       expect(await h.durable.raiseEvent(id, 'finish', '"early"')).toBe('ok');
       expect(await h.durable.raiseEvent(id, 'approve', 'true')).toBe('ok');
       expect((await h.durable.waitForCompletion(id)).output).toBe('early');
-    } finally {
-      await h.stop();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 });

@@ -6,8 +6,7 @@ import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost } from '../index.js';
 import type { RunningHost } from '../index.js';
-import { postStream } from './support/http.js';
-import { peakRssGrowthMb, zeros } from '../testing.js';
+import { peakRssGrowthMb, postStream, zeros } from '../testing.js';
 
 const appRoot = join(import.meta.dirname, 'fixtures', 'stream-app');
 const MB = 1024 * 1024;

@@ -6,8 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AZURE_LIMITS, formatTimeSpan, parseTimeSpan, startHost } from '../index.js';
 import type { RunningHost } from '../index.js';
 import { resolveLimits } from '../limits.js';
-import { postStream } from './support/http.js';
-import { peakRssGrowthMb, zeros } from '../testing.js';
+import { peakRssGrowthMb, postStream, zeros } from '../testing.js';
 
 const appRoot = join(import.meta.dirname, 'fixtures', 'limits-app');
 const MB = 1024 * 1024;

@@ -50,40 +50,29 @@ describe('registration capture through @azure/functions-core', () => {
         'timerFn',
       ].sort(),
     );
-    expect(byType(registry, 'httpFn', 'httpTrigger')).toMatchObject({
-      direction: 'in',
-      authLevel: 'function',
-      methods: ['POST'],
-      route: 'things/{id}',
-    });
-    expect(byType(registry, 'httpFn', 'http')).toMatchObject({ name: '$return', direction: 'out' });
-    expect(byType(registry, 'httpFn', 'durableClient')).toMatchObject({ direction: 'in' });
-    expect(byType(registry, 'httpFn', 'serviceBus')).toMatchObject({
-      direction: 'out',
-      queueName: 'out-queue',
-      connection: 'ServiceBusConnection',
-    });
-    expect(byType(registry, 'timerFn', 'timerTrigger')).toMatchObject({
-      schedule: '0 */5 * * * *',
-      runOnStartup: true,
-    });
-    expect(byType(registry, 'blobFn', 'blobTrigger')).toMatchObject({
-      path: 'incoming/{name}.csv',
-      connection: 'StorageConnection',
-    });
-    expect(byType(registry, 'blobFn', 'blob')).toMatchObject({
-      direction: 'out',
-      path: 'results/{name}.json',
-    });
-    expect(byType(registry, 'sbQueueFn', 'serviceBusTrigger')).toMatchObject({
-      queueName: 'in-queue',
-      connection: 'ServiceBusConnection',
-    });
-    expect(byType(registry, 'sbTopicFn', 'serviceBusTrigger')).toMatchObject({
-      topicName: 'events',
-      subscriptionName: 'sub1',
-    });
-    expect(byType(registry, 'queueFn', 'queueTrigger')).toMatchObject({ queueName: 'work' });
+    const bindings: [string, string, Record<string, unknown>][] = [
+      [
+        'httpFn',
+        'httpTrigger',
+        { direction: 'in', authLevel: 'function', methods: ['POST'], route: 'things/{id}' },
+      ],
+      ['httpFn', 'http', { name: '$return', direction: 'out' }],
+      ['httpFn', 'durableClient', { direction: 'in' }],
+      [
+        'httpFn',
+        'serviceBus',
+        { direction: 'out', queueName: 'out-queue', connection: 'ServiceBusConnection' },
+      ],
+      ['timerFn', 'timerTrigger', { schedule: '0 */5 * * * *', runOnStartup: true }],
+      ['blobFn', 'blobTrigger', { path: 'incoming/{name}.csv', connection: 'StorageConnection' }],
+      ['blobFn', 'blob', { direction: 'out', path: 'results/{name}.json' }],
+      ['sbQueueFn', 'serviceBusTrigger', { queueName: 'in-queue', connection: 'ServiceBusConnection' }],
+      ['sbTopicFn', 'serviceBusTrigger', { topicName: 'events', subscriptionName: 'sub1' }],
+      ['queueFn', 'queueTrigger', { queueName: 'work' }],
+    ];
+    for (const [fn, type, binding] of bindings) {
+      expect(byType(registry, fn, type), `${fn} ${type}`).toMatchObject(binding);
+    }
     expect(registry.functions.get('queueFn')?.metadata.retryOptions).toMatchObject({
       retryStrategy: 'fixedDelay',
       maxRetryCount: 3,

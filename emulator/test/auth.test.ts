@@ -5,19 +5,21 @@ import {
   ClientCertificateCredential,
   ClientSecretCredential,
 } from '@azure/identity';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_CLIENT_ID,
   DEFAULT_CONFIG,
   DEFAULT_FEDERATED_SUBJECT,
   type RunningEmulator,
 } from '../index.js';
-import { action, getToken, signWithEmulatorKey, startTestEmulator, TEST_SWITCHES } from './helpers.js';
+import { action, getToken, signWithEmulatorKey, tokenResponse, useTestEmulator } from './helpers.js';
 
 let em: RunningEmulator;
-
-beforeAll(async () => {
-  em = await startTestEmulator({
+useTestEmulator(
+  (e) => {
+    em = e;
+  },
+  {
     config: {
       ...DEFAULT_CONFIG,
       clients: [...DEFAULT_CONFIG.clients, { clientId: 'unregistered-app', secrets: ['other-secret'] }],
@@ -27,15 +29,8 @@ beforeAll(async () => {
         { name: 'onprem', type: 'onprem', port: 0, clients: [DEFAULT_CLIENT_ID] },
       ],
     },
-  });
-});
-afterAll(async () => {
-  await em?.stop();
-});
-beforeEach(async () => {
-  await em.control.reset();
-  await em.control.setOptions(TEST_SWITCHES);
-});
+  },
+);
 
 function decode(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
   const [h, p] = token.split('.');
@@ -257,15 +252,7 @@ describe('bearer token checks on F&O endpoints (401)', () => {
     await em.control.advanceClock(3_600_000);
     expect((await call(token)).status).toBe(401);
     await em.control.setFault({ route: 'token', kind: 'tokenExpiry', seconds: 60, times: 1 });
-    const short = await fetch(em.tokenUrl, {
-      method: 'POST',
-      body: new URLSearchParams({
-        grant_type: 'client_credentials',
-        client_id: em.credentials.clientId,
-        client_secret: em.credentials.clientSecret ?? '',
-        scope: em.credentials.scope,
-      }),
-    });
+    const short = await tokenResponse(em, em.credentials.scope);
     const body = (await short.json()) as { expires_in: number; access_token: string };
     expect(body.expires_in).toBe(60);
     expect((await call(body.access_token)).status).toBe(200);

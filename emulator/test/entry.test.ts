@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +61,38 @@ describe('configuration', () => {
     expect(() => loadEmulatorConfig(file)).toThrow(
       /environments\.0\.clients\.0[\s\S]*recurringActivities\.0\.dataProject/,
     );
+  });
+
+  it('cross-checks entity references (unknown entity, one field per key field)', () => {
+    const project = (references: unknown): unknown => ({
+      name: 'Refs',
+      direction: 'import',
+      entities: [
+        { label: 'Parent', keyFields: ['A', 'B'] },
+        { label: 'Child', keyFields: ['ID'], references },
+      ],
+    });
+    let error: unknown;
+    try {
+      loadEmulatorConfig({
+        ...DEFAULT_CONFIG,
+        dataProjects: [
+          project([{ entity: 'Nobody', fields: ['X'] }]) as never,
+          { ...(project([{ entity: 'parent', fields: ['A'] }]) as object), name: 'Refs2' } as never,
+        ],
+        recurringActivities: [],
+      });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(EmulatorConfigError);
+    expect((error as EmulatorConfigError).issues).toEqual([
+      { path: 'dataProjects.0.entities.1.references.0.entity', message: 'unknown entity "Nobody"' },
+      {
+        path: 'dataProjects.1.entities.1.references.0.fields',
+        message: '"parent" has 2 key field(s) (A, B); give one field for each',
+      },
+    ]);
   });
 
   it('ships an up-to-date JSON Schema of the config file', () => {
@@ -236,6 +269,25 @@ describe('emulatorEnvironmentLines', () => {
   });
 });
 
+/** Waits for `npm run emulator`'s READY line; returns what it printed up to there. */
+function ready(
+  child: ChildProcessByStdio<null, Readable, Readable>,
+  stderr: () => string = () => '',
+): Promise<string> {
+  let out = '';
+  return new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no READY: ${out}`)), 30_000);
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      if (/^READY$/m.test(out)) {
+        clearTimeout(timer);
+        resolve(out);
+      }
+    });
+    child.once('exit', () => reject(new Error(`exited early: ${out} ${stderr()}`)));
+  });
+}
+
 describe('npm run emulator entry point', () => {
   it('takes DMF_EMULATOR_STATE_FILE: an unusable file is moved aside and reported, state saved on SIGTERM', async () => {
     const stateFile = join(tmp, 'cli-state.json');
@@ -249,22 +301,11 @@ describe('npm run emulator entry point', () => {
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = '';
     let err = '';
     child.stderr.on('data', (c: Buffer) => (err += c.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no READY: ${out}`)), 30_000);
-        child.stdout.on('data', (c: Buffer) => {
-          out += c.toString();
-          if (/^READY$/m.test(out)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        child.once('exit', () => reject(new Error(`exited early: ${out} ${err}`)));
-      });
+      await ready(child, () => err);
     } finally {
       child.kill('SIGTERM');
     }
@@ -281,20 +322,9 @@ describe('npm run emulator entry point', () => {
       env: { ...process.env, DMF_EMULATOR_STORAGE_CONNECTION_STRING: inject('azuriteConnectionString') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let out = '';
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     try {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no READY: ${out}`)), 30_000);
-        child.stdout.on('data', (c: Buffer) => {
-          out += c.toString();
-          if (/^READY$/m.test(out)) {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
-        child.once('exit', () => reject(new Error(`exited early: ${out}`)));
-      });
+      const out = await ready(child);
       const values = Object.fromEntries(
         out
           .split('\n')

@@ -1,37 +1,23 @@
 import { request } from 'node:https';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../index.js';
 import {
   action,
   customersPackage,
-  getToken,
+  executionErrors,
   importPackage,
-  startTestEmulator,
+  stagingErrorFileUrl,
   summary,
-  TEST_SWITCHES,
   uploadPackage,
+  useTestEmulator,
   valueOf,
 } from './helpers.js';
 
-let em: RunningEmulator;
-let token: string;
-
-beforeAll(async () => {
-  em = await startTestEmulator();
-  token = await getToken(em);
-});
-afterAll(async () => {
-  await em?.stop();
-});
-beforeEach(async () => {
-  await em.control.reset();
-  await em.control.setOptions(TEST_SWITCHES);
-  // Tokens expire on the emulator clock, which earlier tests moved forward.
-  token = await getToken(em);
-});
-
 const writeUrl = (): ReturnType<typeof action> =>
   action(em, 'GetAzureWriteUrl', { uniqueFileName: 'f.zip' }, token);
+
+let em: RunningEmulator, token: string;
+useTestEmulator((e, t) => ([em, token] = [e, t]));
 const CSV = 'CUSTOMERACCOUNT,NAME\r\nF-1,a\r\nF-2,b\r\n';
 
 describe('faults', () => {
@@ -191,20 +177,11 @@ describe('faults', () => {
       const id = await importPackage(em, token, await customersPackage(CSV));
       await em.control.advanceClock(2_000);
       expect(await summary(em, token, id)).toBe(outcome);
-      const errors = JSON.parse(
-        valueOf(await action(em, 'GetExecutionErrors', { executionId: id }, token)) as string,
-      ) as { RecordId: string }[];
+      const errors = await executionErrors(em, token, id);
       expect(errors.length).toBeGreaterThan(0);
       const rows = await em.control.rows('Customers V3', 'USMF');
       expect(rows.length).toBe(outcome === 'PartiallySucceeded' ? 1 : 0);
-      const stagingUrl = valueOf(
-        await action(
-          em,
-          'GetImportStagingErrorFileUrl',
-          { executionId: id, entityName: 'Customers V3' },
-          token,
-        ),
-      ) as string;
+      const stagingUrl = await stagingErrorFileUrl(em, token, id);
       if (outcome === 'PartiallySucceeded') {
         // The rejected row is the same in GetExecutionErrors and in the staging error file.
         const lines = (await (await fetch(stagingUrl)).text()).trim().split('\r\n');

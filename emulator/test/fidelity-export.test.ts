@@ -12,22 +12,19 @@ import type { RunningEmulator } from '../index.js';
 import {
   action,
   customersPackage,
+  executionErrors,
   importPackage,
   innerMessage,
   summary,
-  useTestEmulator,
   unzip,
+  useTestEmulator,
   valueOf,
 } from './helpers.js';
 
 const ZERO_GUID = '00000000-0000-0000-0000-000000000000';
 
-let em: RunningEmulator;
-let token: string;
-useTestEmulator((e, t) => {
-  em = e;
-  token = t;
-});
+let em: RunningEmulator, token: string;
+useTestEmulator((e, t) => ([em, token] = [e, t]));
 
 function exportBody(extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -107,9 +104,7 @@ describe('rule 4 (export): the zero GUID, the nested url answer and the size lim
     const big = valueOf(await action(em, 'ExportToPackage', exportBody(), token)) as string;
     await em.control.advanceClock(2_000);
     expect(await summary(em, token, big)).toBe('Failed');
-    const errors = JSON.parse(
-      valueOf(await action(em, 'GetExecutionErrors', { executionId: big }, token)) as string,
-    ) as { ErrorMessage: string }[];
+    const errors = await executionErrors(em, token, big);
     expect(errors[0]?.ErrorMessage).toMatch(/larger than the export file size limit of 2000 bytes/);
     expect(valueOf(await action(em, 'GetExportedPackageUrl', { executionId: big }, token))).toBe('');
     await em.control.setOptions({ maxExportPackageBytes: 1_000_000 });

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../index.js';
 import {
   action,
+  executionErrors,
   HEADER_XML,
   innerMessage,
   mappedManifestXml,
@@ -19,14 +20,10 @@ import {
   zip,
 } from './helpers.js';
 
-const CSV = 'CUSTOMERACCOUNT,NAME\r\nP-1,Contoso\r\nP-2,Fabrikam\r\n';
+let em: RunningEmulator, token: string;
+useTestEmulator((e, t) => ([em, token] = [e, t]));
 
-let em: RunningEmulator;
-let token: string;
-useTestEmulator((e, t) => {
-  em = e;
-  token = t;
-});
+const CSV = 'CUSTOMERACCOUNT,NAME\r\nP-1,Contoso\r\nP-2,Fabrikam\r\n';
 
 /** A one-entity package whose manifest maps `fields` (none: no EntityMapList). */
 function pkg(options: { entity?: string; csv?: string; fields?: string[] } = {}): Promise<Buffer> {
@@ -41,9 +38,7 @@ function pkg(options: { entity?: string; csv?: string; fields?: string[] } = {})
 }
 
 async function errorsOf(executionId: string): Promise<{ ErrorMessage: string }[]> {
-  return JSON.parse(valueOf(await action(em, 'GetExecutionErrors', { executionId }, token)) as string) as {
-    ErrorMessage: string;
-  }[];
+  return await executionErrors(em, token, executionId);
 }
 
 describe('rule 1: ImportFromPackage creates and overwrites data projects (RIS #47, #54, #75, #93)', () => {

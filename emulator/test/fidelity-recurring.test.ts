@@ -8,20 +8,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../index.js';
-import { action, useTestEmulator, valueOf } from './helpers.js';
+import { action, bearer, recurringActivities, useTestEmulator, valueOf } from './helpers.js';
 
-let em: RunningEmulator;
-let token: string;
-let importId: string;
-let exportId: string;
+let em: RunningEmulator, token: string, importId: string, exportId: string;
 useTestEmulator((e, t) => {
-  em = e;
-  token = t;
-  importId = e.recurring.importActivityId ?? '';
-  exportId = e.recurring.exportActivityId ?? '';
+  [em, token] = [e, t];
+  ({ importId, exportId } = recurringActivities(e));
 });
-
-const auth = (): Record<string, string> => ({ authorization: `Bearer ${token}` });
+const auth = (): Record<string, string> => bearer(token);
 
 async function enqueue(body: string, query = '?entity=Customers%20V3', prefix = ''): Promise<string> {
   const res = await fetch(`${em.baseUrl}${prefix}/api/connector/enqueue/${importId}${query}`, {

@@ -14,12 +14,8 @@ import { action, getToken, innerMessage, useTestEmulator } from './helpers.js';
 const BUSY =
   'This request could not be processed at this time due to system experiencing high resource utilization.';
 
-let em: RunningEmulator;
-let token: string;
-useTestEmulator((e, t) => {
-  em = e;
-  token = t;
-});
+let em: RunningEmulator, token: string;
+useTestEmulator((e, t) => ([em, token] = [e, t]));
 
 const status = (): ReturnType<typeof action> =>
   action(em, 'GetExecutionSummaryStatus', { executionId: 'any' }, token);

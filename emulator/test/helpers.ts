@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { createSign } from 'node:crypto';
 import yazl from 'yazl';
 import yauzl from 'yauzl';
-import { afterAll, beforeAll, beforeEach, inject } from 'vitest';
-import { startEmulator, type RunningEmulator, type StartEmulatorOptions } from '../index.js';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import type { RunningEmulator, StartEmulatorOptions } from '../index.js';
+import { startTestEmulator as startSharedEmulator } from '../fixture.js';
 import { DEFAULT_DATA_DIR, CERT_FILES } from '../certs.js';
 
 /** Path of the real F&O fixture package (outside the repo). */
@@ -20,14 +21,9 @@ export const FIXTURE_ZIP = join(
 /** True when the fixture folder is present. */
 export const HAVE_FIXTURE = existsSync(FIXTURE_ZIP);
 
-/** Starts an emulator on the shared Azurite with a manual clock and no not-found window. */
+/** The tests' emulator ({@link startSharedEmulator}) without a not-found window. */
 export function startTestEmulator(options: StartEmulatorOptions = {}): Promise<RunningEmulator> {
-  return startEmulator({
-    storageConnectionString: inject('azuriteConnectionString'),
-    clock: { mode: 'manual' },
-    notFoundWindowMs: 0,
-    ...options,
-  });
+  return startSharedEmulator({ notFoundWindowMs: 0, ...options });
 }
 
 /**
@@ -54,6 +50,14 @@ export function useTestEmulator(
   });
 }
 
+/** The emulator's recurring data job activity ids (import, export). */
+export function recurringActivities(em: RunningEmulator): { importId: string; exportId: string } {
+  return { importId: em.recurring.importActivityId ?? '', exportId: em.recurring.exportActivityId ?? '' };
+}
+
+/** The authorization header of a bearer token. */
+export const bearer = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}` });
+
 /** Test-only switches every test file restores in beforeEach. */
 export const TEST_SWITCHES = {
   notFoundWindowMs: 0,
@@ -76,17 +80,22 @@ export const TEST_SWITCHES = {
   maxExportPackageBytes: 256 * 1024 * 1024,
 } as const;
 
-/** Obtains an access token with the client secret through raw fetch. */
-export async function getToken(em: RunningEmulator, baseUrl = em.baseUrl): Promise<string> {
-  const res = await fetch(em.tokenUrl, {
+/** The token endpoint's answer to a client-secret request for `scope` (raw fetch). */
+export function tokenResponse(em: RunningEmulator, scope: string): Promise<Response> {
+  return fetch(em.tokenUrl, {
     method: 'POST',
     body: new URLSearchParams({
       grant_type: 'client_credentials',
       client_id: em.credentials.clientId,
       client_secret: em.credentials.clientSecret ?? '',
-      scope: `${baseUrl}/.default`,
+      scope,
     }),
   });
+}
+
+/** Obtains an access token with the client secret through raw fetch. */
+export async function getToken(em: RunningEmulator, baseUrl = em.baseUrl): Promise<string> {
+  const res = await tokenResponse(em, `${baseUrl}/.default`);
   if (res.status !== 200) throw new Error(`token: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { access_token: string }).access_token;
 }
@@ -133,6 +142,47 @@ export async function action(
   return { status: res.status, headers: res.headers, body: parsed, text };
 }
 
+/** One row of GetExecutionErrors (the answer is a JSON string of these). */
+export interface ExecutionErrorRow {
+  RecordId: string;
+  Field: string;
+  ErrorMessage: string;
+}
+
+/** GetExecutionErrors of an execution, parsed. */
+export async function executionErrors(
+  em: RunningEmulator,
+  token: string,
+  executionId: string,
+): Promise<ExecutionErrorRow[]> {
+  return JSON.parse(
+    valueOf(await action(em, 'GetExecutionErrors', { executionId }, token)) as string,
+  ) as ExecutionErrorRow[];
+}
+
+/** GetImportStagingErrorFileUrl of an entity of an execution ("" when it has none). */
+export async function stagingErrorFileUrl(
+  em: RunningEmulator,
+  token: string,
+  executionId: string,
+  entityName = 'Customers V3',
+): Promise<string> {
+  return valueOf(
+    await entityAction(em, token, 'GetImportStagingErrorFileUrl', executionId, entityName),
+  ) as string;
+}
+
+/** An action about one entity of an execution (its error files). */
+export function entityAction(
+  em: RunningEmulator,
+  token: string,
+  name: string,
+  executionId: string,
+  entityName = 'Customers V3',
+): Promise<ActionResponse> {
+  return action(em, name, { executionId, entityName }, token);
+}
+
 /** The `value` of a successful OData answer. */
 export function valueOf(r: ActionResponse): unknown {
   if (r.status !== 200) throw new Error(`expected 200, got ${r.status}: ${r.text}`);
@@ -164,11 +214,35 @@ export function mappedManifestXml(
   fields: readonly string[],
   sourceFormat = 'CSV',
 ): string {
-  const map =
-    fields.length > 0
-      ? `<EntityMapList>${fields.map((f) => `<EntityMap><EntityField>${f}</EntityField><XMLField>${f}</XMLField></EntityMap>`).join('')}</EntityMapList>`
-      : '';
-  return `<DataManagementPackageManifest ${NS}><DefinitionGroupName>CustomerImport</DefinitionGroupName><Description>test</Description><PackageEntityList><DataManagementPackageEntityData>${map}<EntityName>${entityName}</EntityName><ExecutionUnit>1</ExecutionUnit><InputFilePath>${fileName}</InputFilePath><LevelInExecutionUnit>1</LevelInExecutionUnit><SequenceInLevel>1</SequenceInLevel><SourceFormat>${sourceFormat}</SourceFormat></DataManagementPackageEntityData></PackageEntityList></DataManagementPackageManifest>`;
+  return packageManifestXml([{ entityName, fileName, fields, sourceFormat }]);
+}
+
+/** One entity of {@link packageManifestXml}. */
+export interface ManifestEntityXml {
+  entityName: string;
+  fileName: string;
+  /** Fields its EntityMapList maps (none: no EntityMapList). */
+  fields: readonly string[];
+  sourceFormat?: string;
+  /** ExecutionUnit, LevelInExecutionUnit, SequenceInLevel; default 1 each. */
+  unit?: number;
+  level?: number;
+  sequence?: number;
+}
+
+/** A manifest listing `entities` in the given order, with their execution unit, level and sequence. */
+export function packageManifestXml(
+  entities: readonly ManifestEntityXml[],
+  definitionGroupName = 'CustomerImport',
+): string {
+  const entityXml = entities.map((e) => {
+    const map =
+      e.fields.length > 0
+        ? `<EntityMapList>${e.fields.map((f) => `<EntityMap><EntityField>${f}</EntityField><XMLField>${f}</XMLField></EntityMap>`).join('')}</EntityMapList>`
+        : '';
+    return `<DataManagementPackageEntityData>${map}<EntityName>${e.entityName}</EntityName><ExecutionUnit>${e.unit ?? 1}</ExecutionUnit><InputFilePath>${e.fileName}</InputFilePath><LevelInExecutionUnit>${e.level ?? 1}</LevelInExecutionUnit><SequenceInLevel>${e.sequence ?? 1}</SequenceInLevel><SourceFormat>${e.sourceFormat ?? 'CSV'}</SourceFormat></DataManagementPackageEntityData>`;
+  });
+  return `<DataManagementPackageManifest ${NS}><DefinitionGroupName>${definitionGroupName}</DefinitionGroupName><Description>test</Description><PackageEntityList>${entityXml.join('')}</PackageEntityList></DataManagementPackageManifest>`;
 }
 
 /** A package header. */
@@ -242,6 +316,18 @@ export async function uploadPackage(
   return write.BlobUrl;
 }
 
+/** GetEntityExecutionSummaryStatusList of an execution (a JSON array, one object per entity). */
+export async function entityStatuses(
+  em: RunningEmulator,
+  token: string,
+  executionId: string,
+): Promise<Record<string, unknown>[]> {
+  return valueOf(await action(em, 'GetEntityExecutionSummaryStatusList', { executionId }, token)) as Record<
+    string,
+    unknown
+  >[];
+}
+
 /** Starts an import of `bytes` into CustomerImport/USMF; returns the execution id. */
 export async function importPackage(
   em: RunningEmulator,
@@ -259,7 +345,16 @@ export async function startImport(
   bytes: Buffer,
   options: { definitionGroupId?: string; executionId?: string; overwrite?: boolean } = {},
 ): Promise<ActionResponse> {
-  const packageUrl = await uploadPackage(em, token, bytes);
+  return importFrom(em, token, await uploadPackage(em, token, bytes), options);
+}
+
+/** Posts ImportFromPackage for an uploaded package url (defaults as {@link startImport}); the raw answer. */
+export function importFrom(
+  em: RunningEmulator,
+  token: string,
+  packageUrl: string,
+  options: { definitionGroupId?: string; executionId?: string; overwrite?: boolean } = {},
+): Promise<ActionResponse> {
   return action(
     em,
     'ImportFromPackage',

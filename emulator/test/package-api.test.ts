@@ -1,21 +1,23 @@
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../index.js';
 import {
   action,
   customersPackage,
+  entityAction,
+  executionErrors,
   FIXTURE_ZIP,
-  getToken,
   HAVE_FIXTURE,
   HEADER_XML,
+  importFrom,
   importPackage,
   innerMessage,
   manifestXml,
-  startTestEmulator,
+  stagingErrorFileUrl,
   summary,
-  TEST_SWITCHES,
   unzip,
   uploadPackage,
+  useTestEmulator,
   utf16,
   valueOf,
   zip,
@@ -24,22 +26,8 @@ import {
 const CSV =
   'CUSTOMERACCOUNT,NAME,CUSTOMERGROUPID\r\nUS-001,Contoso,10\r\nUS-002,"Fabrikam, Inc.",10\r\nUS-003,Adatum,20\r\n';
 
-let em: RunningEmulator;
-let token: string;
-
-beforeAll(async () => {
-  em = await startTestEmulator();
-  token = await getToken(em);
-});
-afterAll(async () => {
-  await em?.stop();
-});
-beforeEach(async () => {
-  await em.control.reset();
-  await em.control.setOptions(TEST_SWITCHES);
-  // Tokens expire on the emulator clock, which earlier tests moved forward.
-  token = await getToken(em);
-});
+let em: RunningEmulator, token: string;
+useTestEmulator((e, t) => ([em, token] = [e, t]));
 
 describe('package API envelopes', () => {
   it('GetAzureWriteUrl answers a JSON string with BlobId and a write SAS BlobUrl ending in the file name', async () => {
@@ -158,26 +146,8 @@ describe('import executions', () => {
     await em.control.advanceClock(2_000);
     expect(await summary(em, token, id)).toBe('Succeeded');
     expect(valueOf(await action(em, 'GetExecutionErrors', { executionId: id }, token))).toBe('[]');
-    expect(
-      valueOf(
-        await action(
-          em,
-          'GetImportStagingErrorFileUrl',
-          { executionId: id, entityName: 'Customers V3' },
-          token,
-        ),
-      ),
-    ).toBe('');
-    expect(
-      valueOf(
-        await action(
-          em,
-          'GenerateImportTargetErrorKeysFile',
-          { executionId: id, entityName: 'Customers V3' },
-          token,
-        ),
-      ),
-    ).toBe(false);
+    expect(valueOf(await entityAction(em, token, 'GetImportStagingErrorFileUrl', id))).toBe('');
+    expect(valueOf(await entityAction(em, token, 'GenerateImportTargetErrorKeysFile', id))).toBe(false);
     const rows = await em.control.rows('Customers V3', 'USMF');
     expect(rows).toHaveLength(3);
     expect(rows).toContainEqual({ CUSTOMERACCOUNT: 'US-002', NAME: 'Fabrikam, Inc.', CUSTOMERGROUPID: '10' });
@@ -204,24 +174,11 @@ describe('import executions', () => {
     const id = await importPackage(em, token, await customersPackage(csv));
     await em.control.advanceClock(2_000);
     expect(await summary(em, token, id)).toBe('PartiallySucceeded');
-    const errors = JSON.parse(
-      valueOf(await action(em, 'GetExecutionErrors', { executionId: id }, token)) as string,
-    ) as {
-      RecordId: string;
-      Field: string;
-      ErrorMessage: string;
-    }[];
+    const errors = await executionErrors(em, token, id);
     expect(errors).toHaveLength(3);
     for (const e of errors) expect(Object.keys(e).sort()).toEqual(['ErrorMessage', 'Field', 'RecordId']);
 
-    const stagingUrl = valueOf(
-      await action(
-        em,
-        'GetImportStagingErrorFileUrl',
-        { executionId: id, entityName: 'Customers V3' },
-        token,
-      ),
-    ) as string;
+    const stagingUrl = await stagingErrorFileUrl(em, token, id);
     expect(stagingUrl).toMatch(/^http/);
     const staging = (await (await fetch(stagingUrl)).text())
       .replace(/^\ufeff/, '')
@@ -231,45 +188,15 @@ describe('import executions', () => {
     const stagingIds = staging.slice(1).map((l) => l.split(',')[0]);
     expect(stagingIds.sort()).toEqual(errors.map((e) => e.RecordId).sort());
 
-    expect(
-      valueOf(
-        await action(
-          em,
-          'GetImportTargetErrorKeysFileUrl',
-          { executionId: id, entityName: 'Customers V3' },
-          token,
-        ),
-      ),
-    ).toBe('');
-    const generated = await action(
-      em,
-      'GenerateImportTargetErrorKeysFile',
-      { executionId: id, entityName: 'Customers V3' },
-      token,
-    );
+    expect(valueOf(await entityAction(em, token, 'GetImportTargetErrorKeysFileUrl', id))).toBe('');
+    const generated = await entityAction(em, token, 'GenerateImportTargetErrorKeysFile', id);
     expect(generated.body).toEqual({
       '@odata.context': `${em.baseUrl}/data/$metadata#Edm.Boolean`,
       value: true,
     });
-    expect(
-      valueOf(
-        await action(
-          em,
-          'GetImportTargetErrorKeysFileUrl',
-          { executionId: id, entityName: 'Customers V3' },
-          token,
-        ),
-      ),
-    ).toBe('');
+    expect(valueOf(await entityAction(em, token, 'GetImportTargetErrorKeysFileUrl', id))).toBe('');
     await em.control.advanceClock(500);
-    const keysUrl = valueOf(
-      await action(
-        em,
-        'GetImportTargetErrorKeysFileUrl',
-        { executionId: id, entityName: 'Customers V3' },
-        token,
-      ),
-    ) as string;
+    const keysUrl = valueOf(await entityAction(em, token, 'GetImportTargetErrorKeysFileUrl', id)) as string;
     const keys = (await (await fetch(keysUrl)).text())
       .replace(/^\ufeff/, '')
       .trim()
@@ -285,19 +212,7 @@ describe('import executions', () => {
   it('rejects an executionId already used', async () => {
     await importPackage(em, token, await customersPackage(CSV), 'dup-id');
     const url = await uploadPackage(em, token, await customersPackage(CSV));
-    const again = await action(
-      em,
-      'ImportFromPackage',
-      {
-        packageUrl: url,
-        definitionGroupId: 'CustomerImport',
-        executionId: 'dup-id',
-        execute: true,
-        overwrite: true,
-        legalEntityId: 'USMF',
-      },
-      token,
-    );
+    const again = await importFrom(em, token, url, { executionId: 'dup-id' });
     expect(again.status).toBe(400);
     expect(innerMessage(again.body)).toContain('dup-id');
   });
@@ -325,19 +240,7 @@ describe('import executions', () => {
       'data/Customers V3.csv': CSV,
     });
     const start = async (bytes: Buffer): Promise<Awaited<ReturnType<typeof action>>> =>
-      action(
-        em,
-        'ImportFromPackage',
-        {
-          packageUrl: await uploadPackage(em, token, bytes),
-          definitionGroupId: 'CustomerImport',
-          executionId: '',
-          execute: true,
-          overwrite: true,
-          legalEntityId: 'USMF',
-        },
-        token,
-      );
+      importFrom(em, token, await uploadPackage(em, token, bytes));
     const folder = await start(withFolder);
     expect(folder.status).toBe(400);
     expect(innerMessage(folder.body)).toMatch(/folder/);
@@ -363,9 +266,7 @@ describe('import executions', () => {
     expect(await summary(em, token, noManifest)).toBe('Failed');
     expect(await summary(em, token, failedFolder)).toBe('Failed');
     expect(await summary(em, token, noData)).toBe('Failed');
-    const errs = JSON.parse(
-      valueOf(await action(em, 'GetExecutionErrors', { executionId: noData }, token)) as string,
-    ) as { ErrorMessage: string }[];
+    const errs = await executionErrors(em, token, noData);
     expect(errs[0]?.ErrorMessage).toContain("'Customers V3.csv'");
   });
 
@@ -386,11 +287,7 @@ describe('import executions', () => {
     const rejected = await importPackage(em, token, await vendors());
     await em.control.advanceClock(2_000);
     expect(await summary(em, token, rejected)).toBe('Failed');
-    const errors = JSON.parse(
-      valueOf(await action(em, 'GetExecutionErrors', { executionId: rejected }, token)) as string,
-    ) as {
-      ErrorMessage: string;
-    }[];
+    const errors = await executionErrors(em, token, rejected);
     expect(errors[0]?.ErrorMessage).toContain("'Vendors V2'");
   });
 
@@ -403,11 +300,7 @@ describe('import executions', () => {
     const id = await importPackage(em, token, bytes);
     await em.control.advanceClock(2_000);
     expect(await summary(em, token, id)).toBe('Failed');
-    const errors = JSON.parse(
-      valueOf(await action(em, 'GetExecutionErrors', { executionId: id }, token)) as string,
-    ) as {
-      ErrorMessage: string;
-    }[];
+    const errors = await executionErrors(em, token, id);
     expect(errors[0]?.ErrorMessage).toContain("'Customers V3'");
   });
 
@@ -470,35 +363,15 @@ describe('import executions', () => {
   });
 
   it('refuses an unknown package url and an expired write url', async () => {
-    const unknown = await action(
+    const unknown = await importFrom(
       em,
-      'ImportFromPackage',
-      {
-        packageUrl: `${new URL(em.storageConnectionString.match(/BlobEndpoint=([^;]+)/)?.[1] ?? '').toString()}/nope/missing.zip`,
-        definitionGroupId: 'CustomerImport',
-        executionId: '',
-        execute: true,
-        overwrite: true,
-        legalEntityId: 'USMF',
-      },
       token,
+      `${new URL(em.storageConnectionString.match(/BlobEndpoint=([^;]+)/)?.[1] ?? '').toString()}/nope/missing.zip`,
     );
     expect(unknown.status).toBe(400);
     const url = await uploadPackage(em, token, await customersPackage(CSV));
     await em.control.advanceClock(36 * 60_000);
-    const expired = await action(
-      em,
-      'ImportFromPackage',
-      {
-        packageUrl: url,
-        definitionGroupId: 'CustomerImport',
-        executionId: '',
-        execute: true,
-        overwrite: true,
-        legalEntityId: 'USMF',
-      },
-      token,
-    );
+    const expired = await importFrom(em, token, url);
     expect(expired.status).toBe(400);
     expect(innerMessage(expired.body)).toMatch(/expired/);
   });

@@ -1,29 +1,20 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunningEmulator } from '../index.js';
-import { action, customersPackage, getToken, startTestEmulator, TEST_SWITCHES, valueOf } from './helpers.js';
+import {
+  action,
+  bearer,
+  customersPackage,
+  recurringActivities,
+  useTestEmulator,
+  valueOf,
+} from './helpers.js';
 
-let em: RunningEmulator;
-let token: string;
-let importId: string;
-let exportId: string;
-
-beforeAll(async () => {
-  em = await startTestEmulator();
-  token = await getToken(em);
-  importId = em.recurring.importActivityId ?? '';
-  exportId = em.recurring.exportActivityId ?? '';
+let em: RunningEmulator, token: string, importId: string, exportId: string;
+useTestEmulator((e, t) => {
+  [em, token] = [e, t];
+  ({ importId, exportId } = recurringActivities(e));
 });
-afterAll(async () => {
-  await em?.stop();
-});
-beforeEach(async () => {
-  await em.control.reset();
-  await em.control.setOptions(TEST_SWITCHES);
-  // Tokens expire on the emulator clock, which earlier tests moved forward.
-  token = await getToken(em);
-});
-
-const auth = (): Record<string, string> => ({ authorization: `Bearer ${token}` });
+const auth = (): Record<string, string> => bearer(token);
 
 async function enqueue(
   body: Buffer | string,
@@ -54,6 +45,22 @@ interface DequeueBody {
   FileDownLoadErrorMessage: string | null;
   LastDequeueDateTime: string | null;
 }
+
+/** Posts an ack (a dequeue answer, or any body as text) for the export activity. */
+async function ack(body: object | string): Promise<Response> {
+  return fetch(`${em.baseUrl}/api/connector/ack/${exportId}`, {
+    method: 'POST',
+    headers: { ...auth(), 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
+
+/** The three fields of a dequeue answer an ack needs. */
+const ackOf = (d: DequeueBody): object => ({
+  CorrelationId: d.CorrelationId,
+  PopReceipt: d.PopReceipt,
+  DownloadLocation: d.DownloadLocation,
+});
 
 describe('recurring import', () => {
   it('enqueue answers a quoted message id; the message moves through the states and really imports', async () => {
@@ -172,12 +179,7 @@ describe('recurring export', () => {
     expect(await file.text()).toBe('A,B\r\n1,2\r\n');
     expect(await messageStatus(messageId)).toBe('Dequeued');
     expect((await dequeue()).status).toBe(204);
-    const ack = await fetch(`${em.baseUrl}/api/connector/ack/${exportId}`, {
-      method: 'POST',
-      headers: { ...auth(), 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    expect(ack.status).toBe(200);
+    expect((await ack(body)).status).toBe(200);
     expect(await messageStatus(messageId)).toBe('Acked');
     await em.control.advanceClock(31 * 60_000);
     expect((await dequeue()).status).toBe(204);
@@ -196,26 +198,10 @@ describe('recurring export', () => {
     expect(second.CorrelationId).toBe(first.CorrelationId);
     expect(second.PopReceipt).not.toBe(first.PopReceipt);
     expect(second.LastDequeueDateTime).not.toBeNull();
-    const stale = await fetch(`${em.baseUrl}/api/connector/ack/${exportId}`, {
-      method: 'POST',
-      headers: { ...auth(), 'content-type': 'application/json' },
-      body: JSON.stringify({
-        CorrelationId: first.CorrelationId,
-        PopReceipt: first.PopReceipt,
-        DownloadLocation: first.DownloadLocation,
-      }),
-    });
+    const stale = await ack(ackOf(first));
     expect(stale.status).toBe(400);
-    const ack = await fetch(`${em.baseUrl}/api/connector/ack/${exportId}`, {
-      method: 'POST',
-      headers: { ...auth(), 'content-type': 'application/json' },
-      body: JSON.stringify({
-        CorrelationId: second.CorrelationId,
-        PopReceipt: second.PopReceipt,
-        DownloadLocation: second.DownloadLocation,
-      }),
-    });
-    expect(ack.status).toBe(200);
+    const acked = await ack(ackOf(second));
+    expect(acked.status).toBe(200);
     await em.control.advanceClock(120_000);
     expect((await dequeue()).status).toBe(204);
   });
@@ -233,12 +219,6 @@ describe('recurring export', () => {
   });
 
   it('malformed acks, wrong methods and unknown download ids get error envelopes; the emulator keeps serving', async () => {
-    const ack = (body: string): Promise<Response> =>
-      fetch(`${em.baseUrl}/api/connector/ack/${exportId}`, {
-        method: 'POST',
-        headers: { ...auth(), 'content-type': 'application/json' },
-        body,
-      });
     for (const body of [
       '{not json',
       '[]',
@@ -271,15 +251,9 @@ describe('recurring export', () => {
     await em.control.seedExportMessage({ activityId: exportId, content: 'x' });
     const body = (await (await dequeue()).json()) as DequeueBody;
     await em.control.setFault({ route: 'ack', kind: 'status', status: 500, times: 1 });
-    const post = (): Promise<Response> =>
-      fetch(`${em.baseUrl}/api/connector/ack/${exportId}`, {
-        method: 'POST',
-        headers: { ...auth(), 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-    expect((await post()).status).toBe(500);
+    expect((await ack(body)).status).toBe(500);
     expect((await em.control.queues())[0]?.acked).toBe(false);
-    expect((await post()).status).toBe(200);
+    expect((await ack(body)).status).toBe(200);
     expect((await em.control.queues())[0]?.acked).toBe(true);
   });
 });

@@ -9,6 +9,7 @@ import {
   action,
   customersPackage,
   getToken,
+  importFrom,
   importPackage,
   startTestEmulator,
   summary,
@@ -88,6 +89,10 @@ describe('state file', () => {
     expect((await em2.control.clock()).now).toBe(clockBefore);
     const token2 = await getToken(em2);
     expect(await summary(em2, token2, id)).toBe('Executing');
+    // The order the execution processed its entities in is kept.
+    expect((await em2.control.execution(id)).entityOrder).toEqual([
+      { entityName: 'Customers V3', executionUnit: 1, levelInExecutionUnit: 1, sequenceInLevel: 1 },
+    ]);
     expect(await em2.control.rows('Customers V3', 'USMF')).toEqual([]);
     await em2.control.advanceClock(2_000);
     expect(await summary(em2, token2, id)).toBe('Succeeded');
@@ -129,19 +134,7 @@ describe('state file', () => {
     );
     await em2.control.advanceClock(36 * 60_000);
     const token3 = await getToken(em2);
-    const expired = await action(
-      em2,
-      'ImportFromPackage',
-      {
-        packageUrl: laterUrl,
-        definitionGroupId: 'CustomerImport',
-        executionId: '',
-        execute: true,
-        overwrite: true,
-        legalEntityId: 'USMF',
-      },
-      token3,
-    );
+    const expired = await importFrom(em2, token3, laterUrl);
     expect(expired.status).toBe(400);
     expect(expired.text).toContain('package url has expired');
     // The recurring message enqueued before the stop was picked up and imported after it.

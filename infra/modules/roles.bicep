@@ -63,7 +63,8 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing
 
 // AzureWebJobsStorage__*: the host's blob leases and receipts, the app's containers and the
 // deployment package (blob); Durable Functions work-item and control queues (queue) and its
-// history and instance tables (table).
+// history and instance tables (table). The app's job index is in tables of this account too, so
+// the table role stays with either durable backend.
 resource appBlobOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, appPrincipalId, roleIds.storageBlobDataOwner)
   scope: storage

@@ -1,5 +1,5 @@
 // The storage account of the host (AzureWebJobsStorage: Durable Functions state, blob receipts),
-// of the app's containers, and of the deployment package. Shared keys are off: identity only.
+// of the app's containers and job index tables, and of the deployment package. Shared keys are off: identity only.
 
 @description('Required. Account name (3-24 lower-case letters and digits).')
 param name string
@@ -12,6 +12,9 @@ param tags object = {}
 
 @description('Required. Blob containers to create.')
 param containerNames array
+
+@description('Required. Tables to create (the job index).')
+param tableNames array
 
 @description('Optional. Days deleted blobs can be restored.')
 param deleteRetentionDays int = 7
@@ -64,6 +67,18 @@ resource containers 'Microsoft.Storage/storageAccounts/blobServices/containers@2
     properties: {
       publicAccess: 'None'
     }
+  }
+]
+
+resource tableService 'Microsoft.Storage/storageAccounts/tableServices@2023-05-01' = {
+  parent: storage
+  name: 'default'
+}
+
+resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-01' = [
+  for tableName in tableNames: {
+    parent: tableService
+    name: tableName
   }
 ]
 

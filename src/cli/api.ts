@@ -4,8 +4,12 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { BlockBlobClient, RestError } from '@azure/storage-blob';
 import { z } from 'zod';
 import { DmfFunctionsError } from '../shared/errors.js';
+import { importInstanceId } from '../shared/jobs/ids.js';
+import { unquoteEtag } from '../shared/util.js';
+import { JobErrorSchema as AppJobErrorSchema } from '../shared/jobs/common.js';
 
 /** Environment variables read for the base url, first match wins. */
 export const BASE_URL_VARIABLES = ['DMF_FUNCTIONS_URL', 'FUNCTIONS_BASE_URL'] as const;
@@ -35,14 +39,8 @@ export class ApiError extends DmfFunctionsError {
 
 const ErrorBodySchema = z.object({ error: z.object({ code: z.string(), message: z.string() }) });
 
-/** One error of a job (as the job API answers it). */
-export const JobErrorSchema = z.looseObject({
-  code: z.string(),
-  message: z.string(),
-  entity: z.string().optional(),
-  recordId: z.string().optional(),
-  field: z.string().optional(),
-});
+/** One error of a job (as the job API answers it; extra fields kept). */
+export const JobErrorSchema = AppJobErrorSchema.loose();
 
 const optionalString = z.string().nullish();
 
@@ -63,7 +61,23 @@ export const JobSchema = z.looseObject({
   polls: z.number().optional(),
   nextPollAt: optionalString,
   slotPosition: z.number().nullish(),
+  throttledUntil: optionalString,
+  executionPageUrl: optionalString,
+  entityCounts: z
+    .array(
+      z.looseObject({
+        entity: z.string(),
+        status: optionalString,
+        stagingRecords: z.number().nullish(),
+        stagingErrors: z.number().nullish(),
+        targetRecords: z.number().nullish(),
+        targetErrors: z.number().nullish(),
+      }),
+    )
+    .nullish(),
   errors: z.array(JobErrorSchema).default([]),
+  /** How many errors the job has (list entries carry only the first ones). */
+  errorCount: z.number().optional(),
   result: z
     .looseObject({
       timings: z
@@ -79,6 +93,33 @@ export const JobSchema = z.looseObject({
 /** A job as the CLI sees it. */
 export type CliJob = z.infer<typeof JobSchema>;
 
+/** Filters of `GET /api/jobs` (all run on the server). */
+export interface JobListOptions {
+  status?: string[] | undefined;
+  kind?: string[] | undefined;
+  environment?: string | undefined;
+  project?: string | undefined;
+  since?: Date | undefined;
+  until?: Date | undefined;
+}
+
+/** Jobs asked for per page when paging through the list. */
+export const LIST_PAGE_SIZE = 500;
+
+const ListSchema = z.object({ jobs: z.array(JobSchema), continuation: z.string().optional() });
+
+/** What one step of `POST /api/reindex` did. */
+export const ReindexStepSchema = z.looseObject({
+  phase: z.string(),
+  indexed: z.number(),
+  skipped: z.number(),
+  continuation: z.string().optional(),
+});
+/** See {@link ReindexStepSchema}. */
+export type ReindexStep = z.infer<typeof ReindexStepSchema>;
+/** Timeout of one reindex step (it reads a page of result JSONs). */
+export const REINDEX_TIMEOUT_MS = 5 * 60_000;
+
 /** The 202 answer of `POST /api/imports` and `POST /api/exports`. */
 export const AcceptedSchema = z.looseObject({
   id: z.string(),
@@ -87,6 +128,26 @@ export const AcceptedSchema = z.looseObject({
 });
 /** What a start returned. */
 export type Accepted = z.infer<typeof AcceptedSchema>;
+
+/** The 201 answer of `POST /api/uploads`. */
+export const UploadUrlSchema = z.looseObject({
+  uploadUrl: z.string().url(),
+  blobPath: z.string(),
+  expiresOn: z.string(),
+});
+/** A direct upload url. */
+export type UploadUrl = z.infer<typeof UploadUrlSchema>;
+
+/** Default size above which `dmf import` uploads through an upload url: 64 MiB. */
+export const DEFAULT_UPLOAD_THRESHOLD_BYTES = 64 * 1024 * 1024;
+/** Block size of a direct upload (Put Block; memory ≈ block size × concurrency). */
+export const UPLOAD_BLOCK_BYTES = 8 * 1024 * 1024;
+
+/** The explanation a 413 gets: the body never reached the app (the host refuses over 100 MB). */
+export const TOO_LARGE_HINT =
+  'The function app refused the file as too large (HTTP 413: the Functions front end takes at most 100 MB per request, ' +
+  'and refuses larger bodies before the app runs). Large files go through a direct upload url: POST /api/uploads, ' +
+  'then PUT the file to the url it answers; `dmf import` does that for files above --upload-threshold (default 64 MB).';
 
 /** One file of `GET /api/jobs/{id}/files`. */
 export const JobFileSchema = z.looseObject({
@@ -125,6 +186,21 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
 export function contentTypeFor(fileName: string): string {
   const ext = /\.([a-z0-9]+)$/i.exec(fileName)?.[1]?.toLowerCase() ?? '';
   return CONTENT_TYPES[ext] ?? 'application/octet-stream';
+}
+
+/** The query naming a data project (and a file) of the import, upload and export routes. */
+function projectQuery(options: {
+  environment: string;
+  project: string;
+  fileName?: string;
+  legalEntity?: string | undefined;
+}): URLSearchParams {
+  return new URLSearchParams({
+    environment: options.environment,
+    project: options.project,
+    ...(options.fileName !== undefined ? { fileName: options.fileName } : {}),
+    ...(options.legalEntity ? { legalEntity: options.legalEntity } : {}),
+  });
 }
 
 /** Talks to the app's HTTP API. */
@@ -228,20 +304,76 @@ export class DmfApiClient {
       },
     });
     const body = createReadStream(file).pipe(counter);
-    const query = new URLSearchParams({
-      environment: options.environment,
-      project: options.project,
-      fileName: basename(file),
-      ...(options.legalEntity ? { legalEntity: options.legalEntity } : {}),
-    });
+    const query = projectQuery({ ...options, fileName: basename(file) });
     options.onProgress?.(0, size);
-    return this.#json(AcceptedSchema, `/imports?${query.toString()}`, {
-      method: 'POST',
-      headers: { 'content-type': contentTypeFor(file) },
-      body: Readable.toWeb(body) as ReadableStream<Uint8Array>,
-      duplex: 'half',
-      timeoutMs: UPLOAD_TIMEOUT_MS,
-    });
+    try {
+      return await this.#json(AcceptedSchema, `/imports?${query.toString()}`, {
+        method: 'POST',
+        headers: { 'content-type': contentTypeFor(file) },
+        body: Readable.toWeb(body) as ReadableStream<Uint8Array>,
+        duplex: 'half',
+        timeoutMs: UPLOAD_TIMEOUT_MS,
+      });
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 413) {
+        throw new ApiError(TOO_LARGE_HINT, { code: 'FILE_TOO_LARGE', status: 413, cause: error });
+      }
+      throw error;
+    }
+  }
+
+  /** `POST /api/uploads`: a write-only upload url for the inbound blob of `fileName`. */
+  requestUploadUrl(options: {
+    environment: string;
+    project: string;
+    fileName: string;
+    legalEntity?: string | undefined;
+  }): Promise<UploadUrl> {
+    const query = projectQuery(options);
+    return this.#json(UploadUrlSchema, `/uploads?${query.toString()}`, { method: 'POST' });
+  }
+
+  /**
+   * Imports a large file through a direct upload url: asks for the url, uploads the file with Put
+   * Block + Put Block List (bounded memory), and answers the job id the inbound blob trigger gives
+   * that blob version (the import starts once the trigger sees the blob).
+   */
+  async importThroughUploadUrl(
+    file: string,
+    options: {
+      environment: string;
+      project: string;
+      legalEntity?: string | undefined;
+      onProgress?: UploadProgress;
+    },
+  ): Promise<Accepted & { blobPath: string }> {
+    const { size } = await stat(file);
+    const upload = await this.requestUploadUrl({ ...options, fileName: basename(file) });
+    options.onProgress?.(0, size);
+    let etag: string | undefined;
+    try {
+      const response = await new BlockBlobClient(upload.uploadUrl).uploadFile(file, {
+        blockSize: UPLOAD_BLOCK_BYTES,
+        concurrency: 4,
+        abortSignal: this.#signal,
+        blobHTTPHeaders: { blobContentType: contentTypeFor(file) },
+        onProgress: (p) => options.onProgress?.(p.loadedBytes, size),
+      });
+      etag = unquoteEtag(response.etag);
+    } catch (error) {
+      // the SAS is the caller's secret: say what failed, never the url
+      const status = error instanceof RestError ? error.statusCode : undefined;
+      throw new ApiError(
+        `Upload to ${upload.blobPath} failed${status ? ` (HTTP ${status})` : ''}: ${error instanceof RestError ? (error.code ?? 'storage error') : String(error)}`,
+        { code: 'UPLOAD_FAILED', ...(status ? { status } : {}), cause: undefined },
+      );
+    }
+    if (!etag) throw new ApiError(`Upload to ${upload.blobPath} answered no ETag`, { code: 'UPLOAD_FAILED' });
+    return {
+      id: importInstanceId({ source: upload.blobPath, version: etag }),
+      status: 'Pending',
+      blobPath: upload.blobPath,
+    };
   }
 
   /** `POST /api/exports`. */
@@ -250,11 +382,7 @@ export class DmfApiClient {
     project: string;
     legalEntity?: string | undefined;
   }): Promise<Accepted> {
-    const query = new URLSearchParams({
-      environment: options.environment,
-      project: options.project,
-      ...(options.legalEntity ? { legalEntity: options.legalEntity } : {}),
-    });
+    const query = projectQuery(options);
     return this.#json(AcceptedSchema, `/exports?${query.toString()}`, { method: 'POST' });
   }
 
@@ -271,14 +399,53 @@ export class DmfApiClient {
     }
   }
 
-  /** `GET /api/jobs?status=&since=`. */
-  async listJobs(options: { status?: string[]; since?: Date } = {}): Promise<CliJob[]> {
+  /** One page of `GET /api/jobs` (newest first): the filters, `top`, and where the last page stopped. */
+  async listJobs(options: JobListOptions & { top?: number; continuation?: string } = {}): Promise<{
+    jobs: CliJob[];
+    continuation?: string | undefined;
+  }> {
     const query = new URLSearchParams();
+    if (options.top !== undefined) query.set('top', String(options.top));
     if (options.status?.length) query.set('status', options.status.join(','));
+    if (options.kind?.length) query.set('kind', options.kind.join(','));
+    if (options.environment) query.set('environment', options.environment);
+    if (options.project) query.set('project', options.project);
     if (options.since) query.set('since', options.since.toISOString());
+    if (options.until) query.set('until', options.until.toISOString());
+    if (options.continuation) query.set('continuation', options.continuation);
     const q = query.toString();
-    const body = await this.#json(z.object({ jobs: z.array(JobSchema) }), `/jobs${q ? `?${q}` : ''}`);
-    return body.jobs;
+    return this.#json(ListSchema, `/jobs${q ? `?${q}` : ''}`);
+  }
+
+  /**
+   * Pages through `GET /api/jobs` until `limit` jobs (newest first) or the last page.
+   * @returns the jobs, and whether more were left.
+   */
+  async listAllJobs(
+    options: JobListOptions & { limit?: number } = {},
+  ): Promise<{ jobs: CliJob[]; more: boolean }> {
+    const jobs: CliJob[] = [];
+    const limit = options.limit ?? Number.POSITIVE_INFINITY;
+    let continuation: string | undefined;
+    do {
+      const page = await this.listJobs({
+        ...options,
+        top: Math.min(LIST_PAGE_SIZE, limit - jobs.length),
+        ...(continuation ? { continuation } : {}),
+      });
+      jobs.push(...page.jobs);
+      continuation = page.continuation;
+    } while (continuation && jobs.length < limit);
+    return { jobs: jobs.slice(0, limit), more: continuation !== undefined || jobs.length > limit };
+  }
+
+  /**
+   * `POST /api/reindex`: one step of rebuilding the job index (the running instances, then a page
+   * of result JSONs); `continuation` from the previous step.
+   */
+  reindex(continuation?: string): Promise<ReindexStep> {
+    const q = continuation ? `?${new URLSearchParams({ continuation }).toString()}` : '';
+    return this.#json(ReindexStepSchema, `/reindex${q}`, { method: 'POST', timeoutMs: REINDEX_TIMEOUT_MS });
   }
 
   /** `GET /api/jobs/{id}/files`. */

@@ -11,6 +11,7 @@ export const FINAL_STATUSES: ReadonlySet<string> = new Set([
   'Failed',
   'Canceled',
   'TimedOut',
+  'Unknown',
 ]);
 
 /** The exit code for a job status: 0 Succeeded (or still running), 2 PartiallySucceeded, 1 otherwise. */
@@ -51,6 +52,7 @@ export function stageLine(job: CliJob): string {
   const parts = [job.status, job.stage ?? ''];
   if (job.slotPosition) parts.push(`queue position ${job.slotPosition}`);
   if (job.foStatus) parts.push(`F&O ${job.foStatus}`);
+  if (job.throttledUntil) parts.push(`throttled until ${formatTime(job.throttledUntil)}`);
   if (job.polls) parts.push(`${job.polls} poll${job.polls === 1 ? '' : 's'}`);
   return parts.filter(Boolean).join(' · ');
 }
@@ -80,7 +82,7 @@ export function jobsTable(jobs: readonly CliJob[], now: Date = new Date()): stri
       j.stage ?? '',
       formatTime(j.result?.timings?.requestedAt ?? j.createdAt),
       formatDuration(jobDurationMs(j, now)),
-      String(j.errors.length),
+      String(j.errorCount ?? j.errors.length),
       j.file ?? '',
     ]),
   );
@@ -97,6 +99,8 @@ export function jobDetails(job: CliJob, files: readonly CliJobFile[] = [], now: 
     ['File', job.file],
     ['F&O execution', job.executionId],
     ['F&O status', job.foStatus],
+    ['F&O page', job.executionPageUrl],
+    ['Throttled', job.throttledUntil ? `by F&O, until ${formatTime(job.throttledUntil)}` : undefined],
     ['Started', formatTime(job.result?.timings?.requestedAt ?? job.createdAt)],
     ['Finished', formatTime(job.result?.timings?.finishedAt)],
     ['Duration', formatDuration(jobDurationMs(job, now))],
@@ -104,6 +108,24 @@ export function jobDetails(job: CliJob, files: readonly CliJobFile[] = [], now: 
   ];
   const lines = [`Job ${job.id}`];
   for (const [label, value] of fields) if (value) lines.push(`  ${`${label}:`.padEnd(15)}${value}`);
+  if (job.entityCounts?.length) {
+    const count = (n: number | null | undefined): string => (n === undefined || n === null ? '' : String(n));
+    lines.push('', 'Entities (as F&O counts them):');
+    const rows = job.entityCounts.map((e) => [
+      e.entity,
+      e.status ?? '',
+      count(e.stagingRecords),
+      count(e.stagingErrors),
+      count(e.targetRecords),
+      count(e.targetErrors),
+    ]);
+    const header = ['ENTITY', 'STATUS', 'STAGING', 'STAGING ERRORS', 'TARGET', 'TARGET ERRORS'];
+    lines.push(
+      ...table(header, rows)
+        .split('\n')
+        .map((l) => `  ${l}`),
+    );
+  }
   if (job.errors.length > 0) {
     lines.push('', `Errors (${job.errors.length}):`);
     for (const e of job.errors) {

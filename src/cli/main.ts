@@ -15,8 +15,10 @@ import { Command, CommanderError, Option } from 'commander';
 import { DmfFunctionsError } from '../shared/errors.js';
 import { buildPackageFromTemplate, validatePackage } from '../shared/packages/index.js';
 import {
+  ApiError,
   BASE_URL_VARIABLES,
   DEFAULT_BASE_URL,
+  DEFAULT_UPLOAD_THRESHOLD_BYTES,
   DmfApiClient,
   KEY_VARIABLES,
   type CliJob,
@@ -64,8 +66,11 @@ function firstEnv(env: NodeJS.ProcessEnv, names: readonly string[]): string | un
   return undefined;
 }
 
-/** Parses `--since`: a duration back from now (`30m`, `24h`, `7d`) or an ISO time. */
-export function parseSince(text: string, now: Date = new Date()): Date {
+/** Jobs `dmf jobs` shows without `--limit` or `--all`. */
+export const DEFAULT_JOBS_LIMIT = 100;
+
+/** Parses `--since` (or `--until`): a duration back from now (`30m`, `24h`, `7d`) or an ISO time. */
+export function parseSince(text: string, now: Date = new Date(), flag = '--since'): Date {
   const m = /^(\d+(?:\.\d+)?)\s*(m|h|d)$/i.exec(text.trim());
   if (m) {
     const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2]!.toLowerCase() as 'm' | 'h' | 'd'];
@@ -73,7 +78,7 @@ export function parseSince(text: string, now: Date = new Date()): Date {
   }
   const date = new Date(text);
   if (Number.isNaN(date.getTime())) {
-    throw new CliError(`--since "${text}" is neither a duration (30m, 24h, 7d) nor an ISO date/time.`);
+    throw new CliError(`${flag} "${text}" is neither a duration (30m, 24h, 7d) nor an ISO date/time.`);
   }
   return date;
 }
@@ -142,12 +147,31 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   async function waitForJob(
     api: DmfApiClient,
     id: string,
-    options: { intervalSeconds: number; timeoutSeconds: number; quiet: boolean; fallback?: string },
+    options: {
+      intervalSeconds: number;
+      timeoutSeconds: number;
+      quiet: boolean;
+      fallback?: string;
+      /** The job may not exist yet (404 means "not yet"). */
+      untilKnown?: boolean;
+    },
   ): Promise<CliJob> {
     const deadline = Date.now() + options.timeoutSeconds * 1000;
     let last = '';
     for (;;) {
-      const job = await api.getJob(id, options.fallback ? { fallback: options.fallback } : {});
+      let job: CliJob;
+      try {
+        job = await api.getJob(id, options.fallback ? { fallback: options.fallback } : {});
+      } catch (error) {
+        if (
+          !(options.untilKnown && error instanceof ApiError && error.status === 404) ||
+          Date.now() > deadline
+        ) {
+          throw error;
+        }
+        await sleep(options.intervalSeconds * 1000);
+        continue;
+      }
       const line = stageLine(job);
       if (line !== last && !options.quiet) err(`  ${new Date().toISOString().slice(11, 19)}  ${line}`);
       last = line;
@@ -194,7 +218,15 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       .requiredOption('--env <name>', 'environment (as configured in the app)')
       .requiredOption('--project <name>', 'import data project')
       .option('--legal-entity <id>', 'legal entity (default: the project’s)')
-      .option('--wait', 'wait for the job to finish, showing its stage; exit code follows its status'),
+      .option('--wait', 'wait for the job to finish, showing its stage; exit code follows its status')
+      .addOption(
+        new Option(
+          '--upload-threshold <MB>',
+          'files larger than this go through a direct upload url (POST /api/uploads + PUT), not the request body',
+        )
+          .default(DEFAULT_UPLOAD_THRESHOLD_BYTES / 1024 / 1024)
+          .argParser(positiveNumber('--upload-threshold')),
+      ),
   ).action(async (file: string, opts: ImportOptions, cmd: Command) => {
     const g = globals(cmd);
     const size = await ensureFile(file);
@@ -210,13 +242,19 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         : undefined;
     bar?.start(size, 0);
     let accepted;
+    // above the threshold the file goes straight to storage (a request body is limited to 100 MB
+    // and would pass through the function); below it, nothing is checked first
+    const direct = size > opts.uploadThreshold * 1024 * 1024;
     try {
-      accepted = await api.importFile(file, {
+      const request = {
         environment: opts.env,
         project: opts.project,
         legalEntity: opts.legalEntity,
-        onProgress: (sent) => bar?.update(sent),
-      });
+        onProgress: (sent: number) => bar?.update(sent),
+      };
+      accepted = direct
+        ? await api.importThroughUploadUrl(file, request)
+        : await api.importFile(file, request);
     } finally {
       bar?.stop();
     }
@@ -230,6 +268,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       intervalSeconds: opts.interval,
       timeoutSeconds: opts.timeout,
       quiet: Boolean(g.json),
+      // an uploaded blob becomes a job once the blob trigger has seen it
+      untilKnown: direct,
     });
     exitCode = await finalReport(api, job, Boolean(g.json));
   });
@@ -268,30 +308,64 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   });
 
   common(program.command('jobs'))
-    .description('list jobs (newest last)')
+    .description("list jobs, newest first (from the app's job index, paged)")
     .option('--status <list>', 'only these statuses (comma-separated, e.g. Failed,PartiallySucceeded)')
+    .option('--kind <list>', 'only these kinds (import, export, recurringImport, recurringExport)')
     .option(
       '--since <when>',
-      'created since: a duration back (30m, 24h, 7d) or an ISO time (default: the app’s 7 days)',
+      'requested since: a duration back (30m, 24h, 7d) or an ISO time (default: the app’s 7 days)',
     )
+    .option('--until <when>', 'requested before: a duration back or an ISO time')
     .option('--env <name>', 'only this environment')
     .option('--project <name>', 'only this project')
+    .option(
+      '--limit <n>',
+      `at most this many jobs (default ${DEFAULT_JOBS_LIMIT})`,
+      positiveNumber('--limit'),
+    )
+    .option('--all', 'every job that matches (pages through the whole list)')
     .action(async (opts: JobsOptions, cmd: Command) => {
       const g = globals(cmd);
-      const status = opts.status
-        ?.split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
-      const jobs = (
-        await client(cmd).listJobs({
-          ...(status ? { status } : {}),
-          ...(opts.since ? { since: parseSince(opts.since) } : {}),
-        })
-      ).filter(
-        (j) => (!opts.env || j.environment === opts.env) && (!opts.project || j.project === opts.project),
-      );
+      const csv = (text: string | undefined): string[] | undefined =>
+        text
+          ?.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
+      const limit = opts.all ? undefined : Math.floor(opts.limit ?? DEFAULT_JOBS_LIMIT);
+      const { jobs, more } = await client(cmd).listAllJobs({
+        status: csv(opts.status),
+        kind: csv(opts.kind),
+        environment: opts.env,
+        project: opts.project,
+        since: opts.since === undefined ? undefined : parseSince(opts.since),
+        until: opts.until === undefined ? undefined : parseSince(opts.until, new Date(), '--until'),
+        ...(limit !== undefined ? { limit } : {}),
+      });
       if (g.json) printJson(jobs);
       else out(jobsTable(jobs));
+      if (more) err(`(the newest ${jobs.length} shown; more match: --limit N or --all)`);
+    });
+
+  const admin = program.command('admin').description('operations on the app itself');
+  common(admin.command('reindex'))
+    .description(
+      'rebuild the job index from the running instances and the result JSONs in storage (existing deployments, or after failed index writes)',
+    )
+    .action(async (_opts: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const api = client(cmd);
+      const totals = { indexed: 0, skipped: 0, steps: 0 };
+      let continuation: string | undefined;
+      do {
+        const step = await api.reindex(continuation);
+        totals.indexed += step.indexed;
+        totals.skipped += step.skipped;
+        totals.steps++;
+        if (!g.json) err(`  ${step.phase}: ${step.indexed} indexed, ${step.skipped} skipped`);
+        continuation = step.continuation;
+      } while (continuation);
+      if (g.json) printJson(totals);
+      else out(`Reindexed ${totals.indexed} job(s) in ${totals.steps} step(s); ${totals.skipped} skipped.`);
     });
 
   common(program.command('job'))
@@ -471,6 +545,7 @@ interface ImportOptions extends WaitOptions {
   project: string;
   legalEntity?: string;
   wait?: boolean;
+  uploadThreshold: number;
 }
 interface ExportOptions extends WaitOptions {
   env: string;
@@ -480,9 +555,13 @@ interface ExportOptions extends WaitOptions {
 }
 interface JobsOptions {
   status?: string;
+  kind?: string;
   since?: string;
+  until?: string;
   env?: string;
   project?: string;
+  limit?: number;
+  all?: boolean;
 }
 interface JobOptions {
   download?: string;

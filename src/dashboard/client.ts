@@ -7,15 +7,18 @@
 export const DASHBOARD_SCRIPT = String.raw`(function () {
   'use strict';
   var KEY = 'dmf-functions-key';
-  var STATUSES = ['Pending', 'Running', 'Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut'];
-  var FINAL = ['Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut'];
+  var STATUSES = ['Pending', 'Running', 'Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut', 'Unknown'];
+  var FINAL = ['Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut', 'Unknown'];
   var STAGES = ['Preparing', 'WaitingForSlot', 'Uploading', 'Polling', 'CollectingErrors', 'Finishing', 'Done'];
   var SINCE = [['1h', 'Last hour', 3600e3], ['24h', 'Last 24 hours', 86400e3], ['7d', 'Last 7 days', 7 * 86400e3],
     ['30d', 'Last 30 days', 30 * 86400e3]];
   var api = document.documentElement.getAttribute('data-api') || '/api';
   var main = document.getElementById('main');
   var forget = document.getElementById('forget-key');
-  var filters = { status: '', environment: '', project: '', since: '24h', auto: true };
+  var KINDS = [['import', 'Import'], ['export', 'Export'], ['recurringImport', 'Enqueue'],
+    ['recurringExport', 'Recurring drain']];
+  var PAGE = 100;
+  var filters = { status: '', kind: '', environment: '', project: '', since: '24h', auto: true, want: PAGE };
   var timer = null;
   // bumped on every navigation: answers that arrive for a view no longer shown are dropped
   var current = 0;
@@ -170,17 +173,19 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
       } });
       filterBox.replaceChildren(
         select('filter-status', 'Status', [['', 'All statuses']].concat(STATUSES.map(function (s) { return [s, s]; })),
-          filters.status, function (v) { filters.status = v; load(); }),
+          filters.status, function (v) { filters.status = v; restart(); }),
+        select('filter-kind', 'Kind', [['', 'All kinds']].concat(KINDS), filters.kind,
+          function (v) { filters.kind = v; restart(); }),
         select('filter-environment', 'Environment', envs, filters.environment,
-          function (v) { filters.environment = v; load(); }),
-        select('filter-project', 'Project', projects, filters.project, function (v) { filters.project = v; load(); }),
+          function (v) { filters.environment = v; restart(); }),
+        select('filter-project', 'Project', projects, filters.project, function (v) { filters.project = v; restart(); }),
         select('filter-since', 'Time', SINCE.map(function (s) { return [s[0], s[1]]; }), filters.since,
-          function (v) { filters.since = v; load(); }),
+          function (v) { filters.since = v; restart(); }),
         h('div', { class: 'inline' }, [auto, h('label', { for: 'auto-refresh', text: 'Refresh every 5 s' })]),
         h('button', { type: 'submit', text: 'Refresh now' }));
     }
     function row(job) {
-      var errors = (job.errors || []).length;
+      var errors = typeof job.errorCount === 'number' ? job.errorCount : (job.errors || []).length;
       return h('tr', { 'data-job-id': job.id, 'data-status': job.status }, [
         h('td', { text: kindOf(job) }),
         h('td', { class: 'file' }, [h('a', { href: '#/jobs/' + encodeURIComponent(job.id), text: fileOf(job) })]),
@@ -199,26 +204,41 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     var mine = current;
     var seq = 0;
     var drawn = '';
+    var more = h('button', { type: 'button', id: 'jobs-more', hidden: true, text: 'Show ' + PAGE + ' more',
+      onclick: function () { filters.want += PAGE; load(); } });
+    // filters run on the server; a new filter starts again from the newest page
+    function restart() { filters.want = PAGE; load(); }
+    function query(since, continuation) {
+      var q = '?top=' + PAGE + '&since=' + encodeURIComponent(since);
+      if (filters.status) q += '&status=' + encodeURIComponent(filters.status);
+      if (filters.kind) q += '&kind=' + encodeURIComponent(filters.kind);
+      if (filters.environment) q += '&environment=' + encodeURIComponent(filters.environment);
+      if (filters.project) q += '&project=' + encodeURIComponent(filters.project);
+      if (continuation) q += '&continuation=' + encodeURIComponent(continuation);
+      return q;
+    }
     async function load() {
       stopTimer();
       var req = ++seq;
-      var since = SINCE.filter(function (s) { return s[0] === filters.since; })[0] || SINCE[1];
-      var q = '?since=' + encodeURIComponent(new Date(Date.now() - since[2]).toISOString());
-      if (filters.status) q += '&status=' + encodeURIComponent(filters.status);
+      var span = SINCE.filter(function (s) { return s[0] === filters.since; })[0] || SINCE[1];
+      var since = new Date(Date.now() - span[2]).toISOString();
       try {
-        var body = await json('/jobs' + q);
-        if (mine !== current || req !== seq) return;
-        var jobs = (body && body.jobs) || [];
+        // the list is paged, newest first: read pages until the rows shown so far are there again
+        var jobs = [];
+        var continuation = null;
+        do {
+          var body = await json('/jobs' + query(since, continuation));
+          if (mine !== current || req !== seq) return;
+          jobs = jobs.concat((body && body.jobs) || []);
+          continuation = body && body.continuation;
+        } while (continuation && jobs.length < filters.want);
         remember('environment', jobs.map(function (j) { return j.environment; }));
         remember('project', jobs.map(function (j) { return j.project; }));
-        var shown = jobs.filter(function (j) {
-          return (!filters.environment || j.environment === filters.environment) &&
-            (!filters.project || j.project === filters.project);
-        }).reverse();
-        tbody.replaceChildren.apply(tbody, shown.length ? shown.map(row) :
+        tbody.replaceChildren.apply(tbody, jobs.length ? jobs.map(row) :
           [h('tr', {}, [h('td', { colspan: head.length, text: 'No jobs match these filters.' })])]);
-        summary.textContent = shown.length + ' job' + (shown.length === 1 ? '' : 's') + ' · updated ' +
-          fmtTime(new Date().toISOString());
+        more.hidden = !continuation;
+        summary.textContent = jobs.length + ' job' + (jobs.length === 1 ? '' : 's') +
+          (continuation ? ' (the newest; more below)' : '') + ' · updated ' + fmtTime(new Date().toISOString());
         problem.hidden = true;
         // redraw the filters only when their choices changed (an open drop-down stays open)
         var choices = JSON.stringify(known);
@@ -241,6 +261,7 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     drawFilters();
     render([h('section', { 'aria-labelledby': 'jobs-title' }, [
       h('h2', { id: 'jobs-title', text: 'Jobs' }), filterBox, problem, summary, h('div', { class: 'table-wrap' }, [table]),
+      h('p', {}, [more]),
     ])], 'Jobs');
     load();
   }
@@ -252,6 +273,7 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     var pollText = (job.polls || 0) + ' status poll' + (job.polls === 1 ? '' : 's') +
       (job.foStatus ? ', last F&O status ' + job.foStatus : '') +
       (job.nextPollAt ? ', next poll at ' + fmtTime(job.nextPollAt) : '') +
+      (job.throttledUntil ? ', throttled by F&O until ' + fmtTime(job.throttledUntil) : '') +
       (t.executionMs !== undefined ? ', F&O took ' + fmtDuration(t.executionMs) : '');
     if (kindOf(job) === 'Export') {
       var urlPolls = job.urlPolls || (r && r.urlPolls) || 0;
@@ -351,9 +373,36 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         text: hidden + ' earlier poll' + (hidden === 1 ? '' : 's') + ' not shown' }) : null,
       h('ol', { id: 'poll-log', 'aria-label': 'Status polls', start: String(total - shown.length + 1) },
         shown.map(function (p) {
-          var answer = p.foStatus || (p.answer === 'notFound' ? 'not known to F&O yet' : 'F&O unavailable');
+          var answer = p.foStatus || (p.answer === 'notFound' ? 'not known to F&O yet' :
+            p.answer === 'throttled' ? 'throttled by F&O (429)' : 'F&O unavailable');
           return h('li', { class: 'poll' }, [timeEl(p.at), ' ', h('span', { class: 'mono', text: answer })]);
         })),
+    ]);
+  }
+
+  /** The execution's F&O page as a link (http(s) only: the url comes from F&O). */
+  function pageLink(url) {
+    if (!url || !/^https?:\/\//i.test(url)) return null;
+    return h('a', { href: url, id: 'fo-page', target: '_blank', rel: 'noopener noreferrer', text: 'Open in F&O' });
+  }
+
+  /** Per entity status and counts, as F&O gives them. */
+  function entityTable(job) {
+    var counts = job.entityCounts || [];
+    if (!counts.length) return null;
+    var cols = ['Entity', 'Status', 'Staging records', 'Staging errors', 'Target records', 'Target errors'];
+    var n = function (v) { return typeof v === 'number' ? String(v) : ''; };
+    return h('section', { 'aria-labelledby': 'entities-title' }, [
+      h('h3', { id: 'entities-title', text: 'Entities' }),
+      h('div', { class: 'table-wrap' }, [h('table', { id: 'entities-table' }, [
+        h('caption', { class: 'visually-hidden', text: 'Status and record counts per entity, as F&O gives them' }),
+        h('thead', {}, [h('tr', {}, cols.map(function (c) { return h('th', { scope: 'col', text: c }); }))]),
+        h('tbody', {}, counts.map(function (e) {
+          return h('tr', {}, [h('td', { text: e.entity }), h('td', { text: e.status || '' }),
+            h('td', { text: n(e.stagingRecords) }), h('td', { text: n(e.stagingErrors) }),
+            h('td', { text: n(e.targetRecords) }), h('td', { text: n(e.targetErrors) })]);
+        })),
+      ])]),
     ]);
   }
 
@@ -420,9 +469,11 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         var fields = [['Kind', kindOf(job)], ['Status', badge(job.status)], ['Stage', job.stage || ''],
           ['Environment', job.environment], ['Project', job.project], ['Legal entity', legalEntityOf(job)],
           ['File', job.file || (job.result && job.result.packageName)], ['Source', r.source], ['Trigger', r.trigger], ['F&O execution', job.executionId],
-          ['F&O status', job.foStatus], ['Started', timeEl(startedAt(job))], ['Finished', timeEl(finishedAt(job))],
+          ['F&O status', job.foStatus], ['F&O page', pageLink(job.executionPageUrl)],
+          ['Throttled by F&O until', job.throttledUntil ? timeEl(job.throttledUntil) : null],
+          ['Started', timeEl(startedAt(job))], ['Finished', timeEl(finishedAt(job))],
           ['Duration', fmtDuration(duration(job))], ['Job id', job.id]];
-        body.replaceChildren(
+        body.replaceChildren.apply(body, [
           h('div', { class: 'grid' }, [
             h('section', { 'aria-labelledby': 'details-title' }, [h('h3', { id: 'details-title', text: 'Details' }),
               h('dl', { class: 'details' }, fields.filter(function (f) { return f[1]; }).reduce(function (acc, f) {
@@ -430,10 +481,11 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
             h('section', { 'aria-labelledby': 'timeline-title' }, [h('h3', { id: 'timeline-title', text: 'Timeline' }),
               timeline(job)]),
           ]),
+          entityTable(job),
           h('section', { 'aria-labelledby': 'errors-title' }, [
             h('h3', { id: 'errors-title', text: 'Errors (' + (job.errors || []).length + ')' }), errorsTable(job)]),
           h('section', { 'aria-labelledby': 'files-title' }, [h('h3', { id: 'files-title', text: 'Files' }),
-            filesList(job, files)]));
+            filesList(job, files)])].filter(Boolean));
         problem.hidden = true;
         if (!isFinal(job) && filters.auto) timer = setTimeout(load, 2000);
       } catch (error) { if (mine === current) fail(error); }

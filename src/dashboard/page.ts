@@ -1,4 +1,4 @@
-/** The dashboard's HTML shell and stylesheet (served by `src/functions/dashboard.ts`). */
+/** The dashboard's HTML shell and stylesheet (served by `src/functions/common/dashboard.ts`). */
 
 /** Escapes text for an HTML attribute or text node. */
 export function escapeHtml(text: string): string {
@@ -86,7 +86,7 @@ tbody tr:hover { background: #f6f8fa; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; white-space: nowrap; }
 .s-Succeeded { color: var(--ok); background: var(--ok-bg); }
 .s-PartiallySucceeded { color: var(--warn); background: var(--warn-bg); }
-.s-Failed, .s-TimedOut, .s-Canceled { color: var(--bad); background: var(--bad-bg); }
+.s-Failed, .s-TimedOut, .s-Canceled, .s-Unknown { color: var(--bad); background: var(--bad-bg); }
 .s-Running, .s-Pending { color: var(--run); background: var(--run-bg); }
 dl.details { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
 dl.details dt { color: var(--muted); }

@@ -67,8 +67,3 @@ export class PackageError extends DmfFunctionsError {
     super(message, { code: options.code, transient: false, cause: options.cause });
   }
 }
-
-/** True when `error` is one of ours and says a retry may succeed. */
-export function isTransient(error: unknown): boolean {
-  return error instanceof DmfFunctionsError && error.transient;
-}

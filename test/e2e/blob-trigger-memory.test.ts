@@ -1,18 +1,10 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { IMPORT_EVENT_TYPES } from '../../src/shared/events/index.js';
 import { peakRssGrowthMb } from '@dmf-functions/devhost/testing';
-import { eventually, startImportStack, type ImportStack } from './helpers.js';
+import { eventually, useImportStack } from './helpers.js';
 
 const MB = 1024 * 1024;
-let s: ImportStack;
-
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), { blobPollIntervalMs: 60_000 });
-});
-
-afterAll(async () => {
-  await s?.stop();
-});
+const s = useImportStack({ blobPollIntervalMs: 60_000 });
 
 describe('blob trigger of the app (sdkBinding: the host hands over a reference)', () => {
   it('a 500 MB drop costs the host ≤ 64 MB: the trigger never reads the blob', async () => {

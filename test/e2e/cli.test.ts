@@ -2,18 +2,23 @@
  * `dmf` end to end: the built CLI (dist/bin/dmf.js, from `npm run build`) as a child process
  * against the local stack (Functions host with the app, F&O emulator, Azurite, broker).
  */
-import { spawn } from 'node:child_process';
+
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcess } from '../support/process.js';
 import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
-import { customersPackage, FAST_POLLING, startImportStack, testConfig, type ImportStack } from './helpers.js';
+import { customersPackage, exportProject, testConfig, useImportStack } from './helpers.js';
 
 const CLI = join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js');
 const FIXTURE = join(PROJECT_ROOT, '..', 'shared', 'fixtures', 'usmf_asset-major-types-01.zip');
 
-let s: ImportStack;
+const s = useImportStack({
+  dmfConfig: testConfig((c) => {
+    (c.dataProjects as unknown[]).push(exportProject());
+  }),
+});
 let dir: string;
 
 interface Run {
@@ -24,23 +29,14 @@ interface Run {
 
 /** Runs the CLI asynchronously (the host runs in this process and must keep serving). */
 function dmf(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: dir,
-      env: {
-        PATH: process.env.PATH ?? '',
-        DMF_FUNCTIONS_URL: s.stack.functionsBaseUrl,
-        DMF_FUNCTIONS_KEY: s.stack.functionsKey,
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  return runProcess(process.execPath, [CLI, ...args], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH ?? '',
+      DMF_FUNCTIONS_URL: s.stack.functionsBaseUrl,
+      DMF_FUNCTIONS_KEY: s.stack.functionsKey,
+      ...env,
+    },
   });
 }
 
@@ -66,22 +62,8 @@ beforeAll(async () => {
     join(dir, 'broken.zip'),
     Buffer.concat([Buffer.from('PK\u0003\u0004'), Buffer.alloc(300, 7)]),
   );
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    dmfConfig: testConfig((c) => {
-      (c.dataProjects as unknown[]).push({
-        name: 'CustomersOut',
-        definitionGroupId: 'CustomerExport',
-        environment: 'local',
-        direction: 'export',
-        legalEntity: 'USMF',
-        polling: FAST_POLLING,
-      });
-    }),
-    appSettings: { DMF_OUTBOUND_CONTAINER: `e2ecliout${Date.now().toString(36)}` },
-  });
 });
-afterAll(async () => {
-  await s?.stop();
+afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -96,6 +78,17 @@ describe('dmf CLI against the local runtime', () => {
     expect(run.stdout).toMatch(/F&O execution:\s+dmffn-imp-/);
     expect(run.code).toBe(0);
     ids.good = /^Job (\S+)/m.exec(run.stdout)![1]!;
+  });
+
+  it('import above --upload-threshold goes through the upload url; the job is the blob trigger’s, file as given', async () => {
+    writeFileSync(join(dir, 'direct-upload.zip'), await customersPackage({ prefix: 'CLIUP' }));
+    const run = await dmf(importArgs('direct-upload.zip', '--upload-threshold', '0.0001', '--json'));
+    expect(run.code).toBe(0);
+    const job = JSON.parse(run.stdout) as { id: string; status: string; file: string };
+    expect(job).toMatchObject({ status: 'Succeeded', file: 'direct-upload.zip' });
+    expect(job.id).toMatch(/^imp-/);
+    // it went to storage directly: no POST /api/imports body passed through the app
+    expect(s.logs.filter((l) => l.includes('direct-upload.zip') && l.includes('importsHttp'))).toEqual([]);
   });
 
   it('import --wait of a partly bad package: F&O errors and copied files listed, exit 2', async () => {

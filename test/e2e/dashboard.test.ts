@@ -11,9 +11,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 import { DEFAULT_EXPORT_ACTIVITY_ID, DEFAULT_IMPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
 import type { Job } from '../../src/shared/jobs/index.js';
+import { jobIndexOn, seedJobs } from '../support/job-index.js';
 import {
   customersPackage,
   eventually,
+  exportProject,
   FAST_POLLING,
   startImportStack,
   testConfig,
@@ -86,14 +88,7 @@ beforeAll(async () => {
       const projects = config.dataProjects as Record<string, unknown>[];
       const customers = projects.find((p) => p.name === 'Customers')!;
       projects.push({ ...customers, name: 'CustomersDash' });
-      projects.push({
-        name: 'CustomersOut',
-        definitionGroupId: 'CustomerExport',
-        environment: 'local',
-        direction: 'export',
-        legalEntity: 'USMF',
-        polling: FAST_POLLING,
-      });
+      projects.push(exportProject());
       config.recurringActivities = [
         { id: DEFAULT_IMPORT_ACTIVITY_ID, environment: 'local', direction: 'import', polling: FAST_POLLING },
         {
@@ -105,7 +100,6 @@ beforeAll(async () => {
         },
       ];
     }),
-    appSettings: { DMF_OUTBOUND_CONTAINER: `e2edashout${Date.now().toString(36)}` },
     emulator: { recurringPickupDelayMs: 50 },
   });
   // a recurring import (enqueue) and a recurring export drain of two messages
@@ -244,6 +238,19 @@ describe('jobs dashboard in Chromium', () => {
     const errorsText = await page.locator('#errors-table').textContent();
     expect(errorsText).toContain('DMF_EXECUTION_ERROR');
     expect(errorsText).toContain("'Broken #BAD#'");
+    // the execution's F&O page (GetExecutionSummaryPageUrl) and F&O's counts per entity
+    const foPage = page.locator('#fo-page');
+    expect(await foPage.getAttribute('href')).toMatch(/mi=DMFExecutionSummary&executionId=dmffn-/);
+    expect(await foPage.getAttribute('rel')).toBe('noopener noreferrer');
+    const entityRow = page.locator('#entities-table tbody tr').first();
+    expect(await entityRow.locator('td').allTextContents()).toEqual([
+      'Customers V3',
+      'PartiallySucceeded',
+      expect.stringMatching(/^\d+$/),
+      expect.stringMatching(/^[1-9]\d*$/),
+      expect.stringMatching(/^\d+$/),
+      expect.stringMatching(/^\d+$/),
+    ]);
     const links = await attributes('#files a[data-file]', 'data-file');
     expect(links).toContain('result.json');
     const download = page.waitForEvent('download');
@@ -306,5 +313,32 @@ describe('jobs dashboard in Chromium, recurring jobs', () => {
     expect(text).toContain('2 messages dequeued: 2 stored');
     expect(text).toContain('(queue empty)');
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-drain.png'), fullPage: true });
+  });
+});
+
+describe('jobs dashboard in Chromium, paging', () => {
+  it('shows the newest 100 and pages on through the server-side filter', async (ctx) => {
+    ctx.skip(!HAS_CHROMIUM, NO_CHROMIUM);
+    // 230 rows of another environment, older than the jobs above (cheap: the point is paging)
+    const seeded = await seedJobs(jobIndexOn(s.stack.storageConnectionString, s.tables), 230, {
+      newest: new Date(Date.now() - 2 * 3_600_000),
+      environments: ['paged'],
+    });
+    await page.goto(`${s.stack.functionsBaseUrl}/api/dashboard#/`);
+    // (the filters of the test above still stand)
+    await page.getByLabel('Environment', { exact: true }).selectOption('');
+    await page.getByLabel('Time', { exact: true }).selectOption('24h');
+    await rowsBecome((rows) => rows.length === 100);
+    const more = page.getByRole('button', { name: 'Show 100 more' });
+    expect(await more.isVisible()).toBe(true);
+    await page.getByLabel('Environment', { exact: true }).selectOption('paged');
+    await rowsBecome((rows) => rows.length === 100 && rows[0] === seeded[0]!.id);
+    await more.click();
+    await rowsBecome((rows) => rows.length === 200);
+    await more.click();
+    const all = await rowsBecome((rows) => rows.length === 230);
+    expect(all).toEqual(seeded.map((j) => j.id));
+    expect(await more.isVisible()).toBe(false);
+    expect(await page.locator('#jobs-summary').textContent()).toMatch(/^230 jobs · updated/);
   });
 });

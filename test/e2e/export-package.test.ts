@@ -1,22 +1,29 @@
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type ContainerClient } from '@azure/storage-blob';
+import { describe, expect, it } from 'vitest';
 import { sendServiceBusMessages } from '@dmf-functions/devhost/servicebus';
-import type { ExportJob } from '../../src/functions/exportStarting.js';
-import type { ExportResult } from '../../src/orchestrators/exportInput.js';
+import type { ExportJob, ExportResult } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,
   eventually,
-  FAST_POLLING,
   list,
   readText,
-  startImportStack,
+  useImportStack,
+  exportProject,
   testConfig,
-  type ImportStack,
+  statusFault,
+  outcomeFault,
 } from './helpers.js';
 
-let s: ImportStack;
-let outbound: ContainerClient;
-const outboundName = `e2eout${Date.now().toString(36)}`;
+/** The export instances whose input matches. */
+async function exports(
+  matches: (input: Record<string, unknown>) => boolean,
+): Promise<{ instanceId: string; runtimeStatus: string }[]> {
+  const statuses = await s.stack.host!.durable.queryStatuses({});
+  return statuses.filter(
+    (st) => st.name === 'exportPackage' && matches((st.input ?? {}) as Record<string, unknown>),
+  );
+}
+const nightly = (input: Record<string, unknown>): boolean => input.project === 'CustomersNightly';
 
 async function waitForExport(id: string, timeoutMs = 45_000): Promise<ExportJob> {
   return eventually(async () => {
@@ -27,39 +34,15 @@ async function waitForExport(id: string, timeoutMs = 45_000): Promise<ExportJob>
   }, timeoutMs);
 }
 
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    dmfConfig: testConfig((c) => {
-      (c.dataProjects as unknown[]).push(
-        {
-          name: 'CustomersOut',
-          definitionGroupId: 'CustomerExport',
-          environment: 'local',
-          direction: 'export',
-          legalEntity: 'USMF',
-          unpack: true,
-          polling: FAST_POLLING,
-        },
-        {
-          name: 'CustomersNightly',
-          definitionGroupId: 'CustomerExport',
-          environment: 'local',
-          direction: 'export',
-          legalEntity: 'USMF',
-          schedule: '* * * * * *',
-          polling: FAST_POLLING,
-        },
-      );
-    }),
-    appSettings: { DMF_OUTBOUND_CONTAINER: outboundName },
-  });
-  outbound = BlobServiceClient.fromConnectionString(s.stack.storageConnectionString).getContainerClient(
-    outboundName,
-  );
+const s = useImportStack({
+  dmfConfig: testConfig((c) => {
+    (c.dataProjects as unknown[]).push(
+      exportProject({ unpack: true }),
+      exportProject({ name: 'CustomersNightly', schedule: '* * * * * *' }),
+    );
+  }),
 });
-afterAll(async () => {
-  await s?.stop();
-});
+const outbound = (): ContainerClient => s.containers.outbound;
 
 describe('package export', () => {
   it('round trip: imported rows come back in the exported package, stored zipped and unpacked', async () => {
@@ -85,14 +68,14 @@ describe('package export', () => {
     const folder = `local/CustomersOut/${day.getUTCFullYear()}/${String(day.getUTCMonth() + 1).padStart(2, '0')}/${String(day.getUTCDate()).padStart(2, '0')}`;
     expect(result.package?.path).toBe(`${folder}/CustomersOut-${accepted.id}.zip`);
     expect(result.package?.bytes).toBeGreaterThan(0);
-    const names = await list(outbound, folder);
+    const names = await list(outbound(), folder);
     expect(names).toContain(result.package!.path);
     const csvPath = result.unpacked.map((b) => b.path).find((p) => p.toLowerCase().endsWith('.csv'));
     expect(csvPath).toBeDefined();
     expect(result.unpacked.map((b) => b.path)).toEqual(
       expect.arrayContaining([`${folder}/CustomersOut-${accepted.id}/Manifest.xml`]),
     );
-    const csv = await readText(outbound, csvPath!);
+    const csv = await readText(outbound(), csvPath!);
     for (let i = 0; i < 4; i++) expect(csv).toContain(`RT-${i}`);
     // the result JSON and the event
     const [, ...resultPath] = result.resultBlob!.split('/');
@@ -128,14 +111,9 @@ describe('package export', () => {
       },
       messageId: 'export-command-1',
     });
-    const started = await eventually(async () => {
-      const statuses = await s.stack.host!.durable.queryStatuses({});
-      return statuses.find(
-        (st) =>
-          st.name === 'exportPackage' &&
-          (st.input as { correlationId?: string } | null)?.correlationId === 'corr-exp-7',
-      );
-    });
+    const started = await eventually(
+      async () => (await exports((input) => input.correlationId === 'corr-exp-7'))[0],
+    );
     const job = await waitForExport(started.instanceId);
     expect(job.status).toBe('Succeeded');
     expect(job.result).toMatchObject({
@@ -157,12 +135,7 @@ describe('package export', () => {
   });
 
   it('a failed export reports Failed with an event', async () => {
-    await s.stack.emulator.control.setFault({
-      route: 'ExportToPackage',
-      kind: 'outcome',
-      outcome: 'Failed',
-      times: 1,
-    });
+    await s.stack.emulator.control.setFault(outcomeFault('ExportToPackage', 'Failed', 1));
     const response = await s.api('/api/exports?environment=local&project=CustomersOut', { method: 'POST' });
     const { id } = (await response.json()) as { id: string };
     const job = await waitForExport(id);
@@ -174,18 +147,8 @@ describe('package export', () => {
   });
 
   it('a start that fails while F&O cannot be asked about it either ends Failed with both reasons', async () => {
-    await s.stack.emulator.control.setFault({
-      route: 'ExportToPackage',
-      kind: 'status',
-      status: 400,
-      times: 100,
-    });
-    await s.stack.emulator.control.setFault({
-      route: 'GetExecutionSummaryStatus',
-      kind: 'status',
-      status: 403,
-      times: 100,
-    });
+    await s.stack.emulator.control.setFault(statusFault('ExportToPackage', 400, 100));
+    await s.stack.emulator.control.setFault(statusFault('GetExecutionSummaryStatus', 403, 100));
     try {
       const response = await s.api('/api/exports?environment=local&project=CustomersOut', { method: 'POST' });
       const { id } = (await response.json()) as { id: string };
@@ -202,14 +165,7 @@ describe('package export', () => {
   it('the schedule timer starts a due export once per occurrence', async () => {
     const run = await s.api('/admin/functions/exportScheduleTimer', { method: 'POST', body: '{}' });
     expect(run.status).toBeLessThan(300);
-    const job = await eventually(async () => {
-      const statuses = await s.stack.host!.durable.queryStatuses({});
-      return statuses.find(
-        (st) =>
-          st.name === 'exportPackage' &&
-          (st.input as { project?: string } | null)?.project === 'CustomersNightly',
-      );
-    });
+    const job = await eventually(async () => (await exports(nightly))[0]);
     const done = await waitForExport(job.instanceId);
     expect(done.status).toBe('Succeeded');
     expect(done.result?.trigger).toBe('schedule');
@@ -220,12 +176,7 @@ describe('package export', () => {
     await s.stack.emulator.control.setOptions({ executionDurationMs: 3_000 });
     try {
       const running = async (): Promise<number> =>
-        (await s.stack.host!.durable.queryStatuses({})).filter(
-          (st) =>
-            st.name === 'exportPackage' &&
-            st.runtimeStatus === 'Running' &&
-            (st.input as { project?: string } | null)?.project === 'CustomersNightly',
-        ).length;
+        (await exports(nightly)).filter((st) => st.runtimeStatus === 'Running').length;
       // the schedule fires every second; run the timer at several occurrences while an export runs
       let most = 0;
       let seenRunning = false;

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
+import { afterAll, beforeAll, inject } from 'vitest';
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 import { createVirtualClock } from '@dmf-functions/devhost';
 import {
@@ -12,7 +13,7 @@ import {
   type LocalStack,
   type StartLocalStackOptions,
 } from '@dmf-functions/devhost/stack';
-import { buildPackage } from '@dmf-functions/emulator';
+import { buildPackage, type FaultSpec } from '@dmf-functions/emulator';
 import type { Job } from '../../src/shared/jobs/index.js';
 
 /** One running stack with the app's containers and helpers. */
@@ -24,8 +25,16 @@ export interface ImportStack {
     results: ContainerClient;
     templates: ContainerClient;
     recurringInbound: ContainerClient;
+    outbound: ContainerClient;
+    /** A container of the caller's, listed in DMF_SOURCE_CONTAINERS beside the inbound one. */
+    staged: ContainerClient;
   };
-  names: { inbound: string; archive: string; results: string; templates: string; recurringInbound: string };
+  names: Record<
+    'inbound' | 'archive' | 'results' | 'templates' | 'recurringInbound' | 'outbound' | 'staged',
+    string
+  >;
+  /** The job index's tables of this stack. */
+  tables: { jobs: string; jobIds: string };
   /** The stack's data dir (durable state under `devhost/`). */
   dataDir: string;
   /** Every log line the host printed (for the secret scan). */
@@ -60,6 +69,61 @@ export function testConfig(mutate?: (config: Record<string, unknown>) => void): 
   return result;
 }
 
+/** An export data project of the sample environment: `CustomersOut` (definition group CustomerExport). */
+export function exportProject(over: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    name: 'CustomersOut',
+    definitionGroupId: 'CustomerExport',
+    environment: 'local',
+    direction: 'export',
+    legalEntity: 'USMF',
+    polling: FAST_POLLING,
+    ...over,
+  };
+}
+
+/** The sample configuration with one recurring activity of the sample environment. */
+export function recurringConfig(activity: Record<string, unknown>): Record<string, unknown> {
+  return testConfig((c) => {
+    c.recurringActivities = [{ environment: 'local', ...activity }];
+  });
+}
+
+/** A recurring export activity drained every second (up to 500 messages a run). */
+export const EVERY_SECOND_DRAIN = { direction: 'export', schedule: '* * * * * *', maxMessagesPerRun: 500 };
+
+/** Stack options for a host in a child process on the real clock (it can be killed and restarted). */
+export const CHILD_PROCESS_HOST: Partial<StartLocalStackOptions> = {
+  hostMode: 'child-process',
+  clock: undefined,
+  logger: undefined,
+  blobPollIntervalMs: undefined,
+};
+
+/**
+ * The test file's stack: started (on the run's Azurite) before its tests, stopped after them.
+ * `options` may be a function, called when the stack starts. The handle stands for the running
+ * stack, so tests write `s.api(…)` as with a stack of their own.
+ */
+export function useImportStack(
+  options: Partial<StartLocalStackOptions> | (() => Partial<StartLocalStackOptions>) = {},
+): ImportStack {
+  let running: ImportStack | undefined;
+  beforeAll(async () => {
+    const given = typeof options === 'function' ? options() : options;
+    running = await startImportStack(inject('azuriteConnectionString'), given);
+  }, 120_000);
+  afterAll(async () => {
+    await running?.stop();
+  });
+  return new Proxy({} as ImportStack, {
+    get(_target, key) {
+      if (!running) throw new Error("the stack runs only while the file's tests do");
+      return Reflect.get(running, key) as unknown;
+    },
+  });
+}
+
 /** Starts Azurite-backed stack (the run's Azurite) with private container names. */
 export async function startImportStack(
   azuriteConnectionString: string,
@@ -73,7 +137,11 @@ export async function startImportStack(
     templates: `e2e${suffix}-templates`,
     // Blob triggers scan their container: each stack watches its own, so parallel files never meet.
     recurringInbound: `e2e${suffix}-recurring`,
+    outbound: `e2e${suffix}-outbound`,
+    staged: `e2e${suffix}-staged`,
   };
+  // the job index's tables too: each stack lists its own jobs only
+  const tables = { jobs: `e2e${suffix}jobs`, jobIds: `e2e${suffix}jobids` };
   const dataDir = mkdtempSync(join(tmpdir(), 'dmf-e2e-'));
   const logs: string[] = [];
   // the app's shared F&O clients log to the console: capture that too for the secret scan
@@ -92,6 +160,7 @@ export async function startImportStack(
     clock: createVirtualClock({ autoAdvance: true }),
     blobPollIntervalMs: 100,
     logger: (level, category, fn, message) => logs.push(`${level} ${category} ${fn} ${message}`),
+    onHostOutput: (line) => logs.push(`host ${line}`),
     ...options,
     emulator: {
       executionDurationMs: 300,
@@ -107,6 +176,10 @@ export async function startImportStack(
       DMF_RESULTS_CONTAINER: names.results,
       DMF_TEMPLATES_CONTAINER: names.templates,
       DMF_RECURRING_INBOUND_CONTAINER: names.recurringInbound,
+      DMF_OUTBOUND_CONTAINER: names.outbound,
+      DMF_JOBS_TABLE: tables.jobs,
+      DMF_JOB_IDS_TABLE: tables.jobIds,
+      DMF_SOURCE_CONTAINERS: `${names.inbound},${names.staged}`,
       ...options.appSettings,
     },
   });
@@ -117,6 +190,8 @@ export async function startImportStack(
     results: service.getContainerClient(names.results),
     templates: service.getContainerClient(names.templates),
     recurringInbound: service.getContainerClient(names.recurringInbound),
+    outbound: service.getContainerClient(names.outbound),
+    staged: service.getContainerClient(names.staged),
   };
   for (const c of Object.values(containers)) await c.createIfNotExists();
   const sb = new ServiceBusClient(stack.serviceBusConnectionString);
@@ -140,6 +215,7 @@ export async function startImportStack(
     stack,
     containers,
     names,
+    tables,
     dataDir,
     logs,
     api,
@@ -178,6 +254,21 @@ export function customersPackage(
     definitionGroupName: 'CustomerImport',
     entities: [{ entityName: 'Customers V3', columns: ['CUSTOMERACCOUNT', 'NAME', 'CUSTOMERGROUPID'], rows }],
   });
+}
+
+/** An emulator fault: `route` answers HTTP `status` to the next `times` calls. */
+export function statusFault(route: string, status: number, times: number): FaultSpec {
+  return { route, kind: 'status', status, times };
+}
+
+/** An emulator fault: `route` answers `ms` late to the next `times` calls. */
+export function latencyFault(route: string, ms: number, times?: number): FaultSpec {
+  return { route, kind: 'latency', ms, ...(times !== undefined ? { times } : {}) };
+}
+
+/** An emulator fault: the next `times` executions `route` starts end with `outcome`. */
+export function outcomeFault(route: string, outcome: string, times: number): FaultSpec {
+  return { route, kind: 'outcome', outcome, times } as FaultSpec;
 }
 
 /** Polls `check` until it returns a value (bounded). */

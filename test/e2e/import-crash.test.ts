@@ -1,24 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Job } from '../../src/shared/jobs/index.js';
-import { customersPackage, eventually, startImportStack, type ImportStack } from './helpers.js';
+import { CHILD_PROCESS_HOST, customersPackage, eventually, useImportStack, latencyFault } from './helpers.js';
 
 // The host runs in a child process here (real clock): SIGKILL, restart on the same data dir.
-let s: ImportStack;
-
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    hostMode: 'child-process',
-    clock: undefined,
-    logger: undefined,
-    blobPollIntervalMs: undefined,
-    onHostOutput: (line) => s?.logs.push(`host ${line}`),
-    emulator: { executionDurationMs: 2_500 },
-  });
-}, 120_000);
-afterAll(async () => {
-  await s?.stop();
+const s = useImportStack({
+  ...CHILD_PROCESS_HOST,
+  emulator: { executionDurationMs: 2_500 },
 });
 
 async function jobWhere(predicate: (job: Job) => boolean, timeoutMs = 30_000): Promise<Job> {
@@ -58,12 +47,7 @@ describe('import pipeline survives a killed host', () => {
 
   it('SIGKILL during upload/start: after restart exactly one F&O execution', async () => {
     // ImportFromPackage answers slowly, so the kill lands while the start is in flight
-    await s.stack.emulator.control.setFault({
-      route: 'ImportFromPackage',
-      kind: 'latency',
-      ms: 1_500,
-      times: 1,
-    });
+    await s.stack.emulator.control.setFault(latencyFault('ImportFromPackage', 1_500, 1));
     const zip = await customersPackage({ prefix: 'KILLUP' });
     await s.containers.inbound.getBlockBlobClient('local/Customers/kill-upload.zip').upload(zip, zip.length);
     const uploading = await jobWhere((j) => j.file === 'kill-upload.zip' && j.stage === 'Uploading');

@@ -1,27 +1,13 @@
 import yazl from 'yazl';
-import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { sendServiceBusMessages } from '@dmf-functions/devhost/servicebus';
 import type { Job } from '../../src/shared/jobs/index.js';
-import {
-  customersPackage,
-  eventually,
-  list,
-  readText,
-  startImportStack,
-  type ImportStack,
-} from './helpers.js';
+import { customersPackage, eventually, list, readText, useImportStack, outcomeFault } from './helpers.js';
 
-let s: ImportStack;
-
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'));
-});
+const s = useImportStack();
 afterEach(async () => {
   await s.stack.emulator.control.clearFaults();
   await s.stack.emulator.control.setOptions({ executionDurationMs: 300 });
-});
-afterAll(async () => {
-  await s?.stop();
 });
 
 async function drop(path: string, content: Buffer | string): Promise<void> {
@@ -69,12 +55,7 @@ describe('import pipeline, F&O outcomes', () => {
   it.each(['Failed', 'Canceled'] as const)(
     '%s in F&O: job status follows, errors fetched, source archived under failed/',
     async (outcome) => {
-      await s.stack.emulator.control.setFault({
-        route: 'ImportFromPackage',
-        kind: 'outcome',
-        outcome,
-        times: 1,
-      });
+      await s.stack.emulator.control.setFault(outcomeFault('ImportFromPackage', outcome, 1));
       const name = `outcome-${outcome}.zip`;
       await drop(`local/Customers/${name}`, await customersPackage({ prefix: outcome }));
       const job = await jobFor(name);

@@ -1,19 +1,10 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { ImportResult, Job } from '../../src/shared/jobs/index.js';
-import {
-  customersPackage,
-  eventually,
-  list,
-  readText,
-  startImportStack,
-  type ImportStack,
-} from './helpers.js';
+import { customersPackage, eventually, list, readText, useImportStack } from './helpers.js';
 
 import { sendServiceBusMessages } from '@dmf-functions/devhost/servicebus';
 import { buildPackage } from '@dmf-functions/emulator';
-
-let s: ImportStack;
 
 async function findJob(file: (name: string) => boolean): Promise<Job> {
   return eventually(async () => {
@@ -23,12 +14,7 @@ async function findJob(file: (name: string) => boolean): Promise<Job> {
   });
 }
 
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'));
-});
-afterAll(async () => {
-  await s?.stop();
-});
+const s = useImportStack();
 
 describe('import pipeline, happy paths', () => {
   it('imports a package dropped in the inbound container: result JSON, archive, event', async () => {
@@ -113,14 +99,15 @@ describe('import pipeline, happy paths', () => {
 
   it('imports a blob named by a Service Bus import command (JSON blob reference)', async () => {
     const zip = await customersPackage({ prefix: 'SB' });
-    await s.containers.templates.getBlockBlobClient('staged/from-command.zip').upload(zip, zip.length);
+    // a container of the caller's, listed in DMF_SOURCE_CONTAINERS (see helpers.ts)
+    await s.containers.staged.getBlockBlobClient('staged/from-command.zip').upload(zip, zip.length);
     await sendServiceBusMessages(s.stack.serviceBusConnectionString, 'dmf-commands', {
       body: {
         type: 'import',
         environment: 'local',
         definitionGroupId: 'Customers',
         legalEntityId: 'USMF',
-        blobPath: `${s.names.templates}/staged/from-command.zip`,
+        blobPath: `${s.names.staged}/staged/from-command.zip`,
         correlationId: 'corr-42',
       },
     });

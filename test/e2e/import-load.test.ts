@@ -1,16 +1,9 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Job } from '../../src/shared/jobs/index.js';
-import { customersPackage, eventually, startImportStack, type ImportStack } from './helpers.js';
+import { customersPackage, eventually, useImportStack, statusFault } from './helpers.js';
 
-let s: ImportStack;
-
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    emulator: { executionDurationMs: 150, notRunMs: 20, notFoundWindowMs: 20 },
-  });
-});
-afterAll(async () => {
-  await s?.stop();
+const s = useImportStack({
+  emulator: { executionDurationMs: 150, notRunMs: 20, notFoundWindowMs: 20 },
 });
 
 async function jobsByFile(prefix: string): Promise<Map<string, Job>> {
@@ -52,7 +45,7 @@ describe('import pipeline under load and faults', () => {
     const control = s.stack.emulator.control;
     await control.setOptions({ executionDurationMs: 2_000 });
     await control.setFault({ route: 'token', kind: 'tokenExpiry', seconds: 1 });
-    await control.setFault({ route: 'ImportFromPackage', kind: 'status', status: 503, times: 1 });
+    await control.setFault(statusFault('ImportFromPackage', 503, 1));
     await control.setFault({
       route: 'GetExecutionSummaryStatus',
       kind: 'status',
@@ -60,13 +53,13 @@ describe('import pipeline under load and faults', () => {
       retryAfterSeconds: 0,
       times: 8,
     });
-    await control.setFault({ route: 'GetAzureWriteUrl', kind: 'status', status: 503, times: 2 });
+    await control.setFault(statusFault('GetAzureWriteUrl', 503, 2));
     const zip = await customersPackage({ prefix: 'STORM' });
     await s.containers.inbound.getBlockBlobClient('local/Customers/storm.zip').upload(zip, zip.length);
     await s.stack.host!.blobTriggers.scanNow();
     const found = await eventually(async () => (await jobsByFile('storm.zip')).get('storm.zip'));
     // more trouble while it polls
-    await control.setFault({ route: 'GetExecutionSummaryStatus', kind: 'status', status: 503, times: 6 });
+    await control.setFault(statusFault('GetExecutionSummaryStatus', 503, 6));
     const job = await s.waitForJob(found.id, 90_000);
     await control.clearFaults();
     expect(job.status).toBe('Succeeded');

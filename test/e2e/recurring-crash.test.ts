@@ -1,40 +1,25 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BlobServiceClient } from '@azure/storage-blob';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_EXPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
-import { STORE_CONCURRENCY } from '../../src/activities/recurringFo.js';
-import { eventually, list, startImportStack, testConfig, type ImportStack } from './helpers.js';
+import { STORE_CONCURRENCY } from '../../src/activities/recurring/drain.js';
+import {
+  CHILD_PROCESS_HOST,
+  eventually,
+  EVERY_SECOND_DRAIN,
+  list,
+  recurringConfig,
+  useImportStack,
+  latencyFault,
+} from './helpers.js';
 
 // The host runs in a child process (real clock): SIGKILL mid-drain, restart on the same data dir.
 const activityId = DEFAULT_EXPORT_ACTIVITY_ID;
-const outboundName = `e2erexk${Date.now().toString(36)}`;
-let s: ImportStack;
-
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    hostMode: 'child-process',
-    clock: undefined,
-    logger: undefined,
-    blobPollIntervalMs: undefined,
-    onHostOutput: (line) => s?.logs.push(`host ${line}`),
-    dmfConfig: testConfig((c) => {
-      c.recurringActivities = [
-        {
-          id: activityId,
-          environment: 'local',
-          direction: 'export',
-          schedule: '* * * * * *',
-          maxMessagesPerRun: 500,
-        },
-      ];
-    }),
-    emulator: { visibilityTimeoutMs: 1_500 },
-    appSettings: { DMF_OUTBOUND_CONTAINER: outboundName },
-  });
-}, 120_000);
-afterAll(async () => {
-  await s?.stop();
+const s = useImportStack({
+  ...CHILD_PROCESS_HOST,
+  dmfConfig: recurringConfig({ id: activityId, ...EVERY_SECOND_DRAIN }),
+  emulator: { visibilityTimeoutMs: 1_500 },
 });
 
 async function crashAndRestart(): Promise<void> {
@@ -69,7 +54,7 @@ describe('recurring export drain survives a killed host', () => {
       ids.push(messageId.toLowerCase());
     }
     // slow downloads widen the window in which the kill lands mid-message
-    await s.stack.emulator.control.setFault({ route: 'download', kind: 'latency', ms: 150 });
+    await s.stack.emulator.control.setFault(latencyFault('download', 150));
     await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
     await eventually(async () => ((await acked(ids)) >= 5 ? true : undefined), 60_000);
     expect(await acked(ids)).toBeLessThan(ids.length); // the kill lands mid-drain
@@ -83,10 +68,7 @@ describe('recurring export drain survives a killed host', () => {
       await new Promise((r) => setTimeout(r, 500));
       return undefined;
     }, 90_000);
-    const outbound = BlobServiceClient.fromConnectionString(
-      s.stack.storageConnectionString,
-    ).getContainerClient(outboundName);
-    const blobs = await list(outbound, `local/recurring/${activityId}/`);
+    const blobs = await list(s.containers.outbound, `local/recurring/${activityId}/`);
     expect(blobs.sort()).toEqual(ids.map((id) => `local/recurring/${activityId}/${id}`).sort());
     const downloads = (await s.stack.emulator.control.calls()).filter(
       (c) => c.route === 'download' && c.status === 200 && ids.includes((c.messageId ?? '').toLowerCase()),

@@ -1,16 +1,21 @@
-import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_EXPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
-import type { DrainSummary } from '../../src/orchestrators/recurringInput.js';
-import type { RecurringJob } from '../../src/functions/recurringJobs.js';
-import { eventually, list, readText, startImportStack, testConfig, type ImportStack } from './helpers.js';
+import type { DrainSummary, RecurringJob } from '../../src/shared/jobs/index.js';
+import {
+  eventually,
+  EVERY_SECOND_DRAIN,
+  list,
+  readText,
+  recurringConfig,
+  useImportStack,
+  statusFault,
+  latencyFault,
+} from './helpers.js';
 
 const activityId = DEFAULT_EXPORT_ACTIVITY_ID;
 const instanceId = `recurring-export-local-${activityId}`;
 const prefix = `local/recurring/${activityId}/`;
-let s: ImportStack;
-let outbound: ContainerClient;
-const outboundName = `e2erex${Date.now().toString(36)}`;
+const s = useImportStack({ dmfConfig: recurringConfig({ id: activityId, ...EVERY_SECOND_DRAIN }) });
 
 /** Runs the drain timer until a new drain run has completed; returns its summary. */
 async function drain(): Promise<DrainSummary> {
@@ -61,29 +66,6 @@ async function ackedIds(): Promise<Set<string>> {
   );
 }
 
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    dmfConfig: testConfig((c) => {
-      c.recurringActivities = [
-        {
-          id: activityId,
-          environment: 'local',
-          direction: 'export',
-          schedule: '* * * * * *',
-          maxMessagesPerRun: 500,
-        },
-      ];
-    }),
-    appSettings: { DMF_OUTBOUND_CONTAINER: outboundName },
-  });
-  outbound = BlobServiceClient.fromConnectionString(s.stack.storageConnectionString).getContainerClient(
-    outboundName,
-  );
-});
-afterAll(async () => {
-  await s?.stop();
-});
-
 describe('recurring export drain', () => {
   it('drains 50 messages: 50 blobs keyed by CorrelationId, 50 acks, 50 events, no duplicates', async () => {
     const ids = await seed(50, 'D50');
@@ -112,9 +94,9 @@ describe('recurring export drain', () => {
       kind: 'recurringExport',
       status: 'Succeeded',
     });
-    const blobs = await list(outbound, prefix);
+    const blobs = await list(s.containers.outbound, prefix);
     expect(blobs.sort()).toEqual(ids.map((id) => `${prefix}${id}`).sort());
-    expect(await readText(outbound, `${prefix}${ids[7]!}`)).toContain('D50-7,Customer 7');
+    expect(await readText(s.containers.outbound, `${prefix}${ids[7]!}`)).toContain('D50-7,Customer 7');
     const acked = await ackedIds();
     for (const id of ids) expect(acked.has(id)).toBe(true);
     const events = await eventually(() => {
@@ -129,7 +111,7 @@ describe('recurring export drain', () => {
   it('failed acks: the messages reappear, are found stored and only acked — no duplicate, none lost', async () => {
     await s.stack.emulator.control.setOptions({ visibilityTimeoutMs: 300 });
     // every ack of the first batch (10 messages × 4 rounds, one HTTP attempt each) fails
-    await s.stack.emulator.control.setFault({ route: 'ack', kind: 'status', status: 500, times: 40 });
+    await s.stack.emulator.control.setFault(statusFault('ack', 500, 40));
     const ids = await seed(20, 'ACK');
     const first = await drain();
     expect(first.ackFailures).toBeGreaterThan(0);
@@ -142,7 +124,7 @@ describe('recurring export drain', () => {
       return undefined;
     }, 60_000);
     expect(ids.every((id) => acked.has(id))).toBe(true);
-    const blobs = (await list(outbound, prefix)).filter((b) => ids.some((id) => b.endsWith(id)));
+    const blobs = (await list(s.containers.outbound, prefix)).filter((b) => ids.some((id) => b.endsWith(id)));
     expect(blobs).toHaveLength(20);
     const calls = await s.stack.emulator.control.calls();
     const downloads = calls.filter(
@@ -158,7 +140,8 @@ describe('recurring export drain', () => {
       const ids = await seed(3, 'HTTP');
       const summary = await drain();
       expect(summary).toMatchObject({ processed: 3, stored: 3, failed: 0 });
-      for (const id of ids) expect(await readText(outbound, `${prefix}${id}`)).toContain('HTTP-');
+      for (const id of ids)
+        expect(await readText(s.containers.outbound, `${prefix}${id}`)).toContain('HTTP-');
     } finally {
       await s.stack.emulator.control.setOptions({ downloadLocation: 'https' });
     }
@@ -174,7 +157,7 @@ describe('recurring export drain', () => {
     const previous = await runOf();
     await seed(30, 'SINGLE');
     // slow downloads keep the drain running across several schedule occurrences
-    await s.stack.emulator.control.setFault({ route: 'download', kind: 'latency', ms: 100 });
+    await s.stack.emulator.control.setFault(latencyFault('download', 100));
     try {
       const skips = (): number =>
         s.logs.filter((l) => l.includes('is still running: not started again')).length;

@@ -1,19 +1,16 @@
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_IMPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
-import type { RecurringImportResult } from '../../src/orchestrators/recurringInput.js';
-import type { RecurringJob } from '../../src/functions/recurringJobs.js';
+import type { RecurringImportResult, RecurringJob } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,
   eventually,
   FAST_POLLING,
   readText,
-  startImportStack,
-  testConfig,
-  type ImportStack,
+  useImportStack,
+  recurringConfig,
 } from './helpers.js';
 
 const activityId = DEFAULT_IMPORT_ACTIVITY_ID;
-let s: ImportStack;
 
 async function enqueue(path: string, body: Buffer | string): Promise<RecurringImportResult> {
   const response = await s.api(`/api/recurring/imports?path=${encodeURIComponent(path)}`, {
@@ -29,25 +26,15 @@ async function enqueue(path: string, body: Buffer | string): Promise<RecurringIm
   }, 60_000);
 }
 
-beforeAll(async () => {
-  s = await startImportStack(inject('azuriteConnectionString'), {
-    dmfConfig: testConfig((c) => {
-      c.recurringActivities = [
-        {
-          id: activityId,
-          environment: 'local',
-          direction: 'import',
-          company: 'USMF',
-          polling: FAST_POLLING,
-          maxEnqueueBytes: 20_000,
-        },
-      ];
-    }),
-    emulator: { recurringPickupDelayMs: 50 },
-  });
-});
-afterAll(async () => {
-  await s?.stop();
+const s = useImportStack({
+  dmfConfig: recurringConfig({
+    id: activityId,
+    direction: 'import',
+    company: 'USMF',
+    polling: FAST_POLLING,
+    maxEnqueueBytes: 20_000,
+  }),
+  emulator: { recurringPickupDelayMs: 50 },
 });
 
 describe('recurring import (enqueue)', () => {
@@ -134,7 +121,8 @@ describe('recurring import (enqueue)', () => {
   it('ProcessedWithErrors: execution id, execution errors and the staging error file are fetched', async () => {
     const csv = 'CUSTOMERACCOUNT,NAME,CUSTOMERGROUPID\r\nPWE-1,Good,10\r\nPWE-2,Broken #BAD#,10\r\n';
     const result = await enqueue(`local/${activityId}/Customers V3/pwe.csv`, csv);
-    expect(result.status).toBe('Failed');
+    // the good row was imported: the execution PartiallySucceeded, and so does the job
+    expect(result.status).toBe('PartiallySucceeded');
     expect(result.messageStatus).toBe('ProcessedWithErrors');
     expect(result.entity).toBe('Customers V3');
     expect(result.executionId).toBeTruthy();
@@ -148,9 +136,13 @@ describe('recurring import (enqueue)', () => {
     const staging = result.errorFiles.find((f) => f.kind === 'staging')!;
     expect(await readText(s.containers.results, staging.path)).toContain('PWE-2');
     const event = await eventually(() => s.events().find((e) => e.messageId === result.id));
-    expect((event.body as { type: string }).type).toBe('com.dmf-functions.recurring.import.failed');
+    expect((event.body as { type: string }).type).toBe('com.dmf-functions.recurring.import.completed');
     const job = (await (await s.api(`/api/jobs/${result.id}`)).json()) as RecurringJob;
-    expect(job).toMatchObject({ kind: 'recurringImport', status: 'Failed', executionId: result.executionId });
+    expect(job).toMatchObject({
+      kind: 'recurringImport',
+      status: 'PartiallySucceeded',
+      executionId: result.executionId,
+    });
     expect(job.errors.map((e) => e.code)).toContain('MESSAGE_PROCESSEDWITHERRORS');
   });
 

@@ -7,33 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { APP_SETTINGS, DEFAULT_NAMES, SETTING_NAMES } from '../../src/shared/config/index.js';
 import { BicepSyntaxError, isExpr, parseBicep, valueAt, type BicepDeclaration } from './bicep.js';
-import {
-  blobTriggerHookPairs,
-  checkBindings,
-  checkDurableBackend,
-  checkDurableTuningDocumented,
-  checkHardening,
-  checkLifecycle,
-  checkPurgeSetting,
-  checkServiceBusTriggerRoles,
-  checkHostJson,
-  checkNames,
-  checkParamDescriptions,
-  checkReferencedSettingKeys,
-  checkRequiredSettings,
-  checkRoles,
-  checkSameIdentity,
-  declaredNames,
-  findAppSettings,
-  identityConnections,
-  lifecycleRules,
-  roleAssignments,
-  usedNames,
-  type AppSettingsFound,
-  type BicepFiles,
-  type CheckBindingsOptions,
-  type RegisteredFunctionInfo,
-} from './checks.js';
+import * as checks from './checks.js';
 import { hostJsonFor, type DurableBackend } from '../../scripts/durable-backend.js';
 
 const infraDir = join(import.meta.dirname, '..', '..', 'infra');
@@ -45,7 +19,7 @@ const sources = new Map<string, string>([
 ]);
 
 /** The real infra with `from` replaced by `to` in `file` (which must contain `from`). */
-function infra(edit?: { file: string; from: string | RegExp; to: string }): BicepFiles {
+function infra(edit?: { file: string; from: string | RegExp; to: string }): checks.BicepFiles {
   const out = new Map<string, BicepDeclaration[]>();
   for (const [file, text] of sources) {
     let t = text;
@@ -61,20 +35,20 @@ function infra(edit?: { file: string; from: string | RegExp; to: string }): Bice
   return out;
 }
 
-function settingsOf(files: BicepFiles): AppSettingsFound {
-  const r = findAppSettings(files);
+function settingsOf(files: checks.BicepFiles): checks.AppSettingsFound {
+  const r = checks.findAppSettings(files);
   expect(r.problems).toEqual([]);
-  return r.found as AppSettingsFound;
+  return r.found as checks.AppSettingsFound;
 }
 
-function roleProblems(files: BicepFiles): string[] {
+function roleProblems(files: checks.BicepFiles): string[] {
   const found = settingsOf(files);
-  const identity = checkSameIdentity(files, found);
+  const identity = checks.checkSameIdentity(files, found);
   return [
     ...identity.problems,
-    ...checkRoles(
-      identityConnections(found.settings, found.computed).connections,
-      roleAssignments(files),
+    ...checks.checkRoles(
+      checks.identityConnections(found.settings, found.computed).connections,
+      checks.roleAssignments(files),
       identity.appPrincipal,
     ),
   ];
@@ -182,12 +156,14 @@ describe('each cross-check fails when infra/ misses something', () => {
   it('the real infra passes every check (the baseline the cases below break)', () => {
     const files = infra();
     const found = settingsOf(files);
-    expect(checkRequiredSettings(APP_SETTINGS, new Set(found.settings.keys()), new Set())).toEqual([]);
+    expect(checks.checkRequiredSettings(APP_SETTINGS, new Set(found.settings.keys()), new Set())).toEqual([]);
     expect(roleProblems(files)).toEqual([]);
-    expect(checkHardening(files, found, '22')).toEqual([]);
-    expect(checkParamDescriptions(files)).toEqual([]);
-    const used = usedNames(DEFAULT_NAMES, SETTING_NAMES, found.settings);
-    expect(checkNames(used.names, declaredNames(files).declared)).toEqual([]);
+    expect(checks.checkHardening(files, found, '22')).toEqual([]);
+    expect(checks.checkParamDescriptions(files)).toEqual([]);
+    const used = checks.usedNames(DEFAULT_NAMES, SETTING_NAMES, found.settings);
+    expect(used.problems).toEqual([]);
+    expect(used.names.filter((n) => n.kind === 'table').map((n) => n.name)).toEqual(['dmfjobs', 'dmfjobids']);
+    expect(checks.checkNames(used.names, checks.declaredNames(files).declared)).toEqual([]);
   });
 
   it('a required setting missing from the Bicep and from user-settings.json', () => {
@@ -197,14 +173,18 @@ describe('each cross-check fails when infra/ misses something', () => {
       to: '',
     });
     const found = settingsOf(files);
-    expect(checkRequiredSettings(APP_SETTINGS, new Set(found.settings.keys()), new Set())).toEqual([
+    expect(checks.checkRequiredSettings(APP_SETTINGS, new Set(found.settings.keys()), new Set())).toEqual([
       expect.stringMatching(
         /required app setting ServiceBusConnection \| ServiceBusConnection__fullyQualifiedNamespace is neither set/,
       ),
     ]);
     // … and fine again when documented as user-provided.
     expect(
-      checkRequiredSettings(APP_SETTINGS, new Set(found.settings.keys()), new Set(['ServiceBusConnection'])),
+      checks.checkRequiredSettings(
+        APP_SETTINGS,
+        new Set(found.settings.keys()),
+        new Set(['ServiceBusConnection']),
+      ),
     ).toEqual([]);
   });
 
@@ -215,37 +195,43 @@ describe('each cross-check fails when infra/ misses something', () => {
       to: 'union(extraAppSettings, connectionSettings, retentionSettings, durableSettings, keyVaultReferenceSettings)',
     });
     const found = settingsOf(files);
-    expect(checkRequiredSettings(APP_SETTINGS, new Set(found.settings.keys()), new Set())).toEqual([
+    expect(checks.checkRequiredSettings(APP_SETTINGS, new Set(found.settings.keys()), new Set())).toEqual([
       expect.stringContaining('DMF_CONFIG | DMF_CONFIG_FILE'),
     ]);
   });
 
   it('a config key naming a setting without a documented way to supply it', () => {
     expect(
-      checkReferencedSettingKeys(['clientSecretSetting', 'newSetting'], { clientSecretSetting: 'Key Vault' }),
+      checks.checkReferencedSettingKeys(['clientSecretSetting', 'newSetting'], {
+        clientSecretSetting: 'Key Vault',
+      }),
     ).toEqual([expect.stringContaining('config key "newSetting" names an app setting')]);
-    expect(checkReferencedSettingKeys([], {})).toHaveLength(1);
+    expect(checks.checkReferencedSettingKeys([], {})).toHaveLength(1);
   });
 
-  it('a container, queue or topic the app uses that is not declared', () => {
+  it('a container, table, queue or topic the app uses that is not declared', () => {
     const noArchive = infra({ file: 'main.bicep', from: "\n  'dmf-archive'", to: '' });
     const found = settingsOf(noArchive);
-    const used = usedNames(DEFAULT_NAMES, SETTING_NAMES, found.settings).names;
-    expect(checkNames(used, declaredNames(noArchive).declared)).toEqual([
+    const used = checks.usedNames(DEFAULT_NAMES, SETTING_NAMES, found.settings).names;
+    expect(checks.checkNames(used, checks.declaredNames(noArchive).declared)).toEqual([
       'blob container "dmf-archive" (DMF_ARCHIVE_CONTAINER (default)) is not declared in the Bicep',
     ]);
+    const noJobIds = infra({ file: 'main.bicep', from: "\n  'dmfjobids'", to: '' });
+    expect(checks.checkNames(used, checks.declaredNames(noJobIds).declared)).toEqual([
+      'table "dmfjobids" (DMF_JOB_IDS_TABLE (default)) is not declared in the Bicep',
+    ]);
     const renamedQueue = infra({ file: 'main.bicep', from: "name: 'dmf-commands'", to: "name: 'commands'" });
-    expect(checkNames(used, declaredNames(renamedQueue).declared)).toEqual([
+    expect(checks.checkNames(used, checks.declaredNames(renamedQueue).declared)).toEqual([
       expect.stringContaining(
         'Service Bus queue "dmf-commands" (DMF_COMMANDS_QUEUE (default)) is not declared',
       ),
     ]);
     const noDeliveryCount = infra({ file: 'main.bicep', from: /\n {4}maxDeliveryCount: 5/, to: '' });
-    expect(checkNames(used, declaredNames(noDeliveryCount).declared)).toEqual([
+    expect(checks.checkNames(used, checks.declaredNames(noDeliveryCount).declared)).toEqual([
       expect.stringContaining('no literal maxDeliveryCount'),
     ]);
     const noSubscription = infra({ file: 'main.bicep', from: /\n {6}'all-events'/, to: '' });
-    expect(checkNames(used, declaredNames(noSubscription).declared)).toEqual([
+    expect(checks.checkNames(used, checks.declaredNames(noSubscription).declared)).toEqual([
       expect.stringContaining('has no subscription'),
     ]);
     const noTopics = infra({
@@ -253,20 +239,53 @@ describe('each cross-check fails when infra/ misses something', () => {
       from: "resource topicResources 'Microsoft.ServiceBus/namespaces/topics@",
       to: "resource topicResources 'Microsoft.ServiceBus/namespaces/notTopics@",
     });
-    expect(declaredNames(noTopics).problems).toEqual([
+    expect(checks.declaredNames(noTopics).problems).toEqual([
       'no Microsoft.ServiceBus/namespaces/topics resource is declared',
     ]);
   });
 
   it('a name overridden by an app setting is looked up under its new value', () => {
-    const used = usedNames(
+    const used = checks.usedNames(
       DEFAULT_NAMES,
       SETTING_NAMES,
       new Map([['DMF_INBOUND_CONTAINER', 'incoming']]),
     ).names;
     expect(used.find((u) => u.source === 'DMF_INBOUND_CONTAINER')?.name).toBe('incoming');
-    expect(usedNames({ somethingElse: 'x' }, {}, new Map()).problems).toEqual([
+    expect(checks.usedNames({ somethingElse: 'x' }, {}, new Map()).problems).toEqual([
       expect.stringContaining('DEFAULT_NAMES.somethingElse: unknown kind'),
+    ]);
+  });
+
+  it('the job index reaches its tables with the app identity, with either durable backend', () => {
+    const jobIndexProblems = (files: checks.BicepFiles): string[] => {
+      const found = settingsOf(files);
+      const identity = checks.checkSameIdentity(files, found);
+      return checks.checkJobIndexAccess(found, checks.roleAssignments(files), identity.appPrincipal);
+    };
+    expect(jobIndexProblems(infra())).toEqual([]);
+    // the role only while Durable Functions needs tables (the Azure Storage backend)
+    expect(
+      jobIndexProblems(
+        infra({
+          file: 'modules/roles.bicep',
+          from: "resource appTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {",
+          to: "resource appTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (durableBackend == 'azureStorage') {",
+        }),
+      ),
+    ).toEqual([
+      expect.stringContaining('the job index needs an unconditional "Storage Table Data Contributor"'),
+    ]);
+    expect(
+      jobIndexProblems(
+        infra({
+          file: 'modules/functionapp.bicep',
+          from: '  AzureWebJobsStorage__accountName: storageAccountName\n',
+          to: '  AzureWebJobsStorage__blobServiceUri: storageAccountName\n',
+        }),
+      ),
+    ).toEqual([
+      expect.stringContaining("with durableBackend 'azureStorage' neither AzureWebJobsStorage__accountName"),
+      expect.stringContaining("with durableBackend 'scheduler' neither AzureWebJobsStorage__accountName"),
     ]);
   });
 
@@ -381,7 +400,7 @@ describe('each cross-check fails when infra/ misses something', () => {
     const found = settingsOf(
       infra({ file: 'modules/functionapp.bicep', from: /\n {2}ServiceBusConnection__clientId: .*/, to: '' }),
     );
-    expect(identityConnections(found.settings).problems).toEqual([
+    expect(checks.identityConnections(found.settings).problems).toEqual([
       expect.stringContaining('ServiceBusConnection__clientId is not set'),
     ]);
     const noCredential = settingsOf(
@@ -391,7 +410,7 @@ describe('each cross-check fails when infra/ misses something', () => {
         to: "AzureWebJobsStorage__credential: 'connectionstring'",
       }),
     );
-    expect(identityConnections(noCredential.settings).problems).toEqual([
+    expect(checks.identityConnections(noCredential.settings).problems).toEqual([
       expect.stringContaining("AzureWebJobsStorage__credential must be 'managedidentity'"),
     ]);
   });
@@ -399,7 +418,7 @@ describe('each cross-check fails when infra/ misses something', () => {
   it('shared keys on, local auth on, another runtime, a forbidden setting, key-based deployment storage', () => {
     const check = (edit: Parameters<typeof infra>[0]): string[] => {
       const files = infra(edit);
-      return checkHardening(files, settingsOf(files), '22');
+      return checks.checkHardening(files, settingsOf(files), '22');
     };
     expect(
       check({
@@ -446,7 +465,7 @@ describe('each cross-check fails when infra/ misses something', () => {
 
   it('a parameter without a Required/Optional description, or one that contradicts its default', () => {
     expect(
-      checkParamDescriptions(
+      checks.checkParamDescriptions(
         infra({
           file: 'modules/identity.bicep',
           from: "@description('Required. Name of the identity.')\n",
@@ -457,7 +476,7 @@ describe('each cross-check fails when infra/ misses something', () => {
       "modules/identity.bicep: param name needs @description('Required. …') or @description('Optional. …')",
     ]);
     expect(
-      checkParamDescriptions(
+      checks.checkParamDescriptions(
         infra({
           file: 'modules/keyvault.bicep',
           from: "@description('Optional. Tags.')",
@@ -470,21 +489,21 @@ describe('each cross-check fails when infra/ misses something', () => {
   describe('bindings of registered functions', () => {
     const files = infra();
     const found = settingsOf(files);
-    const options: CheckBindingsOptions = {
+    const options: checks.CheckBindingsOptions = {
       settings: found.settings,
       catalog: APP_SETTINGS,
-      declared: declaredNames(files).declared,
-      connections: identityConnections(found.settings, found.computed).connections,
+      declared: checks.declaredNames(files).declared,
+      connections: checks.identityConnections(found.settings, found.computed).connections,
       eventGrid: { systemTopic: true, hookPairs: new Map([['onBlob', 'dmf-inbound']]) },
     };
-    const fn = (name: string, binding: Record<string, unknown>): RegisteredFunctionInfo => ({
+    const fn = (name: string, binding: Record<string, unknown>): checks.RegisteredFunctionInfo => ({
       name,
       bindings: { b1: binding },
     });
 
     it('accepts bindings to provisioned things', () => {
       expect(
-        checkBindings(
+        checks.checkBindings(
           [
             fn('onCommand', {
               type: 'serviceBusTrigger',
@@ -515,7 +534,7 @@ describe('each cross-check fails when infra/ misses something', () => {
 
     it('names each binding that needs something infra does not provide', () => {
       expect(
-        checkBindings(
+        checks.checkBindings(
           [
             fn('a', {
               type: 'serviceBusTrigger',
@@ -568,7 +587,7 @@ describe('each cross-check fails when infra/ misses something', () => {
 
     it("reads the hooks' blob trigger lists and notices when they disagree", () => {
       expect([
-        ...blobTriggerHookPairs({
+        ...checks.blobTriggerHookPairs({
           sh: ': "${DMF_BLOB_TRIGGERS-a=x b=y}"',
           ps1: "if ($env:DMF_BLOB_TRIGGERS) { $env:DMF_BLOB_TRIGGERS } else { 'b=y a=x' }",
         }).pairs,
@@ -577,7 +596,7 @@ describe('each cross-check fails when infra/ misses something', () => {
         ['b', 'y'],
       ]);
       expect(
-        blobTriggerHookPairs({
+        checks.blobTriggerHookPairs({
           sh: ': "${DMF_BLOB_TRIGGERS-a=x}"',
           ps1: "$env:DMF_BLOB_TRIGGERS } else { 'a=z' }",
         }).problems,
@@ -586,7 +605,7 @@ describe('each cross-check fails when infra/ misses something', () => {
   });
 
   describe('Service Bus trigger roles (scaling reads the queue length)', () => {
-    const trigger: RegisteredFunctionInfo = {
+    const trigger: checks.RegisteredFunctionInfo = {
       name: 'onCommand',
       bindings: {
         b1: {
@@ -597,14 +616,14 @@ describe('each cross-check fails when infra/ misses something', () => {
         },
       },
     };
-    const problemsOf = (files: BicepFiles): string[] => {
+    const problemsOf = (files: checks.BicepFiles): string[] => {
       const found = settingsOf(files);
-      return checkServiceBusTriggerRoles([trigger], {
+      return checks.checkServiceBusTriggerRoles([trigger], {
         files,
         settings: found.settings,
         catalog: APP_SETTINGS,
-        assignments: roleAssignments(files),
-        appPrincipal: checkSameIdentity(files, found).appPrincipal,
+        assignments: checks.roleAssignments(files),
+        appPrincipal: checks.checkSameIdentity(files, found).appPrincipal,
       });
     };
 
@@ -640,16 +659,17 @@ describe('each cross-check fails when infra/ misses something', () => {
     it('accepts Data Owner on the whole namespace', () => {
       const files = infra();
       const found = settingsOf(files);
-      const owner = roleAssignments(files)
+      const owner = checks
+        .roleAssignments(files)
         .filter((a) => a.symbol === 'appServiceBusSender')
         .map((a) => ({ ...a, role: 'Azure Service Bus Data Owner' as const }));
       expect(
-        checkServiceBusTriggerRoles([trigger], {
+        checks.checkServiceBusTriggerRoles([trigger], {
           files,
           settings: found.settings,
           catalog: APP_SETTINGS,
           assignments: owner,
-          appPrincipal: checkSameIdentity(files, found).appPrincipal,
+          appPrincipal: checks.checkSameIdentity(files, found).appPrincipal,
         }),
       ).toEqual([]);
     });
@@ -657,15 +677,15 @@ describe('each cross-check fails when infra/ misses something', () => {
 
   describe('lifecycle rules and the durable purge', () => {
     const containers = { expire: ['dmf-results', 'dmf-archive'], keep: ['dmf-inbound', 'dmf-templates'] };
-    const check = (files: BicepFiles): string[] => {
-      const found = lifecycleRules(files);
-      return [...found.problems, ...checkLifecycle(found.rules, containers)];
+    const check = (files: checks.BicepFiles): string[] => {
+      const found = checks.lifecycleRules(files);
+      return [...found.problems, ...checks.checkLifecycle(found.rules, containers)];
     };
 
     it('the real infra: results after 90 days, archive after 30, both parameters', () => {
       expect(check(infra())).toEqual([]);
       expect(
-        lifecycleRules(infra()).rules.map((r) => [r.container, r.daysParam, r.defaultDays, r.minDays]),
+        checks.lifecycleRules(infra()).rules.map((r) => [r.container, r.daysParam, r.defaultDays, r.minDays]),
       ).toEqual([
         ['dmf-results', 'resultsRetentionDays', 90, 1],
         ['dmf-archive', 'archiveRetentionDays', 30, 1],
@@ -695,7 +715,7 @@ describe('each cross-check fails when infra/ misses something', () => {
           infra({
             file: 'modules/storage.bicep',
             from: "managementPolicies@2023-05-01' = {",
-            to: "managementPolicies@2023-05-01' = if (!empty(lifecycleRules)) {",
+            to: "managementPolicies@2023-05-01' = if (!empty(checks.lifecycleRules)) {",
           }),
         ),
       ).toEqual([expect.stringContaining('must not be conditional')]);
@@ -720,8 +740,8 @@ describe('each cross-check fails when infra/ misses something', () => {
     });
 
     it('a purge that keeps the durable history longer than the results, or no purge setting', () => {
-      const purge = (files: BicepFiles): string[] =>
-        checkPurgeSetting(files, settingsOf(files), 'DMF_PURGE_AFTER_DAYS', 90).problems;
+      const purge = (files: checks.BicepFiles): string[] =>
+        checks.checkPurgeSetting(files, settingsOf(files), 'DMF_PURGE_AFTER_DAYS', 90).problems;
       expect(purge(infra())).toEqual([]);
       expect(
         purge(
@@ -754,18 +774,22 @@ describe('each cross-check fails when infra/ misses something', () => {
       string,
       unknown
     >;
-    expect(checkHostJson(good)).toEqual([]);
+    expect(checks.checkHostJson(good)).toEqual([]);
     const sampled = structuredClone(good) as {
       logging: { applicationInsights: { samplingSettings: { excludedTypes: string } } };
     };
     sampled.logging.applicationInsights.samplingSettings.excludedTypes = 'Request';
-    expect(checkHostJson(sampled)).toEqual([expect.stringContaining('sampling must exclude Exception')]);
+    expect(checks.checkHostJson(sampled)).toEqual([
+      expect.stringContaining('sampling must exclude Exception'),
+    ]);
     const oldBundle = structuredClone(good) as { extensionBundle: { version: string } };
     oldBundle.extensionBundle.version = '[3.*, 4.0.0)';
-    expect(checkHostJson(oldBundle)).toEqual([expect.stringContaining('host.json extensionBundle.version')]);
+    expect(checks.checkHostJson(oldBundle)).toEqual([
+      expect.stringContaining('host.json extensionBundle.version'),
+    ]);
     const badHub = structuredClone(good) as { extensions: { durableTask: { hubName: string } } };
     badHub.extensions.durableTask.hubName = 'dmf-hub';
-    expect(checkHostJson(badHub)).toEqual([expect.stringContaining('task hub name')]);
+    expect(checks.checkHostJson(badHub)).toEqual([expect.stringContaining('task hub name')]);
   });
 
   describe('the durable backend: both shapes', () => {
@@ -775,18 +799,18 @@ describe('each cross-check fails when infra/ misses something', () => {
     };
     const shape = (
       backend: DurableBackend,
-      files: BicepFiles = infra(),
+      files: checks.BicepFiles = infra(),
       options: { hostJson?: unknown; parameters?: unknown } = {},
     ): string[] => {
       const found = settingsOf(files);
-      return checkDurableBackend(files, found, {
+      return checks.checkDurableBackend(files, found, {
         backend,
         hostJson: options.hostJson ?? hostJsonFor(backend, hostJson),
         parameters: options.parameters ?? parameters,
-        appPrincipal: checkSameIdentity(files, found).appPrincipal,
+        appPrincipal: checks.checkSameIdentity(files, found).appPrincipal,
       });
     };
-    const both = (files: BicepFiles): Record<DurableBackend, string[]> => ({
+    const both = (files: checks.BicepFiles): Record<DurableBackend, string[]> => ({
       azureStorage: shape('azureStorage', files),
       scheduler: shape('scheduler', files),
     });
@@ -992,13 +1016,17 @@ describe('each cross-check fails when infra/ misses something', () => {
         '| `maxConcurrentOrchestratorFunctions` | 10 | why |',
         '| `extendedSessionsEnabled` | false | why |',
       ].join('\n');
-      expect(checkDurableTuningDocumented(hostJson, doc, 'scale.md')).toEqual([]);
+      expect(checks.checkDurableTuningDocumented(hostJson, doc, 'scale.md')).toEqual([]);
       expect(
-        checkDurableTuningDocumented(hostJson, doc.replace('| 00:00:10 |', '| 00:00:30 |'), 'scale.md'),
+        checks.checkDurableTuningDocumented(
+          hostJson,
+          doc.replace('| 00:00:10 |', '| 00:00:30 |'),
+          'scale.md',
+        ),
       ).toEqual([
         "scale.md does not give host.json's durableTask `maxQueuePollingInterval` = 00:00:10 and its reason",
       ]);
-      expect(checkDurableTuningDocumented({}, doc, 'scale.md')).toHaveLength(1);
+      expect(checks.checkDurableTuningDocumented({}, doc, 'scale.md')).toHaveLength(1);
     });
   });
 });

@@ -54,7 +54,8 @@ export const CONNECTION_ROLES: Record<
   'storage' | 'serviceBus' | 'keyVaultReference' | 'appInsights',
   { roles: RoleName[]; scopeType: string }
 > = {
-  // Blob (leases, receipts, containers, deployment package), queue and table (Durable Functions).
+  // Blob (leases, receipts, containers, deployment package), queue (Durable Functions) and table
+  // (Durable Functions on Azure Storage, and the app's job index with either durable backend).
   storage: {
     roles: ['Storage Blob Data Owner', 'Storage Queue Data Contributor', 'Storage Table Data Contributor'],
     scopeType: 'Microsoft.Storage/storageAccounts',
@@ -281,15 +282,15 @@ export function checkReferencedSettingKeys(
 
 /** A name the app uses: blob container, Service Bus queue or topic. */
 export interface UsedName {
-  kind: 'container' | 'queue' | 'topic';
+  kind: 'container' | 'table' | 'queue' | 'topic';
   name: string;
   /** Where the app takes it from, e.g. `DMF_INBOUND_CONTAINER (default)`. */
   source: string;
 }
 
 /**
- * The container/queue/topic names the app uses with these settings: DEFAULT_NAMES entries, kind
- * from the key suffix, overridden by the app setting of the same key in SETTING_NAMES.
+ * The container/table/queue/topic names the app uses with these settings: DEFAULT_NAMES entries,
+ * kind from the key suffix, overridden by the app setting of the same key in SETTING_NAMES.
  */
 export function usedNames(
   defaults: Readonly<Record<string, string>>,
@@ -301,14 +302,16 @@ export function usedNames(
   for (const [key, fallback] of Object.entries(defaults)) {
     const kind = key.endsWith('Container')
       ? 'container'
-      : key.endsWith('Queue')
-        ? 'queue'
-        : key.endsWith('Topic')
-          ? 'topic'
-          : undefined;
+      : key.endsWith('Table')
+        ? 'table'
+        : key.endsWith('Queue')
+          ? 'queue'
+          : key.endsWith('Topic')
+            ? 'topic'
+            : undefined;
     if (!kind) {
       problems.push(
-        `DEFAULT_NAMES.${key}: unknown kind of name (expected …Container, …Queue or …Topic): teach test/infra/checks.ts how it is declared`,
+        `DEFAULT_NAMES.${key}: unknown kind of name (expected …Container, …Table, …Queue or …Topic): teach test/infra/checks.ts how it is declared`,
       );
       continue;
     }
@@ -332,9 +335,10 @@ export function usedNames(
   return { names, problems };
 }
 
-/** Declared names: containers, queues (with maxDeliveryCount) and topics (with subscriptions). */
+/** Declared names: containers, tables, queues (with maxDeliveryCount) and topics (with subscriptions). */
 export interface DeclaredNames {
   containers: Set<string>;
+  tables: Set<string>;
   queues: Map<string, BicepObject>;
   topics: Map<string, BicepObject>;
 }
@@ -424,12 +428,17 @@ function loopSources(
   return { values, problems };
 }
 
-/** Reads the containers, queues and topics the Bicep declares (following module params to main). */
+/** Reads the containers, tables, queues and topics the Bicep declares (following module params to main). */
 export function declaredNames(
   files: BicepFiles,
   mainFile = 'main.bicep',
 ): { declared: DeclaredNames; problems: string[] } {
-  const declared: DeclaredNames = { containers: new Set(), queues: new Map(), topics: new Map() };
+  const declared: DeclaredNames = {
+    containers: new Set(),
+    tables: new Set(),
+    queues: new Map(),
+    topics: new Map(),
+  };
   const problems: string[] = [];
   const containers = loopSources(
     files,
@@ -439,6 +448,10 @@ export function declaredNames(
   problems.push(...containers.problems);
   for (const { value, vars } of containers.values)
     for (const n of literalStrings(value, vars) ?? []) declared.containers.add(n);
+  const tables = loopSources(files, mainFile, 'Microsoft.Storage/storageAccounts/tableServices/tables');
+  problems.push(...tables.problems);
+  for (const { value, vars } of tables.values)
+    for (const n of literalStrings(value, vars) ?? []) declared.tables.add(n);
   const queues = loopSources(files, mainFile, 'Microsoft.ServiceBus/namespaces/queues');
   problems.push(...queues.problems);
   for (const { value, vars } of queues.values) {
@@ -462,6 +475,8 @@ export function checkNames(used: readonly UsedName[], declared: DeclaredNames): 
   for (const u of used) {
     if (u.kind === 'container' && !declared.containers.has(u.name))
       problems.push(`blob container "${u.name}" (${u.source}) is not declared in the Bicep`);
+    if (u.kind === 'table' && !declared.tables.has(u.name))
+      problems.push(`table "${u.name}" (${u.source}) is not declared in the Bicep`);
     if (u.kind === 'queue') {
       const q = declared.queues.get(u.name);
       if (!q) problems.push(`Service Bus queue "${u.name}" (${u.source}) is not declared in the Bicep`);
@@ -1479,4 +1494,43 @@ export function checkDurableTuningDocumented(hostJson: unknown, doc: string, doc
   return entries
     .filter(([k, v]) => !lines.some((line) => line.includes(`\`${k}\``) && line.includes(show(v))))
     .map(([k, v]) => `${docName} does not give host.json's durableTask \`${k}\` = ${show(v)} and its reason`);
+}
+
+/**
+ * The job index (src/shared/storage/jobIndex.ts) reaches Table storage in the AzureWebJobsStorage
+ * account with the app's identity, whatever the durable backend: with `durableBackend` scheduler
+ * Durable Functions no longer needs tables, but the index still does. So for both backends the app
+ * settings must name the account (its table endpoint is derived from `__accountName`) or the table
+ * endpoint, and the app identity must hold "Storage Table Data Contributor" on the account without
+ * a condition.
+ */
+export function checkJobIndexAccess(
+  found: AppSettingsFound,
+  assignments: readonly RoleAssignmentFound[],
+  appPrincipal: string,
+): string[] {
+  const problems: string[] = [];
+  for (const backend of DURABLE_BACKENDS) {
+    const settings = settingsWhen(found, DURABLE_BACKEND_PARAM, backend);
+    if (settings.has('AzureWebJobsStorage')) continue; // a connection string names the table endpoint
+    if (
+      !settings.has('AzureWebJobsStorage__accountName') &&
+      !settings.has('AzureWebJobsStorage__tableServiceUri')
+    )
+      problems.push(
+        `${found.file}: with durableBackend '${backend}' neither AzureWebJobsStorage__accountName nor __tableServiceUri is set: the job index cannot find its table endpoint`,
+      );
+  }
+  const role = assignments.some(
+    (a) =>
+      a.role === 'Storage Table Data Contributor' &&
+      a.principal === appPrincipal &&
+      !a.conditional &&
+      a.scopeType?.toLowerCase() === 'microsoft.storage/storageaccounts',
+  );
+  if (!role)
+    problems.push(
+      `the job index needs an unconditional "Storage Table Data Contributor" role assignment for ${appPrincipal} on the storage account (with either durable backend)`,
+    );
+  return problems;
 }

@@ -28,6 +28,7 @@ import {
   checkPurgeSetting,
   checkServiceBusTriggerRoles,
   checkHostJson,
+  checkJobIndexAccess,
   checkNames,
   checkParamDescriptions,
   checkReferencedSettingKeys,
@@ -129,6 +130,11 @@ describe('infra/ provides what the app needs', () => {
       expect.arrayContaining(['keyVaultReference', 'serviceBus', 'storage']),
     );
     expect(checkRoles(connections.connections, roleAssignments(files), identity.appPrincipal)).toEqual([]);
+  });
+
+  it('lets the job index reach its tables with the app identity, with either durable backend', () => {
+    const identity = checkSameIdentity(files, found);
+    expect(checkJobIndexAccess(found, roleAssignments(files), identity.appPrincipal)).toEqual([]);
   });
 
   it('turns shared keys and local auth off, and runs on Flex Consumption with Node 22', () => {

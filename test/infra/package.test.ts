@@ -6,7 +6,7 @@
  * under the local host. It holds production dependencies only, within the size budget, and the
  * folder azd zips (azure.yaml `dist`) holds the same files.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcess } from '../support/process.js';
 import { openPackage } from '../../src/shared/packages/index.js';
 import {
   MAX_PACKAGE_BYTES,
@@ -88,24 +89,18 @@ async function unzipTo(zip: string, dir: string): Promise<string[]> {
   return names.sort();
 }
 
-function loadInPlainNode(appRoot: string): Promise<Loaded> {
-  return new Promise((done, fail) => {
-    // An empty environment but PATH: nothing from this repository leaks in (NODE_PATH, NODE_OPTIONS).
-    const child = spawn(process.execPath, [join(import.meta.dirname, 'load-package.mjs'), root, appRoot], {
+async function loadInPlainNode(appRoot: string): Promise<Loaded> {
+  // An empty environment but PATH: nothing from this repository leaks in (NODE_PATH, NODE_OPTIONS).
+  const run = await runProcess(
+    process.execPath,
+    [join(import.meta.dirname, 'load-package.mjs'), root, appRoot],
+    {
       cwd: appRoot,
       env: { PATH: process.env.PATH ?? '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    child.on('error', fail);
-    child.on('close', (code) => {
-      if (code !== 0) fail(new Error(`loading the package failed (exit ${code}):\n${err}`));
-      else done(JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as Loaded);
-    });
-  });
+    },
+  );
+  if (run.code !== 0) throw new Error(`loading the package failed (exit ${run.code}):\n${run.stderr}`);
+  return JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as Loaded;
 }
 
 beforeAll(async () => {

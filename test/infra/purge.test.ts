@@ -1,17 +1,15 @@
 /**
- * The durable purge (src/functions/purgeHistory.ts) under the local host, through the real durable
+ * The durable purge (src/functions/common/purgeHistory.ts) under the local host, through the real durable
  * client and the host's purge API: it deletes exactly the finished instances created before
  * `now - days`, keeps running ones, and 0 days keeps everything. (The plain function and
  * DMF_PURGE_AFTER_DAYS: test/unit/app/purge-history.test.ts; the timer's registration:
  * test/infra/cross-check.test.ts.) The app code is imported by the host only (fixtures/purge-app),
  * never by this file, so `@azure/functions` registers with the host.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createVirtualClock, startHost } from '@dmf-functions/devhost';
+import { describe, expect, it } from 'vitest';
 import type { RunningHost, VirtualClock } from '@dmf-functions/devhost';
+import { useTestHost } from '@dmf-functions/devhost/testing';
 
 const appRoot = join(import.meta.dirname, 'fixtures', 'purge-app');
 const DAY = 86_400_000;
@@ -19,7 +17,6 @@ const DAY = 86_400_000;
 describe('the purge under the local host, through the real durable client', () => {
   let host: RunningHost;
   let clock: VirtualClock;
-  let dataDir: string;
   const startedAt = Date.parse('2031-01-01T00:00:00Z');
 
   const call = async (method: string, path: string): Promise<{ status: number; body: unknown }> => {
@@ -31,16 +28,7 @@ describe('the purge under the local host, through the real durable client', () =
     };
   };
 
-  beforeAll(async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'infra-purge-'));
-    clock = createVirtualClock({ start: startedAt, autoAdvance: true });
-    host = await startHost({ appRoot, dataDir, clock, logger: () => {}, startTriggers: false });
-  });
-
-  afterAll(async () => {
-    await host?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
-  });
+  useTestHost({ appRoot, start: startedAt }, (h, c) => ([host, clock] = [h, c]));
 
   it('deletes the history of finished instances only, and only those older than the days', async () => {
     expect((await call('POST', 'start/finishesAtOnce/old-done')).status).toBe(202);

@@ -27,12 +27,20 @@ export interface ReplayRun {
   activityCalls: Call[];
   /** Activity calls and timers of the last generation, in history order. */
   calls: Call[];
+  /**
+   * The orchestrator's actions as its last episode returned them (every generation's last one): what
+   * the Functions host replays against the history, entity signals included.
+   */
+  actions: unknown[];
   output: unknown;
   status: InstanceStatus;
+  /** The host's (virtual) time when the run was started. */
+  startedAt: Date;
 }
 
 interface ReplayHook {
   answer(name: string, input: unknown): unknown;
+  episode?(instanceId: string | undefined, state: unknown): void;
 }
 const hook = globalThis as unknown as { __replay?: ReplayHook };
 
@@ -42,6 +50,8 @@ export interface ReplayHost {
     orchestrator: string,
     options: { input: unknown; instanceId?: string; answer: (call: Call, calls: Call[]) => Answer },
   ): Promise<ReplayRun>;
+  /** The host's durable engine (entities, events) for scenarios that need more than activities. */
+  durable: RunningHost['durable'];
   stop(): Promise<void>;
 }
 
@@ -50,18 +60,36 @@ let sequence = 0;
 /** Starts the replay host (HTTP and durable only, no triggers). */
 export async function startReplayHost(): Promise<ReplayHost> {
   const dataDir = mkdtempSync(join(tmpdir(), 'dmf-replay-'));
+  const clock = createVirtualClock({ start: Date.parse('2026-01-01T00:00:00Z'), autoAdvance: true });
   const host: RunningHost = await startHost({
     appRoot: PROJECT_ROOT,
     main: 'test/support/replay-app/index.js',
     dataDir,
-    clock: createVirtualClock({ start: Date.parse('2026-01-01T00:00:00Z'), autoAdvance: true }),
+    clock,
     logger: () => undefined,
     startTriggers: false,
   });
   return {
+    durable: host.durable,
     async run(orchestrator, options) {
       const activityCalls: Call[] = [];
+      const instanceId = options.instanceId ?? `replay-${++sequence}`;
+      const generations: unknown[] = [];
+      let lastActions: unknown;
       hook.__replay = {
+        episode(id, state) {
+          if (id !== undefined && id !== instanceId) return;
+          const parsed = (typeof state === 'string' ? JSON.parse(state) : state) as {
+            actions?: unknown;
+            isDone?: boolean;
+          };
+          lastActions = parsed?.actions;
+          // a generation ends with its last episode (done, or continued as new)
+          if (parsed?.isDone || JSON.stringify(parsed?.actions ?? []).includes('"actionType":4')) {
+            generations.push(lastActions);
+            lastActions = undefined;
+          }
+        },
         answer(name, input) {
           const call: Call = { kind: 'activity', name, input };
           activityCalls.push(call);
@@ -70,7 +98,7 @@ export async function startReplayHost(): Promise<ReplayHost> {
           return answer.value;
         },
       };
-      const instanceId = options.instanceId ?? `replay-${++sequence}`;
+      const startedAt = new Date(clock.now());
       await host.durable.startNew(orchestrator, { instanceId, input: options.input });
       await host.durable.waitForCompletion(instanceId, 30_000);
       const status = (await host.durable.getStatus(instanceId, { showHistory: true, showInput: true }))!;
@@ -89,7 +117,8 @@ export async function startReplayHost(): Promise<ReplayHost> {
           calls.push({ kind: 'timer', at: new Date(String(event.FireAt)) });
         }
       }
-      return { activityCalls, calls, output: status.output, status };
+      if (lastActions !== undefined) generations.push(lastActions);
+      return { activityCalls, calls, actions: generations, output: status.output, status, startedAt };
     },
     async stop() {
       await host.stop();

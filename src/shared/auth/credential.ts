@@ -3,6 +3,7 @@ import {
   ClientAssertionCredential,
   ClientCertificateCredential,
   ClientSecretCredential,
+  DefaultAzureCredential,
   ManagedIdentityCredential,
   type AccessToken,
   type GetTokenOptions,
@@ -12,6 +13,25 @@ import { resolveSecret } from '../config/index.js';
 import { ConfigError } from '../errors.js';
 import { AdfsCredential } from './adfs.js';
 import type { AppSettings, AuthEnvironment, EnvironmentAuthConfig } from './types.js';
+
+/**
+ * The credential of an identity-based connection of the app itself (storage, Service Bus):
+ * `credential: managedidentity` → the (user-assigned when `clientId` is set) managed identity;
+ * otherwise the default chain, preferring that user-assigned identity.
+ */
+export function connectionCredential(connection: {
+  credential?: string;
+  clientId?: string;
+}): TokenCredential {
+  if (connection.credential === 'managedidentity') {
+    return connection.clientId
+      ? new ManagedIdentityCredential({ clientId: connection.clientId })
+      : new ManagedIdentityCredential();
+  }
+  return new DefaultAzureCredential(
+    connection.clientId ? { managedIdentityClientId: connection.clientId } : {},
+  );
+}
 
 /** Audience of the managed-identity token used as client assertion (public cloud). */
 export const DEFAULT_TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';

@@ -15,7 +15,13 @@ import {
   type EnvironmentConfig,
   type RecurringActivityConfig,
 } from './schema.js';
-import { DEFAULT_NAMES, DEFAULT_PURGE_AFTER_DAYS, MAX_PURGE_AFTER_DAYS, SETTING_NAMES } from './settings.js';
+import {
+  DEFAULT_JOB_INDEX_DAYS,
+  DEFAULT_NAMES,
+  DEFAULT_PURGE_AFTER_DAYS,
+  MAX_PURGE_AFTER_DAYS,
+  SETTING_NAMES,
+} from './settings.js';
 
 /** How the app reaches its storage account. */
 export type StorageConnection =
@@ -28,6 +34,8 @@ export type StorageConnection =
       kind: 'identity';
       /** e.g. `https://contoso.blob.core.windows.net`. */
       blobServiceUri: string;
+      /** e.g. `https://contoso.table.core.windows.net` (the job index). */
+      tableServiceUri: string;
       accountName?: string;
       /** `managedidentity` when set so. */
       credential?: string;
@@ -46,6 +54,10 @@ export interface StorageConfig {
     recurringInbound: string;
     templates: string;
   };
+  /** The job index's tables (see src/shared/storage/jobIndex.ts). */
+  tables: { jobs: string; jobIds: string };
+  /** Containers a caller may name as the source of an import (`DMF_SOURCE_CONTAINERS`). */
+  sourceContainers: string[];
 }
 
 /** How the app reaches Service Bus. */
@@ -79,6 +91,8 @@ export interface AppConfig {
   serviceBus: ServiceBusConfig;
   /** Days the durable history of finished jobs is kept (DMF_PURGE_AFTER_DAYS); 0: forever. */
   purgeAfterDays: number;
+  /** Days a job stays in the job index (0: forever). */
+  jobIndexDays: number;
   /** Where the JSON came from. */
   configSource:
     { setting: typeof SETTING_NAMES.config } | { setting: typeof SETTING_NAMES.configFile; path: string };
@@ -127,15 +141,19 @@ const KEY_VAULT_REFERENCE = /^@Microsoft\.KeyVault\(/i;
  */
 export function resolveSecret(settingName: string, env: Env = process.env): string {
   const problem = secretSettingProblem(env, settingName);
-  if (problem) throw new ConfigError([{ path: settingName, message: problem }]);
+  if (problem) throw new ConfigError([{ path: 'app setting', message: problem }]);
   return env[settingName] as string;
 }
 
+// The setting's name is never repeated in these messages: where a name belongs, people sometimes
+// paste the secret itself, and a secret that looks like a name would then be printed in the error.
 function secretSettingProblem(env: Env, name: string): string | undefined {
   const value = setting(env, name);
-  if (value === undefined) return `app setting "${name}" is not set`;
+  if (value === undefined) {
+    return 'names an app setting that is not set (give the NAME of the app setting that holds the secret; if the secret itself is written here, remove it from the configuration and rotate it)';
+  }
   if (KEY_VAULT_REFERENCE.test(value.trim())) {
-    return `app setting "${name}" holds an unresolved Key Vault reference: grant the app's identity read access to the secret (and check the reference)`;
+    return "names an app setting that holds an unresolved Key Vault reference: grant the app's identity read access to the secret (and check the reference)";
   }
   return undefined;
 }
@@ -303,6 +321,7 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
   return issues;
 }
 
+const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
 const CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/;
 const ENTITY_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,258}[A-Za-z0-9_])?$/;
 
@@ -314,16 +333,38 @@ function readStorage(env: Env, issues: ConfigIssue[]): StorageConnection {
   const extra = { ...(credential ? { credential } : {}), ...(clientId ? { clientId } : {}) };
   const uri = setting(env, SETTING_NAMES.storageBlobServiceUri);
   const accountName = setting(env, SETTING_NAMES.storageAccountName);
+  const tableUri = setting(env, SETTING_NAMES.storageTableServiceUri);
+  const serviceUri = /^https?:\/\/[^\s/?#]+\/?[^\s?#]*$/;
+  if (tableUri !== undefined && !serviceUri.test(tableUri)) {
+    issues.push({
+      path: SETTING_NAMES.storageTableServiceUri,
+      message: 'must be a URL like https://contoso.table.core.windows.net',
+    });
+  }
   if (uri !== undefined) {
-    if (!/^https?:\/\/[^\s/?#]+\/?[^\s?#]*$/.test(uri)) {
+    if (!serviceUri.test(uri)) {
       issues.push({
         path: SETTING_NAMES.storageBlobServiceUri,
         message: 'must be a URL like https://contoso.blob.core.windows.net',
       });
     }
+    const blobServiceUri = uri.replace(/\/+$/, '');
+    // the job index lives in the same account: its table endpoint, unless given, is the blob one's
+    const derived = accountName
+      ? `https://${accountName}.table.core.windows.net`
+      : /\.blob\./.test(blobServiceUri)
+        ? blobServiceUri.replace('.blob.', '.table.')
+        : undefined;
+    if (tableUri === undefined && derived === undefined) {
+      issues.push({
+        path: SETTING_NAMES.storageTableServiceUri,
+        message: `not set, and not derivable from ${SETTING_NAMES.storageBlobServiceUri}: give the table service URI (the job index)`,
+      });
+    }
     return {
       kind: 'identity',
-      blobServiceUri: uri.replace(/\/+$/, ''),
+      blobServiceUri,
+      tableServiceUri: (tableUri ?? derived ?? '').replace(/\/+$/, ''),
       ...(accountName ? { accountName } : {}),
       ...extra,
     };
@@ -338,6 +379,7 @@ function readStorage(env: Env, issues: ConfigIssue[]): StorageConnection {
     return {
       kind: 'identity',
       blobServiceUri: `https://${accountName}.blob.core.windows.net`,
+      tableServiceUri: (tableUri ?? `https://${accountName}.table.core.windows.net`).replace(/\/+$/, ''),
       accountName,
       ...extra,
     };
@@ -400,6 +442,45 @@ function named(
   if (!pattern.test(value))
     issues.push({ path: settingName, message: `"${value}" is not a valid ${what} name` });
   return value;
+}
+
+/**
+ * Reads `DMF_SOURCE_CONTAINERS` (default: the inbound container). The archive, results and
+ * templates containers are refused: taking a file from there would move the app's own records.
+ */
+function readSourceContainers(
+  env: Env,
+  containers: StorageConfig['containers'],
+  issues: ConfigIssue[],
+): string[] {
+  const value = setting(env, SETTING_NAMES.sourceContainers);
+  if (value === undefined) return [containers.inbound];
+  const names = value
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  const own: Record<string, string> = {
+    [containers.archive]: 'archive',
+    [containers.results]: 'results',
+    [containers.templates]: 'templates',
+  };
+  for (const name of names) {
+    if (!CONTAINER_NAME.test(name)) {
+      issues.push({
+        path: SETTING_NAMES.sourceContainers,
+        message: `"${name}" is not a valid container name`,
+      });
+    } else if (own[name] !== undefined) {
+      issues.push({
+        path: SETTING_NAMES.sourceContainers,
+        message: `"${name}" is the ${own[name]} container: imports never take files from it`,
+      });
+    }
+  }
+  if (names.length === 0) {
+    issues.push({ path: SETTING_NAMES.sourceContainers, message: 'names no container' });
+  }
+  return [...new Set(names)];
 }
 
 /** Reads a whole number of days from an app setting (0 to `max`), its default when unset. */
@@ -511,6 +592,14 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       issues,
     ),
   };
+  const tables = {
+    jobs: named(env, SETTING_NAMES.jobsTable, DEFAULT_NAMES.jobsTable, TABLE_NAME, 'table', issues),
+    jobIds: named(env, SETTING_NAMES.jobIdsTable, DEFAULT_NAMES.jobIdsTable, TABLE_NAME, 'table', issues),
+  };
+  if (tables.jobs.toLowerCase() === tables.jobIds.toLowerCase()) {
+    issues.push({ path: SETTING_NAMES.jobIdsTable, message: `must differ from ${SETTING_NAMES.jobsTable}` });
+  }
+  const sourceContainers = readSourceContainers(env, containers, issues);
   const commandsQueue = named(
     env,
     SETTING_NAMES.commandsQueue,
@@ -532,6 +621,14 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     env,
     SETTING_NAMES.purgeAfterDays,
     DEFAULT_PURGE_AFTER_DAYS,
+    MAX_PURGE_AFTER_DAYS,
+    issues,
+  );
+
+  const jobIndexDays = days(
+    env,
+    SETTING_NAMES.jobIndexDays,
+    DEFAULT_JOB_INDEX_DAYS,
     MAX_PURGE_AFTER_DAYS,
     issues,
   );
@@ -569,9 +666,10 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     environments: parsed.environments,
     dataProjects,
     recurringActivities: parsed.recurringActivities,
-    storage: { connection: storageConnection, containers },
+    storage: { connection: storageConnection, containers, sourceContainers, tables },
     serviceBus: { connection: serviceBusConnection, commandsQueue, eventsTopic },
     purgeAfterDays,
+    jobIndexDays,
     configSource: read.source,
   };
 }

@@ -10,9 +10,18 @@ import { z } from 'zod';
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** An app setting name (letters, digits, `_`, `.`, `-`; `__` nests, as Azure Functions does). */
 export const SETTING_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/;
+/**
+ * An F&O legal entity (company id, `DataAreaId`): 1-4 letters or digits. F&O's extended data type
+ * `LegalEntityDataAreaId` (a `DataArea` id) has string size 4, and a new company's id is "limited
+ * to four alphanumeric characters" (Microsoft Learn: the AX 2012 EDT reference and the F&O
+ * legal-entity training module; see docs/security.md).
+ */
+export const LEGAL_ENTITY_PATTERN = /^[A-Za-z0-9]{1,4}$/;
+/** A legal entity as configured or sent by a caller (see {@link LEGAL_ENTITY_PATTERN}). */
+export const legalEntitySchema = z
+  .string()
+  .regex(LEGAL_ENTITY_PATTERN, 'must be an F&O legal entity (company id): 1-4 letters or digits, e.g. USMF');
 const GUID_PATTERN = /^(\{)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\})?$/i;
-/** Default audience of the workload identity federation token. */
-export const DEFAULT_WORKLOAD_IDENTITY_AUDIENCE = 'api://AzureADTokenExchange';
 
 const name = z
   .string()
@@ -132,8 +141,14 @@ export const EnvironmentAuthConfigSchema = z.discriminatedUnion('kind', [
 
 /** Authentication settings of an environment (see {@link EnvironmentAuthConfigSchema}). */
 export type EnvironmentAuthConfig = z.infer<typeof EnvironmentAuthConfigSchema>;
-/** The `kind` of an {@link EnvironmentAuthConfig}. */
-export type EnvironmentAuthKind = EnvironmentAuthConfig['kind'];
+
+/**
+ * Why imports into one environment run one at a time, whatever the configuration: F&O fails an
+ * ImportFromPackage started while another runs (DMF2025 mapping error, unless the environment's
+ * "Enhanced parallel package import" parameter is on, which the app cannot see).
+ */
+export const IMPORT_CONCURRENCY_RULE =
+  'imports into one environment run one at a time. Microsoft\'s package API docs: "ImportFromPackage() must not be called in parallel threads. Otherwise, it will fail."';
 
 /** One F&O environment. */
 export const EnvironmentConfigSchema = z.strictObject({
@@ -145,9 +160,16 @@ export const EnvironmentConfigSchema = z.strictObject({
   onPremises: z.boolean().default(false),
   auth: EnvironmentAuthConfigSchema,
   /** Legal entity used when a data project does not name one. */
-  defaultLegalEntity: nonEmpty.optional(),
-  /** Package API calls in flight at once against this environment. Default 1 (ImportFromPackage must not run in parallel). */
-  concurrency: z.number().int().min(1).max(64).default(1),
+  defaultLegalEntity: legalEntitySchema.optional(),
+  /**
+   * Imports in flight at once against this environment: 1, the only value accepted (see
+   * {@link IMPORT_CONCURRENCY_RULE}); kept as a key so configurations that say 1 stay valid. Exports
+   * are not limited by it.
+   */
+  concurrency: z
+    .number()
+    .refine((v) => v === 1, `must be 1: ${IMPORT_CONCURRENCY_RULE}`)
+    .default(1),
 });
 /** One F&O environment, defaults applied. */
 export type EnvironmentConfig = z.infer<typeof EnvironmentConfigSchema>;
@@ -215,7 +237,7 @@ export const DataProjectConfigSchema = z.strictObject({
   environment: name,
   direction: z.enum(['import', 'export']),
   /** Legal entity; default the environment's `defaultLegalEntity` (one of them is required). */
-  legalEntity: nonEmpty.optional(),
+  legalEntity: legalEntitySchema.optional(),
   /** Import only: name of the template package blob (in the templates container) used to wrap raw files. */
   template: nonEmpty.optional(),
   /** Import: run the target step (`execute`). Default true, as Microsoft's docs and samples. */
@@ -245,7 +267,7 @@ export const RecurringActivityConfigSchema = z.strictObject({
   /** Import: entity label for a raw file (`?entity=`); absent for package jobs. */
   entity: nonEmpty.optional(),
   /** Import: legal entity (`?company=`). */
-  company: nonEmpty.optional(),
+  company: legalEntitySchema.optional(),
   /** When to dequeue (export) or check statuses (import); required for exports. */
   schedule: scheduleSchema.optional(),
   /** Most messages dequeued per run. Default 10. */

@@ -12,6 +12,8 @@ export const SETTING_NAMES = {
   storageAccountName: 'AzureWebJobsStorage__accountName',
   /** Identity-based storage: blob service URI. */
   storageBlobServiceUri: 'AzureWebJobsStorage__blobServiceUri',
+  /** Identity-based storage: table service URI (the job index; derived from the account name or blob URI). */
+  storageTableServiceUri: 'AzureWebJobsStorage__tableServiceUri',
   /** Identity-based storage: `managedidentity` to use a managed identity. */
   storageCredential: 'AzureWebJobsStorage__credential',
   /** Identity-based storage: client id of a user-assigned identity. */
@@ -36,16 +38,26 @@ export const SETTING_NAMES = {
   recurringInboundContainer: 'DMF_RECURRING_INBOUND_CONTAINER',
   /** Container of template packages. */
   templatesContainer: 'DMF_TEMPLATES_CONTAINER',
+  /** Table of the job index: one row per job, newest first (the jobs list). */
+  jobsTable: 'DMF_JOBS_TABLE',
+  /** Table of the job index: one row per job id (where its list row is). */
+  jobIdsTable: 'DMF_JOB_IDS_TABLE',
   /** Service Bus queue of commands. */
   commandsQueue: 'DMF_COMMANDS_QUEUE',
   /** Service Bus topic of events. */
   eventsTopic: 'DMF_EVENTS_TOPIC',
+  /** Containers a caller may name in `{"blobPath": "{container}/{path}"}` (comma-separated). */
+  sourceContainers: 'DMF_SOURCE_CONTAINERS',
   /** Days the durable history of finished jobs is kept (0: forever). */
   purgeAfterDays: 'DMF_PURGE_AFTER_DAYS',
+  /** Days a job stays in the job index (the jobs list) after it was requested (0: forever). */
+  jobIndexDays: 'DMF_JOB_INDEX_DAYS',
 } as const;
 
 /** Default of {@link SETTING_NAMES.purgeAfterDays}. */
 export const DEFAULT_PURGE_AFTER_DAYS = 30;
+/** Default of {@link SETTING_NAMES.jobIndexDays}: as long as the results stay (the infra's default). */
+export const DEFAULT_JOB_INDEX_DAYS = 90;
 /** Largest {@link SETTING_NAMES.purgeAfterDays} accepted (ten years). */
 export const MAX_PURGE_AFTER_DAYS = 3650;
 
@@ -57,6 +69,8 @@ export const DEFAULT_NAMES = {
   outboundContainer: 'dmf-outbound',
   recurringInboundContainer: 'dmf-recurring-inbound',
   templatesContainer: 'dmf-templates',
+  jobsTable: 'dmfjobs',
+  jobIdsTable: 'dmfjobids',
   commandsQueue: 'dmf-commands',
   eventsTopic: 'dmf-events',
 } as const;
@@ -117,6 +131,12 @@ export const APP_SETTINGS: readonly AppSettingInfo[] = Object.freeze([
     required: true,
     oneOf: [SETTING_NAMES.storage, SETTING_NAMES.storageAccountName],
     description: 'Identity-based storage: blob service URI.',
+  },
+  {
+    name: SETTING_NAMES.storageTableServiceUri,
+    required: false,
+    description:
+      'Identity-based storage: table service URI of the job index (default from the account name, or the blob service URI with .blob. → .table.).',
   },
   {
     name: SETTING_NAMES.storageCredential,
@@ -189,6 +209,19 @@ export const APP_SETTINGS: readonly AppSettingInfo[] = Object.freeze([
     description: 'Container of template packages (data projects name them in "template").',
   },
   {
+    name: SETTING_NAMES.jobsTable,
+    required: false,
+    default: DEFAULT_NAMES.jobsTable,
+    description:
+      'Table (in the AzureWebJobsStorage account) of the job index: one row per job, listed newest first.',
+  },
+  {
+    name: SETTING_NAMES.jobIdsTable,
+    required: false,
+    default: DEFAULT_NAMES.jobIdsTable,
+    description: 'Table of the job index: one row per job id, pointing at its list row.',
+  },
+  {
     name: SETTING_NAMES.commandsQueue,
     required: false,
     default: DEFAULT_NAMES.commandsQueue,
@@ -201,9 +234,22 @@ export const APP_SETTINGS: readonly AppSettingInfo[] = Object.freeze([
     description: 'Service Bus topic of events.',
   },
   {
+    name: SETTING_NAMES.sourceContainers,
+    required: false,
+    default: `(the inbound container, ${DEFAULT_NAMES.inboundContainer})`,
+    description:
+      'Containers an import request or command may name in "blobPath" (comma-separated); any other container is refused and nothing is moved. Never the archive, results or templates container.',
+  },
+  {
     name: SETTING_NAMES.purgeAfterDays,
     required: false,
     default: String(DEFAULT_PURGE_AFTER_DAYS),
     description: `Days the Durable Functions history of completed, failed and terminated jobs is kept (whole days, 0 to ${MAX_PURGE_AFTER_DAYS}; 0 keeps it forever). A daily timer purges older instances; their results stay in the results container.`,
+  },
+  {
+    name: SETTING_NAMES.jobIndexDays,
+    required: false,
+    default: String(DEFAULT_JOB_INDEX_DAYS),
+    description: `Days a job stays in the jobs list (the job index) after it was requested (whole days, 0 to ${MAX_PURGE_AFTER_DAYS}; 0 keeps it forever). The daily purge timer deletes older rows; keep it at most the results' retention, so a listed job's result still exists.`,
   },
 ]);

@@ -2,8 +2,16 @@ import { DmfFunctionsError } from '../errors.js';
 
 /** Stable codes carried by {@link DmfApiError}. HTTP failures use `DMF_HTTP_{status}` (see {@link httpErrorCode}). */
 export const DmfErrorCode = {
-  /** F&O answered "Execution details were not found": the execution has not started (yet). Transient. */
+  /**
+   * F&O does not know the execution (yet): GetExecutionSummaryStatus answered "Execution details were
+   * not found" (HTTP 400) or the status `Unknown` — one meaning for both. Transient.
+   */
   ExecutionNotFound: 'DMF_EXECUTION_NOT_FOUND',
+  /**
+   * A start (ExportToPackage, …) answered the all-zero GUID instead of an execution id: nothing was
+   * started (Microsoft's Logic App sample starts again until it gets a real id). Transient.
+   */
+  ZeroExecutionId: 'DMF_ZERO_EXECUTION_ID',
   /** The connection failed (refused, reset, DNS, TLS). Transient. */
   Network: 'DMF_NETWORK',
   /** The request did not complete within its timeout. Transient. */

@@ -15,5 +15,6 @@ export {
   type DmfBody,
   type DmfCredential,
   type DmfRequestOptions,
+  type DmfClientOptions,
   type DmfTransportOptions,
 } from './transport.js';

@@ -3,7 +3,9 @@ import { DmfApiError, DmfErrorCode } from './errors.js';
 import { RetryBudget } from './retry.js';
 import {
   DmfAction,
+  EMPTY_GUID,
   parseBoolean,
+  parseEntityStatusList,
   parseEnvelope,
   parseExecutionErrors,
   parseExecutionId,
@@ -15,10 +17,11 @@ import {
   type AzureWriteUrl,
   type DmfActionName,
   type DmfExecutionError,
-  type ExecutionStatus,
-  type MessageStatus,
+  type EntityExecutionStatus,
+  type KnownExecutionStatus,
+  type MessageStatusAnswer,
 } from './schemas.js';
-import { abortedError, DmfTransport, type DmfRequestOptions, type DmfTransportOptions } from './transport.js';
+import { abortedError, DmfTransport, type DmfClientOptions, type DmfRequestOptions } from './transport.js';
 
 /** Path appended to an on-premises environment url before `/data/…`. */
 export const ON_PREMISES_NAMESPACE = '/namespaces/AXSF';
@@ -27,9 +30,7 @@ export const ON_PREMISES_NAMESPACE = '/namespaces/AXSF';
 export const PACKAGE_API_PATH = '/data/DataManagementDefinitionGroups/Microsoft.Dynamics.DataEntities.';
 
 /** Options of {@link DmfPackageClient}. */
-export interface DmfPackageClientOptions extends DmfTransportOptions {
-  /** Environment url, e.g. `https://contoso.operations.dynamics.com` (a trailing slash is ignored). */
-  baseUrl: string;
+export interface DmfPackageClientOptions extends DmfClientOptions {
   /** On-premises (AD FS) environment: `/namespaces/AXSF` is appended to `baseUrl`. Default false. */
   onPremises?: boolean;
 }
@@ -140,16 +141,47 @@ export class DmfPackageClient {
   }
 
   /**
-   * Status of an execution, normalized to {@link ExecutionStatus}. Throws `DMF_EXECUTION_NOT_FOUND`
-   * (transient) while F&O does not know the execution yet; callers bound how long they accept that.
+   * Status of an execution F&O knows (see {@link KnownExecutionStatus}). Throws
+   * `DMF_EXECUTION_NOT_FOUND` (transient) while F&O does not know the execution — whether it says so
+   * with "Execution details were not found" or with the status `Unknown`.
    */
   async getExecutionSummaryStatus(
     executionId: string,
     options?: DmfRequestOptions,
-  ): Promise<ExecutionStatus> {
-    return parseExecutionStatus(
-      await this.#call(DmfAction.GetExecutionSummaryStatus, { executionId }, options),
-    );
+  ): Promise<KnownExecutionStatus> {
+    const action = DmfAction.GetExecutionSummaryStatus;
+    const status = parseExecutionStatus(await this.#call(action, { executionId }, options));
+    if (status === 'Unknown') {
+      throw new DmfApiError(`${action} answered "Unknown": F&O does not know execution ${executionId}`, {
+        code: DmfErrorCode.ExecutionNotFound,
+        action,
+        status: 200,
+        transient: true,
+        executionId,
+      });
+    }
+    return status;
+  }
+
+  /** Url of the execution's page in F&O (its execution summary); undefined when F&O has none (yet). */
+  async getExecutionSummaryPageUrl(
+    executionId: string,
+    options?: DmfRequestOptions,
+  ): Promise<string | undefined> {
+    const action = DmfAction.GetExecutionSummaryPageUrl;
+    return parseOptionalUrl(action, await this.#call(action, { executionId }, options));
+  }
+
+  /**
+   * Status and record counts per entity of an execution (GetEntityExecutionSummaryStatusList; the
+   * answer's shape is not documented, see {@link EntityExecutionStatus}).
+   */
+  async getEntityExecutionSummaryStatusList(
+    executionId: string,
+    options?: DmfRequestOptions,
+  ): Promise<EntityExecutionStatus[]> {
+    const action = DmfAction.GetEntityExecutionSummaryStatusList;
+    return parseEntityStatusList(await this.#call(action, { executionId }, options));
   }
 
   /** Errors of an execution (`[]` when none). */
@@ -197,8 +229,8 @@ export class DmfPackageClient {
     );
   }
 
-  /** Status of a recurring message, normalized to {@link MessageStatus}. */
-  async getMessageStatus(messageId: string, options?: DmfRequestOptions): Promise<MessageStatus> {
+  /** Status of a recurring message, normalized to a `MessageStatus` (a word not listed is kept as sent). */
+  async getMessageStatus(messageId: string, options?: DmfRequestOptions): Promise<MessageStatusAnswer> {
     return parseMessageStatus(await this.#call(DmfAction.GetMessageStatus, { messageId }, options));
   }
 
@@ -233,7 +265,9 @@ export class DmfPackageClient {
 
   /**
    * A non-idempotent start. Sent without automatic retry; after a transient failure the execution id is
-   * looked up: registered → done; "not found" → wait (Retry-After or backoff) and send again.
+   * looked up: registered → done; "not found" → wait (Retry-After or backoff) and send again. A 429 is
+   * refused before any processing (service protection), so it is sent again without the look-up. The
+   * all-zero GUID as answer started nothing: thrown as `DMF_ZERO_EXECUTION_ID` (the caller starts again).
    */
   async #start(
     action: DmfActionName,
@@ -248,8 +282,16 @@ export class DmfPackageClient {
       let failure: DmfApiError;
       try {
         const value = await this.#call(action, body, options, { retryMode: 'none', budget });
-        return parseExecutionId(action, value);
+        const id = parseExecutionId(action, value);
+        if (id.replace(/[{}]/g, '') === EMPTY_GUID) {
+          throw new DmfApiError(
+            `${action} answered the all-zero execution id: F&O started nothing for ${executionId}`,
+            { code: DmfErrorCode.ZeroExecutionId, action, status: 200, transient: true, executionId },
+          );
+        }
+        return id;
       } catch (error) {
+        if (error instanceof DmfApiError && error.code === DmfErrorCode.ZeroExecutionId) throw error;
         if (!(error instanceof DmfApiError) || !error.transient) {
           throw error;
         }
@@ -264,7 +306,7 @@ export class DmfPackageClient {
         return executionId;
       }
       const delayMs = budget.nextDelay(failure.retryAfterMs);
-      if (!budget.allows(delayMs)) {
+      if (!budget.allows(delayMs, failure.retryAfterMs)) {
         throw new DmfApiError(failure.message, {
           code: failure.code,
           action,
@@ -317,16 +359,16 @@ export class DmfPackageClient {
       });
     // No token, no request: the start was never sent.
     if (failure.code === DmfErrorCode.AuthFailed) return false;
+    // A 429 is refused before any processing (service protection): nothing to look up.
+    if (failure.status === 429) return false;
     if (body.reExecute === true) {
-      // A 429 is refused before any processing (service protection), so a throttled re-execution is resent.
-      // For anything else the status proves nothing: the re-executed execution id exists either way.
-      if (failure.status === 429) return false;
+      // The status proves nothing: the re-executed execution id exists either way.
       throw unconfirmed(failure, `a re-execution of ${body.executionId} cannot be checked`);
     }
     try {
       // A fresh policy for the check: it must not be starved by the start's own attempts.
-      // Some environments answer "Unknown" instead of "not found" for an id they never saw.
-      return (await this.getExecutionSummaryStatus(body.executionId, options)) !== 'Unknown';
+      await this.getExecutionSummaryStatus(body.executionId, options);
+      return true;
     } catch (error) {
       if (error instanceof DmfApiError && error.code === DmfErrorCode.ExecutionNotFound) return false;
       if (error instanceof DmfApiError && error.code === DmfErrorCode.Aborted) throw error;

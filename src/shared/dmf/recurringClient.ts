@@ -3,13 +3,19 @@ import { DmfApiError, DmfErrorCode } from './errors.js';
 import { DmfPackageClient } from './packageClient.js';
 import { urlForLog } from './redact.js';
 import { RetryBudget } from './retry.js';
-import type { MessageStatus } from './schemas.js';
+import {
+  invalidAnswer,
+  normalizeDataJobState,
+  parseJsonBody,
+  type DataJobState,
+  type MessageStatusAnswer,
+} from './schemas.js';
 import type { DownloadedStream } from './sas.js';
 import {
   DmfTransport,
   type DmfBody,
   type DmfRequestOptions,
-  type DmfTransportOptions,
+  type DmfClientOptions,
   type TransportResponse,
 } from './transport.js';
 
@@ -19,11 +25,8 @@ export const EXTERNAL_IDENTIFIER_HEADER = 'x-ms-dyn-externalidentifier';
 /** Path of the recurring integration connector API below the environment url. */
 export const CONNECTOR_PATH = '/api/connector';
 
-/** Options of {@link RecurringClient}. */
-export interface RecurringClientOptions extends DmfTransportOptions {
-  /** Environment url, e.g. `https://contoso.operations.dynamics.com`. Download urls are rewritten to its origin. */
-  baseUrl: string;
-}
+/** Options of {@link RecurringClient}; download urls are rewritten to the origin of `baseUrl`. */
+export type RecurringClientOptions = DmfClientOptions;
 
 /**
  * Body of {@link RecurringClient.enqueue}: bytes, text, a Node Readable or a web ReadableStream (streamed with
@@ -66,8 +69,11 @@ export interface DequeuedMessage {
 export interface RecurringJobStatus {
   /** `DataJobStatus`: project, identifiers, times and `DataJobState`. */
   dataJobStatus: Record<string, unknown> | undefined;
-  /** `DataJobStatus.DataJobState`, e.g. `Processed`. */
-  dataJobState: string | undefined;
+  /**
+   * `DataJobStatus.DataJobState` as the enum's word (`Processed`), whether F&O sent the word (any
+   * case) or its number; a word or number the enum lacks is kept as sent (see `normalizeDataJobState`).
+   */
+  dataJobState: DataJobState | (string & {}) | undefined;
   /** `DataJobStatus.ExecutionIdentifier`, when set. */
   executionId: string | undefined;
   /** `ExecutionLog`. */
@@ -92,9 +98,12 @@ const DequeueSchema = z.looseObject({
   LastDequeueDateTime: optionalString,
 });
 
+// every field may be missing (the endpoint is undocumented)
 const JobStatusSchema = z.looseObject({
-  DataJobStatus: z.looseObject({ DataJobState: z.unknown(), ExecutionIdentifier: z.unknown() }).nullish(),
-  ExecutionLog: z.unknown(),
+  DataJobStatus: z
+    .looseObject({ DataJobState: z.unknown().optional(), ExecutionIdentifier: z.unknown().optional() })
+    .nullish(),
+  ExecutionLog: z.unknown().optional(),
   ExecutionDetail: z.array(z.record(z.string(), z.unknown())).nullish(),
 });
 
@@ -149,7 +158,7 @@ export class RecurringClient {
       }
     }
     const parsed = MessageIdSchema.safeParse(messageId);
-    if (!parsed.success) throw invalid(action, 'no message id in the answer');
+    if (!parsed.success) throw invalidAnswer(action, 'no message id in the answer');
     return parsed.data;
   }
 
@@ -163,15 +172,7 @@ export class RecurringClient {
       retryMode: 'idempotent',
     });
     if (response.status === 204 || response.text.trim() === '') return undefined;
-    let json: unknown;
-    try {
-      json = JSON.parse(response.text);
-    } catch (error) {
-      throw invalid(action, 'body is not JSON', error);
-    }
-    const parsed = DequeueSchema.safeParse(json);
-    if (!parsed.success) throw invalid(action, z.prettifyError(parsed.error).replace(/\s+/g, ' '));
-    const m = parsed.data;
+    const { json, data: m } = parseJsonAnswer(action, response.text, DequeueSchema);
     return {
       correlationId: m.CorrelationId,
       popReceipt: m.PopReceipt,
@@ -195,7 +196,7 @@ export class RecurringClient {
     try {
       location = new URL(downloadLocation, this.baseUrl);
     } catch (error) {
-      throw invalid('download', 'DownloadLocation is not a url', error);
+      throw invalidAnswer('download', 'DownloadLocation is not a url', error);
     }
     return new URL(location.pathname + location.search, new URL(this.baseUrl).origin).toString();
   }
@@ -220,7 +221,7 @@ export class RecurringClient {
       retryMode: 'idempotent',
       stream: true,
     });
-    if (!response.body) throw invalid(action, `HTTP ${response.status} without a body`);
+    if (!response.body) throw invalidAnswer(action, `HTTP ${response.status} without a body`);
     const length = response.headers.get('content-length');
     return {
       stream: response.body,
@@ -256,20 +257,12 @@ export class RecurringClient {
       url: url.toString(),
       retryMode: 'idempotent',
     });
-    let json: unknown;
-    try {
-      json = JSON.parse(response.text);
-    } catch (error) {
-      throw invalid(action, 'body is not JSON', error);
-    }
-    const parsed = JobStatusSchema.safeParse(json);
-    if (!parsed.success) throw invalid(action, z.prettifyError(parsed.error).replace(/\s+/g, ' '));
-    const s = parsed.data;
+    const { json, data: s } = parseJsonAnswer(action, response.text, JobStatusSchema);
     const state = s.DataJobStatus?.DataJobState;
     const executionId = s.DataJobStatus?.ExecutionIdentifier;
     return {
       dataJobStatus: s.DataJobStatus ?? undefined,
-      dataJobState: typeof state === 'string' ? state : undefined,
+      dataJobState: normalizeDataJobState(state),
       executionId: typeof executionId === 'string' && executionId !== '' ? executionId : undefined,
       executionLog: s.ExecutionLog,
       executionDetail: s.ExecutionDetail ?? [],
@@ -278,7 +271,7 @@ export class RecurringClient {
   }
 
   /** GetMessageStatus (package API) for an enqueued message. */
-  async getMessageStatus(messageId: string, options?: DmfRequestOptions): Promise<MessageStatus> {
+  async getMessageStatus(messageId: string, options?: DmfRequestOptions): Promise<MessageStatusAnswer> {
     return this.#packageClient.getMessageStatus(messageId, options);
   }
 
@@ -330,21 +323,12 @@ export class RecurringClient {
       } catch (error) {
         if (!(error instanceof DmfApiError) || error.status !== 429 || !replayable) throw error;
         const delayMs = budget.nextDelay(error.retryAfterMs);
-        if (!budget.allows(delayMs)) throw error;
+        if (!budget.allows(delayMs, error.retryAfterMs)) throw error;
         this.#transport.logger.warn(`${action}: HTTP 429, retrying in ${delayMs} ms`, { action, delayMs });
         await retry.sleep(delayMs, request.abortSignal);
       }
     }
   }
-}
-
-function invalid(action: string, detail: string, cause?: unknown): DmfApiError {
-  return new DmfApiError(`${action}: unexpected answer from F&O (${detail})`, {
-    code: DmfErrorCode.InvalidResponse,
-    action,
-    transient: false,
-    cause,
-  });
 }
 
 function redirectError(action: string, status: number, headers: Headers): DmfApiError {
@@ -354,4 +338,12 @@ function redirectError(action: string, status: number, headers: Headers): DmfApi
       'integration API is not available on this environment (on-premises environments do not offer it)',
     { code: DmfErrorCode.RecurringUnavailable, action, status, transient: false },
   );
+}
+
+/** The answer's JSON body, and as `schema` reads it; anything else is an invalid answer. */
+function parseJsonAnswer<T>(action: string, text: string, schema: z.ZodType<T>): { json: unknown; data: T } {
+  const json = parseJsonBody(action, text);
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) throw invalidAnswer(action, z.prettifyError(parsed.error).replace(/\s+/g, ' '));
+  return { json, data: parsed.data };
 }

@@ -10,6 +10,12 @@ export interface RetryOptions {
   baseDelayMs: number;
   /** Upper bound of one exponential backoff delay in ms (Retry-After is not capped by it). Default 30 000. */
   maxDelayMs: number;
+  /**
+   * Longest `Retry-After` waited for inside the call. A longer one is thrown at once (the error
+   * carries `retryAfterMs`), so a caller that can wait without running (a durable timer) does so.
+   * Default `Infinity`: only `maxTotalMs` bounds it.
+   */
+  maxRetryAfterMs: number;
   /** Waits `ms` milliseconds; rejects when `signal` aborts. Injectable for tests. */
   sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
   /** Random source in [0, 1) for jitter. Injectable for tests. Default `Math.random`. */
@@ -24,6 +30,7 @@ export const DEFAULT_RETRY_OPTIONS: Readonly<RetryOptions> = Object.freeze({
   maxTotalMs: 120_000,
   baseDelayMs: 1_000,
   maxDelayMs: 30_000,
+  maxRetryAfterMs: Number.POSITIVE_INFINITY,
   sleep: (ms: number, signal?: AbortSignal) => delay(ms, undefined, signal ? { signal } : undefined),
   random: Math.random,
   now: Date.now,
@@ -83,10 +90,14 @@ export class RetryBudget {
     this.startedAt = options.now();
   }
 
-  /** True when one more attempt after waiting `delayMs` stays within both bounds. */
-  allows(delayMs: number): boolean {
+  /**
+   * True when one more attempt after waiting `delayMs` stays within both bounds, and a `Retry-After`
+   * the service asked for (`retryAfterMs`) is one this call may wait for (`maxRetryAfterMs`).
+   */
+  allows(delayMs: number, retryAfterMs?: number): boolean {
     return (
       this.attempts < this.options.maxAttempts &&
+      (retryAfterMs === undefined || retryAfterMs <= this.options.maxRetryAfterMs) &&
       this.options.now() - this.startedAt + delayMs <= this.options.maxTotalMs
     );
   }

@@ -16,6 +16,8 @@ export const DmfAction = {
   GetImportTargetErrorKeysFileUrl: 'GetImportTargetErrorKeysFileUrl',
   GetExecutionIdByMessageId: 'GetExecutionIdByMessageId',
   GetMessageStatus: 'GetMessageStatus',
+  GetExecutionSummaryPageUrl: 'GetExecutionSummaryPageUrl',
+  GetEntityExecutionSummaryStatusList: 'GetEntityExecutionSummaryStatusList',
 } as const;
 
 /** One of {@link DmfAction}. */
@@ -35,19 +37,20 @@ export const EXECUTION_STATUSES = [
 /** A canonical execution status (see {@link EXECUTION_STATUSES}). */
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 
-/** Statuses after which an execution does not change any more (everything but NotRun and Executing). */
-export const FINAL_EXECUTION_STATUSES: ReadonlySet<ExecutionStatus> = new Set([
-  'Unknown',
+/** Execution statuses after which nothing changes any more. */
+export const FINAL_EXECUTION_STATUSES: ReadonlySet<string> = new Set<ExecutionStatus>([
   'Succeeded',
   'PartiallySucceeded',
   'Failed',
   'Canceled',
 ]);
 
-/** True when `status` is final (the execution will not change any more). */
-export function isFinalExecutionStatus(status: ExecutionStatus): boolean {
-  return FINAL_EXECUTION_STATUSES.has(status);
-}
+/**
+ * The statuses of an execution F&O knows. `Unknown` is not one: it is F&O's answer for an execution
+ * id it does not know (yet), which the client reports as `DMF_EXECUTION_NOT_FOUND`, exactly like
+ * "Execution details were not found" — `Unknown` means that one thing everywhere.
+ */
+export type KnownExecutionStatus = Exclude<ExecutionStatus, 'Unknown'>;
 
 /**
  * Canonical recurring-message statuses of GetMessageStatus. The spellings `PreProcessing` and
@@ -68,18 +71,59 @@ export const MESSAGE_STATUSES = [
 /** A canonical message status (see {@link MESSAGE_STATUSES}). */
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
-/** Message statuses after which nothing more happens to the message. */
-export const FINAL_MESSAGE_STATUSES: ReadonlySet<MessageStatus> = new Set([
+/**
+ * A GetMessageStatus answer: a canonical {@link MessageStatus}, or a word F&O sent that the list does
+ * not have, kept as sent (shown to people, treated as not final) rather than refused.
+ */
+export type MessageStatusAnswer = MessageStatus | (string & {});
+
+/**
+ * F&O's DataJobState enum (recurring `jobstatus` → `DataJobStatus.DataJobState`), in numeric order:
+ * the index is the number F&O sends in the numeric form (RIS Common/Contracts/ContractEnums.cs).
+ */
+export const DATA_JOB_STATES = [
+  'Enqueued',
+  'Dequeued',
+  'Downloaded',
+  'Acked',
+  'InProcess',
+  'Processed',
+  'ProcessedWithErrors',
+  'PostProcessError',
+  'PreProcessError',
+] as const;
+
+/** A DataJobState word (see {@link DATA_JOB_STATES}). */
+export type DataJobState = (typeof DATA_JOB_STATES)[number];
+
+/** DataJobStates after which nothing more happens to an import job (RIS's ProcessingMonitor). */
+export const FINAL_DATA_JOB_STATES: ReadonlySet<string> = new Set<DataJobState>([
+  'Processed',
+  'ProcessedWithErrors',
+  'PostProcessError',
+  'PreProcessError',
+]);
+
+/**
+ * A DataJobState as F&O sent it — a word (any case) or its number — as the enum's word. A word or
+ * number the enum does not have is kept as sent (a number as its digits): shown, never refused.
+ * Undefined when there is none.
+ */
+export function normalizeDataJobState(value: unknown): DataJobState | (string & {}) | undefined {
+  if (typeof value === 'number' && Number.isInteger(value)) return DATA_JOB_STATES[value] ?? String(value);
+  if (typeof value !== 'string' || value.trim() === '') return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return DATA_JOB_STATES[Number(text)] ?? text;
+  return DATA_JOB_STATES.find((s) => s.toLowerCase() === text.toLowerCase()) ?? text;
+}
+
+/** Message statuses after which nothing more happens to the message (canonical spellings). */
+export const FINAL_MESSAGE_STATUSES: ReadonlySet<string> = new Set<MessageStatus>([
   'Processed',
   'ProcessedWithErrors',
   'PreProcessingError',
   'PostProcessingFailed',
 ]);
-
-/** True when `status` is final. */
-export function isFinalMessageStatus(status: MessageStatus): boolean {
-  return FINAL_MESSAGE_STATUSES.has(status);
-}
 
 /** The GUID GetExecutionIdByMessageId answers while a recurring message is still queued. */
 export const EMPTY_GUID = '00000000-0000-0000-0000-000000000000';
@@ -190,7 +234,8 @@ export interface AzureWriteUrl {
   blobUrl: string;
 }
 
-function invalid(action: string, detail: string, cause?: unknown): DmfApiError {
+/** The error of an F&O answer that is not what the API documents (never transient). */
+export function invalidAnswer(action: string, detail: string, cause?: unknown): DmfApiError {
   return new DmfApiError(`${action}: unexpected answer from F&O (${detail})`, {
     code: DmfErrorCode.InvalidResponse,
     action,
@@ -199,24 +244,28 @@ function invalid(action: string, detail: string, cause?: unknown): DmfApiError {
   });
 }
 
+/** The answer's body as JSON; anything else is an invalid answer. */
+export function parseJsonBody(action: string, text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw invalidAnswer(action, 'body is not JSON', error);
+  }
+}
+
 /** Reads `value` from the success envelope. */
 export function parseEnvelope(action: string, text: string): unknown {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw invalid(action, 'body is not JSON', error);
-  }
+  const json = parseJsonBody(action, text);
   const parsed = EnvelopeSchema.safeParse(json);
   if (!parsed.success || !(typeof json === 'object' && json !== null && 'value' in json)) {
-    throw invalid(action, 'no "value" property');
+    throw invalidAnswer(action, 'no "value" property');
   }
   return parsed.data.value;
 }
 
 function parseWith<T>(action: string, schema: z.ZodType<T>, value: unknown): T {
   const parsed = schema.safeParse(value);
-  if (!parsed.success) throw invalid(action, z.prettifyError(parsed.error).replace(/\s+/g, ' '));
+  if (!parsed.success) throw invalidAnswer(action, z.prettifyError(parsed.error).replace(/\s+/g, ' '));
   return parsed.data;
 }
 
@@ -233,7 +282,7 @@ export function parseStringValue(action: string, value: unknown): string {
 /** Parses an execution id answer (plain or nested); rejects an empty one. */
 export function parseExecutionId(action: string, value: unknown): string {
   const id = parseStringValue(action, value).trim();
-  if (!id) throw invalid(action, 'empty execution id');
+  if (!id) throw invalidAnswer(action, 'empty execution id');
   return id;
 }
 
@@ -248,16 +297,86 @@ export function parseOptionalUrl(action: string, value: unknown): string | undef
 export function parseExecutionStatus(value: unknown): ExecutionStatus {
   const raw = parseStringValue(DmfAction.GetExecutionSummaryStatus, value);
   const status = normalizeExecutionStatus(raw);
-  if (!status) throw invalid(DmfAction.GetExecutionSummaryStatus, `unknown status "${raw}"`);
+  if (!status) throw invalidAnswer(DmfAction.GetExecutionSummaryStatus, `unknown status "${raw}"`);
   return status;
 }
 
-/** Parses GetMessageStatus's `value` to the canonical enum. */
-export function parseMessageStatus(value: unknown): MessageStatus {
-  const raw = parseStringValue(DmfAction.GetMessageStatus, value);
-  const status = normalizeMessageStatus(raw);
-  if (!status) throw invalid(DmfAction.GetMessageStatus, `unknown status "${raw}"`);
-  return status;
+/**
+ * Parses GetMessageStatus's `value` to the canonical enum; a word the enum does not have is returned
+ * as sent (the wire format lists the words seen, not all F&O may send). Empty → invalid answer.
+ */
+export function parseMessageStatus(value: unknown): MessageStatusAnswer {
+  const raw = parseStringValue(DmfAction.GetMessageStatus, value).trim();
+  if (raw === '') throw invalidAnswer(DmfAction.GetMessageStatus, 'empty status');
+  return normalizeMessageStatus(raw) ?? raw;
+}
+
+/**
+ * One entity of GetEntityExecutionSummaryStatusList. The answer is not documented: the fields of
+ * RIS's `EntityExecutionStatus` contract are read when present (numbers or numeric strings), the
+ * rest is kept in `raw`.
+ */
+export interface EntityExecutionStatus {
+  /** `EntityName` (the entity label). */
+  entityName: string;
+  /** `Company`, when given. */
+  company?: string;
+  /** `Status` (GetExecutionSummaryStatus words), when given. */
+  status?: string;
+  stagingRecords?: number;
+  stagingErrors?: number;
+  targetRecords?: number;
+  targetErrors?: number;
+  /** The item as F&O sent it. */
+  raw: Record<string, unknown>;
+}
+
+const countOf = (v: unknown): number | undefined => {
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+  return Number.isFinite(n) && n >= 0 ? n : undefined;
+};
+
+const EntityStatusItemSchema = z
+  .record(z.string(), z.unknown())
+  .transform((raw): EntityExecutionStatus | undefined => {
+    const text = (...names: string[]): string | undefined => {
+      for (const n of names) {
+        const v = raw[n];
+        if (typeof v === 'string' && v.trim() !== '') return v.trim();
+        if (typeof v === 'number') return String(v);
+      }
+      return undefined;
+    };
+    const entityName = text('EntityName', 'entityName', 'Entity');
+    if (!entityName) return undefined;
+    const counts = {
+      stagingRecords: countOf(raw.StagingRecords),
+      stagingErrors: countOf(raw.StagingErrorCount),
+      targetRecords: countOf(raw.TargetRecords),
+      targetErrors: countOf(raw.TargetErrorCount),
+    };
+    const company = text('Company', 'DataAreaId');
+    const status = text('Status', 'ExecutionStatus');
+    return {
+      entityName,
+      ...(company ? { company } : {}),
+      ...(status ? { status } : {}),
+      ...Object.fromEntries(Object.entries(counts).filter(([, v]) => v !== undefined)),
+      raw,
+    };
+  });
+
+const EntityStatusListSchema = z.union([
+  z.literal('').transform((): (EntityExecutionStatus | undefined)[] => []),
+  z.null().transform((): (EntityExecutionStatus | undefined)[] => []),
+  stringifiedJson(z.array(EntityStatusItemSchema)),
+]);
+
+/** Parses GetEntityExecutionSummaryStatusList's `value` (an array, or a JSON string holding one). */
+export function parseEntityStatusList(value: unknown): EntityExecutionStatus[] {
+  return parseWith(DmfAction.GetEntityExecutionSummaryStatusList, EntityStatusListSchema, value).filter(
+    (e): e is EntityExecutionStatus => e !== undefined,
+  );
 }
 
 /** Parses GetExecutionErrors's `value` (a JSON string holding an array, or the array). */

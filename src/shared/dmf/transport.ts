@@ -46,6 +46,12 @@ export interface DmfTransportOptions {
   fetch?: typeof fetch;
 }
 
+/** Options of a client of one environment's F&O APIs. */
+export interface DmfClientOptions extends DmfTransportOptions {
+  /** Environment url, e.g. `https://contoso.operations.dynamics.com` (a trailing slash is ignored). */
+  baseUrl: string;
+}
+
 /** Default timeout of one HTTP attempt: 120 s (ImportFromPackage can take a while to answer). */
 export const DEFAULT_TIMEOUT_MS = 120_000;
 
@@ -220,7 +226,7 @@ export class DmfTransport {
         failure.transient &&
         failure.code !== DmfErrorCode.ExecutionNotFound &&
         replayable;
-      if (!retryable || !budget.allows(delayMs)) {
+      if (!retryable || !budget.allows(delayMs, failure.retryAfterMs)) {
         this.#logger.debug(`${request.action} failed: ${failure.message}`, {
           action: request.action,
           code: failure.code,

@@ -3,8 +3,8 @@
  * MessageId is the event id (the job id for completions), so duplicate detection on the topic
  * drops a re-sent event after an activity retry.
  */
-import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
 import { ServiceBusClient, type ServiceBusSender } from '@azure/service-bus';
+import { connectionCredential } from '../auth/credential.js';
 import type { ServiceBusConnection } from '../config/index.js';
 
 /** Event type prefix. */
@@ -18,8 +18,31 @@ export const IMPORT_EVENT_TYPES = {
   /** An input (command, blob path) was refused before any job started. */
   rejected: `${EVENT_TYPE_PREFIX}.import.rejected`,
 } as const;
-/** `source` attribute of our events. */
+/** Event types of package exports. */
+export const EXPORT_EVENT_TYPES = {
+  /** A package export finished (Succeeded, PartiallySucceeded) and its package is stored. */
+  completed: `${EVENT_TYPE_PREFIX}.export.completed`,
+  /** A package export failed, was canceled or timed out. */
+  failed: `${EVENT_TYPE_PREFIX}.export.failed`,
+} as const;
+/** Event types of the recurring integrations. */
+export const RECURRING_EVENT_TYPES = {
+  /** A recurring export message's file was stored in the outbound container and acked. */
+  exportReceived: `${EVENT_TYPE_PREFIX}.recurring.export.received`,
+  /** A dequeued message had no file (`IsDownLoadFileExist: false`). */
+  exportFileMissing: `${EVENT_TYPE_PREFIX}.recurring.export.fileMissing`,
+  /** A recurring import finished with `Processed`. */
+  importCompleted: `${EVENT_TYPE_PREFIX}.recurring.import.completed`,
+  /** A recurring import finished with errors, was refused or timed out. */
+  importFailed: `${EVENT_TYPE_PREFIX}.recurring.import.failed`,
+} as const;
+
+/** `source` attribute of import events (and the default). */
 export const EVENT_SOURCE = '/dmf-functions/import';
+/** `source` attribute of export events. */
+export const EXPORT_EVENT_SOURCE = '/dmf-functions/export';
+/** `source` attribute of recurring integration events. */
+export const RECURRING_EVENT_SOURCE = '/dmf-functions/recurring';
 /** Content type of structured CloudEvents. */
 export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json; charset=utf-8';
 
@@ -35,10 +58,11 @@ export interface CloudEvent<T = unknown> {
   data: T;
 }
 
-/** Builds a CloudEvent. */
+/** Builds a CloudEvent (source {@link EVENT_SOURCE} unless given). */
 export function createCloudEvent<T>(input: {
   id: string;
   type: string;
+  source?: string;
   subject?: string;
   time: Date | string;
   data: T;
@@ -46,7 +70,7 @@ export function createCloudEvent<T>(input: {
   return {
     specversion: '1.0',
     id: input.id,
-    source: EVENT_SOURCE,
+    source: input.source ?? EVENT_SOURCE,
     type: input.type,
     ...(input.subject !== undefined ? { subject: input.subject } : {}),
     time: typeof input.time === 'string' ? input.time : input.time.toISOString(),
@@ -58,15 +82,7 @@ export function createCloudEvent<T>(input: {
 /** Creates a Service Bus client for the app's connection (connection string or identity). */
 export function createServiceBusClient(connection: ServiceBusConnection): ServiceBusClient {
   if (connection.kind === 'connectionString') return new ServiceBusClient(connection.connectionString);
-  const credential =
-    connection.credential === 'managedidentity'
-      ? connection.clientId
-        ? new ManagedIdentityCredential({ clientId: connection.clientId })
-        : new ManagedIdentityCredential()
-      : new DefaultAzureCredential(
-          connection.clientId ? { managedIdentityClientId: connection.clientId } : {},
-        );
-  return new ServiceBusClient(connection.fullyQualifiedNamespace, credential);
+  return new ServiceBusClient(connection.fullyQualifiedNamespace, connectionCredential(connection));
 }
 
 interface CachedSender {

@@ -1,2 +1,7 @@
-/** The job model of the import pipeline. */
-export * from './model.js';
+/** The jobs: what every kind shares, each kind's contracts and job JSON, their ids and list entries. */
+export * from './common.js';
+export * from './ids.js';
+export * from './imports.js';
+export * from './exports.js';
+export * from './recurring.js';
+export * from './listing.js';

@@ -44,6 +44,14 @@ export const PACKAGE_ERROR_CODES = {
   templateEntity: 'PACKAGE_TEMPLATE_ENTITY',
   /** Builder input is invalid (e.g. an unsafe data file name). */
   builderInput: 'PACKAGE_BUILDER_INPUT',
+  /** An entity of the data project's template is not in the package (overwrite would drop it). */
+  dropsEntity: 'PACKAGE_DROPS_ENTITY',
+  /** The manifest does not map fields the template maps (overwrite would drop them from the mapping). */
+  dropsMapping: 'PACKAGE_DROPS_MAPPING',
+  /** A data file has no column for fields the template maps. */
+  fileLacksFields: 'PACKAGE_FILE_LACKS_FIELDS',
+  /** Every data file is header-only: nothing to import, and overwrite would replace the mapping. */
+  noRecords: 'PACKAGE_HAS_NO_RECORDS',
 } as const;
 
 /** Stable codes of package warnings (the package may import, but probably not as intended). */

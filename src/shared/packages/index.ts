@@ -9,3 +9,4 @@ export * from './reader.js';
 export * from './validate.js';
 export * from './builder.js';
 export * from './detect.js';
+export * from './definition.js';

@@ -47,6 +47,11 @@ export interface ManifestEntity {
   hasEntityMapList: boolean;
   /** Number of `EntityMap` items. */
   entityMapCount: number;
+  /**
+   * The source fields the mapping maps: each `EntityMap`'s `XMLField` (its `EntityField` when the
+   * map has no source field), as written.
+   */
+  mappedFields: string[];
   /** See {@link isCompositeEntityName}. */
   isComposite: boolean;
 }
@@ -111,7 +116,11 @@ export function manifestEntities(root: XmlElement, options: CompositeOptions = {
   if (!list) return [];
   return childElements(list).map((el) => {
     const mapList = childElement(el, 'EntityMapList');
-    const entityMapCount = mapList && !isNil(mapList) ? childElements(mapList).length : 0;
+    const maps = mapList && !isNil(mapList) ? childElements(mapList) : [];
+    const entityMapCount = maps.length;
+    const mappedFields = maps
+      .map((m) => textOf(childElement(m, 'XMLField')).trim() || textOf(childElement(m, 'EntityField')).trim())
+      .filter((f) => f !== '');
     const entityName = textOf(childElement(el, 'EntityName')).trim();
     return {
       entityName,
@@ -122,6 +131,7 @@ export function manifestEntities(root: XmlElement, options: CompositeOptions = {
       sourceFormat: textOf(childElement(el, 'SourceFormat')).trim(),
       hasEntityMapList: entityMapCount > 0,
       entityMapCount,
+      mappedFields,
       isComposite: isCompositeEntityName(entityName, options),
     };
   });

@@ -1,7 +1,7 @@
 /** Blob storage helpers of the pipeline: one client per app, JSON blobs, streamed copies and moves. */
 import type { Readable } from 'node:stream';
-import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { BlobServiceClient, RestError, type ContainerClient } from '@azure/storage-blob';
+import { connectionCredential } from '../auth/credential.js';
 import { DmfFunctionsError } from '../errors.js';
 import type { StorageConnection } from '../config/index.js';
 
@@ -9,21 +9,18 @@ import type { StorageConnection } from '../config/index.js';
 export const COPY_BLOCK_SIZE = 4 * 1024 * 1024;
 /** Parallel blocks of streamed copies. */
 export const COPY_CONCURRENCY = 4;
+/**
+ * Blocks in flight when a request body is streamed into storage: the body arrives at the caller's
+ * pace, so two 4 MiB blocks keep up, and the host's memory stays well under the 64 MB budget.
+ */
+export const BODY_UPLOAD_CONCURRENCY = 2;
 
 /** Builds the blob service client of the app's storage (connection string or identity). */
 export function createBlobService(connection: StorageConnection): BlobServiceClient {
   if (connection.kind === 'connectionString') {
     return BlobServiceClient.fromConnectionString(connection.connectionString);
   }
-  const credential: TokenCredential =
-    connection.credential === 'managedidentity'
-      ? connection.clientId
-        ? new ManagedIdentityCredential({ clientId: connection.clientId })
-        : new ManagedIdentityCredential()
-      : new DefaultAzureCredential(
-          connection.clientId ? { managedIdentityClientId: connection.clientId } : {},
-        );
-  return new BlobServiceClient(connection.blobServiceUri, credential);
+  return new BlobServiceClient(connection.blobServiceUri, connectionCredential(connection));
 }
 
 /** A storage failure: transient for 408/429/5xx and network errors. */
@@ -51,6 +48,15 @@ export function storageError(what: string, error: unknown): StorageError {
   return new StorageError(`${what}: ${detail}`, { cause: error, transient, code });
 }
 
+/** True when `container/path` exists. */
+export async function blobExists(container: ContainerClient, path: string): Promise<boolean> {
+  try {
+    return await container.getBlobClient(path).exists();
+  } catch (error) {
+    throw storageError(`reading ${container.containerName}/${path}`, error);
+  }
+}
+
 /** Writes `value` as pretty JSON to `container/path` (container created when missing). */
 export async function writeJsonBlob(container: ContainerClient, path: string, value: unknown): Promise<void> {
   const body = Buffer.from(JSON.stringify(value, null, 2));
@@ -69,12 +75,21 @@ export async function uploadStreamTo(
   container: ContainerClient,
   path: string,
   stream: Readable,
-  options: { contentType?: string; abortSignal?: AbortSignal } = {},
+  options: {
+    contentType?: string;
+    abortSignal?: AbortSignal;
+    /** Block size (default {@link COPY_BLOCK_SIZE}). */
+    blockSize?: number;
+    /** Blocks in flight (default {@link COPY_CONCURRENCY}). */
+    concurrency?: number;
+  } = {},
 ): Promise<{ bytes: number }> {
   let bytes = 0;
   try {
     await container.createIfNotExists();
-    await container.getBlockBlobClient(path).uploadStream(stream, COPY_BLOCK_SIZE, COPY_CONCURRENCY, {
+    const blockSize = options.blockSize ?? COPY_BLOCK_SIZE;
+    const concurrency = options.concurrency ?? COPY_CONCURRENCY;
+    await container.getBlockBlobClient(path).uploadStream(stream, blockSize, concurrency, {
       abortSignal: options.abortSignal,
       blobHTTPHeaders: { blobContentType: options.contentType ?? 'application/octet-stream' },
       onProgress: (p) => (bytes = p.loadedBytes),

@@ -1,3 +1,7 @@
-/** Storage of the import pipeline: the blob layout and blob helpers. */
+/** Storage of the app: the blob layout, blob helpers and the job index (Table storage). */
 export * from './paths.js';
 export * from './blobs.js';
+export * from './jobIndex.js';
+export * from './segments.js';
+export * from './sourceUrl.js';
+export * from './uploadUrl.js';

@@ -2,19 +2,20 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { caughtAs } from '../../support/caught.js';
 import { DEFAULT_FEDERATED_SUBJECT, type RunningEmulator } from '@dmf-functions/emulator';
 import { createCredential, type AuthEnvironment } from '../../../src/shared/auth/index.js';
 import { DmfApiError, DmfPackageClient, RecurringClient } from '../../../src/shared/dmf/index.js';
-import { CONFIG_WITH_ONPREM, settingsOf, startTestEmulator } from '../dmf/emulator-setup.js';
+import {
+  CONFIG_WITH_ONPREM,
+  secretEnvironment,
+  settingsOf,
+  startTestEmulator,
+  callsDuring,
+  routesAcrossTokenExpiry,
+} from '../dmf/emulator-setup.js';
 
-async function caught(promise: Promise<unknown>): Promise<DmfApiError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DmfApiError);
-  return error as DmfApiError;
-}
+const caught = caughtAs(DmfApiError);
 
 /**
  * An App Service-style managed identity endpoint (IDENTITY_ENDPOINT/IDENTITY_HEADER) on loopback, so the real
@@ -102,25 +103,13 @@ describe('createCredential with real @azure/identity credentials against the emu
     });
 
   it('client secret, with disableInstanceDiscovery for the non-Microsoft authority', async () => {
-    const environment = cloud({
-      kind: 'clientSecret',
-      tenantId: emu.tenantId,
-      clientId: emu.credentials.clientId,
-      clientSecretSetting: 'FO_CLIENT_SECRET',
-      authorityHost: emu.authorityHost,
-    });
+    const environment = cloud(secretEnvironment(emu).auth);
     const { blobId } = await packagesWith(environment, settingsOf(emu)).getAzureWriteUrl('secret.zip');
     expect(blobId).toMatch(/^\{[0-9A-F-]+\}$/);
   });
 
   it('a wrong client secret is DMF_AUTH_FAILED with the AADSTS code and never the secret', async () => {
-    const environment = cloud({
-      kind: 'clientSecret',
-      tenantId: emu.tenantId,
-      clientId: emu.credentials.clientId,
-      clientSecretSetting: 'FO_CLIENT_SECRET',
-      authorityHost: emu.authorityHost,
-    });
+    const environment = cloud(secretEnvironment(emu).auth);
     const error = await caught(
       packagesWith(environment, { FO_CLIENT_SECRET: 'wrong-secret-value' }).getAzureWriteUrl('x.zip'),
     );
@@ -185,25 +174,19 @@ describe('createCredential with real @azure/identity credentials against the emu
     });
 
     it('gets an AD FS token for the AOS resource and calls /namespaces/AXSF', async () => {
-      const before = (await emu.control.calls()).length;
-      const { blobUrl } = await packagesWith(adfsEnvironment(), settingsOf(emu)).getAzureWriteUrl(
-        'onprem.zip',
-      );
-      expect(blobUrl).toContain('onprem.zip');
-      const calls = (await emu.control.calls()).slice(before);
+      const calls = await callsDuring(emu, async () => {
+        const { blobUrl } = await packagesWith(adfsEnvironment(), settingsOf(emu)).getAzureWriteUrl(
+          'onprem.zip',
+        );
+        expect(blobUrl).toContain('onprem.zip');
+      });
       expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual(['token 200', 'GetAzureWriteUrl 200']);
       expect(calls[1]!.path.startsWith('/namespaces/AXSF/data/')).toBe(true);
     });
 
     it('refreshes the AD FS token after F&O answers 401', async () => {
       const client = packagesWith(adfsEnvironment(), settingsOf(emu));
-      await emu.control.setFault({ route: 'token', kind: 'tokenExpiry', seconds: 600, times: 1 });
-      const before = (await emu.control.calls()).length;
-      await client.getAzureWriteUrl('a.zip');
-      await emu.control.advanceClock(601_000);
-      await client.getAzureWriteUrl('b.zip');
-      const calls = (await emu.control.calls()).slice(before);
-      expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
+      expect(await routesAcrossTokenExpiry(emu, (name) => client.getAzureWriteUrl(name))).toEqual([
         'token 200',
         'GetAzureWriteUrl 200',
         'GetAzureWriteUrl 401',

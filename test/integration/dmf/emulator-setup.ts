@@ -1,14 +1,11 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
-import { inject } from 'vitest';
 import {
   DEFAULT_CLIENT_ID,
   DEFAULT_CONFIG,
   buildPackage,
-  startEmulator,
   type RunningEmulator,
-  type StartEmulatorOptions,
 } from '@dmf-functions/emulator';
 import type { AuthEnvironment } from '../../../src/shared/auth/index.js';
 import {
@@ -26,20 +23,7 @@ export const CONFIG_WITH_ONPREM = {
   ],
 };
 
-/** Starts the emulator on the run's shared Azurite with a manual clock. */
-export async function startTestEmulator(options: StartEmulatorOptions = {}): Promise<RunningEmulator> {
-  if (!process.env.NODE_EXTRA_CA_CERTS) {
-    throw new Error(
-      'NODE_EXTRA_CA_CERTS is not set: the test workers must trust the emulator CA (.local/emulator/ca.pem); ' +
-        'the vitest globalSetup sets it.',
-    );
-  }
-  return startEmulator({
-    storageConnectionString: inject('azuriteConnectionString'),
-    clock: { mode: 'manual' },
-    ...options,
-  });
-}
+export { startTestEmulator } from '@dmf-functions/emulator/fixture';
 
 /** The client-secret environment config of an emulator environment. */
 export function secretEnvironment(
@@ -89,6 +73,56 @@ export function clientsFor(
   options: { retry?: Partial<RetryOptions>; timeoutMs?: number } = {},
 ): EnvironmentClients {
   return createEnvironmentClients(secretEnvironment(emu), { env: settingsOf(emu), ...options });
+}
+
+/** The calls the emulator logged while `run` ran, in order. */
+export async function callsDuring(
+  emu: RunningEmulator,
+  run: () => Promise<unknown>,
+): Promise<Awaited<ReturnType<RunningEmulator['control']['calls']>>> {
+  const before = (await emu.control.calls()).length;
+  await run();
+  return (await emu.control.calls()).slice(before);
+}
+
+/** The calls the emulator logged while `run` ran, as `route status` lines. */
+export async function routesDuring(emu: RunningEmulator, run: () => Promise<unknown>): Promise<string[]> {
+  return (await callsDuring(emu, run)).map((c) => `${c.route} ${c.status}`);
+}
+
+/**
+ * Makes `route` answer 429 with `Retry-After: {seconds}` once, then runs `run` with clients whose
+ * retry sleeps move the emulator clock: the HTTP status of each call to `route`, the gap between the
+ * first two (emulator time), and the delays the clients waited.
+ */
+export async function throttledOnce(
+  emu: RunningEmulator,
+  route: string,
+  seconds: number,
+  run: (clients: EnvironmentClients) => Promise<unknown>,
+): Promise<{ statuses: number[]; gapMs: number; delays: number[] }> {
+  const time = emulatorTime(emu);
+  const clients = clientsFor(emu, { retry: time.retry });
+  await emu.control.setFault({ route, kind: 'status', status: 429, retryAfterSeconds: seconds, times: 1 });
+  const calls = (await callsDuring(emu, () => run(clients))).filter((c) => c.route === route);
+  const gapMs = Date.parse(calls[1]?.startedAt ?? '') - Date.parse(calls[0]?.startedAt ?? '');
+  return { statuses: calls.map((c) => c.status), gapMs, delays: time.delays };
+}
+
+/**
+ * `call` twice around a token expiry (the next token lives 600 s, then the clock moves 601 s): the
+ * calls logged meanwhile, as `route status` lines.
+ */
+export async function routesAcrossTokenExpiry(
+  emu: RunningEmulator,
+  call: (fileName: string) => Promise<unknown>,
+): Promise<string[]> {
+  await emu.control.setFault({ route: 'token', kind: 'tokenExpiry', seconds: 600, times: 1 });
+  return routesDuring(emu, async () => {
+    await call('before-expiry.zip');
+    await emu.control.advanceClock(601_000);
+    await call('after-expiry.zip');
+  });
 }
 
 /** A small CustomerImport package; a cell containing `#BAD#` makes its row a staging error. */

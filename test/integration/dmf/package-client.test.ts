@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { text } from 'node:stream/consumers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { caughtAs } from '../../support/caught.js';
 import type { RunningEmulator } from '@dmf-functions/emulator';
 import {
   DmfApiError,
@@ -15,20 +16,36 @@ import {
   startLosingProxy,
   startTestEmulator,
   streamOf,
+  routesAcrossTokenExpiry,
+  routesDuring,
+  throttledOnce,
 } from './emulator-setup.js';
 
-async function caught(promise: Promise<unknown>): Promise<DmfApiError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DmfApiError);
-  return error as DmfApiError;
+const caught = caughtAs(DmfApiError);
+
+/** ImportFromPackage of an uploaded CustomerImport package under a given execution id. */
+function startAs(client: DmfPackageClient, packageUrl: string, executionId: string): Promise<string> {
+  return client.importFromPackage({
+    packageUrl,
+    definitionGroupId: 'CustomerImport',
+    executionId,
+    legalEntityId: 'USMF',
+  });
 }
 
 describe('DmfPackageClient against the F&O emulator', () => {
   let emu: RunningEmulator;
   let packages: DmfPackageClient;
+
+  /** Seeds one customer and starts an export of CustomerExport (USMF); its execution id. */
+  async function exportOneCustomer(account: string, packageName: string): Promise<string> {
+    await emu.control.seedRows('Customers V3', 'USMF', [{ CustomerAccount: account, Name: account }]);
+    return packages.exportToPackage({
+      definitionGroupId: 'CustomerExport',
+      packageName,
+      legalEntityId: 'USMF',
+    });
+  }
 
   beforeAll(async () => {
     emu = await startTestEmulator();
@@ -126,12 +143,7 @@ describe('DmfPackageClient against the F&O emulator', () => {
   });
 
   it('exports: url empty until ready, then a SAS downloaded without a token; nested answers accepted', async () => {
-    await emu.control.seedRows('Customers V3', 'USMF', [{ CustomerAccount: 'EXP-1', Name: 'Exported' }]);
-    const id = await packages.exportToPackage({
-      definitionGroupId: 'CustomerExport',
-      packageName: 'customers-export',
-      legalEntityId: 'USMF',
-    });
+    const id = await exportOneCustomer('EXP-1', 'customers-export');
     expect(await packages.getExportedPackageUrl(id)).toBeUndefined();
     await emu.control.advanceClock(10_000);
     expect(await packages.getExecutionSummaryStatus(id)).toBe('Succeeded');
@@ -172,25 +184,18 @@ describe('DmfPackageClient against the F&O emulator', () => {
   });
 
   it('honours Retry-After on 429: the call log shows the gap', async () => {
-    const time = emulatorTime(emu);
-    const { packages: client } = clientsFor(emu, { retry: time.retry });
-    await emu.control.setFault({
-      route: 'GetExecutionSummaryStatus',
-      kind: 'status',
-      status: 429,
-      retryAfterSeconds: 5,
-      times: 1,
-    });
-    const before = (await emu.control.calls()).length;
-    const error = await caught(client.getExecutionSummaryStatus('no-such-execution'));
-    expect(error.code).toBe('DMF_EXECUTION_NOT_FOUND');
-    const calls = (await emu.control.calls())
-      .slice(before)
-      .filter((c) => c.route === 'GetExecutionSummaryStatus');
-    expect(calls.map((c) => c.status)).toEqual([429, 400]);
-    const gap = Date.parse(calls[1]!.startedAt) - Date.parse(calls[0]!.startedAt);
-    expect(gap).toBeGreaterThanOrEqual(5_000);
-    expect(time.delays).toEqual([5_000]);
+    const throttled = await throttledOnce(
+      emu,
+      'GetExecutionSummaryStatus',
+      5,
+      async ({ packages: client }) => {
+        const error = await caught(client.getExecutionSummaryStatus('no-such-execution'));
+        expect(error.code).toBe('DMF_EXECUTION_NOT_FOUND');
+      },
+    );
+    expect(throttled.statuses).toEqual([429, 400]);
+    expect(throttled.gapMs).toBeGreaterThanOrEqual(5_000);
+    expect(throttled.delays).toEqual([5_000]);
   });
 
   it('backs off and retries 503 and connection resets', async () => {
@@ -210,16 +215,10 @@ describe('DmfPackageClient against the F&O emulator', () => {
     const { blobUrl } = await client.getAzureWriteUrl('checked.zip');
     await uploadPackageToSas(blobUrl, streamOf(await customerPackage([['INT-0301', 'Checked']])));
     await emu.control.setFault({ route: 'ImportFromPackage', kind: 'status', status: 500, times: 1 });
-    const before = (await emu.control.calls()).length;
-    const id = await client.importFromPackage({
-      packageUrl: blobUrl,
-      definitionGroupId: 'CustomerImport',
-      executionId: 'int-checked-1',
-      legalEntityId: 'USMF',
+    const calls = await routesDuring(emu, async () => {
+      expect(await startAs(client, blobUrl, 'int-checked-1')).toBe('int-checked-1');
     });
-    expect(id).toBe('int-checked-1');
-    const calls = (await emu.control.calls()).slice(before);
-    expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
+    expect(calls).toEqual([
       'ImportFromPackage 500',
       'GetExecutionSummaryStatus 400',
       'ImportFromPackage 200',
@@ -241,19 +240,10 @@ describe('DmfPackageClient against the F&O emulator', () => {
       const { blobUrl } = await client.getAzureWriteUrl('lost-answer.zip');
       await uploadPackageToSas(blobUrl, streamOf(await customerPackage([['INT-0401', 'Lost']])));
       proxy.loseNextAnswer('ImportFromPackage');
-      const before = (await emu.control.calls()).length;
-      const id = await client.importFromPackage({
-        packageUrl: blobUrl,
-        definitionGroupId: 'CustomerImport',
-        executionId: 'int-lost-1',
-        legalEntityId: 'USMF',
+      const calls = await routesDuring(emu, async () => {
+        expect(await startAs(client, blobUrl, 'int-lost-1')).toBe('int-lost-1');
       });
-      expect(id).toBe('int-lost-1');
-      const calls = (await emu.control.calls()).slice(before);
-      expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
-        'ImportFromPackage 200',
-        'GetExecutionSummaryStatus 200',
-      ]);
+      expect(calls).toEqual(['ImportFromPackage 200', 'GetExecutionSummaryStatus 200']);
     } finally {
       await proxy.close();
       await emu.control.setOptions({ notFoundWindowMs: 500 });
@@ -262,13 +252,7 @@ describe('DmfPackageClient against the F&O emulator', () => {
 
   it('refreshes the token once when F&O answers 401 for an expired token', async () => {
     const { packages: client } = clientsFor(emu);
-    await emu.control.setFault({ route: 'token', kind: 'tokenExpiry', seconds: 600, times: 1 });
-    const before = (await emu.control.calls()).length;
-    await client.getAzureWriteUrl('before-expiry.zip');
-    await emu.control.advanceClock(601_000);
-    await client.getAzureWriteUrl('after-expiry.zip');
-    const calls = (await emu.control.calls()).slice(before);
-    expect(calls.map((c) => `${c.route} ${c.status}`)).toEqual([
+    expect(await routesAcrossTokenExpiry(emu, (name) => client.getAzureWriteUrl(name))).toEqual([
       'openid-configuration 200',
       'token 200',
       'GetAzureWriteUrl 200',
@@ -303,12 +287,7 @@ describe('DmfPackageClient against the F&O emulator', () => {
   });
 
   it('rejects an expired read SAS with DMF_SAS_REJECTED', async () => {
-    await emu.control.seedRows('Customers V3', 'USMF', [{ CustomerAccount: 'EXP-2', Name: 'x' }]);
-    const id = await packages.exportToPackage({
-      definitionGroupId: 'CustomerExport',
-      packageName: 'p',
-      legalEntityId: 'USMF',
-    });
+    const id = await exportOneCustomer('EXP-2', 'p');
     await emu.control.advanceClock(10_000);
     await emu.control.setFault({ route: 'GetExportedPackageUrl', kind: 'sasExpiry', seconds: -60, times: 1 });
     const url = await packages.getExportedPackageUrl(id);

@@ -1,18 +1,12 @@
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { caughtAs } from '../../support/caught.js';
 import type { RunningEmulator } from '@dmf-functions/emulator';
 import { DmfApiError, type RecurringClient } from '../../../src/shared/dmf/index.js';
-import { clientsFor, customerPackage, emulatorTime, startTestEmulator } from './emulator-setup.js';
+import { clientsFor, customerPackage, startTestEmulator, throttledOnce } from './emulator-setup.js';
 
-async function caught(promise: Promise<unknown>): Promise<DmfApiError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DmfApiError);
-  return error as DmfApiError;
-}
+const caught = caughtAs(DmfApiError);
 
 describe('RecurringClient against the F&O emulator', () => {
   let emu: RunningEmulator;
@@ -132,22 +126,13 @@ describe('RecurringClient against the F&O emulator', () => {
   });
 
   it('retries a replayable enqueue after 429, honouring Retry-After', async () => {
-    const time = emulatorTime(emu);
-    const { recurring: client } = clientsFor(emu, { retry: time.retry });
-    await emu.control.setFault({
-      route: 'enqueue',
-      kind: 'status',
-      status: 429,
-      retryAfterSeconds: 3,
-      times: 1,
-    });
-    const before = (await emu.control.calls()).length;
-    await client.enqueue(importId, Buffer.from('CustomerAccount,Name\r\nREC-0301,x\r\n'), {
-      entity: 'Customers V3',
-    });
-    const calls = (await emu.control.calls()).slice(before).filter((c) => c.route === 'enqueue');
-    expect(calls.map((c) => c.status)).toEqual([429, 200]);
-    expect(Date.parse(calls[1]!.startedAt) - Date.parse(calls[0]!.startedAt)).toBeGreaterThanOrEqual(3_000);
+    const throttled = await throttledOnce(emu, 'enqueue', 3, ({ recurring: client }) =>
+      client.enqueue(importId, Buffer.from('CustomerAccount,Name\r\nREC-0301,x\r\n'), {
+        entity: 'Customers V3',
+      }),
+    );
+    expect(throttled.statuses).toEqual([429, 200]);
+    expect(throttled.gapMs).toBeGreaterThanOrEqual(3_000);
   });
 
   it('does not resend an enqueue after a 5xx and refuses oversized bodies with 413', async () => {

@@ -1,17 +1,28 @@
 // The app's real orchestrators and entities (compiled, as the host loads them) with every activity
 // answered by the test: `globalThis.__replay.answer(name, input)`. Used by test/support/replay.ts.
+// Each orchestrator episode's actions (what the Functions host replays against history, signals
+// included) are handed to `globalThis.__replay.episode(instanceId, state)`.
+import { app } from '@azure/functions';
 import * as df from 'durable-functions';
-import '../../../dist/src/orchestrators/exportPackage.js';
-import '../../../dist/src/orchestrators/recurringExportDrain.js';
-import '../../../dist/src/orchestrators/entities.js';
-import { IMPORT_ACTIVITIES } from '../../../dist/src/activities/names.js';
-import { EXPORT_ACTIVITIES, RECURRING_ACTIVITIES } from '../../../dist/src/activities/exportNames.js';
 
-const names = new Set([
-  ...Object.values(IMPORT_ACTIVITIES),
-  ...Object.values(EXPORT_ACTIVITIES),
-  ...Object.values(RECURRING_ACTIVITIES),
-]);
-for (const name of names) {
+const register = app.generic;
+app.generic = (name, options) => {
+  if (options.trigger?.type !== 'orchestrationTrigger') return register(name, options);
+  const handler = options.handler;
+  return register(name, {
+    ...options,
+    handler: async (trigger, context) => {
+      const state = await handler(trigger, context);
+      globalThis.__replay?.episode?.(trigger?.instanceId, state);
+      return state;
+    },
+  });
+};
+
+const { registerOrchestrations } = await import('../../../dist/src/orchestrators/index.js');
+const { ACTIVITIES } = await import('../../../dist/src/activities/index.js');
+
+registerOrchestrations();
+for (const { name } of ACTIVITIES) {
   df.app.activity(name, { handler: async (input) => globalThis.__replay.answer(name, input) });
 }

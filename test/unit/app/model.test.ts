@@ -12,7 +12,8 @@ import {
   resolveInboundPath,
   resultBlobPath,
 } from '../../../src/shared/storage/index.js';
-import { ImportCommandSchema, parseCommand } from '../../../src/functions/starting.js';
+import { parseCommand } from '../../../src/functions/imports/command.js';
+import { ImportCommandSchema } from '../../../src/functions/imports/starting.js';
 import { readFileSync } from 'node:fs';
 
 const config = loadConfig(

@@ -1,11 +1,11 @@
 /**
- * The durable purge's plain function (src/functions/purgeHistory.ts) and its app setting
+ * The durable purge's plain function (src/functions/common/purgeHistory.ts) and its app setting
  * DMF_PURGE_AFTER_DAYS, validated with the other app settings. Under the local host, through the
  * real durable client: test/infra/purge.test.ts.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PURGED_STATUSES, purgeFinishedInstances } from '../../../src/functions/purgeHistory.js';
+import { PURGED_STATUSES, purgeFinishedInstances } from '../../../src/functions/common/purgeHistory.js';
 import { APP_SETTINGS, loadConfig } from '../../../src/shared/config/index.js';
 import { ConfigError } from '../../../src/shared/errors.js';
 

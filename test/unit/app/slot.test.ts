@@ -1,5 +1,10 @@
+import type { DurableClient } from 'durable-functions';
 import { describe, expect, it } from 'vitest';
-import { acquire, emptySlot, enqueue, remove } from '../../../src/orchestrators/slot.js';
+import { freedHolders } from '../../../src/activities/imports/slot.js';
+import type { Runtime } from '../../../src/shared/app/runtime.js';
+import { DmfApiError, DmfErrorCode } from '../../../src/shared/dmf/index.js';
+import type { Logger } from '../../../src/shared/log/index.js';
+import { acquire, emptySlot, enqueue, remove } from '../../../src/orchestrators/imports/slot.js';
 
 const t = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
 
@@ -92,5 +97,75 @@ describe('environment slot', () => {
     const c = acquire(state, { instanceId: 'c', capacity: 2, now: t(3) });
     expect(c).toMatchObject({ granted: false, notify: ['b'], position: 1 });
     expect(state.holders.map((h) => h.instanceId)).toEqual(['a', 'b']);
+  });
+});
+
+describe('freed holders (who has let go of the slot)', () => {
+  const logger = { debug() {}, info() {}, warn() {}, error() {} } as unknown as Logger;
+  /** A durable client knowing `running` as running instances, and F&O answering `fo` per execution. */
+  function fakes(running: string[], fo: Record<string, string | Error>) {
+    const client = {
+      getStatus: async (id: string) => ({ runtimeStatus: running.includes(id) ? 'Running' : 'Completed' }),
+    } as unknown as DurableClient;
+    const packages = {
+      getExecutionSummaryStatus: async (executionId: string) => {
+        const answer = fo[executionId];
+        if (answer instanceof Error) throw answer;
+        if (answer === undefined || answer === 'notFound')
+          throw new DmfApiError('not found', {
+            code: DmfErrorCode.ExecutionNotFound,
+            action: 'x',
+            status: 400,
+          });
+        return answer;
+      },
+    };
+    const runtime = { clients: () => ({ packages }) } as unknown as Runtime;
+    return { client, runtime };
+  }
+  const holder = (instanceId: string, since = t(0)) => ({ instanceId, since, graceMs: 60_000 });
+
+  it('frees a holder that ended only once F&O is done with its execution (or never had it)', async () => {
+    const { client, runtime } = fakes(['alive'], {
+      'dmffn-ended-running': 'Executing',
+      'dmffn-ended-final': 'Succeeded',
+      'dmffn-ended-unknown-young': 'notFound',
+      'dmffn-ended-unknown-old': 'notFound',
+      'dmffn-ended-unreachable': new DmfApiError('503', { code: 'DMF_HTTP_503', action: 'x', status: 503 }),
+    });
+    const freed = await freedHolders(
+      runtime,
+      client,
+      {
+        instanceIds: [
+          'alive',
+          'ended-running',
+          'ended-final',
+          'ended-unknown-young',
+          'ended-unknown-old',
+          'ended-unreachable',
+          'gone-waiter',
+        ],
+        environment: 'prod',
+        now: t(90),
+        holders: [
+          holder('alive'),
+          holder('ended-running'),
+          holder('ended-final'),
+          holder('ended-unknown-young', t(60)),
+          holder('ended-unknown-old'),
+          holder('ended-unreachable'),
+        ],
+      },
+      logger,
+    );
+    expect(freed).toEqual(['ended-final', 'ended-unknown-old', 'gone-waiter']);
+  });
+
+  it('input of older orchestrations (ids only): whether they run decides, as before', async () => {
+    const { client, runtime } = fakes(['alive'], {});
+    expect(await freedHolders(runtime, client, { instanceIds: ['alive', 'ended'] }, logger)).toEqual([
+      'ended',
+    ]);
   });
 });

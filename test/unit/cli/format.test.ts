@@ -71,6 +71,35 @@ describe('formatting', () => {
     expect(text).toContain('result.json  (result)');
   });
 
+  it("job details link the execution's F&O page and list the counts F&O gives per entity", () => {
+    const text = jobDetails(
+      job({
+        status: 'Succeeded',
+        executionPageUrl: 'https://fo.example/?mi=DMFExecutionSummary&executionId=dmffn-imp-1',
+        entityCounts: [
+          {
+            entity: 'Customers V3',
+            status: 'Succeeded',
+            stagingRecords: 3,
+            stagingErrors: 0,
+            targetRecords: 3,
+          },
+        ],
+      }),
+    );
+    expect(text).toContain(
+      'F&O page:      https://fo.example/?mi=DMFExecutionSummary&executionId=dmffn-imp-1',
+    );
+    expect(text).toMatch(/ENTITY +STATUS +STAGING +STAGING ERRORS +TARGET +TARGET ERRORS/);
+    expect(text).toMatch(/Customers V3 +Succeeded +3 +0 +3/);
+  });
+
+  it('a throttled job says until when, in details and in the live stage line', () => {
+    const throttled = job({ stage: 'Uploading', throttledUntil: '2026-01-01T10:10:00.000Z' });
+    expect(stageLine(throttled)).toContain('throttled until 2026-01-01 10:10:00Z');
+    expect(jobDetails(throttled)).toContain('Throttled:     by F&O, until 2026-01-01 10:10:00Z');
+  });
+
   it('the jobs table has a header row and one row per job', () => {
     const lines = jobsTable([job(), job({ id: 'imp-2' })], new Date('2026-01-01T10:01:00Z')).split('\n');
     expect(lines).toHaveLength(3);

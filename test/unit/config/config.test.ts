@@ -86,6 +86,14 @@ function issuesOf(fn: () => unknown): { path: string; message: string }[] {
   throw new Error('expected a ConfigError');
 }
 
+/** A client-secret auth block of the test tenant and app, with `over`. */
+const secretAuth = (over: Record<string, unknown>): Record<string, unknown> => ({
+  kind: 'clientSecret',
+  tenantId: TENANT,
+  clientId: APP,
+  ...over,
+});
+
 describe('loadConfig', () => {
   it('returns a fully defaulted config', () => {
     const config = loadConfig(baseEnv());
@@ -129,6 +137,8 @@ describe('loadConfig', () => {
         recurringInbound: 'dmf-recurring-inbound',
         templates: 'dmf-templates',
       },
+      tables: { jobs: 'dmfjobs', jobIds: 'dmfjobids' },
+      sourceContainers: ['dmf-inbound'],
     });
     expect(config.serviceBus).toMatchObject({
       commandsQueue: 'dmf-commands',
@@ -142,12 +152,7 @@ describe('loadConfig', () => {
   it('reports every invalid key at once, each with its path', () => {
     const json = baseJson();
     const environments = json.environments as Record<string, unknown>[];
-    environments[0]!.auth = {
-      kind: 'clientSecret',
-      tenantId: TENANT,
-      clientId: 'not-a-guid',
-      clientSecretSetting: 'USMF_CLIENT_SECRET',
-    };
+    environments[0]!.auth = secretAuth({ clientId: 'not-a-guid', clientSecretSetting: 'USMF_CLIENT_SECRET' });
     environments[0]!.url = 'http://usmf.example.com';
     environments[0]!.concurrency = 0;
     const projects = json.dataProjects as Record<string, unknown>[];
@@ -175,15 +180,19 @@ describe('loadConfig', () => {
     expect(paths).toHaveLength(10);
   });
 
+  it("refuses an import concurrency above 1 with the package API docs' sentence (F&O fails parallel imports)", () => {
+    const json = baseJson();
+    (json.environments as Record<string, unknown>[])[0]!.concurrency = 4;
+    const issues = issuesOf(() => loadConfig(baseEnv(json)));
+    expect(issues.map((i) => i.path)).toEqual(['DMF_CONFIG.environments[0].concurrency']);
+    expect(issues[0]!.message).toContain(
+      '"ImportFromPackage() must not be called in parallel threads. Otherwise, it will fail."',
+    );
+  });
+
   it('rejects inline secrets and points to the *Setting key', () => {
     const json = baseJson();
-    const environments = json.environments as Record<string, unknown>[];
-    environments[0]!.auth = {
-      kind: 'clientSecret',
-      tenantId: TENANT,
-      clientId: APP,
-      clientSecret: 'Xk8Q~abc',
-    };
+    (json.environments as Record<string, unknown>[])[0]!.auth = secretAuth({ clientSecret: 'Xk8Q~abc' });
     const issues = issuesOf(() => loadConfig(baseEnv(json)));
     const secret = issues.find((i) => i.path === 'DMF_CONFIG.environments[0].auth.clientSecret');
     expect(secret?.message).toContain('"clientSecretSetting"');
@@ -227,8 +236,29 @@ describe('loadConfig', () => {
       },
     ]);
     const unset = { ...baseEnv(), USMF_CLIENT_SECRET: undefined };
-    expect(issuesOf(() => loadConfig(unset))[0]?.message).toBe('app setting "USMF_CLIENT_SECRET" is not set');
+    expect(issuesOf(() => loadConfig(unset))[0]?.message).toMatch(/^names an app setting that is not set/);
     expect(() => loadConfig(unset, { checkSecretSettings: false })).not.toThrow();
+  });
+
+  it('never echoes a secret pasted where a setting NAME belongs (issue 12.8)', () => {
+    // an Entra-style secret that happens to fit the setting-name pattern (letters, digits, . _ -)
+    const secret = 'Qx7Ab.Z9k_Lm2-Np4Rs6Tu8Vw0Yz1Ac3Eg5Ik7Mo9';
+    const json = baseJson();
+    const env0 = (json.environments as Record<string, unknown>[])[0]!;
+    env0.auth = { ...(env0.auth as Record<string, unknown>), clientSecretSetting: secret };
+    const issues = issuesOf(() => loadConfig(baseEnv(json)));
+    expect(issues[0]).toMatchObject({ path: 'DMF_CONFIG.environments[0].auth.clientSecretSetting' });
+    expect(issues[0]?.message).toMatch(/not set/);
+    expect(JSON.stringify(issues)).not.toContain(secret);
+    expect(JSON.stringify(issues)).not.toContain(secret.slice(0, 12));
+    let thrown: unknown;
+    try {
+      resolveSecret(secret, {});
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect(`${String(thrown)} ${JSON.stringify((thrown as ConfigError).issues)}`).not.toContain(secret);
   });
 
   it('checks cross-references: unique names, adfs ⇔ on-premises, legal entity, recurring on cloud only', () => {
@@ -326,8 +356,34 @@ describe('loadConfig', () => {
       kind: 'identity',
       accountName: 'contosodmf',
       blobServiceUri: 'https://contosodmf.blob.core.windows.net',
+      tableServiceUri: 'https://contosodmf.table.core.windows.net',
       credential: 'managedidentity',
     });
+    // the job index's table endpoint: from a blob URI, given, or refused when neither works
+    const identity = { ...baseEnv(), AzureWebJobsStorage: undefined };
+    expect(
+      loadConfig({
+        ...identity,
+        AzureWebJobsStorage__blobServiceUri: 'https://c.blob.core.usgovcloudapi.net',
+      }).storage.connection,
+    ).toMatchObject({ tableServiceUri: 'https://c.table.core.usgovcloudapi.net' });
+    expect(
+      loadConfig({
+        ...identity,
+        AzureWebJobsStorage__blobServiceUri: 'https://blobs.contoso.example',
+        AzureWebJobsStorage__tableServiceUri: 'https://tables.contoso.example/',
+      }).storage.connection,
+    ).toMatchObject({ tableServiceUri: 'https://tables.contoso.example' });
+    expect(
+      issuesOf(() =>
+        loadConfig({ ...identity, AzureWebJobsStorage__blobServiceUri: 'https://blobs.contoso.example' }),
+      ),
+    ).toEqual([expect.objectContaining({ path: 'AzureWebJobsStorage__tableServiceUri' })]);
+    expect(
+      issuesOf(() =>
+        loadConfig({ ...baseEnv(), DMF_JOBS_TABLE: 'dmf-jobs', DMF_JOB_IDS_TABLE: 'DMFJOBS' }),
+      ).map((i) => i.path),
+    ).toEqual(['DMF_JOBS_TABLE']);
     expect(config.serviceBus).toMatchObject({
       connection: { kind: 'identity', fullyQualifiedNamespace: 'contoso.servicebus.windows.net' },
       commandsQueue: 'dmf-commands-test',
@@ -406,7 +462,7 @@ describe('auth settings (contract with src/shared/auth)', () => {
 describe('helpers', () => {
   it('resolveSecret reads the setting and fails clearly', () => {
     expect(resolveSecret('USMF_CLIENT_SECRET', { USMF_CLIENT_SECRET: 's3cret' })).toBe('s3cret');
-    expect(() => resolveSecret('MISSING', {})).toThrow(/app setting "MISSING" is not set/);
+    expect(() => resolveSecret('MISSING', {})).toThrow(/names an app setting that is not set/);
     expect(() => resolveSecret('KV', { KV: '@Microsoft.KeyVault(VaultName=kv;SecretName=x)' })).toThrow(
       ConfigError,
     );

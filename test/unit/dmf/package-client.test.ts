@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { caughtAs } from '../../support/caught.js';
 import {
   DmfApiError,
   DmfPackageClient,
@@ -35,14 +36,7 @@ function recordingLogger(): DmfLogger & { lines: string[] } {
   return { lines, debug: write, info: write, warn: write, error: write };
 }
 
-async function caught(promise: Promise<unknown>): Promise<DmfApiError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DmfApiError);
-  return error as DmfApiError;
-}
+const caught = caughtAs(DmfApiError);
 
 describe('DmfPackageClient', () => {
   let server: FakeServer;
@@ -181,6 +175,80 @@ describe('DmfPackageClient', () => {
     expect(JSON.parse(server.calls[0]!.body)).not.toHaveProperty('failOnError');
     expect(JSON.parse(server.calls[1]!.body)).toMatchObject({ failOnError: true, thresholdToRunInBatch: 10 });
     expect(JSON.parse(server.calls[1]!.body)).not.toHaveProperty('runAsyncWithoutBatch');
+  });
+
+  it('reports the status "Unknown" as DMF_EXECUTION_NOT_FOUND, like "Execution details were not found"', async () => {
+    server.enqueue(odata('Unknown'), odataError(400, 'Execution details were not found for execution id: e'));
+    const unknown = await caught(client.getExecutionSummaryStatus('e'));
+    const notFound = await caught(client.getExecutionSummaryStatus('e'));
+    for (const error of [unknown, notFound]) {
+      expect(error).toMatchObject({ code: 'DMF_EXECUTION_NOT_FOUND', transient: true });
+    }
+    expect(unknown.message).toContain('"Unknown"');
+  });
+
+  it('does not wait a Retry-After longer than maxRetryAfterMs: thrown at once with retryAfterMs', async () => {
+    const patient = new DmfPackageClient({
+      baseUrl: server.url,
+      credential,
+      scope: 's',
+      retry: { ...time.retry, maxRetryAfterMs: 10_000 },
+    });
+    server.enqueue(odataError(429, 'busy', { 'retry-after': '5' }), odata('Executing'));
+    expect(await patient.getExecutionSummaryStatus('e')).toBe('Executing');
+    server.enqueue(odataError(429, 'busy', { 'retry-after': '300' }));
+    const error = await caught(patient.getExecutionSummaryStatus('e'));
+    expect(error).toMatchObject({ code: 'DMF_HTTP_429', retryAfterMs: 300_000, attempts: 1 });
+    expect(time.delays).toEqual([5_000]);
+  });
+
+  it("reads an execution's F&O page and per entity counts (numbers or numeric strings, stringified or not)", async () => {
+    const row = {
+      EntityName: 'Customers V3',
+      Company: 'USMF',
+      Status: 'PartiallySucceeded',
+      StagingRecords: 4,
+      StagingErrorCount: '1',
+      TargetRecords: 3,
+      TargetErrorCount: 0,
+    };
+    server.enqueue(
+      odata('https://fo.example/?cmp=USMF&mi=DMFExecutionSummary&executionId=e'),
+      odata(''),
+      odata([row, { NoName: 1 }]),
+      odata(JSON.stringify([{ EntityName: 'Vendors V2' }])),
+    );
+    expect(await client.getExecutionSummaryPageUrl('e')).toBe(
+      'https://fo.example/?cmp=USMF&mi=DMFExecutionSummary&executionId=e',
+    );
+    expect(await client.getExecutionSummaryPageUrl('e')).toBeUndefined();
+    expect(await client.getEntityExecutionSummaryStatusList('e')).toEqual([
+      {
+        entityName: 'Customers V3',
+        company: 'USMF',
+        status: 'PartiallySucceeded',
+        stagingRecords: 4,
+        stagingErrors: 1,
+        targetRecords: 3,
+        targetErrors: 0,
+        raw: row,
+      },
+    ]);
+    expect(await client.getEntityExecutionSummaryStatusList('e')).toEqual([
+      { entityName: 'Vendors V2', raw: { EntityName: 'Vendors V2' } },
+    ]);
+    expect(server.calls.map((c) => c.url.slice(ACTION_PATH.length))).toEqual([
+      'GetExecutionSummaryPageUrl',
+      'GetExecutionSummaryPageUrl',
+      'GetEntityExecutionSummaryStatusList',
+      'GetEntityExecutionSummaryStatusList',
+    ]);
+  });
+
+  it('keeps a GetMessageStatus word the documented list lacks, as sent', async () => {
+    server.enqueue(odata('Archived'), odata(''));
+    expect(await client.getMessageStatus('m')).toBe('Archived');
+    expect((await caught(client.getMessageStatus('m'))).code).toBe('DMF_INVALID_RESPONSE');
   });
 
   it('rejects an unknown status and a body without value as DMF_INVALID_RESPONSE', async () => {
@@ -408,14 +476,42 @@ describe('DmfPackageClient', () => {
       ]);
     });
 
-    it('waits Retry-After before resending a throttled start', async () => {
-      server.enqueue(
-        odataError(429, 'throttled', { 'retry-after': '3' }),
-        odataError(400, 'Execution details were not found for execution id: a'),
-        odata('a'),
-      );
+    it('waits Retry-After and resends a throttled start without a status check (a 429 is refused before processing)', async () => {
+      server.enqueue(odataError(429, 'throttled', { 'retry-after': '3' }), odata('a'));
       expect(await client.importFromPackageAsync({ ...params, executionId: 'a' })).toBe('a');
       expect(time.delays).toEqual([3_000]);
+      expect(server.calls.map((_, i) => actionOf(i))).toEqual([
+        'ImportFromPackageAsync',
+        'ImportFromPackageAsync',
+      ]);
+    });
+
+    it('throws a throttled start with its Retry-After when it is longer than maxRetryAfterMs', async () => {
+      const patient = new DmfPackageClient({
+        baseUrl: server.url,
+        credential,
+        scope: 's',
+        retry: { ...time.retry, maxRetryAfterMs: 10_000 },
+      });
+      server.enqueue(odataError(429, 'throttled', { 'retry-after': '600' }));
+      const error = await caught(patient.importFromPackage({ ...params, executionId: 't-1' }));
+      expect(error).toMatchObject({ code: 'DMF_HTTP_429', transient: true, retryAfterMs: 600_000 });
+      expect(server.calls.map((_, i) => actionOf(i))).toEqual(['ImportFromPackage']);
+      expect(time.delays).toEqual([]);
+    });
+
+    it('throws DMF_ZERO_EXECUTION_ID when a start answers the all-zero GUID (it started nothing)', async () => {
+      server.enqueue(odata('00000000-0000-0000-0000-000000000000'));
+      const error = await caught(
+        client.exportToPackage({
+          definitionGroupId: 'G',
+          packageName: 'p',
+          executionId: 'z-1',
+          legalEntityId: 'USMF',
+        }),
+      );
+      expect(error).toMatchObject({ code: 'DMF_ZERO_EXECUTION_ID', transient: true, executionId: 'z-1' });
+      expect(server.calls.map((_, i) => actionOf(i))).toEqual(['ExportToPackage']);
     });
 
     it('throws DMF_START_UNCONFIRMED with the execution id when the status cannot be read', async () => {

@@ -1,7 +1,10 @@
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { DATA_JOB_STATES as EMULATOR_DATA_JOB_STATES } from '@dmf-functions/emulator';
+import { caughtAs } from '../../support/caught.js';
 import {
+  DATA_JOB_STATES,
   DmfApiError,
   RecurringClient,
   downloadSasStream,
@@ -11,14 +14,7 @@ import { countingCredential, odata, startFakeServer, type FakeServer } from './f
 
 const ACTIVITY = '6d31b2b5-5ad4-4c0d-8a6e-1bbd8c0a1f00';
 
-async function caught(promise: Promise<unknown>): Promise<DmfApiError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(DmfApiError);
-  return error as DmfApiError;
-}
+const caught = caughtAs(DmfApiError);
 
 describe('RecurringClient', () => {
   let server: FakeServer;
@@ -180,6 +176,23 @@ describe('RecurringClient', () => {
     expect(status.executionDetail).toEqual([
       { EntityName: 'Customers V3', StagingRecords: 2, TargetRecords: 2 },
     ]);
+  });
+
+  it("maps every DataJobState, in F&O's words or as the enum's number; an unknown one is kept as sent", async () => {
+    const answers: [unknown, string | undefined][] = [
+      ...DATA_JOB_STATES.map((word, n): [unknown, string] => [n, word]),
+      ...DATA_JOB_STATES.map((word): [unknown, string] => [word.toLowerCase(), word]),
+      ['6', 'ProcessedWithErrors'],
+      [42, '42'],
+      ['Archived', 'Archived'],
+      [null, undefined],
+    ];
+    for (const [sent, expected] of answers) {
+      server.enqueue({ status: 200, body: JSON.stringify({ DataJobStatus: { DataJobState: sent } }) });
+      expect((await client.jobStatus(ACTIVITY, 'm-1')).dataJobState, String(sent)).toBe(expected);
+    }
+    // the same enum, in the same order, as the emulator serves (RIS's ContractEnums.cs)
+    expect(DATA_JOB_STATES).toEqual(EMULATOR_DATA_JOB_STATES);
   });
 
   it('forwards GetMessageStatus and GetExecutionIdByMessageId to the package API', async () => {

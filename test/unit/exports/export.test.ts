@@ -1,30 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXPORT_ORCHESTRATOR } from '../../../src/activities/exportNames.js';
-import type { ExportInput, ExportResult } from '../../../src/orchestrators/exportInput.js';
+import { latestOccurrence } from '../../../src/functions/common/schedules.js';
 import {
   ExportCommandSchema,
-  exportJobFromStatus,
-  latestOccurrence,
   planScheduledExports,
   plannedExport,
-} from '../../../src/functions/exportStarting.js';
-import { exportFileName, exportFolder } from '../../../src/activities/exportFo.js';
+} from '../../../src/functions/exports/starting.js';
+import { ORCHESTRATORS } from '../../../src/shared/app/names.js';
+import { exportJobFromStatus, type ExportResult } from '../../../src/shared/jobs/index.js';
+import { exportFileName, exportFolder } from '../../../src/shared/storage/index.js';
 import type { DataProjectConfig, EnvironmentConfig } from '../../../src/shared/config/index.js';
 import { DEFAULT_POLLING } from '../../../src/shared/config/index.js';
+import { sampleExportInput } from '../../support/inputs.js';
 import { startReplayHost, type Call, type ReplayHost } from '../../support/replay.js';
 
-const input: ExportInput = {
-  environment: 'prod',
-  project: 'customers-export',
-  definitionGroupId: 'Export-Customers',
-  legalEntity: 'USMF',
-  packageName: 'customers',
-  reExecute: false,
-  unpack: true,
+const input = sampleExportInput({
   polling: { ...DEFAULT_POLLING, firstIntervalSeconds: 1, maxIntervalSeconds: 10 },
-  trigger: 'http',
-  requestedAt: '2026-03-04T05:06:07.000Z',
-};
+});
 
 const project = (over: Partial<DataProjectConfig>): DataProjectConfig => ({
   name: 'customers-export',
@@ -51,7 +42,7 @@ describe('exportPackage orchestration', () => {
   });
   it('keeps asking GetExportedPackageUrl while it answers "" and stores the package once it is there', async () => {
     let urlAnswers = 0;
-    const run = await replay.run(EXPORT_ORCHESTRATOR, {
+    const run = await replay.run(ORCHESTRATORS.exportPackage, {
       input,
       instanceId: 'exp-abc',
       answer: (call: Call) => {
@@ -93,9 +84,11 @@ describe('exportPackage orchestration', () => {
   });
 
   it('a failed export copies the execution errors and stores no package', async () => {
-    const run = await replay.run(EXPORT_ORCHESTRATOR, {
+    const run = await replay.run(ORCHESTRATORS.exportPackage, {
       input,
       answer: (call: Call) => {
+        if (call.name === 'exportStart')
+          return { value: { kind: 'started', executionId: 'dmffn-exp-abc', alreadyStarted: false } };
         if (call.name === 'importGetStatus') return { value: { kind: 'status', status: 'Failed' } };
         if (call.name === 'importCollectErrors')
           return {

@@ -87,6 +87,7 @@ describe('createPackage', () => {
         sourceFormat: 'CSV',
         hasEntityMapList: true,
         entityMapCount: 4,
+        mappedFields: ['CUSTOMERACCOUNT', 'ORGANIZATIONNAME', 'CUSTOMERGROUPID', 'SALESCURRENCYCODE'],
         isComposite: false,
       },
     ]);

@@ -182,6 +182,29 @@ describe('validatePackage on crafted packages', () => {
     }
   });
 
+  it('refuses entry names over 255 bytes and names with bidi overrides or invisible characters (issue 12.8)', async () => {
+    const long = `${'x'.repeat(252)}.csv`; // 256 bytes
+    expect(checkPackageFileName(long)?.message).toMatch(/longer than 255 bytes/);
+    expect(checkPackageFileName(`${'x'.repeat(251)}.csv`)).toBeUndefined();
+    expect(checkPackageFileName('invoice\u202Evsc.exe')?.message).toMatch(/bidirectional-text control/);
+    expect(checkPackageFileName('a\u200Bb.csv')?.code).toBe(PACKAGE_ERROR_CODES.unsafeName);
+    // the message shows the character escaped, never as itself
+    expect(checkPackageFileName('invoice\u202Evsc.exe')?.message).toContain('\\u{202e}');
+
+    const withLong = await validatePackage(await makeZip([...goodEntries(), { name: long, data: 'a' }]));
+    expect(codes(withLong)).toEqual([PACKAGE_ERROR_CODES.unsafeName]);
+    // an entry whose UTF-8 name holds U+202E (patched in: yazl writes the placeholder's UTF-8 flag)
+    const placeholder = 'AAé.csv'; // 8 bytes, non-ASCII so the name is flagged UTF-8
+    const spoofed = patchName(
+      await makeZip([...goodEntries(), { name: placeholder, data: 'a' }]),
+      placeholder,
+      'A\u202E.csv', // 8 bytes
+    );
+    const report = await validatePackage(spoofed);
+    expect(codes(report)).toEqual([PACKAGE_ERROR_CODES.unsafeName]);
+    expect(report.errors[0]?.message).toMatch(/bidirectional-text control/);
+  });
+
   it('refuses two names that are equal ignoring case', async () => {
     const report = await validatePackage(
       await makeZip([...goodEntries(), { name: 'customers v3.CSV', data: CSV }]),
@@ -219,6 +242,7 @@ describe('validatePackage on crafted packages', () => {
       sourceFormat: 'CSV',
       hasEntityMapList: true,
       entityMapCount: 1,
+      mappedFields: ['A'],
       isComposite: false,
     });
     const sorted = sortByExecutionOrder([e('d', 2, 1, 1), e('c', 1, 2, 1), e('b', 1, 1, 2), e('a', 1, 1, 1)]);

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RECURRING_EXPORT_ORCHESTRATOR } from '../../../src/activities/exportNames.js';
+import type { AckInput, StoredMessage } from '../../../src/activities/recurring/drain.js';
 import {
   DRAIN_BATCH_MESSAGES,
   DRAIN_EPISODE_BATCHES,
-  type AckInput,
-  type DequeueResult,
-  type DrainSummary,
-} from '../../../src/orchestrators/recurringInput.js';
+} from '../../../src/orchestrators/recurring/exportDrain.js';
+import { ORCHESTRATORS } from '../../../src/shared/app/names.js';
+import type { DrainSummary } from '../../../src/shared/jobs/index.js';
 import { startReplayHost, type Call, type ReplayHost } from '../../support/replay.js';
 
 // the real orchestrator under durable-functions' replay on the local host; activities answered here
@@ -18,7 +17,7 @@ afterAll(async () => {
   await replay?.stop();
 });
 const drain = (options: Parameters<ReplayHost['run']>[1]) =>
-  replay.run(RECURRING_EXPORT_ORCHESTRATOR, options);
+  replay.run(ORCHESTRATORS.recurringExportDrain, options);
 
 const base = {
   environment: 'prod',
@@ -31,7 +30,7 @@ const ref = (id: string) => ({
   correlationId: id,
   raw: { CorrelationId: id, PopReceipt: 'p', DownloadLocation: 'x' },
 });
-type Item = Exclude<DequeueResult, { kind: 'empty' }>;
+type Item = StoredMessage;
 const acksOf = (call: Call): string[] =>
   (call.input as { items: AckInput[] }).items.map((i) => i.message.correlationId);
 

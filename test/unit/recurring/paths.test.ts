@@ -1,13 +1,15 @@
 import { describe, expect, it } from 'vitest';
+import { dequeueBatch, storeMessage } from '../../../src/activities/recurring/drain.js';
 import {
   resolveRecurringPath,
   recurringBlobImport,
   DEFAULT_MAX_ENQUEUE_BYTES,
-} from '../../../src/functions/recurringStarting.js';
-import { dequeueAndStore, recurringExportBlobPath } from '../../../src/activities/recurringFo.js';
+} from '../../../src/functions/recurring/starting.js';
+import type { Runtime } from '../../../src/shared/app/runtime.js';
 import type { RecurringActivityConfig } from '../../../src/shared/config/index.js';
-import type { Runtime } from '../../../src/activities/runtime.js';
+import type { DequeuedMessage } from '../../../src/shared/dmf/index.js';
 import type { Logger } from '../../../src/shared/log/index.js';
+import { recurringExportBlobPath } from '../../../src/shared/storage/index.js';
 
 const id = '6f1f1b52-4a1c-4f0e-9c43-2f0a8c7d9e10';
 const activity = (over: Partial<RecurringActivityConfig>): RecurringActivityConfig => ({
@@ -80,27 +82,27 @@ describe('recurring import paths (multi-company)', () => {
   });
 });
 
-describe('dequeueAndStore', () => {
+describe('dequeue and store', () => {
   const silent = { debug() {}, info() {}, warn() {}, error() {} } as unknown as Logger;
   const runtimeWith = (message: unknown): Runtime =>
     ({
-      config: { storage: { containers: { outbound: 'out' } } },
-      blobService: { getContainerClient: () => ({ containerName: 'out' }) },
+      containers: { outbound: { containerName: 'out' } },
       clients: () => ({ recurring: { dequeue: () => Promise.resolve(message) } }),
     }) as unknown as Runtime;
 
   it('reports IsDownLoadFileExist false with its FileDownLoadErrorMessage, without downloading', async () => {
-    const result = await dequeueAndStore(
-      runtimeWith({
-        correlationId: 'c1',
-        popReceipt: 'p',
-        downloadLocation: 'https://x/api/connector/download/a',
-        isDownloadFileExist: false,
-        fileDownloadErrorMessage: 'The file was deleted by the retention job',
-        lastDequeueDateTime: undefined,
-        raw: { CorrelationId: 'c1' },
-      }),
+    const message = {
+      correlationId: 'c1',
+      popReceipt: 'p',
+      downloadLocation: 'https://x/api/connector/download/a',
+      isDownloadFileExist: false,
+      fileDownloadErrorMessage: 'The file was deleted by the retention job',
+      raw: { CorrelationId: 'c1' },
+    } as unknown as DequeuedMessage;
+    const result = await storeMessage(
+      runtimeWith(message),
       { environment: 'prod', activityId: id },
+      message,
       silent,
     );
     expect(result).toEqual({
@@ -110,10 +112,10 @@ describe('dequeueAndStore', () => {
     });
   });
 
-  it('answers empty on 204', async () => {
+  it('ends the batch as emptied on 204', async () => {
     expect(
-      await dequeueAndStore(runtimeWith(undefined), { environment: 'prod', activityId: id }, silent),
-    ).toEqual({ kind: 'empty' });
+      await dequeueBatch(runtimeWith(undefined), { environment: 'prod', activityId: id, max: 10 }, silent),
+    ).toEqual({ items: [], empty: true });
   });
 
   it('keys the stored blob by CorrelationId', () => {

@@ -1,0 +1,284 @@
+/**
+ * Prepare stage: stage a url source, decide whether the file is a package, wrap a raw file with the
+ * data project's template, validate the package. Invalid input becomes a `{ ok: false }` result
+ * with readable reasons (no retry); storage trouble is thrown (the orchestrator retries).
+ */
+import type { Readable } from 'node:stream';
+import { z } from 'zod';
+import { defineActivity } from '../../shared/app/activity.js';
+import type { Runtime } from '../../shared/app/runtime.js';
+import { getDataProject, getEnvironment, type PollingConfig } from '../../shared/config/index.js';
+import { downloadSasStream } from '../../shared/dmf/index.js';
+import { DmfFunctionsError, PackageError } from '../../shared/errors.js';
+import {
+  executionIdFor,
+  ImportInputSchema,
+  type BlobRef,
+  type ImportInput,
+  type JobError,
+} from '../../shared/jobs/index.js';
+import type { Logger } from '../../shared/log/index.js';
+import {
+  blobSource,
+  buildPackageFromTemplate,
+  detectFileKind,
+  validatePackage,
+  type BlobRangeClient,
+  type PackageValidationReport,
+  type RandomAccessSource,
+} from '../../shared/packages/index.js';
+import {
+  blobExists,
+  isNotFound,
+  printable,
+  readSourceUrl,
+  recordJob,
+  stagingBlobPath,
+  storageError,
+  uploadStreamTo,
+} from '../../shared/storage/index.js';
+
+/** Result of the prepare activity. */
+export type PrepareResult =
+  | {
+      ok: true;
+      /** The package to upload (the source itself, or a package built from the template). */
+      packageBlob: BlobRef;
+      /** The source as it now is in our storage (a url source is staged first). */
+      sourceBlob: BlobRef;
+      /** Blobs created for this job that are deleted when it finishes. */
+      stagingBlobs: BlobRef[];
+      /** Entity labels of the package (error files are fetched per entity). */
+      entities: string[];
+      /** `overwrite` to send (false when the package holds a composite entity). */
+      overwrite: boolean;
+      warnings: string[];
+      polling: PollingConfig;
+      concurrency: number;
+    }
+  | {
+      ok: false;
+      errors: JobError[];
+      sourceBlob?: BlobRef;
+      stagingBlobs: BlobRef[];
+    };
+
+function invalid(code: string, message: string, staging: BlobRef[], sourceBlob?: BlobRef): PrepareResult {
+  return {
+    ok: false,
+    errors: [{ code, message }],
+    stagingBlobs: staging,
+    ...(sourceBlob ? { sourceBlob } : {}),
+  };
+}
+
+/** The blob as a package source; undefined when it does not exist. */
+async function existingSource(blob: BlobRangeClient, what: string): Promise<RandomAccessSource | undefined> {
+  try {
+    return await blobSource(blob);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw storageError(`reading ${what}`, error);
+  }
+}
+
+function reportErrors(report: PackageValidationReport): JobError[] {
+  return report.errors.map((e) => ({
+    code: e.code,
+    // names from the zip are shown escaped: an invisible or bidi character must not spoof a page
+    message: e.file ? `${printable(e.file)}: ${e.message}` : e.message,
+  }));
+}
+
+/** Runs the prepare stage for one import. */
+export async function prepareImport(
+  runtime: Runtime,
+  input: ImportInput,
+  instanceId: string,
+  logger: Logger,
+): Promise<PrepareResult> {
+  const { config, blobService, containers } = runtime;
+  const staging: BlobRef[] = [];
+  const project = getDataProject(config, input.project);
+  const environment = getEnvironment(config, input.environment);
+
+  let sourceBlob: BlobRef;
+  if (input.source.kind === 'url') {
+    // the url (a SAS: a secret) is read from its staging blob (durable state holds only its name),
+    // and that blob is deleted as soon as the content is staged
+    const ref = input.source.ref;
+    const archive = containers.archive;
+    const path = stagingBlobPath(instanceId, input.fileName);
+    sourceBlob = { container: archive.containerName, path };
+    if (ref !== undefined) staging.push({ container: archive.containerName, path: ref });
+    const url = ref === undefined ? input.source.url : await readSourceUrl(archive, ref);
+    if (url === undefined && !(await blobExists(archive, path))) {
+      return invalid(
+        'SOURCE_URL_GONE',
+        'The package url is no longer known (its record was removed).',
+        staging,
+      );
+    }
+    if (url !== undefined) {
+      let download;
+      try {
+        download = await downloadSasStream(url, { timeoutMs: 60_000 });
+      } catch (error) {
+        if (error instanceof DmfFunctionsError && !error.transient) {
+          return invalid(
+            'SOURCE_URL_UNREADABLE',
+            `The package url could not be read: ${error.message}`,
+            staging,
+          );
+        }
+        throw error;
+      }
+      await uploadStreamTo(archive, path, download.stream, { contentType: download.contentType });
+      if (ref !== undefined) {
+        await archive.deleteBlob(ref).catch((error: unknown) => {
+          if (!isNotFound(error)) throw storageError(`deleting ${archive.containerName}/${ref}`, error);
+        });
+      }
+      logger.info(`Staged the package url as ${sourceBlob.container}/${path}`);
+    }
+    staging.push(sourceBlob);
+  } else {
+    sourceBlob = { container: input.source.container, path: input.source.path };
+  }
+
+  const sourceClient = blobService.getContainerClient(sourceBlob.container).getBlobClient(sourceBlob.path);
+  const source = await existingSource(sourceClient, `${sourceBlob.container}/${sourceBlob.path}`);
+  if (!source) {
+    return invalid(
+      'SOURCE_NOT_FOUND',
+      `The file ${sourceBlob.container}/${sourceBlob.path} does not exist (deleted or moved before the import started).`,
+      staging,
+    );
+  }
+  if (source.size === 0)
+    return invalid('SOURCE_EMPTY', `The file ${input.fileName} is empty.`, staging, sourceBlob);
+
+  const kind = await detectFileKind(source);
+  const looksLikeZip = /\.zip$/i.test(input.fileName);
+  let packageBlob = sourceBlob;
+  let report: PackageValidationReport;
+  const warnings: string[] = [];
+  if (kind === 'package' || (looksLikeZip && !project.template)) {
+    // every entry inflated and counted: headers that lie about sizes are caught here, not by F&O
+    report = await validatePackage(source, { verifyData: true });
+    if (!report.ok) {
+      return {
+        ok: false,
+        errors: [
+          {
+            code: report.errors[0]?.code ?? 'PACKAGE_INVALID',
+            message: `${input.fileName} is not a valid data package.`,
+          },
+          ...reportErrors(report),
+        ],
+        sourceBlob,
+        stagingBlobs: staging,
+      };
+    }
+  } else {
+    if (!project.template) {
+      return invalid(
+        'NOT_A_PACKAGE',
+        `${input.fileName} is not a data package (a .zip with Manifest.xml at its root), and data project "${project.name}" has no template to wrap a raw file in.`,
+        staging,
+        sourceBlob,
+      );
+    }
+    const templateSource = await existingSource(
+      containers.templates.getBlobClient(project.template),
+      `template ${project.template}`,
+    );
+    if (!templateSource) {
+      return invalid(
+        'TEMPLATE_NOT_FOUND',
+        `Template "${project.template}" of data project "${project.name}" is not in container ${containers.templates.containerName}.`,
+        staging,
+        sourceBlob,
+      );
+    }
+    const content = (await sourceClient.download()).readableStreamBody as Readable;
+    let built;
+    try {
+      built = await buildPackageFromTemplate(templateSource, {
+        content,
+        fileName: input.fileName,
+        size: source.size,
+      });
+    } catch (error) {
+      content.destroy();
+      if (error instanceof PackageError) {
+        return invalid(
+          error.code,
+          `Template "${project.template}" cannot wrap ${input.fileName}: ${error.message}`,
+          staging,
+          sourceBlob,
+        );
+      }
+      throw error;
+    }
+    const path = stagingBlobPath(instanceId, 'package.zip');
+    await uploadStreamTo(containers.archive, path, built.stream, { contentType: 'application/zip' });
+    packageBlob = { container: containers.archive.containerName, path };
+    staging.push(packageBlob);
+    report = await validatePackage(await blobSource(containers.archive.getBlobClient(path)), {
+      verifyData: true,
+    });
+    if (!report.ok) {
+      return {
+        ok: false,
+        errors: [
+          {
+            code: 'TEMPLATE_PACKAGE_INVALID',
+            message: `The package built from template "${project.template}" is invalid.`,
+          },
+          ...reportErrors(report),
+        ],
+        sourceBlob,
+        stagingBlobs: staging,
+      };
+    }
+    logger.info(`Wrapped ${input.fileName} with template ${project.template} (entity ${built.entityName})`);
+  }
+  for (const w of report.warnings) warnings.push(`${w.code}: ${w.message}`);
+  const hasComposite = report.entities.some((e) => e.isComposite);
+  return {
+    ok: true,
+    packageBlob,
+    sourceBlob,
+    stagingBlobs: staging,
+    entities: report.entities.map((e) => e.entityName),
+    overwrite: hasComposite ? false : input.overwrite,
+    warnings,
+    polling: project.polling,
+    concurrency: environment.concurrency,
+  };
+}
+
+/**
+ * The prepare stage as an activity: input and instance id in, {@link PrepareResult} out. A prepared
+ * import is listed as waiting for its environment's slot (a refused one is listed by its finish).
+ */
+export const prepareActivity = defineActivity({
+  name: 'importPrepare',
+  input: z.object({ input: ImportInputSchema, instanceId: z.string() }),
+  log: ({ instanceId }) => ({ instanceId }),
+  handler: async ({ input, instanceId }, { runtime, logger }) => {
+    const prepared = await prepareImport(runtime, input, instanceId, logger);
+    if (prepared.ok) {
+      await recordJob(runtime.jobIndex, logger, 'import', {
+        instanceId,
+        runtimeStatus: 'Running',
+        input,
+        customStatus: { stage: 'WaitingForSlot', executionId: executionIdFor(instanceId), polls: 0 },
+        createdTime: input.requestedAt,
+        lastUpdatedTime: new Date(),
+      });
+    }
+    return prepared;
+  },
+});
