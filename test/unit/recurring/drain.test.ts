@@ -57,10 +57,19 @@ describe('recurring export drain orchestration', () => {
       input: base,
       answer: queue([{ kind: 'missing', message: ref('m1'), fileDownloadErrorMessage: 'File was purged' }]),
     });
-    expect(run.activityCalls.map((c) => c.name)).toEqual(['recurringDequeueBatch', 'recurringFileMissing']);
+    // a run that handled messages is listed in the job index at its end, with its summary
+    expect(run.activityCalls.map((c) => c.name)).toEqual([
+      'recurringDequeueBatch',
+      'recurringFileMissing',
+      'recurringRecordRun',
+    ]);
     expect(run.activityCalls[1]!.input).toMatchObject({
       fileDownloadErrorMessage: 'File was purged',
       acked: false,
+    });
+    expect(run.activityCalls[2]!.input).toMatchObject({
+      run: { environment: 'prod', counters: { processed: 1, missing: 1 } },
+      summary: { processed: 1, missing: 1, emptied: true },
     });
     expect(run.output).toMatchObject({ processed: 1, missing: 1, emptied: true });
   });
@@ -74,6 +83,7 @@ describe('recurring export drain orchestration', () => {
       'recurringDequeueBatch',
       'recurringFileMissing',
       'recurringAckBatch',
+      'recurringRecordRun',
     ]);
     const item = (run.activityCalls[2]!.input as { items: AckInput[] }).items[0]!;
     expect(item.message.correlationId).toBe('m1');
