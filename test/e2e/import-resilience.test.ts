@@ -35,10 +35,18 @@ async function drop(path: string): Promise<void> {
   await s.stack.host!.blobTriggers.scanNow();
 }
 
+/**
+ * The first job whose live JSON matches: the list (the job index, which records stages) names the
+ * jobs, their own route gives what only the live status has (foStatus, nextPollAt, slotPosition).
+ */
 async function jobWhere(predicate: (job: Job) => boolean): Promise<Job> {
   return eventually(async () => {
     const body = (await (await s.api('/api/jobs')).json()) as { jobs: Job[] };
-    return body.jobs.find(predicate);
+    for (const listed of body.jobs) {
+      const job = (await (await s.api(`/api/jobs/${listed.id}`)).json()) as Job;
+      if (predicate(job)) return job;
+    }
+    return undefined;
   }, 30_000);
 }
 
