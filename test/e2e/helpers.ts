@@ -203,7 +203,7 @@ export async function startImportStack(
     },
     processError: async () => undefined,
   });
-  const api = (path: string, init: RequestInit = {}): Promise<Response> =>
+  const call = (path: string, init: RequestInit): Promise<Response> =>
     fetch(`${stack.functionsBaseUrl}${path}`, {
       ...init,
       headers: {
@@ -211,6 +211,18 @@ export async function startImportStack(
         ...(init.headers as Record<string, string> | undefined),
       },
     });
+  const api = async (path: string, init: RequestInit = {}): Promise<Response> => {
+    try {
+      return await call(path, init);
+    } catch (error) {
+      // The emulator runs in this process and parses a package synchronously (150 MB: many seconds
+      // on a loaded machine); meanwhile the host closes the idle keep-alive connection (Node's 5 s),
+      // and the next request goes out on that closed socket. A GET is asked again, once.
+      const code = (error as { cause?: { code?: string } }).cause?.code;
+      if ((init.method ?? 'GET') !== 'GET' || code !== 'UND_ERR_SOCKET') throw error;
+      return call(path, init);
+    }
+  };
   return {
     stack,
     containers,

@@ -109,7 +109,10 @@ describe('recurring export drain', () => {
   });
 
   it('failed acks: the messages reappear, are found stored and only acked — no duplicate, none lost', async () => {
-    await s.stack.emulator.control.setOptions({ visibilityTimeoutMs: 300 });
+    // Short enough that the messages of the failed acks reappear within the test; long enough that
+    // none reappears while its own batch is still storing it (300 ms did under a load of 10 on two
+    // cores: popped twice in one batch, downloaded twice)
+    await s.stack.emulator.control.setOptions({ visibilityTimeoutMs: 2_000 });
     // every ack of the first batch (10 messages × 4 rounds, one HTTP attempt each) fails
     await s.stack.emulator.control.setFault(statusFault('ack', 500, 40));
     const ids = await seed(20, 'ACK');
