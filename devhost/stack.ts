@@ -18,8 +18,13 @@ import {
 import { startServiceBusBroker, type ServiceBusBroker } from './servicebus/index.js';
 import { startHost, type HostClock, type HostLimits, type HostLogger, type RunningHost } from './index.js';
 
-/** The project root (the folder holding package.json). */
+/**
+ * The project root: the app this stack runs, i.e. the repository that holds this workspace
+ * (its package.json `main` is the app's entry, samples/ its sample configuration).
+ */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The host's own CLI (`@dmf-functions/devhost/main`), which a child-process host runs. */
+const HOST_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 /** Sample configuration used when none is given. */
 export const SAMPLE_CONFIG_PATH = join(PROJECT_ROOT, 'samples', 'dmf.config.json');
 /** Name of the environment in the sample configuration that points at the emulator. */
@@ -165,7 +170,7 @@ async function startChildHost(
 ): Promise<ChildHost> {
   // `node --import tsx` runs the host in this child itself (the tsx CLI would add a grandchild that
   // a SIGKILL of the child does not reach).
-  const args = ['--import', 'tsx', join(PROJECT_ROOT, 'devhost', 'main.ts'), '--app-root', PROJECT_ROOT];
+  const args = ['--import', 'tsx', HOST_MAIN, '--app-root', PROJECT_ROOT];
   args.push('--data-dir', hostDataDir, '--port', String(port));
   if (functionsKey) args.push('--key', functionsKey);
   const child = spawn(process.execPath, args, {

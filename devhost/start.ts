@@ -249,7 +249,11 @@ async function main(): Promise<void> {
   const dmfConfig = choice ? readChosenConfig(choice) : readSampleConfig();
   // the stack hands the app DMF_CONFIG; the app refuses both settings at once
   delete process.env.DMF_CONFIG_FILE;
-  const dataDir = resolve(process.env.DMF_START_DATA_DIR ?? join(PROJECT_ROOT, '.local', 'start'));
+  // npm runs this script in the workspace's folder; a relative DMF_START_DATA_DIR means the folder
+  // npm start was typed in (INIT_CWD), as before the host became a workspace.
+  const dataDir = process.env.DMF_START_DATA_DIR
+    ? resolve(process.env.INIT_CWD ?? process.cwd(), process.env.DMF_START_DATA_DIR)
+    : join(PROJECT_ROOT, '.local', 'start');
   const inbound = process.env.DMF_INBOUND_CONTAINER || 'dmf-inbound';
   const options = (ports: StackPorts): StartLocalStackOptions => ({
     dataDir,

@@ -16,7 +16,7 @@ import {
 } from '@dmf-functions/emulator';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 import { runProcess } from '../support/process.js';
 import {
   batchImportInstanceId,

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 import { runProcess } from '../support/process.js';
 import { customersPackage, exportProject, testConfig, useImportStack } from './helpers.js';
 

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../support/process.js';
-import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 import { customersPackage, exportProject, testConfig, useImportStack } from './helpers.js';
 
 const CLI = join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js');

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { buildPackage, DEFAULT_IMPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
-import { createVirtualClock } from '../../devhost/index.js';
+import { createVirtualClock } from '@dmf-functions/devhost';
 import type { ExportJob, Job, RecurringImportResult, RecurringJob } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,

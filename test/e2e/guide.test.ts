@@ -16,7 +16,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 import { runProcess } from '../support/process.js';
 
 /** One workflow of the guide: its title, the status it ends with, its lines. */

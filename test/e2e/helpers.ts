@@ -6,13 +6,13 @@ import { join } from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { afterAll, beforeAll, inject } from 'vitest';
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
-import { createVirtualClock } from '../../devhost/index.js';
+import { createVirtualClock } from '@dmf-functions/devhost';
 import {
   readSampleConfig,
   startLocalStack,
   type LocalStack,
   type StartLocalStackOptions,
-} from '../../devhost/stack.js';
+} from '@dmf-functions/devhost/stack';
 import { buildPackage, type FaultSpec } from '@dmf-functions/emulator';
 import type { Job } from '../../src/shared/jobs/index.js';
 

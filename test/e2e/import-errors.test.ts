@@ -1,6 +1,6 @@
 import yazl from 'yazl';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
+import { sendServiceBusMessages } from '@dmf-functions/devhost/servicebus';
 import type { Job } from '../../src/shared/jobs/index.js';
 import { customersPackage, eventually, list, readText, useImportStack, outcomeFault } from './helpers.js';
 

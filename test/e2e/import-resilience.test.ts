@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createVirtualClock } from '../../devhost/index.js';
+import { createVirtualClock } from '@dmf-functions/devhost';
 import type { Job } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,

@@ -13,8 +13,7 @@ import yazl from 'yazl';
 import { DmfApiClient } from '../../src/cli/api.js';
 import { createHeaderXml, createManifestXml, encodePackageXml } from '../../src/shared/packages/index.js';
 import { request } from 'node:http';
-import { postStream } from '../devhost/support/http.js';
-import { zeros } from '../devhost/support/memory.js';
+import { postStream, zeros } from '@dmf-functions/devhost/testing';
 import { CHILD_PROCESS_HOST, customersPackage, useImportStack } from './helpers.js';
 
 const MB = 1024 * 1024;

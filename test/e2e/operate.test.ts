@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { ServiceBusClient } from '@azure/service-bus';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Job, ListedJob } from '../../src/shared/jobs/index.js';
-import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 import { createJobIndexTables } from '../../src/shared/storage/index.js';
 import { runProcess } from '../support/process.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook.js';

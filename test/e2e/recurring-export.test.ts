@@ -20,22 +20,24 @@ const s = useImportStack({ dmfConfig: recurringConfig({ id: activityId, ...EVERY
 /** Runs the drain timer until a new drain run has completed; returns its summary. */
 async function drain(): Promise<DrainSummary> {
   const durable = s.stack.host!.durable;
-  const runOf = (): unknown =>
-    (durable.getStatus(instanceId, { showInput: true })?.input as { scheduledFor?: string } | undefined)
-      ?.scheduledFor;
-  const before = runOf();
+  const runOf = async (): Promise<unknown> =>
+    (
+      (await durable.getStatus(instanceId, { showInput: true }))?.input as
+        { scheduledFor?: string } | undefined
+    )?.scheduledFor;
+  const before = await runOf();
   let started: { instanceId: string } | undefined;
   // one timer run at a time (runs queue up in the host); a run in the same second as the last drain is not due
   for (let attempt = 0; attempt < 6 && !started; attempt++) {
     await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
-    started = await eventually(() => {
-      const current = durable.getStatus(instanceId);
-      return current && runOf() !== before ? current : undefined;
+    started = await eventually(async () => {
+      const current = await durable.getStatus(instanceId);
+      return current && (await runOf()) !== before ? current : undefined;
     }, 5_000).catch(() => undefined);
   }
   if (!started) throw new Error('the drain was not started');
-  const done = await eventually(() => {
-    const st = durable.getStatus(instanceId);
+  const done = await eventually(async () => {
+    const st = await durable.getStatus(instanceId);
     return st && ['Completed', 'Failed', 'Terminated'].includes(st.runtimeStatus) ? st : undefined;
   }, 60_000);
   expect(done.runtimeStatus).toBe('Completed');
@@ -109,7 +111,10 @@ describe('recurring export drain', () => {
   });
 
   it('failed acks: the messages reappear, are found stored and only acked — no duplicate, none lost', async () => {
-    await s.stack.emulator.control.setOptions({ visibilityTimeoutMs: 300 });
+    // Short enough that the messages of the failed acks reappear within the test; long enough that
+    // none reappears while its own batch is still storing it (300 ms did under a load of 10 on two
+    // cores: popped twice in one batch, downloaded twice)
+    await s.stack.emulator.control.setOptions({ visibilityTimeoutMs: 2_000 });
     // every ack of the first batch (10 messages × 4 rounds, one HTTP attempt each) fails
     await s.stack.emulator.control.setFault(statusFault('ack', 500, 40));
     const ids = await seed(20, 'ACK');
@@ -149,10 +154,12 @@ describe('recurring export drain', () => {
 
   it('a running drain is not started twice', async () => {
     const durable = s.stack.host!.durable;
-    const runOf = (): string | undefined =>
-      (durable.getStatus(instanceId, { showInput: true })?.input as { scheduledFor?: string } | undefined)
-        ?.scheduledFor;
-    const previous = runOf();
+    const runOf = async (): Promise<string | undefined> =>
+      (
+        (await durable.getStatus(instanceId, { showInput: true }))?.input as
+          { scheduledFor?: string } | undefined
+      )?.scheduledFor;
+    const previous = await runOf();
     await seed(30, 'SINGLE');
     // slow downloads keep the drain running across several schedule occurrences
     await s.stack.emulator.control.setFault(latencyFault('download', 100));
@@ -166,18 +173,19 @@ describe('recurring export drain', () => {
       };
       await nextSecond(); // an occurrence after the previous test's drain
       await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
-      const first = await eventually(() => {
-        const st = durable.getStatus(instanceId);
-        return st && st.runtimeStatus !== 'Completed' && runOf() !== previous ? runOf() : undefined;
+      const first = await eventually(async () => {
+        const st = await durable.getStatus(instanceId);
+        const run = await runOf();
+        return st && st.runtimeStatus !== 'Completed' && run !== previous ? run : undefined;
       });
       await nextSecond();
       await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
       await eventually(() => (skips() > skipsBefore ? true : undefined));
-      const done = await eventually(() => {
-        const st = durable.getStatus(instanceId, { showInput: true });
+      const done = await eventually(async () => {
+        const st = await durable.getStatus(instanceId, { showInput: true });
         return st?.runtimeStatus === 'Completed' ? st : undefined;
       }, 60_000);
-      expect(runOf()).toBe(first);
+      expect(await runOf()).toBe(first);
       expect((done.output as DrainSummary).processed).toBe(30);
     } finally {
       await s.stack.emulator.control.clearFaults();

@@ -65,10 +65,11 @@ describe('recurring import (enqueue)', () => {
     expect((event.body as { type: string }).type).toBe('com.dmf-functions.recurring.import.completed');
     // the activity remembers how long F&O took to process the message (its next polls learn from it)
     const remembered = await eventually(
-      () =>
+      async () =>
         (
           JSON.parse(
-            s.stack.host!.durable.readEntity('importHistory', `local:recurring:${activityId}`)?.state ?? '[]',
+            (await s.stack.host!.durable.readEntity('importHistory', `local:recurring:${activityId}`))
+              ?.state ?? '[]',
           ) as number[]
         )[0],
     );

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 
 /** The Chromium binary. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';

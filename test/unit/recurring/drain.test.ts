@@ -66,6 +66,10 @@ describe('recurring export drain orchestration', () => {
       fileDownloadErrorMessage: 'File was purged',
       acked: false,
     });
+    expect(run.activityCalls[2]!.input).toMatchObject({
+      run: { environment: 'prod', counters: { processed: 1, missing: 1 } },
+      summary: { processed: 1, missing: 1, emptied: true },
+    });
     expect(run.output).toMatchObject({ processed: 1, missing: 1, emptied: true });
   });
 
