@@ -74,11 +74,25 @@ export interface FoundKey {
   looked: string[];
 }
 
-/** The function key: `--key`, else `DMF_FUNCTIONS_KEY` / `FUNCTIONS_KEY`, else the key file `npm start` keeps. */
+/** True when `url` is on this machine (the local stack): only then is npm start's key file read. */
+export function isLoopbackUrl(url: string): boolean {
+  try {
+    return ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The function key: `--key`, else `DMF_FUNCTIONS_KEY` / `FUNCTIONS_KEY`, else the key file `npm
+ * start` keeps — for the local stack only (`forUrl` on this machine): the local key is not sent
+ * to another app.
+ */
 export function findFunctionsKey(
   flag: string | undefined,
   env: NodeJS.ProcessEnv,
   dataDir: string,
+  forUrl = 'http://127.0.0.1',
 ): FoundKey {
   const looked: string[] = [];
   let key: string | undefined;
@@ -94,6 +108,10 @@ export function findFunctionsKey(
   take('--key', flag, 'not given');
   for (const name of KEY_VARIABLES) take(name, env[name], 'not set');
   const file = join(dataDir, FUNCTIONS_KEY_FILE);
+  if (key === undefined && !isLoopbackUrl(forUrl)) {
+    looked.push(`${file} (not read: ${forUrl} is not the local stack)`);
+    return { key, from, looked };
+  }
   let fromFile: string | undefined;
   if (key === undefined) {
     try {

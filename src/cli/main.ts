@@ -166,14 +166,15 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   const dataDir = (): string => startDataDir(io.env);
   const client = (cmd: Command): DmfApiClient => {
     const g = globals(cmd);
+    const baseUrl =
+      g.url ??
+      firstEnv(io.env, BASE_URL_VARIABLES) ??
+      recordedStackLines(dataDir()).FUNCTIONS_BASE_URL ??
+      DEFAULT_BASE_URL;
     // no key given: the one npm start keeps (a new shell has no FUNCTIONS_KEY)
-    const found = findFunctionsKey(g.key, io.env, dataDir());
+    const found = findFunctionsKey(g.key, io.env, dataDir(), baseUrl);
     return new DmfApiClient({
-      baseUrl:
-        g.url ??
-        firstEnv(io.env, BASE_URL_VARIABLES) ??
-        recordedStackLines(dataDir()).FUNCTIONS_BASE_URL ??
-        DEFAULT_BASE_URL,
+      baseUrl,
       key: found.key,
       keyHint: keyRefusedHint(found),
     });

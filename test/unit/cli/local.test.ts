@@ -97,6 +97,12 @@ describe('the CLI and the local stack', () => {
       key: KEY,
       from: join(dir, 'functions.key'),
     });
+    // the local key goes to the local stack only
+    const remote = findFunctionsKey(undefined, {}, dir, 'https://contoso-dmf.azurewebsites.net');
+    expect(remote.key).toBeUndefined();
+    expect(remote.looked.at(-1)).toContain(
+      'not read: https://contoso-dmf.azurewebsites.net is not the local stack',
+    );
   });
 
   it('connection strings: the shell’s, else the recorded ones, else an error naming both places', () => {
