@@ -182,7 +182,12 @@ describe('job API', () => {
       const body = (await (await s.api('/api/jobs?status=Pending')).json()) as { jobs: Job[] };
       return body.jobs.find((j) => j.file === 'waiting.zip' && j.stage === 'WaitingForSlot');
     });
-    expect(waiting.slotPosition).toBe(1);
+    // the list shows the stage; the queue position is live, on the job's own page
+    const live = await eventually(async () => {
+      const job = (await (await s.api(`/api/jobs/${waiting.id}`)).json()) as Job;
+      return job.slotPosition !== undefined ? job : undefined;
+    });
+    expect(live.slotPosition).toBe(1);
     const cancel = await s.api(`/api/jobs/${waiting.id}/cancel`, { method: 'POST' });
     expect(cancel.status).toBe(202);
     const canceled = await s.waitForJob(waiting.id);
