@@ -66,9 +66,12 @@ describe('import pipeline resilience', () => {
     // it runs 5 minutes, so the waiter's rechecks (every minute) find it running a few times
     await s.stack.emulator.control.setOptions({ executionDurationMs: 300_000 });
     await drop('local/Customers/holder.zip');
-    const holder = await jobWhere(
-      (j) => j.file === 'holder.zip' && j.stage === 'Polling' && j.foStatus !== undefined,
-    );
+    const listed = await jobWhere((j) => j.file === 'holder.zip' && j.stage === 'Polling');
+    // the list shows the stage; F&O's status and the next poll are live, on the job's own page
+    const holder = await eventually(async () => {
+      const job = (await (await s.api(`/api/jobs/${listed.id}`)).json()) as Job;
+      return job.foStatus !== undefined && job.nextPollAt !== undefined ? job : undefined;
+    }, 30_000);
     // the custom status tells where the job is
     expect(holder).toMatchObject({ status: 'Running', executionId: `dmffn-${holder.id}` });
     expect(Date.parse(holder.nextPollAt!)).not.toBeNaN();

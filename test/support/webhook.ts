@@ -14,7 +14,9 @@ export interface ReceivedHook {
   body: unknown;
   /** The status it was answered. */
   status: number;
+  /** When it came, and when it was answered (`Date.now()`; undefined while the answer is delayed). */
   at: number;
+  answeredAt?: number;
 }
 
 /** One planned answer. */
@@ -53,17 +55,19 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       } catch {
         body = undefined;
       }
-      received.push({
+      const hook: ReceivedHook = {
         path,
         contentType: req.headers['content-type'],
         text,
         body,
         status: answer.status,
         at: Date.now(),
-      });
+      };
+      received.push(hook);
       setTimeout(() => {
         res.writeHead(answer.status, { 'content-type': 'text/plain' });
         res.end(answer.status < 300 ? 'ok' : 'no');
+        hook.answeredAt = Date.now();
       }, answer.delayMs ?? 0);
     });
   });
