@@ -84,15 +84,34 @@ function toRef(message: DequeuedMessage): DequeuedRef {
   };
 }
 
-/** Stores the file of a dequeued message (or says it is missing / already stored). Never acks. */
+/**
+ * Stores the file of a dequeued message (or says it is missing / already stored). Never acks, and
+ * never throws: any failure (F&O's download, storage) is the message's `failed` outcome, so it is
+ * left un-acked and F&O offers it again after its visibility timeout.
+ */
 export async function storeMessage(
   runtime: Runtime,
   input: Queue,
   message: DequeuedMessage,
   logger: Logger,
 ): Promise<StoredMessage> {
-  const { recurring } = runtime.clients(input.environment);
   const ref = toRef(message);
+  try {
+    return await storeFile(runtime, input, message, ref, logger);
+  } catch (error) {
+    // not acked: F&O offers the message again after its visibility timeout
+    logger.warn(`Message ${message.correlationId}: download or store failed: ${errorMessage(error)}`);
+    return { kind: 'failed', message: ref, error: errorMessage(error) };
+  }
+}
+
+async function storeFile(
+  runtime: Runtime,
+  input: Queue,
+  message: DequeuedMessage,
+  ref: DequeuedRef,
+  logger: Logger,
+): Promise<StoredMessage> {
   if (!message.isDownloadFileExist) {
     const text =
       message.fileDownloadErrorMessage ??
@@ -100,6 +119,7 @@ export async function storeMessage(
     logger.warn(`Message ${message.correlationId}: no file: ${text}`);
     return { kind: 'missing', message: ref, fileDownloadErrorMessage: text };
   }
+  const { recurring } = runtime.clients(input.environment);
   const { outbound } = runtime.containers;
   const path = recurringExportBlobPath(input.environment, input.activityId, message.correlationId);
   const blob = outbound.getBlockBlobClient(path);
@@ -116,24 +136,20 @@ export async function storeMessage(
   } catch (error) {
     if (!isNotFound(error)) throw storageError(`reading ${outbound.containerName}/${path}`, error);
   }
-  try {
-    const download = await recurring.download(message, { timeoutMs: 120_000 });
-    // uploadStream commits the block list at the end: the blob exists only once complete
-    const { bytes } = await uploadStreamTo(outbound, path, download.stream, {
-      contentType: download.contentType ?? 'application/octet-stream',
-    });
-    return { kind: 'stored', message: ref, container: outbound.containerName, path, bytes };
-  } catch (error) {
-    // not acked: F&O offers the message again after its visibility timeout
-    logger.warn(`Message ${message.correlationId}: download or store failed: ${errorMessage(error)}`);
-    return { kind: 'failed', message: ref, error: errorMessage(error) };
-  }
+  const download = await recurring.download(message, { timeoutMs: 120_000 });
+  // uploadStream commits the block list at the end: the blob exists only once complete
+  const { bytes } = await uploadStreamTo(outbound, path, download.stream, {
+    contentType: download.contentType ?? 'application/octet-stream',
+  });
+  return { kind: 'stored', message: ref, container: outbound.containerName, path, bytes };
 }
 
 /**
  * Dequeues up to `max` messages (one after the other: dequeue is a queue pop) and stores their files
  * {@link STORE_CONCURRENCY} at a time. A crash here loses nothing: messages not acked reappear after
- * F&O's visibility timeout, and those already stored are then only acked.
+ * F&O's visibility timeout, and those already stored are then only acked. Every store settles as an
+ * outcome ({@link storeMessage} never throws), so no rejection waits unobserved while the loop
+ * dequeues; a failing dequeue ends the batch with the messages already popped.
  */
 export async function dequeueBatch(
   runtime: Runtime,
@@ -155,20 +171,28 @@ export async function dequeueBatch(
     }
   };
   let empty = false;
-  try {
-    while (stores.length < input.max) {
-      const message = await recurring.dequeue(input.activityId);
-      if (!message) {
-        empty = true;
-        break;
-      }
-      stores.push(limited(message));
+  let dequeueError: Error | undefined;
+  while (stores.length < input.max) {
+    let message: DequeuedMessage | undefined;
+    try {
+      message = await recurring.dequeue(input.activityId);
+    } catch (error) {
+      dequeueError = error instanceof Error ? error : new Error(String(error));
+      break;
     }
-  } finally {
-    // whatever happens to the next dequeue, the messages already popped are stored and reported
-    await Promise.allSettled(stores);
+    if (!message) {
+      empty = true;
+      break;
+    }
+    stores.push(limited(message));
   }
-  return { items: await Promise.all(stores), empty };
+  const items = await Promise.all(stores);
+  if (dequeueError !== undefined && items.length === 0) throw dequeueError;
+  if (dequeueError !== undefined) {
+    // the messages popped so far are reported (to be acked); the next run dequeues again
+    logger.warn(`Dequeue failed after ${items.length} message(s): ${errorMessage(dequeueError)}`);
+  }
+  return { items, empty };
 }
 
 /** Acks a message (the dequeue answer as body) and publishes `…recurring.export.received` once stored. */

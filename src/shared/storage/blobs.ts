@@ -44,7 +44,18 @@ export function storageError(what: string, error: unknown): StorageError {
   const status = error instanceof RestError ? error.statusCode : undefined;
   const transient = status === undefined || status === 408 || status === 429 || status >= 500;
   const code = status === undefined ? 'STORAGE_FAILED' : `STORAGE_HTTP_${status}`;
-  const detail = error instanceof RestError ? (error.code ?? error.message.split('\n')[0]) : String(error);
+  // a HEAD answer has no body: its error code is only in the x-ms-error-code header (details)
+  const headerCode =
+    error instanceof RestError
+      ? (error.details as { errorCode?: unknown } | undefined)?.errorCode
+      : undefined;
+  const detail =
+    error instanceof RestError
+      ? error.code ||
+        (typeof headerCode === 'string' && headerCode) ||
+        error.message.split('\n')[0] ||
+        `HTTP ${String(status)}`
+      : String(error);
   return new StorageError(`${what}: ${detail}`, { cause: error, transient, code });
 }
 
