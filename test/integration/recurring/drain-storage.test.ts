@@ -99,3 +99,108 @@ describe('drain: a storage error mid-drain', () => {
     expect(names.sort()).toEqual([...ids].sort());
   });
 });
+
+describe('drain: dequeues in flight and conditional writes', () => {
+  async function seed(count: number, tag: string): Promise<string[]> {
+    const ids: string[] = [];
+    for (let i = 0; i < count; i++) {
+      const { messageId } = await emu.control.seedExportMessage({
+        activityId,
+        fileName: `${tag}-${i}.csv`,
+        content: `A,B\r\n${tag}-${i},x\r\n`,
+      });
+      ids.push(messageId.toLowerCase());
+    }
+    return ids;
+  }
+  const pathOf = (id: string) => `default/recurring/${activityId}/${id}`;
+
+  it('pops each message once with 4 dequeues in flight, and never overwrites a blob already there', async () => {
+    const ids = await seed(12, 'C');
+    // a blob of the same name exists (a first delivery finds it): the write is refused, not repeated
+    await outbound.createIfNotExists();
+    await outbound.getBlockBlobClient(pathOf(ids[5]!)).upload('kept', 4);
+    await emu.control.setFault({ route: 'dequeue', kind: 'latency', ms: 50 });
+    const before = (await emu.control.calls()).length;
+    const clients = runtime.clients('default');
+    let inFlight = 0;
+    let most = 0;
+    const counting = {
+      ...runtime,
+      clients: () => ({
+        ...clients,
+        recurring: {
+          download: (m: Parameters<typeof clients.recurring.download>[0]) => clients.recurring.download(m),
+          dequeue: async (activity: string) => {
+            most = Math.max(most, ++inFlight);
+            try {
+              return await clients.recurring.dequeue(activity);
+            } finally {
+              inFlight--;
+            }
+          },
+        },
+      }),
+    } as unknown as Runtime;
+    const result = await dequeueBatch(
+      counting,
+      { environment: 'default', activityId, max: 12, concurrency: 4 },
+      silent,
+    );
+    const calls = (await emu.control.calls()).slice(before);
+    expect(result.items.map((i) => i.message.correlationId.toLowerCase()).sort()).toEqual([...ids].sort());
+    expect(result.items.find((i) => i.message.correlationId.toLowerCase() === ids[5])?.kind).toBe(
+      'alreadyStored',
+    );
+    expect(result.items.filter((i) => i.kind === 'stored')).toHaveLength(11);
+    expect((await outbound.getBlobClient(pathOf(ids[5]!)).downloadToBuffer()).toString()).toBe('kept');
+    // exactly max dequeues, 4 of them in flight at once
+    expect(calls.filter((c) => c.route === 'dequeue')).toHaveLength(12);
+    expect(most).toBe(4);
+    expect(result.empty).toBe(false);
+  });
+
+  it('stores a message F&O offers again within the batch once, and reports its newest PopReceipt', async () => {
+    await emu.control.setOptions({ visibilityTimeoutMs: 1_000 });
+    try {
+      const [id] = await seed(1, 'R');
+      // the store is slow enough for the visibility timeout (emulator clock) to run out meanwhile
+      await emu.control.setFault({ route: 'download', kind: 'latency', ms: 300 });
+      const dequeues: string[] = [];
+      const clients = runtime.clients('default');
+      const recurring = clients.recurring;
+      const slowRuntime = {
+        ...runtime,
+        clients: () => ({
+          ...clients,
+          recurring: {
+            dequeue: async (activity: string) => {
+              const m = await recurring.dequeue(activity);
+              if (m) {
+                dequeues.push(m.popReceipt);
+                await emu.control.advanceClock(1_500);
+              }
+              return m;
+            },
+            download: (m: Parameters<typeof recurring.download>[0]) => recurring.download(m),
+          },
+        }),
+      } as unknown as Runtime;
+      const result = await dequeueBatch(
+        slowRuntime,
+        { environment: 'default', activityId, max: 3, concurrency: 1 },
+        silent,
+      );
+      expect(dequeues.length).toBeGreaterThan(1);
+      expect(result.items).toHaveLength(1);
+      expect(result.items[0]).toMatchObject({ kind: 'stored', message: { correlationId: id } });
+      expect(result.items[0]!.message.raw.PopReceipt).toBe(dequeues.at(-1));
+      const downloads = (await emu.control.calls()).filter(
+        (c) => c.route === 'download' && (c.messageId ?? '').toLowerCase() === id,
+      );
+      expect(downloads).toHaveLength(1);
+    } finally {
+      await emu.control.setOptions({ visibilityTimeoutMs: 60_000 });
+    }
+  });
+});
