@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_EXPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
 import type { DrainSummary, RecurringJob } from '../../src/shared/jobs/index.js';
 import {
+  DRAIN_BATCH_MESSAGES,
+  DRAIN_EPISODE_BATCHES,
+} from '../../src/orchestrators/recurring/exportDrain.js';
+import {
   eventually,
   EVERY_SECOND_DRAIN,
   list,
@@ -67,12 +71,13 @@ async function ackedIds(): Promise<Set<string>> {
 }
 
 describe('recurring export drain', () => {
-  it('drains 50 messages: 50 blobs keyed by CorrelationId, 50 acks, 50 events, no duplicates', async () => {
-    const ids = await seed(50, 'D50');
+  it('drains a queue over two episodes: a blob keyed by CorrelationId, an ack and an event per message, no duplicates', async () => {
+    const n = DRAIN_BATCH_MESSAGES * DRAIN_EPISODE_BATCHES + 5;
+    const ids = await seed(n, 'D50');
     const summary = await drain();
     expect(summary).toMatchObject({
-      processed: 50,
-      stored: 50,
+      processed: n,
+      stored: n,
       alreadyStored: 0,
       ackFailures: 0,
       emptied: true,
@@ -90,7 +95,7 @@ describe('recurring export drain', () => {
       environment: 'local',
       project: activityId,
       errors: [],
-      messages: { processed: 50, stored: 50 },
+      messages: { processed: n, stored: n },
     });
     expect(await (await s.api(`/api/jobs/${instanceId}`)).json()).toMatchObject({
       kind: 'recurringExport',
@@ -105,9 +110,9 @@ describe('recurring export drain', () => {
       const received = s
         .events()
         .filter((e) => (e.body as { type: string }).type === 'com.dmf-functions.recurring.export.received');
-      return received.length >= 50 ? received : undefined;
+      return received.length >= n ? received : undefined;
     });
-    expect(new Set(events.map((e) => e.messageId)).size).toBe(50);
+    expect(new Set(events.map((e) => e.messageId)).size).toBe(n);
   });
 
   it('failed acks: the messages reappear, are found stored and only acked — no duplicate, none lost', async () => {

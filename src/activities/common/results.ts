@@ -6,7 +6,7 @@
 import type { DurableClient } from 'durable-functions';
 import { alertNotice } from '../../shared/alerts/index.js';
 import type { Runtime } from '../../shared/app/runtime.js';
-import { createCloudEvent, publishCloudEvent } from '../../shared/events/index.js';
+import { createCloudEvent, publishCloudEvent, publishCloudEvents } from '../../shared/events/index.js';
 import { jobView, type BlobRef, type JobKind } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import {
@@ -164,5 +164,25 @@ export async function publishEvent(
     eventsTopic,
     createCloudEvent(event),
     options.correlationId ? { correlationId: options.correlationId } : {},
+  );
+}
+
+/** Publishes CloudEvents on the events topic in batches (see `publishCloudEvents`); order kept. */
+export async function publishEvents(
+  runtime: Runtime,
+  events: readonly {
+    id: string;
+    type: string;
+    source?: string;
+    subject: string;
+    time: Date | string;
+    data: unknown;
+  }[],
+): Promise<void> {
+  const { connection, eventsTopic } = runtime.config.serviceBus;
+  await publishCloudEvents(
+    connection,
+    eventsTopic,
+    events.map((event) => ({ event: createCloudEvent(event) })),
   );
 }

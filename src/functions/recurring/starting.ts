@@ -94,6 +94,9 @@ export async function startDueDrains(
       activityId: activity.id,
       maxMessages: activity.maxMessagesPerRun,
       ackWhenFileMissing: activity.ackWhenFileMissing,
+      ...(activity.dequeueConcurrency !== undefined
+        ? { dequeueConcurrency: activity.dequeueConcurrency }
+        : {}),
       scheduledFor: at,
     };
     // a start that loses the race to another timer finds it running

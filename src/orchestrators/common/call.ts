@@ -62,3 +62,55 @@ export function* callOrchestration<I, R>(
   // the host hands back what the child returned (as JSON): typed by the descriptor
   return (yield context.df.callSubOrchestrator(orchestration.name, input, instanceId)) as R;
 }
+
+/** An activity call scheduled by {@link scheduleActivity}, typed by its result. */
+export interface ScheduledActivity<R> {
+  readonly task: Task;
+  /** Type only (never set): the handler's result. */
+  readonly result?: R;
+}
+
+/** What a scheduled call came to: its result, or the error of its last attempt. */
+export type Settled<R> = { ok: true; value: R } | { ok: false; error: unknown };
+
+/**
+ * Schedules `activity` with `input`, retried as `retry` says, without waiting: several calls run
+ * at once when their tasks are awaited together ({@link settleAll}).
+ */
+export function scheduleActivity<S extends z.ZodType, R>(
+  context: OrchestrationContext,
+  activity: ActivityDescriptor<S, R>,
+  input: z.input<S>,
+  retry: Retry,
+): ScheduledActivity<R> {
+  return { task: context.df.callActivityWithRetry(activity.name, retryOptions(retry), input) };
+}
+
+/**
+ * Waits for every scheduled call (they run at once) and tells each one's outcome: unlike
+ * `Task.all`, a failure neither hides the other results nor stops the wait for them. Use with
+ * `yield*`.
+ */
+export function* settleAll<const C extends readonly ScheduledActivity<unknown>[]>(
+  context: OrchestrationContext,
+  calls: C,
+): Generator<
+  Task,
+  { [K in keyof C]: C[K] extends ScheduledActivity<infer R> ? Settled<R> : never },
+  unknown
+> {
+  try {
+    yield context.df.Task.all(calls.map((c) => c.task));
+  } catch {
+    // Task.all fails at the first failure; each task is read (or awaited) below
+  }
+  const out: Settled<unknown>[] = [];
+  for (const call of calls) {
+    try {
+      out.push({ ok: true, value: yield call.task });
+    } catch (error) {
+      out.push({ ok: false, error });
+    }
+  }
+  return out as { [K in keyof C]: C[K] extends ScheduledActivity<infer R> ? Settled<R> : never };
+}

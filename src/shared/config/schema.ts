@@ -345,6 +345,12 @@ export const DataProjectConfigSchema = z.strictObject({
 /** A data project as parsed (before cross-references are resolved). */
 export type DataProjectConfigInput = z.infer<typeof DataProjectConfigSchema>;
 
+/**
+ * Dequeues in flight of a recurring export drain when its activity does not say
+ * (`dequeueConcurrency`): chosen by bench/recurring/drain.ts with 100 ms on every F&O call.
+ */
+export const DEFAULT_DEQUEUE_CONCURRENCY = 4;
+
 /** One recurring integration activity (cloud only). */
 export const RecurringActivityConfigSchema = z
   .strictObject({
@@ -361,6 +367,11 @@ export const RecurringActivityConfigSchema = z
     schedule: scheduleSchema.optional(),
     /** Most messages dequeued per run. Default 10. */
     maxMessagesPerRun: z.number().int().min(1).max(1000).default(10),
+    /**
+     * Export: dequeues in flight at once (each pops another message). Default
+     * {@link DEFAULT_DEQUEUE_CONCURRENCY}; 1 stores and announces files exactly in F&O's queue order.
+     */
+    dequeueConcurrency: z.number().int().min(1).max(16).optional(),
     /**
      * Ack a dequeued message whose file is missing (`IsDownLoadFileExist: false`). Default false:
      * the message then reappears after 30 minutes instead of being lost.

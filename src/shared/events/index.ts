@@ -3,7 +3,7 @@
  * MessageId is the event id (the job id for completions), so duplicate detection on the topic
  * drops a re-sent event after an activity retry.
  */
-import { ServiceBusClient, type ServiceBusSender } from '@azure/service-bus';
+import { ServiceBusClient, type ServiceBusMessage, type ServiceBusSender } from '@azure/service-bus';
 import { connectionCredential } from '../auth/credential.js';
 import type { ServiceBusConnection } from '../config/index.js';
 
@@ -117,6 +117,35 @@ function senderKey(connection: ServiceBusConnection, topic: string): string {
   return `${target}|${topic}`;
 }
 
+/** The sender kept for `connection` + `topic` (created on first use). */
+function keptSender(connection: ServiceBusConnection, topic: string): { key: string; cached: CachedSender } {
+  const key = senderKey(connection, topic);
+  let cached = senders.get(key);
+  if (!cached) {
+    const client = createServiceBusClient(connection);
+    cached = { client, sender: client.createSender(topic) };
+    senders.set(key, cached);
+  }
+  return { key, cached };
+}
+
+/** Drops a kept sender after a failed send, so the retry builds a fresh one. */
+async function dropSender(key: string, cached: CachedSender): Promise<void> {
+  if (senders.get(key) === cached) senders.delete(key);
+  await cached.client.close().catch(() => undefined);
+}
+
+function toMessage(event: CloudEvent, correlationId: string | undefined): ServiceBusMessage {
+  return {
+    messageId: event.id,
+    body: event,
+    contentType: CLOUDEVENTS_CONTENT_TYPE,
+    subject: event.type,
+    ...(correlationId ? { correlationId } : {}),
+    applicationProperties: { 'cloudEvents:type': event.type, 'cloudEvents:id': event.id },
+  };
+}
+
 /**
  * Sends one CloudEvent to `topic` with MessageId = the event id (duplicate detection drops a resend
  * after an activity retry). The sender is kept for the worker's life: opening an AMQP connection
@@ -129,28 +158,47 @@ export async function publishCloudEvent(
   event: CloudEvent,
   options: { abortSignal?: AbortSignal; correlationId?: string } = {},
 ): Promise<void> {
-  const key = senderKey(connection, topic);
-  let cached = senders.get(key);
-  if (!cached) {
-    const client = createServiceBusClient(connection);
-    cached = { client, sender: client.createSender(topic) };
-    senders.set(key, cached);
-  }
+  const { key, cached } = keptSender(connection, topic);
   try {
-    await cached.sender.sendMessages(
-      {
-        messageId: event.id,
-        body: event,
-        contentType: CLOUDEVENTS_CONTENT_TYPE,
-        subject: event.type,
-        ...(options.correlationId ? { correlationId: options.correlationId } : {}),
-        applicationProperties: { 'cloudEvents:type': event.type, 'cloudEvents:id': event.id },
-      },
-      { abortSignal: options.abortSignal ?? AbortSignal.timeout(60_000) },
-    );
+    await cached.sender.sendMessages(toMessage(event, options.correlationId), {
+      abortSignal: options.abortSignal ?? AbortSignal.timeout(60_000),
+    });
   } catch (error) {
-    if (senders.get(key) === cached) senders.delete(key);
-    await cached.client.close().catch(() => undefined);
+    await dropSender(key, cached);
+    throw error;
+  }
+}
+
+/**
+ * Sends CloudEvents to `topic` in as few sends as the batch size limit allows (one AMQP transfer
+ * per batch instead of one per event), each as {@link publishCloudEvent} would. Order kept. A
+ * failure throws after the batches before it were sent: resending them all is safe (duplicate
+ * detection by MessageId).
+ */
+export async function publishCloudEvents(
+  connection: ServiceBusConnection,
+  topic: string,
+  events: readonly { event: CloudEvent; correlationId?: string }[],
+  options: { abortSignal?: AbortSignal } = {},
+): Promise<void> {
+  if (events.length === 0) return;
+  const { key, cached } = keptSender(connection, topic);
+  const abortSignal = options.abortSignal ?? AbortSignal.timeout(60_000);
+  try {
+    let batch = await cached.sender.createMessageBatch({ abortSignal });
+    for (const { event, correlationId } of events) {
+      const message = toMessage(event, correlationId);
+      if (batch.tryAddMessage(message)) continue;
+      if (batch.count === 0) throw new Error(`event ${event.id} is larger than a Service Bus message may be`);
+      await cached.sender.sendMessages(batch, { abortSignal });
+      batch = await cached.sender.createMessageBatch({ abortSignal });
+      if (!batch.tryAddMessage(message)) {
+        throw new Error(`event ${event.id} is larger than a Service Bus message may be`);
+      }
+    }
+    if (batch.count > 0) await cached.sender.sendMessages(batch, { abortSignal });
+  } catch (error) {
+    await dropSender(key, cached);
     throw error;
   }
 }

@@ -27,6 +27,8 @@ export const DrainInputSchema = z.strictObject({
   /** Most messages handled by this run (the activity's `maxMessagesPerRun`). */
   maxMessages: z.number().int().min(1),
   ackWhenFileMissing: z.boolean(),
+  /** Dequeues in flight (the activity's `dequeueConcurrency`); absent: the default. */
+  dequeueConcurrency: z.number().int().min(1).max(16).optional(),
   /** The schedule occurrence (or request time) this run is for. */
   scheduledFor: z.string(),
   /** Counters so far (earlier episodes of this run). */

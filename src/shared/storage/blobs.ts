@@ -1,6 +1,11 @@
 /** Blob storage helpers of the pipeline: one client per app, JSON blobs, streamed copies and moves. */
 import type { Readable } from 'node:stream';
-import { BlobServiceClient, RestError, type ContainerClient } from '@azure/storage-blob';
+import {
+  BlobServiceClient,
+  RestError,
+  type BlobRequestConditions,
+  type ContainerClient,
+} from '@azure/storage-blob';
 import { connectionCredential } from '../auth/credential.js';
 import { DmfFunctionsError } from '../errors.js';
 import type { StorageConnection } from '../config/index.js';
@@ -44,7 +49,18 @@ export function storageError(what: string, error: unknown): StorageError {
   const status = error instanceof RestError ? error.statusCode : undefined;
   const transient = status === undefined || status === 408 || status === 429 || status >= 500;
   const code = status === undefined ? 'STORAGE_FAILED' : `STORAGE_HTTP_${status}`;
-  const detail = error instanceof RestError ? (error.code ?? error.message.split('\n')[0]) : String(error);
+  // a HEAD answer has no body: its error code is only in the x-ms-error-code header (details)
+  const headerCode =
+    error instanceof RestError
+      ? (error.details as { errorCode?: unknown } | undefined)?.errorCode
+      : undefined;
+  const detail =
+    error instanceof RestError
+      ? error.code ||
+        (typeof headerCode === 'string' && headerCode) ||
+        error.message.split('\n')[0] ||
+        `HTTP ${String(status)}`
+      : String(error);
   return new StorageError(`${what}: ${detail}`, { cause: error, transient, code });
 }
 
@@ -70,7 +86,12 @@ export async function writeJsonBlob(container: ContainerClient, path: string, va
   }
 }
 
-/** Streams `stream` into `container/path`; memory bounded by block size × concurrency. */
+/**
+ * Streams `stream` into `container/path`; memory bounded by block size × concurrency. A stream of
+ * `length` bytes (when known) up to one block is read and written in one Put Blob instead of a
+ * block and a block list. `conditions` apply to the write that makes the blob (e.g.
+ * `{ ifNoneMatch: '*' }`: only if it does not exist yet, see {@link isAlreadyExists}).
+ */
 export async function uploadStreamTo(
   container: ContainerClient,
   path: string,
@@ -82,22 +103,57 @@ export async function uploadStreamTo(
     blockSize?: number;
     /** Blocks in flight (default {@link COPY_CONCURRENCY}). */
     concurrency?: number;
+    /** Size of the stream when known (a content-length). */
+    length?: number;
+    /** Access conditions of the write. */
+    conditions?: BlobRequestConditions;
+    /** Skip the container's create-if-missing (the caller made sure it exists). */
+    containerExists?: boolean;
   } = {},
 ): Promise<{ bytes: number }> {
   let bytes = 0;
   try {
-    await container.createIfNotExists();
+    if (!options.containerExists) await container.createIfNotExists();
     const blockSize = options.blockSize ?? COPY_BLOCK_SIZE;
     const concurrency = options.concurrency ?? COPY_CONCURRENCY;
-    await container.getBlockBlobClient(path).uploadStream(stream, blockSize, concurrency, {
+    const headers = { blobContentType: options.contentType ?? 'application/octet-stream' };
+    const blob = container.getBlockBlobClient(path);
+    if (options.length !== undefined && options.length <= blockSize) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of stream) chunks.push(Buffer.from(chunk as Uint8Array));
+      const body = Buffer.concat(chunks);
+      await blob.upload(body, body.length, {
+        abortSignal: options.abortSignal,
+        blobHTTPHeaders: headers,
+        ...(options.conditions ? { conditions: options.conditions } : {}),
+      });
+      return { bytes: body.length };
+    }
+    await blob.uploadStream(stream, blockSize, concurrency, {
       abortSignal: options.abortSignal,
-      blobHTTPHeaders: { blobContentType: options.contentType ?? 'application/octet-stream' },
+      blobHTTPHeaders: headers,
+      ...(options.conditions ? { conditions: options.conditions } : {}),
       onProgress: (p) => (bytes = p.loadedBytes),
     });
     return { bytes };
   } catch (error) {
     throw storageError(`writing ${container.containerName}/${path}`, error);
   }
+}
+
+/**
+ * True when a write conditioned on `If-None-Match: *` found the blob there: 409 BlobAlreadyExists
+ * (Put Blob and Put Block List answer so, as Azurite does) or 412 ConditionNotMet (other writes).
+ * Looks through a {@link StorageError} to its cause.
+ */
+export function isAlreadyExists(error: unknown): boolean {
+  const cause = error instanceof StorageError ? error.cause : error;
+  if (!(cause instanceof RestError)) return false;
+  const code = cause.code ?? (cause.details as { errorCode?: unknown } | undefined)?.errorCode;
+  return (
+    (cause.statusCode === 409 && code === 'BlobAlreadyExists') ||
+    (cause.statusCode === 412 && code === 'ConditionNotMet')
+  );
 }
 
 /** Opens a blob for streaming (whole body). */

@@ -4,6 +4,7 @@
 // included) are handed to `globalThis.__replay.episode(instanceId, state)`.
 import { app } from '@azure/functions';
 import * as df from 'durable-functions';
+import { URL } from 'node:url';
 
 const register = app.generic;
 app.generic = (name, options) => {
@@ -19,8 +20,12 @@ app.generic = (name, options) => {
   });
 };
 
-const { registerOrchestrations } = await import('../../../dist/src/orchestrators/index.js');
-const { ACTIVITIES } = await import('../../../dist/src/activities/index.js');
+// absolute urls: a relative specifier in a dynamic import is resolved wrongly when this file is
+// loaded through vitest's module runner (as '<cwd>/file:/…')
+const { registerOrchestrations } = await import(
+  new URL('../../../dist/src/orchestrators/index.js', import.meta.url).href
+);
+const { ACTIVITIES } = await import(new URL('../../../dist/src/activities/index.js', import.meta.url).href);
 
 registerOrchestrations();
 for (const { name } of ACTIVITIES) {

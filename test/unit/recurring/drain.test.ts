@@ -113,6 +113,40 @@ describe('recurring export drain orchestration', () => {
     });
   });
 
+  it('acks and announces a batch while the next one is dequeued; a failed ack call loses nothing', async () => {
+    const n = DRAIN_BATCH_MESSAGES * 2 + 5;
+    const items: Item[] = Array.from({ length: n }, (_, i) => ({
+      kind: 'stored',
+      message: ref(`m${i}`),
+      container: 'out',
+      path: `p/m${i}`,
+      bytes: 1,
+    }));
+    const first = items.slice(0, DRAIN_BATCH_MESSAGES).map((i) => i.message.correlationId);
+    const second = items
+      .slice(DRAIN_BATCH_MESSAGES, 2 * DRAIN_BATCH_MESSAGES)
+      .map((i) => i.message.correlationId);
+    const third = items.slice(2 * DRAIN_BATCH_MESSAGES).map((i) => i.message.correlationId);
+    let ackCalls = 0;
+    const answer = queue(items);
+    const run = await drain({
+      input: base,
+      answer: (call) => {
+        // the first ack call fails in both its attempts
+        if (call.name === 'recurringAckBatch' && ++ackCalls <= 2) return { error: new Error('ack down') };
+        return answer(call);
+      },
+    });
+    const names = run.activityCalls.map((c) =>
+      c.name === 'recurringDequeueBatch' ? 'D' : c.name === 'recurringAckBatch' ? 'A' : c.name,
+    );
+    // batch 1's acks go out beside batch 2's dequeue (twice: the call fails), batch 2's beside batch 3's
+    expect(names).toEqual(['D', 'D', 'A', 'A', 'D', 'A', 'A', 'recurringRecordRun']);
+    const acked = run.activityCalls.filter((c) => c.name === 'recurringAckBatch').map(acksOf);
+    expect(acked).toEqual([first, first, [...first, ...second], third]);
+    expect(run.output).toMatchObject({ processed: n, stored: n, ackFailures: 0, emptied: true });
+  });
+
   it('continues as new after an episode and stops at the per-run cap', async () => {
     let n = 0;
     const endless = (call: Call) => {
