@@ -120,13 +120,14 @@ describe('recurring export drain', () => {
     // none reappears while its own batch is still storing it (300 ms did under a load of 10 on two
     // cores: popped twice in one batch, downloaded twice)
     await s.stack.emulator.control.setOptions({ visibilityTimeoutMs: 2_000 });
-    // every ack of the first batch (10 messages × 4 rounds, one HTTP attempt each) fails
-    await s.stack.emulator.control.setFault(statusFault('ack', 500, 40));
+    // every ack of the first run fails: 20 messages × 4 rounds (ACK_ROUNDS), one HTTP attempt each,
+    // whatever the batches they are dequeued in
+    await s.stack.emulator.control.setFault(statusFault('ack', 500, 80));
     const ids = await seed(20, 'ACK');
     const first = await drain();
     expect(first.ackFailures).toBeGreaterThan(0);
     const failedAcks = (await s.stack.emulator.control.calls()).filter((c) => c.route === 'ack' && c.fault);
-    expect(failedAcks).toHaveLength(40);
+    expect(failedAcks).toHaveLength(80);
     const acked = await eventually(async () => {
       const now = await ackedIds();
       if (ids.every((id) => now.has(id))) return now;
