@@ -57,7 +57,12 @@ describe('recurring export drain orchestration', () => {
       input: base,
       answer: queue([{ kind: 'missing', message: ref('m1'), fileDownloadErrorMessage: 'File was purged' }]),
     });
-    expect(run.activityCalls.map((c) => c.name)).toEqual(['recurringDequeueBatch', 'recurringFileMissing']);
+    // a run that handled a message is listed in the job index at its end (recordRun)
+    expect(run.activityCalls.map((c) => c.name)).toEqual([
+      'recurringDequeueBatch',
+      'recurringFileMissing',
+      'recurringRecordRun',
+    ]);
     expect(run.activityCalls[1]!.input).toMatchObject({
       fileDownloadErrorMessage: 'File was purged',
       acked: false,
@@ -74,6 +79,7 @@ describe('recurring export drain orchestration', () => {
       'recurringDequeueBatch',
       'recurringFileMissing',
       'recurringAckBatch',
+      'recurringRecordRun',
     ]);
     const item = (run.activityCalls[2]!.input as { items: AckInput[] }).items[0]!;
     expect(item.message.correlationId).toBe('m1');
