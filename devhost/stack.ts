@@ -172,7 +172,8 @@ async function startChildHost(
   // a SIGKILL of the child does not reach).
   const args = ['--import', 'tsx', HOST_MAIN, '--app-root', PROJECT_ROOT];
   args.push('--data-dir', hostDataDir, '--port', String(port));
-  if (functionsKey) args.push('--key', functionsKey);
+  // `--key=…`: a key may start with "-" (base64url), which parseArgs would take for an option
+  if (functionsKey) args.push(`--key=${functionsKey}`);
   const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...appSettings, NODE_EXTRA_CA_CERTS: caCertPath },

@@ -20,6 +20,8 @@ import {
 
 const s = useImportStack({
   ...CHILD_PROCESS_HOST,
+  // a key starting with "-", as base64url keys sometimes do: the child host must still take it
+  functionsKey: '-pauseTestKeyStartingWithADash0123',
   dmfConfig: testConfig((c) => {
     (c.dataProjects as unknown[]).push(exportProject());
     c.recurringActivities = [

@@ -57,6 +57,7 @@ describe('recurring export drain orchestration', () => {
       input: base,
       answer: queue([{ kind: 'missing', message: ref('m1'), fileDownloadErrorMessage: 'File was purged' }]),
     });
+    // a run that handled a message is listed in the job index at its end (recordRun)
     expect(run.activityCalls.map((c) => c.name)).toEqual([
       'recurringDequeueBatch',
       'recurringFileMissing',
