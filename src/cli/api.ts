@@ -230,6 +230,14 @@ export interface DmfApiClientOptions {
 /** Progress of an upload. */
 export type UploadProgress = (sentBytes: number, totalBytes: number) => void;
 
+/** Where a local file is imported to (both ways of sending it), and who hears of its progress. */
+export interface FileImportOptions {
+  environment: string;
+  project: string;
+  legalEntity?: string | undefined;
+  onProgress?: UploadProgress;
+}
+
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   zip: 'application/zip',
   csv: 'text/csv',
@@ -343,15 +351,7 @@ export class DmfApiClient {
   }
 
   /** `POST /api/imports`: streams a local file as the body. */
-  async importFile(
-    file: string,
-    options: {
-      environment: string;
-      project: string;
-      legalEntity?: string | undefined;
-      onProgress?: UploadProgress;
-    },
-  ): Promise<Accepted> {
+  async importFile(file: string, options: FileImportOptions): Promise<Accepted> {
     const { size } = await stat(file);
     let sent = 0;
     const counter = new Transform({
@@ -398,12 +398,7 @@ export class DmfApiClient {
    */
   async importThroughUploadUrl(
     file: string,
-    options: {
-      environment: string;
-      project: string;
-      legalEntity?: string | undefined;
-      onProgress?: UploadProgress;
-    },
+    options: FileImportOptions,
   ): Promise<Accepted & { blobPath: string }> {
     const { size } = await stat(file);
     const upload = await this.requestUploadUrl({ ...options, fileName: basename(file) });

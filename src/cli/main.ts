@@ -293,6 +293,19 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     }
   }
 
+  /** `--wait`: follows a job the command started until it is final, then reports it. */
+  async function followJob(
+    api: DmfApiClient,
+    id: string,
+    wait: WaitOptions,
+    json: boolean,
+    extra: { fallback?: string; untilKnown?: boolean } = {},
+  ): Promise<{ job: CliJob; exitCode: number }> {
+    const options = { intervalSeconds: wait.interval, timeoutSeconds: wait.timeout, quiet: json, ...extra };
+    const job = await waitForJob(api, id, options);
+    return { job, exitCode: await finalReport(api, job, json) };
+  }
+
   async function finalReport(api: DmfApiClient, job: CliJob, json: boolean): Promise<number> {
     const files: CliJobFile[] = job.result ? await api.jobFiles(job.id).catch(() => []) : [];
     if (json) printJson({ ...job, files });
@@ -371,14 +384,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       return;
     }
     if (!g.json) err(`Job ${accepted.id} accepted; waiting…`);
-    const job = await waitForJob(api, accepted.id, {
-      intervalSeconds: opts.interval,
-      timeoutSeconds: opts.timeout,
-      quiet: Boolean(g.json),
-      // an uploaded blob becomes a job once the blob trigger has seen it
-      untilKnown: direct,
-    });
-    exitCode = await finalReport(api, job, Boolean(g.json));
+    // an uploaded blob becomes a job once the blob trigger has seen it
+    exitCode = (await followJob(api, accepted.id, opts, Boolean(g.json), { untilKnown: direct })).exitCode;
   });
 
   waitOptions(
@@ -511,13 +518,9 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       legalEntities,
     });
     if (!g.json) err(`Job ${accepted.id} accepted; waiting…`);
-    const job = await waitForJob(api, accepted.id, {
-      intervalSeconds: opts.interval,
-      timeoutSeconds: opts.timeout,
-      quiet: Boolean(g.json),
-      fallback: `/exports/${encodeURIComponent(accepted.id)}`,
-    });
-    exitCode = await finalReport(api, job, Boolean(g.json));
+    const fallback = `/exports/${encodeURIComponent(accepted.id)}`;
+    const { job, exitCode: code } = await followJob(api, accepted.id, opts, Boolean(g.json), { fallback });
+    exitCode = code;
     if (opts.out && job.children?.length) {
       throw new CliError(
         `Job ${job.id} exported several companies: save each one with dmf job <id> --download.`,
@@ -688,12 +691,7 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
     }
     if (!g.json)
       err(`Job ${rerun.id} (re-run of ${rerun.rerunOf}) ${rerun.started ? 'started' : 'found'}; waiting…`);
-    const job = await waitForJob(api, rerun.id, {
-      intervalSeconds: opts.interval,
-      timeoutSeconds: opts.timeout,
-      quiet: Boolean(g.json),
-    });
-    exitCode = await finalReport(api, job, Boolean(g.json));
+    exitCode = (await followJob(api, rerun.id, opts, Boolean(g.json))).exitCode;
   });
 
   const env = program

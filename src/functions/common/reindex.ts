@@ -197,18 +197,15 @@ export async function handleReindex(
   request: HttpRequest,
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
-  const runtime = getRuntime();
   const text = request.query.get('continuation');
-  if (text === null) {
-    return { status: 200, jsonBody: await reindexInstances(runtime, df.getClient(context)) };
-  }
-  const continuation = decode(text);
-  if (!continuation)
+  const continuation = text === null ? undefined : decode(text);
+  if (text !== null && !continuation)
     return problem(400, 'BAD_CONTINUATION', '"continuation" is not a continuation this API answered.');
-  return {
-    status: 200,
-    jsonBody: await reindexResults(runtime, continuation.marker, invocationLogger(context)),
-  };
+  // the first step reads the instance store; the ones after it page through the results container
+  const step = continuation
+    ? await reindexResults(getRuntime(), continuation.marker, invocationLogger(context))
+    : await reindexInstances(getRuntime(), df.getClient(context));
+  return { status: 200, jsonBody: step };
 }
 
 keyedRoute(REINDEX_FUNCTION, 'POST', 'reindex', handleReindex);

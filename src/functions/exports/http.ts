@@ -85,28 +85,27 @@ export async function handleStartExport(
   };
 }
 
+/** The jobs `GET /api/exports/{id}` answers, in the order it looks: a multi-company run, one export. */
+const EXPORT_JOB_KINDS = [
+  {
+    prefix: MULTI_COMPANY_EXPORT_INSTANCE_PREFIX,
+    orchestrator: ORCHESTRATORS.multiCompanyExport,
+    view: multiCompanyExportJobFromStatus,
+  },
+  { prefix: EXPORT_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.exportPackage, view: exportJobFromStatus },
+] as const;
+
 /** Handles `GET /api/exports/{id}`. */
 export async function handleGetExport(
   request: HttpRequest,
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
   const id = request.params.id ?? '';
-  const client = df.getClient(context);
-  const group = await findInstanceOf(
-    client,
-    id,
-    { prefix: MULTI_COMPANY_EXPORT_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.multiCompanyExport },
-    { showInput: true },
-  );
-  if (group) return { status: 200, jsonBody: multiCompanyExportJobFromStatus(group) };
-  const status = await findInstanceOf(
-    client,
-    id,
-    { prefix: EXPORT_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.exportPackage },
-    { showInput: true },
-  );
-  if (!status) return problem(404, 'JOB_NOT_FOUND', `No export job "${id}".`);
-  return { status: 200, jsonBody: exportJobFromStatus(status) };
+  for (const { view, ...kind } of EXPORT_JOB_KINDS) {
+    const status = await findInstanceOf(df.getClient(context), id, kind, { showInput: true });
+    if (status) return { status: 200, jsonBody: view(status) };
+  }
+  return problem(404, 'JOB_NOT_FOUND', `No export job "${id}".`);
 }
 
 keyedRoute(EXPORT_HTTP_FUNCTIONS.start, 'POST', 'exports', handleStartExport);

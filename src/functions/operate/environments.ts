@@ -79,20 +79,26 @@ export const PauseRequestSchema = z.strictObject({
 /** How long a pause or resume waits to see the entity apply it before answering 202. */
 export const APPLY_WAIT_MS = 15_000;
 
-/** Signals `operation` and waits (polling the entity's state) until `applied` holds; undefined on time out. */
+/**
+ * Signals `operation` and waits (polling the entity's state) until it shows: a pause once the gate is
+ * paused, a resume once it is not. Undefined on time out, after logging it (the caller answers 202).
+ */
 async function applyAndRead(
   client: DurableClient,
+  logger: Logger,
   environment: string,
   operation: 'pause' | 'resume',
   input: unknown,
-  applied: (gate: EnvironmentGate) => boolean,
 ): Promise<EnvironmentGate | undefined> {
   await client.signalEntity(slotEntityId(environment), operation, input);
   const deadline = Date.now() + APPLY_WAIT_MS;
   for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
     const gate = await readEnvironmentGate(client, environment);
-    if (applied(gate)) return gate;
-    if (Date.now() > deadline) return undefined;
+    if ((gate.paused !== undefined) === (operation === 'pause')) return gate;
+    if (Date.now() > deadline) {
+      logger.warn(`${operation === 'pause' ? 'Pause' : 'Resume'} of ${environment} not applied yet`);
+      return undefined;
+    }
     await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
@@ -194,17 +200,10 @@ export async function handlePause(
     parsed.data.by ?? (principal && PauseRequestSchema.shape.by.safeParse(principal).data) ?? 'unknown';
   const client = df.getClient(context);
   const logger = invocationLogger(context, { environment });
-  const gate = await applyAndRead(
-    client,
-    environment,
-    'pause',
-    { since: new Date().toISOString(), by, ...(parsed.data.reason ? { reason: parsed.data.reason } : {}) },
-    (g) => g.paused !== undefined,
-  );
-  if (!gate) {
-    logger.warn(`Pause of ${environment} not applied yet`);
-    return { status: 202, jsonBody: { name: environment, paused: true, applied: false } };
-  }
+  const reason = parsed.data.reason ? { reason: parsed.data.reason } : {};
+  const pause = { since: new Date().toISOString(), by, ...reason };
+  const gate = await applyAndRead(client, logger, environment, 'pause', pause);
+  if (!gate) return { status: 202, jsonBody: { name: environment, paused: true, applied: false } };
   // the imports waiting now recheck at once and show Queued
   await wake(client, gate.waiting, IMPORT_EVENTS.slotGranted);
   logger.info(`Environment ${environment} paused by ${by} since ${gate.paused!.since}`);
@@ -225,17 +224,8 @@ export async function handleResume(
   if (typeof environment !== 'string') return environment;
   const client = df.getClient(context);
   const logger = invocationLogger(context, { environment });
-  const gate = await applyAndRead(
-    client,
-    environment,
-    'resume',
-    { now: new Date().toISOString() },
-    (g) => g.paused === undefined,
-  );
-  if (!gate) {
-    logger.warn(`Resume of ${environment} not applied yet`);
-    return { status: 202, jsonBody: { name: environment, paused: false, applied: false } };
-  }
+  const gate = await applyAndRead(client, logger, environment, 'resume', { now: new Date().toISOString() });
+  if (!gate) return { status: 202, jsonBody: { name: environment, paused: false, applied: false } };
   const imports = await wake(client, [...gate.holding, ...gate.waiting], IMPORT_EVENTS.slotGranted);
   const others = await wake(client, await queuedOthers(environment, logger), ENVIRONMENT_EVENTS.resumed);
   logger.info(`Environment ${environment} resumed: ${imports} import(s) and ${others} other job(s) woken`);

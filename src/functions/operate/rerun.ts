@@ -69,6 +69,15 @@ type PlannedRerun =
     }
   | { kind: 'export'; input: ExportInput };
 
+/** What a re-run is planned from: the old job (its instance's status while not purged), the new id, now. */
+interface RerunSource {
+  runtime: Runtime;
+  job: AnyJob;
+  status: DurableOrchestrationStatus | undefined;
+  newId: string;
+  now: Date;
+}
+
 /** `{container}/{path}` split; undefined when it is not a plain blob reference (escaped, cut). */
 function blobRef(ref: string | undefined): { container: string; path: string } | undefined {
   if (!ref || ref.includes('\\u{') || ref.endsWith('…')) return undefined;
@@ -87,13 +96,7 @@ function oldInput<T>(
 }
 
 /** Re-run of a finished import: its archived file, copied (the archive keeps the old job's copy). */
-async function importRerun(
-  runtime: Runtime,
-  job: AnyJob,
-  status: DurableOrchestrationStatus | undefined,
-  newId: string,
-  now: Date,
-): Promise<PlannedRerun> {
+async function importRerun({ runtime, job, status, newId, now }: RerunSource): Promise<PlannedRerun> {
   const result = recordOf(job.result);
   const archived = blobRef(stringOf(result.archivedTo));
   const fileName = stringOf(result.file) ?? ('file' in job ? job.file : undefined);
@@ -167,12 +170,7 @@ function asConfiguredNow<T>(plan: () => T): T {
 }
 
 /** Re-run of a rejected import: planned again from the blob it named (left in place), with today's configuration. */
-async function rejectedImportRerun(
-  runtime: Runtime,
-  job: AnyJob,
-  newId: string,
-  now: Date,
-): Promise<PlannedRerun> {
+async function rejectedImportRerun({ runtime, job, newId, now }: RerunSource): Promise<PlannedRerun> {
   const result = recordOf(job.result);
   const source = blobRef(stringOf(result.source));
   if (!source)
@@ -236,13 +234,7 @@ async function rejectedImportRerun(
 }
 
 /** Re-run of an export: the same data project, legal entity and options, as configured now. */
-function exportRerun(
-  runtime: Runtime,
-  job: AnyJob,
-  status: DurableOrchestrationStatus | undefined,
-  newId: string,
-  now: Date,
-): PlannedRerun {
+function exportRerun({ runtime, job, status, newId, now }: RerunSource): PlannedRerun {
   const before = oldInput(status, (v) => ExportInputSchema.safeParse(v).data);
   const result = recordOf(job.result);
   const legalEntity = before?.legalEntity ?? stringOf(result.legalEntity);
@@ -264,24 +256,16 @@ function exportRerun(
 }
 
 /** Plans the re-run of `job` (or refuses it with a reason). */
-async function planRerun(
-  runtime: Runtime,
-  job: AnyJob,
-  status: DurableOrchestrationStatus | undefined,
-  newId: string,
-  now: Date,
-): Promise<PlannedRerun> {
+async function planRerun(source: RerunSource): Promise<PlannedRerun> {
+  const { job } = source;
   if (ACTIVE_JOB_STATUSES.includes(job.status))
     return refuse(
       'JOB_RUNNING',
       `Job ${job.id} is still ${job.status}: a job is re-run once it has ended (cancel it first, if it has not reached F&O).`,
     );
   if (job.kind === 'import')
-    return job.status === 'Rejected'
-      ? rejectedImportRerun(runtime, job, newId, now)
-      : importRerun(runtime, job, status, newId, now);
-  if (job.kind === 'export' && job.status !== 'Rejected')
-    return exportRerun(runtime, job, status, newId, now);
+    return job.status === 'Rejected' ? rejectedImportRerun(source) : importRerun(source);
+  if (job.kind === 'export' && job.status !== 'Rejected') return exportRerun(source);
   return refuse(
     'NOT_RERUNNABLE',
     job.kind === 'export'
@@ -366,13 +350,13 @@ export async function handleRerun(
   }
   let planned: PlannedRerun;
   try {
-    planned = await planRerun(
+    planned = await planRerun({
       runtime,
       job,
-      found.from === 'instance' ? found.status : undefined,
-      newId ?? '',
-      new Date(),
-    );
+      status: found.from === 'instance' ? found.status : undefined,
+      newId: newId ?? '',
+      now: new Date(),
+    });
   } catch (error) {
     if (error instanceof Refusal) return problem(error.status, error.code, error.message);
     throw error;
