@@ -146,12 +146,24 @@ async function queuedOthers(environment: string, logger: Logger): Promise<string
   return ids.reverse();
 }
 
-function environmentOf(request: HttpRequest): string | HttpResponseInit {
-  const name = request.params.env ?? '';
-  const env = getRuntime().config.environments.find((e) => e.name === name);
-  return env
-    ? env.name
-    : problem(404, 'UNKNOWN_ENVIRONMENT', `Environment "${printable(name)}" is not configured.`);
+/** A handler of a route below `environments/{env}/`, given the configured environment's name. */
+type EnvironmentHandler = (
+  environment: string,
+  request: HttpRequest,
+  context: InvocationContext,
+) => Promise<HttpResponseInit>;
+
+/** The route's handler: 404 for an `{env}` that is not a configured environment, else `handler`. */
+function forEnvironment(
+  handler: EnvironmentHandler,
+): (request: HttpRequest, context: InvocationContext) => Promise<HttpResponseInit> {
+  return async (request, context) => {
+    const name = request.params.env ?? '';
+    const env = getRuntime().config.environments.find((e) => e.name === name);
+    return env
+      ? handler(env.name, request, context)
+      : problem(404, 'UNKNOWN_ENVIRONMENT', `Environment "${printable(name)}" is not configured.`);
+  };
 }
 
 /** Handles `GET /api/environments`. */
@@ -172,12 +184,7 @@ export async function handleListEnvironments(
  * the environment once the pause is in force (pausing a paused environment keeps the first pause),
  * 202 when the entity has not applied it within {@link APPLY_WAIT_MS}.
  */
-export async function handlePause(
-  request: HttpRequest,
-  context: InvocationContext,
-): Promise<HttpResponseInit> {
-  const environment = environmentOf(request);
-  if (typeof environment !== 'string') return environment;
+export const handlePause = forEnvironment(async (environment, request, context) => {
   const text = await readSmallBody(request);
   if (text === undefined) return bodyTooLarge(64 * 1024);
   let body: unknown = {};
@@ -208,7 +215,7 @@ export async function handlePause(
   await wake(client, gate.waiting, IMPORT_EVENTS.slotGranted);
   logger.info(`Environment ${environment} paused by ${by} since ${gate.paused!.since}`);
   return { status: 200, jsonBody: environmentView(gate) };
-}
+});
 
 /**
  * Handles `POST /api/environments/{env}/resume`: 200 with the environment once resumed (resuming an
@@ -216,12 +223,7 @@ export async function handlePause(
  * queue (granted in arrival order) and the exports and recurring imports listed `Queued`, oldest
  * first. 202 when the entity has not applied it within {@link APPLY_WAIT_MS}.
  */
-export async function handleResume(
-  request: HttpRequest,
-  context: InvocationContext,
-): Promise<HttpResponseInit> {
-  const environment = environmentOf(request);
-  if (typeof environment !== 'string') return environment;
+export const handleResume = forEnvironment(async (environment, _request, context) => {
   const client = df.getClient(context);
   const logger = invocationLogger(context, { environment });
   const gate = await applyAndRead(client, logger, environment, 'resume', { now: new Date().toISOString() });
@@ -230,7 +232,7 @@ export async function handleResume(
   const others = await wake(client, await queuedOthers(environment, logger), ENVIRONMENT_EVENTS.resumed);
   logger.info(`Environment ${environment} resumed: ${imports} import(s) and ${others} other job(s) woken`);
   return { status: 200, jsonBody: environmentView(gate) };
-}
+});
 
 keyedRoute(ENVIRONMENT_FUNCTIONS.list, 'GET', 'environments', handleListEnvironments);
 keyedRoute(ENVIRONMENT_FUNCTIONS.pause, 'POST', 'environments/{env}/pause', handlePause);

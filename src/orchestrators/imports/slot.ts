@@ -223,32 +223,29 @@ export const PauseInputSchema = z.strictObject({
 });
 const ResumeInputSchema = z.object({ now: z.string() });
 
+/**
+ * The slot entity's operations: each validates its input, changes the state in place and gives its
+ * answer (`enqueue` is signaled: none).
+ */
+const SLOT_OPERATIONS: Readonly<Record<string, (state: SlotState, input: unknown) => unknown>> = {
+  enqueue: (state, input) => enqueue(state, EnqueueInputSchema.parse(input)),
+  acquire: (state, input) => acquire(state, AcquireInputSchema.parse(input)),
+  remove: (state, input) => remove(state, RemoveInputSchema.parse(input)),
+  pause: (state, input) => pause(state, PauseInputSchema.parse(input)),
+  resume: (state, input) => resume(state, ResumeInputSchema.parse(input)),
+  get: (state) => state,
+};
+
 /** Registers the slot entity: `enqueue`, `acquire`, `remove`, `pause`, `resume`, `get`. */
 export function registerSlotEntity(): void {
   df.app.entity<SlotState>(ENTITIES.slot, (context) => {
     const state = { ...emptySlot(), ...context.df.getState(emptySlot) };
-    switch (context.df.operationName) {
-      case 'enqueue':
-        enqueue(state, EnqueueInputSchema.parse(context.df.getInput()));
-        break;
-      case 'acquire':
-        context.df.return(acquire(state, AcquireInputSchema.parse(context.df.getInput())));
-        break;
-      case 'remove':
-        context.df.return(remove(state, RemoveInputSchema.parse(context.df.getInput())));
-        break;
-      case 'pause':
-        context.df.return(pause(state, PauseInputSchema.parse(context.df.getInput())));
-        break;
-      case 'resume':
-        context.df.return(resume(state, ResumeInputSchema.parse(context.df.getInput())));
-        break;
-      case 'get':
-        context.df.return(state);
-        break;
-      default:
-        throw new Error(`${ENTITIES.slot}: unknown operation ${String(context.df.operationName)}`);
-    }
+    const name = context.df.operationName;
+    const operation =
+      name !== undefined && Object.hasOwn(SLOT_OPERATIONS, name) ? SLOT_OPERATIONS[name] : undefined;
+    if (!operation) throw new Error(`${ENTITIES.slot}: unknown operation ${String(name)}`);
+    const answer = operation(state, context.df.getInput());
+    if (answer !== undefined) context.df.return(answer);
     context.df.setState(state);
   });
 }

@@ -23,27 +23,19 @@ export const DmfAction = {
 /** One of {@link DmfAction}. */
 export type DmfActionName = (typeof DmfAction)[keyof typeof DmfAction];
 
-/** Canonical execution statuses of GetExecutionSummaryStatus. */
-export const EXECUTION_STATUSES = [
-  'Unknown',
-  'NotRun',
-  'Executing',
-  'Succeeded',
-  'PartiallySucceeded',
-  'Failed',
-  'Canceled',
-] as const;
+/** Execution statuses after which nothing changes any more (as a list; see {@link FINAL_EXECUTION_STATUSES}). */
+const FINAL_EXECUTION_STATUS_LIST = ['Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled'] as const;
+
+/** Canonical execution statuses of GetExecutionSummaryStatus: three still moving, then the final ones. */
+export const EXECUTION_STATUSES = ['Unknown', 'NotRun', 'Executing', ...FINAL_EXECUTION_STATUS_LIST] as const;
 
 /** A canonical execution status (see {@link EXECUTION_STATUSES}). */
 export type ExecutionStatus = (typeof EXECUTION_STATUSES)[number];
 
 /** Execution statuses after which nothing changes any more. */
-export const FINAL_EXECUTION_STATUSES: ReadonlySet<string> = new Set<ExecutionStatus>([
-  'Succeeded',
-  'PartiallySucceeded',
-  'Failed',
-  'Canceled',
-]);
+export const FINAL_EXECUTION_STATUSES: ReadonlySet<string> = new Set<ExecutionStatus>(
+  FINAL_EXECUTION_STATUS_LIST,
+);
 
 /**
  * The statuses of an execution F&O knows. `Unknown` is not one: it is F&O's answer for an execution
