@@ -9,22 +9,28 @@ import type { ServiceBusConnection } from '../config/index.js';
 
 /** Event type prefix. */
 export const EVENT_TYPE_PREFIX = 'com.dmf-functions';
-/** Event types of the import pipeline. */
+/** The two outcome event types of a kind of job: `{prefix}.{kind}.completed` and `….failed`. */
+function outcomeEventTypes<K extends string>(kind: K) {
+  return {
+    completed: `${EVENT_TYPE_PREFIX}.${kind}.completed`,
+    failed: `${EVENT_TYPE_PREFIX}.${kind}.failed`,
+  } as const;
+}
+
+/**
+ * Event types of the import pipeline: `completed` (Succeeded or PartiallySucceeded), `failed`
+ * (Failed, Canceled or TimedOut), `rejected` (an input — command, blob path — was refused before any
+ * job started).
+ */
 export const IMPORT_EVENT_TYPES = {
-  /** The import finished with Succeeded or PartiallySucceeded. */
-  completed: `${EVENT_TYPE_PREFIX}.import.completed`,
-  /** The import finished with Failed, Canceled or TimedOut. */
-  failed: `${EVENT_TYPE_PREFIX}.import.failed`,
-  /** An input (command, blob path) was refused before any job started. */
+  ...outcomeEventTypes('import'),
   rejected: `${EVENT_TYPE_PREFIX}.import.rejected`,
 } as const;
-/** Event types of package exports. */
-export const EXPORT_EVENT_TYPES = {
-  /** A package export finished (Succeeded, PartiallySucceeded) and its package is stored. */
-  completed: `${EVENT_TYPE_PREFIX}.export.completed`,
-  /** A package export failed, was canceled or timed out. */
-  failed: `${EVENT_TYPE_PREFIX}.export.failed`,
-} as const;
+/**
+ * Event types of package exports: `completed` (Succeeded, PartiallySucceeded: the package is
+ * stored), `failed` (failed, canceled or timed out).
+ */
+export const EXPORT_EVENT_TYPES = outcomeEventTypes('export');
 /** Event types of the recurring integrations. */
 export const RECURRING_EVENT_TYPES = {
   /** A recurring export message's file was stored in the outbound container and acked. */
@@ -37,20 +43,17 @@ export const RECURRING_EVENT_TYPES = {
   importFailed: `${EVENT_TYPE_PREFIX}.recurring.import.failed`,
 } as const;
 
-/** Event types of chains (one batch through an ordered chain of import projects). */
-export const CHAIN_EVENT_TYPES = {
-  /** Every step of the chain ran, each Succeeded (or PartiallySucceeded where the chain continues on it). */
-  completed: `${EVENT_TYPE_PREFIX}.chain.completed`,
-  /** The chain stopped (a step failed, its batch never became complete) or was canceled. */
-  failed: `${EVENT_TYPE_PREFIX}.chain.failed`,
-} as const;
-/** Event types of multi-company exports (one export per legal entity, grouped). */
-export const MULTI_COMPANY_EXPORT_EVENT_TYPES = {
-  /** Every company's export finished; at least one stored its package. */
-  completed: `${EVENT_TYPE_PREFIX}.export.multiCompany.completed`,
-  /** No company's export stored a package. */
-  failed: `${EVENT_TYPE_PREFIX}.export.multiCompany.failed`,
-} as const;
+/**
+ * Event types of chains (one batch through an ordered chain of import projects): `completed` (every
+ * step ran, each Succeeded, or PartiallySucceeded where the chain continues on it), `failed` (the
+ * chain stopped: a step failed, its batch never became complete, or it was canceled).
+ */
+export const CHAIN_EVENT_TYPES = outcomeEventTypes('chain');
+/**
+ * Event types of multi-company exports (one export per legal entity, grouped): `completed` (every
+ * company's export finished; at least one stored its package), `failed` (none stored a package).
+ */
+export const MULTI_COMPANY_EXPORT_EVENT_TYPES = outcomeEventTypes('export.multiCompany');
 
 /** `source` attribute of import events (and the default). */
 export const EVENT_SOURCE = '/dmf-functions/import';
