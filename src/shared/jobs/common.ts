@@ -35,6 +35,36 @@ export function pauseInfoOf(value: unknown): PauseInfo | undefined {
   return { environment, since, by, ...(typeof reason === 'string' ? { reason } : {}) };
 }
 
+/**
+ * The data project an F&O execution runs, resolved from the configuration: every input of an
+ * import or export (and each step of a chain) carries it.
+ */
+export const ProjectTargetSchema = z.strictObject({
+  /** Data project name (configuration). */
+  project: z.string().min(1),
+  definitionGroupId: z.string().min(1),
+  legalEntity: z.string().min(1),
+});
+
+/** What the custom status of an F&O execution's orchestration (an import, an export) shows. */
+export interface ExecutionCustomStatus<Stage extends string> {
+  stage: Stage;
+  /** F&O execution id (known from the start, derived from the instance id). */
+  executionId: string;
+  /** Last status F&O answered (GetExecutionSummaryStatus). */
+  foStatus?: string;
+  /** Status polls made so far. */
+  polls: number;
+  /** The last `POLL_LOG_LIMIT` polls, oldest first. */
+  pollLog?: PollLogEntry[];
+  /** When the next poll is due (ISO time). */
+  nextPollAt?: string;
+  /** While F&O answers 429: when the job asks again (ISO time). */
+  throttledUntil?: string;
+  /** While the environment is paused (the job is `Queued`: an import in its environment's queue, others waiting to be started). */
+  paused?: PauseInfo;
+}
+
 /** Poll log entries kept per job (the newest ones): bounds the custom status and result size. */
 export const POLL_LOG_LIMIT = 50;
 

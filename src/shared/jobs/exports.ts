@@ -5,22 +5,12 @@
 import { z } from 'zod';
 import { PollingConfigSchema } from '../config/index.js';
 import { stringOf } from '../util.js';
-import {
-  executionJobFields,
-  recordOf,
-  type OrchestrationStatusLike,
-  type PauseInfo,
-  type PollLogEntry,
-} from './common.js';
-import type { ExecutionJobFields, ExecutionResult } from './common.js';
+import { executionJobFields, ProjectTargetSchema, recordOf, type ExecutionCustomStatus } from './common.js';
+import type { ExecutionJobFields, ExecutionResult, OrchestrationStatusLike } from './common.js';
 
 /** The orchestration input: everything resolved by the starter, nothing secret. */
-export const ExportInputSchema = z.strictObject({
+export const ExportInputSchema = ProjectTargetSchema.extend({
   environment: z.string().min(1),
-  /** Data project name (configuration). */
-  project: z.string().min(1),
-  definitionGroupId: z.string().min(1),
-  legalEntity: z.string().min(1),
   packageName: z.string().min(1),
   reExecute: z.boolean(),
   /** Store the entity files of the package beside the zip. */
@@ -46,20 +36,9 @@ export type ExportStage =
   'Starting' | 'Polling' | 'WaitingForPackage' | 'CollectingErrors' | 'Finishing' | 'Done';
 
 /** Custom status of the export orchestration. */
-export interface ExportCustomStatus {
-  stage: ExportStage;
-  executionId: string;
-  foStatus?: string;
-  polls: number;
-  /** The last `POLL_LOG_LIMIT` status polls, oldest first. */
-  pollLog?: PollLogEntry[];
+export interface ExportCustomStatus extends ExecutionCustomStatus<ExportStage> {
   /** GetExportedPackageUrl calls that answered "" so far. */
   urlPolls: number;
-  nextPollAt?: string;
-  /** While F&O answers 429: when the job asks again (ISO time). */
-  throttledUntil?: string;
-  /** While the environment is paused (the export waits to be started: `Queued`). */
-  paused?: PauseInfo;
 }
 
 /** A blob written by an export. */
@@ -107,10 +86,9 @@ export function exportJobFromStatus(status: OrchestrationStatusLike): ExportJob 
   const custom = recordOf(status.customStatus) as Partial<ExportCustomStatus>;
   const output = recordOf(status.output);
   const result = output.kind === 'export' ? (output as unknown as ExportResult) : undefined;
-  const started = custom.stage !== undefined && custom.stage !== 'Starting';
   const { input, errors, ...fields } = executionJobFields(status, {
     kind: 'export',
-    started,
+    started: custom.stage !== undefined && custom.stage !== 'Starting',
     custom,
     result,
   });

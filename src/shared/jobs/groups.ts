@@ -16,7 +16,7 @@ import {
   type OrchestrationStatusLike,
 } from './common.js';
 import { ExportInputSchema, type StoredBlob } from './exports.js';
-import { BatchCollectSchema, type BatchProgress } from './imports.js';
+import { BatchCollectSchema, ImportProjectSchema, type BatchProgress } from './imports.js';
 
 /** One job a parent started, or would have: a chain's step, a multi-company run's company. */
 export interface ChildJob {
@@ -71,13 +71,7 @@ export interface ParentResult {
 }
 
 /** One step of a chain: an import data project, resolved when the chain's batch arrived. */
-export const ChainStepSchema = z.strictObject({
-  project: z.string().min(1),
-  definitionGroupId: z.string().min(1),
-  legalEntity: z.string().min(1),
-  execute: z.boolean(),
-  overwrite: z.boolean(),
-});
+export const ChainStepSchema = ImportProjectSchema;
 
 /** The `importChain` input: the chain as configured when its first file arrived. */
 export const ChainInputSchema = z.strictObject({

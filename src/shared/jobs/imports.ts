@@ -5,14 +5,8 @@
  */
 import { z } from 'zod';
 import { stringOf } from '../util.js';
-import {
-  executionJobFields,
-  recordOf,
-  type OrchestrationStatusLike,
-  type PauseInfo,
-  type PollLogEntry,
-} from './common.js';
-import type { ExecutionJobFields, ExecutionResult } from './common.js';
+import { executionJobFields, ProjectTargetSchema, recordOf, type ExecutionCustomStatus } from './common.js';
+import type { ExecutionJobFields, ExecutionResult, OrchestrationStatusLike } from './common.js';
 
 /** A file of a batch: its name, its blob (in the batch's container) and version, the entity it fills. */
 export const BatchFileSchema = z.strictObject({
@@ -73,19 +67,19 @@ export const ImportSourceSchema = z.discriminatedUnion('kind', [
 /** See {@link ImportSourceSchema}. */
 export type ImportSource = z.infer<typeof ImportSourceSchema>;
 
+/** What an import runs: its data project and how (a step of a chain is one). */
+export const ImportProjectSchema = ProjectTargetSchema.extend({
+  execute: z.boolean(),
+  overwrite: z.boolean(),
+});
+
 /** The orchestration input: everything resolved by the trigger, nothing secret. */
-export const ImportInputSchema = z.strictObject({
+export const ImportInputSchema = ImportProjectSchema.extend({
   source: ImportSourceSchema,
   /** `{environment}/{project}/[{legalEntity}/]{file}`: names the result folder and the archive path. */
   logicalPath: z.string().min(1),
   fileName: z.string().min(1),
   environment: z.string().min(1),
-  /** Data project name (configuration). */
-  project: z.string().min(1),
-  definitionGroupId: z.string().min(1),
-  legalEntity: z.string().min(1),
-  execute: z.boolean(),
-  overwrite: z.boolean(),
   trigger: z.enum(['blob', 'serviceBus', 'http']),
   correlationId: z.string().max(200).optional(),
   requestedAt: z.string(),
@@ -128,26 +122,11 @@ export interface BatchProgress {
 }
 
 /** The orchestration's custom status: where the import is, for people and the job API. */
-export interface ImportCustomStatus {
-  stage: ImportStage;
-  /** F&O execution id (known from the start, derived from the instance id). */
-  executionId: string;
-  /** Last status F&O answered (GetExecutionSummaryStatus). */
-  foStatus?: string;
-  /** Status polls made so far. */
-  polls: number;
-  /** The last `POLL_LOG_LIMIT` polls, oldest first. */
-  pollLog?: PollLogEntry[];
-  /** When the next poll is due (ISO time). */
-  nextPollAt?: string;
+export interface ImportCustomStatus extends ExecutionCustomStatus<ImportStage> {
   /** When ImportFromPackage was accepted (ISO time). */
   startedAt?: string;
   /** Place in the environment's queue while waiting for a slot (1 = next). */
   slotPosition?: number;
-  /** While F&O answers 429: when the job asks again (ISO time). */
-  throttledUntil?: string;
-  /** While the environment is paused (the job is `Queued` in its queue). */
-  paused?: PauseInfo;
   /** A batch import: where its collection stands. */
   batch?: BatchProgress;
 }
@@ -218,10 +197,9 @@ function asResult(value: unknown): ImportResult | undefined {
 export function jobFromStatus(status: OrchestrationStatusLike): Job {
   const custom = asCustomStatus(status.customStatus);
   const result = asResult(status.output);
-  const started = custom.stage !== undefined && !CANCELABLE_STAGES.includes(custom.stage);
   const { input, errors, ...fields } = executionJobFields(status, {
     kind: 'import',
-    started,
+    started: custom.stage !== undefined && !CANCELABLE_STAGES.includes(custom.stage),
     custom,
     result,
   });
