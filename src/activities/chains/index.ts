@@ -9,7 +9,7 @@ import type { Runtime } from '../../shared/app/runtime.js';
 import { CHAIN_EVENT_SOURCE, CHAIN_EVENT_TYPES } from '../../shared/events/index.js';
 import { BlobRefSchema, type ParentResult } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
-import { archiveBatchFiles, publishOutcome, recordFinal, storeResult } from '../common/results.js';
+import { archiveBatchFiles, finishJob } from '../common/results.js';
 
 /** Input of the chain's finish (written by the chain orchestration). */
 export const ChainFinishInputSchema = z.object({
@@ -32,27 +32,25 @@ export async function finishChain(
   input: ChainFinishInput,
   logger: Logger,
 ): Promise<ParentResult> {
-  let result: ParentResult = { ...input.result };
+  const result: ParentResult = { ...input.result };
   const archivedTo = await archiveBatchFiles(
     runtime,
     input.leftovers,
-    {
-      outcome: result.status === 'Succeeded' ? 'succeeded' : 'failed',
-      folder: input.folder,
-      jobId: result.id,
-    },
+    { folder: input.folder, job: result },
     logger,
   );
   if (archivedTo) result.archivedTo = archivedTo;
-  result = await storeResult(runtime, input.folder, result);
-  await recordFinal(runtime, logger, 'chain', result);
-  await publishOutcome(runtime, result, {
-    types: CHAIN_EVENT_TYPES,
-    source: CHAIN_EVENT_SOURCE,
-    subject: input.folder,
-  });
-  logger.info(`Chain ${result.id} finished: ${result.status}; result in ${result.resultBlob}`);
-  return result;
+  return finishJob(
+    runtime,
+    logger,
+    {
+      kind: 'chain',
+      label: 'Chain',
+      logicalPath: input.folder,
+      event: { types: CHAIN_EVENT_TYPES, source: CHAIN_EVENT_SOURCE, subject: input.folder },
+    },
+    result,
+  );
 }
 
 /** {@link finishChain} as an activity. */

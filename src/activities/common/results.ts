@@ -3,8 +3,11 @@
  * results container, the job listed as final in the job index, its CloudEvent published. Each step is idempotent, so an activity retry is
  * harmless.
  */
+import * as df from 'durable-functions';
 import type { DurableClient } from 'durable-functions';
+import type { z } from 'zod';
 import { alertNotice } from '../../shared/alerts/index.js';
+import { defineActivity, type ActivityDescriptor } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
 import { createCloudEvent, publishCloudEvent, publishCloudEvents } from '../../shared/events/index.js';
 import { jobView, type BlobRef, type JobKind } from '../../shared/jobs/index.js';
@@ -58,18 +61,24 @@ export async function archiveSource(
 export async function archiveBatchFiles(
   runtime: Runtime,
   files: readonly BlobRef[],
-  to: { outcome: 'succeeded' | 'failed'; folder: string; jobId: string },
+  to: { folder: string; job: { id: string; status: string } },
   logger: Logger,
 ): Promise<string | undefined> {
+  const outcome = archiveOutcomeOf(to.job.status);
   let archived = 0;
   for (const blob of files) {
     const name = blob.path.slice(blob.path.lastIndexOf('/') + 1);
-    const path = batchArchiveBlobPath(to.outcome, to.folder, to.jobId, name);
+    const path = batchArchiveBlobPath(outcome, to.folder, to.job.id, name);
     if (await archiveSource(runtime, blob, path, logger)) archived++;
   }
   return archived > 0
-    ? `${runtime.containers.archive.containerName}/${batchArchiveFolder(to.outcome, to.folder, to.jobId)}`
+    ? `${runtime.containers.archive.containerName}/${batchArchiveFolder(outcome, to.folder, to.job.id)}`
     : undefined;
+}
+
+/** The archive folder of a job's source: `succeeded` when the job Succeeded, else `failed`. */
+export function archiveOutcomeOf(status: string): 'succeeded' | 'failed' {
+  return status === 'Succeeded' ? 'succeeded' : 'failed';
 }
 
 /** Writes a job's result JSON under its logical path (results container); returns it with `resultBlob`. */
@@ -123,6 +132,60 @@ export async function alertFinal(
     ...(result.archivedTo ? { source: result.archivedTo } : {}),
   });
   await startAlerts(runtime, client, notice, logger);
+}
+
+/** How a job ends (see {@link finishJob}). */
+export interface JobEnding {
+  kind: JobKind;
+  /** What the log line calls the job (`Import`, `Multi-company export`, …). */
+  label: string;
+  /** Where its result JSON is stored (see `resultBlobPath`). */
+  logicalPath: string;
+  /** The event of its outcome (see {@link publishOutcome}). */
+  event: { types: { completed: string; failed: string }; source?: string; subject: string };
+  /** Starts the alerts its outcome calls for (none without one). */
+  client?: DurableClient | undefined;
+}
+
+/**
+ * The end every job shares: its result JSON written, the job listed as final in the job index, its
+ * outcome published, the alerts it calls for started. Idempotent.
+ * @returns the result with `resultBlob`.
+ */
+export async function finishJob<
+  T extends {
+    id: string;
+    status: string;
+    correlationId?: string;
+    timings: { requestedAt: string; finishedAt: string };
+    archivedTo?: string;
+    resultBlob?: string;
+  },
+>(runtime: Runtime, logger: Logger, ending: JobEnding, result: T): Promise<T> {
+  const final = await storeResult(runtime, ending.logicalPath, result);
+  await recordFinal(runtime, logger, ending.kind, final);
+  await publishOutcome(runtime, final, ending.event);
+  if (ending.client) await alertFinal(runtime, ending.client, logger, ending.kind, final);
+  logger.info(`${ending.label} ${final.id} finished: ${final.status}; result in ${final.resultBlob}`);
+  return final;
+}
+
+/**
+ * A job's finish as an activity: its input carries the job's result (the log lines name its id),
+ * and it reads the durable client, to start the alerts of the outcome.
+ */
+export function defineFinishActivity<S extends z.ZodType<{ result: { id: string } }>, R>(
+  name: string,
+  input: S,
+  finish: (runtime: Runtime, input: z.output<S>, logger: Logger, client: DurableClient) => Promise<R>,
+): ActivityDescriptor<S, R> {
+  return defineActivity({
+    name,
+    input,
+    log: ({ result }) => ({ instanceId: result.id }),
+    durableClient: true,
+    handler: (value, { runtime, logger, context }) => finish(runtime, value, logger, df.getClient(context)),
+  });
 }
 
 /**

@@ -4,11 +4,11 @@
  */
 import { defineActivity, ownValue } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
-import { EXPORT_EVENT_SOURCE, MULTI_COMPANY_EXPORT_EVENT_TYPES } from '../../shared/events/index.js';
+import { MULTI_COMPANY_EXPORT_EVENT_TYPES } from '../../shared/events/index.js';
 import type { ParentResult } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
-import { exportLogicalPath } from '../../shared/storage/index.js';
-import { publishOutcome, recordFinal, storeResult } from '../common/results.js';
+import { finishJob } from '../common/results.js';
+import { exportEnding } from './package.js';
 
 /**
  * Writes the group's result JSON (results container, `exports/{environment}/{project}/{id}/`),
@@ -19,15 +19,13 @@ export async function finishMultiCompanyExport(
   result: ParentResult,
   logger: Logger,
 ): Promise<ParentResult> {
-  const final = await storeResult(runtime, exportLogicalPath(result.environment, result.project), result);
-  await recordFinal(runtime, logger, 'multiCompanyExport', final);
-  await publishOutcome(runtime, final, {
-    types: MULTI_COMPANY_EXPORT_EVENT_TYPES,
-    source: EXPORT_EVENT_SOURCE,
-    subject: `${final.environment}/${final.project}`,
-  });
-  logger.info(`Multi-company export ${final.id} finished: ${final.status}; result in ${final.resultBlob}`);
-  return final;
+  const ending = exportEnding(result, MULTI_COMPANY_EXPORT_EVENT_TYPES);
+  return finishJob(
+    runtime,
+    logger,
+    { kind: 'multiCompanyExport', label: 'Multi-company export', ...ending },
+    result,
+  );
 }
 
 /** {@link finishMultiCompanyExport} as an activity. */

@@ -22,7 +22,7 @@ import {
 } from '../../shared/storage/index.js';
 import { knownExecutionStatus, throttledBy, type Throttled } from '../common/executions.js';
 import { pausedGate, type Paused } from '../common/queued.js';
-import { alertFinal, publishOutcome, recordFinal, storeResult } from '../common/results.js';
+import { finishJob, type JobEnding } from '../common/results.js';
 
 /** Timeout of the wait for the package download's headers. */
 export const PACKAGE_DOWNLOAD_TIMEOUT_MS = 120_000;
@@ -161,16 +161,20 @@ export async function finishExport(
   logger: Logger,
   client?: df.DurableClient,
 ): Promise<ExportResult> {
-  const final = await storeResult(runtime, exportLogicalPath(result.environment, result.project), result);
-  await recordFinal(runtime, logger, 'export', final);
-  await publishOutcome(runtime, final, {
-    types: EXPORT_EVENT_TYPES,
-    source: EXPORT_EVENT_SOURCE,
-    subject: `${final.environment}/${final.project}`,
-  });
-  await alertFinal(runtime, client, logger, 'export', final);
-  logger.info(`Export ${final.id} finished: ${final.status}; result in ${final.resultBlob}`);
-  return final;
+  const ending = exportEnding(result, EXPORT_EVENT_TYPES);
+  return finishJob(runtime, logger, { kind: 'export', label: 'Export', ...ending, client }, result);
+}
+
+/** Where an export (one company's, or a multi-company group) ends: its project's results, its event. */
+export function exportEnding(
+  result: { environment: string; project: string },
+  types: JobEnding['event']['types'],
+): Pick<JobEnding, 'logicalPath' | 'event'> {
+  const { environment, project } = result;
+  return {
+    logicalPath: exportLogicalPath(environment, project),
+    event: { types, source: EXPORT_EVENT_SOURCE, subject: `${environment}/${project}` },
+  };
 }
 
 /**

@@ -2,21 +2,20 @@
  * The import's finish stage: archive the source (copy, verify, delete), drop staging blobs, write
  * the result JSON, list the final job in the job index, publish the CloudEvent. Every step is idempotent, so an activity retry is harmless.
  */
-import * as df from 'durable-functions';
+import type * as df from 'durable-functions';
 import { z } from 'zod';
-import { defineActivity, ownValue } from '../../shared/app/activity.js';
+import { ownValue } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
 import { IMPORT_EVENT_TYPES } from '../../shared/events/index.js';
 import { BlobRefSchema, type ImportResult } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { archiveBlobPath, isNotFound, storageError } from '../../shared/storage/index.js';
 import {
-  alertFinal,
   archiveBatchFiles,
+  archiveOutcomeOf,
   archiveSource,
-  publishOutcome,
-  recordFinal,
-  storeResult,
+  defineFinishActivity,
+  finishJob,
 } from '../common/results.js';
 
 /** Input of the finish activity (written by the import orchestration). */
@@ -42,28 +41,15 @@ export async function finishImport(
   client?: df.DurableClient,
 ): Promise<ImportResult> {
   const { blobService } = runtime;
-  let result: ImportResult = { ...input.result };
+  const result: ImportResult = { ...input.result };
   if (input.sourceBlob) {
-    const outcome = result.status === 'Succeeded' ? 'succeeded' : 'failed';
-    const archivedTo = await archiveSource(
-      runtime,
-      input.sourceBlob,
-      archiveBlobPath(outcome, input.logicalPath, result.id),
-      logger,
-    );
+    const to = archiveBlobPath(archiveOutcomeOf(result.status), input.logicalPath, result.id);
+    const archivedTo = await archiveSource(runtime, input.sourceBlob, to, logger);
     if (archivedTo) result.archivedTo = archivedTo;
   }
   if (input.sourceBlobs?.length) {
-    const archivedTo = await archiveBatchFiles(
-      runtime,
-      input.sourceBlobs,
-      {
-        outcome: result.status === 'Succeeded' ? 'succeeded' : 'failed',
-        folder: input.logicalPath,
-        jobId: result.id,
-      },
-      logger,
-    );
+    const to = { folder: input.logicalPath, job: result };
+    const archivedTo = await archiveBatchFiles(runtime, input.sourceBlobs, to, logger);
     if (archivedTo) result.archivedTo = archivedTo;
   }
   for (const blob of input.stagingBlobs) {
@@ -80,20 +66,19 @@ export async function finishImport(
         if (!isNotFound(error)) throw storageError(`deleting ${blob.container}/${blob.path}`, error);
       });
   }
-  result = await storeResult(runtime, input.logicalPath, result);
-  await recordFinal(runtime, logger, 'import', result);
-  await publishOutcome(runtime, result, { types: IMPORT_EVENT_TYPES, subject: input.logicalPath });
-  await alertFinal(runtime, client, logger, 'import', result);
-  logger.info(`Import ${result.id} finished: ${result.status}; result in ${result.resultBlob}`);
-  return result;
+  return finishJob(
+    runtime,
+    logger,
+    {
+      kind: 'import',
+      label: 'Import',
+      logicalPath: input.logicalPath,
+      event: { types: IMPORT_EVENT_TYPES, subject: input.logicalPath },
+      client,
+    },
+    result,
+  );
 }
 
 /** {@link finishImport} as an activity. */
-export const finishActivity = defineActivity({
-  name: 'importFinish',
-  input: FinishInputSchema,
-  log: ({ result }) => ({ instanceId: result.id }),
-  durableClient: true,
-  handler: (input, { runtime, logger, context }) =>
-    finishImport(runtime, input, logger, df.getClient(context)),
-});
+export const finishActivity = defineFinishActivity('importFinish', FinishInputSchema, finishImport);

@@ -36,7 +36,15 @@ import {
 } from '../../shared/storage/index.js';
 import { throttledBy, type Throttled } from '../common/executions.js';
 import { pausedGate, type Paused } from '../common/queued.js';
-import { alertFinal, archiveSource, publishEvent, recordFinal, storeResult } from '../common/results.js';
+import {
+  alertFinal,
+  archiveOutcomeOf,
+  archiveSource,
+  defineFinishActivity,
+  publishEvent,
+  recordFinal,
+  storeResult,
+} from '../common/results.js';
 
 /**
  * Output of the enqueue activity: enqueued (with the entity labels of a package job's manifest, for
@@ -297,7 +305,7 @@ export async function finishRecurringImport(
     const archivedTo = await archiveSource(
       runtime,
       { container: input.container, path: input.path },
-      archiveBlobPath(final.status === 'Succeeded' ? 'succeeded' : 'failed', logicalPath, final.id),
+      archiveBlobPath(archiveOutcomeOf(final.status), logicalPath, final.id),
       logger,
     );
     if (archivedTo) final.archivedTo = archivedTo;
@@ -374,11 +382,8 @@ export const jobStateActivity = defineActivity({
 });
 
 /** Finishes a recurring import (see {@link finishRecurringImport}). */
-export const finishActivity = defineActivity({
-  name: 'recurringImportFinish',
-  input: FinishInputSchema,
-  log: ({ result }) => ({ instanceId: result.id }),
-  durableClient: true,
-  handler: (input, { runtime, logger, context }) =>
-    finishRecurringImport(runtime, input, logger, df.getClient(context)),
-});
+export const finishActivity = defineFinishActivity(
+  'recurringImportFinish',
+  FinishInputSchema,
+  finishRecurringImport,
+);
