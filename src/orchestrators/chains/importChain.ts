@@ -18,13 +18,13 @@ import {
   type ImportResult,
   type JobError,
   type JobOutcome,
-  type ParentCustomStatus,
   type ParentResult,
 } from '../../shared/jobs/index.js';
 import { errorMessage } from '../../shared/util.js';
 import { batchErrors, collectBatch } from '../common/batches.js';
 import { callActivity, callOrchestration, subOrchestration } from '../common/call.js';
-import { customStatus } from '../common/status.js';
+import { orchestrationStart } from '../common/start.js';
+import { parentStatus } from '../common/status.js';
 
 /** A chain's step: the import orchestration, run as a child job. */
 const importStep = subOrchestration<ImportInput, ImportResult>(ORCHESTRATORS.importPackage);
@@ -33,16 +33,13 @@ const importStep = subOrchestration<ImportInput, ImportResult>(ORCHESTRATORS.imp
 export function* importChainOrchestrator(
   context: OrchestrationContext,
 ): Generator<Task, ParentResult, unknown> {
-  const input = ChainInputSchema.parse(context.df.getInput());
-  const instanceId = context.df.instanceId;
-  const now = (): Date => context.df.currentUtcDateTime;
+  const { input, instanceId, now } = orchestrationStart(context, ChainInputSchema);
   const children: ChildJob[] = input.steps.map((s) => ({
     id: chainStepInstanceId(instanceId, s.project),
     status: 'Pending',
     project: s.project,
   }));
-  const { publish } = customStatus<ParentCustomStatus>(context, { stage: 'Collecting', children });
-  const showChildren = (): void => publish({ children: children.map((c) => ({ ...c })) });
+  const { publish, showChildren } = parentStatus(context, 'Collecting', children);
   const errors: JobError[] = [];
   const timings: ParentResult['timings'] = { requestedAt: input.requestedAt, finishedAt: '' };
 

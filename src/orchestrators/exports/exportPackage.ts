@@ -31,6 +31,7 @@ import {
 import { historyKey } from '../common/history.js';
 import { recordQueued, waitForResume } from '../common/paused.js';
 import { pollUntil } from '../common/polling.js';
+import { orchestrationStart } from '../common/start.js';
 import { customStatus } from '../common/status.js';
 
 /**
@@ -48,10 +49,8 @@ export const PACKAGE_URL_DEADLINE_MS = 60 * 60_000;
 export function* exportPackageOrchestrator(
   context: OrchestrationContext,
 ): Generator<Task, ExportResult, unknown> {
-  const input = ExportInputSchema.parse(context.df.getInput());
-  const instanceId = context.df.instanceId;
+  const { input, instanceId, now } = orchestrationStart(context, ExportInputSchema);
   const executionId = executionIdFor(instanceId);
-  const now = (): Date => context.df.currentUtcDateTime;
   const { status, publish } = customStatus<ExportCustomStatus>(context, {
     stage: 'Starting',
     executionId,

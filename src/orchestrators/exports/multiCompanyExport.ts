@@ -16,12 +16,12 @@ import {
   type ExportInput,
   type ExportResult,
   type JobError,
-  type ParentCustomStatus,
   type ParentResult,
 } from '../../shared/jobs/index.js';
 import { errorMessage } from '../../shared/util.js';
 import { callActivity, callOrchestration, subOrchestration } from '../common/call.js';
-import { customStatus } from '../common/status.js';
+import { orchestrationStart } from '../common/start.js';
+import { parentStatus } from '../common/status.js';
 
 /** One company's export, run as a child job. */
 const companyExport = subOrchestration<ExportInput, ExportResult>(ORCHESTRATORS.exportPackage);
@@ -30,15 +30,13 @@ const companyExport = subOrchestration<ExportInput, ExportResult>(ORCHESTRATORS.
 export function* multiCompanyExportOrchestrator(
   context: OrchestrationContext,
 ): Generator<Task, ParentResult, unknown> {
-  const input = MultiCompanyExportInputSchema.parse(context.df.getInput());
-  const instanceId = context.df.instanceId;
+  const { input, instanceId } = orchestrationStart(context, MultiCompanyExportInputSchema);
   const children: ChildJob[] = input.legalEntities.map((legalEntity) => ({
     id: companyExportInstanceId(instanceId, legalEntity),
     status: 'Pending',
     legalEntity,
   }));
-  const { publish } = customStatus<ParentCustomStatus>(context, { stage: 'Running', children });
-  const showChildren = (): void => publish({ children: children.map((c) => ({ ...c })) });
+  const { publish, showChildren } = parentStatus(context, 'Running', children);
   const errors: JobError[] = [];
 
   for (const child of children) {

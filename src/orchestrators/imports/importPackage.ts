@@ -32,6 +32,7 @@ import {
 } from '../common/executions.js';
 import { historyKey } from '../common/history.js';
 import { recordQueued } from '../common/paused.js';
+import { orchestrationStart } from '../common/start.js';
 import { customStatus } from '../common/status.js';
 import { environmentSlot, IMPORT_SLOT_CAPACITY } from './slot.js';
 
@@ -59,10 +60,8 @@ function refusal(refused: UploadAndStartRefused, input: ImportInput, overwrite: 
 export function* importPackageOrchestrator(
   context: OrchestrationContext,
 ): Generator<Task, ImportResult, unknown> {
-  const input = ImportInputSchema.parse(context.df.getInput());
-  const instanceId = context.df.instanceId;
+  const { input, instanceId, now } = orchestrationStart(context, ImportInputSchema);
   const executionId = executionIdFor(instanceId);
-  const now = (): Date => context.df.currentUtcDateTime;
   const { status, publish } = customStatus<ImportCustomStatus>(context, {
     stage: 'Preparing',
     executionId,

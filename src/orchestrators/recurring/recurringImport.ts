@@ -24,6 +24,7 @@ import {
 import { historyKey } from '../common/history.js';
 import { recordQueued, waitForResume } from '../common/paused.js';
 import { pollWithHistory } from '../common/polling.js';
+import { orchestrationStart } from '../common/start.js';
 
 /** Waits for the execution id while F&O is still producing it. */
 export const FOLLOW_UP_WAIT_MS = 5_000;
@@ -37,9 +38,7 @@ const MESSAGE_RETRY: Retry = { attempts: 3, firstMs: 5_000 };
 export function* recurringImportOrchestrator(
   context: OrchestrationContext,
 ): Generator<Task, RecurringImportResult, unknown> {
-  const input = RecurringImportInputSchema.parse(context.df.getInput());
-  const instanceId = context.df.instanceId;
-  const now = (): Date => context.df.currentUtcDateTime;
+  const { input, instanceId, now } = orchestrationStart(context, RecurringImportInputSchema);
   const result: RecurringImportResult = {
     id: instanceId,
     kind: 'recurringImport',
