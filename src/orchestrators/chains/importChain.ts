@@ -7,27 +7,14 @@
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { CHAIN_ACTIVITIES } from '../../activities/chains/index.js';
-import { ORCHESTRATORS } from '../../shared/app/names.js';
-import {
-  chainStepInstanceId,
-  ChainInputSchema,
-  groupOutcome,
-  type BlobRef,
-  type ChildJob,
-  type ImportInput,
-  type ImportResult,
-  type JobError,
-  type JobOutcome,
-  type ParentResult,
-} from '../../shared/jobs/index.js';
+import { chainStepInstanceId, ChainInputSchema, groupOutcome } from '../../shared/jobs/index.js';
+import type { BlobRef, ChildJob, JobError, JobOutcome, ParentResult } from '../../shared/jobs/index.js';
 import { errorMessage } from '../../shared/util.js';
 import { batchErrors, collectBatch } from '../common/batches.js';
-import { callActivity, callOrchestration, subOrchestration } from '../common/call.js';
+import { callActivity, callOrchestration } from '../common/call.js';
 import { orchestrationStart } from '../common/start.js';
 import { parentStatus } from '../common/status.js';
-
-/** A chain's step: the import orchestration, run as a child job. */
-const importStep = subOrchestration<ImportInput, ImportResult>(ORCHESTRATORS.importPackage);
+import { importPackageJob } from '../imports/importPackage.js';
 
 /** The orchestrator function. */
 export function* importChainOrchestrator(
@@ -118,11 +105,11 @@ export function* importChainOrchestrator(
     child.status = 'Running';
     child.files = files.map((f) => f.name);
     showChildren();
-    let outcome: ImportResult['status'];
+    let outcome: JobOutcome;
     try {
       const result = yield* callOrchestration(
         context,
-        importStep,
+        importPackageJob,
         {
           source: {
             kind: 'batch',

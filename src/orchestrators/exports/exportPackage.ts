@@ -5,6 +5,7 @@
  * Deterministic: only `context.df.*`, time from `currentUtcDateTime`.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
+import { ORCHESTRATORS } from '../../shared/app/names.js';
 import { EXPORT_ACTIVITIES } from '../../activities/exports/index.js';
 import type { ExportStartResult, ExportStoreResult } from '../../activities/exports/package.js';
 import {
@@ -12,6 +13,7 @@ import {
   ExportInputSchema,
   type ExecutionSummary,
   type ExportCustomStatus,
+  type ExportInput,
   type ExportResult,
   type JobError,
   type JobOutcome,
@@ -19,7 +21,7 @@ import {
 import { nextPollDelayMs } from '../../shared/polling/schedule.js';
 import { exportFileName, exportFolder, exportLogicalPath } from '../../shared/storage/index.js';
 import { errorMessage } from '../../shared/util.js';
-import { callActivity } from '../common/call.js';
+import { callActivity, subOrchestration } from '../common/call.js';
 import {
   checkFailedStart,
   type ActivityFailure,
@@ -44,6 +46,9 @@ export const ZERO_GUID_WAIT_MS = 15_000;
 
 /** How long GetExportedPackageUrl may answer "" after the execution finished. */
 export const PACKAGE_URL_DEADLINE_MS = 60 * 60_000;
+
+/** This orchestration as a child job of another (one company's export of a group): its input and result typed. */
+export const exportPackageJob = subOrchestration<ExportInput, ExportResult>(ORCHESTRATORS.exportPackage);
 
 /** The orchestrator function. */
 export function* exportPackageOrchestrator(

@@ -7,24 +7,19 @@
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { MULTI_COMPANY_EXPORT_ACTIVITIES } from '../../activities/exports/index.js';
-import { ORCHESTRATORS } from '../../shared/app/names.js';
 import {
   companyExportInstanceId,
   groupOutcome,
   MultiCompanyExportInputSchema,
   type ChildJob,
-  type ExportInput,
-  type ExportResult,
   type JobError,
   type ParentResult,
 } from '../../shared/jobs/index.js';
 import { errorMessage } from '../../shared/util.js';
-import { callActivity, callOrchestration, subOrchestration } from '../common/call.js';
+import { callActivity, callOrchestration } from '../common/call.js';
 import { orchestrationStart } from '../common/start.js';
 import { parentStatus } from '../common/status.js';
-
-/** One company's export, run as a child job. */
-const companyExport = subOrchestration<ExportInput, ExportResult>(ORCHESTRATORS.exportPackage);
+import { exportPackageJob } from './exportPackage.js';
 
 /** The orchestrator function. */
 export function* multiCompanyExportOrchestrator(
@@ -46,7 +41,7 @@ export function* multiCompanyExportOrchestrator(
     try {
       const result = yield* callOrchestration(
         context,
-        companyExport,
+        exportPackageJob,
         {
           environment: input.environment,
           project: input.project,

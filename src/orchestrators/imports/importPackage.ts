@@ -4,6 +4,7 @@
  * from `currentUtcDateTime`, no I/O. The slot is released on every path once it was asked for.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
+import { ORCHESTRATORS } from '../../shared/app/names.js';
 import type { CollectErrorsInput } from '../../activities/common/executions.js';
 import { IMPORT_ACTIVITIES } from '../../activities/imports/index.js';
 import type { CheckDefinitionResult } from '../../activities/imports/definition.js';
@@ -22,7 +23,7 @@ import {
 } from '../../shared/jobs/index.js';
 import { errorMessage } from '../../shared/util.js';
 import { batchErrors, collectBatch } from '../common/batches.js';
-import { callActivity } from '../common/call.js';
+import { callActivity, subOrchestration } from '../common/call.js';
 import {
   checkFailedStart,
   collectErrorDetails,
@@ -55,6 +56,9 @@ function refusal(refused: UploadAndStartRefused, input: ImportInput, overwrite: 
   }
   return { code: 'IMPORT_START_FAILED', message: `F&O refused the start: ${refused.message}` };
 }
+
+/** This orchestration as a child job of another (a chain's step): its input and result typed. */
+export const importPackageJob = subOrchestration<ImportInput, ImportResult>(ORCHESTRATORS.importPackage);
 
 /** The orchestrator function. */
 export function* importPackageOrchestrator(
