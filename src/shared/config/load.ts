@@ -236,10 +236,26 @@ const asArray = (v: unknown): Raw[] =>
   Array.isArray(v) ? v.map((x) => (x !== null && typeof x === 'object' ? (x as Raw) : {})) : [];
 const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
+/** Where a cross-check reports an issue. */
+type AddIssue = (path: PathSegment[], message: string) => void;
+
+/**
+ * A check that a list names each value once: called with each value (undefined: none given), it
+ * reports a value seen before at `path`.
+ */
+function onlyOnce(add: AddIssue): (value: string | undefined, path: PathSegment[], message: string) => void {
+  const seen = new Set<string>();
+  return (value, path, message) => {
+    if (value === undefined) return;
+    if (seen.has(value)) add(path, message);
+    seen.add(value);
+  };
+}
+
 /** Cross-reference checks, run on the raw JSON so they are reported together with schema errors. */
 function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolean): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
-  const add = (path: PathSegment[], message: string): void => {
+  const add: AddIssue = (path, message) => {
     issues.push({ path: formatPath(prefix, path), message });
   };
   const root = raw !== null && typeof raw === 'object' ? (raw as Raw) : {};
@@ -275,13 +291,10 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
     }
   });
 
-  const projectNames = new Set<string>();
+  const projectNameOnce = onlyOnce(add);
   asArray(root.dataProjects).forEach((p, i) => {
     const name = asString(p.name);
-    if (name !== undefined) {
-      if (projectNames.has(name)) add(['dataProjects', i, 'name'], `duplicate data project name "${name}"`);
-      projectNames.add(name);
-    }
+    projectNameOnce(name, ['dataProjects', i, 'name'], `duplicate data project name "${name}"`);
     const envName = asString(p.environment);
     const target = envName === undefined ? undefined : envByName.get(envName);
     if (envName !== undefined && !target) {
@@ -306,12 +319,13 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
       else if (p.template === undefined) {
         add(['dataProjects', i, 'entities'], 'needs a "template": the raw files fill its entities');
       }
-      const labels = new Set<string>();
+      const labelOnce = onlyOnce(add);
       asArray(p.entities).forEach((e, j) => {
-        const label = asString(e.entity)?.trim().toLowerCase();
-        if (label === undefined) return;
-        if (labels.has(label)) add(['dataProjects', i, 'entities', j, 'entity'], 'names an entity twice');
-        labels.add(label);
+        labelOnce(
+          asString(e.entity)?.trim().toLowerCase(),
+          ['dataProjects', i, 'entities', j, 'entity'],
+          'names an entity twice',
+        );
       });
     }
     if (p.batch !== undefined && p.entities === undefined) {
@@ -319,12 +333,10 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
     }
     if (p.legalEntities !== undefined) {
       if (p.direction !== 'export') add(['dataProjects', i, 'legalEntities'], 'applies to exports only');
-      const seen = new Set<string>();
+      const legalEntityOnce = onlyOnce(add);
       (Array.isArray(p.legalEntities) ? (p.legalEntities as unknown[]) : []).forEach((value, j) => {
         const le = asString(value)?.toUpperCase();
-        if (le === undefined) return;
-        if (seen.has(le)) add(['dataProjects', i, 'legalEntities', j], `names legal entity "${le}" twice`);
-        seen.add(le);
+        legalEntityOnce(le, ['dataProjects', i, 'legalEntities', j], `names legal entity "${le}" twice`);
       });
     }
   });
@@ -335,23 +347,19 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
       return projectName === undefined ? [] : [[projectName, p] as const];
     }),
   );
-  const chainNames = new Set<string>();
+  const chainNameOnce = onlyOnce(add);
   asArray(root.chains).forEach((c, i) => {
     const chainName = asString(c.name);
-    if (chainName !== undefined) {
-      if (chainNames.has(chainName)) add(['chains', i, 'name'], `duplicate chain name "${chainName}"`);
-      chainNames.add(chainName);
-    }
+    chainNameOnce(chainName, ['chains', i, 'name'], `duplicate chain name "${chainName}"`);
     const envName = asString(c.environment);
     if (envName !== undefined && !envByName.has(envName)) {
       add(['chains', i, 'environment'], `no environment is named "${envName}"`);
     }
-    const listed = new Set<string>();
+    const listedOnce = onlyOnce(add);
     (Array.isArray(c.projects) ? (c.projects as unknown[]) : []).forEach((value, j) => {
       const projectName = asString(value);
       if (projectName === undefined) return;
-      if (listed.has(projectName)) add(['chains', i, 'projects', j], `names project "${projectName}" twice`);
-      listed.add(projectName);
+      listedOnce(projectName, ['chains', i, 'projects', j], `names project "${projectName}" twice`);
       const project = projectsByName.get(projectName);
       if (!project) add(['chains', i, 'projects', j], `no data project is named "${projectName}"`);
       else if (project.direction !== 'import' || asString(project.environment) !== envName) {
@@ -368,14 +376,10 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
     });
   });
 
-  const activityIds = new Set<string>();
+  const activityIdOnce = onlyOnce(add);
   asArray(root.recurringActivities).forEach((a, i) => {
     const id = asString(a.id)?.trim().replace(/[{}]/g, '').toLowerCase();
-    if (id !== undefined) {
-      if (activityIds.has(id))
-        add(['recurringActivities', i, 'id'], `duplicate recurring activity id "${id}"`);
-      activityIds.add(id);
-    }
+    activityIdOnce(id, ['recurringActivities', i, 'id'], `duplicate recurring activity id "${id}"`);
     const envName = asString(a.environment);
     const target = envName === undefined ? undefined : envByName.get(envName);
     if (envName !== undefined && !target) {
@@ -391,13 +395,10 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
     }
   });
 
-  const alertNames = new Set<string>();
+  const alertNameOnce = onlyOnce(add);
   asArray(root.alerts).forEach((a, i) => {
     const name = asString(a.name);
-    if (name !== undefined) {
-      if (alertNames.has(name)) add(['alerts', i, 'name'], `duplicate alert name "${name}"`);
-      alertNames.add(name);
-    }
+    alertNameOnce(name, ['alerts', i, 'name'], `duplicate alert name "${name}"`);
     if (Array.isArray(a.environments)) {
       a.environments.forEach((e, j) => {
         if (typeof e === 'string' && !envByName.has(e))

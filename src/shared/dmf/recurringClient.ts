@@ -11,13 +11,8 @@ import {
   type MessageStatusAnswer,
 } from './schemas.js';
 import type { DownloadedStream } from './sas.js';
-import {
-  DmfTransport,
-  type DmfBody,
-  type DmfRequestOptions,
-  type DmfClientOptions,
-  type TransportResponse,
-} from './transport.js';
+import { DmfTransport, type DmfBody } from './transport.js';
+import type { DmfClientOptions, DmfRequestOptions, TransportResponse } from './transport.js';
 
 /** Header carrying the external identifier (usually the file name) of an enqueued message. */
 export const EXTERNAL_IDENTIFIER_HEADER = 'x-ms-dyn-externalidentifier';
