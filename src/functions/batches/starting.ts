@@ -13,7 +13,7 @@ import { getDataProject } from '../../shared/config/index.js';
 import {
   batchImportInstanceId,
   chainInstanceId,
-  chainStepInstanceId,
+  pendingChainSteps,
   executionIdFor,
   importInstanceId,
   type ChainInput,
@@ -21,7 +21,7 @@ import {
   type ParentCustomStatus,
 } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
-import { recordJob, type ResolvedBatchPath } from '../../shared/storage/index.js';
+import { recordPendingJob, type ResolvedBatchPath } from '../../shared/storage/index.js';
 import { isRecord } from '../../shared/util.js';
 import { recordRejection } from '../common/rejections.js';
 
@@ -174,33 +174,15 @@ async function recordStarted(
   planned: PlannedBatch,
   logger: Logger,
 ): Promise<void> {
-  const base = {
-    instanceId: planned.instanceId,
-    runtimeStatus: 'Pending',
-    input: planned.input,
-    createdTime: planned.input.requestedAt,
-    lastUpdatedTime: new Date(),
-  };
+  const { instanceId, input } = planned;
   if (planned.kind === 'batch') {
-    await recordJob(
-      runtime.jobIndex,
-      logger,
-      'import',
-      {
-        ...base,
-        customStatus: { stage: 'Collecting', executionId: executionIdFor(planned.instanceId), polls: 0 },
-      },
-      { insertOnly: true },
-    );
+    const customStatus = { stage: 'Collecting', executionId: executionIdFor(instanceId), polls: 0 };
+    await recordPendingJob(runtime.jobIndex, logger, 'import', { instanceId, input, customStatus });
     return;
   }
   const customStatus: ParentCustomStatus = {
     stage: 'Collecting',
-    children: planned.input.steps.map((s) => ({
-      id: chainStepInstanceId(planned.instanceId, s.project),
-      status: 'Pending',
-      project: s.project,
-    })),
+    children: pendingChainSteps(instanceId, planned.input.steps),
   };
-  await recordJob(runtime.jobIndex, logger, 'chain', { ...base, customStatus }, { insertOnly: true });
+  await recordPendingJob(runtime.jobIndex, logger, 'chain', { instanceId, input, customStatus });
 }

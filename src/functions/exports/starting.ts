@@ -15,7 +15,7 @@ import {
 } from '../../shared/config/index.js';
 import { InputError } from '../../shared/errors.js';
 import {
-  companyExportInstanceId,
+  pendingCompanyExports,
   executionIdFor,
   exportInstanceId,
   multiCompanyExportInstanceId,
@@ -23,7 +23,7 @@ import {
   type MultiCompanyExportInput,
   type ParentCustomStatus,
 } from '../../shared/jobs/index.js';
-import { findDataProject, recordJob, type JobIndex } from '../../shared/storage/index.js';
+import { findDataProject, recordPendingJob, type JobIndex } from '../../shared/storage/index.js';
 import { latestOccurrence, SCHEDULE_CATCH_UP_MS } from '../common/schedules.js';
 
 /** Options of an export request (HTTP body, command). */
@@ -168,26 +168,9 @@ export async function startPlannedExport(
     const { jobIndex, logger } = getRuntime();
     const customStatus: ParentCustomStatus = {
       stage: 'Running',
-      children: input.legalEntities.map((legalEntity) => ({
-        id: companyExportInstanceId(instanceId, legalEntity),
-        status: 'Pending',
-        legalEntity,
-      })),
+      children: pendingCompanyExports(instanceId, input.legalEntities),
     };
-    await recordJob(
-      jobIndex,
-      logger,
-      'multiCompanyExport',
-      {
-        instanceId,
-        runtimeStatus: 'Pending',
-        input,
-        customStatus,
-        createdTime: input.requestedAt,
-        lastUpdatedTime: new Date(),
-      },
-      { insertOnly: true },
-    );
+    await recordPendingJob(jobIndex, logger, 'multiCompanyExport', { instanceId, input, customStatus });
   }
   return { instanceId, started: started === 'started' };
 }
@@ -201,20 +184,13 @@ export async function startExportJob(
   const started = await startOnce(client, ORCHESTRATORS.exportPackage, instanceId, input);
   if (started === 'started') {
     const { jobIndex, logger } = getRuntime();
-    await recordJob(
-      jobIndex,
-      logger,
-      'export',
-      {
-        instanceId,
-        runtimeStatus: 'Pending',
-        input,
-        customStatus: { stage: 'Starting', executionId: executionIdFor(instanceId), polls: 0, urlPolls: 0 },
-        createdTime: input.requestedAt,
-        lastUpdatedTime: new Date(),
-      },
-      { insertOnly: true },
-    );
+    const customStatus = {
+      stage: 'Starting',
+      executionId: executionIdFor(instanceId),
+      polls: 0,
+      urlPolls: 0,
+    };
+    await recordPendingJob(jobIndex, logger, 'export', { instanceId, input, customStatus });
   }
   return { instanceId, started: started === 'started' };
 }

@@ -27,7 +27,7 @@ import {
   inboundPath,
   isNotFound,
   printable,
-  recordJob,
+  recordPendingJob,
   resolveInboundPath,
   sourceUrlBlobPath,
   storageError,
@@ -77,20 +77,8 @@ export async function startImport(
   });
   if (started === 'started') {
     const { jobIndex, logger } = getRuntime();
-    await recordJob(
-      jobIndex,
-      logger,
-      'import',
-      {
-        instanceId,
-        runtimeStatus: 'Pending',
-        input,
-        customStatus: { stage: 'Preparing', executionId: executionIdFor(instanceId), polls: 0 },
-        createdTime: input.requestedAt,
-        lastUpdatedTime: new Date(),
-      },
-      { insertOnly: true },
-    );
+    const customStatus = { stage: 'Preparing', executionId: executionIdFor(instanceId), polls: 0 };
+    await recordPendingJob(jobIndex, logger, 'import', { instanceId, input, customStatus });
   }
   return { instanceId, started: started === 'started' };
 }

@@ -29,7 +29,7 @@ import {
   isNotFound,
   legalEntityProblem,
   printable,
-  recordJob,
+  recordPendingJob,
   segmentProblem,
   storageError,
 } from '../../shared/storage/index.js';
@@ -215,20 +215,8 @@ export async function startRecurringImport(
   const started = (await startOnce(client, ORCHESTRATORS.recurringImport, instanceId, input)) === 'started';
   if (started) {
     const { jobIndex, logger } = getRuntime();
-    await recordJob(
-      jobIndex,
-      logger,
-      'recurringImport',
-      {
-        instanceId,
-        runtimeStatus: 'Pending',
-        input,
-        customStatus: { stage: 'Enqueueing' },
-        createdTime: input.requestedAt,
-        lastUpdatedTime: new Date(),
-      },
-      { insertOnly: true },
-    );
+    const customStatus = { stage: 'Enqueueing' };
+    await recordPendingJob(jobIndex, logger, 'recurringImport', { instanceId, input, customStatus });
   }
   return started;
 }

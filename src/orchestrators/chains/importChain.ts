@@ -7,8 +7,8 @@
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { CHAIN_ACTIVITIES } from '../../activities/chains/index.js';
-import { chainStepInstanceId, ChainInputSchema, groupOutcome } from '../../shared/jobs/index.js';
-import type { BlobRef, ChildJob, JobError, JobOutcome, ParentResult } from '../../shared/jobs/index.js';
+import { pendingChainSteps, ChainInputSchema, groupOutcome } from '../../shared/jobs/index.js';
+import type { BlobRef, JobError, JobOutcome, ParentResult } from '../../shared/jobs/index.js';
 import { errorMessage } from '../../shared/util.js';
 import { batchErrors, collectBatch } from '../common/batches.js';
 import { callActivity, callOrchestration } from '../common/call.js';
@@ -21,11 +21,7 @@ export function* importChainOrchestrator(
   context: OrchestrationContext,
 ): Generator<Task, ParentResult, unknown> {
   const { input, instanceId, now } = orchestrationStart(context, ChainInputSchema);
-  const children: ChildJob[] = input.steps.map((s) => ({
-    id: chainStepInstanceId(instanceId, s.project),
-    status: 'Pending',
-    project: s.project,
-  }));
+  const children = pendingChainSteps(instanceId, input.steps);
   const { publish, showChildren } = parentStatus(context, 'Collecting', children);
   const errors: JobError[] = [];
   const timings: ParentResult['timings'] = { requestedAt: input.requestedAt, finishedAt: '' };

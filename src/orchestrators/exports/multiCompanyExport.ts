@@ -8,10 +8,9 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { MULTI_COMPANY_EXPORT_ACTIVITIES } from '../../activities/exports/index.js';
 import {
-  companyExportInstanceId,
+  pendingCompanyExports,
   groupOutcome,
   MultiCompanyExportInputSchema,
-  type ChildJob,
   type JobError,
   type ParentResult,
 } from '../../shared/jobs/index.js';
@@ -26,11 +25,7 @@ export function* multiCompanyExportOrchestrator(
   context: OrchestrationContext,
 ): Generator<Task, ParentResult, unknown> {
   const { input, instanceId } = orchestrationStart(context, MultiCompanyExportInputSchema);
-  const children: ChildJob[] = input.legalEntities.map((legalEntity) => ({
-    id: companyExportInstanceId(instanceId, legalEntity),
-    status: 'Pending',
-    legalEntity,
-  }));
+  const children = pendingCompanyExports(instanceId, input.legalEntities);
   const { publish, showChildren } = parentStatus(context, 'Running', children);
   const errors: JobError[] = [];
 

@@ -15,6 +15,7 @@ import {
   type JobStatus,
   type OrchestrationStatusLike,
 } from './common.js';
+import { chainStepInstanceId, companyExportInstanceId } from './ids.js';
 import { ExportInputSchema, type StoredBlob } from './exports.js';
 import { BatchCollectSchema, ImportProjectSchema, type BatchProgress } from './imports.js';
 
@@ -45,6 +46,24 @@ export interface ParentCustomStatus {
   children: ChildJob[];
   /** A chain: where the collection of its batch stands. */
   batch?: BatchProgress;
+}
+
+/** A chain's children before its first step ran: one import per step, Pending. */
+export function pendingChainSteps(chainId: string, steps: readonly { project: string }[]): ChildJob[] {
+  return steps.map((s) => ({
+    id: chainStepInstanceId(chainId, s.project),
+    status: 'Pending',
+    project: s.project,
+  }));
+}
+
+/** A multi-company export's children before the first one ran: one export per legal entity, Pending. */
+export function pendingCompanyExports(parentId: string, legalEntities: readonly string[]): ChildJob[] {
+  return legalEntities.map((legalEntity) => ({
+    id: companyExportInstanceId(parentId, legalEntity),
+    status: 'Pending',
+    legalEntity,
+  }));
 }
 
 /** The result JSON of a chain or a multi-company export (also its orchestration output). */

@@ -603,6 +603,23 @@ export async function recordJob(
   });
 }
 
+/**
+ * Lists a job just started in the job index: Pending, at its first custom status, listed by the time
+ * it was requested; a job listed already (a later stage of it, from a duplicate delivery) is left
+ * as it is. Never throws.
+ */
+export async function recordPendingJob(
+  index: JobIndex,
+  logger: Pick<Logger, 'warn'>,
+  kind: JobKind,
+  job: { instanceId: string; input: { requestedAt: string }; customStatus: unknown },
+): Promise<void> {
+  const { instanceId, input, customStatus } = job;
+  const status = { instanceId, runtimeStatus: 'Pending', input, customStatus };
+  const times = { createdTime: input.requestedAt, lastUpdatedTime: new Date() };
+  await recordJob(index, logger, kind, { ...status, ...times }, { insertOnly: true });
+}
+
 /** Records a stage change of a job known by its id (see {@link JobIndex.patch}). Never throws. */
 export async function recordStage(
   index: JobIndex,
