@@ -77,6 +77,18 @@ function invalid(code: string, message: string, staging: BlobRef[], sourceBlob?:
   };
 }
 
+/**
+ * What the upload takes from a staged package: its entities (error files are fetched per entity)
+ * and the `overwrite` to send — false when the package holds a composite entity.
+ */
+function uploadFacts(
+  report: PackageValidationReport,
+  overwrite: boolean,
+  hasComposite: boolean,
+): { entities: string[]; overwrite: boolean } {
+  return { entities: report.entities.map((e) => e.entityName), overwrite: hasComposite ? false : overwrite };
+}
+
 /** The blob as a package source; undefined when it does not exist. */
 async function existingSource(blob: BlobRangeClient, what: string): Promise<RandomAccessSource | undefined> {
   try {
@@ -228,8 +240,7 @@ async function prepareBatch(
     packageBlob,
     sourceBlobs,
     stagingBlobs: staging,
-    entities: report.entities.map((e) => e.entityName),
-    overwrite: built.hasComposite ? false : input.overwrite,
+    ...uploadFacts(report, input.overwrite, built.hasComposite),
     warnings: report.warnings.map((w) => `${w.code}: ${w.message}`),
     polling: project.polling,
     concurrency: environment.concurrency,
@@ -399,8 +410,7 @@ export async function prepareImport(
     packageBlob,
     sourceBlob,
     stagingBlobs: staging,
-    entities: report.entities.map((e) => e.entityName),
-    overwrite: hasComposite ? false : input.overwrite,
+    ...uploadFacts(report, input.overwrite, hasComposite),
     warnings,
     polling: project.polling,
     concurrency: environment.concurrency,

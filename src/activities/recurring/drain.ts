@@ -110,6 +110,12 @@ function toRef(message: DequeuedMessage): DequeuedRef {
   };
 }
 
+/** Options of {@link storeMessage}. */
+export interface StoreMessageOptions {
+  /** Makes sure the outbound container exists (default: create-if-missing, one request). */
+  containerReady?: () => Promise<void>;
+}
+
 /**
  * Stores the file of a dequeued message (or says it is missing / already stored). Never acks, and
  * never throws: any failure (F&O's download, storage) is the message's `failed` outcome, so it is
@@ -120,10 +126,7 @@ export async function storeMessage(
   input: Queue,
   message: DequeuedMessage,
   logger: Logger,
-  options: {
-    /** Makes sure the outbound container exists (default: create-if-missing, one request). */
-    containerReady?: () => Promise<void>;
-  } = {},
+  options: StoreMessageOptions = {},
 ): Promise<StoredMessage> {
   const ref = toRef(message);
   const ready = options.containerReady ?? (() => createContainer(runtime.containers.outbound));
