@@ -142,10 +142,8 @@ export async function executionSummary(
 }
 
 /** Input of the error collection activity. */
-export const CollectErrorsInputSchema = z.object({
+export const CollectErrorsInputSchema = ExecutionRefSchema.extend({
   instanceId: z.string(),
-  environment: z.string(),
-  executionId: z.string(),
   /** The job's logical path: the error files go next to its result JSON. */
   logicalPath: z.string(),
   entities: z.array(z.string()),

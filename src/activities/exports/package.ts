@@ -10,7 +10,12 @@ import { defineActivity, ownValue } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
 import { DmfApiError, DmfErrorCode, downloadSasStream } from '../../shared/dmf/index.js';
 import { EXPORT_EVENT_SOURCE, EXPORT_EVENT_TYPES } from '../../shared/events/index.js';
-import { instanceIdOfExecution, type ExportResult, type StoredBlob } from '../../shared/jobs/index.js';
+import {
+  ExportInputSchema,
+  instanceIdOfExecution,
+  type ExportResult,
+  type StoredBlob,
+} from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { blobSource, openPackage } from '../../shared/packages/index.js';
 import {
@@ -20,29 +25,28 @@ import {
   unpackedEntryBlobPath,
   uploadStreamTo,
 } from '../../shared/storage/index.js';
-import { knownExecutionStatus, throttledBy, type Throttled } from '../common/executions.js';
+import {
+  ExecutionRefSchema,
+  knownExecutionStatus,
+  throttledBy,
+  type Throttled,
+} from '../common/executions.js';
 import { pausedGate, type Paused } from '../common/queued.js';
 import { finishJob, type JobEnding } from '../common/results.js';
 
 /** Timeout of the wait for the package download's headers. */
 export const PACKAGE_DOWNLOAD_TIMEOUT_MS = 120_000;
 
-/** Input of the start activity. */
-export const ExportStartInputSchema = z.object({
-  environment: z.string(),
-  executionId: z.string(),
-  definitionGroupId: z.string(),
-  packageName: z.string(),
-  reExecute: z.boolean(),
-  legalEntity: z.string(),
-});
+/** Input of the start activity: the execution to start, with what ExportToPackage takes of the export's input. */
+export const ExportStartInputSchema = ExecutionRefSchema.extend(
+  ExportInputSchema.pick({ definitionGroupId: true, packageName: true, reExecute: true, legalEntity: true })
+    .shape,
+);
 /** See {@link ExportStartInputSchema}. */
 export type ExportStartInput = z.infer<typeof ExportStartInputSchema>;
 
 /** Input of the store activity. */
-export const ExportStoreInputSchema = z.object({
-  environment: z.string(),
-  executionId: z.string(),
+export const ExportStoreInputSchema = ExecutionRefSchema.extend({
   /** Folder (outbound container) of the package: `{environment}/{project}/{yyyy}/{MM}/{dd}`. */
   folder: z.string(),
   /** Blob name of the zip inside `folder`. */
