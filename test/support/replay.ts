@@ -52,6 +52,8 @@ export interface ReplayHost {
   ): Promise<ReplayRun>;
   /** The host's durable engine (entities, events) for scenarios that need more than activities. */
   durable: RunningHost['durable'];
+  /** The host's (virtual) time now, in ms: what an answer sees as "now". */
+  now(): number;
   stop(): Promise<void>;
 }
 
@@ -71,6 +73,7 @@ export async function startReplayHost(): Promise<ReplayHost> {
   });
   return {
     durable: host.durable,
+    now: () => clock.now(),
     async run(orchestrator, options) {
       const activityCalls: Call[] = [];
       const instanceId = options.instanceId ?? `replay-${++sequence}`;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { BlockBlobClient, RestError } from '@azure/storage-blob';
+import { BlobClient, BlockBlobClient, RestError } from '@azure/storage-blob';
 import { DmfApiError, DmfErrorCode, httpErrorCode, isTransientStatus } from './errors.js';
 import { silentLogger, type DmfLogger } from './logger.js';
 import { scrubSecrets, urlForLog } from './redact.js';
@@ -73,13 +73,18 @@ export async function uploadPackageToSas(
 /** Default block size of {@link copyUrlToSas}: 64 MiB (Azure allows up to 4,000 MiB a block). */
 export const DEFAULT_COPY_BLOCK_SIZE = 64 * 1024 * 1024;
 /** Default blocks copied at once by {@link copyUrlToSas}. */
-export const DEFAULT_COPY_CONCURRENCY = 4;
+export const DEFAULT_COPY_CONCURRENCY = 8;
+/** Size of the first block of {@link copyUrlToSas}, staged alone to learn whether the destination copies. */
+export const COPY_PROBE_BLOCK_SIZE = 4 * 1024 * 1024;
 
 /** Options of {@link copyUrlToSas}. */
 export interface CopyToSasOptions {
   /** Size of the source in bytes (from its properties). */
   size: number;
-  /** The source's ETag: every block is read from that version only (`x-ms-source-if-match`). */
+  /**
+   * The source's ETag when its size was read: checked again once every block is staged, so a blob
+   * of blocks from two versions is never committed (`DMF_HTTP_412`, transient).
+   */
   sourceEtag?: string;
   /** Block size in bytes (≤ 4,000 MiB). Default {@link DEFAULT_COPY_BLOCK_SIZE}. */
   blockSize?: number;
@@ -99,7 +104,8 @@ export interface CopyToSasOptions {
  * the destination service (public, or a SAS of its own: `blobReadSasUrl`); it is sent in a header
  * to that service only, never logged. When the destination refuses the first block for a reason a
  * streamed upload would not meet (no Put Block From URL there, the source not reachable from it, a
- * 4xx about the copy source) this throws `DMF_COPY_REFUSED` before anything is committed: stream
+ * 4xx about the copy source) this throws `DMF_COPY_REFUSED` before anything is committed (the first
+ * block is a small one, staged alone, so that answer comes at once): stream
  * with {@link uploadPackageToSas} instead. A refused write url throws `DMF_SAS_REJECTED` as there.
  * Block ids have the SDK's own form, so a streamed upload can follow on the same blob.
  */
@@ -113,21 +119,25 @@ export async function copyUrlToSas(
   const blockSize = options.blockSize ?? DEFAULT_COPY_BLOCK_SIZE;
   const started = Date.now();
   const client = new BlockBlobClient(sasUrl);
-  const count = Math.ceil(options.size / blockSize);
+  // The first block is small and staged alone: a destination that cannot copy says so at once,
+  // before the others start (blocks of one blob may differ in size).
+  const ranges: { offset: number; count: number }[] = [];
+  const probe = Math.min(COPY_PROBE_BLOCK_SIZE, blockSize, options.size);
+  if (probe > 0) ranges.push({ offset: 0, count: probe });
+  for (let offset = probe; offset < options.size; offset += blockSize) {
+    ranges.push({ offset, count: Math.min(blockSize, options.size - offset) });
+  }
   // the form uploadStream gives its ids (a uuid and a 6-digit number): every id of a blob has one length
   const prefix = randomUUID();
-  const ids = Array.from({ length: count }, (_, i) =>
-    Buffer.from(`${prefix}${String(i).padStart(6, '0')}`).toString('base64'),
-  );
+  const ids = ranges.map((_, i) => Buffer.from(`${prefix}${String(i).padStart(6, '0')}`).toString('base64'));
   const stage = async (i: number): Promise<void> => {
-    const offset = i * blockSize;
-    await client.stageBlockFromURL(ids[i]!, sourceUrl, offset, Math.min(blockSize, options.size - offset), {
+    const range = ranges[i]!;
+    await client.stageBlockFromURL(ids[i]!, sourceUrl, range.offset, range.count, {
       abortSignal: options.abortSignal,
-      ...(options.sourceEtag ? { sourceConditions: { ifMatch: options.sourceEtag } } : {}),
     });
   };
+  const count = ranges.length;
   try {
-    // the first block alone: a destination that cannot copy says so before any other work
     if (count > 0) {
       try {
         await stage(0);
@@ -143,6 +153,12 @@ export async function copyUrlToSas(
     await Promise.all(
       Array.from({ length: Math.min(options.maxConcurrency ?? DEFAULT_COPY_CONCURRENCY, count) }, worker),
     );
+    // The SDK's stageBlockFromURL sends no x-ms-source-if-match: the source's version is checked
+    // once all blocks are staged, before they become a blob F&O may read.
+    if (options.sourceEtag !== undefined) {
+      const now = (await new BlobClient(sourceUrl).getProperties({ abortSignal: options.abortSignal })).etag;
+      if (now !== options.sourceEtag) throw sourceChanged(action, sasUrl);
+    }
     const response = await client.commitBlockList(ids, {
       abortSignal: options.abortSignal,
       blobHTTPHeaders: { blobContentType: options.contentType ?? 'application/zip' },
@@ -177,6 +193,16 @@ function copyRefused(error: unknown): boolean {
   // an authorization failure of the write url: a streamed upload would be refused the same way
   if (error.statusCode === 403) return false;
   return error.statusCode === 400 || error.statusCode === 404 || error.statusCode === 409;
+}
+
+/** The source was replaced since its ETag was read: transient, a retry copies the version there now. */
+function sourceChanged(action: string, url: string): DmfApiError {
+  return new DmfApiError(`${action}: the source changed during the copy to ${urlForLog(url)}`, {
+    code: httpErrorCode(412),
+    action,
+    status: 412,
+    transient: true,
+  });
 }
 
 // A RestError carries the request (the urls and the source SAS in a header): never the cause.

@@ -10,6 +10,7 @@ import type { RunningEmulator } from '@dmf-functions/emulator';
 import { copySasLifetimeMs, uploadPackage } from '../../../src/activities/imports/uploadAndStart.js';
 import type { Runtime } from '../../../src/shared/app/runtime.js';
 import type { Logger } from '../../../src/shared/log/index.js';
+import { copyUrlToSas } from '../../../src/shared/dmf/index.js';
 import { blobReadSasUrl, NO_SAS_SIGNER } from '../../../src/shared/storage/index.js';
 import { clientsFor, startTestEmulator } from '../dmf/emulator-setup.js';
 import { startStorageFaultProxy, type StorageFaultProxy } from '../../support/storage-proxy.js';
@@ -64,8 +65,6 @@ describe('package upload: server-side copy', () => {
   });
 
   it('copies the package into the write url without passing its bytes through, and says so', async () => {
-    // three blocks of the 64 MiB copy block would be slow here: the block size is the copy's, the
-    // content only needs to span more than one block of it to prove the offsets
     const bytes = randomBytes(3 * MIB + 12345);
     const blob = await packageOf('big.zip', bytes);
     const { packages } = clientsFor(emu);
@@ -78,6 +77,30 @@ describe('package upload: server-side copy', () => {
     expect(copied.equals(bytes)).toBe(true);
     expect(lines.some((l) => /copied server side .*Put Block From URL.*account key/.test(l))).toBe(true);
     expect(lines.join('\n')).not.toMatch(/sig=/);
+  });
+
+  it('copies block by block at the right offsets, each block from the version it started from', async () => {
+    const bytes = randomBytes(3 * MIB + 12345);
+    await packageOf('blocks.zip', bytes);
+    const props = await source.getBlobClient('blocks.zip').getProperties();
+    const { url } = await blobReadSasUrl(service, source.containerName, 'blocks.zip', {
+      expiresOn: new Date(Date.now() + 60_000),
+    });
+    const { blobUrl } = await clientsFor(emu).packages.getAzureWriteUrl('copy-blocks.zip');
+    const copied = await copyUrlToSas(url, blobUrl, {
+      size: bytes.length,
+      sourceEtag: props.etag!,
+      blockSize: MIB,
+      maxConcurrency: 2,
+    });
+    expect(copied).toMatchObject({ bytes: bytes.length, blocks: 4 });
+    expect((await new BlockBlobClient(blobUrl).downloadToBuffer()).equals(bytes)).toBe(true);
+    // the source changed since its properties were read: no block of another version is copied
+    await packageOf('blocks.zip', randomBytes(bytes.length));
+    const { blobUrl: again } = await clientsFor(emu).packages.getAzureWriteUrl('copy-blocks-2.zip');
+    await expect(
+      copyUrlToSas(url, again, { size: bytes.length, sourceEtag: props.etag!, blockSize: MIB }),
+    ).rejects.toMatchObject({ status: 412, transient: true });
   });
 
   it('copies an empty package', async () => {
