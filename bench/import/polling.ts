@@ -25,7 +25,7 @@
  * Goals (issue 17): with ≥ 3 earlier runs, p95 lag ≤ 10 % and mean ≤ 12 calls per one-hour
  * import over the mixed workloads; first run ≤ 40 calls, lag ≤ 10 %.
  */
-import { cpus, loadavg } from 'node:os';
+import { machineLoad, round1 } from '../support/figures.js';
 import { startReplayHost, type Answer, type Call } from '../../test/support/replay.js';
 
 const HOUR = 3_600_000;
@@ -68,7 +68,7 @@ interface Measured {
 const ok = (value: unknown): Answer => ({ value });
 
 async function main(): Promise<void> {
-  const loadBefore = loadavg();
+  const load = machineLoad();
   const replay = await startReplayHost();
   let sequence = 0;
   /** Runs one import of `size` bytes taking `durationMs` through the real orchestrator. */
@@ -212,11 +212,7 @@ async function main(): Promise<void> {
   console.log(
     JSON.stringify(
       {
-        machine: {
-          cpus: cpus().length,
-          loadBefore: loadBefore.map(round1),
-          loadAfter: loadavg().map(round1),
-        },
+        machine: load.report(),
         limit: 'an oracle: 1 call, 0 % lag per run',
         projectsPerWorkload: projects,
         repeats,
@@ -240,9 +236,6 @@ function mean(values: number[]): number {
 function pct(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!;
-}
-function round1(n: number): number {
-  return Math.round(n * 10) / 10;
 }
 
 await main();

@@ -18,7 +18,8 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
+import { machineLoad, median, round1 } from '../support/figures.js';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -45,13 +46,6 @@ function generated(bytes: number): Readable {
   });
 }
 
-const round1 = (n: number): number => Math.round(n * 10) / 10;
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
 interface ChildResult {
   mode: string;
   bytes: number;
@@ -64,7 +58,7 @@ interface ChildResult {
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-upload-'));
-  const loadBefore = loadavg();
+  const load = machineLoad();
   const azurite = await startAzurite({ location: join(dir, 'azurite') });
   const emulator = await startEmulator({ storageConnectionString: azurite.connectionString });
   try {
@@ -222,11 +216,7 @@ async function main(): Promise<void> {
     console.log(
       JSON.stringify(
         {
-          machine: {
-            cpus: cpus().length,
-            loadBefore: loadBefore.map(round1),
-            loadAfter: loadavg().map(round1),
-          },
+          machine: load.report(),
           mib: size / MIB,
           repeats,
           mibPerSecond: Object.fromEntries(

@@ -15,7 +15,8 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
+import { machineLoad, median, round1 } from '../support/figures.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -60,15 +61,8 @@ async function timeToReady(command: string[], dataDir: string): Promise<number> 
   return seconds;
 }
 
-const round1 = (n: number): number => Math.round(n * 10) / 10;
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-
 async function main(): Promise<void> {
-  const loadBefore = loadavg();
+  const load = machineLoad();
   const dataDir = mkdtempSync(join(tmpdir(), 'dmf-bench-start-'));
   const npm = ['npm', 'start'];
   const noBuild = [join(ROOT, 'node_modules', '.bin', 'tsx'), 'devhost/start.ts'];
@@ -97,11 +91,7 @@ async function main(): Promise<void> {
     console.log(
       JSON.stringify(
         {
-          machine: {
-            cpus: cpus().length,
-            loadBefore: loadBefore.map(round1),
-            loadAfter: loadavg().map(round1),
-          },
+          machine: load.report(),
           secondsToReady: Object.fromEntries(
             names.map((n) => [n, { runs: runs[n], median: median(runs[n]!) }]),
           ),
