@@ -2,8 +2,9 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    // The emulator workspace's own tests run here too (alone: npm test -w @dmf-functions/emulator).
-    include: ['test/**/*.test.ts', 'emulator/test/**/*.test.ts'],
+    // The workspaces' own tests run here too (alone: npm test -w @dmf-functions/emulator, or
+    // npm test -w @dmf-functions/devhost).
+    include: ['test/**/*.test.ts', 'emulator/test/**/*.test.ts', 'devhost/test/**/*.test.ts'],
     globalSetup: ['test/support/global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,

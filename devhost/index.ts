@@ -1,3 +1,8 @@
+/**
+ * The local Functions host's public entry (`@dmf-functions/devhost`): {@link startHost} loads the
+ * unchanged app, serves its HTTP triggers and the Durable HTTP API, runs the durable engine and the
+ * timer, blob and Service Bus triggers; plus the clocks, limits, keys and app loader others use.
+ */
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -36,6 +41,8 @@ export type { HostLogger } from './invoke.js';
 export type { InstanceStatus } from './durable/engine.js';
 export { FUNCTIONS_KEY_HEADER } from './http-server.js';
 export { installCoreApi } from './core-api.js';
+export type { AppRegistry, RegisteredFunction, RegisteredHook } from './core-api.js';
+export { loadApp, readAppMain, resolveMainFiles } from './load-app.js';
 export { AZURE_LIMITS, formatTimeSpan, parseTimeSpan } from './limits.js';
 export type { HostLimits, ResolvedLimits } from './limits.js';
 export { DURABLE_SYSTEM_KEY_NAME, HOST_SECRETS_FILE, readHostKeys } from './keys.js';
@@ -110,6 +117,11 @@ export interface StartHostOptions {
    * starts) are always on; a test may shorten or switch one off here, nothing else can.
    */
   limits?: Partial<HostLimits>;
+  /**
+   * Where durable state lives: `files` (default) under `dataDir`, or `memory` (nothing survives the
+   * host; benchmarks use it to measure the engine without a filesystem).
+   */
+  durableStore?: 'files' | 'memory';
 }
 
 /** A running host. */
@@ -217,6 +229,7 @@ export async function startHost(options: StartHostOptions): Promise<RunningHost>
     taskHub: settings.taskHub,
     logger,
     maxConcurrentActivities: settings.maxConcurrentActivities,
+    store: options.durableStore,
   });
   const setting = (name: string): string | undefined => options.env?.[name] ?? process.env[name];
   const connection = (name: string | undefined): string | undefined => {

@@ -212,6 +212,33 @@ export function typedDataToJsonText(data: RpcTypedData | null | undefined): stri
   return 'null';
 }
 
+/** The registered function `name` (case-insensitive, as the host matches names) with a `triggerType` trigger. */
+export function findFunction(
+  registry: AppRegistry,
+  name: string,
+  triggerType: string,
+): RegisteredFunction | undefined {
+  for (const fn of registry.functions.values()) {
+    if (fn.metadata.name.toLowerCase() !== name.toLowerCase()) continue;
+    if (Object.values(fn.metadata.bindings).some((b) => b.type === triggerType)) return fn;
+  }
+  return undefined;
+}
+
+/** The name of `fn`'s `triggerType` binding (what its trigger data is sent as). */
+export function triggerBindingName(fn: RegisteredFunction, triggerType: string): string {
+  const entry = Object.entries(fn.metadata.bindings).find(([, b]) => b.type === triggerType);
+  if (!entry) throw new Error(`function ${fn.metadata.name} has no ${triggerType}`);
+  return entry[0];
+}
+
+/** A thrown value as text: its message, and its stack (or the message again) as details. */
+export function errorText(err: unknown): { message: string; details: string } {
+  if (err instanceof Error) return { message: err.message, details: err.stack ?? err.message };
+  const s = typeof err === 'string' ? err : JSON.stringify(err);
+  return { message: s, details: s };
+}
+
 /** A binding option that must be a string (binding metadata values are untyped). */
 export function stringOption(binding: Record<string, unknown>, key: string): string | undefined {
   const value = binding[key];

@@ -18,8 +18,13 @@ import {
 import { startServiceBusBroker, type ServiceBusBroker } from './servicebus/index.js';
 import { startHost, type HostClock, type HostLimits, type HostLogger, type RunningHost } from './index.js';
 
-/** The project root (the folder holding package.json). */
+/**
+ * The project root: the app this stack runs, i.e. the repository that holds this workspace
+ * (its package.json `main` is the app's entry, samples/ its sample configuration).
+ */
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/** The host's own CLI (`@dmf-functions/devhost/main`), which a child-process host runs. */
+const HOST_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 /** Sample configuration used when none is given. */
 export const SAMPLE_CONFIG_PATH = join(PROJECT_ROOT, 'samples', 'dmf.config.json');
 /** Name of the environment in the sample configuration that points at the emulator. */
@@ -52,6 +57,11 @@ export interface StartLocalStackOptions {
   logger?: HostLogger;
   /** Port for the host's HTTP server; default 0 (free port). */
   port?: number;
+  /**
+   * Ports for the Azurite services and the Service Bus broker (npm start reuses the last start's);
+   * default 0 (free ports). The emulator's are in `emulator.ports`.
+   */
+  ports?: { blob?: number; queue?: number; table?: number; serviceBus?: number };
   /** Key for authLevel function; default random. */
   functionsKey?: string;
   /** Blob trigger polling interval in ms (default: the host's). */
@@ -160,9 +170,10 @@ async function startChildHost(
 ): Promise<ChildHost> {
   // `node --import tsx` runs the host in this child itself (the tsx CLI would add a grandchild that
   // a SIGKILL of the child does not reach).
-  const args = ['--import', 'tsx', join(PROJECT_ROOT, 'devhost', 'main.ts'), '--app-root', PROJECT_ROOT];
+  const args = ['--import', 'tsx', HOST_MAIN, '--app-root', PROJECT_ROOT];
   args.push('--data-dir', hostDataDir, '--port', String(port));
-  if (functionsKey) args.push('--key', functionsKey);
+  // `--key=…`: a key may start with "-" (base64url), which parseArgs would take for an option
+  if (functionsKey) args.push(`--key=${functionsKey}`);
   const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...appSettings, NODE_EXTRA_CA_CERTS: caCertPath },
@@ -219,7 +230,12 @@ export async function startLocalStack(options: StartLocalStackOptions): Promise<
     let azurite: AzuriteInstance | undefined;
     let storageConnectionString = options.storageConnectionString;
     if (!storageConnectionString) {
-      azurite = await startAzurite(options.persistent ? { location: join(dataDir, 'azurite') } : {});
+      azurite = await startAzurite({
+        ...(options.persistent ? { location: join(dataDir, 'azurite') } : {}),
+        blobPort: options.ports?.blob,
+        queuePort: options.ports?.queue,
+        tablePort: options.ports?.table,
+      });
       stoppers.push(() => azurite!.stop());
       storageConnectionString = azurite.connectionString;
     }
@@ -230,7 +246,7 @@ export async function startLocalStack(options: StartLocalStackOptions): Promise<
       storageConnectionString,
     });
     stoppers.push(() => emulator.stop());
-    const broker = await startServiceBusBroker();
+    const broker = await startServiceBusBroker({ port: options.ports?.serviceBus });
     stoppers.push(() => broker.stop());
 
     const dmfConfig = pointConfigAtEmulator(options.dmfConfig ?? readSampleConfig(), emulator);

@@ -10,7 +10,29 @@ import { writeFileSync } from 'node:fs';
 import { buildPackage } from './package.js';
 import { buildOrdersBatchPackage } from './sales-orders.js';
 
+const USAGE = `Usage: npx tsx emulator/sample-package.ts [--orders] [file.zip]
+
+Writes a small data package to file.zip (or to stdout, when it is not a terminal).
+  (default)  "Customers V3": three good rows, one with #BAD#, one without key, one duplicate key;
+             an import of it ends PartiallySucceeded with three errors (project Customers)
+  --orders   the OrdersBatch package: "Sales order headers V2" then "Sales order lines V2"
+`;
 const args = process.argv.slice(2);
+const fail = (message: string): never => {
+  process.stderr.write(`${message}\n\n${USAGE}`);
+  process.exit(2);
+};
+if (args.includes('--help') || args.includes('-h')) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+// a flag it does not know is refused, never taken as a file name (`--help` once wrote a file so named)
+const unknown = args.find((a) => a.startsWith('-') && a !== '--orders');
+if (unknown) fail(`Unknown option ${unknown}.`);
+const files = args.filter((a) => !a.startsWith('-'));
+if (files.length > 1) fail(`One file at most, got ${files.join(', ')}.`);
+const target = files[0];
+if (!target && process.stdout.isTTY) fail('Give a file name: a zip is not for the terminal.');
 const zip = args.includes('--orders')
   ? await buildOrdersBatchPackage()
   : await buildPackage({
@@ -30,6 +52,5 @@ const zip = args.includes('--orders')
         },
       ],
     });
-const target = args.find((a) => !a.startsWith('--'));
 if (target) writeFileSync(target, zip);
 else process.stdout.write(zip);

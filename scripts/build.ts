@@ -1,6 +1,6 @@
 /**
  * The build `npm start` runs (`tsx scripts/build.ts`): skipped when `dist/` is current — no file
- * under the compiled folders (src, devhost, bin), no tsconfig, `package.json` or
+ * under the compiled folders (src, bin), no tsconfig, `package.json` or
  * `package-lock.json` changed, appeared or went away since the last build, and `dist/` still holds
  * the app's entry — otherwise `tsc --incremental`, which checks and emits again only what changed
  * (its build info in `.local/build/`). `npm run build` (and so `npm test`) keeps the full build.
@@ -17,7 +17,7 @@ const STATE_DIR = join(ROOT, '.local', 'build');
 const STAMP = join(STATE_DIR, 'stamp.json');
 const BUILD_INFO = join(STATE_DIR, 'tsconfig.build.tsbuildinfo');
 /** What `tsconfig.build.json` compiles, and what decides how. */
-const SOURCE_DIRS = ['src', 'devhost', 'bin'];
+const SOURCE_DIRS = ['src', 'bin'];
 const CONFIG_FILES = ['tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json'];
 /** A file the app cannot start without: gone means `dist/` was cleaned. */
 const ENTRY = join(ROOT, 'dist', 'src', 'index.js');

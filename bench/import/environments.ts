@@ -34,8 +34,8 @@ import {
   DEFAULT_TENANT_ID,
   type ExecutionView,
 } from '@dmf-functions/emulator';
-import { createFastForwardClock } from '../../devhost/index.js';
-import { LOCAL_SECRET_SETTING, startLocalStack } from '../../devhost/stack.js';
+import { createFastForwardClock } from '@dmf-functions/devhost';
+import { LOCAL_SECRET_SETTING, startLocalStack } from '@dmf-functions/devhost/stack';
 import type { ImportResult } from '../../src/shared/jobs/index.js';
 import { runTrustingEmulatorCa } from '../support/trust-emulator-ca.js';
 

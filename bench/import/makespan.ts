@@ -17,8 +17,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { createFastForwardClock } from '../../devhost/index.js';
-import { readSampleConfig, startLocalStack } from '../../devhost/stack.js';
+import { createFastForwardClock } from '@dmf-functions/devhost';
+import { readSampleConfig, startLocalStack } from '@dmf-functions/devhost/stack';
 import { buildPackage, DEFAULT_CONFIG, type ExecutionView } from '@dmf-functions/emulator';
 import type { ImportResult } from '../../src/shared/jobs/index.js';
 import { runTrustingEmulatorCa } from '../support/trust-emulator-ca.js';
@@ -57,6 +57,8 @@ async function main(): Promise<void> {
     dmfConfig: {
       ...sample,
       environments,
+      // the sample's recurring activities would drain and poll beside the measured imports
+      recurringActivities: [],
       dataProjects: PROJECTS.map((p) => ({
         name: p.name,
         definitionGroupId: p.group,

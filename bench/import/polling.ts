@@ -95,12 +95,12 @@ async function main(): Promise<void> {
         case 'importCheckDefinition':
           return ok({ ok: true });
         case 'importUploadAndStart':
-          startedAt = replay.now();
+          startedAt = replay.now().getTime();
           return ok({ kind: 'started', executionId: 'x', alreadyStarted: false, bytes: Math.round(size) });
         case 'importGetStatus': {
           calls++;
-          const done = replay.now() - startedAt >= durationMs;
-          if (done && foundAt === 0) foundAt = replay.now();
+          const done = replay.now().getTime() - startedAt >= durationMs;
+          if (done && foundAt === 0) foundAt = replay.now().getTime();
           return ok({ kind: 'status', status: done ? 'Succeeded' : 'Executing' });
         }
         case 'executionSummary':
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
         execute: true,
         overwrite: true,
         trigger: 'blob',
-        requestedAt: new Date(replay.now()).toISOString(),
+        requestedAt: new Date(replay.now().getTime()).toISOString(),
       },
       answer,
     });

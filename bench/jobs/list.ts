@@ -21,8 +21,8 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { TableClient, type TransactionAction } from '@azure/data-tables';
 import { startAzurite } from '@dmf-functions/emulator';
-import { startHost } from '../../devhost/index.js';
-import { readSampleConfig, startLocalStack } from '../../devhost/stack.js';
+import { startHost } from '@dmf-functions/devhost';
+import { readSampleConfig, startLocalStack } from '@dmf-functions/devhost/stack';
 import {
   executionIdFor,
   importInstanceId,

@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { ServiceBusClient } from '@azure/service-bus';
 import { BlobServiceClient } from '@azure/storage-blob';
 import { DEFAULT_EXPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
-import { readSampleConfig, startLocalStack, type LocalStack } from '../../devhost/stack.js';
+import { readSampleConfig, startLocalStack, type LocalStack } from '@dmf-functions/devhost/stack';
 import { ORCHESTRATORS } from '../../src/shared/app/names.js';
 import { DEFAULT_DEQUEUE_CONCURRENCY } from '../../src/shared/config/index.js';
 import { createEnvironmentClients, type RecurringClient } from '../../src/shared/dmf/index.js';

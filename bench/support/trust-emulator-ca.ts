@@ -4,7 +4,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { ensureEmulatorCertificates } from '@dmf-functions/emulator';
-import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 
 /** Runs `main` in a process that trusts the emulator's CA (this one, or a re-run of it). */
 export async function runTrustingEmulatorCa(main: () => Promise<void>): Promise<void> {

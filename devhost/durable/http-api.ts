@@ -177,7 +177,7 @@ export async function handleDurableRequest(
         return deleted === 0 ? { status: 404 } : { status: 200, body: { instancesDeleted: deleted } };
       }
     } else if (parts.length === 2 && method === 'GET') {
-      const status = engine.getStatus(id, {
+      const status = await engine.getStatus(id, {
         showHistory: query.get('showHistory') === 'true',
         showInput: query.get('showInput') !== 'false',
       });
@@ -194,7 +194,7 @@ export async function handleDurableRequest(
       return deleted === 0 ? { status: 404 } : { status: 200, body: { instancesDeleted: deleted } };
     } else if (parts[2] === 'raiseEvent' && parts[3] && method === 'POST') {
       // The extension's order: unknown instance 404, finished 410, then the content type.
-      const status = engine.getStatus(id, { showInput: false });
+      const status = await engine.getStatus(id, { showInput: false });
       if (!status) return { status: 404 };
       if (['Completed', 'Failed', 'Terminated', 'Canceled'].includes(status.runtimeStatus))
         return { status: 410 };
@@ -212,7 +212,7 @@ export async function handleDurableRequest(
 
   if (parts[0] === 'entities' && parts[1] && parts[2]) {
     if (method === 'GET') {
-      const record = engine.readEntity(parts[1], parts[2]);
+      const record = await engine.readEntity(parts[1], parts[2]);
       if (!record) return { status: 404 };
       return { status: 200, body: record.state === null ? null : JSON.parse(record.state) };
     }

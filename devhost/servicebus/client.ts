@@ -6,7 +6,7 @@ import {
   type ServiceBusReceivedMessage,
   type ServiceBusReceiver,
 } from '@azure/service-bus';
-import { InputError } from './errors.js';
+import { InputError } from '../errors.js';
 
 /** Options for {@link startServiceBusListener}: a queue, or a topic plus subscription. */
 export interface ServiceBusListenerOptions {

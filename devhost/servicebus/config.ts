@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../errors.js';
 // Imported (not only read from disk) so a TypeScript build copies it next to the compiled module.
 import defaultConfigJson from './config.json' with { type: 'json' };
 

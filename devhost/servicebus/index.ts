@@ -34,3 +34,4 @@ export {
   type BrokerConfig,
   type ParsedBrokerConfig,
 } from './config.js';
+export { ConfigError, DevhostError, InputError, type ConfigIssue } from '../errors.js';

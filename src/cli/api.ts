@@ -7,7 +7,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { BlockBlobClient, RestError } from '@azure/storage-blob';
 import { z } from 'zod';
 import { DmfFunctionsError } from '../shared/errors.js';
-import { importInstanceId } from '../shared/jobs/ids.js';
+import { blobImportInstanceId } from '../shared/jobs/ids.js';
 import { unquoteEtag } from '../shared/util.js';
 import { JobErrorSchema as AppJobErrorSchema } from '../shared/jobs/common.js';
 
@@ -76,8 +76,42 @@ export const JobSchema = z.looseObject({
     )
     .nullish(),
   errors: z.array(JobErrorSchema).default([]),
+  /** The job this one is part of (a chain's step, a company's export). */
+  parentId: optionalString,
+  /** A chain's steps, a multi-company export's companies: each a job of its own. */
+  children: z
+    .array(
+      z.looseObject({
+        id: z.string(),
+        status: z.string(),
+        project: optionalString,
+        legalEntity: optionalString,
+        files: z.array(z.string()).nullish(),
+        errorCount: z.number().nullish(),
+      }),
+    )
+    .nullish(),
+  /** A batch (or a chain's batch) while its files are collected: found, missing. */
+  batch: z
+    .looseObject({
+      batchId: z.string(),
+      files: z.array(z.string()).default([]),
+      missing: z.array(z.string()).default([]),
+      deadline: optionalString,
+    })
+    .nullish(),
   /** How many errors the job has (list entries carry only the first ones). */
   errorCount: z.number().optional(),
+  /** While `Queued`: why (its environment is paused). */
+  queuedReason: optionalString,
+  /** A `Rejected` input: why, and where its source is kept. */
+  reason: optionalString,
+  source: optionalString,
+  rerunOf: optionalString,
+  rerunBy: optionalString,
+  alerts: z
+    .array(z.looseObject({ alert: z.string(), state: z.string(), status: z.number().nullish() }))
+    .nullish(),
   result: z
     .looseObject({
       timings: z
@@ -138,6 +172,26 @@ export const UploadUrlSchema = z.looseObject({
 /** A direct upload url. */
 export type UploadUrl = z.infer<typeof UploadUrlSchema>;
 
+/** An environment of `GET /api/environments` (and the answer of a pause or resume). */
+export const EnvironmentSchema = z.looseObject({
+  name: z.string(),
+  paused: z.boolean(),
+  pausedSince: optionalString,
+  pausedBy: optionalString,
+  reason: optionalString,
+  waiting: z.number().optional(),
+  running: z.number().optional(),
+  /** False on a 202: the app has not seen the change applied yet. */
+  applied: z.boolean().optional(),
+});
+/** An environment as the CLI sees it. */
+export type CliEnvironment = z.infer<typeof EnvironmentSchema>;
+
+/** The answer of `POST /api/jobs/{id}/rerun`: the new job (`rerunOf`), and whether this call started it. */
+export const RerunSchema = JobSchema.extend({ rerunOf: z.string(), started: z.boolean() });
+/** See {@link RerunSchema}. */
+export type CliRerun = z.infer<typeof RerunSchema>;
+
 /** Default size above which `dmf import` uploads through an upload url: 64 MiB. */
 export const DEFAULT_UPLOAD_THRESHOLD_BYTES = 64 * 1024 * 1024;
 /** Block size of a direct upload (Put Block; memory ≈ block size × concurrency). */
@@ -165,6 +219,8 @@ export interface DmfApiClientOptions {
   baseUrl: string;
   /** Function key (sent as `x-functions-key`); none for anonymous local hosts. */
   key?: string | undefined;
+  /** What a 401/403 says after "HTTP 401: " (where the key came from); default: how to give one. */
+  keyHint?: string | undefined;
   /** Timeout of one call in ms. Default {@link DEFAULT_TIMEOUT_MS}. */
   timeoutMs?: number;
   /** Cancels every call. */
@@ -207,12 +263,14 @@ function projectQuery(options: {
 export class DmfApiClient {
   readonly baseUrl: string;
   readonly #key: string | undefined;
+  readonly #keyHint: string;
   readonly #timeoutMs: number;
   readonly #signal: AbortSignal | undefined;
 
   constructor(options: DmfApiClientOptions) {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '').replace(/\/api$/, '');
     this.#key = options.key;
+    this.#keyHint = options.keyHint ?? 'the function key was refused (set --key or DMF_FUNCTIONS_KEY)';
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#signal = options.signal;
   }
@@ -257,7 +315,7 @@ export class DmfApiClient {
     }
     const hint =
       response.status === 401 || response.status === 403
-        ? 'the function key was refused (set --key or DMF_FUNCTIONS_KEY)'
+        ? this.#keyHint
         : response.status === 404
           ? `${path.split('?')[0] ?? path} not found`
           : text.slice(0, 200) || response.statusText;
@@ -370,7 +428,7 @@ export class DmfApiClient {
     }
     if (!etag) throw new ApiError(`Upload to ${upload.blobPath} answered no ETag`, { code: 'UPLOAD_FAILED' });
     return {
-      id: importInstanceId({ source: upload.blobPath, version: etag }),
+      id: blobImportInstanceId(upload.blobPath, etag),
       status: 'Pending',
       blobPath: upload.blobPath,
     };
@@ -381,9 +439,20 @@ export class DmfApiClient {
     environment: string;
     project: string;
     legalEntity?: string | undefined;
+    /** One export per company, grouped under one job. */
+    legalEntities?: string[] | undefined;
   }): Promise<Accepted> {
-    const query = projectQuery(options);
-    return this.#json(AcceptedSchema, `/exports?${query.toString()}`, { method: 'POST' });
+    const query = projectQuery({ environment: options.environment, project: options.project });
+    // the export route reads the companies from its JSON body (a query `legalEntity` it ignores)
+    const body = options.legalEntities
+      ? { legalEntities: options.legalEntities }
+      : options.legalEntity
+        ? { legalEntityId: options.legalEntity }
+        : undefined;
+    return this.#json(AcceptedSchema, `/exports?${query.toString()}`, {
+      method: 'POST',
+      ...(body ? { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {}),
+    });
   }
 
   /**
@@ -446,6 +515,39 @@ export class DmfApiClient {
   reindex(continuation?: string): Promise<ReindexStep> {
     const q = continuation ? `?${new URLSearchParams({ continuation }).toString()}` : '';
     return this.#json(ReindexStepSchema, `/reindex${q}`, { method: 'POST', timeoutMs: REINDEX_TIMEOUT_MS });
+  }
+
+  /** `POST /api/jobs/{id}/rerun`: the new job (202), or the one a re-run started before (200). */
+  rerun(id: string): Promise<CliRerun> {
+    return this.#json(RerunSchema, `/jobs/${encodeURIComponent(id)}/rerun`, { method: 'POST' });
+  }
+
+  /** `GET /api/environments`. */
+  async environments(): Promise<CliEnvironment[]> {
+    const body = await this.#json(z.object({ environments: z.array(EnvironmentSchema) }), '/environments');
+    return body.environments;
+  }
+
+  /** `POST /api/environments/{env}/pause` (`by`, `reason` optional). */
+  pauseEnvironment(
+    environment: string,
+    options: { by?: string; reason?: string } = {},
+  ): Promise<CliEnvironment> {
+    return this.#json(EnvironmentSchema, `/environments/${encodeURIComponent(environment)}/pause`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        ...(options.by ? { by: options.by } : {}),
+        ...(options.reason ? { reason: options.reason } : {}),
+      }),
+    });
+  }
+
+  /** `POST /api/environments/{env}/resume`. */
+  resumeEnvironment(environment: string): Promise<CliEnvironment> {
+    return this.#json(EnvironmentSchema, `/environments/${encodeURIComponent(environment)}/resume`, {
+      method: 'POST',
+    });
   }
 
   /** `GET /api/jobs/{id}/files`. */

@@ -1,18 +1,12 @@
 /** Text output of the CLI: job summaries, tables, durations, exit codes. Pure functions. */
-import type { CliJob, CliJobFile } from './api.js';
+import { JOB_OUTCOMES } from '../shared/jobs/statuses.js';
+import type { CliEnvironment, CliJob, CliJobFile } from './api.js';
 
 /** Exit codes of `dmf`. */
 export const EXIT_CODES = { succeeded: 0, failed: 1, partiallySucceeded: 2 } as const;
 
 /** Job statuses after which nothing changes. */
-export const FINAL_STATUSES: ReadonlySet<string> = new Set([
-  'Succeeded',
-  'PartiallySucceeded',
-  'Failed',
-  'Canceled',
-  'TimedOut',
-  'Unknown',
-]);
+export const FINAL_STATUSES: ReadonlySet<string> = new Set(JOB_OUTCOMES);
 
 /** The exit code for a job status: 0 Succeeded (or still running), 2 PartiallySucceeded, 1 otherwise. */
 export function exitCodeFor(status: string): number {
@@ -51,10 +45,33 @@ export function jobDurationMs(job: CliJob, now: Date = new Date()): number | und
 export function stageLine(job: CliJob): string {
   const parts = [job.status, job.stage ?? ''];
   if (job.slotPosition) parts.push(`queue position ${job.slotPosition}`);
+  if (job.status === 'Queued' && job.paused && typeof job.paused === 'object') {
+    const paused = job.paused as { environment?: unknown; since?: unknown; by?: unknown };
+    parts.push(
+      `${String(paused.environment)} paused since ${formatTime(String(paused.since))} by ${String(paused.by)}`,
+    );
+  }
   if (job.foStatus) parts.push(`F&O ${job.foStatus}`);
   if (job.throttledUntil) parts.push(`throttled until ${formatTime(job.throttledUntil)}`);
   if (job.polls) parts.push(`${job.polls} poll${job.polls === 1 ? '' : 's'}`);
   return parts.filter(Boolean).join(' · ');
+}
+
+/** The environments of `dmf env list`. */
+export function environmentsTable(envs: readonly CliEnvironment[]): string {
+  if (envs.length === 0) return 'No environments.';
+  return table(
+    ['ENVIRONMENT', 'STATE', 'SINCE', 'BY', 'WAITING', 'RUNNING', 'REASON'],
+    envs.map((e) => [
+      e.name,
+      e.paused ? 'paused' : 'active',
+      formatTime(e.pausedSince),
+      e.pausedBy ?? '',
+      String(e.waiting ?? 0),
+      String(e.running ?? 0),
+      e.reason ?? '',
+    ]),
+  );
 }
 
 /** Aligns rows under a header (plain spaces, no colours: output is often piped). */
@@ -92,7 +109,12 @@ export function jobsTable(jobs: readonly CliJob[], now: Date = new Date()): stri
 export function jobDetails(job: CliJob, files: readonly CliJobFile[] = [], now: Date = new Date()): string {
   const fields: [string, string | null | undefined][] = [
     ['Status', job.status],
+    ['Queued', job.queuedReason],
+    ['Reason', job.status === 'Rejected' ? job.reason : undefined],
+    ['Source', job.status === 'Rejected' ? job.source : undefined],
     ['Stage', job.stage],
+    ['Kind', job.kind],
+    ['Part of', job.parentId],
     ['Environment', job.environment],
     ['Project', job.project],
     ['Legal entity', job.legalEntity],
@@ -105,6 +127,14 @@ export function jobDetails(job: CliJob, files: readonly CliJobFile[] = [], now: 
     ['Finished', formatTime(job.result?.timings?.finishedAt)],
     ['Duration', formatDuration(jobDurationMs(job, now))],
     ['Polls', job.polls ? String(job.polls) : ''],
+    ['Re-run of', job.rerunOf],
+    ['Re-run by', job.rerunBy],
+    [
+      'Alerts',
+      job.alerts
+        ?.map((a) => `${a.alert} ${a.state}${typeof a.status === 'number' ? ` (HTTP ${a.status})` : ''}`)
+        .join(', '),
+    ],
   ];
   const lines = [`Job ${job.id}`];
   for (const [label, value] of fields) if (value) lines.push(`  ${`${label}:`.padEnd(15)}${value}`);
@@ -122,6 +152,28 @@ export function jobDetails(job: CliJob, files: readonly CliJobFile[] = [], now: 
     const header = ['ENTITY', 'STATUS', 'STAGING', 'STAGING ERRORS', 'TARGET', 'TARGET ERRORS'];
     lines.push(
       ...table(header, rows)
+        .split('\n')
+        .map((l) => `  ${l}`),
+    );
+  }
+  if (job.batch) {
+    const b = job.batch;
+    lines.push('', `Batch ${b.batchId}:`);
+    lines.push(`  Files:    ${b.files.length > 0 ? b.files.join(', ') : '(none yet)'}`);
+    if (b.missing.length > 0) lines.push(`  Missing:  ${b.missing.join(', ')}`);
+    if (b.deadline && !FINAL_STATUSES.has(job.status)) lines.push(`  Deadline: ${formatTime(b.deadline)}`);
+  }
+  if (job.children?.length) {
+    lines.push('', 'Jobs (dmf job <id>):');
+    const rows = job.children.map((c) => [
+      c.id,
+      c.status,
+      c.project ?? c.legalEntity ?? '',
+      c.files?.join(', ') ?? '',
+      c.errorCount ? String(c.errorCount) : '',
+    ]);
+    lines.push(
+      ...table(['ID', 'STATUS', 'PROJECT/LE', 'FILES', 'ERRORS'], rows)
         .split('\n')
         .map((l) => `  ${l}`),
     );

@@ -1,19 +1,22 @@
 /**
  * `dmf`: the command-line tool. Talks to the function app's HTTP API only (imports, exports, jobs,
- * job files); `dmf package …` works offline on local files and `dmf emulator` starts the F&O
+ * job files, re-runs, environments); `dmf package …` works offline on local files and `dmf emulator` starts the F&O
  * emulator. Exit codes: 0 Succeeded, 2 PartiallySucceeded, 1 failed or error.
  */
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename, extname } from 'node:path';
+import { basename, extname, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import type { Writable } from 'node:stream';
 import { SingleBar } from 'cli-progress';
 import { Command, CommanderError, Option } from 'commander';
-import { DmfFunctionsError } from '../shared/errors.js';
+import { DEFAULT_NAMES, loadConfig, referencedSettings, SETTING_NAMES } from '../shared/config/index.js';
+import { ConfigError, DmfFunctionsError } from '../shared/errors.js';
 import { buildPackageFromTemplate, validatePackage } from '../shared/packages/index.js';
+import { inboundPath } from '../shared/storage/index.js';
 import {
   ApiError,
   BASE_URL_VARIABLES,
@@ -25,9 +28,31 @@ import {
   type CliJobFile,
 } from './api.js';
 import {
+  CliError,
+  findConnectionString,
+  findFunctionsKey,
+  keyRefusedHint,
+  recordedStackLines,
+  startDataDir,
+} from './local.js';
+import {
+  blobEtag,
+  checkContainerName,
+  checkMessageId,
+  commandJob,
+  droppedBlobJob,
+  dropFile,
+  readCommand,
+  recordedRejection,
+  sendCommand,
+  type CausedJob,
+} from './sources.js';
+import {
+  environmentsTable,
   EXIT_CODES,
   exitCodeFor,
   FINAL_STATUSES,
+  formatTime,
   jobDetails,
   jobsTable,
   stageLine,
@@ -54,12 +79,10 @@ interface GlobalOptions {
   json?: boolean;
 }
 
-/** A failure of the CLI itself (bad arguments, a missing file): message and exit code 1. */
-export class CliError extends DmfFunctionsError {
-  constructor(message: string, options: { code?: string; cause?: unknown } = {}) {
-    super(message, { code: options.code ?? 'CLI_ERROR', cause: options.cause });
-  }
-}
+export { CliError };
+
+/** How long `--wait` waits for a dropped blob or a sent command to become a job before it gives up. */
+export const DEFAULT_APPEAR_SECONDS = 120;
 
 function firstEnv(env: NodeJS.ProcessEnv, names: readonly string[]): string | undefined {
   for (const name of names) if (env[name]) return env[name];
@@ -121,7 +144,12 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   program
     .description('Imports and exports through the dmf-functions app, and offline DMF package tools.')
     .addOption(new Option('--url <url>', `function app base url (env ${BASE_URL_VARIABLES.join(' or ')})`))
-    .addOption(new Option('--key <key>', `function key (env ${KEY_VARIABLES.join(' or ')})`))
+    .addOption(
+      new Option(
+        '--key <key>',
+        `function key (env ${KEY_VARIABLES.join(' or ')}, else the key npm start keeps in .local/start/functions.key)`,
+      ),
+    )
     .option('--json', 'print JSON for scripts instead of text')
     .enablePositionalOptions()
     .showHelpAfterError()
@@ -135,11 +163,20 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       .addOption(new Option('--url <url>', 'function app base url').hideHelp())
       .addOption(new Option('--key <key>', 'function key').hideHelp())
       .option('--json', 'print JSON for scripts instead of text');
+  const dataDir = (): string => startDataDir(io.env);
   const client = (cmd: Command): DmfApiClient => {
     const g = globals(cmd);
+    const baseUrl =
+      g.url ??
+      firstEnv(io.env, BASE_URL_VARIABLES) ??
+      recordedStackLines(dataDir()).FUNCTIONS_BASE_URL ??
+      DEFAULT_BASE_URL;
+    // no key given: the one npm start keeps (a new shell has no FUNCTIONS_KEY)
+    const found = findFunctionsKey(g.key, io.env, dataDir(), baseUrl);
     return new DmfApiClient({
-      baseUrl: g.url ?? firstEnv(io.env, BASE_URL_VARIABLES) ?? DEFAULT_BASE_URL,
-      key: g.key ?? firstEnv(io.env, KEY_VARIABLES),
+      baseUrl,
+      key: found.key,
+      keyHint: keyRefusedHint(found),
     });
   };
   const printJson = (value: unknown): void => out(JSON.stringify(value, null, 2));
@@ -180,6 +217,76 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
         throw new CliError(
           `Job ${id} is still ${job.status} (${job.stage ?? 'no stage'}) after ${options.timeoutSeconds} s; follow it with: dmf job ${id}`,
           { code: 'WAIT_TIMED_OUT' },
+        );
+      }
+      await sleep(options.intervalSeconds * 1000);
+    }
+  }
+
+  /**
+   * Waits until the job a drop or a command caused is known, then follows it like `--wait` and
+   * reports it (resolves to the exit code). Gives up with the app's reason when it recorded a
+   * refusal instead (rejected/… in the results container), or after {@link DEFAULT_APPEAR_SECONDS}
+   * without either.
+   */
+  async function followCaused(
+    cmd: Command,
+    caused: CausedJob,
+    given: { storage: string; since: Date; what: string } & WaitOptions,
+  ): Promise<number> {
+    const json = Boolean(globals(cmd).json);
+    const api = client(cmd);
+    const options = {
+      ...given,
+      intervalSeconds: given.interval,
+      timeoutSeconds: given.timeout,
+      quiet: json,
+    };
+    return finalReport(api, await waitForCaused(api, caused, options), json);
+  }
+
+  async function waitForCaused(
+    api: DmfApiClient,
+    caused: CausedJob,
+    options: {
+      storage: string;
+      intervalSeconds: number;
+      timeoutSeconds: number;
+      quiet: boolean;
+      since: Date;
+      what: string;
+    },
+  ): Promise<CliJob> {
+    const results = io.env[SETTING_NAMES.resultsContainer] || DEFAULT_NAMES.resultsContainer;
+    const deadline = Date.now() + Math.min(options.timeoutSeconds, DEFAULT_APPEAR_SECONDS) * 1000;
+    for (;;) {
+      for (const id of caused.ids) {
+        try {
+          await api.getJob(id);
+          return await waitForJob(api, id, options);
+        } catch (error) {
+          if (!(error instanceof ApiError && error.status === 404)) throw error;
+        }
+      }
+      if (caused.matches) {
+        const { jobs } = await api.listJobs({
+          kind: ['export'],
+          since: new Date(options.since.getTime() - 60_000),
+        });
+        const found = jobs.find((j) => caused.matches!(j));
+        if (found) return waitForJob(api, found.id, options);
+      }
+      const rejected = await recordedRejection(options.storage, results, caused.rejectionPath);
+      if (rejected) {
+        throw new CliError(
+          `${options.what} was rejected (${rejected.code}): ${rejected.reason} (recorded in ${results}/${caused.rejectionPath})`,
+          { code: rejected.code },
+        );
+      }
+      if (Date.now() > deadline) {
+        throw new CliError(
+          `${options.what} became no job within ${Math.round((deadline - options.since.getTime()) / 1000)} s${caused.note ? ` (${caused.note})` : ''}: is the app running (npm start), and does it watch that container and queue? See dmf jobs, and ${results}/rejected/ for refusals.`,
+          { code: 'NO_JOB' },
         );
       }
       await sleep(options.intervalSeconds * 1000);
@@ -275,19 +382,133 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   });
 
   waitOptions(
+    common(program.command('drop'))
+      .description(
+        'upload a file into the inbound layout ({env}/{project}/[{legal entity}/]{file}), as a blob drop; uses STORAGE_CONNECTION_STRING',
+      )
+      .argument('<file>', 'the .zip package or data file')
+      .requiredOption('--env <name>', 'environment (as configured in the app)')
+      .requiredOption('--project <name>', 'import data project (name or definitionGroupId)')
+      .option('--legal-entity <id>', 'legal entity segment (default: the project’s)')
+      .option(
+        '--container <name>',
+        `container (default DMF_INBOUND_CONTAINER, else ${DEFAULT_NAMES.inboundContainer}); another one holds the file for a command's blobPath`,
+      )
+      .option(
+        '--wait',
+        'wait for the job the blob trigger starts, showing its stage; exit code follows its status',
+      ),
+  ).action(async (file: string, opts: DropOptions, cmd: Command) => {
+    const g = globals(cmd);
+    await ensureFile(file);
+    const path = inboundPath({
+      environment: opts.env,
+      project: opts.project,
+      ...(opts.legalEntity ? { legalEntity: opts.legalEntity } : {}),
+      fileName: basename(file),
+    });
+    const inbound = io.env[SETTING_NAMES.inboundContainer] || DEFAULT_NAMES.inboundContainer;
+    const container = checkContainerName(opts.container ?? inbound);
+    const storage = findConnectionString('STORAGE_CONNECTION_STRING', io.env, dataDir());
+    const since = new Date();
+    const etag = await dropFile({ connectionString: storage, container, path, file });
+    const caused = droppedBlobJob(container, path, etag);
+    const id = caused.ids[0]!;
+    const watched = container === inbound;
+    if (!opts.wait) {
+      if (g.json)
+        printJson({ container, path, blobPath: `${container}/${path}`, etag, ...(watched ? { id } : {}) });
+      else
+        out(
+          watched
+            ? `Dropped ${basename(file)} as ${container}/${path}: job ${id} once the blob trigger sees it\n  follow with: dmf job ${id}`
+            : `Dropped ${basename(file)} as ${container}/${path}: no trigger watches ${container}; name it in a command ("blobPath": "${container}/${path}")`,
+        );
+      return;
+    }
+    if (!g.json) err(`Dropped ${basename(file)} as ${container}/${path}; job ${id}; waiting…`);
+    exitCode = await followCaused(cmd, caused, {
+      ...opts,
+      storage,
+      since,
+      what: `The blob ${container}/${path}`,
+    });
+  });
+
+  waitOptions(
+    common(program.command('send'))
+      .description(
+        'send a command (import or export, JSON) to the app’s Service Bus queue; uses SERVICEBUS_CONNECTION_STRING',
+      )
+      .argument('<command>', 'the command as JSON text ({"type":"import",…}) or the path of a JSON file')
+      .option(
+        '--message-id <id>',
+        'the MessageId (default: a new GUID); the app starts one job per MessageId',
+      )
+      .option(
+        '--queue <name>',
+        `the commands queue (default DMF_COMMANDS_QUEUE, else ${DEFAULT_NAMES.commandsQueue})`,
+      )
+      .option(
+        '--wait',
+        'wait for the job the command starts, showing its stage; exit code follows its status',
+      ),
+  ).action(async (given: string, opts: SendOptions, cmd: Command) => {
+    const g = globals(cmd);
+    const { body } = await readCommand(given);
+    const messageId = checkMessageId(opts.messageId ?? randomUUID());
+    const queue = opts.queue ?? (io.env[SETTING_NAMES.commandsQueue] || DEFAULT_NAMES.commandsQueue);
+    const connectionString = findConnectionString('SERVICEBUS_CONNECTION_STRING', io.env, dataDir());
+    // an import moves its blob: its ETag (part of the job id) is read before the command goes out
+    const storage = opts.wait
+      ? findConnectionString('STORAGE_CONNECTION_STRING', io.env, dataDir())
+      : undefined;
+    const caused = storage
+      ? await commandJob(body, messageId, (container, path) => blobEtag(storage, container, path))
+      : undefined;
+    const since = new Date();
+    await sendCommand({ connectionString, queue, body, messageId });
+    if (!opts.wait || !caused || !storage) {
+      if (g.json) printJson({ queue, messageId });
+      else out(`Sent to ${queue}: MessageId ${messageId}`);
+      return;
+    }
+    if (!g.json) {
+      err(
+        `Sent to ${queue}: MessageId ${messageId}; ${caused.ids.length === 1 && !caused.matches ? `job ${caused.ids[0]}` : 'its job'}; waiting…`,
+      );
+    }
+    exitCode = await followCaused(cmd, caused, { ...opts, storage, since, what: `The command ${messageId}` });
+  });
+
+  waitOptions(
     common(program.command('export'))
       .description('run an export data project and wait for its package')
       .requiredOption('--env <name>', 'environment (as configured in the app)')
       .requiredOption('--project <name>', 'export data project')
       .option('--legal-entity <id>', 'legal entity (default: the project’s)')
-      .option('--out <file>', 'save the exported package here'),
+      .option(
+        '--legal-entities <list>',
+        'several legal entities (comma-separated): one export per company, grouped under one job',
+      )
+      .option('--out <file>', 'save the exported package here (one company only)'),
   ).action(async (opts: ExportOptions, cmd: Command) => {
     const g = globals(cmd);
     const api = client(cmd);
+    const legalEntities = opts.legalEntities
+      ?.split(',')
+      .map((e) => e.trim())
+      .filter(Boolean);
+    if (legalEntities && (opts.legalEntity || opts.out)) {
+      throw new CliError(
+        '--legal-entities runs one export per company: give neither --legal-entity nor --out.',
+      );
+    }
     const accepted = await api.startExport({
       environment: opts.env,
       project: opts.project,
       legalEntity: opts.legalEntity,
+      legalEntities,
     });
     if (!g.json) err(`Job ${accepted.id} accepted; waiting…`);
     const job = await waitForJob(api, accepted.id, {
@@ -297,6 +518,14 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       fallback: `/exports/${encodeURIComponent(accepted.id)}`,
     });
     exitCode = await finalReport(api, job, Boolean(g.json));
+    if (opts.out && job.children?.length) {
+      throw new CliError(
+        `Job ${job.id} exported several companies: save each one with dmf job <id> --download.`,
+        {
+          code: 'NO_PACKAGE',
+        },
+      );
+    }
     if (opts.out && exitCode !== EXIT_CODES.failed) {
       const files = await api.jobFiles(job.id);
       const pkg =
@@ -310,7 +539,10 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
   common(program.command('jobs'))
     .description("list jobs, newest first (from the app's job index, paged)")
     .option('--status <list>', 'only these statuses (comma-separated, e.g. Failed,PartiallySucceeded)')
-    .option('--kind <list>', 'only these kinds (import, export, recurringImport, recurringExport)')
+    .option(
+      '--kind <list>',
+      'only these kinds (import, export, recurringImport, recurringExport, chain, multiCompanyExport)',
+    )
     .option(
       '--since <when>',
       'requested since: a duration back (30m, 24h, 7d) or an ISO time (default: the app’s 7 days)',
@@ -344,6 +576,54 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       if (g.json) printJson(jobs);
       else out(jobsTable(jobs));
       if (more) err(`(the newest ${jobs.length} shown; more match: --limit N or --all)`);
+    });
+
+  const configCommand = program
+    .command('config')
+    .description('the configuration JSON (DMF_CONFIG / DMF_CONFIG_FILE)');
+  common(configCommand.command('validate'))
+    .description('check a configuration file with the app’s own rules (every problem, with its path)')
+    .argument('<file>', 'the configuration JSON, e.g. samples/dmf.config.json')
+    .action(async (file: string, _opts: unknown, cmd: Command) => {
+      await ensureFile(file);
+      const path = resolve(file);
+      let summary;
+      try {
+        // the JSON only: storage and Service Bus are the deployment's, secrets are checked at startup
+        const config = loadConfig(
+          {
+            [SETTING_NAMES.configFile]: path,
+            [SETTING_NAMES.storage]: 'UseDevelopmentStorage=true',
+            [SETTING_NAMES.serviceBus]: 'Endpoint=sb://localhost/;SharedAccessKeyName=k;SharedAccessKey=k',
+          },
+          { checkSecretSettings: false },
+        );
+        summary = {
+          file: path,
+          ok: true,
+          environments: config.environments.map((e) => e.name),
+          dataProjects: config.dataProjects.map((p) => p.name),
+          recurringActivities: config.recurringActivities.map((a) => `${a.direction} ${a.id}`),
+          secretSettings: referencedSettings(config).map((r) => r.name),
+        };
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        if (globals(cmd).json) printJson({ file: path, ok: false, issues: error.issues });
+        else err(`${path}: ${error.message}`);
+        exitCode = EXIT_CODES.failed;
+        return;
+      }
+      if (globals(cmd).json) printJson(summary);
+      else
+        out(
+          [
+            `OK: ${path}`,
+            `  environments:         ${summary.environments.join(', ')}`,
+            `  data projects:        ${summary.dataProjects.join(', ') || 'none'}`,
+            `  recurring activities: ${summary.recurringActivities.join(', ') || 'none'}`,
+            `  secret settings it names (set them as app settings): ${summary.secretSettings.join(', ') || 'none'}`,
+          ].join('\n'),
+        );
     });
 
   const admin = program.command('admin').description('operations on the app itself');
@@ -385,6 +665,79 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo()): 
       }
       const job = await api.getJob(id, { fallback: `/exports/${encodeURIComponent(id)}` });
       exitCode = await finalReport(api, job, Boolean(g.json));
+    });
+
+  waitOptions(
+    common(program.command('rerun'))
+      .description(
+        'start a finished or rejected job again from the same source (an import from its archived file, an export from its data project)',
+      )
+      .argument('<id>', 'job id')
+      .option('--wait', 'wait for the new job to finish; exit code follows its status'),
+  ).action(async (id: string, opts: WaitOptions & { wait?: boolean }, cmd: Command) => {
+    const g = globals(cmd);
+    const api = client(cmd);
+    const rerun = await api.rerun(id);
+    if (!opts.wait) {
+      if (g.json) printJson(rerun);
+      else
+        out(
+          `${rerun.started ? 'Started' : 'Already re-run as'} job ${rerun.id} (re-run of ${rerun.rerunOf})\n  follow with: dmf job ${rerun.id}`,
+        );
+      return;
+    }
+    if (!g.json)
+      err(`Job ${rerun.id} (re-run of ${rerun.rerunOf}) ${rerun.started ? 'started' : 'found'}; waiting…`);
+    const job = await waitForJob(api, rerun.id, {
+      intervalSeconds: opts.interval,
+      timeoutSeconds: opts.timeout,
+      quiet: Boolean(g.json),
+    });
+    exitCode = await finalReport(api, job, Boolean(g.json));
+  });
+
+  const env = program
+    .command('env')
+    .description('environments: list them, pause one (arrivals wait, nothing goes to F&O), resume it');
+  common(env.command('list'))
+    .description('each configured environment: paused or active, since when, by whom, its import queue')
+    .action(async (_opts: unknown, cmd: Command) => {
+      const envs = await client(cmd).environments();
+      if (globals(cmd).json) printJson(envs);
+      else out(environmentsTable(envs));
+    });
+  common(env.command('pause'))
+    .description(
+      'pause an environment: files and requests are accepted and wait (Queued), in arrival order; jobs F&O already runs go on',
+    )
+    .argument('<env>', 'environment (as configured in the app)')
+    .option('--reason <text>', 'why (shown on the waiting jobs)')
+    .option('--by <name>', 'who pauses (default: your user name)')
+    .action(async (name: string, opts: { reason?: string; by?: string }, cmd: Command) => {
+      const paused = await client(cmd).pauseEnvironment(name, {
+        by: opts.by ?? (io.env.USER || io.env.USERNAME || undefined),
+        ...(opts.reason ? { reason: opts.reason } : {}),
+      });
+      if (globals(cmd).json) printJson(paused);
+      else if (paused.applied === false)
+        out(`Pause of ${paused.name} accepted; the app has not applied it yet.`);
+      else
+        out(
+          `Environment ${paused.name} paused since ${formatTime(paused.pausedSince)} by ${paused.pausedBy ?? '?'}${paused.reason ? ` (${paused.reason})` : ''}; ${paused.waiting ?? 0} import(s) waiting.`,
+        );
+    });
+  common(env.command('resume'))
+    .description('resume an environment: what waits is sent to F&O in arrival order')
+    .argument('<env>', 'environment (as configured in the app)')
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const resumed = await client(cmd).resumeEnvironment(name);
+      if (globals(cmd).json) printJson(resumed);
+      else if (resumed.applied === false)
+        out(`Resume of ${resumed.name} accepted; the app has not applied it yet.`);
+      else
+        out(
+          `Environment ${resumed.name} resumed; ${resumed.waiting ?? 0} import(s) waiting go on in arrival order.`,
+        );
     });
 
   const pkg = program.command('package').description('offline tools for DMF data packages (.zip)');
@@ -547,10 +900,23 @@ interface ImportOptions extends WaitOptions {
   wait?: boolean;
   uploadThreshold: number;
 }
+interface DropOptions extends WaitOptions {
+  env: string;
+  project: string;
+  legalEntity?: string;
+  container?: string;
+  wait?: boolean;
+}
+interface SendOptions extends WaitOptions {
+  messageId?: string;
+  queue?: string;
+  wait?: boolean;
+}
 interface ExportOptions extends WaitOptions {
   env: string;
   project: string;
   legalEntity?: string;
+  legalEntities?: string;
   out?: string;
 }
 interface JobsOptions {

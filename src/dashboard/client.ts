@@ -7,16 +7,18 @@
 export const DASHBOARD_SCRIPT = String.raw`(function () {
   'use strict';
   var KEY = 'dmf-functions-key';
-  var STATUSES = ['Pending', 'Running', 'Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut', 'Unknown'];
-  var FINAL = ['Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut', 'Unknown'];
-  var STAGES = ['Preparing', 'WaitingForSlot', 'Uploading', 'Polling', 'CollectingErrors', 'Finishing', 'Done'];
+  var STATUSES = ['Pending', 'Queued', 'Running', 'Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut',
+    'Unknown', 'Rejected'];
+  var FINAL = ['Succeeded', 'PartiallySucceeded', 'Failed', 'Canceled', 'TimedOut', 'Unknown', 'Rejected'];
+  var STAGES = ['Collecting', 'Preparing', 'WaitingForSlot', 'Uploading', 'Polling', 'CollectingErrors', 'Finishing',
+    'Done'];
   var SINCE = [['1h', 'Last hour', 3600e3], ['24h', 'Last 24 hours', 86400e3], ['7d', 'Last 7 days', 7 * 86400e3],
     ['30d', 'Last 30 days', 30 * 86400e3]];
   var api = document.documentElement.getAttribute('data-api') || '/api';
   var main = document.getElementById('main');
   var forget = document.getElementById('forget-key');
   var KINDS = [['import', 'Import'], ['export', 'Export'], ['recurringImport', 'Enqueue'],
-    ['recurringExport', 'Recurring drain']];
+    ['recurringExport', 'Recurring drain'], ['chain', 'Chain'], ['multiCompanyExport', 'Multi-company export']];
   var PAGE = 100;
   var filters = { status: '', kind: '', environment: '', project: '', since: '24h', auto: true, want: PAGE };
   var timer = null;
@@ -65,7 +67,8 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
   }
   function isFinal(job) { return FINAL.indexOf(job.status) >= 0; }
   function kindOf(job) {
-    var labels = { import: 'Import', export: 'Export', recurringImport: 'Enqueue', recurringExport: 'Recurring drain' };
+    var labels = { import: 'Import', export: 'Export', recurringImport: 'Enqueue', recurringExport: 'Recurring drain',
+      chain: 'Chain', multiCompanyExport: 'Multi-company export' };
     if (!job.kind) return 'Job';
     return labels[job.kind] || String(job.kind).charAt(0).toUpperCase() + String(job.kind).slice(1);
   }
@@ -93,8 +96,8 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     if (response.status === 401 || response.status === 403) throw new AuthError();
     return response;
   }
-  async function json(path) {
-    var response = await call(path);
+  async function json(path, init) {
+    var response = await call(path, init);
     var body = null;
     try { body = await response.json(); } catch (e) { body = null; }
     if (!response.ok) {
@@ -189,7 +192,7 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
       return h('tr', { 'data-job-id': job.id, 'data-status': job.status }, [
         h('td', { text: kindOf(job) }),
         h('td', { class: 'file' }, [h('a', { href: '#/jobs/' + encodeURIComponent(job.id), text: fileOf(job) })]),
-        h('td', {}, [badge(job.status)]),
+        h('td', { title: job.queuedReason || job.reason || null }, [badge(job.status)]),
         h('td', { text: job.environment || '' }),
         h('td', { text: job.project || '' }),
         h('td', { text: legalEntityOf(job) }),
@@ -269,6 +272,13 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
   function timeline(job) {
     var r = job.result, t = (r && r.timings) || {};
     var final = isFinal(job);
+    if (job.status === 'Rejected') {
+      return steps([
+        { name: 'Received', stage: -1, time: t.requestedAt || job.createdAt, done: true, detail: r ? 'via ' + r.trigger : '' },
+        { name: 'Rejected before a job started', stage: 0, time: t.finishedAt, done: false, detail: job.reason || '' },
+        { name: 'Finished', stage: 9, time: t.finishedAt, done: true, detail: 'Rejected' },
+      ], true, job, ['Received']);
+    }
     var copies = r && r.errorFiles ? r.errorFiles.length : 0;
     var pollText = (job.polls || 0) + ' status poll' + (job.polls === 1 ? '' : 's') +
       (job.foStatus ? ', last F&O status ' + job.foStatus : '') +
@@ -306,6 +316,20 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
       enqueueSteps.push({ name: 'Finished', stage: 9, time: t.finishedAt, done: final, detail: final ? job.status : '' });
       return steps(enqueueSteps, final, job, ['Enqueueing', 'Polling', 'CollectingErrors', 'Finishing']);
     }
+    if (job.kind === 'chain' || job.kind === 'multiCompanyExport') {
+      var kids = job.children || [];
+      var doneKids = kids.filter(function (c) { return FINAL.indexOf(c.status) >= 0 || c.status === 'Skipped'; }).length;
+      var groupSteps = [{ name: 'Received', stage: -1, time: t.requestedAt || job.createdAt, done: true,
+        detail: r ? 'via ' + r.trigger : '' }];
+      if (job.kind === 'chain') {
+        groupSteps.push({ name: 'Files collected', stage: 0, time: t.collectedAt, done: !!t.collectedAt,
+          detail: batchDetail(job) });
+      }
+      groupSteps.push({ name: job.kind === 'chain' ? 'Projects imported in order' : 'Companies exported', stage: 1,
+        time: null, done: final && doneKids === kids.length, detail: doneKids + ' of ' + kids.length + ' done' });
+      groupSteps.push({ name: 'Finished', stage: 9, time: t.finishedAt, done: final, detail: final ? job.status : '' });
+      return steps(groupSteps, final, job, ['Collecting', 'Running', 'Finishing']);
+    }
     if (job.kind === 'recurringExport') {
       var m = job.messages || {};
       var count = function (n, one) { return (n || 0) + ' ' + one + (n === 1 ? '' : 's'); };
@@ -323,20 +347,59 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     }
     var importSteps = [
       { name: 'Received', stage: -1, time: t.requestedAt || job.createdAt, done: true, detail: r ? 'via ' + r.trigger : '' },
-      { name: 'Validated', stage: 0, time: t.preparedAt, done: !!t.preparedAt },
-      { name: 'Waiting for a slot', stage: 1, time: t.slotAcquiredAt, done: !!t.slotAcquiredAt,
-        detail: job.slotPosition ? 'position ' + job.slotPosition + ' in the queue' : (t.slotAcquiredAt ? 'slot acquired' : '') },
-      { name: 'Uploaded and started in F&O', stage: 2, time: t.startedAt || (job.result ? undefined : null),
-        done: !!t.startedAt, detail: job.executionId ? 'execution ' + job.executionId : '' },
-      { name: 'Executing in F&O', stage: 3, time: null, done: final ? !!job.foStatus : false, detail: pollText,
-        polls: job.pollLog },
     ];
+    if (job.batch || (r && r.batch)) {
+      importSteps.push({ name: 'Files collected', stage: 0, time: t.collectedAt, done: !!t.collectedAt,
+        detail: batchDetail(job) });
+    }
+    importSteps = importSteps.concat([
+      { name: 'Validated', stage: 1, time: t.preparedAt, done: !!t.preparedAt },
+      { name: 'Waiting for a slot', stage: 2, time: t.slotAcquiredAt, done: !!t.slotAcquiredAt,
+        detail: job.slotPosition ? 'position ' + job.slotPosition + ' in the queue' : (t.slotAcquiredAt ? 'slot acquired' : '') },
+      { name: 'Uploaded and started in F&O', stage: 3, time: t.startedAt || (job.result ? undefined : null),
+        done: !!t.startedAt, detail: job.executionId ? 'execution ' + job.executionId : '' },
+      { name: 'Executing in F&O', stage: 4, time: null, done: final ? !!job.foStatus : false, detail: pollText,
+        polls: job.pollLog },
+    ]);
     if (final ? copies > 0 : true) {
-      importSteps.push({ name: 'Error details copied', stage: 4, time: null, done: copies > 0,
+      importSteps.push({ name: 'Error details copied', stage: 5, time: null, done: copies > 0,
         detail: copies ? copies + ' file' + (copies === 1 ? '' : 's') + ' copied from F&O' : '' });
     }
-    importSteps.push({ name: 'Finished', stage: 6, time: t.finishedAt, done: final, detail: final ? job.status : '' });
+    importSteps.push({ name: 'Finished', stage: 7, time: t.finishedAt, done: final, detail: final ? job.status : '' });
     return steps(importSteps, final, job, STAGES);
+  }
+
+  /** A batch's files and what it still misses (while it is collected), or its files once final. */
+  function batchDetail(job) {
+    var b = job.batch, rb = job.result && job.result.batch;
+    if (b) {
+      return (b.files.length ? b.files.join(', ') : 'no file yet') +
+        (b.missing && b.missing.length ? '; missing ' + b.missing.join(', ') : '') +
+        (b.deadline && !isFinal(job) ? '; deadline ' + fmtTime(b.deadline) : '');
+    }
+    return rb ? rb.files.map(function (f) { return f.name; }).join(', ') : '';
+  }
+
+  /** The jobs a chain or a multi-company export is made of, each linked to its own page. */
+  function childrenTable(job) {
+    var kids = job.children || [];
+    if (!kids.length) return null;
+    var cols = [job.kind === 'chain' ? 'Project' : 'Legal entity', 'Status', 'Files', 'Errors', 'Job'];
+    return h('section', { 'aria-labelledby': 'children-title' }, [
+      h('h3', { id: 'children-title', text: job.kind === 'chain' ? 'Projects, in order' : 'Companies' }),
+      h('div', { class: 'table-wrap' }, [h('table', { id: 'children-table' }, [
+        h('caption', { class: 'visually-hidden', text: 'The jobs this job is made of' }),
+        h('thead', {}, [h('tr', {}, cols.map(function (c) { return h('th', { scope: 'col', text: c }); }))]),
+        h('tbody', {}, kids.map(function (c) {
+          return h('tr', { 'data-job-id': c.id }, [h('td', { text: c.project || c.legalEntity || '' }),
+            h('td', {}, [c.status === 'Skipped' ? h('span', { class: 'badge', text: 'Skipped' }) : badge(c.status)]),
+            h('td', { text: (c.files || []).join(', ') }),
+            h('td', { class: 'num', text: typeof c.errorCount === 'number' ? String(c.errorCount) : '' }),
+            h('td', { class: 'mono' }, [c.status === 'Skipped' ? c.id :
+              h('a', { href: '#/jobs/' + encodeURIComponent(c.id), text: c.id })])]);
+        })),
+      ])]),
+    ]);
   }
 
   function steps(list, final, job, stages) {
@@ -449,6 +512,107 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     }));
   }
 
+  function jobLink(id) {
+    return id ? h('a', { href: '#/jobs/' + encodeURIComponent(id), class: 'mono', text: id }) : null;
+  }
+  function alertsText(alerts) {
+    if (!alerts || !alerts.length) return null;
+    return h('ul', { id: 'job-alerts', class: 'files' }, alerts.map(function (a) {
+      var what = a.state === 'sent' ? 'sent' : a.state === 'failed' ? 'not delivered' : 'sending…';
+      return h('li', { 'data-alert': a.alert, 'data-state': a.state },
+        [a.alert + ' — ' + what + (a.status ? ' (HTTP ' + a.status + ')' : '')]);
+    }));
+  }
+  /** A job's actions: re-run a job that has ended (imports, exports, rejected imports). */
+  function actions(job) {
+    var can = isFinal(job) && !job.rerunBy && (job.kind === 'import' || (job.kind === 'export' && job.status !== 'Rejected'));
+    if (!can) return null;
+    var note = h('p', { id: 'rerun-problem', class: 'alert', role: 'alert', hidden: true });
+    var button = h('button', { type: 'button', id: 'rerun', class: 'primary', text: 'Re-run', onclick: async function () {
+      button.disabled = true;
+      try {
+        var response = await call('/jobs/' + encodeURIComponent(job.id) + '/rerun', { method: 'POST' });
+        var body = null;
+        try { body = await response.json(); } catch (e) { body = null; }
+        if (!response.ok) {
+          note.textContent = 'Not re-run: ' + (body && body.error ? body.error.message : 'HTTP ' + response.status);
+          note.hidden = false;
+          button.disabled = false;
+          return;
+        }
+        location.hash = '#/jobs/' + encodeURIComponent(body.id);
+      } catch (error) { button.disabled = false; fail(error); }
+    } });
+    return h('div', { class: 'actions' }, [button, ' ',
+      h('span', { class: 'summary', text: job.kind === 'export' ? 'runs the export again' :
+        job.status === 'Rejected' ? 'takes the file it named again, with the configuration as it is now' :
+        'imports the file again from its copy in the archive' }), note]);
+  }
+
+  function environmentsView() {
+    var problem = h('p', { id: 'problem', class: 'alert', role: 'alert', hidden: true });
+    var tbody = h('tbody');
+    var who = h('input', { type: 'text', id: 'paused-by', name: 'by', autocomplete: 'name',
+      value: sessionStorage.getItem('dmf-functions-by') || '' });
+    var why = h('input', { type: 'text', id: 'pause-reason', name: 'reason' });
+    var mine = current;
+    function row(env) {
+      var button = h('button', { type: 'button', class: env.paused ? 'primary' : '', 'data-action': env.paused ? 'resume' : 'pause',
+        text: env.paused ? 'Resume' : 'Pause', onclick: function () { act(env, button); } });
+      return h('tr', { 'data-environment': env.name, 'data-paused': String(env.paused) }, [
+        h('td', { text: env.name }),
+        h('td', {}, [h('span', { class: 'badge ' + (env.paused ? 's-Queued' : 's-Succeeded'), text: env.paused ? 'Paused' : 'Active' })]),
+        h('td', { class: 'time' }, [timeEl(env.pausedSince, true)]),
+        h('td', { text: env.pausedBy || '' }),
+        h('td', { text: env.reason || '' }),
+        h('td', { class: 'num', text: String(env.waiting || 0) }),
+        h('td', { class: 'num', text: String(env.running || 0) }),
+        h('td', {}, [button]),
+      ]);
+    }
+    async function act(env, button) {
+      button.disabled = true;
+      var op = env.paused ? 'resume' : 'pause';
+      var by = who.value.trim();
+      if (by) sessionStorage.setItem('dmf-functions-by', by);
+      var body = op === 'pause' ? JSON.stringify(Object.assign({ by: by || 'dashboard' }, why.value.trim() ? { reason: why.value.trim() } : {})) : '';
+      try {
+        await json('/environments/' + encodeURIComponent(env.name) + '/' + op,
+          { method: 'POST', headers: { 'content-type': 'application/json' }, body: body });
+        why.value = '';
+        await load();
+      } catch (error) { button.disabled = false; fail(error); }
+    }
+    async function load() {
+      stopTimer();
+      try {
+        var body = await json('/environments');
+        if (mine !== current) return;
+        var envs = (body && body.environments) || [];
+        tbody.replaceChildren.apply(tbody, envs.map(row));
+        problem.hidden = true;
+      } catch (error) { if (mine === current) fail(error); }
+      if (mine === current && filters.auto) timer = setTimeout(load, 5000);
+    }
+    var head = ['Environment', 'State', 'Paused since', 'Paused by', 'Reason', 'Waiting imports', 'Running imports', 'Action'];
+    render([h('section', { 'aria-labelledby': 'envs-title' }, [
+      h('h2', { id: 'envs-title', text: 'Environments' }),
+      h('p', { class: 'summary', text: 'While an environment is paused, files and requests are accepted and wait, ' +
+        'in arrival order, as Queued jobs; nothing is sent to F&O. Resume sends them in that order.' }),
+      h('form', { class: 'filters', onsubmit: function (e) { e.preventDefault(); } }, [
+        h('div', { class: 'field' }, [h('label', { for: 'paused-by', text: 'Your name (shown as who paused)' }), who]),
+        h('div', { class: 'field' }, [h('label', { for: 'pause-reason', text: 'Reason for a pause' }), why]),
+      ]),
+      problem,
+      h('div', { class: 'table-wrap' }, [h('table', { id: 'environments-table' }, [
+        h('caption', { class: 'visually-hidden', text: 'Environments' }),
+        h('thead', {}, [h('tr', {}, head.map(function (t) { return h('th', { scope: 'col', text: t }); }))]),
+        tbody,
+      ])]),
+    ])], 'Environments');
+    load();
+  }
+
   function jobView(id) {
     var problem = h('p', { id: 'problem', class: 'alert', role: 'alert', hidden: true });
     var body = h('div', { 'aria-live': 'polite' });
@@ -466,14 +630,20 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
         if (job.result) files = ((await json('/jobs/' + encodeURIComponent(id) + '/files')) || {}).files || [];
         if (mine !== current) return;
         var r = job.result || {};
-        var fields = [['Kind', kindOf(job)], ['Status', badge(job.status)], ['Stage', job.stage || ''],
+        var parent = job.parentId ? h('a', { href: '#/jobs/' + encodeURIComponent(job.parentId), id: 'parent-job',
+          text: job.parentId }) : null;
+        var fields = [['Kind', kindOf(job)], ['Part of', parent], ['Status', badge(job.status)], ['Stage', job.stage || ''],
+          ['Queued', job.queuedReason], ['Reason', job.status === 'Rejected' ? job.reason : null],
+          ['Source kept at', job.status === 'Rejected' ? job.source : r.archivedTo],
+          ['Re-run of', jobLink(job.rerunOf)], ['Re-run by', jobLink(job.rerunBy)],
           ['Environment', job.environment], ['Project', job.project], ['Legal entity', legalEntityOf(job)],
           ['File', job.file || (job.result && job.result.packageName)], ['Source', r.source], ['Trigger', r.trigger], ['F&O execution', job.executionId],
           ['F&O status', job.foStatus], ['F&O page', pageLink(job.executionPageUrl)],
           ['Throttled by F&O until', job.throttledUntil ? timeEl(job.throttledUntil) : null],
           ['Started', timeEl(startedAt(job))], ['Finished', timeEl(finishedAt(job))],
-          ['Duration', fmtDuration(duration(job))], ['Job id', job.id]];
+          ['Duration', fmtDuration(duration(job))], ['Job id', job.id], ['Alerts', alertsText(job.alerts)]];
         body.replaceChildren.apply(body, [
+          actions(job),
           h('div', { class: 'grid' }, [
             h('section', { 'aria-labelledby': 'details-title' }, [h('h3', { id: 'details-title', text: 'Details' }),
               h('dl', { class: 'details' }, fields.filter(function (f) { return f[1]; }).reduce(function (acc, f) {
@@ -481,13 +651,15 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
             h('section', { 'aria-labelledby': 'timeline-title' }, [h('h3', { id: 'timeline-title', text: 'Timeline' }),
               timeline(job)]),
           ]),
+          childrenTable(job),
           entityTable(job),
           h('section', { 'aria-labelledby': 'errors-title' }, [
             h('h3', { id: 'errors-title', text: 'Errors (' + (job.errors || []).length + ')' }), errorsTable(job)]),
           h('section', { 'aria-labelledby': 'files-title' }, [h('h3', { id: 'files-title', text: 'Files' }),
             filesList(job, files)])].filter(Boolean));
         problem.hidden = true;
-        if (!isFinal(job) && filters.auto) timer = setTimeout(load, 2000);
+        var sending = (job.alerts || []).some(function (a) { return a.state === 'sending'; });
+        if ((!isFinal(job) || sending) && filters.auto) timer = setTimeout(load, 2000);
       } catch (error) { if (mine === current) fail(error); }
     }
     render([h('article', { 'aria-labelledby': 'job-title' }, [
@@ -503,7 +675,9 @@ export const DASHBOARD_SCRIPT = String.raw`(function () {
     if (!key()) { showKeyForm(); return; }
     forget.hidden = false;
     var m = /^#\/jobs\/([^/?#]+)/.exec(location.hash);
-    if (m) jobView(decodeURIComponent(m[1])); else listView();
+    if (m) jobView(decodeURIComponent(m[1]));
+    else if (/^#\/environments/.test(location.hash)) environmentsView();
+    else listView();
   }
   forget.addEventListener('click', function () { sessionStorage.removeItem(KEY); route(); });
   window.addEventListener('hashchange', function () { route(); main.focus(); });

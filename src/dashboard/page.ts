@@ -28,6 +28,7 @@ export function dashboardHtml(base: string): string {
   <h1><a href="#/">dmf-functions</a> <span class="sub">F&amp;O data jobs</span></h1>
   <nav aria-label="Dashboard">
     <a href="#/">Jobs</a>
+    <a href="#/environments">Environments</a>
     <button type="button" id="forget-key" hidden>Forget key</button>
   </nav>
 </header>
@@ -86,7 +87,10 @@ tbody tr:hover { background: #f6f8fa; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px; font-weight: 600; white-space: nowrap; }
 .s-Succeeded { color: var(--ok); background: var(--ok-bg); }
 .s-PartiallySucceeded { color: var(--warn); background: var(--warn-bg); }
-.s-Failed, .s-TimedOut, .s-Canceled, .s-Unknown { color: var(--bad); background: var(--bad-bg); }
+.s-Failed, .s-TimedOut, .s-Canceled, .s-Unknown, .s-Rejected { color: var(--bad); background: var(--bad-bg); }
+.s-Queued { color: var(--warn); background: var(--warn-bg); }
+.actions { display: flex; flex-wrap: wrap; align-items: center; gap: 8px; margin: 4px 0 12px; }
+.actions .alert { flex-basis: 100%; }
 .s-Running, .s-Pending { color: var(--run); background: var(--run-bg); }
 dl.details { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
 dl.details dt { color: var(--muted); }

@@ -14,3 +14,5 @@ import './exports/schedule.js';
 import './recurring/schedule.js';
 import './recurring/http.js';
 import './recurring/blob.js';
+import './operate/rerun.js';
+import './operate/environments.js';

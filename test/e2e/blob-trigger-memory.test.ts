@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { IMPORT_EVENT_TYPES } from '../../src/shared/events/index.js';
-import { peakRssGrowthMb } from '../devhost/support/memory.js';
+import { peakRssGrowthMb } from '@dmf-functions/devhost/testing';
 import { eventually, useImportStack } from './helpers.js';
 
 const MB = 1024 * 1024;

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runProcess } from '../support/process.js';
-import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 import { customersPackage, exportProject, testConfig, useImportStack } from './helpers.js';
 
 const CLI = join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js');
@@ -116,7 +116,9 @@ describe('dmf CLI against the local runtime', () => {
 
   it('a wrong key: exit 1 saying so', async () => {
     const run = await dmf(['jobs'], { DMF_FUNCTIONS_KEY: 'wrong' });
-    expect(run.stderr).toContain('function key was refused');
+    // it names the key it sent and every place it looked (issue 16)
+    expect(run.stderr).toContain('the function key from DMF_FUNCTIONS_KEY was refused');
+    expect(run.stderr).toContain('FUNCTIONS_KEY (not read)');
     expect(run.code).toBe(1);
   });
 

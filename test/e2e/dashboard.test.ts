@@ -3,14 +3,12 @@
  * the local runtime. Screenshots go to test-results/ (an artifact, not committed). Skipped, with
  * the reason, where Chromium is not installed (`apt-get install -y chromium`).
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PROJECT_ROOT } from '../../devhost/stack.js';
 import { DEFAULT_EXPORT_ACTIVITY_ID, DEFAULT_IMPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
 import type { Job } from '../../src/shared/jobs/index.js';
+import { ARTIFACTS, HAS_CHROMIUM, launchChromium, NO_CHROMIUM, type Browser } from '../support/chromium.js';
 import { jobIndexOn, seedJobs } from '../support/job-index.js';
 import {
   customersPackage,
@@ -22,26 +20,9 @@ import {
   type ImportStack,
 } from './helpers.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const HAS_CHROMIUM = existsSync(CHROMIUM);
-const NO_CHROMIUM = `Chromium not found at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`;
-const ARTIFACTS = join(PROJECT_ROOT, 'test-results');
-/** Flags for Chromium on this machine and CI: no sandbox (root), no GPU, no network side traffic. */
-const CHROMIUM_FLAGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
 let s: ImportStack;
-let context: BrowserContext;
+let browser: Browser | undefined;
 let page: Page;
-let profileDir: string;
 
 async function importPackage(project: string, fileName: string, body: Buffer): Promise<string> {
   const response = await s.api(
@@ -147,21 +128,12 @@ beforeAll(async () => {
     'Succeeded',
     'Succeeded',
   ]);
-  profileDir = mkdtempSync(join(tmpdir(), 'dmf-chromium-'));
-  context = await chromium.launchPersistentContext(profileDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_FLAGS,
-    acceptDownloads: true,
-    viewport: { width: 1400, height: 900 },
-  });
-  page = context.pages()[0] ?? (await context.newPage());
-  mkdirSync(ARTIFACTS, { recursive: true });
+  browser = await launchChromium();
+  page = browser.page;
 });
 afterAll(async () => {
-  await context?.close();
+  await browser?.close();
   await s?.stop();
-  if (profileDir) rmSync(profileDir, { recursive: true, force: true });
 });
 
 describe('jobs dashboard in Chromium', () => {
@@ -277,6 +249,35 @@ describe('jobs dashboard in Chromium, exports', () => {
     ]);
     const links = await attributes('#files a[data-file]', 'data-file');
     expect(links).toEqual(expect.arrayContaining([`CustomersOut-${ids.export}.zip`, 'result.json']));
+  });
+});
+
+describe('jobs dashboard in Chromium, jobs made of jobs', () => {
+  it('a multi-company export lists its companies, each linked to its own job, which links back', async (ctx) => {
+    ctx.skip(!HAS_CHROMIUM, NO_CHROMIUM);
+    // the sample's CustomersByCompany: legalEntities USMF and DEMF
+    const started = await s.api('/api/exports?environment=local&project=CustomersByCompany', {
+      method: 'POST',
+    });
+    expect(started.status).toBe(202);
+    const id = ((await started.json()) as { id: string }).id;
+    await eventually(async () => {
+      const job = (await (await s.api(`/api/jobs/${id}`)).json()) as { status: string };
+      return job.status === 'Succeeded' ? job : undefined;
+    }, 30_000);
+    await page.goto(`${s.stack.functionsBaseUrl}/api/dashboard#/jobs/${id}`);
+    await page.locator('#children-table tbody tr').first().waitFor();
+    const rows = await page.locator('#children-table tbody tr').allTextContents();
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatch(/^USMFSucceeded/);
+    expect(rows[1]).toMatch(/^DEMFSucceeded/);
+    const names = await attributes('#timeline > li', 'data-step');
+    expect(names).toEqual(['Received', 'Companies exported', 'Finished']);
+    const child = (await attributes('#children-table tbody tr', 'data-job-id'))[1]!;
+    await page.locator(`#children-table a[href="#/jobs/${child}"]`).click();
+    await page.locator('#parent-job').waitFor();
+    expect(await page.locator('#parent-job').getAttribute('href')).toBe(`#/jobs/${id}`);
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-multi-company.png'), fullPage: true });
   });
 });
 

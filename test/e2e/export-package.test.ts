@@ -1,6 +1,6 @@
 import { type ContainerClient } from '@azure/storage-blob';
 import { describe, expect, it } from 'vitest';
-import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
+import { sendServiceBusMessages } from '@dmf-functions/devhost/servicebus';
 import type { ExportJob, ExportResult } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,
@@ -90,17 +90,18 @@ describe('package export', () => {
     expect(exports).toHaveLength(1);
     // both projects remember how long F&O took (the poll plan of their next runs learns from it)
     // an import remembers its duration with its package's size, an export (size unknown) the duration alone
-    const durations = (key: string): number[] =>
+    const durations = async (key: string): Promise<number[]> =>
       (
-        JSON.parse(s.stack.host!.durable.readEntity('importHistory', key)?.state ?? '[]') as (
-          number | { ms: number; size?: number }
+        JSON.parse((await s.stack.host!.durable.readEntity('importHistory', key))?.state ?? '[]') as (
+          | number
+          | { ms: number; size?: number }
         )[]
       ).map((e) => (typeof e === 'number' ? e : e.ms));
     for (const [key, took] of [
       ['local:Customers', importJob.result!.timings.executionMs!],
       ['local:CustomersOut', result.timings.executionMs!],
     ] as const) {
-      const remembered = await eventually(() => durations(key)[0]);
+      const remembered = await eventually(async () => (await durations(key))[0]);
       expect(remembered).toBeGreaterThan(0);
       expect(remembered).toBeLessThanOrEqual(took);
     }

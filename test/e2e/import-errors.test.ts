@@ -1,6 +1,6 @@
 import yazl from 'yazl';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
+import { sendServiceBusMessages } from '@dmf-functions/devhost/servicebus';
 import type { Job } from '../../src/shared/jobs/index.js';
 import { customersPackage, eventually, list, readText, useImportStack, outcomeFault } from './helpers.js';
 
@@ -182,7 +182,13 @@ describe('job API', () => {
       const body = (await (await s.api('/api/jobs?status=Pending')).json()) as { jobs: Job[] };
       return body.jobs.find((j) => j.file === 'waiting.zip' && j.stage === 'WaitingForSlot');
     });
-    expect(waiting.slotPosition).toBe(1);
+    // the list comes from the job index, which records stages; the queue position is live, on the
+    // job's own route (the job page and dmf import --wait read it there)
+    const position = await eventually(async () => {
+      const job = (await (await s.api(`/api/jobs/${waiting.id}`)).json()) as Job;
+      return job.slotPosition;
+    });
+    expect(position).toBe(1);
     const cancel = await s.api(`/api/jobs/${waiting.id}/cancel`, { method: 'POST' });
     expect(cancel.status).toBe(202);
     const canceled = await s.waitForJob(waiting.id);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ImportResult, Job } from '../../src/shared/jobs/index.js';
 import { customersPackage, eventually, list, readText, useImportStack } from './helpers.js';
 
-import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
+import { sendServiceBusMessages } from '@dmf-functions/devhost/servicebus';
 import { buildPackage } from '@dmf-functions/emulator';
 
 async function findJob(file: (name: string) => boolean): Promise<Job> {

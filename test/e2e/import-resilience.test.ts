@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createVirtualClock } from '../../devhost/index.js';
+import { createVirtualClock } from '@dmf-functions/devhost';
 import type { Job } from '../../src/shared/jobs/index.js';
 import {
   customersPackage,
@@ -35,10 +35,20 @@ async function drop(path: string): Promise<void> {
   await s.stack.host!.blobTriggers.scanNow();
 }
 
+/**
+ * The first job whose live view matches: the list (the job index) names the jobs, each job's own
+ * route has its live stage, F&O status and next poll, which the index does not keep.
+ */
 async function jobWhere(predicate: (job: Job) => boolean): Promise<Job> {
   return eventually(async () => {
     const body = (await (await s.api('/api/jobs')).json()) as { jobs: Job[] };
-    return body.jobs.find(predicate);
+    for (const listed of body.jobs) {
+      const response = await s.api(`/api/jobs/${listed.id}`);
+      if (response.status !== 200) continue;
+      const job = (await response.json()) as Job;
+      if (predicate(job)) return job;
+    }
+    return undefined;
   }, 30_000);
 }
 
@@ -56,9 +66,12 @@ describe('import pipeline resilience', () => {
     // it runs 5 minutes, so the waiter's rechecks (every minute) find it running a few times
     await s.stack.emulator.control.setOptions({ executionDurationMs: 300_000 });
     await drop('local/Customers/holder.zip');
-    const holder = await jobWhere(
-      (j) => j.file === 'holder.zip' && j.stage === 'Polling' && j.foStatus !== undefined,
-    );
+    const listed = await jobWhere((j) => j.file === 'holder.zip' && j.stage === 'Polling');
+    // the list shows the stage; F&O's status and the next poll are live, on the job's own page
+    const holder = await eventually(async () => {
+      const job = (await (await s.api(`/api/jobs/${listed.id}`)).json()) as Job;
+      return job.foStatus !== undefined && job.nextPollAt !== undefined ? job : undefined;
+    }, 30_000);
     // the custom status tells where the job is
     expect(holder).toMatchObject({ status: 'Running', executionId: `dmffn-${holder.id}` });
     expect(Date.parse(holder.nextPollAt!)).not.toBeNaN();

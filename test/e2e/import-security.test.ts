@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureEmulatorCertificates } from '@dmf-functions/emulator';
-import { sendServiceBusMessages } from '../../devhost/servicebus/index.js';
+import { sendServiceBusMessages } from '@dmf-functions/devhost/servicebus';
 import type { Job } from '../../src/shared/jobs/index.js';
 import { patchDeclaredSize } from '../unit/packages/helpers.js';
 import { customersPackage, eventually, list, readText, statusFault, useImportStack } from './helpers.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ExportJob, ListedJob } from '../../src/shared/jobs/index.js';
 import { createJobIndexTables } from '../../src/shared/storage/index.js';
-import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 import { jobIndexOn, seedJobs } from '../support/job-index.js';
 import { runProcess } from '../support/process.js';
 import { customersPackage, exportProject, testConfig, useImportStack } from './helpers.js';

@@ -24,22 +24,24 @@ const s = useImportStack({ dmfConfig: recurringConfig({ id: activityId, ...EVERY
 /** Runs the drain timer until a new drain run has completed; returns its summary. */
 async function drain(): Promise<DrainSummary> {
   const durable = s.stack.host!.durable;
-  const runOf = (): unknown =>
-    (durable.getStatus(instanceId, { showInput: true })?.input as { scheduledFor?: string } | undefined)
-      ?.scheduledFor;
-  const before = runOf();
+  const runOf = async (): Promise<unknown> =>
+    (
+      (await durable.getStatus(instanceId, { showInput: true }))?.input as
+        { scheduledFor?: string } | undefined
+    )?.scheduledFor;
+  const before = await runOf();
   let started: { instanceId: string } | undefined;
   // one timer run at a time (runs queue up in the host); a run in the same second as the last drain is not due
   for (let attempt = 0; attempt < 6 && !started; attempt++) {
     await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
-    started = await eventually(() => {
-      const current = durable.getStatus(instanceId);
-      return current && runOf() !== before ? current : undefined;
+    started = await eventually(async () => {
+      const current = await durable.getStatus(instanceId);
+      return current && (await runOf()) !== before ? current : undefined;
     }, 5_000).catch(() => undefined);
   }
   if (!started) throw new Error('the drain was not started');
-  const done = await eventually(() => {
-    const st = durable.getStatus(instanceId);
+  const done = await eventually(async () => {
+    const st = await durable.getStatus(instanceId);
     return st && ['Completed', 'Failed', 'Terminated'].includes(st.runtimeStatus) ? st : undefined;
   }, 60_000);
   expect(done.runtimeStatus).toBe('Completed');
@@ -81,9 +83,11 @@ describe('recurring export drain', () => {
       emptied: true,
     });
     expect(summary.episodes).toBeGreaterThan(1); // continueAsNew kept each history short
-    // the job API lists the drain as a job of its own kind, with its final status and counters
+    // the job API lists the drain run as a job of its own kind (its id names the run), with its
+    // final status and counters
     const listed = (await (await s.api('/api/jobs')).json()) as { jobs: RecurringJob[] };
-    const job = listed.jobs.find((j) => j.id === instanceId);
+    const job = listed.jobs.find((j) => j.drainId === instanceId);
+    expect(job?.id).toMatch(new RegExp(`^${instanceId}-r\\d{8}t\\d{9}$`));
     expect(job).toMatchObject({
       kind: 'recurringExport',
       status: 'Succeeded',
@@ -112,14 +116,18 @@ describe('recurring export drain', () => {
   });
 
   it('failed acks: the messages reappear, are found stored and only acked — no duplicate, none lost', async () => {
-    await s.stack.emulator.control.setOptions({ visibilityTimeoutMs: 300 });
-    // every ack of the first batch (10 messages × 4 rounds, one HTTP attempt each) fails
-    await s.stack.emulator.control.setFault(statusFault('ack', 500, 40));
+    // Short enough that the messages of the failed acks reappear within the test; long enough that
+    // none reappears while its own batch is still storing it (300 ms did under a load of 10 on two
+    // cores: popped twice in one batch, downloaded twice)
+    await s.stack.emulator.control.setOptions({ visibilityTimeoutMs: 2_000 });
+    // every ack of the first run fails: 20 messages × 4 rounds (ACK_ROUNDS), one HTTP attempt each,
+    // whatever the batches they are dequeued in
+    await s.stack.emulator.control.setFault(statusFault('ack', 500, 80));
     const ids = await seed(20, 'ACK');
     const first = await drain();
     expect(first.ackFailures).toBeGreaterThan(0);
     const failedAcks = (await s.stack.emulator.control.calls()).filter((c) => c.route === 'ack' && c.fault);
-    expect(failedAcks).toHaveLength(40);
+    expect(failedAcks).toHaveLength(80);
     const acked = await eventually(async () => {
       const now = await ackedIds();
       if (ids.every((id) => now.has(id))) return now;
@@ -152,10 +160,12 @@ describe('recurring export drain', () => {
 
   it('a running drain is not started twice', async () => {
     const durable = s.stack.host!.durable;
-    const runOf = (): string | undefined =>
-      (durable.getStatus(instanceId, { showInput: true })?.input as { scheduledFor?: string } | undefined)
-        ?.scheduledFor;
-    const previous = runOf();
+    const runOf = async (): Promise<string | undefined> =>
+      (
+        (await durable.getStatus(instanceId, { showInput: true }))?.input as
+          { scheduledFor?: string } | undefined
+      )?.scheduledFor;
+    const previous = await runOf();
     await seed(30, 'SINGLE');
     // slow downloads keep the drain running across several schedule occurrences
     await s.stack.emulator.control.setFault(latencyFault('download', 100));
@@ -169,21 +179,57 @@ describe('recurring export drain', () => {
       };
       await nextSecond(); // an occurrence after the previous test's drain
       await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
-      const first = await eventually(() => {
-        const st = durable.getStatus(instanceId);
-        return st && st.runtimeStatus !== 'Completed' && runOf() !== previous ? runOf() : undefined;
+      const first = await eventually(async () => {
+        const st = await durable.getStatus(instanceId);
+        const run = await runOf();
+        return st && st.runtimeStatus !== 'Completed' && run !== previous ? run : undefined;
       });
       await nextSecond();
       await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
       await eventually(() => (skips() > skipsBefore ? true : undefined));
-      const done = await eventually(() => {
-        const st = durable.getStatus(instanceId, { showInput: true });
+      const done = await eventually(async () => {
+        const st = await durable.getStatus(instanceId, { showInput: true });
         return st?.runtimeStatus === 'Completed' ? st : undefined;
       }, 60_000);
-      expect(runOf()).toBe(first);
+      expect(await runOf()).toBe(first);
       expect((done.output as DrainSummary).processed).toBe(30);
     } finally {
       await s.stack.emulator.control.clearFaults();
     }
+  });
+
+  it('each run that did work is a job of its own, with its counters; an idle run hides none of them', async () => {
+    const listRuns = async (): Promise<RecurringJob[]> => {
+      const response = await s.api('/api/jobs?kind=recurringExport&top=100');
+      return ((await response.json()) as { jobs: RecurringJob[] }).jobs;
+    };
+    const before = new Set((await listRuns()).map((j) => j.id));
+    await seed(3, 'RUN3');
+    const first = await drain();
+    expect(first.processed).toBe(3);
+    await seed(2, 'RUN2');
+    const second = await drain();
+    expect(second.processed).toBe(2);
+    // the queue is empty now: this run lists nothing
+    const idle = await drain();
+    expect(idle.processed).toBe(0);
+    const runs = (await listRuns()).filter((j) => !before.has(j.id));
+    expect(runs.map((j) => [j.id, j.status, j.messages?.processed])).toEqual([
+      [`${instanceId}-r${second.scheduledFor.replace(/[-:.Z]/g, '').toLowerCase()}`, 'Succeeded', 2],
+      [`${instanceId}-r${first.scheduledFor.replace(/[-:.Z]/g, '').toLowerCase()}`, 'Succeeded', 3],
+    ]);
+    expect(runs.every((j) => j.drainId === instanceId)).toBe(true);
+    // each run's page keeps its own counters (the drain's instance now holds the idle run)
+    for (const [run, processed] of [
+      [runs[0]!, 2],
+      [runs[1]!, 3],
+    ] as const) {
+      const response = await s.api(`/api/jobs/${run.id}`);
+      expect(response.status).toBe(200);
+      expect(((await response.json()) as RecurringJob).messages?.processed).toBe(processed);
+    }
+    const latest = (await (await s.api(`/api/jobs/${instanceId}`)).json()) as RecurringJob;
+    expect(latest.messages?.processed).toBe(0);
+    expect(latest.id).not.toBe(runs[0]!.id);
   });
 });

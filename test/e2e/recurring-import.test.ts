@@ -66,10 +66,11 @@ describe('recurring import (enqueue)', () => {
     // the activity remembers how long F&O took to process the message and the bytes it was given
     // (its next polls learn from them)
     const remembered = await eventually(
-      () =>
+      async () =>
         (
           JSON.parse(
-            s.stack.host!.durable.readEntity('importHistory', `local:recurring:${activityId}`)?.state ?? '[]',
+            (await s.stack.host!.durable.readEntity('importHistory', `local:recurring:${activityId}`))
+              ?.state ?? '[]',
           ) as { ms: number; size?: number }[]
         )[0],
     );

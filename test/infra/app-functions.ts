@@ -1,11 +1,10 @@
 /**
  * The functions the app registers, read the way the Functions worker reads them: the app's entry
  * (src/index.ts) is imported with `@azure/functions-core` answered by the local host's registry
- * (devhost/), so every `app.*` / `df.app.*` call lands there with its binding metadata.
+ * (`@dmf-functions/devhost`), so every `app.*` / `df.app.*` call lands there with its binding metadata.
  */
 import { join } from 'node:path';
-import type { AppRegistry } from '../../devhost/core-api.js';
-import { loadApp } from '../../devhost/load-app.js';
+import { loadApp, type AppRegistry } from '@dmf-functions/devhost';
 import type { RegisteredFunctionInfo } from './checks.js';
 
 /** Options of {@link loadAppFunctions}. */

@@ -8,6 +8,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
@@ -29,6 +30,8 @@ import {
 import { hostJsonTextFor, resolveDurableBackend } from '../../scripts/durable-backend.js';
 import { loadAppFunctions } from './app-functions.js';
 import type { RegisteredFunctionInfo } from './checks.js';
+
+const require = createRequire(import.meta.url);
 
 const root = join(import.meta.dirname, '..', '..');
 const zipPath = join(root, PACKAGE_ZIP);
@@ -103,8 +106,8 @@ async function loadInPlainNode(appRoot: string): Promise<Loaded> {
 beforeAll(async () => {
   // The worker stand-in is the local host's, compiled by npm run build (npm test builds first).
   expect(
-    existsSync(join(root, 'dist', 'devhost', 'load-app.js')),
-    'dist/devhost is missing: run npm run build',
+    existsSync(join(dirname(require.resolve('@dmf-functions/devhost/package.json')), 'dist', 'load-app.js')),
+    'the worker stub @dmf-functions/devhost/worker-stub is not built: run npm run build',
   ).toBe(true);
   await ensurePackage();
   unpacked = await mkdtemp(join(tmpdir(), 'dmf-package-'));

@@ -6,12 +6,10 @@
  * test/infra/cross-check.test.ts.) The app code is imported by the host only (fixtures/purge-app),
  * never by this file, so `@azure/functions` registers with the host.
  */
-
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-import type { RunningHost, VirtualClock } from '../../devhost/index.js';
-import { useTestHost } from '../support/host.js';
+import type { RunningHost, VirtualClock } from '@dmf-functions/devhost';
+import { useTestHost } from '@dmf-functions/devhost/testing';
 
 const appRoot = join(import.meta.dirname, 'fixtures', 'purge-app');
 const DAY = 86_400_000;

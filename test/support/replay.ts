@@ -7,8 +7,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createVirtualClock, startHost, type InstanceStatus, type RunningHost } from '../../devhost/index.js';
-import { PROJECT_ROOT } from '../../devhost/stack.js';
+import { createVirtualClock, startHost, type InstanceStatus, type RunningHost } from '@dmf-functions/devhost';
+import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 
 /** An activity call the orchestrator made (every attempt), or a durable timer it created. */
 export interface Call {
@@ -52,8 +52,8 @@ export interface ReplayHost {
   ): Promise<ReplayRun>;
   /** The host's durable engine (entities, events) for scenarios that need more than activities. */
   durable: RunningHost['durable'];
-  /** The host's (virtual) time now, in ms: what an answer sees as "now". */
-  now(): number;
+  /** The host's (virtual) time now: inputs that hold times to come are made from it. */
+  now(): Date;
   stop(): Promise<void>;
 }
 
@@ -73,7 +73,7 @@ export async function startReplayHost(): Promise<ReplayHost> {
   });
   return {
     durable: host.durable,
-    now: () => clock.now(),
+    now: () => new Date(clock.now()),
     async run(orchestrator, options) {
       const activityCalls: Call[] = [];
       const instanceId = options.instanceId ?? `replay-${++sequence}`;
@@ -104,7 +104,7 @@ export async function startReplayHost(): Promise<ReplayHost> {
       const startedAt = new Date(clock.now());
       await host.durable.startNew(orchestrator, { instanceId, input: options.input });
       await host.durable.waitForCompletion(instanceId, 30_000);
-      const status = host.durable.getStatus(instanceId, { showHistory: true, showInput: true })!;
+      const status = (await host.durable.getStatus(instanceId, { showHistory: true, showInput: true }))!;
       if (status.runtimeStatus !== 'Completed') {
         throw new Error(`${orchestrator} ended ${status.runtimeStatus}: ${JSON.stringify(status.output)}`);
       }

@@ -3,11 +3,15 @@
  * results container, the job listed as final in the job index, its CloudEvent published. Each step is idempotent, so an activity retry is
  * harmless.
  */
+import type { DurableClient } from 'durable-functions';
+import { alertNotice } from '../../shared/alerts/index.js';
 import type { Runtime } from '../../shared/app/runtime.js';
 import { createCloudEvent, publishCloudEvent, publishCloudEvents } from '../../shared/events/index.js';
-import type { BlobRef, JobKind } from '../../shared/jobs/index.js';
+import { jobView, type BlobRef, type JobKind } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import {
+  batchArchiveBlobPath,
+  batchArchiveFolder,
   blobExists,
   isNotFound,
   moveBlob,
@@ -15,6 +19,7 @@ import {
   resultBlobPath,
   writeJsonBlob,
 } from '../../shared/storage/index.js';
+import { startAlerts } from './alerts.js';
 
 /**
  * Moves a job's source to `path` in the archive container. A source already moved (by an earlier
@@ -43,6 +48,28 @@ export async function archiveSource(
     logger.warn(`Source ${source.container}/${source.path} is gone; nothing to archive`);
     return undefined;
   }
+}
+
+/**
+ * Moves a batch's files side by side to `{outcome}/{folder}/{jobId}/{file}` in the archive container
+ * (see {@link archiveSource}: a file already moved is no failure).
+ * @returns `container/folder` of the archived batch; undefined when none of its files was there.
+ */
+export async function archiveBatchFiles(
+  runtime: Runtime,
+  files: readonly BlobRef[],
+  to: { outcome: 'succeeded' | 'failed'; folder: string; jobId: string },
+  logger: Logger,
+): Promise<string | undefined> {
+  let archived = 0;
+  for (const blob of files) {
+    const name = blob.path.slice(blob.path.lastIndexOf('/') + 1);
+    const path = batchArchiveBlobPath(to.outcome, to.folder, to.jobId, name);
+    if (await archiveSource(runtime, blob, path, logger)) archived++;
+  }
+  return archived > 0
+    ? `${runtime.containers.archive.containerName}/${batchArchiveFolder(to.outcome, to.folder, to.jobId)}`
+    : undefined;
 }
 
 /** Writes a job's result JSON under its logical path (results container); returns it with `resultBlob`. */
@@ -76,6 +103,26 @@ export async function recordFinal(
     createdTime: result.timings.requestedAt,
     lastUpdatedTime: new Date(),
   });
+}
+
+/**
+ * Starts the alerts a finished job's outcome calls for (see `startAlerts`): its job JSON as the job
+ * API derives it from the result, where its source is archived. Never throws; without a durable
+ * client (a caller outside an activity) nothing is sent.
+ */
+export async function alertFinal(
+  runtime: Pick<Runtime, 'config'>,
+  client: DurableClient | undefined,
+  logger: Logger,
+  kind: JobKind,
+  result: { id: string; timings: { finishedAt: string }; archivedTo?: string },
+): Promise<void> {
+  const job = jobView(kind, { instanceId: result.id, runtimeStatus: 'Completed', output: result });
+  const notice = alertNotice(job, {
+    at: result.timings.finishedAt,
+    ...(result.archivedTo ? { source: result.archivedTo } : {}),
+  });
+  await startAlerts(runtime, client, notice, logger);
 }
 
 /**

@@ -1,4 +1,5 @@
 /** The package export's activities (durable names `export…`). */
+import { multiCompanyFinishActivity } from './companies.js';
 import { finishActivity, startActivity, storeActivity } from './package.js';
 
 /** Activities of the `exportPackage` orchestration, by role. */
@@ -7,3 +8,6 @@ export const EXPORT_ACTIVITIES = {
   store: storeActivity,
   finish: finishActivity,
 };
+
+/** Activities of the `multiCompanyExport` orchestration (each company's export is an `exportPackage`). */
+export const MULTI_COMPANY_EXPORT_ACTIVITIES = { finish: multiCompanyFinishActivity };

@@ -4,6 +4,7 @@
  * and finish (result JSON + CloudEvent). The SAS url never leaves the store activity, so it is
  * never written to the orchestration history.
  */
+import * as df from 'durable-functions';
 import { z } from 'zod';
 import { defineActivity, ownValue } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
@@ -20,7 +21,8 @@ import {
   uploadStreamTo,
 } from '../../shared/storage/index.js';
 import { knownExecutionStatus, throttledBy, type Throttled } from '../common/executions.js';
-import { publishOutcome, recordFinal, storeResult } from '../common/results.js';
+import { pausedGate, type Paused } from '../common/queued.js';
+import { alertFinal, publishOutcome, recordFinal, storeResult } from '../common/results.js';
 
 /** Timeout of the wait for the package download's headers. */
 export const PACKAGE_DOWNLOAD_TIMEOUT_MS = 120_000;
@@ -58,12 +60,13 @@ export type ExportStoreResult =
  * Output of the start activity: started (or F&O had it already); throttled (429: nothing started,
  * the orchestration waits Retry-After on a durable timer); `notStarted`: ExportToPackage answered
  * the all-zero GUID, which is no execution id (the orchestration starts again, a bounded number of
- * times, as Microsoft's Logic App sample does).
+ * times, as Microsoft's Logic App sample does); `paused`: the environment is paused, nothing was sent.
  */
 export type ExportStartResult =
   | { kind?: 'started'; executionId: string; alreadyStarted: boolean }
   | Throttled
-  | { kind: 'notStarted'; message: string };
+  | { kind: 'notStarted'; message: string }
+  | Paused;
 
 /**
  * Calls ExportToPackage with the derived execution id, unless F&O already knows that execution (an
@@ -73,7 +76,7 @@ export async function startExport(
   runtime: Runtime,
   input: ExportStartInput,
   logger: Logger,
-): Promise<ExportStartResult> {
+): Promise<Exclude<ExportStartResult, Paused>> {
   const { packages } = runtime.clients(input.environment);
   try {
     if (!input.reExecute) {
@@ -148,11 +151,15 @@ export async function storeExport(
   return { ready: true, package: stored, unpacked };
 }
 
-/** Writes the result JSON (results container) and publishes `…export.completed` / `…export.failed`. */
+/**
+ * Writes the result JSON (results container), publishes `…export.completed` / `…export.failed` and,
+ * with a durable client, starts the alerts its outcome calls for.
+ */
 export async function finishExport(
   runtime: Runtime,
   result: ExportResult,
   logger: Logger,
+  client?: df.DurableClient,
 ): Promise<ExportResult> {
   const final = await storeResult(runtime, exportLogicalPath(result.environment, result.project), result);
   await recordFinal(runtime, logger, 'export', final);
@@ -161,16 +168,26 @@ export async function finishExport(
     source: EXPORT_EVENT_SOURCE,
     subject: `${final.environment}/${final.project}`,
   });
+  await alertFinal(runtime, client, logger, 'export', final);
   logger.info(`Export ${final.id} finished: ${final.status}; result in ${final.resultBlob}`);
   return final;
 }
 
-/** {@link startExport} as an activity; the job index then shows the export Running (Polling). */
+/**
+ * {@link startExport} as an activity, unless the environment is paused (then it answers
+ * {@link Paused} and sends nothing); the job index then shows the export Running (Polling).
+ */
 export const startActivity = defineActivity({
   name: 'exportStart',
   input: ExportStartInputSchema,
   log: ({ executionId }) => ({ executionId }),
-  handler: async (input, { runtime, logger }) => {
+  durableClient: true,
+  handler: async (input, { runtime, logger, context }): Promise<ExportStartResult> => {
+    const paused = await pausedGate(df.getClient(context), input.environment);
+    if (paused) {
+      logger.info(`Environment ${input.environment} is paused (since ${paused.since}): export not started`);
+      return paused;
+    }
     const started = await startExport(runtime, input, logger);
     const id = instanceIdOfExecution(input.executionId);
     // throttled or not started (the all-zero GUID): F&O runs nothing yet, the orchestration asks again
@@ -199,5 +216,7 @@ export const finishActivity = defineActivity({
   name: 'exportFinish',
   input: ownValue<ExportResult>('the export result'),
   log: (result) => ({ instanceId: result.id }),
-  handler: (result, { runtime, logger }) => finishExport(runtime, result, logger),
+  durableClient: true,
+  handler: (result, { runtime, logger, context }) =>
+    finishExport(runtime, result, logger, df.getClient(context)),
 });

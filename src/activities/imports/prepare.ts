@@ -20,8 +20,10 @@ import {
 import type { Logger } from '../../shared/log/index.js';
 import {
   blobSource,
+  buildBatchPackageFromTemplate,
   buildPackageFromTemplate,
   detectFileKind,
+  matchEntityFiles,
   validatePackage,
   type BlobRangeClient,
   type PackageValidationReport,
@@ -44,8 +46,10 @@ export type PrepareResult =
       ok: true;
       /** The package to upload (the source itself, or a package built from the template). */
       packageBlob: BlobRef;
-      /** The source as it now is in our storage (a url source is staged first). */
-      sourceBlob: BlobRef;
+      /** The source as it now is in our storage (a url source is staged first); absent for a batch. */
+      sourceBlob?: BlobRef;
+      /** A batch's files (and its trigger file): archived together when the job ends. */
+      sourceBlobs?: BlobRef[];
       /** Blobs created for this job that are deleted when it finishes. */
       stagingBlobs: BlobRef[];
       /** Entity labels of the package (error files are fetched per entity). */
@@ -66,6 +70,7 @@ export type PrepareResult =
       ok: false;
       errors: JobError[];
       sourceBlob?: BlobRef;
+      sourceBlobs?: BlobRef[];
       stagingBlobs: BlobRef[];
     };
 
@@ -96,6 +101,147 @@ function reportErrors(report: PackageValidationReport): JobError[] {
   }));
 }
 
+/** The data project's template as a package source, or why there is none (not in storage). */
+async function templateOf(
+  containers: Runtime['containers'],
+  project: { name: string; template: string },
+): Promise<RandomAccessSource | JobError> {
+  const source = await existingSource(
+    containers.templates.getBlobClient(project.template),
+    `template ${project.template}`,
+  );
+  return (
+    source ?? {
+      code: 'TEMPLATE_NOT_FOUND',
+      message: `Template "${project.template}" of data project "${project.name}" is not in container ${containers.templates.containerName}.`,
+    }
+  );
+}
+
+/**
+ * Stores a package built from a template as the job's staging `package.zip` and validates it (every
+ * entry inflated); `what` names it in the error of an invalid one.
+ */
+async function stageBuiltPackage(
+  containers: Runtime['containers'],
+  instanceId: string,
+  stream: Readable,
+  what: string,
+): Promise<{ packageBlob: BlobRef; report: PackageValidationReport; errors: JobError[] }> {
+  const path = stagingBlobPath(instanceId, 'package.zip');
+  await uploadStreamTo(containers.archive, path, stream, { contentType: 'application/zip' });
+  const report = await validatePackage(await blobSource(containers.archive.getBlobClient(path)), {
+    verifyData: true,
+  });
+  return {
+    packageBlob: { container: containers.archive.containerName, path },
+    report,
+    errors: report.ok
+      ? []
+      : [
+          { code: 'TEMPLATE_PACKAGE_INVALID', message: `The package built from ${what} is invalid.` },
+          ...reportErrors(report),
+        ],
+  };
+}
+
+/**
+ * The prepare stage of a batch: one package from the batch's files and the data project's
+ * (multi-entity) template, each file filling the entity it was matched to, the template's
+ * execution units, levels and sequences kept; then validated like any package.
+ */
+async function prepareBatch(
+  runtime: Runtime,
+  input: ImportInput,
+  source: Extract<ImportInput['source'], { kind: 'batch' }>,
+  instanceId: string,
+  logger: Logger,
+): Promise<PrepareResult> {
+  const { blobService, containers } = runtime;
+  const project = getDataProject(runtime.config, input.project);
+  const environment = getEnvironment(runtime.config, input.environment);
+  const files = source.files ?? [];
+  const sourceBlobs = files.map((f) => ({ container: source.container, path: f.path }));
+  const fail = (code: string, message: string, staging: BlobRef[] = []): PrepareResult => ({
+    ok: false,
+    errors: [{ code, message }],
+    sourceBlobs,
+    stagingBlobs: staging,
+  });
+  const data = files.filter((f) => f.entity !== undefined);
+  if (data.length === 0) return fail('BATCH_EMPTY', `Batch ${source.batchId} holds no file to import.`);
+  if (!project.template) {
+    return fail(
+      'TEMPLATE_NOT_FOUND',
+      `Data project "${project.name}" has no template to build the batch with.`,
+    );
+  }
+  const templateSource = await templateOf(containers, { name: project.name, template: project.template });
+  if ('code' in templateSource) return fail(templateSource.code, templateSource.message);
+  const container = blobService.getContainerClient(source.container);
+  for (const file of data) {
+    const found = await existingSource(
+      container.getBlobClient(file.path),
+      `${source.container}/${file.path}`,
+    );
+    if (!found) {
+      return fail(
+        'SOURCE_NOT_FOUND',
+        `The file ${source.container}/${file.path} of batch ${source.batchId} does not exist (deleted or moved before the import started).`,
+      );
+    }
+    if (found.size === 0)
+      return fail('SOURCE_EMPTY', `The file ${file.name} of batch ${source.batchId} is empty.`);
+  }
+  let built;
+  try {
+    built = await buildBatchPackageFromTemplate(
+      templateSource,
+      data.map((f) => ({
+        entityName: f.entity!,
+        data: {
+          fileName: f.name,
+          content: async () =>
+            (await container.getBlobClient(f.path).download()).readableStreamBody as Readable,
+        },
+      })),
+      { optionalEntities: (project.entities ?? []).filter((e) => e.optional).map((e) => e.entity) },
+    );
+  } catch (error) {
+    if (error instanceof PackageError) {
+      return fail(
+        error.code,
+        `Template "${project.template}" cannot take batch ${source.batchId}: ${error.message}`,
+      );
+    }
+    throw error;
+  }
+  const { packageBlob, report, errors } = await stageBuiltPackage(
+    containers,
+    instanceId,
+    built.stream,
+    `template "${project.template}" for batch ${source.batchId}`,
+  );
+  const staging = [packageBlob];
+  if (errors.length > 0) return { ok: false, errors, sourceBlobs, stagingBlobs: staging };
+  logger.info(
+    `Built batch ${source.batchId} with template ${project.template}: ${built.entities
+      .map((e) => `${e.entityName}${e.filled ? '' : ' (template file)'}`)
+      .join(' → ')}`,
+  );
+  return {
+    ok: true,
+    packageBlob,
+    sourceBlobs,
+    stagingBlobs: staging,
+    entities: report.entities.map((e) => e.entityName),
+    overwrite: built.hasComposite ? false : input.overwrite,
+    warnings: report.warnings.map((w) => `${w.code}: ${w.message}`),
+    polling: project.polling,
+    concurrency: environment.concurrency,
+  };
+}
+
 /** Runs the prepare stage for one import. */
 export async function prepareImport(
   runtime: Runtime,
@@ -103,6 +249,7 @@ export async function prepareImport(
   instanceId: string,
   logger: Logger,
 ): Promise<PrepareResult> {
+  if (input.source.kind === 'batch') return prepareBatch(runtime, input, input.source, instanceId, logger);
   const { config, blobService, containers } = runtime;
   const staging: BlobRef[] = [];
   const project = getDataProject(config, input.project);
@@ -195,26 +342,37 @@ export async function prepareImport(
         sourceBlob,
       );
     }
-    const templateSource = await existingSource(
-      containers.templates.getBlobClient(project.template),
-      `template ${project.template}`,
-    );
-    if (!templateSource) {
-      return invalid(
-        'TEMPLATE_NOT_FOUND',
-        `Template "${project.template}" of data project "${project.name}" is not in container ${containers.templates.containerName}.`,
-        staging,
-        sourceBlob,
-      );
+    const templateSource = await templateOf(containers, { name: project.name, template: project.template });
+    if ('code' in templateSource) {
+      return invalid(templateSource.code, templateSource.message, staging, sourceBlob);
+    }
+    // a project naming its entities' files: the file's name says which entity it fills (the
+    // template's other entities must be optional: several files belong together as a batch)
+    let entityName: string | undefined;
+    if (project.entities) {
+      const match = matchEntityFiles(project.entities, [input.fileName], (n) => n);
+      entityName = match.matched[0]?.entity;
+      if (entityName === undefined) {
+        return invalid(
+          'ENTITY_NOT_MATCHED',
+          `${input.fileName} ${match.ambiguous.length > 0 ? 'matches the file patterns of several entities' : "matches no entity's file pattern"} of data project "${project.name}" (${project.entities.map((e) => `${e.entity}: ${e.files}`).join('; ')}).`,
+          staging,
+          sourceBlob,
+        );
+      }
     }
     const content = (await sourceClient.download()).readableStreamBody as Readable;
-    let built;
+    let built: { stream: Readable; entityName: string };
     try {
-      built = await buildPackageFromTemplate(templateSource, {
-        content,
-        fileName: input.fileName,
-        size: source.size,
-      });
+      const data = { content, fileName: input.fileName, size: source.size };
+      if (project.entities && entityName !== undefined) {
+        const batch = await buildBatchPackageFromTemplate(templateSource, [{ entityName, data }], {
+          optionalEntities: project.entities.filter((e) => e.optional).map((e) => e.entity),
+        });
+        built = { stream: batch.stream, entityName };
+      } else {
+        built = await buildPackageFromTemplate(templateSource, data);
+      }
     } catch (error) {
       content.destroy();
       if (error instanceof PackageError) {
@@ -227,27 +385,17 @@ export async function prepareImport(
       }
       throw error;
     }
-    const path = stagingBlobPath(instanceId, 'package.zip');
-    await uploadStreamTo(containers.archive, path, built.stream, { contentType: 'application/zip' });
-    packageBlob = { container: containers.archive.containerName, path };
+    const staged = await stageBuiltPackage(
+      containers,
+      instanceId,
+      built.stream,
+      `template "${project.template}"`,
+    );
+    packageBlob = staged.packageBlob;
+    report = staged.report;
     staging.push(packageBlob);
-    report = await validatePackage(await blobSource(containers.archive.getBlobClient(path)), {
-      verifyData: true,
-    });
-    if (!report.ok) {
-      return {
-        ok: false,
-        errors: [
-          {
-            code: 'TEMPLATE_PACKAGE_INVALID',
-            message: `The package built from template "${project.template}" is invalid.`,
-          },
-          ...reportErrors(report),
-        ],
-        sourceBlob,
-        stagingBlobs: staging,
-      };
-    }
+    if (staged.errors.length > 0)
+      return { ok: false, errors: staged.errors, sourceBlob, stagingBlobs: staging };
     logger.info(`Wrapped ${input.fileName} with template ${project.template} (entity ${built.entityName})`);
   }
   for (const w of report.warnings) warnings.push(`${w.code}: ${w.message}`);

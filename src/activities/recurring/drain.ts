@@ -5,13 +5,15 @@
  * (its own activity, retried) → events (one batch per ack call). A message that reappears
  * (un-acked, visibility timeout) overwrites nothing and is simply acked.
  */
+import * as df from 'durable-functions';
 import type { ContainerClient } from '@azure/storage-blob';
 import { z } from 'zod';
+import { alertNotice } from '../../shared/alerts/index.js';
 import { defineActivity, ownValue } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
 import type { DequeuedMessage } from '../../shared/dmf/index.js';
 import { RECURRING_EVENT_SOURCE, RECURRING_EVENT_TYPES } from '../../shared/events/index.js';
-import { DrainInputSchema, type DrainSummary } from '../../shared/jobs/index.js';
+import { DrainInputSchema, jobView, type DrainSummary } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
 import { DEFAULT_DEQUEUE_CONCURRENCY } from '../../shared/config/index.js';
 import {
@@ -25,6 +27,7 @@ import {
   writeJsonBlob,
 } from '../../shared/storage/index.js';
 import { createLimiter, errorMessage, mapLimited } from '../../shared/util.js';
+import { startAlerts } from '../common/alerts.js';
 import { publishEvent, publishEvents } from '../common/results.js';
 
 /** HTTP attempts of one ack call; the activity retry (durable, backed off) does the rest. */
@@ -399,22 +402,29 @@ export const RecordRunInputSchema = z.object({
 });
 
 /**
- * Lists a drain run that handled messages in the job index: while it continues as new (Running,
- * its counters so far) and when it ends (its summary). Runs that found the queue empty are not
- * listed. Never fails (see `recordJob`).
+ * Lists a drain run that handled messages in the job index, as a job of its own (its id names the
+ * run: `{drain id}-r{occurrence}`): while it continues as new (Running, its counters so far) and
+ * when it ends (its summary, and the alerts its outcome calls for). Runs that found the queue empty
+ * are not listed, so they never hide a run that did work. Never fails (see `recordJob`).
  */
 export const recordRunActivity = defineActivity({
   name: 'recurringRecordRun',
   input: RecordRunInputSchema,
   log: ({ instanceId }) => ({ instanceId }),
-  handler: async ({ instanceId, run, summary }, { runtime, logger }): Promise<void> => {
-    await recordJob(runtime.jobIndex, logger, 'recurringExport', {
+  durableClient: true,
+  handler: async ({ instanceId, run, summary }, { runtime, logger, context }): Promise<void> => {
+    const status = {
       instanceId,
       runtimeStatus: summary ? 'Completed' : 'Running',
       input: run,
       ...(summary ? { output: summary } : { customStatus: run.counters }),
       createdTime: run.scheduledFor,
       lastUpdatedTime: new Date(),
-    });
+    };
+    await recordJob(runtime.jobIndex, logger, 'recurringExport', status);
+    if (summary) {
+      const job = jobView('recurringExport', status);
+      await startAlerts(runtime, df.getClient(context), alertNotice(job, { at: summary.finishedAt }), logger);
+    }
   },
 });

@@ -3,6 +3,8 @@
  * GetExecutionIdByMessageId, finish (archive, result JSON, event). Its error files come from the
  * execution activities every kind of job shares (src/activities/common/executions.ts).
  */
+import * as df from 'durable-functions';
+import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
 import { defineActivity, ownValue } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
@@ -33,7 +35,8 @@ import {
   writeJsonBlob,
 } from '../../shared/storage/index.js';
 import { throttledBy, type Throttled } from '../common/executions.js';
-import { archiveSource, publishEvent, recordFinal, storeResult } from '../common/results.js';
+import { pausedGate, type Paused } from '../common/queued.js';
+import { alertFinal, archiveSource, publishEvent, recordFinal, storeResult } from '../common/results.js';
 
 /**
  * Output of the enqueue activity: enqueued (with the entity labels of a package job's manifest, for
@@ -278,11 +281,15 @@ const FinishInputSchema = z.object({
   path: z.string(),
 });
 
-/** Archives the source, writes the result JSON and publishes the event of a recurring import. */
+/**
+ * Archives the source, writes the result JSON and publishes the event of a recurring import; with a
+ * durable client, starts the alerts its outcome calls for.
+ */
 export async function finishRecurringImport(
   runtime: Runtime,
   input: z.infer<typeof FinishInputSchema>,
   logger: Logger,
+  client?: DurableClient,
 ): Promise<RecurringImportResult> {
   const logicalPath = recurringLogicalPath(input.path);
   let final: RecurringImportResult = { ...input.result };
@@ -309,16 +316,26 @@ export async function finishRecurringImport(
     time: new Date(),
     data: final,
   });
+  await alertFinal(runtime, client, logger, 'recurringImport', final);
   logger.info(`Recurring import ${final.id} finished: ${final.status}; result in ${final.resultBlob}`);
   return final;
 }
 
-/** Enqueues the file (see {@link enqueueFile}); the job index then shows it Running (Polling). */
+/**
+ * Enqueues the file (see {@link enqueueFile}) unless the environment is paused (then it answers
+ * `paused` and sends nothing); the job index then shows it Running (Polling).
+ */
 export const enqueueActivity = defineActivity({
   name: 'recurringEnqueue',
   input: RecurringImportInputSchema.extend({ instanceId: z.string() }),
   log: ({ instanceId }) => ({ instanceId }),
-  handler: async (input, { runtime, logger }) => {
+  durableClient: true,
+  handler: async (input, { runtime, logger, context }): Promise<EnqueueResult | Paused> => {
+    const paused = await pausedGate(df.getClient(context), input.environment);
+    if (paused) {
+      logger.info(`Environment ${input.environment} is paused (since ${paused.since}): not enqueued`);
+      return paused;
+    }
     const enqueued = await enqueueFile(runtime, input, logger);
     if (enqueued.kind === 'enqueued') {
       const { instanceId, ...orchestrationInput } = input;
@@ -361,5 +378,7 @@ export const finishActivity = defineActivity({
   name: 'recurringImportFinish',
   input: FinishInputSchema,
   log: ({ result }) => ({ instanceId: result.id }),
-  handler: (input, { runtime, logger }) => finishRecurringImport(runtime, input, logger),
+  durableClient: true,
+  handler: (input, { runtime, logger, context }) =>
+    finishRecurringImport(runtime, input, logger, df.getClient(context)),
 });

@@ -1,10 +1,13 @@
 /**
- * The job API: `GET /api/jobs/{id}` (the live job, from the durable instance store), `GET /api/jobs`
- * (a page of the job index: imports, exports, recurring export drains and recurring imports),
- * `POST /api/jobs/{id}/cancel` (imports).
+ * The job API: `GET /api/jobs/{id}` (the live job, from the durable instance store; jobs without an
+ * instance — rejected inputs, earlier drain runs — from the job index), `GET /api/jobs` (a page of
+ * the job index: imports, exports, recurring export drains and recurring imports, rejected inputs,
+ * chains and multi-company exports — their child jobs listed beside them), `POST /api/jobs/{id}/cancel`
+ * (imports, batch imports while they collect their files).
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
+import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { findInstanceOf, findStatus } from '../../shared/app/durableClient.js';
 import { keyedRoute, problem } from '../../shared/app/http.js';
 import { IMPORT_EVENTS, ORCHESTRATORS } from '../../shared/app/names.js';
@@ -12,18 +15,26 @@ import { getRuntime } from '../../shared/app/runtime.js';
 import { NAME_PATTERN } from '../../shared/config/index.js';
 import { InputError } from '../../shared/errors.js';
 import {
+  ACTIVE_JOB_STATUSES,
+  alertInstanceId,
   CANCELABLE_STAGES,
+  drainOfRunId,
+  CHAIN_INSTANCE_PREFIX,
   EXPORT_INSTANCE_PREFIX,
   IMPORT_INSTANCE_PREFIX,
   JOB_KIND_NAMES,
   JOB_STATUSES,
+  jobAlertsOf,
   jobFromStatus,
   jobView,
+  MULTI_COMPANY_EXPORT_INSTANCE_PREFIX,
   RECURRING_EXPORT_INSTANCE_PREFIX,
   RECURRING_IMPORT_INSTANCE_PREFIX,
+  rerunInstanceId,
+  type AnyJob,
   type JobKind,
 } from '../../shared/jobs/index.js';
-import { MAX_LIST_TOP, type JobListQuery } from '../../shared/storage/index.js';
+import { MAX_LIST_TOP, printable, type JobListQuery } from '../../shared/storage/index.js';
 
 /** Function names of the job API. */
 export const JOB_FUNCTIONS = { get: 'jobGet', list: 'jobList', cancel: 'jobCancel' } as const;
@@ -45,6 +56,12 @@ export const JOB_KINDS: readonly { kind: JobKind; prefix: string; orchestrator: 
     prefix: RECURRING_IMPORT_INSTANCE_PREFIX,
     orchestrator: ORCHESTRATORS.recurringImport,
   },
+  { kind: 'chain', prefix: CHAIN_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.importChain },
+  {
+    kind: 'multiCompanyExport',
+    prefix: MULTI_COMPANY_EXPORT_INSTANCE_PREFIX,
+    orchestrator: ORCHESTRATORS.multiCompanyExport,
+  },
 ];
 
 function kindOf(status: { instanceId: string; name: string }): (typeof JOB_KINDS)[number] | undefined {
@@ -64,19 +81,58 @@ async function loadJob(
   return status && jobFromStatus(status);
 }
 
-/** Handles `GET /api/jobs/{id}`: every kind in {@link JOB_KINDS}. */
+/** What a job id may look like (anything else names no job: it never reaches a query). */
+export const JOB_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+/** Where a job was found: its live durable instance (with its orchestration status), or the job index. */
+export type FoundJob =
+  { from: 'instance'; job: AnyJob; status: DurableOrchestrationStatus } | { from: 'index'; job: AnyJob };
+
+/**
+ * Finds job `id`: its durable instance (the live job), else — for a run id of a recurring export
+ * drain — the drain's current run when it is that run, else its row in the job index (rejected
+ * inputs, earlier drain runs, jobs whose history was purged). Undefined when none knows it.
+ */
+export async function findJob(client: DurableClient, id: string): Promise<FoundJob | undefined> {
+  if (!JOB_ID_PATTERN.test(id)) return undefined;
+  if (JOB_KINDS.some((k) => id.startsWith(k.prefix))) {
+    const status = await findStatus(client, id, { showInput: true });
+    const kind = status && kindOf(status);
+    if (status && kind) return { from: 'instance', job: jobView(kind.kind, status), status };
+    const drain = drainOfRunId(id);
+    if (drain) {
+      const current = await findStatus(client, drain, { showInput: true });
+      const job = current && kindOf(current) ? jobView('recurringExport', current) : undefined;
+      if (current && job?.id === id) return { from: 'instance', job, status: current };
+    }
+  }
+  const listed = await getRuntime().jobIndex.get(id);
+  return listed ? { from: 'index', job: listed } : undefined;
+}
+
+/** The id a re-run of this job has (or would have), for the kinds that can be re-run. */
+export function rerunIdOf(job: Pick<AnyJob, 'id' | 'kind'>): string | undefined {
+  return job.kind === 'import' || job.kind === 'export' ? rerunInstanceId(job.kind, job.id) : undefined;
+}
+
+/** Handles `GET /api/jobs/{id}`: every kind in {@link JOB_KINDS}, and the jobs only the index knows. */
 export async function handleGetJob(
   request: HttpRequest,
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
   const id = request.params.id ?? '';
-  const status = JOB_KINDS.some((k) => id.startsWith(k.prefix))
-    ? await findStatus(df.getClient(context), id, { showInput: true })
-    : undefined;
-  const kind = status && kindOf(status);
-  return status && kind
-    ? { status: 200, jsonBody: jobView(kind.kind, status) }
-    : problem(404, 'JOB_NOT_FOUND', `No job "${id}".`);
+  const client = df.getClient(context);
+  const found = await findJob(client, id);
+  if (!found) return problem(404, 'JOB_NOT_FOUND', `No job "${printable(id)}".`);
+  const job: AnyJob = found.job;
+  // a finished job re-run since: its re-run exists under the id derived from this job's
+  const final = !ACTIVE_JOB_STATUSES.includes(job.status);
+  const rerun = !final || job.rerunBy ? undefined : rerunIdOf(job);
+  if (rerun && (await findStatus(client, rerun))) job.rerunBy = rerun;
+  // whether the alerts about its outcome went out (their instance is named after the job)
+  const alert = final ? await findStatus(client, alertInstanceId(job.id), { showInput: true }) : undefined;
+  if (alert) job.alerts = jobAlertsOf({ ...alert, runtimeStatus: String(alert.runtimeStatus) });
+  return { status: 200, jsonBody: job };
 }
 
 /** Default page size of `GET /api/jobs`. */
@@ -169,7 +225,7 @@ export async function handleCancelJob(
   const id = request.params.id ?? '';
   const job = await loadJob(context, id);
   if (!job) return problem(404, 'JOB_NOT_FOUND', `No import job "${id}".`);
-  if (job.status !== 'Pending' && job.status !== 'Running') {
+  if (!ACTIVE_JOB_STATUSES.includes(job.status)) {
     return problem(409, 'JOB_FINISHED', `Job ${id} already finished (${job.status}).`);
   }
   if (job.stage !== undefined && !CANCELABLE_STAGES.includes(job.stage)) {

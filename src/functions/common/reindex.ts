@@ -3,7 +3,8 @@
  * deployments that ran before the index existed and to repair index writes that failed. The first
  * step lists the instances that never wrote a result (still running, crashed or terminated) and
  * the latest run of each recurring export drain; each later step reads one page of result JSONs
- * from the results container — the final word on every finished job, so they are read last.
+ * (and rejection records, listed as `Rejected` jobs) from the results container — the final word
+ * on every finished job, so they are read last.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
@@ -13,13 +14,17 @@ import { findStatus } from '../../shared/app/durableClient.js';
 import { keyedRoute, problem } from '../../shared/app/http.js';
 import { getRuntime, invocationLogger, type Runtime } from '../../shared/app/runtime.js';
 import {
+  CHAIN_INSTANCE_PREFIX,
   EXPORT_INSTANCE_PREFIX,
   IMPORT_INSTANCE_PREFIX,
   jobView,
   listedTime,
+  MULTI_COMPANY_EXPORT_INSTANCE_PREFIX,
   RECURRING_IMPORT_INSTANCE_PREFIX,
   recurringExportInstanceId,
+  rejectedJob,
   type AnyJob,
+  type Rejection,
   type JobKind,
   type OrchestrationStatusLike,
 } from '../../shared/jobs/index.js';
@@ -110,7 +115,38 @@ const KIND_BY_PREFIX: readonly [string, JobKind][] = [
   [IMPORT_INSTANCE_PREFIX, 'import'],
   [EXPORT_INSTANCE_PREFIX, 'export'],
   [RECURRING_IMPORT_INSTANCE_PREFIX, 'recurringImport'],
+  [CHAIN_INSTANCE_PREFIX, 'chain'],
+  [MULTI_COMPANY_EXPORT_INSTANCE_PREFIX, 'multiCompanyExport'],
 ];
+
+/**
+ * Lists a rejection record (`rejected/…/{id}.json`) as its `Rejected` job. A record written before
+ * rejections were jobs names no kind or source: a refused drop's source is its path (left in place).
+ * @returns false when the blob is no rejection record.
+ */
+async function putRejection(runtime: Runtime, name: string): Promise<boolean> {
+  const { results } = runtime.containers;
+  let record: unknown;
+  try {
+    record = JSON.parse((await results.getBlobClient(name).downloadToBuffer()).toString('utf8'));
+  } catch {
+    return false;
+  }
+  if (!isRecord(record)) return false;
+  const { id, trigger, subject, reason, code, rejectedAt } = record;
+  if (![id, trigger, subject, reason, code, rejectedAt].every((v) => typeof v === 'string')) return false;
+  const rejection = record as unknown as Rejection;
+  const container = isRecord(rejection.details) ? rejection.details.container : undefined;
+  const legacySource =
+    rejection.source === undefined && rejection.trigger === 'blob' && typeof container === 'string'
+      ? { source: `${container}/${rejection.subject.replace(/^recurring\//, '')}` }
+      : {};
+  await runtime.jobIndex.put(
+    rejectedJob({ ...rejection, ...legacySource }, `${results.containerName}/${name}`),
+    rejection.rejectedAt,
+  );
+  return true;
+}
 
 /** A later step: one page of result JSONs (`…/{job id}/result.json`) from `marker` on. */
 export async function reindexResults(
@@ -127,6 +163,10 @@ export async function reindexResults(
       .next()
   ).value as { segment?: { blobItems?: { name: string }[] }; continuationToken?: string } | undefined;
   for (const blob of page?.segment?.blobItems ?? []) {
+    if (blob.name.startsWith('rejected/') && blob.name.endsWith('.json')) {
+      step[(await putRejection(runtime, blob.name)) ? 'indexed' : 'skipped']++;
+      continue;
+    }
     if (!blob.name.endsWith('/result.json')) continue;
     let output: unknown;
     try {

@@ -13,9 +13,14 @@ import {
 import { ORCHESTRATORS } from '../../shared/app/names.js';
 import { getRuntime } from '../../shared/app/runtime.js';
 import { InputError } from '../../shared/errors.js';
-import { EXPORT_INSTANCE_PREFIX, exportJobFromStatus } from '../../shared/jobs/index.js';
+import {
+  EXPORT_INSTANCE_PREFIX,
+  exportJobFromStatus,
+  MULTI_COMPANY_EXPORT_INSTANCE_PREFIX,
+  multiCompanyExportJobFromStatus,
+} from '../../shared/jobs/index.js';
 import { describeIssues } from '../../shared/util.js';
-import { ExportRequestOptionsSchema, plannedExport, startExportJob } from './starting.js';
+import { ExportRequestOptionsSchema, plannedExportJob, startPlannedExport } from './starting.js';
 
 /** Function names of the export HTTP API. */
 export const EXPORT_HTTP_FUNCTIONS = { start: 'exportStartHttp', get: 'exportGet' } as const;
@@ -28,7 +33,8 @@ export function exportLinks(request: HttpRequest, id: string): { statusUrl: stri
 
 /**
  * Handles `POST /api/exports?environment=&project=`; optional JSON body
- * `{legalEntityId?, reExecute?, unpack?, correlationId?}`. An `Idempotency-Key` header makes a
+ * `{legalEntityId?, legalEntities?, reExecute?, unpack?, correlationId?}` (`legalEntities`, or a
+ * project's, runs one export per company under one job). An `Idempotency-Key` header makes a
  * repeated request map to the same job.
  */
 export async function handleStartExport(
@@ -60,16 +66,17 @@ export async function handleStartExport(
   const requestId = request.headers.get('idempotency-key') ?? randomUUID();
   let planned;
   try {
-    planned = plannedExport(
+    planned = plannedExportJob(
       getRuntime().config,
       { environment, project, requestId, ...options.data },
       { trigger: 'http', now: new Date() },
     );
   } catch (error) {
-    if (error instanceof InputError) return problem(404, error.code, error.message);
+    if (error instanceof InputError)
+      return problem(error.code === 'BODY_INVALID' ? 400 : 404, error.code, error.message);
     throw error;
   }
-  const outcome = await startExportJob(df.getClient(context), planned.instanceId, planned.input);
+  const outcome = await startPlannedExport(df.getClient(context), planned);
   const links = exportLinks(request, outcome.instanceId);
   return {
     status: 202,
@@ -84,8 +91,16 @@ export async function handleGetExport(
   context: InvocationContext,
 ): Promise<HttpResponseInit> {
   const id = request.params.id ?? '';
+  const client = df.getClient(context);
+  const group = await findInstanceOf(
+    client,
+    id,
+    { prefix: MULTI_COMPANY_EXPORT_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.multiCompanyExport },
+    { showInput: true },
+  );
+  if (group) return { status: 200, jsonBody: multiCompanyExportJobFromStatus(group) };
   const status = await findInstanceOf(
-    df.getClient(context),
+    client,
     id,
     { prefix: EXPORT_INSTANCE_PREFIX, orchestrator: ORCHESTRATORS.exportPackage },
     { showInput: true },

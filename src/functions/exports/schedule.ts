@@ -2,7 +2,7 @@
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import * as df from 'durable-functions';
 import { getRuntime, invocationLogger } from '../../shared/app/runtime.js';
-import { planScheduledExports, plannedExport, runningExports, startExportJob } from './starting.js';
+import { planScheduledExports, plannedExportJob, runningExports, startPlannedExport } from './starting.js';
 
 /** Name of the timer function. */
 export const EXPORT_SCHEDULE_FUNCTION = 'exportScheduleTimer';
@@ -29,7 +29,7 @@ export async function handleExportSchedule(_timer: Timer, context: InvocationCon
       );
       continue;
     }
-    const { input } = plannedExport(
+    const planned = plannedExportJob(
       runtime.config,
       {
         environment: plan.project.environment,
@@ -39,7 +39,7 @@ export async function handleExportSchedule(_timer: Timer, context: InvocationCon
       },
       { trigger: 'schedule', now },
     );
-    const outcome = await startExportJob(client, plan.instanceId, input);
+    const outcome = await startPlannedExport(client, { ...planned, instanceId: plan.instanceId });
     if (outcome.started) logger.info(`Started scheduled export ${plan.instanceId} of ${where}`);
   }
 }

@@ -14,7 +14,15 @@ import {
   type DataProjectConfig,
 } from '../../shared/config/index.js';
 import { InputError } from '../../shared/errors.js';
-import { executionIdFor, exportInstanceId, type ExportInput } from '../../shared/jobs/index.js';
+import {
+  companyExportInstanceId,
+  executionIdFor,
+  exportInstanceId,
+  multiCompanyExportInstanceId,
+  type ExportInput,
+  type MultiCompanyExportInput,
+  type ParentCustomStatus,
+} from '../../shared/jobs/index.js';
 import { findDataProject, recordJob, type JobIndex } from '../../shared/storage/index.js';
 import { latestOccurrence, SCHEDULE_CATCH_UP_MS } from '../common/schedules.js';
 
@@ -22,6 +30,16 @@ import { latestOccurrence, SCHEDULE_CATCH_UP_MS } from '../common/schedules.js';
 export const ExportRequestOptionsSchema = z.strictObject({
   /** Legal entity; default the project's. */
   legalEntityId: legalEntitySchema.optional(),
+  /** Several legal entities: one export per company, grouped (default the project's `legalEntities`). */
+  legalEntities: z
+    .array(legalEntitySchema)
+    .min(1)
+    .max(50)
+    .refine(
+      (v) => new Set(v.map((e) => e.toUpperCase())).size === v.length,
+      'must not name a legal entity twice',
+    )
+    .optional(),
   reExecute: z.boolean().optional(),
   unpack: z.boolean().optional(),
   correlationId: z.string().min(1).max(200).optional(),
@@ -37,17 +55,19 @@ export const ExportCommandSchema = ExportRequestOptionsSchema.extend({
   definitionGroupId: z.string().min(1).max(200),
 });
 
-/** Resolves an export request against the configuration; throws `InputError` with an actionable sentence. */
-export function plannedExport(
+/** An export request as the triggers resolve it. */
+export type ExportRequest = {
+  environment: string;
+  project: string;
+  requestId: string;
+  scheduledFor?: string;
+} & ExportRequestOptions;
+
+/** The configured environment and export data project a request names; throws `InputError` otherwise. */
+function exportProjectOf(
   config: Pick<AppConfig, 'environments' | 'dataProjects'>,
-  request: {
-    environment: string;
-    project: string;
-    requestId: string;
-    scheduledFor?: string;
-  } & ExportRequestOptions,
-  options: { trigger: ExportInput['trigger']; now: Date },
-): { instanceId: string; input: ExportInput } {
+  request: { environment: string; project: string },
+): { environment: AppConfig['environments'][number]; project: DataProjectConfig } {
   const environment = config.environments.find((e) => e.name === request.environment);
   if (!environment) {
     throw new InputError(`Environment "${request.environment}" is not configured.`, {
@@ -65,6 +85,16 @@ export function plannedExport(
       { code: 'UNKNOWN_PROJECT' },
     );
   }
+  return { environment, project };
+}
+
+/** Resolves an export request against the configuration; throws `InputError` with an actionable sentence. */
+export function plannedExport(
+  config: Pick<AppConfig, 'environments' | 'dataProjects'>,
+  request: ExportRequest,
+  options: { trigger: ExportInput['trigger']; now: Date },
+): { instanceId: string; input: ExportInput } {
+  const { environment, project } = exportProjectOf(config, request);
   return {
     instanceId: exportInstanceId({
       environment: environment.name,
@@ -86,6 +116,80 @@ export function plannedExport(
       ...(request.scheduledFor ? { scheduledFor: request.scheduledFor } : {}),
     },
   };
+}
+
+/** An export request resolved: one export, or one per legal entity (grouped under one job). */
+export type PlannedExportJob =
+  | { kind: 'export'; instanceId: string; input: ExportInput }
+  | { kind: 'multiCompanyExport'; instanceId: string; input: MultiCompanyExportInput };
+
+/**
+ * Resolves an export request: a multi-company export when it names `legalEntities`, or names no
+ * legal entity and the project has `legalEntities`; else one export ({@link plannedExport}).
+ */
+export function plannedExportJob(
+  config: Pick<AppConfig, 'environments' | 'dataProjects'>,
+  request: ExportRequest,
+  options: { trigger: ExportInput['trigger']; now: Date },
+): PlannedExportJob {
+  if (request.legalEntityId !== undefined && request.legalEntities !== undefined) {
+    throw new InputError('Give "legalEntityId" or "legalEntities", not both.', { code: 'BODY_INVALID' });
+  }
+  const { environment, project } = exportProjectOf(config, request);
+  const legalEntities =
+    request.legalEntities ?? (request.legalEntityId === undefined ? project.legalEntities : undefined);
+  const single = plannedExport(config, request, options);
+  if (legalEntities === undefined) return { kind: 'export', ...single };
+  // the same export, for several companies
+  const { legalEntity: _one, legalEntityFolder: _folder, parentId: _parent, ...shared } = single.input;
+  return {
+    kind: 'multiCompanyExport',
+    instanceId: multiCompanyExportInstanceId({
+      environment: environment.name,
+      project: project.name,
+      request: request.requestId,
+    }),
+    input: { ...shared, legalEntities: [...legalEntities] },
+  };
+}
+
+/**
+ * Starts a planned export job unless its instance exists (any state): an `exportPackage`, or a
+ * `multiCompanyExport` (listed in the job index at once, its companies Pending).
+ */
+export async function startPlannedExport(
+  client: DurableClient,
+  planned: PlannedExportJob,
+): Promise<{ instanceId: string; started: boolean }> {
+  if (planned.kind === 'export') return startExportJob(client, planned.instanceId, planned.input);
+  const { instanceId, input } = planned;
+  const started = await startOnce(client, ORCHESTRATORS.multiCompanyExport, instanceId, input);
+  if (started === 'started') {
+    const { jobIndex, logger } = getRuntime();
+    const customStatus: ParentCustomStatus = {
+      stage: 'Running',
+      children: input.legalEntities.map((legalEntity) => ({
+        id: companyExportInstanceId(instanceId, legalEntity),
+        status: 'Pending',
+        legalEntity,
+      })),
+    };
+    await recordJob(
+      jobIndex,
+      logger,
+      'multiCompanyExport',
+      {
+        instanceId,
+        runtimeStatus: 'Pending',
+        input,
+        customStatus,
+        createdTime: input.requestedAt,
+        lastUpdatedTime: new Date(),
+      },
+      { insertOnly: true },
+    );
+  }
+  return { instanceId, started: started === 'started' };
 }
 
 /** Starts `exportPackage` under `instanceId` unless that instance exists (any state); lists it in the job index. */
@@ -139,11 +243,13 @@ export function planScheduledExports(
     if (project.direction !== 'export' || project.schedule === undefined) continue;
     const occurrence = latestOccurrence(project.schedule, now, SCHEDULE_CATCH_UP_MS);
     if (!occurrence) continue;
-    const instanceId = exportInstanceId({
+    const parts = {
       environment: project.environment,
       project: project.name,
       request: `schedule:${occurrence.toISOString()}`,
-    });
+    };
+    // as plannedExportJob names it: a project with legalEntities runs one export per company
+    const instanceId = project.legalEntities ? multiCompanyExportInstanceId(parts) : exportInstanceId(parts);
     plans.push({
       project,
       occurrence,
@@ -168,7 +274,7 @@ export async function runningExports(index: JobIndex, since: Date): Promise<Set<
     const page = await index.list({
       top: 1000,
       since,
-      kinds: ['export'],
+      kinds: ['export', 'multiCompanyExport'],
       statuses: ['Pending', 'Running'],
       ...(continuation ? { continuation } : {}),
     });

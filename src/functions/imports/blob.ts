@@ -1,13 +1,18 @@
-/** Blob trigger: a file dropped under `{environment}/{project}/[{legalEntity}/]{file}` in the inbound container. */
+/**
+ * Blob trigger: a file dropped under `{environment}/{project}/[{legalEntity}/]{file}` in the inbound
+ * container, or a file of a batch (`{environment}/{project}/{batchId}/{file}` of a batch project,
+ * `{environment}/_chains/{chain}/{batchId}/{file}`).
+ */
 import type { InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { bindingNames, getRuntime, invocationLogger } from '../../shared/app/runtime.js';
 import { InputError } from '../../shared/errors.js';
-import { importInstanceId } from '../../shared/jobs/index.js';
-import { isNotFound } from '../../shared/storage/index.js';
+import { blobImportInstanceId } from '../../shared/jobs/index.js';
+import { isNotFound, resolveBatchPath } from '../../shared/storage/index.js';
+import { deliverBatchFile } from '../batches/starting.js';
 import { unquoteEtag } from '../../shared/util.js';
 import { blobTrigger, deliveredBlob } from '../common/blobs.js';
-import { recordRejection } from '../common/rejections.js';
+import { recordRejection, rejectedBlobFacts } from '../common/rejections.js';
 import { inboundBlobImport, startImport } from './starting.js';
 
 /** Name of the blob trigger function. */
@@ -34,6 +39,20 @@ export async function handleInboundBlob(_blob: unknown, context: InvocationConte
   etag ??= 'unknown';
   let planned;
   try {
+    // a file of a batch (a batch project's folder, a chain's) goes to its batch's job
+    const batch = resolveBatchPath(runtime.config, delivered.name);
+    if (batch) {
+      const delivery = await deliverBatchFile(
+        runtime,
+        df.getClient(context),
+        batch,
+        { container, path: delivered.name, etag },
+        { now: new Date(), logger },
+      );
+      if (delivery.outcome === 'refused') logger.warn(`Not imported: ${delivery.reason}`);
+      else logger.info(`Batch file for job ${delivery.instanceId}: ${delivery.outcome}`);
+      return;
+    }
     planned = inboundBlobImport(
       runtime.config,
       { container, path: delivered.name, etag },
@@ -41,15 +60,21 @@ export async function handleInboundBlob(_blob: unknown, context: InvocationConte
     );
   } catch (error) {
     if (!(error instanceof InputError)) throw error;
-    const where = await recordRejection(runtime, {
-      id: importInstanceId({ source: `${container}/${delivered.name}`, version: etag }),
-      trigger: 'blob',
-      subject: delivered.name,
-      reason: error.message,
-      code: error.code,
-      rejectedAt: new Date().toISOString(),
-      details: { container, etag },
-    });
+    const where = await recordRejection(
+      runtime,
+      {
+        id: blobImportInstanceId(`${container}/${delivered.name}`, etag),
+        trigger: 'blob',
+        subject: delivered.name,
+        reason: error.message,
+        code: error.code,
+        rejectedAt: new Date().toISOString(),
+        details: { container, etag },
+        kind: 'import',
+        ...rejectedBlobFacts(container, delivered.name),
+      },
+      { client: df.getClient(context), logger },
+    );
     logger.warn(`Not imported: ${error.message} (recorded in ${where}; the file was left in place)`);
     return;
   }

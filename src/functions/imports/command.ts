@@ -5,9 +5,11 @@
 import { app, type InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { bindingNames } from '../../shared/app/runtime.js';
+import { NAME_PATTERN } from '../../shared/config/index.js';
 import { InputError } from '../../shared/errors.js';
+import { printable } from '../../shared/storage/index.js';
 import { describeIssues, isRecord } from '../../shared/util.js';
-import { commandContext } from '../common/rejections.js';
+import { commandContext, type CommandFacts } from '../common/rejections.js';
 import { handleExportCommand } from '../exports/command.js';
 import { ImportCommandSchema, referencedImport, startImport, type ImportCommand } from './starting.js';
 
@@ -80,12 +82,32 @@ export function parseCommand(message: unknown): ParsedCommand {
  */
 export async function handleImportCommand(message: unknown, context: InvocationContext): Promise<void> {
   const command = commandContext(context, 'Command');
-  const reject = (code: string, reason: string, details: Record<string, unknown> = {}): Promise<void> =>
-    command.reject(code, reason, { deliveryCount: context.triggerMetadata?.deliveryCount, ...details });
+  const reject = (
+    code: string,
+    reason: string,
+    details: Record<string, unknown> = {},
+    facts: CommandFacts = { kind: 'import' },
+  ): Promise<void> =>
+    command.reject(
+      code,
+      reason,
+      { deliveryCount: context.triggerMetadata?.deliveryCount, ...details },
+      facts,
+    );
   const checked = parseCommand(message);
   if (!checked.ok) return reject(checked.code, checked.reason, checked.details);
   if (checked.kind === 'export') return handleExportCommand(checked.json, context);
   const body = checked.command;
+  const named = body.blobPath ?? (body.url ? new URL(body.url).pathname : undefined);
+  const facts: CommandFacts = {
+    kind: 'import',
+    environment: body.environment,
+    ...(NAME_PATTERN.test(body.definitionGroupId) ? { project: body.definitionGroupId } : {}),
+    ...(body.legalEntityId ? { legalEntity: body.legalEntityId } : {}),
+    ...(named ? { file: printable(named.slice(named.lastIndexOf('/') + 1)) } : {}),
+    // a url's query is a secret: only a blob the command named is a source the app can point to
+    ...(body.blobPath ? { source: printable(body.blobPath, 1024) } : {}),
+  };
   let planned;
   try {
     planned = await referencedImport(
@@ -104,7 +126,7 @@ export async function handleImportCommand(message: unknown, context: InvocationC
       { trigger: 'serviceBus', now: new Date() },
     );
   } catch (error) {
-    if (error instanceof InputError) return reject(error.code, error.message);
+    if (error instanceof InputError) return reject(error.code, error.message, {}, facts);
     throw error;
   }
   if (planned.kind === 'finished') {

@@ -21,7 +21,7 @@ import {
 } from '../../shared/app/http.js';
 import { getRuntime, invocationLogger } from '../../shared/app/runtime.js';
 import { InputError } from '../../shared/errors.js';
-import { importInstanceId } from '../../shared/jobs/index.js';
+import { blobImportInstanceId } from '../../shared/jobs/index.js';
 import {
   BODY_UPLOAD_CONCURRENCY,
   checkFileName,
@@ -173,7 +173,7 @@ export async function handleImportRequest(
       const etag = unquoteEtag((await inbound.getBlobClient(path).getProperties()).etag) ?? randomUUID();
       planned = {
         kind: 'planned',
-        instanceId: importInstanceId({ source: `${inbound.containerName}/${path}`, version: etag }),
+        instanceId: blobImportInstanceId(`${inbound.containerName}/${path}`, etag),
         input: {
           source: { kind: 'blob', container: inbound.containerName, path, etag },
           logicalPath: path,

@@ -11,10 +11,11 @@ import { getRuntime, type Runtime } from '../../shared/app/runtime.js';
 import { legalEntitySchema, NAME_PATTERN, type AppConfig } from '../../shared/config/index.js';
 import { InputError } from '../../shared/errors.js';
 import {
+  blobImportInstanceId,
   executionIdFor,
-  importInstanceId,
   type ImportInput,
   type ImportSource,
+  urlImportInstanceId,
 } from '../../shared/jobs/index.js';
 import {
   blobPath,
@@ -102,7 +103,7 @@ export function inboundBlobImport(
 ): { instanceId: string; input: ImportInput } {
   const resolved = resolveInboundPath(config, blob.path);
   return {
-    instanceId: importInstanceId({ source: `${blob.container}/${blob.path}`, version: blob.etag }),
+    instanceId: blobImportInstanceId(`${blob.container}/${blob.path}`, blob.etag),
     input: {
       source: { kind: 'blob', container: blob.container, path: blob.path, etag: blob.etag },
       logicalPath: blob.path,
@@ -336,11 +337,11 @@ export async function referencedImport(
       });
     }
     source = { kind: 'blob', container, path, ...(etag ? { etag } : {}) };
-    instanceId = importInstanceId({ source: request.blobPath, version: etag ?? request.requestId });
+    instanceId = blobImportInstanceId(request.blobPath, etag ?? request.requestId);
   } else if (request.url !== undefined) {
     const url = new URL(request.url);
     fileName = urlFileName(url);
-    instanceId = importInstanceId({ source: `${url.origin}${url.pathname}`, version: request.requestId });
+    instanceId = urlImportInstanceId(url, request.requestId);
     const ref = sourceUrlBlobPath(instanceId);
     const full = request.url;
     source = { kind: 'url', url: displayUrl(url), ref };

@@ -18,6 +18,8 @@ export async function handleRecurringExportTimer(_timer: Timer, context: Invocat
     if (s.outcome === 'started') logger.info(`Started drain ${s.instanceId} for ${s.occurrence ?? ''}`);
     else if (s.outcome === 'running')
       logger.info(`Drain ${s.instanceId} is still running: not started again`);
+    else if (s.outcome === 'paused')
+      logger.info(`Drain ${s.instanceId} not started: environment ${s.activity.environment} is paused`);
   }
 }
 

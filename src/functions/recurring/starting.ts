@@ -6,6 +6,7 @@
  */
 import type { DurableClient } from 'durable-functions';
 import { findStatus, isActive, startOnce } from '../../shared/app/durableClient.js';
+import { readEnvironmentGate } from '../../shared/app/environments.js';
 import { ORCHESTRATORS } from '../../shared/app/names.js';
 import { getRuntime, type Runtime } from '../../shared/app/runtime.js';
 import {
@@ -33,7 +34,7 @@ import {
   storageError,
 } from '../../shared/storage/index.js';
 import { unquoteEtag } from '../../shared/util.js';
-import { recordRejection } from '../common/rejections.js';
+import { recordRejection, rejectedBlobFacts } from '../common/rejections.js';
 import { latestOccurrence, SCHEDULE_CATCH_UP_MS } from '../common/schedules.js';
 
 /** Default largest enqueued file: 45 MiB (F&O refuses about 50 MB with 413). */
@@ -43,14 +44,15 @@ export const DEFAULT_MAX_ENQUEUE_BYTES = 45 * 1024 * 1024;
 export interface DrainStart {
   activity: RecurringActivityConfig;
   instanceId: string;
-  outcome: 'started' | 'running' | 'notDue' | 'alreadyRan';
+  outcome: 'started' | 'running' | 'notDue' | 'alreadyRan' | 'paused';
   occurrence?: string;
 }
 
 /**
  * Starts the drain of every export activity whose schedule has an occurrence (within
  * {@link SCHEDULE_CATCH_UP_MS}) later than its last run's: one singleton instance per environment +
- * activity (`recurring-export-{env}-{activityId}`), skipped while it runs.
+ * activity (`recurring-export-{env}-{activityId}`), skipped while it runs or while its environment
+ * is paused (the next occurrence after the resume drains what accumulated).
  */
 export async function startDueDrains(
   client: DurableClient,
@@ -72,6 +74,11 @@ export async function startDueDrains(
       continue;
     }
     const at = occurrence.toISOString();
+    // a paused environment gets no drain: its messages stay in F&O's queue until it is resumed
+    if ((await readEnvironmentGate(client, activity.environment)).paused) {
+      out.push({ activity, instanceId, outcome: 'paused', occurrence: at });
+      continue;
+    }
     const existing = await findStatus(client, instanceId, { showInput: true });
     if (isActive(existing)) {
       out.push({ activity, instanceId, outcome: 'running', occurrence: at });
@@ -262,15 +269,21 @@ export async function startForBlob(
     );
   } catch (error) {
     if (!(error instanceof InputError)) throw error;
-    const where = await recordRejection(runtime, {
-      id: recurringImportInstanceId({ source: `${container.containerName}/${path}`, version }),
-      trigger: 'blob',
-      subject: `recurring/${path}`,
-      reason: error.message,
-      code: error.code,
-      rejectedAt: new Date().toISOString(),
-      details: { container: container.containerName, etag: version },
-    });
+    const where = await recordRejection(
+      runtime,
+      {
+        id: recurringImportInstanceId({ source: `${container.containerName}/${path}`, version }),
+        trigger: 'blob',
+        subject: `recurring/${path}`,
+        reason: error.message,
+        code: error.code,
+        rejectedAt: new Date().toISOString(),
+        details: { container: container.containerName, etag: version },
+        kind: 'recurringImport',
+        ...rejectedBlobFacts(container.containerName, path),
+      },
+      { client, logger },
+    );
     logger.warn(`Not enqueued: ${error.message} (recorded in ${where}; the file was left in place)`);
     return { kind: 'rejected', reason: error.message, code: error.code, rejectionBlob: where };
   }

@@ -35,6 +35,34 @@ export function* callActivity<S extends z.ZodType, R>(
   return (yield context.df.callActivityWithRetry(activity.name, retryOptions(retry), input)) as R;
 }
 
+/** An orchestration another one runs as a sub-orchestration: its durable name, input and result types. */
+export interface SubOrchestration<I, R> {
+  /** The durable name (in history: it never changes). */
+  readonly name: string;
+  /** Phantom: the input and result types (never set). */
+  readonly types?: { input: I; result: R };
+}
+
+/** Declares a sub-orchestration by its durable name (the point is the types). */
+export function subOrchestration<I, R>(name: string): SubOrchestration<I, R> {
+  return { name };
+}
+
+/**
+ * Runs `orchestration` as a sub-orchestration under `instanceId` (a child job with an id of its
+ * own) and returns its output, typed by the descriptor. Throws when the child failed (crashed or
+ * was terminated). Use with `yield*`.
+ */
+export function* callOrchestration<I, R>(
+  context: OrchestrationContext,
+  orchestration: SubOrchestration<I, R>,
+  input: I,
+  instanceId: string,
+): Generator<Task, R, unknown> {
+  // the host hands back what the child returned (as JSON): typed by the descriptor
+  return (yield context.df.callSubOrchestrator(orchestration.name, input, instanceId)) as R;
+}
+
 /** An activity call scheduled by {@link scheduleActivity}, typed by its result. */
 export interface ScheduledActivity<R> {
   readonly task: Task;

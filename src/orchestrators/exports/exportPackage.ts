@@ -29,6 +29,7 @@ import {
   untilNotThrottled,
 } from '../common/executions.js';
 import { historyKey } from '../common/history.js';
+import { recordQueued, waitForResume } from '../common/paused.js';
 import { pollUntil } from '../common/polling.js';
 import { customStatus } from '../common/status.js';
 
@@ -69,6 +70,8 @@ export function* exportPackageOrchestrator(
     trigger: input.trigger,
     ...(input.correlationId ? { correlationId: input.correlationId } : {}),
     ...(input.scheduledFor ? { scheduledFor: input.scheduledFor } : {}),
+    ...(input.rerunOf ? { rerunOf: input.rerunOf } : {}),
+    ...(input.parentId ? { parentId: input.parentId } : {}),
     timings: { requestedAt: input.requestedAt, finishedAt: '' },
     polls: 0,
     urlPolls: 0,
@@ -102,8 +105,9 @@ export function* exportPackageOrchestrator(
   // a) start; a failed start may still have registered (DMF_START_UNCONFIRMED): F&O has the last
   // word. A 429 is waited out (Retry-After, durable timers) up to the deadline; the all-zero GUID
   // started nothing: start again, a bounded number of times.
-  const deadline = new Date(now().getTime() + input.polling.deadlineHours * 3_600_000);
+  let deadline = new Date(now().getTime() + input.polling.deadlineHours * 3_600_000);
   let started: ExportStartResult | ActivityFailure;
+  let listedQueued = false;
   for (let attempt = 1; ; attempt++) {
     started = yield* untilNotThrottled(
       context,
@@ -119,6 +123,20 @@ export function* exportPackageOrchestrator(
       { attempts: 4, firstMs: 10_000 },
       { deadline, onThrottled: (until) => publish({ throttledUntil: until?.toISOString() }) },
     );
+    if (started.kind === 'paused') {
+      // the environment is paused: nothing was sent; listed Queued, the export waits for the resume
+      // (the deadline counts from the start F&O finally gets)
+      const { kind: _kind, ...pause } = started;
+      const paused = { environment: input.environment, ...pause };
+      publish({ paused });
+      if (!listedQueued) yield* recordQueued(context, { kind: 'export', input, paused });
+      listedQueued = true;
+      yield* waitForResume(context);
+      deadline = new Date(now().getTime() + input.polling.deadlineHours * 3_600_000);
+      attempt--;
+      continue;
+    }
+    if (listedQueued) publish({ paused: undefined });
     if (started.kind !== 'notStarted' || attempt >= ZERO_GUID_STARTS) break;
     yield context.df.createTimer(new Date(now().getTime() + ZERO_GUID_WAIT_MS * 2 ** (attempt - 1)));
   }
@@ -200,7 +218,12 @@ export function* exportPackageOrchestrator(
     const storeInput = {
       environment: input.environment,
       executionId,
-      folder: exportFolder(input.environment, input.project, input.requestedAt),
+      folder: exportFolder(
+        input.environment,
+        input.project,
+        input.requestedAt,
+        input.legalEntityFolder ? input.legalEntity : undefined,
+      ),
       fileName: exportFileName(input.packageName, instanceId),
       unpack: input.unpack,
     };

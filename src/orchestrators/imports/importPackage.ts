@@ -21,6 +21,7 @@ import {
   type JobOutcome,
 } from '../../shared/jobs/index.js';
 import { errorMessage } from '../../shared/util.js';
+import { batchErrors, collectBatch } from '../common/batches.js';
 import { callActivity } from '../common/call.js';
 import {
   checkFailedStart,
@@ -30,6 +31,7 @@ import {
   untilNotThrottled,
 } from '../common/executions.js';
 import { historyKey } from '../common/history.js';
+import { recordQueued } from '../common/paused.js';
 import { customStatus } from '../common/status.js';
 import { environmentSlot, IMPORT_SLOT_CAPACITY } from './slot.js';
 
@@ -77,17 +79,21 @@ export function* importPackageOrchestrator(
     outcome: JobOutcome,
     sourceBlob: BlobRef | undefined,
     stagingBlobs: BlobRef[],
+    sourceBlobs?: BlobRef[],
   ): Generator<Task, ImportResult, unknown> {
     publish({ stage: 'Finishing', nextPollAt: undefined });
     timings.finishedAt = now().toISOString();
+    const source = input.source;
     const result: ImportResult = {
       id: instanceId,
       status: outcome,
       file: input.fileName,
       source:
-        input.source.kind === 'blob'
-          ? `${input.source.container}/${input.source.path}`
-          : input.source.url.split('?')[0]!,
+        source.kind === 'blob'
+          ? `${source.container}/${source.path}`
+          : source.kind === 'batch'
+            ? `${source.container}/${source.folder}/`
+            : source.url.split('?')[0]!,
       environment: input.environment,
       project: input.project,
       definitionGroupId: input.definitionGroupId,
@@ -96,29 +102,85 @@ export function* importPackageOrchestrator(
       ...(foStatus ? { foStatus } : {}),
       trigger: input.trigger,
       ...(input.correlationId ? { correlationId: input.correlationId } : {}),
+      ...(input.rerunOf ? { rerunOf: input.rerunOf } : {}),
       timings,
       polls: status.polls,
       pollLog: status.pollLog ?? [],
       errors,
       errorFiles: files,
       ...summary,
+      ...(batch ? { batch } : {}),
+      ...(input.parentId ? { parentId: input.parentId } : {}),
     };
     const final = yield* callActivity(
       context,
       IMPORT_ACTIVITIES.finish,
-      { result, logicalPath: input.logicalPath, ...(sourceBlob ? { sourceBlob } : {}), stagingBlobs },
+      {
+        result,
+        logicalPath: input.logicalPath,
+        ...(sourceBlob ? { sourceBlob } : {}),
+        ...(sourceBlobs ? { sourceBlobs } : {}),
+        stagingBlobs,
+      },
       { attempts: 5, firstMs: 5_000 },
     );
     publish({ stage: 'Done' });
     return final;
   }
 
+  // a0) a batch waits for its files first (no place in the environment's queue meanwhile): it is
+  // complete with its trigger file and a file for every required entity, or fails at its deadline
+  // with its files left where they are
+  let batch: ImportResult['batch'];
+  let toPrepare = input;
+  const slot = environmentSlot(context, { environment: input.environment, instanceId });
+  if (input.source.kind === 'batch' && input.source.collect && !input.source.files) {
+    const { source } = input;
+    const collect = input.source.collect;
+    publish({ stage: 'Collecting' });
+    const collected = yield* collectBatch(context, {
+      batchId: source.batchId,
+      collect,
+      check: {
+        instanceId,
+        container: source.container,
+        folder: source.folder,
+        owner: { kind: 'project', project: input.project },
+      },
+      onProgress: (progress) => publish({ batch: progress }),
+    });
+    const { check } = collected;
+    batch = {
+      id: source.batchId,
+      folder: source.folder,
+      files: check.files.map((f) => ({ name: f.name, ...(f.entity ? { entity: f.entity } : {}) })),
+      ...(check.missing.length > 0 ? { missing: check.missing } : {}),
+    };
+    if (collected.outcome !== 'ready') {
+      errors.push(...batchErrors(collected, collect));
+      return yield* finish(collected.outcome === 'canceled' ? 'Canceled' : 'Failed', undefined, []);
+    }
+    timings.collectedAt = now().toISOString();
+    toPrepare = {
+      ...input,
+      source: { ...source, files: [...check.files, ...(check.triggerFile ? [check.triggerFile] : [])] },
+    };
+  } else if (input.source.kind === 'batch') {
+    batch = {
+      id: input.source.batchId,
+      folder: input.source.folder,
+      files: (input.source.files ?? []).map((f) => ({
+        name: f.name,
+        ...(f.entity ? { entity: f.entity } : {}),
+      })),
+    };
+  }
+
   // take a place in the environment's queue now: arrival order, whatever the prepare times. A url
   // import takes its place once its content is staged (below): a slow or failing url must not hold
-  // the files behind it.
-  const slot = environmentSlot(context, { environment: input.environment, instanceId });
+  // the files behind it. A collected batch takes its place when it became complete.
   const queuesAfterPrepare = input.source.kind === 'url';
-  if (!queuesAfterPrepare) slot.enqueue(input.requestedAt);
+  if (!queuesAfterPrepare) slot.enqueue(timings.collectedAt ?? input.requestedAt);
 
   // a) prepare
   let prepared: PrepareResult;
@@ -126,7 +188,7 @@ export function* importPackageOrchestrator(
     prepared = yield* callActivity(
       context,
       IMPORT_ACTIVITIES.prepare,
-      { input, instanceId },
+      { input: toPrepare, instanceId },
       { attempts: 4, firstMs: 5_000 },
     );
   } catch (error) {
@@ -143,7 +205,7 @@ export function* importPackageOrchestrator(
   if (!prepared.ok) {
     yield* slot.release();
     errors.push(...prepared.errors);
-    return yield* finish('Failed', prepared.sourceBlob, prepared.stagingBlobs);
+    return yield* finish('Failed', prepared.sourceBlob, prepared.stagingBlobs, prepared.sourceBlobs);
   }
   timings.preparedAt = now().toISOString();
   if (queuesAfterPrepare) slot.enqueue(timings.preparedAt);
@@ -170,22 +232,28 @@ export function* importPackageOrchestrator(
     if (!checked.ok) {
       yield* slot.release();
       errors.push(...checked.errors);
-      return yield* finish('Failed', prepared.sourceBlob, prepared.stagingBlobs);
+      return yield* finish('Failed', prepared.sourceBlob, prepared.stagingBlobs, prepared.sourceBlobs);
     }
   }
 
   // b) wait for the environment's slot
   const graceMs = prepared.polling.notStartedGraceSeconds * 1000;
-  const waited = yield* slot.wait({ capacity: IMPORT_SLOT_CAPACITY, graceMs }, (position) =>
-    publish({ stage: 'WaitingForSlot', slotPosition: position }),
+  // while the environment is paused the import keeps its place and is listed Queued
+  const waited = yield* slot.wait(
+    {
+      capacity: IMPORT_SLOT_CAPACITY,
+      graceMs,
+      onPausedChange: (paused) => recordQueued(context, { kind: 'import', input, paused }),
+    },
+    (position, paused) => publish({ stage: 'WaitingForSlot', slotPosition: position, paused }),
   );
   if (waited.canceled) {
     yield* slot.release();
     errors.push({ code: 'CANCELED', message: 'The import was canceled before it was sent to F&O.' });
-    return yield* finish('Canceled', prepared.sourceBlob, prepared.stagingBlobs);
+    return yield* finish('Canceled', prepared.sourceBlob, prepared.stagingBlobs, prepared.sourceBlobs);
   }
   timings.slotAcquiredAt = now().toISOString();
-  publish({ slotPosition: undefined });
+  publish({ slotPosition: undefined, paused: undefined });
   const deadline = new Date(now().getTime() + prepared.polling.deadlineHours * 3_600_000);
 
   // c+d+e) upload, start, poll. The slot is released on every path — except when F&O may still be
@@ -338,5 +406,5 @@ export function* importPackageOrchestrator(
   }
 
   // g) finish
-  return yield* finish(outcome, prepared.sourceBlob, prepared.stagingBlobs);
+  return yield* finish(outcome, prepared.sourceBlob, prepared.stagingBlobs, prepared.sourceBlobs);
 }

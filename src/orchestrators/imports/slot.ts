@@ -18,7 +18,9 @@ import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { z } from 'zod';
 import { IMPORT_ACTIVITIES } from '../../activities/imports/index.js';
+import { slotEntityId, type PauseState } from '../../shared/app/environments.js';
 import { ENTITIES, IMPORT_EVENTS } from '../../shared/app/names.js';
+import type { PauseInfo } from '../../shared/jobs/index.js';
 import { callActivity } from '../common/call.js';
 
 /** One queued or holding import. */
@@ -38,6 +40,11 @@ export interface SlotState {
   waiters: (SlotMember & { ready: boolean })[];
   /** Capacity given by the last `acquire` (the environment's `concurrency`). */
   capacity: number;
+  /**
+   * Set while the environment is paused (`POST /api/environments/{env}/pause`): nothing is granted,
+   * arrivals keep their place in the queue; `resume` grants again, in queue order.
+   */
+  paused?: PauseState;
 }
 
 /** Answer to `acquire`. */
@@ -60,6 +67,8 @@ export interface AcquireResult {
    * new place (every 60 s at the head) instead of on the longer interval of its old place.
    */
   next?: string;
+  /** When not granted because the environment is paused: the pause. */
+  paused?: PauseState;
 }
 
 /**
@@ -74,9 +83,13 @@ export function emptySlot(): SlotState {
   return { holders: [], waiters: [], capacity: 1 };
 }
 
-/** Moves ready waiters at the head of the queue into free places; returns the instance ids granted. */
+/**
+ * Moves ready waiters at the head of the queue into free places; returns the instance ids granted.
+ * Nothing while the environment is paused.
+ */
 function grant(state: SlotState, now: string): string[] {
   const granted: string[] = [];
+  if (state.paused) return granted;
   while (state.holders.length < state.capacity && state.waiters[0]?.ready === true) {
     const next = state.waiters.shift()!;
     state.holders.push({
@@ -137,7 +150,27 @@ export function acquire(
     ],
     notify,
     holders: state.holders.map((h) => ({ ...h })),
+    ...(state.paused ? { paused: { ...state.paused } } : {}),
   };
+}
+
+/**
+ * Pauses the environment: nothing is granted until {@link resume}; holders keep the slot (F&O runs
+ * their executions), waiters keep their places. Pausing a paused environment keeps the first pause
+ * (its time and author). @returns the pause in force.
+ */
+export function pause(state: SlotState, input: PauseState): PauseState {
+  state.paused ??= { since: input.since, by: input.by, ...(input.reason ? { reason: input.reason } : {}) };
+  return state.paused;
+}
+
+/**
+ * Resumes the environment and grants the free places to the waiters at the head of the queue, in
+ * queue order. @returns the instance ids granted (the caller wakes every waiter).
+ */
+export function resume(state: SlotState, input: { now: string }): string[] {
+  delete state.paused;
+  return grant(state, input.now);
 }
 
 /**
@@ -153,7 +186,7 @@ export function remove(state: SlotState, input: { instanceIds: string[]; now: st
 
 /** The slot entity of an environment. */
 export function slotEntity(environment: string): df.EntityId {
-  return new df.EntityId(ENTITIES.slot, environment);
+  return slotEntityId(environment);
 }
 
 /** Input of `enqueue`: who, when, and the arrival time that orders the queue. */
@@ -182,8 +215,15 @@ const AcquireInputSchema = z.object({
   graceMs: z.number().min(0).optional(),
 });
 const RemoveInputSchema = z.object({ instanceIds: z.array(z.string()), now: z.string() });
+/** Input of `pause` (written by the operator API, which validated `by` and `reason`). */
+export const PauseInputSchema = z.strictObject({
+  since: z.string(),
+  by: z.string().min(1).max(100),
+  reason: z.string().max(500).optional(),
+});
+const ResumeInputSchema = z.object({ now: z.string() });
 
-/** Registers the slot entity: `enqueue`, `acquire`, `remove`, `get`. */
+/** Registers the slot entity: `enqueue`, `acquire`, `remove`, `pause`, `resume`, `get`. */
 export function registerSlotEntity(): void {
   df.app.entity<SlotState>(ENTITIES.slot, (context) => {
     const state = { ...emptySlot(), ...context.df.getState(emptySlot) };
@@ -196,6 +236,12 @@ export function registerSlotEntity(): void {
         break;
       case 'remove':
         context.df.return(remove(state, RemoveInputSchema.parse(context.df.getInput())));
+        break;
+      case 'pause':
+        context.df.return(pause(state, PauseInputSchema.parse(context.df.getInput())));
+        break;
+      case 'resume':
+        context.df.return(resume(state, ResumeInputSchema.parse(context.df.getInput())));
         break;
       case 'get':
         context.df.return(state);
@@ -240,8 +286,16 @@ export function environmentSlot(
    * `graceMs`: how long F&O may not know this import's execution once it holds the slot.
    */
   wait(
-    options: { capacity: number; graceMs: number },
-    onWaiting: (position: number) => void,
+    options: {
+      capacity: number;
+      graceMs: number;
+      /**
+       * Lists the job as `Queued` (with the pause) or back to waiting (undefined) in the job index,
+       * each time the environment's pause starts or ends while it waits (an activity: only then).
+       */
+      onPausedChange?: (paused: PauseInfo | undefined) => Generator<Task, void, unknown>;
+    },
+    onWaiting: (position: number, paused: PauseInfo | undefined) => void,
   ): Generator<Task, SlotWait, unknown>;
   /** Leaves the slot (holder or waiter) and wakes whom that grants it to. */
   release(): Generator<Task, void, unknown>;
@@ -285,7 +339,7 @@ export function environmentSlot(
     enqueue(since) {
       context.df.signalEntity(entity, 'enqueue', { instanceId, now: now(), since });
     },
-    *wait({ capacity, graceMs }, onWaiting) {
+    *wait({ capacity, graceMs, onPausedChange }, onWaiting) {
       // FIFO; stale holders evicted on the recheck timer
       const cancelWaiters: Task[] = [];
       const cancelWaiter = (): Task => {
@@ -293,9 +347,15 @@ export function environmentSlot(
         cancelWaiters.push(task);
         return task;
       };
+      let listedPaused = false;
       let acquired = yield* acquiring(capacity, graceMs);
       while (!acquired.granted) {
-        onWaiting(acquired.position);
+        const paused = acquired.paused ? { environment: options.environment, ...acquired.paused } : undefined;
+        onWaiting(acquired.position, paused);
+        if (onPausedChange && (paused !== undefined) !== listedPaused) {
+          yield* onPausedChange(paused);
+          listedPaused = paused !== undefined;
+        }
         const granted = context.df.waitForExternalEvent(IMPORT_EVENTS.slotGranted);
         const cancel = cancelWaiter();
         const recheckMs = SLOT_RECHECK_MS * Math.min(Math.max(1, acquired.position), SLOT_RECHECK_MAX_FACTOR);

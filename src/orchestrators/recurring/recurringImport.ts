@@ -22,6 +22,7 @@ import {
   untilNotThrottled,
 } from '../common/executions.js';
 import { historyKey } from '../common/history.js';
+import { recordQueued, waitForResume } from '../common/paused.js';
 import { pollWithHistory } from '../common/polling.js';
 
 /** Waits for the execution id while F&O is still producing it. */
@@ -80,18 +81,32 @@ export function* recurringImportOrchestrator(
   // answers `unknown` rather than sending again when F&O's answer was lost); a 429 queued nothing:
   // its Retry-After is waited out on durable timers up to the deadline
   status({ stage: 'Enqueueing' });
-  const deadline = new Date(now().getTime() + input.polling.deadlineHours * 3_600_000);
-  const enqueued = yield* untilNotThrottled(
-    context,
-    RECURRING_ACTIVITIES.enqueue,
-    { ...input, instanceId },
-    { attempts: 3, firstMs: 10_000 },
-    {
-      deadline,
-      onThrottled: (until) =>
-        status({ stage: 'Enqueueing', ...(until ? { throttledUntil: until.toISOString() } : {}) }),
-    },
-  );
+  let deadline = new Date(now().getTime() + input.polling.deadlineHours * 3_600_000);
+  let listedQueued = false;
+  let enqueued;
+  for (;;) {
+    enqueued = yield* untilNotThrottled(
+      context,
+      RECURRING_ACTIVITIES.enqueue,
+      { ...input, instanceId },
+      { attempts: 3, firstMs: 10_000 },
+      {
+        deadline,
+        onThrottled: (until) =>
+          status({ stage: 'Enqueueing', ...(until ? { throttledUntil: until.toISOString() } : {}) }),
+      },
+    );
+    if (enqueued.kind !== 'paused') break;
+    // the environment is paused: nothing was sent; listed Queued until the resume
+    const { kind: _kind, ...pause } = enqueued;
+    const paused = { environment: input.environment, ...pause };
+    status({ stage: 'Enqueueing', paused });
+    if (!listedQueued) yield* recordQueued(context, { kind: 'recurringImport', input, paused });
+    listedQueued = true;
+    yield* waitForResume(context);
+    deadline = new Date(now().getTime() + input.polling.deadlineHours * 3_600_000);
+  }
+  if (listedQueued) status({ stage: 'Enqueueing' });
   if (enqueued.kind === 'threw') {
     result.errors.push({ code: 'ENQUEUE_FAILED', message: `Enqueue failed: ${enqueued.message}` });
     return yield* finish('Failed');

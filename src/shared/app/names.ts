@@ -15,6 +15,12 @@ export const ORCHESTRATORS = {
   recurringExportDrain: 'recurringExportDrain',
   /** One file enqueued to a recurring import (src/orchestrators/recurring/recurringImport.ts). */
   recurringImport: 'recurringImport',
+  /** The alert of one finished or rejected job (src/orchestrators/common/alert.ts); not a job. */
+  jobAlert: 'jobAlert',
+  /** One batch through an ordered chain of data projects (src/orchestrators/chains/importChain.ts). */
+  importChain: 'importChain',
+  /** One export data project for several legal entities (src/orchestrators/exports/multiCompanyExport.ts). */
+  multiCompanyExport: 'multiCompanyExport',
 } as const;
 
 /** Entity names. */
@@ -34,4 +40,15 @@ export const IMPORT_EVENTS = {
   slotGranted: 'slotGranted',
   /** Raised by `POST /api/jobs/{id}/cancel`. */
   cancel: 'cancel',
+  /** Raised by the blob trigger when a file of a batch (or a chain's batch) arrived: look again. */
+  batchFile: 'batchFile',
+} as const;
+
+/** External events of jobs waiting for a paused environment. */
+export const ENVIRONMENT_EVENTS = {
+  /**
+   * Raised on the exports and recurring imports that wait for their environment when
+   * `POST /api/environments/{env}/resume` resumes it (queued imports are woken with `slotGranted`).
+   */
+  resumed: 'environmentResumed',
 } as const;

@@ -9,6 +9,8 @@ import { ConfigError, type ConfigIssue } from '../errors.js';
 import {
   DmfConfigSchema,
   SETTING_NAME_PATTERN,
+  type AlertConfig,
+  type ChainConfig,
   type DataProjectConfig,
   type DmfConfig,
   type EnvironmentAuthConfig,
@@ -87,6 +89,10 @@ export interface AppConfig {
   environments: readonly EnvironmentConfig[];
   dataProjects: readonly DataProjectConfig[];
   recurringActivities: readonly RecurringActivityConfig[];
+  /** Webhooks told about finished jobs (`alerts`). */
+  alerts: readonly AlertConfig[];
+  /** Ordered chains of import projects (see docs/batches.md). */
+  chains: readonly ChainConfig[];
   storage: StorageConfig;
   serviceBus: ServiceBusConfig;
   /** Days the durable history of finished jobs is kept (DMF_PURGE_AFTER_DAYS); 0: forever. */
@@ -294,6 +300,72 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
     if (p.direction === 'export' && p.template !== undefined) {
       add(['dataProjects', i, 'template'], 'templates apply to imports only');
     }
+    if (p.entities !== undefined) {
+      if (p.direction === 'export')
+        add(['dataProjects', i, 'entities'], 'entity files apply to imports only');
+      else if (p.template === undefined) {
+        add(['dataProjects', i, 'entities'], 'needs a "template": the raw files fill its entities');
+      }
+      const labels = new Set<string>();
+      asArray(p.entities).forEach((e, j) => {
+        const label = asString(e.entity)?.trim().toLowerCase();
+        if (label === undefined) return;
+        if (labels.has(label)) add(['dataProjects', i, 'entities', j, 'entity'], 'names an entity twice');
+        labels.add(label);
+      });
+    }
+    if (p.batch !== undefined && p.entities === undefined) {
+      add(['dataProjects', i, 'batch'], 'needs "entities": which files of a batch fill which entity');
+    }
+    if (p.legalEntities !== undefined) {
+      if (p.direction !== 'export') add(['dataProjects', i, 'legalEntities'], 'applies to exports only');
+      const seen = new Set<string>();
+      (Array.isArray(p.legalEntities) ? (p.legalEntities as unknown[]) : []).forEach((value, j) => {
+        const le = asString(value)?.toUpperCase();
+        if (le === undefined) return;
+        if (seen.has(le)) add(['dataProjects', i, 'legalEntities', j], `names legal entity "${le}" twice`);
+        seen.add(le);
+      });
+    }
+  });
+
+  const projectsByName = new Map(
+    asArray(root.dataProjects).flatMap((p) => {
+      const projectName = asString(p.name);
+      return projectName === undefined ? [] : [[projectName, p] as const];
+    }),
+  );
+  const chainNames = new Set<string>();
+  asArray(root.chains).forEach((c, i) => {
+    const chainName = asString(c.name);
+    if (chainName !== undefined) {
+      if (chainNames.has(chainName)) add(['chains', i, 'name'], `duplicate chain name "${chainName}"`);
+      chainNames.add(chainName);
+    }
+    const envName = asString(c.environment);
+    if (envName !== undefined && !envByName.has(envName)) {
+      add(['chains', i, 'environment'], `no environment is named "${envName}"`);
+    }
+    const listed = new Set<string>();
+    (Array.isArray(c.projects) ? (c.projects as unknown[]) : []).forEach((value, j) => {
+      const projectName = asString(value);
+      if (projectName === undefined) return;
+      if (listed.has(projectName)) add(['chains', i, 'projects', j], `names project "${projectName}" twice`);
+      listed.add(projectName);
+      const project = projectsByName.get(projectName);
+      if (!project) add(['chains', i, 'projects', j], `no data project is named "${projectName}"`);
+      else if (project.direction !== 'import' || asString(project.environment) !== envName) {
+        add(
+          ['chains', i, 'projects', j],
+          `"${projectName}" is not an import project of environment "${envName ?? ''}"`,
+        );
+      } else if (project.entities === undefined) {
+        add(
+          ['chains', i, 'projects', j],
+          `"${projectName}" has no "entities": a chain hands each project the batch files its entities name`,
+        );
+      }
+    });
   });
 
   const activityIds = new Set<string>();
@@ -318,11 +390,50 @@ function crossCheck(raw: unknown, prefix: string, env: Env, checkSecrets: boolea
       add(['recurringActivities', i, 'schedule'], 'required for export activities (when to dequeue)');
     }
   });
+
+  const alertNames = new Set<string>();
+  asArray(root.alerts).forEach((a, i) => {
+    const name = asString(a.name);
+    if (name !== undefined) {
+      if (alertNames.has(name)) add(['alerts', i, 'name'], `duplicate alert name "${name}"`);
+      alertNames.add(name);
+    }
+    if (Array.isArray(a.environments)) {
+      a.environments.forEach((e, j) => {
+        if (typeof e === 'string' && !envByName.has(e))
+          add(['alerts', i, 'environments', j], `no environment is named "${e}"`);
+      });
+    }
+    const settingName = asString(a.urlSetting);
+    if (!checkSecrets || settingName === undefined || !SETTING_NAME_PATTERN.test(settingName)) return;
+    const problem = secretSettingProblem(env, settingName) ?? webhookUrlProblem(env[settingName] ?? '');
+    if (problem) add(['alerts', i, 'urlSetting'], problem);
+  });
   return issues;
 }
 
+/**
+ * Why the value of an alert's url setting is no webhook url (the value is a secret: never echoed).
+ * https, or http to a loopback host (a local receiver in tests and development).
+ */
+export function webhookUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    return 'names an app setting that does not hold a url (give the webhook url, https://…)';
+  }
+  if (url.username !== '' || url.password !== '')
+    return 'names an app setting whose url carries a user name or password';
+  if (url.protocol === 'https:') return undefined;
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  if (url.protocol === 'http:' && loopback) return undefined;
+  return 'names an app setting whose url is not https (http is accepted only for a loopback host)';
+}
+
 const TABLE_NAME = /^[A-Za-z][A-Za-z0-9]{2,62}$/;
-const CONTAINER_NAME = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/;
+/** A blob container name as Azure Storage accepts it: 3-63 lower-case letters, digits and single hyphens. */
+export const CONTAINER_NAME_PATTERN = /^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$/;
 const ENTITY_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._/-]{0,258}[A-Za-z0-9_])?$/;
 
 function readStorage(env: Env, issues: ConfigIssue[]): StorageConnection {
@@ -465,7 +576,7 @@ function readSourceContainers(
     [containers.templates]: 'templates',
   };
   for (const name of names) {
-    if (!CONTAINER_NAME.test(name)) {
+    if (!CONTAINER_NAME_PATTERN.test(name)) {
       issues.push({
         path: SETTING_NAMES.sourceContainers,
         message: `"${name}" is not a valid container name`,
@@ -547,7 +658,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       env,
       SETTING_NAMES.inboundContainer,
       DEFAULT_NAMES.inboundContainer,
-      CONTAINER_NAME,
+      CONTAINER_NAME_PATTERN,
       'container',
       issues,
     ),
@@ -555,7 +666,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       env,
       SETTING_NAMES.archiveContainer,
       DEFAULT_NAMES.archiveContainer,
-      CONTAINER_NAME,
+      CONTAINER_NAME_PATTERN,
       'container',
       issues,
     ),
@@ -563,7 +674,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       env,
       SETTING_NAMES.resultsContainer,
       DEFAULT_NAMES.resultsContainer,
-      CONTAINER_NAME,
+      CONTAINER_NAME_PATTERN,
       'container',
       issues,
     ),
@@ -571,7 +682,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       env,
       SETTING_NAMES.outboundContainer,
       DEFAULT_NAMES.outboundContainer,
-      CONTAINER_NAME,
+      CONTAINER_NAME_PATTERN,
       'container',
       issues,
     ),
@@ -579,7 +690,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       env,
       SETTING_NAMES.recurringInboundContainer,
       DEFAULT_NAMES.recurringInboundContainer,
-      CONTAINER_NAME,
+      CONTAINER_NAME_PATTERN,
       'container',
       issues,
     ),
@@ -587,7 +698,7 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
       env,
       SETTING_NAMES.templatesContainer,
       DEFAULT_NAMES.templatesContainer,
-      CONTAINER_NAME,
+      CONTAINER_NAME_PATTERN,
       'container',
       issues,
     ),
@@ -666,6 +777,8 @@ export function loadConfig(env: Env = process.env, options: LoadConfigOptions = 
     environments: parsed.environments,
     dataProjects,
     recurringActivities: parsed.recurringActivities,
+    alerts: parsed.alerts,
+    chains: parsed.chains,
     storage: { connection: storageConnection, containers, sourceContainers, tables },
     serviceBus: { connection: serviceBusConnection, commandsQueue, eventsTopic },
     purgeAfterDays,
@@ -695,7 +808,9 @@ export interface ReferencedSetting {
 }
 
 /** Lists the app settings the configuration names (for infra cross-checks and startup checks). */
-export function referencedSettings(config: Pick<AppConfig, 'environments'>): ReferencedSetting[] {
+export function referencedSettings(
+  config: Pick<AppConfig, 'environments'> & Partial<Pick<AppConfig, 'alerts'>>,
+): ReferencedSetting[] {
   const out: ReferencedSetting[] = [];
   config.environments.forEach((e, i) => {
     const auth: EnvironmentAuthConfig = e.auth;
@@ -709,6 +824,9 @@ export function referencedSettings(config: Pick<AppConfig, 'environments'>): Ref
       add('certificateSetting', auth.certificateSetting, true);
       add('certificatePathSetting', auth.certificatePathSetting, false);
     }
+  });
+  config.alerts?.forEach((a, i) => {
+    out.push({ name: a.urlSetting, path: `alerts[${i}].urlSetting`, secret: true });
   });
   return out;
 }

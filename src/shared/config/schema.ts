@@ -5,6 +5,8 @@
  */
 import { Cron } from 'croner';
 import { z } from 'zod';
+import { recurringExportInstanceId } from '../jobs/ids.js';
+import { JOB_OUTCOMES } from '../jobs/statuses.js';
 
 /** Names of environments, data projects: safe in blob paths, queue messages and logs. */
 export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -22,6 +24,9 @@ export const legalEntitySchema = z
   .string()
   .regex(LEGAL_ENTITY_PATTERN, 'must be an F&O legal entity (company id): 1-4 letters or digits, e.g. USMF');
 const GUID_PATTERN = /^(\{)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(\})?$/i;
+
+/** Longest orchestration instance id the Durable Task Scheduler accepts (docs/scale.md). */
+export const MAX_INSTANCE_ID_LENGTH = 100;
 
 const name = z
   .string()
@@ -227,6 +232,77 @@ export type PollingConfig = z.infer<typeof PollingConfigSchema>;
 /** The polling defaults. */
 export const DEFAULT_POLLING: Readonly<PollingConfig> = Object.freeze(PollingConfigSchema.parse({}));
 
+/**
+ * A file-name pattern: `*` stands for any characters, `?` for one; matched case-insensitively
+ * against a file's name (never its folder). Letters, digits, space and `. _ - ( ) [ ] + , = @ ~ !`
+ * besides the two wildcards, so a pattern cannot stand for a path.
+ */
+export const FILE_PATTERN = /^[A-Za-z0-9 ._()[\]+,=@~!*?-]{1,200}$/;
+const filePattern = z
+  .string()
+  .regex(FILE_PATTERN, 'must be a file-name pattern ("*" any characters, "?" one), e.g. "*header*.csv"');
+
+/**
+ * One entity of a data project's template that raw files fill: which files it takes. A batch is
+ * complete only when every entity that is not `optional` has its file; an optional entity without
+ * one keeps the template's own data file (the template's definition is never cut, see
+ * docs/batches.md).
+ */
+export const EntityFilesConfigSchema = z.strictObject({
+  /** The DMF entity label as the template's manifest names it, e.g. "Sales order headers V2". */
+  entity: nonEmpty,
+  /** Which file names the entity takes, e.g. `*header*.csv`. */
+  files: filePattern,
+  /** The batch may come without a file for this entity. Default false. */
+  optional: z.boolean().default(false),
+});
+/** See {@link EntityFilesConfigSchema}. */
+export type EntityFilesConfig = z.infer<typeof EntityFilesConfigSchema>;
+
+/** Tokens a batch path pattern is made of (besides literal folder names). */
+export const BATCH_PATH_TOKENS = ['{batchId}', '{legalEntity}', '{file}'] as const;
+/** The default batch path below `{environment}/{project}/`. */
+export const DEFAULT_BATCH_PATH = '{batchId}/{file}';
+/** The default trigger file name. */
+export const DEFAULT_BATCH_TRIGGER = '_ready';
+
+const batchPath = z.string().refine((v) => {
+  const segments = v.split('/');
+  const tokens = segments.filter((s) => s.startsWith('{'));
+  return (
+    segments.at(-1) === '{file}' &&
+    segments.includes('{batchId}') &&
+    new Set(tokens).size === tokens.length &&
+    tokens.every((t) => (BATCH_PATH_TOKENS as readonly string[]).includes(t)) &&
+    segments.every((s) => s.startsWith('{') || NAME_PATTERN.test(s))
+  );
+}, 'must be folders below the project ending in "{file}", naming "{batchId}" once and optionally "{legalEntity}", e.g. "{batchId}/{file}" or "{legalEntity}/{batchId}/{file}"');
+
+/** When a batch of files is complete, and how long it may take. */
+export const BatchConfigSchema = z.strictObject({
+  /** Where a batch's files are, below `{environment}/{project}/`. Default `{batchId}/{file}`. */
+  path: batchPath.default(DEFAULT_BATCH_PATH),
+  /** The file that says "the batch is all there". Default `_ready`. */
+  trigger: z
+    .string()
+    .regex(FILE_PATTERN, 'must be a file name')
+    .refine((v) => !/[*?]/.test(v), 'must be a file name, not a pattern')
+    .default(DEFAULT_BATCH_TRIGGER),
+  /**
+   * `trigger` (default): complete once the trigger file and a file for every required entity are
+   * there. `allEntities`: complete as soon as every required entity has its file (no trigger file).
+   */
+  complete: z.enum(['trigger', 'allEntities']).default('trigger'),
+  /** A batch still incomplete this long after its first file ends Failed, its files left in place. Default 60. */
+  timeoutMinutes: z
+    .number()
+    .positive()
+    .max(7 * 24 * 60)
+    .default(60),
+});
+/** Batch settings, defaults applied. */
+export type BatchConfig = z.infer<typeof BatchConfigSchema>;
+
 /** One data project (DMF definition group) the app imports into or exports from. */
 export const DataProjectConfigSchema = z.strictObject({
   /** Unique name (used in blob paths and commands). */
@@ -240,6 +316,13 @@ export const DataProjectConfigSchema = z.strictObject({
   legalEntity: legalEntitySchema.optional(),
   /** Import only: name of the template package blob (in the templates container) used to wrap raw files. */
   template: nonEmpty.optional(),
+  /**
+   * Import, with a template: which raw files fill which entity of the template (a multi-entity
+   * template needs it). See {@link EntityFilesConfigSchema}.
+   */
+  entities: z.array(EntityFilesConfigSchema).min(1).max(50).optional(),
+  /** Import, with `entities`: files arrive as batches, one package and one F&O execution per batch. */
+  batch: BatchConfigSchema.optional(),
   /** Import: run the target step (`execute`). Default true, as Microsoft's docs and samples. */
   execute: z.boolean().default(true),
   /** Import: `overwrite`. Default true (docs: true, except false with a composite entity, which the import forces). */
@@ -252,6 +335,11 @@ export const DataProjectConfigSchema = z.strictObject({
   schedule: scheduleSchema.optional(),
   /** Export: also store the package's data files, unpacked, beside the zip. Default false. */
   unpack: z.boolean().optional(),
+  /**
+   * Export: run one export per legal entity (company), each stored under its own legal-entity
+   * folder, grouped under one job. Used when a request names no legal entity.
+   */
+  legalEntities: z.array(legalEntitySchema).min(1).max(50).optional(),
   polling: PollingConfigSchema.default(DEFAULT_POLLING),
 });
 /** A data project as parsed (before cross-references are resolved). */
@@ -264,50 +352,129 @@ export type DataProjectConfigInput = z.infer<typeof DataProjectConfigSchema>;
 export const DEFAULT_DEQUEUE_CONCURRENCY = 4;
 
 /** One recurring integration activity (cloud only). */
-export const RecurringActivityConfigSchema = z.strictObject({
-  /** Activity id from F&O (with or without braces), normalized to lower case without braces. */
-  id: guidSchema,
-  /** Name of the (cloud) environment. */
-  environment: name,
-  direction: z.enum(['import', 'export']),
-  /** Import: entity label for a raw file (`?entity=`); absent for package jobs. */
-  entity: nonEmpty.optional(),
-  /** Import: legal entity (`?company=`). */
-  company: legalEntitySchema.optional(),
-  /** When to dequeue (export) or check statuses (import); required for exports. */
-  schedule: scheduleSchema.optional(),
-  /** Most messages dequeued per run. Default 10. */
-  maxMessagesPerRun: z.number().int().min(1).max(1000).default(10),
-  /**
-   * Export: dequeues in flight at once (each pops another message). Default
-   * {@link DEFAULT_DEQUEUE_CONCURRENCY}; 1 stores and announces files exactly in F&O's queue order.
-   */
-  dequeueConcurrency: z.number().int().min(1).max(16).optional(),
-  /**
-   * Ack a dequeued message whose file is missing (`IsDownLoadFileExist: false`). Default false:
-   * the message then reappears after 30 minutes instead of being lost.
-   */
-  ackWhenFileMissing: z.boolean().default(false),
-  /**
-   * Import: largest file enqueued (bytes). Default 45 MiB: F&O refuses bodies of about 50 MB with
-   * 413; larger files belong to the package API (a data project).
-   */
-  maxEnqueueBytes: z
-    .number()
-    .int()
-    .min(1)
-    .max(2 * 1024 * 1024 * 1024)
-    .optional(),
-  /**
-   * Import: the path segment after the activity id names the company (legal entity):
-   * `{environment}/{activityId}/{company}/[{entity}/]{file}`. Default false (company from `company`).
-   */
-  companyInPath: z.boolean().optional(),
-  /** Import: how GetMessageStatus is polled. Default the data project polling defaults. */
-  polling: PollingConfigSchema.optional(),
-});
+export const RecurringActivityConfigSchema = z
+  .strictObject({
+    /** Activity id from F&O (with or without braces), normalized to lower case without braces. */
+    id: guidSchema,
+    /** Name of the (cloud) environment. */
+    environment: name,
+    direction: z.enum(['import', 'export']),
+    /** Import: entity label for a raw file (`?entity=`); absent for package jobs. */
+    entity: nonEmpty.optional(),
+    /** Import: legal entity (`?company=`). */
+    company: legalEntitySchema.optional(),
+    /** When to dequeue (export) or check statuses (import); required for exports. */
+    schedule: scheduleSchema.optional(),
+    /** Most messages dequeued per run. Default 10. */
+    maxMessagesPerRun: z.number().int().min(1).max(1000).default(10),
+    /**
+     * Export: dequeues in flight at once (each pops another message). Default
+     * {@link DEFAULT_DEQUEUE_CONCURRENCY}; 1 stores and announces files exactly in F&O's queue order.
+     */
+    dequeueConcurrency: z.number().int().min(1).max(16).optional(),
+    /**
+     * Ack a dequeued message whose file is missing (`IsDownLoadFileExist: false`). Default false:
+     * the message then reappears after 30 minutes instead of being lost.
+     */
+    ackWhenFileMissing: z.boolean().default(false),
+    /**
+     * Import: largest file enqueued (bytes). Default 45 MiB: F&O refuses bodies of about 50 MB with
+     * 413; larger files belong to the package API (a data project).
+     */
+    maxEnqueueBytes: z
+      .number()
+      .int()
+      .min(1)
+      .max(2 * 1024 * 1024 * 1024)
+      .optional(),
+    /**
+     * Import: the path segment after the activity id names the company (legal entity):
+     * `{environment}/{activityId}/{company}/[{entity}/]{file}`. Default false (company from `company`).
+     */
+    companyInPath: z.boolean().optional(),
+    /** Import: how GetMessageStatus is polled. Default the data project polling defaults. */
+    polling: PollingConfigSchema.optional(),
+  })
+  .superRefine((v, ctx) => {
+    // The drain's instance id names the environment and the activity. The Durable Task Scheduler takes
+    // instance ids of at most 100 characters (docs/scale.md); checked on every backend, so switching
+    // the backend by configuration never strands a drain.
+    const instanceId = recurringExportInstanceId(v.environment, v.id);
+    if (v.direction === 'export' && instanceId.length > MAX_INSTANCE_ID_LENGTH) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['environment'],
+        message: `the drain's instance id "${instanceId}" would be ${instanceId.length} characters; the Durable Task Scheduler takes at most ${MAX_INSTANCE_ID_LENGTH}: use an environment name of at most ${MAX_INSTANCE_ID_LENGTH - (instanceId.length - v.environment.length)} characters`,
+      });
+    }
+  });
 /** A recurring activity, defaults applied. */
 export type RecurringActivityConfig = z.infer<typeof RecurringActivityConfigSchema>;
+
+/** When an alert is sent: `failure`, `success`, or job outcomes by name. */
+export const ALERT_ON = ['failure', 'success', ...JOB_OUTCOMES] as const;
+
+/** The job outcomes `failure` stands for (Canceled is an operator's own doing; Succeeded is `success`). */
+export const ALERT_FAILURE_STATUSES: readonly string[] = [
+  'PartiallySucceeded',
+  'Failed',
+  'TimedOut',
+  'Unknown',
+  'Rejected',
+];
+
+/**
+ * One alert: a webhook told when a job ends as `on` says. The webhook url is a secret (a Teams
+ * workflow url carries its signature, `sig=`): it is held by the app setting named in `urlSetting`,
+ * never written here, and never enters logs, events or durable state.
+ */
+export const AlertConfigSchema = z.strictObject({
+  /** Unique name (logs say which alert was sent). */
+  name,
+  /** NAME of the app setting holding the webhook url (https; http only to a loopback host, for tests). */
+  urlSetting: settingName,
+  /**
+   * `teams`: a message with an Adaptive Card attachment, as Teams incoming webhooks and Workflows
+   * ("When a Teams webhook request is received") accept it. `json`: `{ "text", "job" }`.
+   */
+  format: z.enum(['teams', 'json']).default('teams'),
+  /** When: `failure` (default), `success`, or job outcomes by name. */
+  on: z.array(z.enum(ALERT_ON)).min(1).default(['failure']),
+  /** Only jobs of these environments (default: every one). */
+  environments: z.array(name).min(1).optional(),
+  /** Only these kinds of job (default: every one). */
+  kinds: z
+    .array(z.enum(['import', 'export', 'recurringImport', 'recurringExport']))
+    .min(1)
+    .optional(),
+  /** The dashboard's url (`https://<app>/api/dashboard`): the message links the job's page. */
+  dashboardUrl: httpsUrlSchema.optional(),
+});
+/** One alert, defaults applied. */
+export type AlertConfig = z.infer<typeof AlertConfigSchema>;
+
+/**
+ * An ordered chain of import data projects: a batch dropped for the chain runs one import per
+ * project, in order, each after the previous one succeeded.
+ */
+export const ChainConfigSchema = z.strictObject({
+  /** Unique name (the blob folder `{environment}/_chains/{name}/`). */
+  name,
+  /** Name of the environment (every project of the chain imports into it). */
+  environment: name,
+  /** Import data projects, in the order they run; each takes the batch files its `entities` name. */
+  projects: z.array(name).min(1).max(20),
+  /** A project ending PartiallySucceeded: `stop` the chain (default) or `continue` with the next. */
+  onPartialSuccess: z.enum(['stop', 'continue']).default('stop'),
+  /** When the chain's batch is complete (its `path` is always `{batchId}/{file}`). */
+  batch: BatchConfigSchema.omit({ path: true }).default({
+    trigger: DEFAULT_BATCH_TRIGGER,
+    complete: 'trigger',
+    timeoutMinutes: 60,
+  }),
+});
+/** A chain, defaults applied. */
+export type ChainConfig = z.infer<typeof ChainConfigSchema>;
 
 /** The JSON in `DMF_CONFIG` / the file named by `DMF_CONFIG_FILE`. */
 export const DmfConfigSchema = z.strictObject({
@@ -316,6 +483,9 @@ export const DmfConfigSchema = z.strictObject({
   environments: z.array(EnvironmentConfigSchema).min(1, 'at least one environment is required'),
   dataProjects: z.array(DataProjectConfigSchema).default([]),
   recurringActivities: z.array(RecurringActivityConfigSchema).default([]),
+  /** Webhooks told about finished jobs (see {@link AlertConfigSchema}). */
+  alerts: z.array(AlertConfigSchema).default([]),
+  chains: z.array(ChainConfigSchema).default([]),
 });
 /** The parsed `DMF_CONFIG` JSON. */
 export type DmfConfig = z.infer<typeof DmfConfigSchema>;

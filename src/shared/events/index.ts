@@ -37,10 +37,27 @@ export const RECURRING_EVENT_TYPES = {
   importFailed: `${EVENT_TYPE_PREFIX}.recurring.import.failed`,
 } as const;
 
+/** Event types of chains (one batch through an ordered chain of import projects). */
+export const CHAIN_EVENT_TYPES = {
+  /** Every step of the chain ran, each Succeeded (or PartiallySucceeded where the chain continues on it). */
+  completed: `${EVENT_TYPE_PREFIX}.chain.completed`,
+  /** The chain stopped (a step failed, its batch never became complete) or was canceled. */
+  failed: `${EVENT_TYPE_PREFIX}.chain.failed`,
+} as const;
+/** Event types of multi-company exports (one export per legal entity, grouped). */
+export const MULTI_COMPANY_EXPORT_EVENT_TYPES = {
+  /** Every company's export finished; at least one stored its package. */
+  completed: `${EVENT_TYPE_PREFIX}.export.multiCompany.completed`,
+  /** No company's export stored a package. */
+  failed: `${EVENT_TYPE_PREFIX}.export.multiCompany.failed`,
+} as const;
+
 /** `source` attribute of import events (and the default). */
 export const EVENT_SOURCE = '/dmf-functions/import';
 /** `source` attribute of export events. */
 export const EXPORT_EVENT_SOURCE = '/dmf-functions/export';
+/** `source` attribute of chain events. */
+export const CHAIN_EVENT_SOURCE = '/dmf-functions/chain';
 /** `source` attribute of recurring integration events. */
 export const RECURRING_EVENT_SOURCE = '/dmf-functions/recurring';
 /** Content type of structured CloudEvents. */

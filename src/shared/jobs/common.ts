@@ -4,24 +4,36 @@
  */
 import { z } from 'zod';
 import { isoTime, isRecord, stringOf } from '../util.js';
+import type { JobOutcome, JobStatus } from './statuses.js';
 
-/** Every status a job can have. */
-export const JOB_STATUSES = [
-  'Pending',
-  'Running',
-  'Succeeded',
-  'PartiallySucceeded',
-  'Failed',
-  'Canceled',
-  'TimedOut',
-  /** The app cannot tell what F&O did (e.g. an enqueue whose answer was lost): the job says what to check. */
-  'Unknown',
-] as const;
-/** One of {@link JOB_STATUSES}. */
-export type JobStatus = (typeof JOB_STATUSES)[number];
+export { JOB_OUTCOMES, JOB_STATUSES, type JobOutcome, type JobStatus } from './statuses.js';
+/** Statuses of a job that has not ended yet (a re-run of it is refused). */
+export const ACTIVE_JOB_STATUSES: readonly JobStatus[] = ['Pending', 'Running', 'Queued'];
 
-/** Final statuses of a job (what an import's or export's result carries). */
-export type JobOutcome = Exclude<JobStatus, 'Pending' | 'Running'>;
+/** A paused environment, as the jobs waiting for it show it (from the environment's slot entity). */
+export interface PauseInfo {
+  environment: string;
+  /** When it was paused (ISO time). */
+  since: string;
+  /** Who paused it (as the caller said: the CLI's user, the dashboard's, the signed-in principal). */
+  by: string;
+  /** Why, when the caller said. */
+  reason?: string;
+}
+
+/** The sentence a queued job shows: "environment … paused since … by …". */
+export function queuedReasonOf(paused: PauseInfo): string {
+  return `Environment ${paused.environment} paused since ${paused.since} by ${paused.by}${paused.reason ? ` (${paused.reason})` : ''}: the job waits and starts, in arrival order, when the environment is resumed.`;
+}
+
+/** The {@link PauseInfo} in a custom status, when it carries a valid one. */
+export function pauseInfoOf(value: unknown): PauseInfo | undefined {
+  if (!isRecord(value)) return undefined;
+  const { environment, since, by, reason } = value;
+  if (typeof environment !== 'string' || typeof since !== 'string' || typeof by !== 'string')
+    return undefined;
+  return { environment, since, by, ...(typeof reason === 'string' ? { reason } : {}) };
+}
 
 /** Poll log entries kept per job (the newest ones): bounds the custom status and result size. */
 export const POLL_LOG_LIMIT = 50;
@@ -128,6 +140,8 @@ export interface JobStatusInputs {
   outcome: JobStatus | undefined;
   /** True once the job has asked F&O for work (before that a running job is still `Pending`). */
   started: boolean;
+  /** True while it waits for its paused environment (a running job not started yet is then `Queued`). */
+  queued?: boolean;
   /** The job's errors; a crashed orchestration adds one saying so. */
   errors: JobError[];
   /** "import", "export", …, for that message. */
@@ -159,7 +173,7 @@ export function jobStatusOf(
     case 'Pending':
       return 'Pending';
     default:
-      return inputs.started ? 'Running' : 'Pending';
+      return inputs.started ? 'Running' : inputs.queued ? 'Queued' : 'Pending';
   }
 }
 
@@ -185,6 +199,48 @@ export interface JobFields {
   entityCounts?: EntityCounts[];
   /** While F&O throttles the job's calls (429): when the job asks again (ISO time). */
   throttledUntil?: string;
+  /** While `Queued`: why ("environment … paused since … by …"). */
+  queuedReason?: string;
+  /** While `Queued`: the pause it waits for. */
+  paused?: PauseInfo;
+  /** The job this one re-runs (`POST /api/jobs/{id}/rerun`). */
+  rerunOf?: string;
+  /** The job that re-ran this one. */
+  rerunBy?: string;
+  /** The alerts sent about this job (`GET /api/jobs/{id}` only): per webhook, whether it went out. */
+  alerts?: JobAlert[];
+}
+
+/** One alert about a job, as the job API shows it. */
+export interface JobAlert {
+  /** The alert's name (configuration). */
+  alert: string;
+  /** `sending` (being delivered, or retried), `sent`, or `failed` (refused, or still failing after the retries). */
+  state: 'sending' | 'sent' | 'failed';
+  /** The webhook's HTTP status, when it answered. */
+  status?: number;
+}
+
+/** The {@link JobAlert}s of a `jobAlert` instance (its input names the alerts, its output the outcome). */
+export function jobAlertsOf(status: {
+  runtimeStatus: string;
+  input?: unknown;
+  output?: unknown;
+}): JobAlert[] {
+  const names = recordOf(status.input).alerts;
+  const outcome = Array.isArray(status.output) ? status.output : [];
+  if (!Array.isArray(names)) return [];
+  return names
+    .filter((n): n is string => typeof n === 'string')
+    .map((alert) => {
+      const done = outcome.find((o): o is Record<string, unknown> => isRecord(o) && o.alert === alert);
+      if (!done) return { alert, state: status.runtimeStatus === 'Completed' ? 'failed' : 'sending' };
+      return {
+        alert,
+        state: done.delivered === true ? 'sent' : 'failed',
+        ...(typeof done.status === 'number' ? { status: done.status } : {}),
+      };
+    });
 }
 
 /**
@@ -199,11 +255,18 @@ export function jobBasics(
     outcome: JobStatus | undefined;
     started: boolean;
     errors: readonly JobError[] | undefined;
+    queued?: boolean;
   },
 ): Pick<JobFields, 'status' | 'errors' | 'createdAt' | 'updatedAt'> & { input: Record<string, unknown> } {
   const errors = [...(job.errors ?? [])];
   return {
-    status: jobStatusOf(status, { outcome: job.outcome, started: job.started, errors, what: job.what }),
+    status: jobStatusOf(status, {
+      outcome: job.outcome,
+      started: job.started,
+      errors,
+      what: job.what,
+      ...(job.queued ? { queued: true } : {}),
+    }),
     errors,
     createdAt: isoTime(status.createdTime),
     updatedAt: isoTime(status.lastUpdatedTime),
@@ -233,6 +296,8 @@ export interface ExecutionResult extends ExecutionSummary {
   errorFiles: CopiedErrorFile[];
   /** Where this JSON is (`container/path`). */
   resultBlob?: string;
+  /** The job this one re-ran, when it was started by a re-run. */
+  rerunOf?: string;
 }
 
 /** What import and export jobs show alike: they run one F&O execution and poll its status. */
@@ -260,16 +325,19 @@ export function executionJobFields<Kind extends string, Stage extends string>(
       polls?: number;
       pollLog?: unknown;
       throttledUntil?: string;
+      paused?: unknown;
     };
     result: ExecutionResult | undefined;
   },
 ): ExecutionJobFields<Kind, Stage> & { input: Record<string, unknown> } {
   const { custom, result, started } = job;
+  const paused = result || started ? undefined : pauseInfoOf(custom.paused);
   const basics = jobBasics(status, {
     what: job.kind,
     outcome: result?.status,
     started,
     errors: result?.errors,
+    queued: paused !== undefined,
   });
   return {
     id: status.instanceId,
@@ -289,8 +357,23 @@ export function executionJobFields<Kind extends string, Stage extends string>(
     ...(!result && typeof custom.throttledUntil === 'string'
       ? { throttledUntil: custom.throttledUntil }
       : {}),
+    ...queuedFields(basics.status, paused),
+    ...rerunOfField(result?.rerunOf ?? basics.input.rerunOf),
     input: basics.input,
   };
+}
+
+/** `queuedReason` and `paused` of a job that is `Queued` (nothing otherwise). */
+export function queuedFields(
+  status: JobStatus,
+  paused: PauseInfo | undefined,
+): Pick<JobFields, 'queuedReason' | 'paused'> {
+  return status === 'Queued' && paused ? { queuedReason: queuedReasonOf(paused), paused } : {};
+}
+
+/** `rerunOf` of a job started by a re-run (from its input or result). */
+export function rerunOfField(value: unknown): Pick<JobFields, 'rerunOf'> {
+  return typeof value === 'string' && value !== '' ? { rerunOf: value } : {};
 }
 
 /** The {@link ExecutionSummary} fields of a result, for the job JSON (absent ones left out). */

@@ -4,7 +4,14 @@
  */
 import { z } from 'zod';
 import { PollingConfigSchema } from '../config/index.js';
-import { executionJobFields, recordOf, type OrchestrationStatusLike, type PollLogEntry } from './common.js';
+import { stringOf } from '../util.js';
+import {
+  executionJobFields,
+  recordOf,
+  type OrchestrationStatusLike,
+  type PauseInfo,
+  type PollLogEntry,
+} from './common.js';
 import type { ExecutionJobFields, ExecutionResult } from './common.js';
 
 /** The orchestration input: everything resolved by the starter, nothing secret. */
@@ -24,6 +31,12 @@ export const ExportInputSchema = z.strictObject({
   requestedAt: z.string(),
   /** Scheduled exports: the schedule occurrence this run is for. */
   scheduledFor: z.string().optional(),
+  /** The job this one re-runs (`POST /api/jobs/{id}/rerun`). */
+  rerunOf: z.string().min(1).max(200).optional(),
+  /** Store the package under a folder of its legal entity (the exports of a multi-company run). */
+  legalEntityFolder: z.boolean().optional(),
+  /** The job this one is part of (a multi-company run). */
+  parentId: z.string().min(1).optional(),
 });
 /** See {@link ExportInputSchema}. */
 export type ExportInput = z.infer<typeof ExportInputSchema>;
@@ -45,6 +58,8 @@ export interface ExportCustomStatus {
   nextPollAt?: string;
   /** While F&O answers 429: when the job asks again (ISO time). */
   throttledUntil?: string;
+  /** While the environment is paused (the export waits to be started: `Queued`). */
+  paused?: PauseInfo;
 }
 
 /** A blob written by an export. */
@@ -73,12 +88,18 @@ export interface ExportResult extends ExecutionResult {
   package?: StoredBlob;
   /** Entity files stored beside it (`unpack`). */
   unpacked: StoredBlob[];
+  /** The job this one is part of (a multi-company run). */
+  parentId?: string;
 }
 
 /** What `GET /api/exports/{id}` answers. */
 export interface ExportJob extends ExecutionJobFields<'export', ExportStage> {
   urlPolls: number;
   result: ExportResult | undefined;
+  /** The legal entity exported. */
+  legalEntity?: string;
+  /** The job this one is part of (a multi-company run). */
+  parentId?: string;
 }
 
 /** Derives the job JSON of an export from its orchestration status (same statuses as import jobs). */
@@ -87,20 +108,20 @@ export function exportJobFromStatus(status: OrchestrationStatusLike): ExportJob 
   const output = recordOf(status.output);
   const result = output.kind === 'export' ? (output as unknown as ExportResult) : undefined;
   const started = custom.stage !== undefined && custom.stage !== 'Starting';
-  const {
-    input: _input,
-    errors,
-    ...fields
-  } = executionJobFields(status, {
+  const { input, errors, ...fields } = executionJobFields(status, {
     kind: 'export',
     started,
     custom,
     result,
   });
+  const legalEntity = result?.legalEntity ?? stringOf(input.legalEntity);
+  const parentId = result?.parentId ?? stringOf(input.parentId);
   return {
     ...fields,
     urlPolls: result?.urlPolls ?? custom.urlPolls ?? 0,
     errors,
     result,
+    ...(legalEntity ? { legalEntity } : {}),
+    ...(parentId ? { parentId } : {}),
   };
 }

@@ -4,4 +4,6 @@ export * from './ids.js';
 export * from './imports.js';
 export * from './exports.js';
 export * from './recurring.js';
+export * from './rejections.js';
+export * from './groups.js';
 export * from './listing.js';

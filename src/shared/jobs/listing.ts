@@ -5,19 +5,28 @@
 import { isoTime, isRecord } from '../util.js';
 import type { JobError, OrchestrationStatusLike } from './common.js';
 import { exportJobFromStatus, type ExportJob } from './exports.js';
+import { chainJobFromStatus, multiCompanyExportJobFromStatus, type ParentJob } from './groups.js';
 import { jobFromStatus, type Job } from './imports.js';
 import {
   recurringExportJobFromStatus,
   recurringImportJobFromStatus,
   type RecurringJob,
 } from './recurring.js';
+import type { RejectedJob } from './rejections.js';
 
-/** The job JSON of any kind of job. */
-export type AnyJob = Job | ExportJob | RecurringJob;
+/** The job JSON of any kind of job (a rejected input is listed as a job too). */
+export type AnyJob = Job | ExportJob | RecurringJob | RejectedJob | ParentJob;
 /** What a job does (`kind` of its job JSON). */
 export type JobKind = AnyJob['kind'];
 /** Every {@link JobKind}. */
-export const JOB_KIND_NAMES: readonly JobKind[] = ['import', 'export', 'recurringImport', 'recurringExport'];
+export const JOB_KIND_NAMES: readonly JobKind[] = [
+  'import',
+  'export',
+  'recurringImport',
+  'recurringExport',
+  'chain',
+  'multiCompanyExport',
+];
 
 /** How each kind derives its job JSON from an orchestration status. */
 const VIEWS: Readonly<Record<JobKind, (status: OrchestrationStatusLike) => AnyJob>> = {
@@ -25,6 +34,8 @@ const VIEWS: Readonly<Record<JobKind, (status: OrchestrationStatusLike) => AnyJo
   export: exportJobFromStatus,
   recurringImport: recurringImportJobFromStatus,
   recurringExport: recurringExportJobFromStatus,
+  chain: chainJobFromStatus,
+  multiCompanyExport: multiCompanyExportJobFromStatus,
 };
 
 /** The job JSON of a job of `kind` from its (real or reconstructed) orchestration status. */

@@ -7,6 +7,8 @@ import { z } from 'zod';
 import { stringOf } from '../util.js';
 import {
   jobBasics,
+  pauseInfoOf,
+  queuedFields,
   recordOf,
   summaryFields,
   type CopiedErrorFile,
@@ -16,6 +18,7 @@ import {
   type JobStatus,
   type OrchestrationStatusLike,
 } from './common.js';
+import { recurringExportRunId } from './ids.js';
 
 /** Input of the recurring export drain (carried across `continueAsNew`). */
 export const DrainInputSchema = z.strictObject({
@@ -127,6 +130,11 @@ export type RecurringJobStage =
  */
 export interface RecurringJob extends JobFields {
   kind: 'recurringExport' | 'recurringImport';
+  /**
+   * A recurring export drain run: the drain's instance id (one per environment and activity; its
+   * `GET /api/jobs/{drainId}` is the latest run). The run's own `id` is `{drainId}-r{occurrence}`.
+   */
+  drainId?: string;
   stage: RecurringJobStage | undefined;
   /** Company of an enqueued file, when its path names one. */
   legalEntity: string | undefined;
@@ -143,7 +151,8 @@ function counters(value: unknown): DrainCounters | undefined {
 }
 
 /**
- * The job JSON of a recurring export drain. A drain continues as new every few batches: while it
+ * The job JSON of a recurring export drain run (its id: the drain's and the run's occurrence, so
+ * every run is a job of its own). A drain continues as new every few batches: while it
  * runs (or has continued) it is `Running` with the counters of the whole run so far; a completed
  * run is `Succeeded`, `PartiallySucceeded` when some messages failed, were missing or could not be
  * acked, and `Failed` when none of the messages it handled could be stored.
@@ -167,8 +176,11 @@ export function recurringExportJobFromStatus(status: OrchestrationStatusLike): R
           : 'PartiallySucceeded';
   }
   const job = jobBasics(status, { what: 'recurring export drain', outcome, started: true, errors });
+  const scheduledFor = summary?.scheduledFor ?? stringOf(job.input.scheduledFor);
   return {
-    id: status.instanceId,
+    // each run is a job of its own: the drain's instance id and the run's occurrence
+    id: scheduledFor ? recurringExportRunId(status.instanceId, scheduledFor) : status.instanceId,
+    drainId: status.instanceId,
     kind: 'recurringExport',
     status: job.status,
     stage: status.runtimeStatus === 'Completed' ? 'Done' : job.status === 'Running' ? 'Draining' : undefined,
@@ -229,11 +241,14 @@ export function recurringImportJobFromStatus(status: OrchestrationStatusLike): R
   const output = recordOf(status.output);
   const result = output.kind === 'recurringImport' ? (output as unknown as RecurringImportResult) : undefined;
   const stage = stringOf(custom.stage);
+  const started = stage !== undefined && stage !== 'Enqueueing';
+  const paused = result || started ? undefined : pauseInfoOf(custom.paused);
   const job = jobBasics(status, {
     what: 'recurring import',
     outcome: result ? (result.status === 'Rejected' ? 'Failed' : result.status) : undefined,
-    started: stage !== undefined && stage !== 'Enqueueing',
+    started,
     errors: result?.errors,
+    queued: paused !== undefined,
   });
   return {
     id: status.instanceId,
@@ -259,6 +274,7 @@ export function recurringImportJobFromStatus(status: OrchestrationStatusLike): R
     ...(!result && typeof custom.throttledUntil === 'string'
       ? { throttledUntil: custom.throttledUntil }
       : {}),
+    ...queuedFields(job.status, paused),
     result,
   };
 }

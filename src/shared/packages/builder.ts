@@ -8,30 +8,36 @@ import {
   createManifestXml,
   encodePackageXml,
   isCompositeEntityName,
+  MANIFEST_ROOT,
+  manifestEntities,
   parseHeader,
   parseManifest,
+  sortByExecutionOrder,
   type CompositeOptions,
   type NewManifestSpec,
 } from './manifest.js';
 import { checkPackageFileName } from './names.js';
 import { openPackage, type OpenPackageOptions, type PackageInput, type PackageReader } from './reader.js';
-import { childElement, childElements, setChildText, textOf, type XmlElement } from './xml.js';
+import { childElement, childElements, element, setChildText, textOf, type XmlElement } from './xml.js';
 
 /** The data file to put into a package. */
 export interface PackageDataFile {
-  /** The bytes: a stream (read once, never buffered whole) or a Buffer. */
-  content: NodeJS.ReadableStream | Uint8Array;
+  /**
+   * The bytes: a stream (read once, never buffered whole), a Buffer, or a function opening the
+   * stream when the zip reaches the file (several files of a batch are then read one at a time).
+   */
+  content: NodeJS.ReadableStream | Uint8Array | (() => Promise<NodeJS.ReadableStream>);
   /** Incoming file name (needed when the InputFilePath is rewritten). */
   fileName?: string;
   /** Size in bytes when known (lets the zip header carry it up front). */
   size?: number;
 }
 
-/** Options of {@link buildPackageFromTemplate}. */
+/** Options of {@link buildPackageFromTemplate} and {@link buildBatchPackageFromTemplate}. */
 export interface BuildFromTemplateOptions extends OpenPackageOptions, CompositeOptions {
   /**
    * Which manifest entity receives the file (its label, case-insensitive). Required when the
-   * template lists several entities.
+   * template lists several entities. (One file only: a batch names the entity of each file.)
    */
   entityName?: string;
   /**
@@ -56,12 +62,61 @@ export interface BuiltPackage {
   isComposite: boolean;
 }
 
+/** One file of a batch and the template entity (label, case-insensitive) it fills. */
+export interface EntityDataFile {
+  entityName: string;
+  data: PackageDataFile;
+}
+
+/** Options of {@link buildBatchPackageFromTemplate}. */
+export interface BuildBatchOptions extends Omit<BuildFromTemplateOptions, 'entityName'> {
+  /**
+   * Template entities (labels) a batch may leave without a file: they keep the template's own data
+   * file, so the package still carries every entity of the project's definition.
+   */
+  optionalEntities?: readonly string[];
+}
+
+/** What {@link buildBatchPackageFromTemplate} produced, besides the bytes. */
+export interface BuiltBatchPackage {
+  stream: Readable;
+  /**
+   * Every entity of the template in execution order (unit → level → sequence), with the data file
+   * the package holds for it and whether a batch file filled it (`false`: the template's own file).
+   */
+  entities: {
+    entityName: string;
+    dataFileName: string;
+    filled: boolean;
+    executionUnit: number;
+    levelInExecutionUnit: number;
+    sequenceInLevel: number;
+  }[];
+  /** True when an entity of the package is composite. */
+  hasComposite: boolean;
+}
+
 function builderError(message: string): PackageError {
   return new PackageError(message, { code: PACKAGE_ERROR_CODES.builderInput });
 }
 
 function addData(zip: yazl.ZipFile, data: PackageDataFile, name: string, mtime: Date): void {
-  if (data.content instanceof Uint8Array) {
+  if (typeof data.content === 'function') {
+    const open = data.content;
+    zip.addReadStreamLazy(
+      name,
+      data.size === undefined ? { mtime } : { mtime, size: data.size },
+      (callback) => {
+        open().then(
+          (stream) => {
+            watchInput(zip, stream);
+            callback(null, stream);
+          },
+          (error: unknown) => callback(error, undefined as unknown as NodeJS.ReadableStream),
+        );
+      },
+    );
+  } else if (data.content instanceof Uint8Array) {
     zip.addBuffer(Buffer.from(data.content.buffer, data.content.byteOffset, data.content.byteLength), name, {
       mtime,
     });
@@ -109,20 +164,29 @@ function finish(zip: yazl.ZipFile, onClose?: () => Promise<void>): Readable {
   return output;
 }
 
+const labelOf = (el: XmlElement): string => textOf(childElement(el, 'EntityName')).trim();
+const sameLabel = (a: string, b: string): boolean => a.trim().toLowerCase() === b.trim().toLowerCase();
+
+/** Where one incoming file goes: the manifest entity and the file's name in the package. */
+interface Placement {
+  target: XmlElement;
+  entityName: string;
+  templatePath: string;
+  dataFileName: string;
+  data: PackageDataFile;
+}
+
 /**
- * Builds a package from a template, as Microsoft's Recurring Integrations Scheduler does: the
- * template's manifest and header are kept (unknown elements included) and rewritten in F&O's
- * form (UTF-16LE with BOM, no declaration, DataContract member order); the template's data file
- * for the target entity is dropped and the incoming file is written under the template's
- * `InputFilePath` (or under its own name, rewriting `InputFilePath`); every other template file
- * is copied. Memory use does not depend on the data size: the data is streamed through deflate.
- * Throws `PackageError` before producing bytes when the template is unusable.
+ * The one template writer behind both builders: checks the template, places each incoming file
+ * (under the template's `InputFilePath`, or its own name rewriting it), keeps the manifest (unknown
+ * elements, execution units, levels and sequences included) and header in F&O's form, and copies
+ * every other template file, one entry inflated at a time.
  */
-export async function buildPackageFromTemplate(
+async function writeFromTemplate(
   template: PackageInput | PackageReader,
-  data: PackageDataFile,
-  options: BuildFromTemplateOptions = {},
-): Promise<BuiltPackage> {
+  place: (entities: XmlElement[]) => { target: XmlElement; data: PackageDataFile }[],
+  options: BuildFromTemplateOptions,
+): Promise<{ stream: Readable; placements: Placement[]; entityElements: XmlElement[] }> {
   const external = typeof template === 'object' && 'openEntryStream' in template;
   const reader = external
     ? template
@@ -149,47 +213,40 @@ export async function buildPackageFromTemplate(
         code: PACKAGE_ERROR_CODES.noEntities,
       });
     }
-    let target: XmlElement | undefined = entityElements[0];
-    if (options.entityName !== undefined) {
-      const wanted = options.entityName.trim().toLowerCase();
-      target = entityElements.find(
-        (el) => textOf(childElement(el, 'EntityName')).trim().toLowerCase() === wanted,
-      );
-      if (!target) {
-        throw new PackageError(`The template has no entity "${options.entityName}"`, {
-          code: PACKAGE_ERROR_CODES.templateEntity,
-        });
+    const placements: Placement[] = [];
+    const names = new Set<string>();
+    for (const { target, data } of place(entityElements)) {
+      const entityName = labelOf(target);
+      const templatePath = textOf(childElement(target, 'InputFilePath')).trim();
+      let dataFileName = templatePath;
+      if (options.dataFileName === 'incoming') {
+        if (!data.fileName) throw builderError('dataFileName "incoming" needs data.fileName');
+        dataFileName = data.fileName;
+        setChildText(target, 'InputFilePath', dataFileName);
       }
-    } else if (entityElements.length > 1) {
-      throw new PackageError(
-        'The template lists several entities: say which one receives the file (entityName)',
-        {
-          code: PACKAGE_ERROR_CODES.templateEntity,
-        },
-      );
-    }
-    if (!target) throw new PackageError('unreachable', { code: PACKAGE_ERROR_CODES.templateEntity });
-
-    const entityName = textOf(childElement(target, 'EntityName')).trim();
-    const templatePath = textOf(childElement(target, 'InputFilePath')).trim();
-    let dataFileName = templatePath;
-    if (options.dataFileName === 'incoming') {
-      if (!data.fileName) throw builderError('dataFileName "incoming" needs data.fileName');
-      dataFileName = data.fileName;
-      setChildText(target, 'InputFilePath', dataFileName);
-    }
-    if (!dataFileName) throw builderError(`Entity "${entityName}" of the template has no InputFilePath`);
-    const nameProblem = checkPackageFileName(dataFileName);
-    if (nameProblem) throw new PackageError(nameProblem.message, { code: nameProblem.code });
-    if (dataFileName === MANIFEST_FILE_NAME || dataFileName === PACKAGE_HEADER_FILE_NAME) {
-      throw builderError(`The data file cannot be named ${dataFileName}`);
+      if (!dataFileName) throw builderError(`Entity "${entityName}" of the template has no InputFilePath`);
+      const nameProblem = checkPackageFileName(dataFileName);
+      if (nameProblem) throw new PackageError(nameProblem.message, { code: nameProblem.code });
+      if (dataFileName === MANIFEST_FILE_NAME || dataFileName === PACKAGE_HEADER_FILE_NAME) {
+        throw builderError(`The data file cannot be named ${dataFileName}`);
+      }
+      // zip names are compared ignoring case, as Windows (and F&O) do
+      if (names.has(dataFileName.toLowerCase())) {
+        throw builderError(`Two entities' data files would both be named ${dataFileName} in the package`);
+      }
+      names.add(dataFileName.toLowerCase());
+      placements.push({ target, entityName, templatePath, dataFileName, data });
     }
 
     const mtime = options.mtime ?? new Date();
     const zip = new yazl.ZipFile();
     zip.addBuffer(encodePackageXml(manifest.xml), MANIFEST_FILE_NAME, { mtime });
     zip.addBuffer(encodePackageXml(header.xml), PACKAGE_HEADER_FILE_NAME, { mtime });
-    const skip = new Set([MANIFEST_FILE_NAME, PACKAGE_HEADER_FILE_NAME, templatePath, dataFileName]);
+    const skip = new Set([
+      MANIFEST_FILE_NAME,
+      PACKAGE_HEADER_FILE_NAME,
+      ...placements.flatMap((p) => [p.templatePath, p.dataFileName]),
+    ]);
     for (const entry of reader.entries) {
       if (skip.has(entry.name) || entry.isDirectory) continue;
       const problem = checkPackageFileName(entry.name);
@@ -205,13 +262,130 @@ export async function buildPackageFromTemplate(
         );
       });
     }
-    addData(zip, data, dataFileName, mtime);
+    for (const p of placements) addData(zip, p.data, p.dataFileName, mtime);
     const stream = finish(zip, external ? undefined : () => reader.close());
-    return { stream, dataFileName, entityName, isComposite: isCompositeEntityName(entityName, options) };
+    return { stream, placements, entityElements };
   } catch (error) {
     if (!external) await reader.close();
     throw error;
   }
+}
+
+/**
+ * Builds a package from a template, as Microsoft's Recurring Integrations Scheduler does: the
+ * template's manifest and header are kept (unknown elements included) and rewritten in F&O's
+ * form (UTF-16LE with BOM, no declaration, DataContract member order); the template's data file
+ * for the target entity is dropped and the incoming file is written under the template's
+ * `InputFilePath` (or under its own name, rewriting `InputFilePath`); every other template file
+ * is copied. Memory use does not depend on the data size: the data is streamed through deflate.
+ * Throws `PackageError` before producing bytes when the template is unusable.
+ */
+export async function buildPackageFromTemplate(
+  template: PackageInput | PackageReader,
+  data: PackageDataFile,
+  options: BuildFromTemplateOptions = {},
+): Promise<BuiltPackage> {
+  const built = await writeFromTemplate(
+    template,
+    (entityElements) => {
+      let target: XmlElement | undefined = entityElements[0];
+      if (options.entityName !== undefined) {
+        const wanted = options.entityName;
+        target = entityElements.find((el) => sameLabel(labelOf(el), wanted));
+        if (!target) {
+          throw new PackageError(`The template has no entity "${options.entityName}"`, {
+            code: PACKAGE_ERROR_CODES.templateEntity,
+          });
+        }
+      } else if (entityElements.length > 1) {
+        throw new PackageError(
+          'The template lists several entities: say which one receives the file (entityName)',
+          { code: PACKAGE_ERROR_CODES.templateEntity },
+        );
+      }
+      if (!target) throw new PackageError('unreachable', { code: PACKAGE_ERROR_CODES.templateEntity });
+      return [{ target, data }];
+    },
+    options,
+  );
+  const placed = built.placements[0]!;
+  return {
+    stream: built.stream,
+    dataFileName: placed.dataFileName,
+    entityName: placed.entityName,
+    isComposite: isCompositeEntityName(placed.entityName, options),
+  };
+}
+
+/**
+ * Builds ONE package from several raw files and a multi-entity template (a batch: sales order
+ * headers and lines, customer groups and customers): each file fills the template entity it names
+ * (its data written under that entity's `InputFilePath`, or its own name with `dataFileName:
+ * 'incoming'`); the manifest keeps the template's execution units, levels and sequence numbers,
+ * so F&O runs the entities in that order in one execution. Every template entity must receive a
+ * file unless it is in `optionalEntities` (it then keeps the template's own data file); a file for
+ * an entity the template does not have, or two files for one entity, are refused. Throws
+ * `PackageError` before producing bytes.
+ */
+export async function buildBatchPackageFromTemplate(
+  template: PackageInput | PackageReader,
+  files: readonly EntityDataFile[],
+  options: BuildBatchOptions = {},
+): Promise<BuiltBatchPackage> {
+  if (files.length === 0) throw builderError('A batch package needs at least one file');
+  const optional = options.optionalEntities ?? [];
+  const built = await writeFromTemplate(
+    template,
+    (entityElements) => {
+      const given = new Set<XmlElement>();
+      const placed = files.map((file) => {
+        const target = entityElements.find((el) => sameLabel(labelOf(el), file.entityName));
+        if (!target) {
+          throw new PackageError(
+            `The template has no entity "${file.entityName}" (it has ${entityElements.map((el) => `"${labelOf(el)}"`).join(', ')})`,
+            { code: PACKAGE_ERROR_CODES.templateEntity },
+          );
+        }
+        if (given.has(target)) {
+          throw builderError(`Entity "${labelOf(target)}" is given two files`);
+        }
+        given.add(target);
+        return { target, data: file.data };
+      });
+      const missing = entityElements
+        .filter((el) => !given.has(el) && !optional.some((o) => sameLabel(o, labelOf(el))))
+        .map(labelOf);
+      if (missing.length > 0) {
+        throw new PackageError(
+          `The template's ${missing.length === 1 ? 'entity' : 'entities'} ${missing.map((m) => `"${m}"`).join(', ')} ${missing.length === 1 ? 'gets' : 'get'} no file and ${missing.length === 1 ? 'is' : 'are'} not optional`,
+          { code: PACKAGE_ERROR_CODES.templateEntityMissing },
+        );
+      }
+      return placed;
+    },
+    options,
+  );
+  const entities = sortByExecutionOrder(manifestEntities(manifestRootOf(built.entityElements))).map((e) => {
+    const placement = built.placements.find((p) => sameLabel(p.entityName, e.entityName));
+    return {
+      entityName: e.entityName,
+      dataFileName: placement?.dataFileName ?? e.inputFilePath,
+      filled: placement !== undefined,
+      executionUnit: e.executionUnit,
+      levelInExecutionUnit: e.levelInExecutionUnit,
+      sequenceInLevel: e.sequenceInLevel,
+    };
+  });
+  return {
+    stream: built.stream,
+    entities,
+    hasComposite: entities.some((e) => isCompositeEntityName(e.entityName, options)),
+  };
+}
+
+/** A manifest root holding just these entity elements (to read them with {@link manifestEntities}). */
+function manifestRootOf(entityElements: XmlElement[]): XmlElement {
+  return element(MANIFEST_ROOT, [element('PackageEntityList', entityElements)]);
 }
 
 /** What {@link createPackage} needs: the manifest fields plus the data. */

@@ -42,6 +42,8 @@ export const PACKAGE_ERROR_CODES = {
   entryNotFound: 'PACKAGE_ENTRY_NOT_FOUND',
   /** The template has several entities and none was chosen (or the chosen one is absent). */
   templateEntity: 'PACKAGE_TEMPLATE_ENTITY',
+  /** A batch gives no file for an entity of the template that is not optional. */
+  templateEntityMissing: 'PACKAGE_TEMPLATE_ENTITY_MISSING',
   /** Builder input is invalid (e.g. an unsafe data file name). */
   builderInput: 'PACKAGE_BUILDER_INPUT',
   /** An entity of the data project's template is not in the package (overwrite would drop it). */

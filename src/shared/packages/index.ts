@@ -9,4 +9,5 @@ export * from './reader.js';
 export * from './validate.js';
 export * from './builder.js';
 export * from './detect.js';
+export * from './entities.js';
 export * from './definition.js';

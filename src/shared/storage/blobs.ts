@@ -169,14 +169,14 @@ export async function openBlobStream(container: ContainerClient, path: string): 
 }
 
 /**
- * Moves a blob: streamed copy, verification that the copy has the source's size, then deletion of
- * the source (only if it is still the version copied). The source is never deleted before a
- * verified copy exists. @returns the size copied.
+ * Copies a blob: streamed copy (skipped when a copy of the same size is there already, e.g. from an
+ * earlier attempt), then verification that the copy has the source's size. The source is left as
+ * it is. @returns the size copied and the source version (ETag) copied.
  */
-export async function moveBlob(
+export async function copyBlob(
   from: { container: ContainerClient; path: string },
   to: { container: ContainerClient; path: string },
-): Promise<{ bytes: number }> {
+): Promise<{ bytes: number; etag: string | undefined }> {
   const source = from.container.getBlobClient(from.path);
   let props;
   try {
@@ -214,13 +214,25 @@ export async function moveBlob(
       { code: 'STORAGE_COPY_MISMATCH', transient: true },
     );
   }
+  return { bytes: size, etag: props.etag };
+}
+
+/**
+ * Moves a blob: {@link copyBlob}, then deletion of the source (only if it is still the version
+ * copied). The source is never deleted before a verified copy exists. @returns the size copied.
+ */
+export async function moveBlob(
+  from: { container: ContainerClient; path: string },
+  to: { container: ContainerClient; path: string },
+): Promise<{ bytes: number }> {
+  const { bytes, etag } = await copyBlob(from, to);
   try {
-    await source.deleteIfExists({ conditions: { ifMatch: props.etag } });
+    await from.container.getBlobClient(from.path).deleteIfExists({ conditions: { ifMatch: etag } });
   } catch (error) {
     // a newer version was written meanwhile: keep it (it is a new drop), the copy is ours
     if (!(error instanceof RestError && error.statusCode === 412)) {
       throw storageError(`deleting ${from.container.containerName}/${from.path}`, error);
     }
   }
-  return { bytes: size };
+  return { bytes };
 }

@@ -262,9 +262,14 @@ export function fromRow(row: Record<string, unknown>): ListedJob {
   } catch {
     // a damaged row still lists with its columns
   }
-  for (const k of ['id', 'kind', ...PATCHED, 'errorCount'] as const) {
+  for (const k of ['id', 'kind', ...PATCHED, 'errorCount', 'rerunBy'] as const) {
     const v = row[k];
     if (v !== undefined && v !== null) job[k] = v;
+  }
+  // a later stage patches the status column only: the wait for a paused environment is over then
+  if (job.status !== 'Queued') {
+    delete job.queuedReason;
+    delete job.paused;
   }
   if (!Array.isArray(job.errors)) job.errors = [];
   return job as unknown as ListedJob;
@@ -392,31 +397,77 @@ export class JobIndex {
     });
   }
 
+  /** Where the list row of job `id` is (its id row); undefined when the job is not indexed. */
+  async #pointer(
+    id: string,
+    signal: AbortSignal | undefined,
+  ): Promise<{ listPartitionKey: string; listRowKey: string } | undefined> {
+    await this.ensureTables(signal);
+    try {
+      return await this.#tables.jobIds.getEntity<{ listPartitionKey: string; listRowKey: string }>(
+        id,
+        '',
+        this.#options(signal),
+      );
+    } catch (error) {
+      if (isTableNotFound(error)) this.#ready = undefined;
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * The list entry of job `id` (two point reads: its id row, then its list row); undefined when
+   * the job is not in the index. What the job API answers for jobs without a durable instance
+   * (rejected inputs, earlier runs of a recurring export drain, purged histories).
+   */
+  async get(id: string, options: { signal?: AbortSignal } = {}): Promise<ListedJob | undefined> {
+    const pointer = await this.#pointer(id, options.signal);
+    if (!pointer) return undefined;
+    try {
+      const row = await this.#tables.jobs.getEntity<Record<string, unknown>>(
+        pointer.listPartitionKey,
+        pointer.listRowKey,
+        this.#options(options.signal),
+      );
+      return fromRow(row);
+    } catch (error) {
+      if (isStatus(error, 404)) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Notes on the list row of job `id` that job `rerunBy` re-runs it. @returns false when the job is
+   * not in the index.
+   */
+  async markRerun(id: string, rerunBy: string, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    return this.#merge(id, { rerunBy }, options.signal);
+  }
+
   /**
    * Changes the status, stage (and execution id, F&O status, polls) of an indexed job known by its
    * id. @returns false when the job is not in the index (its start was not recorded).
    */
   async patch(id: string, patch: JobStagePatch, options: { signal?: AbortSignal } = {}): Promise<boolean> {
-    await this.ensureTables(options.signal);
-    let pointer;
-    try {
-      pointer = await this.#tables.jobIds.getEntity<{ listPartitionKey: string; listRowKey: string }>(
-        id,
-        '',
-        this.#options(options.signal),
-      );
-    } catch (error) {
-      if (isTableNotFound(error)) this.#ready = undefined;
-      if (isStatus(error, 404)) return false;
-      throw error;
-    }
     const changes: Record<string, unknown> = {};
     for (const k of PATCHED) if (patch[k] !== undefined) changes[k] = patch[k];
+    return this.#merge(id, changes, options.signal);
+  }
+
+  /** Merges `changes` into the list row of job `id`; false when it is not indexed. */
+  async #merge(
+    id: string,
+    changes: Record<string, unknown>,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    const pointer = await this.#pointer(id, signal);
+    if (!pointer) return false;
     try {
       await this.#tables.jobs.updateEntity(
         { partitionKey: pointer.listPartitionKey, rowKey: pointer.listRowKey, ...changes },
         'Merge',
-        this.#options(options.signal),
+        this.#options(signal),
       );
     } catch (error) {
       if (isStatus(error, 404)) return false;
@@ -562,4 +613,17 @@ export async function recordStage(
   await recordSafely(logger, `stage ${patch.stage ?? patch.status} of ${id}`, async () => {
     if (!(await index.patch(id, patch))) throw new Error('the job is not in the index');
   });
+}
+
+/**
+ * Records a job JSON that no orchestration status stands behind (a rejected input), listed at
+ * `listedAt`. Never throws (see {@link recordSafely}).
+ */
+export async function recordListedJob(
+  index: JobIndex,
+  logger: Pick<Logger, 'warn'>,
+  job: AnyJob,
+  listedAt: string,
+): Promise<void> {
+  await recordSafely(logger, `${job.kind} ${job.id}`, () => index.put(job, listedAt));
 }

@@ -2,21 +2,31 @@
  * The blob layout of the app (pure functions):
  *
  * - inbound:  `{environment}/{project}/[{legalEntity}/]{file}` — `project` is a data project's
- *   `name` or its `definitionGroupId`.
+ *   `name` or its `definitionGroupId`; batches `{environment}/{project}/{batch path}` (default
+ *   `{batchId}/{file}`) and `{environment}/_chains/{chain}/{batchId}/{file}`.
  * - results:  `{logical path}/{jobId}/result.json`, error files next to it under `errors/`; the
  *   logical path is the inbound path of an import, `exports/{environment}/{project}` of an export,
  *   `recurring/{recurring-inbound path}` of a recurring import.
  * - rejected: `rejected/{inbound path or messageId}/{id}.json` (results container) for inputs
  *   refused before any job was started.
- * - archive:  `succeeded/{logical path's folder}/{jobId}/{file}` or `failed/…`; staging copies
+ * - archive:  `succeeded/{logical path's folder}/{jobId}/{file}` or `failed/…` (a batch's files:
+ *   `succeeded/{batch folder}/{jobId}/{file}`); staging copies
  *   (downloaded urls, packages built from templates) under `staging/{jobId}/`.
- * - outbound: exported packages `{environment}/{project}/{yyyy}/{MM}/{dd}/{package}-{jobId}.zip`
+ * - outbound: exported packages `{environment}/{project}/[{legalEntity}/]{yyyy}/{MM}/{dd}/{package}-{jobId}.zip`
+ *   (the legal-entity folder for the exports of a multi-company run)
  *   (unpacked beside it), recurring export files `{environment}/recurring/{activityId}/{correlationId}`.
  * - results, recurring: `recurring/{environment}/{activityId}/file-missing/{correlationId}.json`
  *   and the enqueue markers `recurring/{environment}/{activityId}/enqueued/{jobId}.json`.
  */
 import { InputError } from '../errors.js';
-import type { AppConfig, DataProjectConfig, EnvironmentConfig } from '../config/index.js';
+import type {
+  AppConfig,
+  BatchConfig,
+  ChainConfig,
+  DataProjectConfig,
+  EntityFilesConfig,
+  EnvironmentConfig,
+} from '../config/index.js';
 import {
   fileNameProblem,
   legalEntityProblem,
@@ -164,10 +174,116 @@ export function resolveInboundPath(
   return { environment, project, legalEntity, fileName, path };
 }
 
+/** The folder of chain batches below an environment: `{environment}/_chains/{chain}/{batchId}/{file}`. */
+export const CHAINS_FOLDER = '_chains';
+/** Code of a refused batch id. */
+export const BATCH_ID_ERROR = 'BATCH_ID_INVALID';
+
+/** A file of a batch, resolved against the configuration. */
+export type ResolvedBatchPath = {
+  environment: EnvironmentConfig;
+  /** The batch id (its path segment). */
+  batchId: string;
+  /** The batch's folder (the path without the file): it identifies the batch. */
+  folder: string;
+  fileName: string;
+  path: string;
+} & (
+  | {
+      kind: 'batch';
+      project: DataProjectConfig & { batch: BatchConfig; entities: EntityFilesConfig[] };
+      /** The path's legal entity (pattern `{legalEntity}`), else the project's. */
+      legalEntity: string;
+    }
+  | { kind: 'chain'; chain: ChainConfig }
+);
+
+/**
+ * Resolves the path of a file of a batch: `{environment}/{project}/{batch path}` for an import
+ * project with `batch` (its `batch.path`, default `{batchId}/{file}`), or
+ * `{environment}/_chains/{chain}/{batchId}/{file}`. Undefined when the path is no batch path (an
+ * unknown environment or project, a project without `batch`): the single-file convention then
+ * applies. Throws `InputError` ({@link INBOUND_PATH_ERROR}) when it is one but breaks a rule: the
+ * batch id and the file name are a caller's, checked by the file-name rules.
+ */
+export function resolveBatchPath(
+  config: Pick<AppConfig, 'environments' | 'dataProjects' | 'chains'>,
+  path: string,
+): ResolvedBatchPath | undefined {
+  const segments = path.split('/');
+  const environment = config.environments.find((e) => e.name === segments[0]);
+  if (!environment || segments.length < 3) return undefined;
+  const fail = (why: string, layout: string): never => {
+    throw new InputError(`"${printable(path)}" ${why}. Drop the files of a batch as ${layout}.`, {
+      code: INBOUND_PATH_ERROR,
+    });
+  };
+  const checked = (segment: string, what: string, layout: string): string => {
+    const problem = fileNameProblem(segment);
+    if (problem) fail(`cannot be a ${what}: ${problem.replace(/^the file name/, `the ${what}`)}`, layout);
+    return segment;
+  };
+  const fileName = segments[segments.length - 1] as string;
+  if (segments[1] === CHAINS_FOLDER) {
+    const layout = `{environment}/${CHAINS_FOLDER}/{chain}/{batchId}/{file}`;
+    const chain = config.chains.find((c) => c.name === segments[2] && c.environment === environment.name);
+    if (!chain) {
+      const known = config.chains.filter((c) => c.environment === environment.name).map((c) => c.name);
+      fail(
+        `names chain "${printable(segments[2] ?? '')}", which is not a chain of environment "${environment.name}" (configured: ${known.join(', ') || 'none'})`,
+        layout,
+      );
+    }
+    if (segments.length !== 5) fail(`has ${segments.length} path segments, expected 5`, layout);
+    const batchId = checked(segments[3]!, 'batch id', layout);
+    checked(fileName, 'file name', layout);
+    return {
+      kind: 'chain',
+      chain: chain!,
+      environment,
+      batchId,
+      folder: blobPath(...segments.slice(0, -1)),
+      fileName,
+      path,
+    };
+  }
+  const project = findDataProject(config, environment.name, 'import', segments[1]!);
+  if (!project?.batch || !project.entities) return undefined;
+  const pattern = project.batch.path.split('/');
+  const layout = `{environment}/${project.name}/${project.batch.path}`;
+  const rest = segments.slice(2);
+  if (rest.length !== pattern.length) {
+    fail(`has ${segments.length} path segments, expected ${pattern.length + 2}`, layout);
+  }
+  let batchId = '';
+  let legalEntity = project.legalEntity;
+  pattern.forEach((token, i) => {
+    const segment = rest[i]!;
+    if (token === '{batchId}') batchId = checked(segment, 'batch id', layout);
+    else if (token === '{file}') checked(segment, 'file name', layout);
+    else if (token === '{legalEntity}') {
+      const problem = legalEntityProblem(segment);
+      if (problem) fail(`cannot be imported: ${problem}`, layout);
+      legalEntity = segment;
+    } else if (segment !== token) fail(`has "${printable(segment)}" where "${token}" belongs`, layout);
+  });
+  return {
+    kind: 'batch',
+    project: { ...project, batch: project.batch, entities: project.entities },
+    legalEntity,
+    environment,
+    batchId,
+    folder: blobPath(...segments.slice(0, -1)),
+    fileName,
+    path,
+  };
+}
+
 /**
  * The inbound path of a file for a project: `{environment}/{project}/[{legalEntity}/]{fileName}`.
  * The legal entity and the file name are a caller's: checked by their own rules first
- * ({@link checkLegalEntity}, {@link checkFileName}).
+ * ({@link checkLegalEntity}, {@link checkFileName}); the environment and the project must each be
+ * one segment (`dmf drop` takes them from a command line: `a/b` would shift the layout).
  */
 export function inboundPath(parts: {
   environment: string;
@@ -175,6 +291,17 @@ export function inboundPath(parts: {
   legalEntity?: string;
   fileName: string;
 }): string {
+  for (const [what, value] of [
+    ['environment', parts.environment],
+    ['project', parts.project],
+  ] as const) {
+    const problem = segmentProblem(value);
+    if (problem) {
+      throw new InputError(`The ${what} "${printable(value, 80)}" cannot be a path segment: it ${problem}.`, {
+        code: BLOB_PATH_ERROR,
+      });
+    }
+  }
   return blobPath(
     parts.environment,
     parts.project,
@@ -205,6 +332,24 @@ export function archiveBlobPath(outcome: 'succeeded' | 'failed', logicalPath: st
   return blobPath(outcome, ...(slash < 0 ? [] : [logicalPath.slice(0, slash)]), jobId, file);
 }
 
+/**
+ * Blob path (archive container) where a file of a batch goes: `{outcome}/{batch folder}/{jobId}/{file}`
+ * (the whole batch side by side, as it was dropped).
+ */
+export function batchArchiveBlobPath(
+  outcome: 'succeeded' | 'failed',
+  folder: string,
+  jobId: string,
+  fileName: string,
+): string {
+  return blobPath(batchArchiveFolder(outcome, folder, jobId), fileName);
+}
+
+/** The archive folder of a batch's files (see {@link batchArchiveBlobPath}). */
+export function batchArchiveFolder(outcome: 'succeeded' | 'failed', folder: string, jobId: string): string {
+  return blobPath(outcome, folder, jobId);
+}
+
 /** Blob path (archive container) of a staging file of a job. */
 export function stagingBlobPath(jobId: string, name: string): string {
   return blobPath('staging', jobId, safeFileName(name));
@@ -227,13 +372,23 @@ export function rejectionBlobPath(subject: string, id: string): string {
   return blobPath('rejected', ...(clean.length > 0 ? clean : ['unknown']), `${safeFileName(id, 120)}.json`);
 }
 
-/** Folder (outbound container) of an export's package: `{environment}/{project}/{yyyy}/{MM}/{dd}` (UTC date of the request). */
-export function exportFolder(environment: string, project: string, requestedAt: string | Date): string {
+/**
+ * Folder (outbound container) of an export's package: `{environment}/{project}/{yyyy}/{MM}/{dd}`
+ * (UTC date of the request); an export of a multi-company run adds its company's folder:
+ * `{environment}/{project}/{legalEntity}/{yyyy}/{MM}/{dd}`.
+ */
+export function exportFolder(
+  environment: string,
+  project: string,
+  requestedAt: string | Date,
+  legalEntity?: string,
+): string {
   const d = new Date(requestedAt);
   const pad = (n: number): string => String(n).padStart(2, '0');
   return blobPath(
     environment,
     project,
+    ...(legalEntity === undefined ? [] : [checkLegalEntity(legalEntity)]),
     String(d.getUTCFullYear()),
     pad(d.getUTCMonth() + 1),
     pad(d.getUTCDate()),

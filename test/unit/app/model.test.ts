@@ -96,6 +96,36 @@ describe('job JSON', () => {
     expect(polling).toMatchObject({ status: 'Running', executionId: 'e', polls: 3, foStatus: 'Executing' });
   });
 
+  it('is Queued, saying why, while its environment is paused; a re-run names the job it re-runs', () => {
+    const paused = {
+      environment: 'local',
+      since: '2026-01-01T00:00:00.000Z',
+      by: 'ops',
+      reason: 'maintenance',
+    };
+    const queued = jobFromStatus({
+      instanceId: 'imp-2',
+      runtimeStatus: 'Running',
+      input: { rerunOf: 'imp-1' },
+      customStatus: { stage: 'WaitingForSlot', executionId: 'e', polls: 0, slotPosition: 1, paused },
+    });
+    expect(queued).toMatchObject({
+      status: 'Queued',
+      paused,
+      rerunOf: 'imp-1',
+      queuedReason:
+        'Environment local paused since 2026-01-01T00:00:00.000Z by ops (maintenance): the job waits and starts, in arrival order, when the environment is resumed.',
+    });
+    // once sent to F&O (or ended) a stale pause in the status means nothing
+    const polling = jobFromStatus({
+      instanceId: 'imp-2',
+      runtimeStatus: 'Running',
+      customStatus: { stage: 'Polling', executionId: 'e', polls: 1, paused },
+    });
+    expect(polling.status).toBe('Running');
+    expect(polling).not.toHaveProperty('queuedReason');
+  });
+
   it('takes the outcome from the output; terminated is Canceled, crashed is Failed', () => {
     expect(jobFromStatus({ instanceId: 'imp-1', runtimeStatus: 'Completed', output: result })).toMatchObject({
       status: 'PartiallySucceeded',

@@ -4,11 +4,55 @@ import { freedHolders } from '../../../src/activities/imports/slot.js';
 import type { Runtime } from '../../../src/shared/app/runtime.js';
 import { DmfApiError, DmfErrorCode } from '../../../src/shared/dmf/index.js';
 import type { Logger } from '../../../src/shared/log/index.js';
-import { acquire, emptySlot, enqueue, remove } from '../../../src/orchestrators/imports/slot.js';
+import {
+  acquire,
+  emptySlot,
+  enqueue,
+  pause,
+  remove,
+  resume,
+} from '../../../src/orchestrators/imports/slot.js';
 
 const t = (s: number): string => new Date(Date.UTC(2026, 0, 1, 0, 0, s)).toISOString();
 
 describe('environment slot', () => {
+  it('paused: grants nothing, keeps arrivals in order; the resume grants the head of the queue', () => {
+    const state = emptySlot();
+    expect(acquire(state, { instanceId: 'h', capacity: 1, now: t(1) })).toMatchObject({ granted: true });
+    const paused = pause(state, { since: t(2), by: 'ops', reason: 'maintenance' });
+    // a second pause keeps the first
+    expect(pause(state, { since: t(3), by: 'other' })).toEqual(paused);
+    for (const [id, s] of [
+      ['a', 4],
+      ['b', 5],
+    ] as const)
+      enqueue(state, { instanceId: id, now: t(s), since: t(s) });
+    expect(acquire(state, { instanceId: 'b', capacity: 1, now: t(6) })).toMatchObject({
+      granted: false,
+      position: 2,
+      paused: { since: t(2), by: 'ops', reason: 'maintenance' },
+    });
+    // the holder leaves while paused: its place is not given away
+    expect(remove(state, { instanceIds: ['h'], now: t(7) })).toEqual([]);
+    expect(acquire(state, { instanceId: 'a', capacity: 1, now: t(8) })).toMatchObject({
+      granted: false,
+      position: 1,
+    });
+    // the holder itself keeps the slot while paused (F&O runs its execution)
+    const held = emptySlot();
+    acquire(held, { instanceId: 'x', capacity: 1, now: t(1) });
+    pause(held, { since: t(2), by: 'ops' });
+    expect(acquire(held, { instanceId: 'x', capacity: 1, now: t(3) })).toMatchObject({ granted: true });
+    // resumed: the head is granted, in arrival order
+    expect(resume(state, { now: t(9) })).toEqual(['a']);
+    expect(state.paused).toBeUndefined();
+    expect(acquire(state, { instanceId: 'b', capacity: 1, now: t(10) })).toMatchObject({
+      granted: false,
+      position: 1,
+    });
+    expect(remove(state, { instanceIds: ['a'], now: t(11) })).toEqual(['b']);
+  });
+
   it('grants up to the capacity and queues the rest in arrival order', () => {
     const state = emptySlot();
     for (const [id, s] of [

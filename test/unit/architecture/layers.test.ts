@@ -4,9 +4,13 @@
  * - src/ layers point one way: functions → orchestrators → activities → shared (a layer may skip
  *   the ones between); src/index.ts (the entry) may import them all; dashboard/ and cli/ stand
  *   beside functions/ on shared/ (functions/ may serve dashboard/).
- * - Inside a layer, `common/` serves the workflow folders (imports/, exports/, recurring/) and never
- *   imports them.
+ * - Inside a layer, `common/` serves the workflow folders (imports/, exports/, recurring/, chains/,
+ *   batches/) and never imports them.
  * - src/ never imports emulator/ or devhost/; they never import src/.
+ * - emulator/ and devhost/ are npm workspaces: a file inside one imports by relative path only files
+ *   of its own workspace (another workspace by its package name, never test/ or bench/), and a file
+ *   outside (test/, bench/, scripts/) reaches a workspace only through its package name and exports
+ *   (`@dmf-functions/devhost/testing`, never `../../devhost/…`).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -14,7 +18,8 @@ import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
-const SCANNED = ['src', 'emulator', 'devhost'];
+const SCANNED = ['src', 'emulator', 'devhost', 'test', 'bench', 'scripts'];
+const WORKSPACES = new Set(['emulator', 'devhost']);
 const SOURCE = /\.(?:ts|mts|cts|js|mjs|cjs)$/;
 
 /** One import: the importing file and the file or folder it names, both from the repository root. */
@@ -70,7 +75,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   dashboard: ['shared'],
   cli: ['shared'],
 };
-const WORKFLOWS = new Set(['imports', 'exports', 'recurring']);
+const WORKFLOWS = new Set(['imports', 'exports', 'recurring', 'chains', 'batches']);
 
 /** The rule an import breaks, or undefined. */
 function violation(edge: Edge): string | undefined {
@@ -80,6 +85,10 @@ function violation(edge: Edge): string | undefined {
     return `src/ imports ${to.area}/ (they are stand-ins the app never reaches into)`;
   if ((from.area === 'emulator' || from.area === 'devhost') && to.area === 'src')
     return `${from.area}/ imports src/ (the stand-ins never depend on the app)`;
+  if (WORKSPACES.has(from.area) && to.area !== from.area)
+    return `${from.area}/ imports ${edge.to.split('/')[0] ?? ''}/ by path (a workspace imports only its own files; others by package name)`;
+  if (WORKSPACES.has(to.area) && to.area !== from.area)
+    return `imports ${to.area}/ by path (use @dmf-functions/${to.area} and its exports)`;
   if (from.area !== 'src' || to.area !== 'src') return undefined;
   const allowed = MAY_IMPORT[from.layer ?? ''];
   if (!allowed) return `src/${from.layer ?? ''} is no layer (${Object.keys(MAY_IMPORT).join(', ')})`;
@@ -100,6 +109,7 @@ describe('import rules', () => {
     expect(edges).toContainEqual({ from: 'src/index.ts', to: 'src/functions/index.js' });
     expect(edges.some((e) => e.from.startsWith('devhost/') && e.to.startsWith('devhost/'))).toBe(true);
     expect(edges.some((e) => e.from.startsWith('emulator/') && e.to.startsWith('emulator/'))).toBe(true);
+    expect(edges.some((e) => e.from.startsWith('test/') && e.to.startsWith('src/'))).toBe(true);
   });
 
   it('every import follows them', () => {
@@ -125,6 +135,13 @@ describe('import rules', () => {
       ['src/activities/recurring/drain.ts', 'emulator/engine.js'],
       ['devhost/servicebus/broker.ts', 'src/shared/errors.js'],
       ['emulator/engine.ts', 'src/shared/dmf/index.js'],
+      ['devhost/test/durable.test.ts', 'test/support/replay.js'],
+      ['devhost/start.ts', 'emulator/index.js'],
+      ['devhost/stack.ts', 'bench/support/trust-emulator-ca.js'],
+      ['test/e2e/helpers.ts', 'devhost/stack.js'],
+      ['test/e2e/large-files.test.ts', 'devhost/test/support/http.js'],
+      ['bench/host/durable.ts', 'devhost/index.js'],
+      ['test/unit/x.test.ts', 'emulator/index.js'],
     ];
     for (const [from, to] of cases) expect(violation({ from, to }), `${from} → ${to}`).toBeDefined();
     const fine: [string, string][] = [
@@ -135,6 +152,9 @@ describe('import rules', () => {
       ['src/activities/recurring/drain.ts', 'src/shared/util.js'],
       ['src/index.ts', 'src/activities/index.js'],
       ['devhost/index.ts', 'devhost/durable/engine.js'],
+      ['devhost/test/durable.test.ts', 'devhost/testing.js'],
+      ['test/e2e/helpers.ts', 'src/shared/jobs/index.js'],
+      ['bench/jobs/list.ts', 'bench/support/trust-emulator-ca.js'],
     ];
     for (const [from, to] of fine) expect(violation({ from, to }), `${from} → ${to}`).toBeUndefined();
   });

@@ -100,6 +100,44 @@ describe('formatting', () => {
     expect(jobDetails(throttled)).toContain('Throttled:     by F&O, until 2026-01-01 10:10:00Z');
   });
 
+  it('a batch shows its files and what is missing; a chain its steps, each a job of its own', () => {
+    const collecting = jobDetails(
+      job({
+        stage: 'Collecting',
+        status: 'Pending',
+        batch: {
+          batchId: 'b-1',
+          files: ['orders-header.csv'],
+          missing: ['Sales order lines V2'],
+          deadline: '2026-01-01T11:00:00.000Z',
+        },
+      }),
+    );
+    expect(collecting).toContain(
+      'Batch b-1:\n  Files:    orders-header.csv\n  Missing:  Sales order lines V2\n  Deadline: 2026-01-01 11:00:00Z',
+    );
+    const chain = jobDetails(
+      job({
+        id: 'chn-1',
+        kind: 'chain',
+        status: 'Failed',
+        children: [
+          { id: 'imp-a', status: 'Succeeded', project: 'Groups', files: ['groups.csv'] },
+          { id: 'imp-b', status: 'Failed', project: 'Customers', files: ['customers.csv'], errorCount: 2 },
+          { id: 'imp-c', status: 'Skipped', project: 'Addresses' },
+        ],
+      }),
+    );
+    expect(chain).toMatch(/Kind:\s+chain/);
+    expect(chain.split('Jobs (dmf job <id>):\n')[1]?.split('\n').slice(0, 4)).toEqual([
+      '  ID     STATUS     PROJECT/LE  FILES          ERRORS',
+      '  imp-a  Succeeded  Groups      groups.csv',
+      '  imp-b  Failed     Customers   customers.csv  2',
+      '  imp-c  Skipped    Addresses',
+    ]);
+    expect(jobDetails(job({ parentId: 'chn-1' }))).toMatch(/Part of:\s+chn-1/);
+  });
+
   it('the jobs table has a header row and one row per job', () => {
     const lines = jobsTable([job(), job({ id: 'imp-2' })], new Date('2026-01-01T10:01:00Z')).split('\n');
     expect(lines).toHaveLength(3);

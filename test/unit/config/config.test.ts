@@ -180,6 +180,25 @@ describe('loadConfig', () => {
     expect(paths).toHaveLength(10);
   });
 
+  it('refuses an environment name that makes a drain instance id longer than the Durable Task Scheduler takes', () => {
+    const json = baseJson();
+    const long = `usmf-${'x'.repeat(45)}`; // 50 characters: 17 + 50 + 1 + 36 = 104
+    (json.environments as Record<string, unknown>[])[0]!.name = long;
+    for (const p of json.dataProjects as Record<string, unknown>[]) p.environment = long;
+    (json.recurringActivities as Record<string, unknown>[])[0]!.environment = long;
+    const found = issuesOf(() => loadConfig(baseEnv(json)));
+    expect(found.map((f) => f.path)).toEqual(['DMF_CONFIG.recurringActivities[0].environment']);
+    expect(found[0]?.message).toContain(
+      '104 characters; the Durable Task Scheduler takes at most 100: use an environment name of at most 46 characters',
+    );
+    // 46 characters fit exactly
+    const fits = `usmf-${'x'.repeat(41)}`;
+    (json.environments as Record<string, unknown>[])[0]!.name = fits;
+    for (const p of json.dataProjects as Record<string, unknown>[]) p.environment = fits;
+    (json.recurringActivities as Record<string, unknown>[])[0]!.environment = fits;
+    expect(() => loadConfig(baseEnv(json))).not.toThrow();
+  });
+
   it("refuses an import concurrency above 1 with the package API docs' sentence (F&O fails parallel imports)", () => {
     const json = baseJson();
     (json.environments as Record<string, unknown>[])[0]!.concurrency = 4;
@@ -301,6 +320,112 @@ describe('loadConfig', () => {
       'DMF_CONFIG.recurringActivities[2].environment',
       'DMF_CONFIG.recurringActivities[2].schedule',
     ]);
+  });
+
+  it('reads entities, batches, chains and legalEntities with their defaults', () => {
+    const json = baseJson();
+    const projects = json.dataProjects as Record<string, unknown>[];
+    Object.assign(projects[0]!, {
+      entities: [
+        { entity: 'Sales order headers V2', files: '*header*.csv' },
+        { entity: 'Sales order lines V2', files: '*lines*.csv', optional: true },
+      ],
+      batch: {},
+    });
+    Object.assign(projects[1]!, { legalEntities: ['USMF', 'DEMF'] });
+    json.chains = [{ name: 'orders', environment: 'usmf-test', projects: ['customers-import'] }];
+    const config = loadConfig(baseEnv(json));
+    const imports = getDataProject(config, 'customers-import');
+    expect(imports.entities).toEqual([
+      { entity: 'Sales order headers V2', files: '*header*.csv', optional: false },
+      { entity: 'Sales order lines V2', files: '*lines*.csv', optional: true },
+    ]);
+    expect(imports.batch).toEqual({
+      path: '{batchId}/{file}',
+      trigger: '_ready',
+      complete: 'trigger',
+      timeoutMinutes: 60,
+    });
+    expect(getDataProject(config, 'customers-export').legalEntities).toEqual(['USMF', 'DEMF']);
+    expect(config.chains).toEqual([
+      {
+        name: 'orders',
+        environment: 'usmf-test',
+        projects: ['customers-import'],
+        onPartialSuccess: 'stop',
+        batch: { trigger: '_ready', complete: 'trigger', timeoutMinutes: 60 },
+      },
+    ]);
+  });
+
+  it('refuses entities, batches, chains and legalEntities that cannot work, each with its path', () => {
+    const json = baseJson();
+    const projects = json.dataProjects as Record<string, unknown>[];
+    projects.push(
+      // entities without a template, a label twice, a pattern that is a path, a batch path without {file}
+      {
+        name: 'no-template',
+        definitionGroupId: 'X',
+        environment: 'usmf-test',
+        direction: 'import',
+        entities: [
+          { entity: 'A', files: '*.csv' },
+          { entity: 'a', files: '../*.csv' },
+        ],
+        batch: { path: '{batchId}', trigger: '*' },
+      },
+      // a batch without entities; legalEntities on an import
+      {
+        name: 'no-entities',
+        definitionGroupId: 'Y',
+        environment: 'usmf-test',
+        direction: 'import',
+        template: 't.zip',
+        batch: {},
+        legalEntities: ['USMF'],
+      },
+      // a company twice
+      {
+        name: 'twice',
+        definitionGroupId: 'Z',
+        environment: 'usmf-test',
+        direction: 'export',
+        legalEntities: ['USMF', 'usmf'],
+      },
+    );
+    json.chains = [
+      {
+        name: 'c',
+        environment: 'usmf-test',
+        projects: ['customers-import', 'customers-export', 'nope', 'nope'],
+      },
+      { name: 'c', environment: 'elsewhere', projects: [] },
+    ];
+    const issues = issuesOf(() => loadConfig(baseEnv(json)));
+    expect(issues.map((i) => `${i.path}: ${i.message}`)).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^DMF_CONFIG\.dataProjects\[2\]\.entities\[1\]\.files: must be a file-name pattern/,
+        ),
+        expect.stringMatching(
+          /^DMF_CONFIG\.dataProjects\[2\]\.batch\.path: must be folders below the project ending in "\{file\}"/,
+        ),
+        expect.stringMatching(
+          /^DMF_CONFIG\.dataProjects\[2\]\.batch\.trigger: must be a file name, not a pattern/,
+        ),
+        'DMF_CONFIG.dataProjects[2].entities: needs a "template": the raw files fill its entities',
+        'DMF_CONFIG.dataProjects[2].entities[1].entity: names an entity twice',
+        'DMF_CONFIG.dataProjects[3].batch: needs "entities": which files of a batch fill which entity',
+        'DMF_CONFIG.dataProjects[3].legalEntities: applies to exports only',
+        'DMF_CONFIG.dataProjects[4].legalEntities[1]: names legal entity "USMF" twice',
+        'DMF_CONFIG.chains[0].projects[0]: "customers-import" has no "entities": a chain hands each project the batch files its entities name',
+        'DMF_CONFIG.chains[0].projects[1]: "customers-export" is not an import project of environment "usmf-test"',
+        'DMF_CONFIG.chains[0].projects[2]: no data project is named "nope"',
+        'DMF_CONFIG.chains[0].projects[3]: names project "nope" twice',
+        'DMF_CONFIG.chains[1].name: duplicate chain name "c"',
+        'DMF_CONFIG.chains[1].environment: no environment is named "elsewhere"',
+      ]),
+    );
   });
 
   it('loads DMF_CONFIG_FILE relative to the app root, and reports unreadable or invalid files', async () => {
@@ -485,6 +610,71 @@ describe('helpers', () => {
     expect(referencedSettings(loadConfig(baseEnv()))).toEqual([
       { name: 'USMF_CLIENT_SECRET', path: 'environments[0].auth.clientSecretSetting', secret: true },
     ]);
+  });
+
+  it('reads alerts: defaults, the webhook url from its app setting (https, or http to loopback), never echoed', () => {
+    const secretUrl =
+      'https://prod-00.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=S3CR3T';
+    const json = {
+      ...baseJson(),
+      alerts: [
+        { name: 'teams', urlSetting: 'TEAMS_HOOK' },
+        {
+          name: 'local',
+          urlSetting: 'LOCAL_HOOK',
+          format: 'json',
+          on: ['failure', 'success'],
+          environments: ['usmf-test'],
+        },
+      ],
+    };
+    const env = { ...baseEnv(json), TEAMS_HOOK: secretUrl, LOCAL_HOOK: 'http://127.0.0.1:8080/hook' };
+    const config = loadConfig(env);
+    expect(config.alerts).toEqual([
+      { name: 'teams', urlSetting: 'TEAMS_HOOK', format: 'teams', on: ['failure'] },
+      {
+        name: 'local',
+        urlSetting: 'LOCAL_HOOK',
+        format: 'json',
+        on: ['failure', 'success'],
+        environments: ['usmf-test'],
+      },
+    ]);
+    expect(referencedSettings(config).filter((r) => r.path.startsWith('alerts'))).toEqual([
+      { name: 'TEAMS_HOOK', path: 'alerts[0].urlSetting', secret: true },
+      { name: 'LOCAL_HOOK', path: 'alerts[1].urlSetting', secret: true },
+    ]);
+    const bad = {
+      ...baseJson(),
+      alerts: [
+        { name: 'a', urlSetting: 'PLAIN_HTTP' },
+        { name: 'a', urlSetting: 'NOT_A_URL', environments: ['nowhere'] },
+        { name: 'b', urlSetting: 'UNSET_HOOK' },
+        { name: 'c', urlSetting: 'HOOK', on: [] },
+      ],
+    };
+    const issues = issuesOf(() =>
+      loadConfig({
+        ...baseEnv(bad),
+        PLAIN_HTTP: 'http://hooks.example/x?sig=S3CR3T',
+        NOT_A_URL: 'S3CR3T',
+        HOOK: secretUrl,
+      }),
+    );
+    expect(issues).toEqual(
+      expect.arrayContaining([
+        { path: 'DMF_CONFIG.alerts[0].urlSetting', message: expect.stringMatching(/not https/) as string },
+        { path: 'DMF_CONFIG.alerts[1].name', message: 'duplicate alert name "a"' },
+        {
+          path: 'DMF_CONFIG.alerts[1].urlSetting',
+          message: expect.stringMatching(/does not hold a url/) as string,
+        },
+        { path: 'DMF_CONFIG.alerts[1].environments[0]', message: 'no environment is named "nowhere"' },
+        { path: 'DMF_CONFIG.alerts[2].urlSetting', message: expect.stringMatching(/not set/) as string },
+        { path: 'DMF_CONFIG.alerts[3].on', message: expect.any(String) as string },
+      ]),
+    );
+    expect(JSON.stringify(issues)).not.toContain('S3CR3T');
   });
 
   it('validates NCRONTAB with 6 fields', () => {

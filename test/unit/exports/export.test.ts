@@ -4,9 +4,14 @@ import {
   ExportCommandSchema,
   planScheduledExports,
   plannedExport,
+  plannedExportJob,
 } from '../../../src/functions/exports/starting.js';
 import { ORCHESTRATORS } from '../../../src/shared/app/names.js';
-import { exportJobFromStatus, type ExportResult } from '../../../src/shared/jobs/index.js';
+import {
+  exportJobFromStatus,
+  MultiCompanyExportInputSchema,
+  type ExportResult,
+} from '../../../src/shared/jobs/index.js';
 import { exportFileName, exportFolder } from '../../../src/shared/storage/index.js';
 import type { DataProjectConfig, EnvironmentConfig } from '../../../src/shared/config/index.js';
 import { DEFAULT_POLLING } from '../../../src/shared/config/index.js';
@@ -137,6 +142,48 @@ describe('export planning', () => {
         { trigger: 'http', now: new Date() },
       ),
     ).toThrow(/customers-export \(Export-Customers\)/);
+  });
+
+  it('runs one export per company when the request or the project names several legal entities', () => {
+    const config = {
+      environments: [env],
+      dataProjects: [project({ legalEntities: ['USMF', 'DEMF'] })],
+    };
+    const at = { trigger: 'serviceBus' as const, now: new Date('2026-01-01T00:00:00Z') };
+    const base = { environment: 'prod', project: 'customers-export', requestId: 'r1' };
+    // the project's companies, or the request's
+    const fromProject = plannedExportJob(config, base, at);
+    expect(fromProject).toMatchObject({
+      kind: 'multiCompanyExport',
+      input: { legalEntities: ['USMF', 'DEMF'], packageName: 'customers', trigger: 'serviceBus' },
+    });
+    expect(fromProject.instanceId).toMatch(/^mce-[0-9a-f]{32}$/);
+    expect(MultiCompanyExportInputSchema.parse(fromProject.input)).toEqual(fromProject.input);
+    expect(plannedExportJob(config, { ...base, legalEntities: ['FRRT'] }, at).input).toMatchObject({
+      legalEntities: ['FRRT'],
+    });
+    // one company named: that company only
+    expect(plannedExportJob(config, { ...base, legalEntityId: 'DEMF' }, at)).toMatchObject({
+      kind: 'export',
+      input: { legalEntity: 'DEMF' },
+    });
+    expect(() =>
+      plannedExportJob(config, { ...base, legalEntityId: 'DEMF', legalEntities: ['USMF'] }, at),
+    ).toThrow(/not both/);
+    // the Service Bus command carries them too, checked as company ids
+    const command = {
+      type: 'export',
+      environment: 'prod',
+      definitionGroupId: 'customers-export',
+      legalEntities: ['USMF', 'DEMF'],
+    };
+    expect(ExportCommandSchema.safeParse(command).success).toBe(true);
+    expect(ExportCommandSchema.safeParse({ ...command, legalEntities: ['USMF', '../x'] }).success).toBe(
+      false,
+    );
+    expect(ExportCommandSchema.safeParse({ ...command, legalEntities: ['USMF', 'usmf'] }).success).toBe(
+      false,
+    );
   });
 
   it('finds the latest schedule occurrence within the window', () => {

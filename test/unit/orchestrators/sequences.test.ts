@@ -69,6 +69,7 @@ interface Scenario {
   key: string;
   orchestrator: string;
   id: string;
+  /** The input, or a function making it when the scenario starts (times to come: from the host's now). */
   input: unknown;
   answers: Answers;
   /** Run before the orchestration starts. */
@@ -85,7 +86,7 @@ async function run(scenario: Scenario): Promise<void> {
   };
   scenario.before?.();
   const result = await replay.run(scenario.orchestrator, {
-    input: scenario.input,
+    input: typeof scenario.input === 'function' ? (scenario.input as () => unknown)() : scenario.input,
     instanceId: scenario.id,
     answer,
   });
@@ -332,6 +333,222 @@ const importScenarios: Scenario[] = [
     },
     { input: importInput('refusing') },
   ),
+  // the environment is paused: the import keeps its place, is listed Queued once, and is granted
+  // at a recheck after the resume (here the resume comes while it is listed)
+  importScenario(
+    'import-paused',
+    {
+      jobRecordQueued: () => {
+        replay.durable.signalEntity(
+          'importSlot',
+          'paused',
+          'resume',
+          JSON.stringify({ now: '2025-12-31T00:00:00.000Z' }),
+        );
+        return ok(null);
+      },
+    },
+    {
+      input: importInput('paused'),
+      before: () =>
+        replay.durable.signalEntity(
+          'importSlot',
+          'paused',
+          'pause',
+          JSON.stringify({ since: '2025-12-31T00:00:00.000Z', by: 'ops', reason: 'maintenance' }),
+        ),
+    },
+  ),
+];
+
+// ---------------------------------------------------------------- batches (importPackage, importChain)
+
+const HEADERS = 'Sales order headers V2';
+const LINES = 'Sales order lines V2';
+const batchFolder = (environment: string, batchId: string): string => `${environment}/OrdersBatch/${batchId}`;
+/** One hour from the host's now, when the scenario starts (recorded as T+3600000). */
+const inAnHour = (): string => new Date(replay.now().getTime() + 3_600_000).toISOString();
+const batchInput =
+  (environment: string, batchId: string, complete = 'trigger') =>
+  () => ({
+    ...importInput(environment),
+    source: {
+      kind: 'batch',
+      container: 'inbound',
+      folder: batchFolder(environment, batchId),
+      batchId,
+      collect: { trigger: '_ready', complete, deadline: inAnHour() },
+    },
+    logicalPath: batchFolder(environment, batchId),
+    fileName: batchId,
+    project: 'OrdersBatch',
+    definitionGroupId: 'OrdersBatch',
+  });
+const batchFile = (environment: string, batchId: string, name: string, entity?: string) => ({
+  name,
+  path: `${batchFolder(environment, batchId)}/${name}`,
+  etag: 'e',
+  ...(entity ? { entity } : {}),
+});
+/** A look at a batch: which of header, lines and trigger are there. */
+const look = (
+  environment: string,
+  batchId: string,
+  has: { lines?: boolean; ready?: boolean; problems?: string[] },
+) =>
+  ok({
+    files: [
+      batchFile(environment, batchId, 'orders-header.csv', HEADERS),
+      ...(has.lines ? [batchFile(environment, batchId, 'orders-lines.csv', LINES)] : []),
+    ],
+    ...(has.ready ? { triggerFile: batchFile(environment, batchId, '_ready') } : {}),
+    missing: has.lines ? [] : [LINES],
+    problems: has.problems ?? [],
+    ready: (has.ready ?? false) && (has.lines ?? false),
+  });
+const batchPrepared = (environment: string, batchId: string): Answer =>
+  prepared({
+    packageBlob: { container: 'archive', path: `staging/${batchId}/package.zip` },
+    sourceBlob: undefined,
+    sourceBlobs: ['orders-header.csv', 'orders-lines.csv', '_ready'].map((n) => ({
+      container: 'inbound',
+      path: `${batchFolder(environment, batchId)}/${n}`,
+    })),
+    entities: [HEADERS, LINES],
+  });
+
+const batchScenarios: Scenario[] = [
+  // the lines arrive later (the deadline timer wakes the look here): one package, one execution
+  importScenario(
+    'import-batch',
+    {
+      batchCheck: [look('batch', 'b1', {}), look('batch', 'b1', { lines: true, ready: true })],
+      importPrepare: [batchPrepared('batch', 'b1')],
+    },
+    { id: 'import-batch', input: batchInput('batch', 'b1') },
+  ),
+  // a file arriving wakes the batch before its deadline
+  importScenario(
+    'import-batch-file-event',
+    {
+      batchCheck: (_call, calls) => {
+        const n = calls.filter((c) => c.name === 'batchCheck').length;
+        if (n === 1) {
+          void replay.durable.raiseEvent(
+            'import-batch-file-event',
+            'batchFile',
+            '{"name":"orders-lines.csv"}',
+          );
+          return look('batch2', 'b2', {});
+        }
+        return look('batch2', 'b2', { lines: true, ready: true });
+      },
+      importPrepare: [batchPrepared('batch2', 'b2')],
+    },
+    { id: 'import-batch-file-event', input: batchInput('batch2', 'b2') },
+  ),
+  // still without its lines at the deadline: Failed naming the entity, nothing sent, files kept
+  importScenario(
+    'import-batch-timed-out',
+    { batchCheck: [look('batch3', 'b3', { ready: true })] },
+    { id: 'import-batch-timed-out', input: batchInput('batch3', 'b3') },
+  ),
+  // complete, but a file matches no entity: Failed at once, nothing sent
+  importScenario(
+    'import-batch-invalid',
+    {
+      batchCheck: [
+        look('batch4', 'b4', {
+          lines: true,
+          ready: true,
+          problems: ['file "x.txt" matches no entity\'s file pattern'],
+        }),
+      ],
+    },
+    { id: 'import-batch-invalid', input: batchInput('batch4', 'b4') },
+  ),
+];
+
+const chainId = 'chn-golden';
+const chainProjects = ['CustomerGroups', 'Customers', 'Addresses'];
+const chainFolder = 'chains/_chains/customers/c1';
+const chainInput =
+  (onPartialSuccess: 'stop' | 'continue', environment = 'chains') =>
+  () => ({
+    chain: 'customers',
+    environment,
+    container: 'inbound',
+    folder: chainFolder,
+    batchId: 'c1',
+    collect: { trigger: '_ready', complete: 'trigger', deadline: inAnHour() },
+    onPartialSuccess,
+    steps: chainProjects.map((project) => ({
+      project,
+      definitionGroupId: project,
+      legalEntity: 'USMF',
+      execute: true,
+      overwrite: true,
+    })),
+    trigger: 'blob',
+    requestedAt: '2025-12-31T00:00:00.000Z',
+  });
+const chainLook = ok({
+  files: chainProjects.map((project) => ({
+    name: `${project.toLowerCase()}.csv`,
+    path: `${chainFolder}/${project.toLowerCase()}.csv`,
+    entity: project,
+    project,
+  })),
+  triggerFile: { name: '_ready', path: `${chainFolder}/_ready` },
+  missing: [],
+  problems: [],
+  ready: true,
+});
+/** The step's F&O status: by the data project its execution imports into (the child's prepare says). */
+const stepStatus =
+  (byProject: Record<string, string>) =>
+  (call: Call, calls: Call[]): Answer => {
+    const executionId = (call.input as { executionId: string }).executionId;
+    const start = [...calls]
+      .reverse()
+      .find(
+        (c) =>
+          c.name === 'importUploadAndStart' &&
+          (c.input as { executionId: string }).executionId === executionId,
+      );
+    const project = (start?.input as { definitionGroupId?: string } | undefined)?.definitionGroupId ?? '';
+    return status(byProject[project] ?? 'Succeeded');
+  };
+const chainScenario = (key: string, id: string, answers: Answers, input: unknown): Scenario => ({
+  key,
+  orchestrator: 'importChain',
+  id,
+  input,
+  answers: importAnswers({ batchCheck: [chainLook], chainFinish: stored, ...answers }),
+});
+
+const chainScenarios: Scenario[] = [
+  // the second project fails: the third never runs, the chain is Failed
+  chainScenario(
+    'chain-stopped',
+    chainId,
+    { importGetStatus: stepStatus({ Customers: 'Failed' }) },
+    chainInput('stop'),
+  ),
+  // continue on PartiallySucceeded: every project runs, the chain is PartiallySucceeded
+  chainScenario(
+    'chain-continue',
+    'chn-golden-continue',
+    { importGetStatus: stepStatus({ CustomerGroups: 'PartiallySucceeded' }) },
+    chainInput('continue', 'chains2'),
+  ),
+  // its batch never completes: every step skipped, Failed
+  chainScenario(
+    'chain-batch-timed-out',
+    'chn-golden-timed-out',
+    { batchCheck: [ok({ files: [], missing: ['Customers (Customers)'], problems: [], ready: false })] },
+    chainInput('stop', 'chains3'),
+  ),
 ];
 
 // ---------------------------------------------------------------- exportPackage
@@ -403,6 +620,54 @@ const exportScenarios: Scenario[] = [
   exportScenario('export-start-throttled', 'exp-start-throttled', {
     exportStart: [throttled(300_000), ok({ kind: 'started', executionId: 'x', alreadyStarted: false })],
   }),
+  // the environment is paused: nothing sent, listed Queued, asked again after the resume (or the recheck)
+  exportScenario('export-paused', 'exp-paused', {
+    exportStart: [
+      ok({ kind: 'paused', since: '2025-12-31T00:00:00.000Z', by: 'ops' }),
+      ok({ kind: 'paused', since: '2025-12-31T00:00:00.000Z', by: 'ops' }),
+      ok({ kind: 'started', executionId: 'x', alreadyStarted: false }),
+    ],
+  }),
+];
+
+// ---------------------------------------------------------------- multiCompanyExport
+
+const multiInput = {
+  environment: 'prod',
+  project: 'customers-export',
+  definitionGroupId: 'Export-Customers',
+  legalEntities: ['USMF', 'DEMF'],
+  packageName: 'customers',
+  reExecute: false,
+  unpack: false,
+  polling,
+  trigger: 'http',
+  requestedAt: '2025-12-30T05:06:07.000Z',
+};
+const multiScenarios: Scenario[] = [
+  // one export per company, one after the other; DEMF's fails, USMF's package is stored
+  {
+    key: 'multi-company-export',
+    orchestrator: 'multiCompanyExport',
+    id: 'mce-golden',
+    input: multiInput,
+    answers: {
+      exportStart: [ok({ executionId: 'x', alreadyStarted: false })],
+      importGetStatus: (call, calls) => {
+        const executionId = (call.input as { executionId: string }).executionId;
+        const start = calls.find(
+          (c) => c.name === 'exportStart' && (c.input as { executionId: string }).executionId === executionId,
+        );
+        return status(
+          (start?.input as { legalEntity: string }).legalEntity === 'DEMF' ? 'Failed' : 'Succeeded',
+        );
+      },
+      exportStore: [ready],
+      importCollectErrors: [collected({ errors: [{ code: 'DMF_EXECUTION_ERROR', message: 'e' }] })],
+      exportFinish: stored,
+      exportMultiCompanyFinish: stored,
+    },
+  },
 ];
 
 // ---------------------------------------------------------------- recurringImport
@@ -503,6 +768,52 @@ const recurringScenarios: Scenario[] = [
     recurringEnqueue: [throttled(90_000), ok({ kind: 'enqueued', messageId: 'm-3', bytes: 10 })],
     recurringMessageStatus: [status('Archived'), throttled(120_000), status('Processed')],
   }),
+  // the environment is paused: nothing enqueued, listed Queued once, enqueued after the resume
+  recurringScenario('recurring-paused', 'rim-paused', {
+    recurringEnqueue: [
+      ok({ kind: 'paused', since: '2025-12-31T00:00:00.000Z', by: 'ops', reason: 'maintenance' }),
+      ok({ kind: 'enqueued', messageId: 'm-4', bytes: 10 }),
+    ],
+  }),
+];
+
+// ---------------------------------------------------------------- jobAlert
+
+const alertInput = {
+  notice: {
+    jobId: 'imp-1',
+    kind: 'import',
+    status: 'Failed',
+    environment: 'prod',
+    project: 'customers',
+    file: 'c.zip',
+    at: '2025-12-31T00:00:00.000Z',
+    errorCount: 1,
+    errors: [{ code: 'PACKAGE_INVALID', message: 'no manifest' }],
+  },
+  alerts: ['teams', 'ops'],
+};
+const alertScenarios: Scenario[] = [
+  {
+    key: 'alert-delivered',
+    orchestrator: 'jobAlert',
+    id: 'alert-delivered',
+    input: alertInput,
+    answers: { alertDeliver: [ok({ delivered: true, status: 202 })] },
+  },
+  // the first webhook stays down (retried on durable timers, then given up), the second refuses
+  {
+    key: 'alert-failed',
+    orchestrator: 'jobAlert',
+    id: 'alert-failed',
+    input: alertInput,
+    answers: {
+      alertDeliver: (call) =>
+        (call.input as { alert: string }).alert === 'teams'
+          ? fail('The webhook at teams.example answered HTTP 503')
+          : ok({ delivered: false, status: 404 }),
+    },
+  },
 ];
 
 // ---------------------------------------------------------------- recurringExportDrain
@@ -563,9 +874,13 @@ const emptyDrainScenario: Scenario = {
 
 describe.each([
   ['importPackage', importScenarios],
+  ['importPackage (batches)', batchScenarios],
+  ['importChain', chainScenarios],
   ['exportPackage', exportScenarios],
+  ['multiCompanyExport', multiScenarios],
   ['recurringImport', recurringScenarios],
   ['recurringExportDrain', [drainScenario, emptyDrainScenario]],
+  ['jobAlert', alertScenarios],
 ])('%s task sequence', (_name, scenarios) => {
   it.each(scenarios.map((s) => [s.key, s] as const))('%s', async (_key, scenario) => {
     await run(scenario);

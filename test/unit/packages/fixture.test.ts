@@ -41,6 +41,7 @@ describe.skipIf(!present)(
           sourceFormat: 'EXCEL',
           hasEntityMapList: true,
           entityMapCount: 2,
+          mappedFields: ['DESCRIPTION', 'MAJORTYPEID'],
           isComposite: false,
         },
       ]);

@@ -57,6 +57,7 @@ describe('recurring export drain orchestration', () => {
       input: base,
       answer: queue([{ kind: 'missing', message: ref('m1'), fileDownloadErrorMessage: 'File was purged' }]),
     });
+    // a run that handled a message is listed in the job index at its end (recordRun)
     expect(run.activityCalls.map((c) => c.name)).toEqual([
       'recurringDequeueBatch',
       'recurringFileMissing',
@@ -65,6 +66,10 @@ describe('recurring export drain orchestration', () => {
     expect(run.activityCalls[1]!.input).toMatchObject({
       fileDownloadErrorMessage: 'File was purged',
       acked: false,
+    });
+    expect(run.activityCalls[2]!.input).toMatchObject({
+      run: { environment: 'prod', counters: { processed: 1, missing: 1 } },
+      summary: { processed: 1, missing: 1, emptied: true },
     });
     expect(run.output).toMatchObject({ processed: 1, missing: 1, emptied: true });
   });

@@ -18,14 +18,14 @@ describe('build staleness', () => {
   const t0 = Date.parse('2026-12-01T00:00:00Z');
   write('src/index.ts', t0);
   write('src/shared/util.ts', t0);
-  write('devhost/start.ts', t0);
+  write('bin/dmf.ts', t0);
   write('tsconfig.json', t0);
   write('test/ignored.ts', t0);
   write('src/node_modules/x.ts', t0);
 
   it('reads the compiled folders and the configuration, nothing else', () => {
     expect(Object.keys(buildInputs(root)).sort()).toEqual([
-      'devhost/start.ts',
+      'bin/dmf.ts',
       'src/index.ts',
       'src/shared/util.ts',
       'tsconfig.json',
@@ -46,7 +46,7 @@ describe('build staleness', () => {
     write('src/new.ts', t0);
     expect(staleness(stamp, buildInputs(root), true)).toBe('src/new.ts is new');
     rmSync(join(root, 'src/new.ts'));
-    rmSync(join(root, 'devhost/start.ts'));
-    expect(staleness(stamp, buildInputs(root), true)).toBe('devhost/start.ts went away');
+    rmSync(join(root, 'bin/dmf.ts'));
+    expect(staleness(stamp, buildInputs(root), true)).toBe('bin/dmf.ts went away');
   });
 });

@@ -137,6 +137,20 @@ describe('blobPath and the layout helpers under hostile segments', () => {
     expect(() => blobPath('a/../../dmf-results/evil')).toThrow(/segment 2 is "\.\."/);
   });
 
+  it('an environment or project of more than one segment is refused (dmf drop takes them from a command line)', () => {
+    // "a/b" passed every segment check once joined, and shifted the layout: the project became "a",
+    // "b" the legal entity segment
+    expect(() => inboundPath({ environment: 'local', project: 'Customers/USMF', fileName: 'x.zip' })).toThrow(
+      /project "Customers\/USMF" cannot be a path segment: it contains a slash/,
+    );
+    expect(() => inboundPath({ environment: '..', project: 'Customers', fileName: 'x.zip' })).toThrow(
+      /environment "\.\." cannot be a path segment/,
+    );
+    expect(inboundPath({ environment: 'local', project: 'Asset-Major-Types', fileName: 'a.zip' })).toBe(
+      'local/Asset-Major-Types/a.zip',
+    );
+  });
+
   it('file names: bidi overrides, invisible characters and surprising characters are refused, not rewritten', () => {
     expect(() => checkFileName('invoice\u202egpj.zip')).toThrow(/bidirectional-text control U\+202E/);
     expect(() => checkFileName('a\u200bb.zip')).toThrow(/invisible character U\+200B/);
