@@ -93,8 +93,7 @@ describe('package export', () => {
     const durations = async (key: string): Promise<number[]> =>
       (
         JSON.parse((await s.stack.host!.durable.readEntity('importHistory', key))?.state ?? '[]') as (
-          | number
-          | { ms: number; size?: number }
+          number | { ms: number; size?: number }
         )[]
       ).map((e) => (typeof e === 'number' ? e : e.ms));
     for (const [key, took] of [
