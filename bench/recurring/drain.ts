@@ -20,7 +20,8 @@
  * emulator start): the script re-executes itself with it when it is missing.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
+import { machineLoad, median, round1 } from '../support/figures.js';
 import { join } from 'node:path';
 import { ServiceBusClient } from '@azure/service-bus';
 import { BlobServiceClient } from '@azure/storage-blob';
@@ -53,13 +54,6 @@ interface RunFigures {
   missing: number;
 }
 
-const median = (values: number[]): number => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-};
-const round1 = (n: number): number => Math.round(n * 10) / 10;
-
 const t0 = performance.now();
 /** Progress on stderr (the figures go to stdout). */
 const note = (text: string): void => {
@@ -79,7 +73,7 @@ async function main(): Promise<void> {
       maxMessagesPerRun: 1000,
     },
   ];
-  const loadBefore = loadavg();
+  const load = machineLoad();
   const stack = await startLocalStack({
     dataDir,
     dmfConfig: config,
@@ -241,11 +235,7 @@ async function main(): Promise<void> {
     console.log(
       JSON.stringify(
         {
-          machine: {
-            cpus: cpus().length,
-            loadBefore: loadBefore.map(round1),
-            loadAfter: loadavg().map(round1),
-          },
+          machine: load.report(),
           latencyMs,
           noOpRoundTripMs: round1(tripMs),
           messages,

@@ -167,8 +167,9 @@ describe('recurring export drain', () => {
       )?.scheduledFor;
     const previous = await runOf();
     await seed(30, 'SINGLE');
-    // slow downloads keep the drain running across several schedule occurrences
-    await s.stack.emulator.control.setFault(latencyFault('download', 100));
+    // slow downloads keep the drain running across several schedule occurrences: the drain overlaps
+    // its downloads (a batch of 30 takes about one download's time), so each one takes 3 s
+    await s.stack.emulator.control.setFault(latencyFault('download', 3000));
     try {
       const skips = (): number =>
         s.logs.filter((l) => l.includes('is still running: not started again')).length;

@@ -63,17 +63,19 @@ describe('recurring import (enqueue)', () => {
     });
     const event = await eventually(() => s.events().find((e) => e.messageId === result.id));
     expect((event.body as { type: string }).type).toBe('com.dmf-functions.recurring.import.completed');
-    // the activity remembers how long F&O took to process the message (its next polls learn from it)
+    // the activity remembers how long F&O took to process the message and the bytes it was given
+    // (its next polls learn from them)
     const remembered = await eventually(
       async () =>
         (
           JSON.parse(
             (await s.stack.host!.durable.readEntity('importHistory', `local:recurring:${activityId}`))
               ?.state ?? '[]',
-          ) as number[]
+          ) as { ms: number; size?: number }[]
         )[0],
     );
-    expect(remembered).toBeGreaterThan(0);
+    expect(remembered.ms).toBeGreaterThan(0);
+    expect(remembered.size).toBe(result.bytes);
     // the job API lists the enqueue as a job of its own kind, with its final status
     const listed = (await (await s.api('/api/jobs')).json()) as { jobs: RecurringJob[] };
     expect(listed.jobs.find((j) => j.id === result.id)).toMatchObject({

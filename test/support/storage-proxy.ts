@@ -6,10 +6,12 @@
 import { createServer, request, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** A request the proxy saw: method and path (query string dropped). */
+/** A request the proxy saw: method, path (query string apart) and headers. */
 export interface ProxiedRequest {
   method: string;
   path: string;
+  query: URLSearchParams;
+  headers: Record<string, string | string[] | undefined>;
 }
 
 /** A running {@link startStorageFaultProxy}. */
@@ -17,10 +19,13 @@ export interface StorageFaultProxy {
   /** The Azurite connection string with its BlobEndpoint moved to the proxy. */
   connectionString: string;
   /**
-   * Requests for which `match` is true are answered `status` with a storage error body instead of
-   * being forwarded, `times` times (default: until {@link clear}).
+   * Requests for which `match` is true are answered `status` with a storage error body (`code`,
+   * default InternalError) instead of being forwarded, `times` times (default: until {@link clear}).
    */
-  fail(match: (req: ProxiedRequest) => boolean, options?: { status?: number; times?: number }): void;
+  fail(
+    match: (req: ProxiedRequest) => boolean,
+    options?: { status?: number; code?: string; times?: number },
+  ): void;
   clear(): void;
   /** Requests answered with an injected error so far. */
   failed: ProxiedRequest[];
@@ -32,21 +37,27 @@ export async function startStorageFaultProxy(connectionString: string): Promise<
   const endpoint = /BlobEndpoint=([^;]+)/.exec(connectionString)?.[1];
   if (!endpoint) throw new Error('the connection string names no BlobEndpoint');
   const target = new URL(endpoint);
-  const rules: { match: (req: ProxiedRequest) => boolean; status: number; left: number }[] = [];
+  const rules: { match: (req: ProxiedRequest) => boolean; status: number; code: string; left: number }[] = [];
   const failed: ProxiedRequest[] = [];
   const server = createServer((req: IncomingMessage, res) => {
-    const seen = { method: req.method ?? 'GET', path: decodeURIComponent((req.url ?? '/').split('?')[0]!) };
+    const url = new URL(req.url ?? '/', 'http://proxy');
+    const seen = {
+      method: req.method ?? 'GET',
+      path: decodeURIComponent(url.pathname),
+      query: url.searchParams,
+      headers: req.headers,
+    };
     const rule = rules.find((r) => r.left > 0 && r.match(seen));
     if (rule) {
       rule.left--;
       failed.push(seen);
       req.resume();
       const body =
-        '<?xml version="1.0" encoding="utf-8"?><Error><Code>InternalError</Code>' +
-        '<Message>Server encountered an internal error. Please try again after some time.</Message></Error>';
+        `<?xml version="1.0" encoding="utf-8"?><Error><Code>${rule.code}</Code>` +
+        '<Message>Injected by the test proxy.</Message></Error>';
       res.writeHead(rule.status, {
         'content-type': 'application/xml',
-        'x-ms-error-code': 'InternalError',
+        'x-ms-error-code': rule.code,
         'content-length': Buffer.byteLength(body),
       });
       res.end(body);
@@ -76,7 +87,12 @@ export async function startStorageFaultProxy(connectionString: string): Promise<
   return {
     connectionString: connectionString.replace(endpoint, moved.toString().replace(/\/$/, '')),
     fail(match, options = {}) {
-      rules.push({ match, status: options.status ?? 500, left: options.times ?? Number.POSITIVE_INFINITY });
+      rules.push({
+        match,
+        status: options.status ?? 500,
+        code: options.code ?? 'InternalError',
+        left: options.times ?? Number.POSITIVE_INFINITY,
+      });
     },
     clear() {
       rules.length = 0;

@@ -59,6 +59,12 @@ export type PrepareResult =
       warnings: string[];
       polling: PollingConfig;
       concurrency: number;
+      /**
+       * Uncompressed bytes of the package's data files (the manifest and header left out): what F&O
+       * will process, so the polls are planned from earlier runs scaled to it. Absent in results
+       * recorded before it existed.
+       */
+      dataBytes?: number;
     }
   | {
       ok: false;
@@ -414,7 +420,15 @@ export async function prepareImport(
     warnings,
     polling: project.polling,
     concurrency: environment.concurrency,
+    dataBytes: dataBytesOf(report),
   };
+}
+
+/** Uncompressed bytes of a validated package's data files (its manifest and header left out). */
+export function dataBytesOf(report: PackageValidationReport): number {
+  return report.files
+    .filter((f) => !f.isDirectory && !/^(Manifest|PackageHeader)\.xml$/i.test(f.name))
+    .reduce((sum, f) => sum + f.uncompressedSize, 0);
 }
 
 /**

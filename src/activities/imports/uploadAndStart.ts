@@ -5,16 +5,29 @@
 import { z } from 'zod';
 import { defineActivity } from '../../shared/app/activity.js';
 import type { Runtime } from '../../shared/app/runtime.js';
-import { DmfApiError, DmfErrorCode, uploadPackageToSas } from '../../shared/dmf/index.js';
+import { copyUrlToSas, DmfApiError, DmfErrorCode, uploadPackageToSas } from '../../shared/dmf/index.js';
 import { BlobRefSchema } from '../../shared/jobs/index.js';
 import type { Logger } from '../../shared/log/index.js';
-import { openBlobStream, recordStage, type JobStagePatch } from '../../shared/storage/index.js';
+import {
+  blobReadSasUrl,
+  NO_SAS_SIGNER,
+  openBlobStream,
+  recordStage,
+  StorageError,
+  storageError,
+  type JobStagePatch,
+} from '../../shared/storage/index.js';
+import { errorMessage } from '../../shared/util.js';
 import { knownExecutionStatus, throttledBy, type Throttled } from '../common/executions.js';
 
 /** Block size of the package upload (memory ≈ block size × concurrency, whatever the package size). */
 export const UPLOAD_BLOCK_SIZE = 8 * 1024 * 1024;
 /** Blocks uploaded in parallel (measured: matches a raw SDK copy; bench/import/upload.ts). */
 export const UPLOAD_CONCURRENCY = 5;
+/** Block size of the server-side copy (each block one Put Block From URL; Azure allows 4,000 MiB). */
+export const SERVER_COPY_BLOCK_SIZE = 64 * 1024 * 1024;
+/** Blocks copied server side at once (bench/import/upload.ts: 8 keeps up with Azurite's own copy). */
+export const SERVER_COPY_CONCURRENCY = 8;
 
 /** Input of the upload-and-start activity. */
 export const UploadAndStartInputSchema = z.object({
@@ -120,15 +133,7 @@ async function sendPackage(
 ): Promise<UploadAndStartStarted> {
   const { packages } = runtime.clients(input.environment);
   const { blobUrl } = await packages.getAzureWriteUrl(`${input.executionId}.zip`);
-  const stream = await openBlobStream(
-    runtime.blobService.getContainerClient(input.packageBlob.container),
-    input.packageBlob.path,
-  );
-  const { bytes } = await uploadPackageToSas(blobUrl, stream, {
-    logger,
-    blockSize: UPLOAD_BLOCK_SIZE,
-    maxConcurrency: UPLOAD_CONCURRENCY,
-  });
+  const { bytes } = await uploadPackage(runtime, input.packageBlob, blobUrl, logger);
   const executionId = await packages.importFromPackage({
     packageUrl: blobUrl,
     definitionGroupId: input.definitionGroupId,
@@ -139,6 +144,78 @@ async function sendPackage(
   });
   logger.info(`ImportFromPackage accepted execution ${executionId} (${bytes} bytes uploaded)`);
   return { kind: 'started', executionId, alreadyStarted: false, bytes };
+}
+
+/** How {@link uploadPackage} moved the package. */
+export type UploadMode = 'serverSideCopy' | 'streamed';
+
+/**
+ * Puts the package blob into F&O's write url. First server side: F&O's storage reads the blob
+ * itself through a short read SAS of ours (`copyUrlToSas`, Put Block From URL), so no byte passes
+ * through this function and its memory stays flat. When that cannot be done — no SAS can be signed
+ * for our blob, or the destination refuses to copy (`DMF_COPY_REFUSED`) — the blob is streamed
+ * through the function as before ({@link UPLOAD_BLOCK_SIZE} × {@link UPLOAD_CONCURRENCY} of memory).
+ * The choice is logged. The read SAS lives only in this call.
+ */
+export async function uploadPackage(
+  runtime: Runtime,
+  packageBlob: { container: string; path: string },
+  sasUrl: string,
+  logger: Logger,
+): Promise<{ bytes: number; mode: UploadMode }> {
+  const container = runtime.blobService.getContainerClient(packageBlob.container);
+  const where = `${packageBlob.container}/${packageBlob.path}`;
+  let props;
+  try {
+    props = await container.getBlobClient(packageBlob.path).getProperties();
+  } catch (error) {
+    throw storageError(`reading ${where}`, error);
+  }
+  const size = props.contentLength ?? 0;
+  let reason: string;
+  try {
+    const { url, signedWith } = await blobReadSasUrl(
+      runtime.blobService,
+      packageBlob.container,
+      packageBlob.path,
+      {
+        expiresOn: new Date(Date.now() + copySasLifetimeMs(size)),
+      },
+    );
+    const copied = await copyUrlToSas(url, sasUrl, {
+      size,
+      ...(props.etag ? { sourceEtag: props.etag } : {}),
+      blockSize: SERVER_COPY_BLOCK_SIZE,
+      maxConcurrency: SERVER_COPY_CONCURRENCY,
+      logger,
+    });
+    logger.info(
+      `Package ${where} copied server side into F&O's blob (Put Block From URL, ${copied.blocks} block(s), ` +
+        `read SAS signed with ${signedWith === 'accountKey' ? 'the account key' : 'a user delegation key'})`,
+    );
+    return { bytes: copied.bytes, mode: 'serverSideCopy' };
+  } catch (error) {
+    const refused = error instanceof DmfApiError && error.code === DmfErrorCode.CopyRefused;
+    const unsigned = error instanceof StorageError && (error.code === NO_SAS_SIGNER || !error.transient);
+    if (!refused && !unsigned) throw error;
+    reason = errorMessage(error);
+  }
+  logger.warn(`Package ${where} streamed through the function (no server-side copy: ${reason})`);
+  const stream = await openBlobStream(container, packageBlob.path);
+  const { bytes } = await uploadPackageToSas(sasUrl, stream, {
+    logger,
+    blockSize: UPLOAD_BLOCK_SIZE,
+    maxConcurrency: UPLOAD_CONCURRENCY,
+  });
+  return { bytes, mode: 'streamed' };
+}
+
+/**
+ * How long the read SAS of a server-side copy lives: 15 minutes, plus a minute per 256 MiB (a copy
+ * slower than 4 MiB/s is not expected; a retry signs a new one).
+ */
+export function copySasLifetimeMs(size: number): number {
+  return 15 * 60_000 + Math.ceil(size / (256 * 1024 * 1024)) * 60_000;
 }
 
 /**

@@ -71,7 +71,7 @@ export async function handleUploadRequest(
   }
   let upload;
   try {
-    upload = await createUploadUrl(runtime.blobService, runtime.config.storage.connection, inbound, path);
+    upload = await createUploadUrl(runtime.blobService, inbound, path);
   } catch (error) {
     if (error instanceof DmfFunctionsError && error.code === 'UPLOAD_URL_UNAVAILABLE') {
       return problem(501, error.code, error.message);

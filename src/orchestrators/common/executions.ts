@@ -22,7 +22,7 @@ import {
   type JobError,
   type PollLogEntry,
 } from '../../shared/jobs/index.js';
-import { nextPollDelayMs, type PollingSettings } from '../../shared/polling/schedule.js';
+import { backoffDelayMs, type PollingSettings } from '../../shared/polling/schedule.js';
 import { errorMessage } from '../../shared/util.js';
 import { callActivity, type Retry } from './call.js';
 import { pollWithHistory } from './polling.js';
@@ -133,6 +133,8 @@ export function* pollExecution(
      * plan the polls, and given this execution's estimated duration when it succeeds.
      */
     historyKey?: string;
+    /** Size of the execution's data (bytes), when known: see `pollWithHistory`. */
+    size?: number;
     onProgress?: (progress: PollProgress) => void;
   },
 ): Generator<Task, PollOutcome, unknown> {
@@ -145,6 +147,7 @@ export function* pollExecution(
     deadlineMs: options.polling.deadlineHours * 3_600_000,
     settings: options.polling,
     ...(options.historyKey !== undefined ? { historyKey: options.historyKey } : {}),
+    ...(options.size !== undefined ? { size: options.size } : {}),
     poll: () => askStatus(context, { environment: options.environment, executionId: options.executionId }),
     waitAtLeastMs: (answer) =>
       answer.kind === 'throttled' ? (answer.retryAfterMs ?? THROTTLED_WAIT_MS) : undefined,
@@ -214,7 +217,7 @@ export function* confirmStart(
     const now = context.df.currentUtcDateTime.getTime();
     const elapsedMs = now - since;
     if (check.kind === 'notFound' && elapsedMs >= execution.graceMs) return { kind: 'notRegistered' };
-    let wait = nextPollDelayMs({ elapsedMs, pollsSoFar: asked, settings: execution.polling });
+    let wait = backoffDelayMs(asked, execution.polling);
     if (check.kind === 'notFound') wait = Math.min(wait, execution.graceMs - elapsedMs);
     if (check.kind === 'throttled') wait = Math.max(wait, check.retryAfterMs ?? THROTTLED_WAIT_MS);
     if (now + wait >= execution.deadline.getTime()) {

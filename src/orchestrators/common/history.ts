@@ -1,13 +1,14 @@
 /**
  * The learned duration history: per data project (or recurring activity), the durations of its last
- * executions, kept by a durable entity. Polls are planned from it (`nextPollDelayMs`), and a
- * finished execution adds its estimated duration.
+ * executions with the size of what each processed (when known), kept by a durable entity. Polls are
+ * planned from it (`nextPollDelayMs` scales the durations to the size of the run at hand), and a
+ * finished execution adds its estimated duration and size.
  */
 import * as df from 'durable-functions';
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { z } from 'zod';
 import { ENTITIES } from '../../shared/app/names.js';
-import { estimatedDurationMs } from '../../shared/polling/schedule.js';
+import { estimatedDurationMs, type DurationSample } from '../../shared/polling/schedule.js';
 
 /** Earlier durations kept per data project. */
 export const HISTORY_LENGTH = 10;
@@ -17,18 +18,27 @@ export function historyKey(environment: string, project: string): string {
   return `${environment}:${project}`;
 }
 
-/** Registers the history entity: `add` (a duration in ms, newest first), `get`. */
+/** What `add` takes: a sample, or a bare duration (ms) as orchestrations of earlier versions send it. */
+const AddInputSchema = z.union([
+  z.number().positive(),
+  z.object({ ms: z.number().positive(), size: z.number().positive().optional() }),
+]);
+
+/**
+ * Registers the history entity: `add` (a sample, newest first; a bare duration is kept as it is),
+ * `get` (the samples, newest first: entries of earlier versions are bare durations).
+ */
 export function registerHistoryEntity(): void {
-  df.app.entity<number[]>(ENTITIES.history, (context) => {
-    const durations = context.df.getState(() => []) ?? [];
+  df.app.entity<(number | DurationSample)[]>(ENTITIES.history, (context) => {
+    const samples = context.df.getState(() => []) ?? [];
     switch (context.df.operationName) {
       case 'add': {
-        const ms = z.number().positive().parse(context.df.getInput());
-        context.df.setState([ms, ...durations].slice(0, HISTORY_LENGTH));
+        const sample = AddInputSchema.parse(context.df.getInput());
+        context.df.setState([sample, ...samples].slice(0, HISTORY_LENGTH));
         break;
       }
       case 'get':
-        context.df.return(durations);
+        context.df.return(samples);
         break;
       default:
         throw new Error(`${ENTITIES.history}: unknown operation ${String(context.df.operationName)}`);
@@ -36,19 +46,29 @@ export function registerHistoryEntity(): void {
   });
 }
 
-/** The durations of the history under `key`, newest first. */
-export function* readHistory(context: OrchestrationContext, key: string): Generator<Task, number[], unknown> {
-  return (yield context.df.callEntity(new df.EntityId(ENTITIES.history, key), 'get')) as number[];
+/** The samples of the history under `key`, newest first (bare durations from earlier versions included). */
+export function* readHistory(
+  context: OrchestrationContext,
+  key: string,
+): Generator<Task, (number | DurationSample)[], unknown> {
+  return (yield context.df.callEntity(new df.EntityId(ENTITIES.history, key), 'get')) as (
+    number | DurationSample
+  )[];
 }
 
 /**
  * Adds a finished execution to the history under `key` (a signal: nothing to wait for). Its
- * duration is estimated from the last poll that found it unfinished and the one that found it done.
+ * duration is estimated from the last poll that found it unfinished and the one that found it done;
+ * `size` (when known) is what it processed.
  */
 export function learnDuration(
   context: OrchestrationContext,
   key: string,
-  polled: { lastUnfinishedMs: number; finishedMs: number },
+  polled: { lastUnfinishedMs: number; finishedMs: number; size?: number },
 ): void {
-  context.df.signalEntity(new df.EntityId(ENTITIES.history, key), 'add', estimatedDurationMs(polled));
+  const ms = estimatedDurationMs(polled);
+  // without a size, the bare duration as before (the signal of earlier versions, unchanged)
+  const sample: number | DurationSample =
+    polled.size !== undefined && polled.size > 0 ? { ms, size: polled.size } : ms;
+  context.df.signalEntity(new df.EntityId(ENTITIES.history, key), 'add', sample);
 }

@@ -91,13 +91,18 @@ export interface PollWithHistoryOptions<T> extends Omit<PollUntilOptions<T>, 'de
   settings: PollingSettings;
   /** Key of the duration history to plan from and to add to (`historyKey`); none: plain backoff. */
   historyKey?: string;
+  /**
+   * Size of what this execution processes (an import: its package's uncompressed data, bytes): the
+   * history's durations are scaled to it, and it is learned with the duration. Unknown: unscaled.
+   */
+  size?: number;
   /** True when a `done` answer is a finished execution whose duration the history should learn. */
   learns(answer: T): boolean;
 }
 
 /**
- * {@link pollUntil}, waits planned by `nextPollDelayMs` from the history under `historyKey`, which
- * learns the duration of an execution that finished.
+ * {@link pollUntil}, waits planned by `nextPollDelayMs` from the history under `historyKey` (scaled
+ * to `size`), which learns the duration (and size) of an execution that finished.
  */
 export function* pollWithHistory<T>(
   context: OrchestrationContext,
@@ -107,12 +112,20 @@ export function* pollWithHistory<T>(
   const history = historyKey === undefined ? [] : yield* readHistory(context, historyKey);
   const outcome = yield* pollUntil(context, {
     ...options,
-    delayMs: ({ elapsedMs, polls }) => nextPollDelayMs({ elapsedMs, pollsSoFar: polls, settings, history }),
+    delayMs: ({ elapsedMs, polls }) =>
+      nextPollDelayMs({
+        elapsedMs,
+        pollsSoFar: polls,
+        settings,
+        history,
+        ...(options.size !== undefined ? { size: options.size } : {}),
+      }),
   });
   if (outcome.kind === 'done' && historyKey !== undefined && options.learns(outcome.answer)) {
     learnDuration(context, historyKey, {
       lastUnfinishedMs: outcome.lastPendingMs,
       finishedMs: context.df.currentUtcDateTime.getTime() - options.since.getTime(),
+      ...(options.size !== undefined ? { size: options.size } : {}),
     });
   }
   return outcome;

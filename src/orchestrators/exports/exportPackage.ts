@@ -18,7 +18,7 @@ import {
   type JobError,
   type JobOutcome,
 } from '../../shared/jobs/index.js';
-import { nextPollDelayMs } from '../../shared/polling/schedule.js';
+import { backoffDelayMs } from '../../shared/polling/schedule.js';
 import { exportFileName, exportFolder, exportLogicalPath } from '../../shared/storage/index.js';
 import { errorMessage } from '../../shared/util.js';
 import { callActivity, subOrchestration } from '../common/call.js';
@@ -237,8 +237,7 @@ export function* exportPackageOrchestrator(
         since: now(),
         deadlineMs: PACKAGE_URL_DEADLINE_MS,
         pollFirst: true,
-        delayMs: ({ polls }) =>
-          nextPollDelayMs({ elapsedMs: 0, pollsSoFar: polls - 1, settings: input.polling }),
+        delayMs: ({ polls }) => backoffDelayMs(polls - 1, input.polling),
         poll: () =>
           callActivity(context, EXPORT_ACTIVITIES.store, storeInput, { attempts: 4, firstMs: 5_000 }),
         judge: (answer) => (answer.ready ? 'done' : 'noAnswer'),

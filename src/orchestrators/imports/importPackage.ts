@@ -331,6 +331,7 @@ export function* importPackageOrchestrator(
         startedAt,
         polling: prepared.polling,
         historyKey: historyKey(input.environment, input.project),
+        ...(prepared.dataBytes !== undefined ? { size: prepared.dataBytes } : {}),
         onProgress: (p) => {
           foStatus = p.foStatus ?? foStatus;
           publish({

@@ -145,6 +145,8 @@ export function* recurringImportOrchestrator(
     deadlineMs: input.polling.deadlineHours * 3_600_000,
     settings: input.polling,
     historyKey: historyKey(input.environment, `recurring:${input.activityId}`),
+    // the bytes enqueued: the activity's earlier processing times are scaled to them
+    ...(enqueued.bytes > 0 ? { size: enqueued.bytes } : {}),
     poll: function* () {
       try {
         return yield* callActivity(context, RECURRING_ACTIVITIES.messageStatus, message, MESSAGE_RETRY);

@@ -31,6 +31,12 @@ export const DmfErrorCode = {
    * established whether F&O registered it. Check the error's `executionId` before starting again.
    */
   StartUnconfirmed: 'DMF_START_UNCONFIRMED',
+  /**
+   * The destination of a server-side copy (F&O's write url) refused to read the source itself (Put
+   * Block From URL: not supported there, the source not reachable from it, …): stream the bytes
+   * instead. Permanent for that pair of urls.
+   */
+  CopyRefused: 'DMF_COPY_REFUSED',
 } as const;
 
 /** The code of an HTTP failure without a more specific code, e.g. `DMF_HTTP_429`. */

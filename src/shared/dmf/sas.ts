@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { BlockBlobClient, RestError } from '@azure/storage-blob';
+import { BlobClient, BlockBlobClient, RestError } from '@azure/storage-blob';
 import { DmfApiError, DmfErrorCode, httpErrorCode, isTransientStatus } from './errors.js';
 import { silentLogger, type DmfLogger } from './logger.js';
 import { scrubSecrets, urlForLog } from './redact.js';
@@ -67,6 +68,152 @@ export async function uploadPackageToSas(
   } catch (error) {
     throw storageError(action, sasUrl, error, options.abortSignal);
   }
+}
+
+/** Default block size of {@link copyUrlToSas}: 64 MiB (Azure allows up to 4,000 MiB a block). */
+export const DEFAULT_COPY_BLOCK_SIZE = 64 * 1024 * 1024;
+/** Default blocks copied at once by {@link copyUrlToSas}. */
+export const DEFAULT_COPY_CONCURRENCY = 8;
+/** Size of the first block of {@link copyUrlToSas}, staged alone to learn whether the destination copies. */
+export const COPY_PROBE_BLOCK_SIZE = 4 * 1024 * 1024;
+
+/** Options of {@link copyUrlToSas}. */
+export interface CopyToSasOptions {
+  /** Size of the source in bytes (from its properties). */
+  size: number;
+  /**
+   * The source's ETag when its size was read: checked again once every block is staged, so a blob
+   * of blocks from two versions is never committed (`DMF_HTTP_412`, transient).
+   */
+  sourceEtag?: string;
+  /** Block size in bytes (≤ 4,000 MiB). Default {@link DEFAULT_COPY_BLOCK_SIZE}. */
+  blockSize?: number;
+  /** Blocks copied at once. Default {@link DEFAULT_COPY_CONCURRENCY}. */
+  maxConcurrency?: number;
+  /** Content type stored on the blob. Default `application/zip`. */
+  contentType?: string;
+  abortSignal?: AbortSignal;
+  /** Receives one line per copy (urls without SAS). */
+  logger?: DmfLogger;
+}
+
+/**
+ * Copies a blob into a GetAzureWriteUrl SAS url **server side**: the destination storage reads each
+ * block from `sourceUrl` itself (Put Block From URL, then Put Block List), so no package byte passes
+ * through this process and its memory stays flat whatever the size. `sourceUrl` must be readable by
+ * the destination service (public, or a SAS of its own: `blobReadSasUrl`); it is sent in a header
+ * to that service only, never logged. When the destination refuses the first block for a reason a
+ * streamed upload would not meet (no Put Block From URL there, the source not reachable from it, a
+ * 4xx about the copy source) this throws `DMF_COPY_REFUSED` before anything is committed (the first
+ * block is a small one, staged alone, so that answer comes at once): stream
+ * with {@link uploadPackageToSas} instead. A refused write url throws `DMF_SAS_REJECTED` as there.
+ * Block ids have the SDK's own form, so a streamed upload can follow on the same blob.
+ */
+export async function copyUrlToSas(
+  sourceUrl: string,
+  sasUrl: string,
+  options: CopyToSasOptions,
+): Promise<UploadPackageResult & { blocks: number }> {
+  const logger = options.logger ?? silentLogger;
+  const action = 'CopyPackage';
+  const blockSize = options.blockSize ?? DEFAULT_COPY_BLOCK_SIZE;
+  const started = Date.now();
+  const client = new BlockBlobClient(sasUrl);
+  // The first block is small and staged alone: a destination that cannot copy says so at once,
+  // before the others start (blocks of one blob may differ in size).
+  const ranges: { offset: number; count: number }[] = [];
+  const probe = Math.min(COPY_PROBE_BLOCK_SIZE, blockSize, options.size);
+  if (probe > 0) ranges.push({ offset: 0, count: probe });
+  for (let offset = probe; offset < options.size; offset += blockSize) {
+    ranges.push({ offset, count: Math.min(blockSize, options.size - offset) });
+  }
+  // the form uploadStream gives its ids (a uuid and a 6-digit number): every id of a blob has one length
+  const prefix = randomUUID();
+  const ids = ranges.map((_, i) => Buffer.from(`${prefix}${String(i).padStart(6, '0')}`).toString('base64'));
+  const stage = async (i: number): Promise<void> => {
+    const range = ranges[i]!;
+    await client.stageBlockFromURL(ids[i]!, sourceUrl, range.offset, range.count, {
+      abortSignal: options.abortSignal,
+    });
+  };
+  const count = ranges.length;
+  try {
+    if (count > 0) {
+      try {
+        await stage(0);
+      } catch (error) {
+        if (copyRefused(error)) throw copyRefusedError(action, sasUrl, error as RestError);
+        throw error;
+      }
+    }
+    let next = 1;
+    const worker = async (): Promise<void> => {
+      while (next < count) await stage(next++);
+    };
+    await Promise.all(
+      Array.from({ length: Math.min(options.maxConcurrency ?? DEFAULT_COPY_CONCURRENCY, count) }, worker),
+    );
+    // The SDK's stageBlockFromURL sends no x-ms-source-if-match: the source's version is checked
+    // once all blocks are staged, before they become a blob F&O may read.
+    if (options.sourceEtag !== undefined) {
+      const now = (await new BlobClient(sourceUrl).getProperties({ abortSignal: options.abortSignal })).etag;
+      if (now !== options.sourceEtag) throw sourceChanged(action, sasUrl);
+    }
+    const response = await client.commitBlockList(ids, {
+      abortSignal: options.abortSignal,
+      blobHTTPHeaders: { blobContentType: options.contentType ?? 'application/zip' },
+    });
+    logger.debug(`${action} PUT ${urlForLog(sasUrl)} <- server-side copy, ${options.size} bytes`, {
+      action,
+      bytes: options.size,
+      blocks: count,
+      durationMs: Date.now() - started,
+    });
+    return { bytes: options.size, etag: response.etag, blocks: count };
+  } catch (error) {
+    throw storageError(action, sasUrl, error, options.abortSignal);
+  }
+}
+
+/**
+ * True when a Put Block From URL failure means "this destination does not copy from that source":
+ * Not Implemented (emulators), or a 4xx naming the copy source (CannotVerifyCopySource: the
+ * destination could not read it — a firewall, a private endpoint — or an `x-ms-copy-source` it
+ * does not accept). A 403 on the write url itself (expired, bad signature) is not: a streamed
+ * upload would meet the same refusal.
+ */
+function copyRefused(error: unknown): boolean {
+  if (!(error instanceof RestError) || error.statusCode === undefined) return false;
+  const code = error.code ?? (error.details as { errorCode?: unknown } | undefined)?.errorCode;
+  if (error.statusCode === 501) return true;
+  if (error.statusCode < 400 || error.statusCode >= 500) return false;
+  if (typeof code === 'string' && /CopySource|NotImplemented|FeatureNotSupported|NotSupported/i.test(code)) {
+    return true;
+  }
+  // an authorization failure of the write url: a streamed upload would be refused the same way
+  if (error.statusCode === 403) return false;
+  return error.statusCode === 400 || error.statusCode === 404 || error.statusCode === 409;
+}
+
+/** The source was replaced since its ETag was read: transient, a retry copies the version there now. */
+function sourceChanged(action: string, url: string): DmfApiError {
+  return new DmfApiError(`${action}: the source changed during the copy to ${urlForLog(url)}`, {
+    code: httpErrorCode(412),
+    action,
+    status: 412,
+    transient: true,
+  });
+}
+
+// A RestError carries the request (the urls and the source SAS in a header): never the cause.
+function copyRefusedError(action: string, url: string, error: RestError): DmfApiError {
+  const code = error.code ?? (error.details as { errorCode?: unknown } | undefined)?.errorCode;
+  return new DmfApiError(
+    `${action}: ${urlForLog(url)} refused a server-side copy (HTTP ${String(error.statusCode)}${
+      typeof code === 'string' ? ` ${code}` : ''
+    })`,
+    { code: DmfErrorCode.CopyRefused, action, status: error.statusCode, transient: false },
+  );
 }
 
 /** Options of {@link downloadSasStream}. */

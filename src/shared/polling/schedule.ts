@@ -3,10 +3,12 @@
  *
  * Geometric backoff alone cannot give both few calls and a small detection lag: with ratio r the
  * lag is bounded only by (r−1)·t. So once a data project has a few earlier executions, the plan
- * polls sparsely until shortly before the shortest of them would have finished, then densely —
- * each wait a small fraction of the time so far — until a little after the longest, then backs
- * off again. The more the earlier durations vary, the larger that fraction, so the number of
- * polls stays bounded either way.
+ * expects this one to take what they took — scaled to this package's size when the sizes are
+ * known (a small package after large ones is expected to be quick) — and polls sparsely until
+ * shortly before the low percentile of those expectations, densely (each wait a small fraction of
+ * the time so far) until a little after the high one, then backs off again. The sparse waits are
+ * capped, so a run far shorter than expected is still seen in bounded time; the more the
+ * expectations vary, the larger the dense fraction, so the number of polls stays bounded either way.
  */
 
 /** Polling settings of a data project (all durations in seconds). */
@@ -26,6 +28,14 @@ export const DEFAULT_POLLING: PollingSettings = {
   maxIntervalSeconds: 300,
 };
 
+/** An earlier execution: its estimated duration and, when known, the size of what it processed. */
+export interface DurationSample {
+  /** Estimated duration (ms). */
+  ms: number;
+  /** Size of the execution's data (an import: the package's uncompressed data files, in bytes). */
+  size?: number;
+}
+
 /** What the scheduler knows when it picks the next poll. */
 export interface PollPlanInput {
   /** Milliseconds since the execution was started. */
@@ -33,31 +43,137 @@ export interface PollPlanInput {
   /** Polls made so far for this execution. */
   pollsSoFar: number;
   settings: PollingSettings;
-  /** Durations (ms) of earlier finished executions of the same data project, newest first. */
-  history?: readonly number[];
+  /**
+   * Earlier finished executions of the same data project, newest first: samples, or plain durations
+   * (ms) as histories recorded before sizes were kept hold them.
+   */
+  history?: readonly (number | DurationSample)[];
+  /** Size of this execution's data, in the unit of the samples' `size` (unknown: not scaled). */
+  size?: number;
 }
 
 /** Earlier executions needed before the plan trusts them. */
 export const MIN_HISTORY = 3;
 /** Earlier durations the plan looks at (newest first). */
 const HISTORY_WINDOW = 10;
-/** Dense polling starts at this fraction of the shortest earlier duration. */
-const DENSE_START_FRACTION = 0.9;
-/** Dense polling ends (and backoff resumes) at this multiple of the longest earlier duration. */
-const DENSE_END_FACTOR = 1.1;
-/** In the dense window each wait is at most this fraction of the time so far (lag ≤ 4 %)… */
-const DENSE_STEP_FRACTION = 0.04;
-/** …unless the window is so wide that covering it would take more polls than this. */
-const DENSE_MAX_POLLS = 10;
+/** The dense window spans these percentiles of the expected durations… */
+const LOW_PERCENTILE = 0.1;
+const HIGH_PERCENTILE = 0.9;
+/** …from this fraction of the low one… */
+const DENSE_START_FRACTION = 0.85;
+/** …to this multiple of the high one; then backoff resumes. */
+const DENSE_END_FACTOR = 1.15;
+/** In the dense window each wait is this fraction of the time so far (lag ≤ 9 %)… */
+const DENSE_STEP_FRACTION = 0.09;
+/**
+ * …unless the window is so wide (durations that vary wildly) that covering it would take more than
+ * this many polls: then the fraction grows so that it takes this many.
+ */
+const DENSE_MAX_POLLS = 20;
 /** No two polls closer than this. */
 const MIN_DELAY_MS = 1000;
-/** Before the dense window, waits grow by this factor (few calls while nothing is expected). */
-const SPARSE_FACTOR = 4;
+/** Before the dense window, waits grow by this factor (few calls while nothing is expected)… */
+const SPARSE_FACTOR = 6;
+/**
+ * …but none is longer than this fraction of the window's start: a run that ends well before it was
+ * expected to (a package far smaller than it looks) is still seen within a bounded time.
+ */
+const SPARSE_CAP_FRACTION = 0.35;
+/** Size pairs whose sizes differ at least by this factor teach how duration grows with size. */
+const SLOPE_SIZE_RATIO = 1.5;
+/**
+ * A size outside the sizes seen before widens the window by e^(this × ln(how far outside)): the
+ * further the plan extrapolates, the less it trusts its estimate.
+ */
+const EXTRAPOLATION_WIDENING = 0.1;
+/** After the dense window, waits are at most this fraction of the time so far (lag ≤ 9 %). */
+const LATE_STEP_FRACTION = 0.09;
+/**
+ * Without history, backoff waits are at most {@link LATE_STEP_FRACTION} of the time so far once
+ * that is longer than this: a first run of more than about 11 minutes is seen within 9 %.
+ */
+const FIRST_RUN_STEP_FLOOR_MS = 60_000;
 
-/** The earlier durations the plan may learn from (newest {@link HISTORY_WINDOW}), or undefined when too few. */
-export function usableHistory(history: readonly number[] | undefined): readonly number[] | undefined {
-  const recent = (history ?? []).filter((d) => Number.isFinite(d) && d > 0).slice(0, HISTORY_WINDOW);
+function sampleOf(entry: number | DurationSample): DurationSample {
+  return typeof entry === 'number' ? { ms: entry } : entry;
+}
+
+/** The earlier executions the plan may learn from (newest {@link HISTORY_WINDOW}), or undefined when too few. */
+export function usableHistory(
+  history: readonly (number | DurationSample)[] | undefined,
+): readonly DurationSample[] | undefined {
+  const recent = (history ?? [])
+    .map(sampleOf)
+    .filter((d) => Number.isFinite(d.ms) && d.ms > 0)
+    .slice(0, HISTORY_WINDOW);
   return recent.length < MIN_HISTORY ? undefined : recent;
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The `p` percentile (0–1) of `values`, interpolated between neighbours. */
+export function percentile(values: readonly number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = Math.min(1, Math.max(0, p)) * (sorted.length - 1);
+  const low = Math.floor(at);
+  const high = Math.ceil(at);
+  return sorted[low]! + (sorted[high]! - sorted[low]!) * (at - low);
+}
+
+/**
+ * How duration grows with size, from samples with sizes: `ms ≈ fixedMs + perUnit × size`. The slope
+ * is the median of the slopes between samples of clearly different sizes (Theil–Sen: one odd run
+ * does not tilt it); with too few such pairs, durations are taken as proportional to size.
+ */
+export function sizeModel(samples: readonly Required<DurationSample>[]): {
+  fixedMs: number;
+  perUnit: number;
+} {
+  const slopes: number[] = [];
+  for (let i = 0; i < samples.length; i++) {
+    for (let j = i + 1; j < samples.length; j++) {
+      const a = samples[i]!;
+      const b = samples[j]!;
+      if (Math.max(a.size, b.size) >= SLOPE_SIZE_RATIO * Math.min(a.size, b.size)) {
+        slopes.push((b.ms - a.ms) / (b.size - a.size));
+      }
+    }
+  }
+  if (slopes.length < MIN_HISTORY) return { fixedMs: 0, perUnit: median(samples.map((s) => s.ms / s.size)) };
+  const perUnit = Math.max(0, median(slopes));
+  const shortest = Math.min(...samples.map((s) => s.ms));
+  const fixedMs = Math.min(shortest, Math.max(0, median(samples.map((s) => s.ms - perUnit * s.size))));
+  return { fixedMs, perUnit };
+}
+
+/**
+ * What the earlier executions say this one will take: one expected duration per usable sample
+ * (scaled to `size` by {@link sizeModel} when this execution's size and at least
+ * {@link MIN_HISTORY} samples' sizes are known), and how far `size` lies outside the sizes seen
+ * (1: inside). Undefined when the history is too short.
+ */
+export function expectedDurations(
+  history: readonly (number | DurationSample)[] | undefined,
+  size: number | undefined,
+): { durations: number[]; outside: number } | undefined {
+  const samples = usableHistory(history);
+  if (!samples) return undefined;
+  const sized = samples.filter((s): s is Required<DurationSample> => s.size !== undefined && s.size > 0);
+  if (size === undefined || !(size > 0) || sized.length < MIN_HISTORY) {
+    return { durations: samples.map((s) => s.ms), outside: 1 };
+  }
+  const model = sizeModel(sized);
+  const at = (units: number): number => model.fixedMs + model.perUnit * units;
+  const expected = at(size);
+  // each sample keeps its own deviation from the model: the spread of the history stays in the plan
+  const durations = sized.map((s) => Math.max(1, (expected * s.ms) / Math.max(1, at(s.size))));
+  const sizes = sized.map((s) => s.size);
+  const outside = Math.max(1, size / Math.max(...sizes), Math.min(...sizes) / size);
+  return { durations, outside };
 }
 
 /**
@@ -71,7 +187,12 @@ export function estimatedDurationMs(input: { lastUnfinishedMs: number; finishedM
   return Math.max(1, Math.round((low + input.finishedMs) / 2));
 }
 
-function geometricDelayMs(pollsSoFar: number, settings: PollingSettings): number {
+/**
+ * The plain backoff: `firstIntervalSeconds × backoffFactor^pollsSoFar`, capped at
+ * `maxIntervalSeconds` — for waits that are not an execution's run (an export's package url, a
+ * failed start's confirmation).
+ */
+export function backoffDelayMs(pollsSoFar: number, settings: PollingSettings): number {
   const seconds = settings.firstIntervalSeconds * settings.backoffFactor ** pollsSoFar;
   return Math.round(Math.min(seconds, settings.maxIntervalSeconds) * 1000);
 }
@@ -84,13 +205,17 @@ export function nextPollDelayMs(input: PollPlanInput): number {
   const { elapsedMs, pollsSoFar, settings } = input;
   const firstMs = settings.firstIntervalSeconds * 1000;
   const maxMs = settings.maxIntervalSeconds * 1000;
-  const history = usableHistory(input.history);
-  if (!history) return geometricDelayMs(pollsSoFar, settings);
+  const expected = expectedDurations(input.history, input.size);
+  if (!expected) {
+    return Math.min(
+      backoffDelayMs(pollsSoFar, settings),
+      Math.max(FIRST_RUN_STEP_FLOOR_MS, Math.round(elapsedMs * LATE_STEP_FRACTION)),
+    );
+  }
 
-  const shortest = Math.min(...history);
-  const longest = Math.max(...history);
-  const denseStart = DENSE_START_FRACTION * shortest;
-  const denseEnd = DENSE_END_FACTOR * longest;
+  const widen = Math.exp(EXTRAPOLATION_WIDENING * Math.log(expected.outside));
+  const denseStart = (DENSE_START_FRACTION * percentile(expected.durations, LOW_PERCENTILE)) / widen;
+  const denseEnd = DENSE_END_FACTOR * percentile(expected.durations, HIGH_PERCENTILE) * widen;
   // The first poll stays early (an execution that fails at once should be seen at once), and
   // earlier still for a project whose executions take less than the first interval: waiting the
   // full first interval for a 5-second import would triple its time in the slot.
@@ -98,13 +223,15 @@ export function nextPollDelayMs(input: PollPlanInput): number {
   if (elapsedMs < denseStart) {
     return Math.max(
       MIN_DELAY_MS,
-      Math.round(Math.min(elapsedMs * (SPARSE_FACTOR - 1), denseStart - elapsedMs)),
+      Math.round(
+        Math.min(elapsedMs * (SPARSE_FACTOR - 1), denseStart - elapsedMs, SPARSE_CAP_FRACTION * denseStart),
+      ),
     );
   }
   // Waits proportional to the time so far bound the lag to a fraction of the run; a wide window
   // (durations that vary a lot) gets a larger fraction, so the polls in it stay few.
   const fraction = Math.max(DENSE_STEP_FRACTION, (denseEnd / denseStart) ** (1 / DENSE_MAX_POLLS) - 1);
   if (elapsedMs <= denseEnd) return Math.round(Math.min(maxMs, Math.max(MIN_DELAY_MS, elapsedMs * fraction)));
-  // Slower than ever before: back off again, but keep the lag within 10 % of the time so far.
-  return Math.round(Math.min(maxMs, Math.max(MIN_DELAY_MS, elapsedMs * 0.1)));
+  // Slower than ever before: back off again, but keep the lag within 9 % of the time so far.
+  return Math.round(Math.min(maxMs, Math.max(MIN_DELAY_MS, elapsedMs * LATE_STEP_FRACTION)));
 }

@@ -5,3 +5,4 @@ export * from './jobIndex.js';
 export * from './segments.js';
 export * from './sourceUrl.js';
 export * from './uploadUrl.js';
+export * from './blobSas.js';

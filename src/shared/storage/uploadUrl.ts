@@ -5,17 +5,10 @@
  * managed identity needs "Storage Blob Delegator", which "Storage Blob Data Contributor"
  * includes), with the account key when it has a connection string holding one (Azurite).
  */
-import {
-  BlobSASPermissions,
-  generateBlobSASQueryParameters,
-  SASProtocol,
-  StorageSharedKeyCredential,
-  type BlobServiceClient,
-  type ContainerClient,
-} from '@azure/storage-blob';
+import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import { DmfFunctionsError } from '../errors.js';
-import type { StorageConnection } from '../config/index.js';
-import { storageError } from './blobs.js';
+import { NO_SAS_SIGNER, signBlobSas } from './blobSas.js';
+import { StorageError } from './blobs.js';
 
 /** Minutes an upload url stays valid (each request of the upload must start before then). */
 export const UPLOAD_URL_MINUTES = 60;
@@ -29,48 +22,32 @@ export interface UploadUrl {
 }
 
 /**
- * Signs a write-only SAS for `container/path`, valid from 5 minutes ago (clock skew) to
- * `minutes` from `now`. Throws `UPLOAD_URL_UNAVAILABLE` (permanent) when the storage connection can
+ * Signs a write-only SAS for `container/path` ({@link signBlobSas}), valid from 5 minutes ago
+ * (clock skew) to `minutes` from `now`. Throws `UPLOAD_URL_UNAVAILABLE` (permanent) when the storage connection can
  * sign neither way (a connection string without an account key).
  */
 export async function createUploadUrl(
   blobService: BlobServiceClient,
-  connection: StorageConnection,
   container: ContainerClient,
   path: string,
   options: { now?: Date; minutes?: number } = {},
 ): Promise<UploadUrl> {
   const now = options.now ?? new Date();
-  const startsOn = new Date(now.getTime() - 5 * 60_000);
   const expiresOn = new Date(now.getTime() + (options.minutes ?? UPLOAD_URL_MINUTES) * 60_000);
-  const blob = container.getBlockBlobClient(path);
-  const values = {
-    containerName: container.containerName,
-    blobName: path,
-    permissions: BlobSASPermissions.parse('cw'),
-    startsOn,
-    expiresOn,
-    // Azurite answers on http; Azure is always reached over https
-    protocol: blob.url.startsWith('https:') ? SASProtocol.Https : SASProtocol.HttpsAndHttp,
-  };
-  let query: string;
-  if (connection.kind === 'connectionString') {
-    const credential = blobService.credential;
-    if (!(credential instanceof StorageSharedKeyCredential)) {
+  try {
+    const { url } = await signBlobSas(blobService, container.containerName, path, {
+      permissions: 'cw',
+      startsOn: new Date(now.getTime() - 5 * 60_000),
+      expiresOn,
+    });
+    return { url, expiresOn };
+  } catch (error) {
+    if (error instanceof StorageError && error.code === NO_SAS_SIGNER) {
       throw new DmfFunctionsError(
         'Upload urls need the storage account key or an identity; the storage connection string has neither.',
         { code: 'UPLOAD_URL_UNAVAILABLE', transient: false },
       );
     }
-    query = generateBlobSASQueryParameters(values, credential).toString();
-  } else {
-    let key;
-    try {
-      key = await blobService.getUserDelegationKey(startsOn, expiresOn);
-    } catch (error) {
-      throw storageError('getting a user delegation key', error);
-    }
-    query = generateBlobSASQueryParameters(values, key, blobService.accountName).toString();
+    throw error;
   }
-  return { url: `${blob.url}?${query}`, expiresOn };
 }
