@@ -14,9 +14,7 @@ import {
   SAMPLE_ORDER_HEADERS,
   SAMPLE_ORDER_LINES,
 } from '@dmf-functions/emulator';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 import { runProcess } from '../support/process.js';
 import {
   batchImportInstanceId,
@@ -26,7 +24,7 @@ import {
   type ParentJob,
 } from '../../src/shared/jobs/index.js';
 import { openPackage } from '../../src/shared/packages/index.js';
-import { eventually, FAST_POLLING, list, testConfig, useImportStack } from './helpers.js';
+import { BUILT_CLI, eventually, FAST_POLLING, list, testConfig, useImportStack } from './helpers.js';
 
 /** A one-entity template of a chain's project (unknown entities are imported with their first column as key). */
 function template(definitionGroupName: string, entityName: string, fileName: string, column: string) {
@@ -328,7 +326,7 @@ describe('batches (issue 19)', () => {
   });
 
   it('dmf export runs one export per company with --legal-entities, and one company with --legal-entity', async () => {
-    const cli = join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js');
+    const cli = BUILT_CLI;
     const dmf = (...args: string[]) =>
       runProcess(process.execPath, [cli, ...args, '--interval', '0.2'], {
         env: {

@@ -4,32 +4,22 @@
  * starts (the id it derives is the app's), follows it, and stops with the app's reason when the app
  * refused the input.
  */
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
-import { runProcess } from '../support/process.js';
-import { customersPackage, exportProject, testConfig, useImportStack } from './helpers.js';
+import type { ProcessRun } from '../support/process.js';
+import { CLI_CUSTOMERS, CLI_WAIT, customersPackage, runCli, useCliStack } from './helpers.js';
 
-const CLI = join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js');
-
-const s = useImportStack({
-  dmfConfig: testConfig((c) => {
-    (c.dataProjects as unknown[]).push(exportProject());
-  }),
-});
+const s = useCliStack();
 let dir: string;
 
 /** Runs the CLI with the stack's url, key, connection strings and container names, nothing recorded. */
-function dmf(args: string[]): ReturnType<typeof runProcess> {
-  return runProcess(process.execPath, [CLI, ...args], {
+function dmf(args: string[]): Promise<ProcessRun> {
+  return runCli(s, args, {
     cwd: dir,
     env: {
-      PATH: process.env.PATH ?? '',
       DMF_START_DATA_DIR: join(dir, 'no-npm-start'),
-      DMF_FUNCTIONS_URL: s.stack.functionsBaseUrl,
-      DMF_FUNCTIONS_KEY: s.stack.functionsKey,
       STORAGE_CONNECTION_STRING: s.stack.storageConnectionString,
       SERVICEBUS_CONNECTION_STRING: s.stack.serviceBusConnectionString,
       DMF_INBOUND_CONTAINER: s.names.inbound,
@@ -38,10 +28,15 @@ function dmf(args: string[]): ReturnType<typeof runProcess> {
   });
 }
 
+/** `dmf send` of `command` (under `messageId`, when given), waiting for the job it causes. */
+function sendAndWait(command: object, messageId?: string): Promise<ProcessRun> {
+  const id = messageId ? ['--message-id', messageId] : [];
+  return dmf(['send', JSON.stringify(command), ...id, ...CLI_WAIT]);
+}
+
 const jobIdOf = (text: string): string | undefined => /\bJob ((?:imp|exp)-[0-9a-f]{32})\b/.exec(text)?.[1];
 
 beforeAll(async () => {
-  if (!existsSync(CLI)) throw new Error('dist/bin/dmf.js is missing: run `npm run build` first.');
   dir = mkdtempSync(join(tmpdir(), 'dmf-drop-send-'));
   writeFileSync(join(dir, 'dropped.zip'), await customersPackage({ prefix: 'DROP', bad: true }));
   writeFileSync(join(dir, 'staged.zip'), await customersPackage({ prefix: 'SENT' }));
@@ -52,17 +47,7 @@ afterAll(() => {
 
 describe('dmf drop and dmf send against the local runtime', () => {
   it('drop --wait: the blob in the inbound layout becomes the job it names, followed to its end', async () => {
-    const run = await dmf([
-      'drop',
-      join(dir, 'dropped.zip'),
-      '--env',
-      'local',
-      '--project',
-      'Customers',
-      '--wait',
-      '--interval',
-      '0.2',
-    ]);
+    const run = await dmf(['drop', join(dir, 'dropped.zip'), ...CLI_CUSTOMERS, ...CLI_WAIT]);
     expect(run.stderr).toContain(
       `Dropped dropped.zip as ${s.names.inbound}/local/Customers/dropped.zip; job imp-`,
     );
@@ -75,16 +60,7 @@ describe('dmf drop and dmf send against the local runtime', () => {
   });
 
   it('drop never replaces a blob already there', async () => {
-    const args = [
-      'drop',
-      join(dir, 'staged.zip'),
-      '--env',
-      'local',
-      '--project',
-      'Customers',
-      '--container',
-      s.names.staged,
-    ];
+    const args = ['drop', join(dir, 'staged.zip'), ...CLI_CUSTOMERS, '--container', s.names.staged];
     const first = await dmf(args);
     expect(first.stdout).toContain(`no trigger watches ${s.names.staged}`);
     expect(first.code).toBe(0);
@@ -100,15 +76,7 @@ describe('dmf drop and dmf send against the local runtime', () => {
       definitionGroupId: 'Customers',
       blobPath: `${s.names.staged}/local/Customers/staged.zip`,
     };
-    const run = await dmf([
-      'send',
-      JSON.stringify(command),
-      '--message-id',
-      'send-import-1',
-      '--wait',
-      '--interval',
-      '0.2',
-    ]);
+    const run = await sendAndWait(command, 'send-import-1');
     expect(run.stderr).toContain('Sent to dmf-commands: MessageId send-import-1; job imp-');
     expect(run.stdout).toMatch(/Status:\s+Succeeded/);
     expect(run.code).toBe(0);
@@ -119,7 +87,7 @@ describe('dmf drop and dmf send against the local runtime', () => {
   it('send --wait: an export named by its definition group is found in the jobs list', async () => {
     // "customerexport" is no project's name: the app resolves it to the first project of that group
     const command = { type: 'export', environment: 'local', definitionGroupId: 'customerexport' };
-    const run = await dmf(['send', JSON.stringify(command), '--wait', '--interval', '0.2']);
+    const run = await sendAndWait(command);
     expect(run.stdout).toMatch(/Status:\s+Succeeded/);
     expect(run.stdout).toMatch(/Project:\s+CustomerExport/);
     expect(run.code).toBe(0);
@@ -132,15 +100,7 @@ describe('dmf drop and dmf send against the local runtime', () => {
       definitionGroupId: 'NoSuchProject',
       blobPath: `${s.names.staged}/x.zip`,
     };
-    const run = await dmf([
-      'send',
-      JSON.stringify(command),
-      '--message-id',
-      'send-rejected-1',
-      '--wait',
-      '--interval',
-      '0.2',
-    ]);
+    const run = await sendAndWait(command, 'send-rejected-1');
     expect(run.stderr).toContain('The command send-rejected-1 was rejected (UNKNOWN_PROJECT)');
     expect(run.stderr).toContain(
       `${s.names.results}/rejected/commands/send-rejected-1/cmd-send-rejected-1.json`,

@@ -7,54 +7,28 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runProcess } from '../support/process.js';
 import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
-import { customersPackage, exportProject, testConfig, useImportStack } from './helpers.js';
+import type { ProcessRun } from '../support/process.js';
+import { CLI_CUSTOMERS, CLI_WAIT, customersPackage, runCli, useCliStack } from './helpers.js';
 
-const CLI = join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js');
 const FIXTURE = join(PROJECT_ROOT, '..', 'shared', 'fixtures', 'usmf_asset-major-types-01.zip');
 
-const s = useImportStack({
-  dmfConfig: testConfig((c) => {
-    (c.dataProjects as unknown[]).push(exportProject());
-  }),
-});
+const s = useCliStack();
 let dir: string;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI asynchronously (the host runs in this process and must keep serving). */
-function dmf(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return runProcess(process.execPath, [CLI, ...args], {
-    cwd: dir,
-    env: {
-      PATH: process.env.PATH ?? '',
-      DMF_FUNCTIONS_URL: s.stack.functionsBaseUrl,
-      DMF_FUNCTIONS_KEY: s.stack.functionsKey,
-      ...env,
-    },
-  });
-}
+/** Runs the CLI in the test's folder. */
+const dmf = (args: string[], env: Record<string, string> = {}): Promise<ProcessRun> =>
+  runCli(s, args, { cwd: dir, env });
 
 const importArgs = (file: string, ...more: string[]): string[] => [
   'import',
   join(dir, file),
-  '--env',
-  'local',
-  '--project',
-  'Customers',
-  '--wait',
-  '--interval',
-  '0.2',
+  ...CLI_CUSTOMERS,
+  ...CLI_WAIT,
   ...more,
 ];
 
 beforeAll(async () => {
-  if (!existsSync(CLI)) throw new Error('dist/bin/dmf.js is missing: run `npm run build` first.');
   dir = mkdtempSync(join(tmpdir(), 'dmf-cli-'));
   writeFileSync(join(dir, 'good.zip'), await customersPackage({ prefix: 'CLIOK' }));
   writeFileSync(join(dir, 'partial.zip'), await customersPackage({ prefix: 'CLIPART', bad: true }));

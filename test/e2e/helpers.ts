@@ -1,6 +1,6 @@
 /** Helpers of the import end-to-end tests: one local stack per file, isolated containers. */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
@@ -8,6 +8,7 @@ import { afterAll, beforeAll, inject } from 'vitest';
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 import { createVirtualClock } from '@dmf-functions/devhost';
 import {
+  PROJECT_ROOT,
   readSampleConfig,
   startLocalStack,
   type LocalStack,
@@ -15,6 +16,7 @@ import {
 } from '@dmf-functions/devhost/stack';
 import { buildPackage, type FaultSpec } from '@dmf-functions/emulator';
 import type { Job } from '../../src/shared/jobs/index.js';
+import { runProcess, type ProcessRun } from '../support/process.js';
 
 /** One running stack with the app's containers and helpers. */
 export interface ImportStack {
@@ -72,6 +74,42 @@ export function testConfig(mutate?: (config: Record<string, unknown>) => void): 
   return result;
 }
 
+/** The built CLI (`npm run build` writes it). */
+export const BUILT_CLI = join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js');
+
+/** The test configuration with the export data project `CustomersOut` beside the import projects. */
+export function withExportProject(): Record<string, unknown> {
+  return testConfig((c) => {
+    (c.dataProjects as unknown[]).push(exportProject());
+  });
+}
+
+/**
+ * Runs the built CLI against `s` (its url and key, `env` added; of this process's environment only
+ * PATH), asynchronously: the host runs in this process and must keep serving.
+ */
+export function runCli(
+  s: ImportStack,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<ProcessRun> {
+  if (!existsSync(BUILT_CLI)) throw new Error('dist/bin/dmf.js is missing: run `npm run build` first.');
+  return runProcess(process.execPath, [BUILT_CLI, ...args], {
+    ...(options.cwd ? { cwd: options.cwd } : {}),
+    env: {
+      PATH: process.env.PATH ?? '',
+      DMF_FUNCTIONS_URL: s.stack.functionsBaseUrl,
+      DMF_FUNCTIONS_KEY: s.stack.functionsKey,
+      ...options.env,
+    },
+  });
+}
+
+/** The `dmf` arguments naming the sample import project: `--env local --project Customers`. */
+export const CLI_CUSTOMERS = ['--env', 'local', '--project', 'Customers'];
+/** The `dmf` arguments that wait for the job, checking every 0.2 s. */
+export const CLI_WAIT = ['--wait', '--interval', '0.2'];
+
 /** An export data project of the sample environment: `CustomersOut` (definition group CustomerExport). */
 export function exportProject(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
@@ -125,6 +163,11 @@ export function useImportStack(
       return Reflect.get(running, key) as unknown;
     },
   });
+}
+
+/** The stack of the CLI's tests: the test configuration with the export project `CustomersOut`. */
+export function useCliStack(): ImportStack {
+  return useImportStack({ dmfConfig: withExportProject() });
 }
 
 /** Starts Azurite-backed stack (the run's Azurite) with private container names. */

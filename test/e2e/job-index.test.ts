@@ -3,23 +3,16 @@
  * newest first across 250 jobs with its filters on the server, `dmf jobs` pages through it and
  * `dmf admin reindex` rebuilds it from the result JSONs.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { ExportJob, ListedJob } from '../../src/shared/jobs/index.js';
 import { createJobIndexTables } from '../../src/shared/storage/index.js';
-import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 import { jobIndexOn, seedJobs } from '../support/job-index.js';
-import { runProcess } from '../support/process.js';
-import { customersPackage, exportProject, testConfig, useImportStack } from './helpers.js';
-
-const CLI = join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js');
+import type { ProcessRun } from '../support/process.js';
+import { customersPackage, runCli, useImportStack, withExportProject } from './helpers.js';
 
 // F&O takes 2 s per execution (emulator, real time): long enough to see each stage in the list
 const s = useImportStack({
-  dmfConfig: testConfig((c) => {
-    (c.dataProjects as unknown[]).push(exportProject());
-  }),
+  dmfConfig: withExportProject(),
   emulator: { executionDurationMs: 2_000 },
 });
 
@@ -85,15 +78,7 @@ const ORDER = [
 ];
 const rank = (shown: string): number => (shown.endsWith('/Done') ? ORDER.length : ORDER.indexOf(shown));
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return runProcess(process.execPath, [CLI, ...args], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      DMF_FUNCTIONS_URL: s.stack.functionsBaseUrl,
-      DMF_FUNCTIONS_KEY: s.stack.functionsKey,
-    },
-  });
-}
+const cli = (args: string[]): Promise<ProcessRun> => runCli(s, args);
 
 const ids: Record<string, string> = {};
 
@@ -209,7 +194,6 @@ describe('jobs list from the job index', () => {
   });
 
   it('dmf jobs pages through the list newest first; dmf admin reindex rebuilds it from the results', async () => {
-    if (!existsSync(CLI)) throw new Error('dist/bin/dmf.js is missing: run `npm run build` first.');
     const all = await cli(['jobs', '--all', '--json', '--env', 'seeded-a']);
     expect(all.code).toBe(0);
     const seededA = JSON.parse(all.stdout) as ListedJob[];

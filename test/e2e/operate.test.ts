@@ -5,13 +5,11 @@
  * webhook (a Teams Adaptive Card, a plain JSON message) without ever holding up a job or carrying a
  * secret. Pause and resume: test/e2e/pause.test.ts (a real clock and a restart).
  */
-import { join } from 'node:path';
 import { ServiceBusClient } from '@azure/service-bus';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Job, ListedJob } from '../../src/shared/jobs/index.js';
-import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 import { createJobIndexTables } from '../../src/shared/storage/index.js';
-import { runProcess } from '../support/process.js';
+import type { ProcessRun } from '../support/process.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook.js';
 import {
   customersPackage,
@@ -20,6 +18,7 @@ import {
   startImportStack,
   testConfig,
   type ImportStack,
+  runCli,
 } from './helpers.js';
 
 /** Secrets the webhook urls carry: never in a payload, a log line or a job. */
@@ -325,14 +324,7 @@ describe('alerts', () => {
 });
 
 describe('the dmf command and the index rebuild', () => {
-  const cli = (args: string[]) =>
-    runProcess(process.execPath, [join(PROJECT_ROOT, 'dist', 'bin', 'dmf.js'), ...args], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        DMF_FUNCTIONS_URL: s.stack.functionsBaseUrl,
-        DMF_FUNCTIONS_KEY: s.stack.functionsKey,
-      },
-    });
+  const cli = (args: string[]): Promise<ProcessRun> => runCli(s, args);
 
   it('dmf rerun, dmf env list|pause|resume, and Rejected jobs in dmf jobs', async () => {
     const id = await importBody('cli-rerun.zip', await customersPackage({ prefix: 'CLIR' }));
