@@ -1,4 +1,5 @@
 /** Sample orchestration inputs the tests share (valid against the app's schemas). */
+import type { AlertNotice } from '../../src/shared/alerts/index.js';
 import { DEFAULT_POLLING } from '../../src/shared/config/index.js';
 import type { ExportInput } from '../../src/shared/jobs/index.js';
 
@@ -18,3 +19,16 @@ export function sampleExportInput(over: Partial<ExportInput> = {}): ExportInput 
     ...over,
   };
 }
+
+/** The alert notice of import `imp-1` (`c.zip`, data project `customers` of `prod`) that Failed: its package had no manifest. */
+export const FAILED_IMPORT_NOTICE: Readonly<AlertNotice> = {
+  jobId: 'imp-1',
+  kind: 'import',
+  status: 'Failed',
+  environment: 'prod',
+  project: 'customers',
+  file: 'c.zip',
+  at: '2026-01-01T00:00:00.000Z',
+  errorCount: 1,
+  errors: [{ code: 'PACKAGE_INVALID', message: 'no manifest' }],
+};

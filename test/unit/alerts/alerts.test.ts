@@ -18,18 +18,9 @@ import {
 } from '../../../src/shared/alerts/index.js';
 import { AlertConfigSchema } from '../../../src/shared/config/index.js';
 import { rejectedJob } from '../../../src/shared/jobs/index.js';
+import { FAILED_IMPORT_NOTICE } from '../../support/inputs.js';
 
-const notice: AlertNotice = {
-  jobId: 'imp-1',
-  kind: 'import',
-  status: 'Failed',
-  environment: 'prod',
-  project: 'customers',
-  file: 'c.zip',
-  at: '2026-01-01T00:00:00.000Z',
-  errorCount: 5,
-  errors: [{ code: 'PACKAGE_INVALID', message: 'no manifest' }],
-};
+const notice: AlertNotice = { ...FAILED_IMPORT_NOTICE, errorCount: 5 };
 const alert = (over: Record<string, unknown> = {}) =>
   AlertConfigSchema.parse({ name: 'a', urlSetting: 'HOOK', ...over });
 

@@ -13,7 +13,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sampleExportInput } from '../../support/inputs.js';
+import { FAILED_IMPORT_NOTICE, sampleExportInput } from '../../support/inputs.js';
 import { startReplayHost, type Answer, type Call, type ReplayHost } from '../../support/replay.js';
 
 const GOLDEN = new URL('./sequences.golden.json', import.meta.url);
@@ -780,17 +780,7 @@ const recurringScenarios: Scenario[] = [
 // ---------------------------------------------------------------- jobAlert
 
 const alertInput = {
-  notice: {
-    jobId: 'imp-1',
-    kind: 'import',
-    status: 'Failed',
-    environment: 'prod',
-    project: 'customers',
-    file: 'c.zip',
-    at: '2025-12-31T00:00:00.000Z',
-    errorCount: 1,
-    errors: [{ code: 'PACKAGE_INVALID', message: 'no manifest' }],
-  },
+  notice: { ...FAILED_IMPORT_NOTICE, at: '2025-12-31T00:00:00.000Z' },
   alerts: ['teams', 'ops'],
 };
 const alertScenarios: Scenario[] = [

@@ -10,15 +10,9 @@ import {
   streamToBuffer,
   type NewManifestSpec,
 } from '../../../src/shared/packages/index.js';
-import { makeZip } from './helpers.js';
+import { customersSpec, makeZip } from './helpers.js';
 
-const SPEC: NewManifestSpec = {
-  entityName: 'Customers V3',
-  dataFileName: 'Customers V3.csv',
-  sourceFormat: 'CSV',
-  definitionGroupName: 'CustomerImport',
-  columns: ['CUSTOMERACCOUNT', 'NAME', 'CUSTOMERGROUPID'],
-};
+const SPEC = customersSpec('CustomerImport', ['CUSTOMERACCOUNT', 'NAME', 'CUSTOMERGROUPID']);
 const HEADER = 'CUSTOMERACCOUNT,NAME,CUSTOMERGROUPID';
 
 const template = parseManifest(encodePackageXml(createManifestXml(SPEC)));

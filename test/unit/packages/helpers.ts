@@ -1,5 +1,16 @@
 import yazl from 'yazl';
-import { streamToBuffer } from '../../../src/shared/packages/index.js';
+import { streamToBuffer, type NewManifestSpec } from '../../../src/shared/packages/index.js';
+
+/** A manifest spec of entity `Customers V3`, read from `Customers V3.csv` (CSV) with `columns`. */
+export function customersSpec(definitionGroupName: string, columns: string[]): NewManifestSpec {
+  return {
+    entityName: 'Customers V3',
+    dataFileName: 'Customers V3.csv',
+    sourceFormat: 'CSV',
+    definitionGroupName,
+    columns,
+  };
+}
 
 /** One file of a crafted zip. */
 export interface CraftedEntry {

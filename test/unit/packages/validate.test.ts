@@ -19,15 +19,9 @@ import {
   type PackageValidationReport,
   type RandomAccessSource,
 } from '../../../src/shared/packages/index.js';
-import { makeZip, patchDeclaredSize, patchName, type CraftedEntry } from './helpers.js';
+import { customersSpec, makeZip, patchDeclaredSize, patchName, type CraftedEntry } from './helpers.js';
 
-const SPEC: NewManifestSpec = {
-  entityName: 'Customers V3',
-  dataFileName: 'Customers V3.csv',
-  sourceFormat: 'CSV',
-  definitionGroupName: 'Import-Customers',
-  columns: ['CUSTOMERACCOUNT', 'ORGANIZATIONNAME', 'CUSTOMERGROUPID'],
-};
+const SPEC = customersSpec('Import-Customers', ['CUSTOMERACCOUNT', 'ORGANIZATIONNAME', 'CUSTOMERGROUPID']);
 const CSV = 'CUSTOMERACCOUNT,ORGANIZATIONNAME,CUSTOMERGROUPID\r\nC0001,Contoso,10\r\n';
 const manifestXml = (spec: NewManifestSpec = SPEC): Buffer => encodePackageXml(createManifestXml(spec));
 const headerXml = (): Buffer => encodePackageXml(createHeaderXml({ description: 'Import-Customers' }));
