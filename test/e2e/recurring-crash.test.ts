@@ -54,9 +54,12 @@ describe('recurring export drain survives a killed host', () => {
       ids.push(messageId.toLowerCase());
     }
     // slow downloads widen the window in which the kill lands mid-message
-    await s.stack.emulator.control.setFault(latencyFault('download', 150));
+    await s.stack.emulator.control.setFault(latencyFault('download', 500));
     await s.api('/admin/functions/recurringExportTimer', { method: 'POST', body: '{}' });
-    await eventually(async () => ((await acked(ids)) >= 5 ? true : undefined), 60_000);
+    // acks go in batches once a round of stores settled: the kill lands once files are being stored
+    const stored = async (): Promise<number> =>
+      (await list(s.containers.outbound, `local/recurring/${activityId}/`)).length;
+    await eventually(async () => ((await stored()) >= 5 ? true : undefined), 60_000);
     expect(await acked(ids)).toBeLessThan(ids.length); // the kill lands mid-drain
     await crashAndRestart();
     await s.stack.emulator.control.clearFaults();
