@@ -6,12 +6,15 @@ import { spawnSync } from 'node:child_process';
 import { ensureEmulatorCertificates } from '@dmf-functions/emulator';
 import { PROJECT_ROOT } from '@dmf-functions/devhost/stack';
 
-/** Runs `main` in a process that trusts the emulator's CA (this one, or a re-run of it). */
+/** Runs `main` in a process that trusts the emulator's CA (this one, or a re-run of it), then ends the process. */
 export async function runTrustingEmulatorCa(main: () => Promise<void>): Promise<void> {
   const { caCertPath } = ensureEmulatorCertificates();
   if (process.env.NODE_EXTRA_CA_CERTS === caCertPath) {
     await main();
-    return;
+    // An app loaded in this process (the in-process local host) leaves @azure/functions' HTTP stream
+    // proxy listening: the library starts it at `app.setup({ enableHttpStream: true })` and offers
+    // no way to close it, so the process would never end after the figures are printed.
+    process.exit(process.exitCode ?? 0);
   }
   const run = spawnSync(process.execPath, process.execArgv.concat(process.argv.slice(1)), {
     cwd: PROJECT_ROOT,
