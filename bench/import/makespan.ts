@@ -57,8 +57,10 @@ async function main(): Promise<void> {
     dmfConfig: {
       ...sample,
       environments,
-      // the sample's recurring activities would drain and poll beside the measured imports
+      // the sample's recurring activities would drain and poll beside the measured imports, and its
+      // chains name data projects this bench replaces (the configuration would be refused)
       recurringActivities: [],
+      chains: [],
       dataProjects: PROJECTS.map((p) => ({
         name: p.name,
         definitionGroupId: p.group,
