@@ -134,6 +134,9 @@ async function main(): Promise<void> {
           `  ${finished.length}/${DROPS} done — clock +${((clock.now() - firstDropAt) / 1000).toFixed(0)} s, wall ${((Date.now() - started) / 1000).toFixed(0)} s`,
         );
       }
+      // a bench whose drops all fail (a configuration the host refuses) would otherwise wait forever
+      if (finished.length === 0 && hostLog.length > 0 && Date.now() - started > 60_000)
+        throw new Error(`no job finished in a minute; the host logged: ${hostLog[0]}`);
       if (finished.length < DROPS) await new Promise((r) => setTimeout(r, 500));
     }
     const wallS = (Date.now() - started) / 1000;
