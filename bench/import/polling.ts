@@ -26,6 +26,7 @@
  * import over the mixed workloads; first run ≤ 40 calls, lag ≤ 10 %.
  */
 import { machineLoad, round1 } from '../support/figures.js';
+import { samplePrepared } from '../../test/support/inputs.js';
 import { startReplayHost, type Answer, type Call } from '../../test/support/replay.js';
 
 const HOUR = 3_600_000;
@@ -80,18 +81,7 @@ async function main(): Promise<void> {
     const answer = (call: Call): Answer => {
       switch (call.name) {
         case 'importPrepare':
-          return ok({
-            ok: true,
-            packageBlob: sourceBlob,
-            sourceBlob,
-            stagingBlobs: [],
-            entities: ['Customers V3'],
-            overwrite: true,
-            warnings: [],
-            polling,
-            concurrency: 1,
-            dataBytes: Math.round(size),
-          });
+          return ok(samplePrepared(sourceBlob, polling, { dataBytes: Math.round(size) }));
         case 'importCheckDefinition':
           return ok({ ok: true });
         case 'importUploadAndStart':

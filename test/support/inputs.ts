@@ -1,7 +1,8 @@
 /** Sample orchestration inputs the tests share (valid against the app's schemas). */
+import type { PrepareResult } from '../../src/activities/imports/prepare.js';
 import type { AlertNotice } from '../../src/shared/alerts/index.js';
 import { DEFAULT_POLLING } from '../../src/shared/config/index.js';
-import type { ExportInput } from '../../src/shared/jobs/index.js';
+import type { BlobRef, ExportInput } from '../../src/shared/jobs/index.js';
 
 /** An export of data project `customers-export` of environment `prod`, requested over HTTP. */
 export function sampleExportInput(over: Partial<ExportInput> = {}): ExportInput {
@@ -16,6 +17,31 @@ export function sampleExportInput(over: Partial<ExportInput> = {}): ExportInput 
     polling: DEFAULT_POLLING,
     trigger: 'http',
     requestedAt: '2026-03-04T05:06:07.000Z',
+    ...over,
+  };
+}
+
+type Prepared = Extract<PrepareResult, { ok: true }>;
+
+/**
+ * What the prepare activity answers for a package of one entity (`Customers V3`) taken as it is from
+ * `source`, with the project's `polling`: the answer replayed orchestrations and the polling bench give.
+ */
+export function samplePrepared(
+  source: BlobRef,
+  polling: Prepared['polling'],
+  over: Partial<Prepared> = {},
+): Prepared {
+  return {
+    ok: true,
+    packageBlob: source,
+    sourceBlob: source,
+    stagingBlobs: [],
+    entities: ['Customers V3'],
+    overwrite: true,
+    warnings: [],
+    polling,
+    concurrency: 1,
     ...over,
   };
 }

@@ -13,7 +13,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FAILED_IMPORT_NOTICE, sampleExportInput } from '../../support/inputs.js';
+import { FAILED_IMPORT_NOTICE, samplePrepared, sampleExportInput } from '../../support/inputs.js';
 import { startReplayHost, type Answer, type Call, type ReplayHost } from '../../support/replay.js';
 
 const GOLDEN = new URL('./sequences.golden.json', import.meta.url);
@@ -119,18 +119,7 @@ const importInput = (environment = 'prod') => ({
 });
 const sourceBlob = { container: 'inbound', path: 'prod/customers/c.zip' };
 const prepared = (over: Record<string, unknown> = {}): Answer =>
-  ok({
-    ok: true,
-    packageBlob: sourceBlob,
-    sourceBlob,
-    stagingBlobs: [],
-    entities: ['Customers V3'],
-    overwrite: true,
-    warnings: [],
-    polling,
-    concurrency: 1,
-    ...over,
-  });
+  ok({ ...samplePrepared(sourceBlob, polling), ...over });
 const started = ok({ kind: 'started', executionId: 'x', alreadyStarted: false, bytes: 10 });
 const importAnswers = (over: Answers = {}): Answers => ({
   importPrepare: [prepared()],
