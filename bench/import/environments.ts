@@ -36,7 +36,7 @@ import {
 } from '@dmf-functions/emulator';
 import { createFastForwardClock } from '@dmf-functions/devhost';
 import { LOCAL_SECRET_SETTING, startLocalStack } from '@dmf-functions/devhost/stack';
-import type { ImportResult } from '../../src/shared/jobs/index.js';
+import { waitForResults } from '../support/results.js';
 import { runTrustingEmulatorCa } from '../support/trust-emulator-ca.js';
 
 const ENVIRONMENTS = Number(process.env.BENCH_ENVIRONMENTS ?? 10);
@@ -185,25 +185,14 @@ async function main(): Promise<void> {
       `${total} files dropped in ${((clock.now() - firstDropAt) / 1000).toFixed(1)} s (clock); waiting for the results…`,
     );
 
-    // every job writes one result JSON; wait until all are there
-    const finished: ImportResult[] = [];
-    const seen = new Set<string>();
-    let lastReport = 0;
-    while (finished.length < total) {
-      for await (const blob of results.listBlobsFlat()) {
-        if (!blob.name.endsWith('/result.json') || seen.has(blob.name)) continue;
-        seen.add(blob.name);
-        const body = await results.getBlobClient(blob.name).downloadToBuffer();
-        finished.push(JSON.parse(body.toString('utf8')) as ImportResult);
-      }
-      if (Date.now() - lastReport > 15_000) {
-        lastReport = Date.now();
-        console.log(
-          `  ${finished.length}/${total} done — clock +${((clock.now() - firstDropAt) / 1000).toFixed(0)} s, wall ${((Date.now() - started) / 1000).toFixed(0)} s`,
-        );
-      }
-      if (finished.length < total) await new Promise((r) => setTimeout(r, 1_000));
-    }
+    const finished = await waitForResults({
+      results,
+      count: total,
+      clockNow: () => clock.now(),
+      firstDropAt,
+      started,
+      hostLog,
+    });
     const cpu = process.cpuUsage(cpuBefore);
     const statsAfter = stack.host!.durable.stats();
     const wallS = (Date.now() - started) / 1000;

@@ -20,7 +20,7 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { createFastForwardClock } from '@dmf-functions/devhost';
 import { readSampleConfig, startLocalStack } from '@dmf-functions/devhost/stack';
 import { buildPackage, DEFAULT_CONFIG, type ExecutionView } from '@dmf-functions/emulator';
-import type { ImportResult } from '../../src/shared/jobs/index.js';
+import { waitForResults } from '../support/results.js';
 import { runTrustingEmulatorCa } from '../support/trust-emulator-ca.js';
 
 const DROPS = Number(process.env.BENCH_DROPS ?? 200);
@@ -117,28 +117,14 @@ async function main(): Promise<void> {
       `${DROPS} files dropped in ${((droppedAt - firstDropAt) / 1000).toFixed(1)} s; waiting for the results…`,
     );
 
-    // every job writes one result JSON; wait until all are there
-    const finished: ImportResult[] = [];
-    const seen = new Set<string>();
-    let lastReport = 0;
-    while (finished.length < DROPS) {
-      for await (const blob of results.listBlobsFlat()) {
-        if (!blob.name.endsWith('.json') || seen.has(blob.name)) continue;
-        seen.add(blob.name);
-        const body = await results.getBlobClient(blob.name).downloadToBuffer();
-        finished.push(JSON.parse(body.toString('utf8')) as ImportResult);
-      }
-      if (Date.now() - lastReport > 15_000) {
-        lastReport = Date.now();
-        console.log(
-          `  ${finished.length}/${DROPS} done — clock +${((clock.now() - firstDropAt) / 1000).toFixed(0)} s, wall ${((Date.now() - started) / 1000).toFixed(0)} s`,
-        );
-      }
-      // a bench whose drops all fail (a configuration the host refuses) would otherwise wait forever
-      if (finished.length === 0 && hostLog.length > 0 && Date.now() - started > 60_000)
-        throw new Error(`no job finished in a minute; the host logged: ${hostLog[0]}`);
-      if (finished.length < DROPS) await new Promise((r) => setTimeout(r, 500));
-    }
+    const finished = await waitForResults({
+      results,
+      count: DROPS,
+      clockNow: () => clock.now(),
+      firstDropAt,
+      started,
+      hostLog,
+    });
     const wallS = (Date.now() - started) / 1000;
 
     const control = stack.emulator.control;
