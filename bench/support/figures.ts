@@ -6,12 +6,8 @@ export function round1(n: number): number {
   return Math.round(n * 10) / 10;
 }
 
-/** The median of `values` (the mean of the middle two for an even count). */
-export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
+/** The app's median (src/shared/util.ts), for the benches' figures. */
+export { median } from '../../src/shared/util.js';
 
 /**
  * Notes the load averages now; `report()` gives the core count and the load averages (1, 5, 15

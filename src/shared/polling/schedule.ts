@@ -11,6 +11,8 @@
  * expectations vary, the larger the dense fraction, so the number of polls stays bounded either way.
  */
 
+import { median } from '../util.js';
+
 /** Polling settings of a data project (all durations in seconds). */
 export interface PollingSettings {
   /** First wait after the start. Default 15 s. */
@@ -107,12 +109,6 @@ export function usableHistory(
     .filter((d) => Number.isFinite(d.ms) && d.ms > 0)
     .slice(0, HISTORY_WINDOW);
   return recent.length < MIN_HISTORY ? undefined : recent;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 /** The `p` percentile (0–1) of `values`, interpolated between neighbours. */
