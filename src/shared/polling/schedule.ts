@@ -13,10 +13,10 @@
  * Before a project has that many, the plan follows the first-run backoff, and adds a few polls where
  * a weaker prior expects the end: the project's own one or two earlier executions, or else what the
  * environment's other data projects took (same kind of execution, scaled to size the same way). A
- * prior that is wrong costs a bounded number of calls: the plan never waits longer than the
- * first-run backoff would, and once a run outlasts the prior's window the backoff's floor doubles,
- * which pays for those polls (an hour-long run stays within a first run's calls: see
- * bench/import/polling.ts).
+ * prior that is wrong costs a bounded number of calls: until the prior's window the plan polls when
+ * the backoff would, and once a run outlasts the window it polls on the backoff's times again with a
+ * longer floor, which pays for the window's polls (an hour-long run stays within a first run's
+ * calls: see bench/import/polling.ts).
  */
 
 import { median } from '../util.js';
@@ -120,7 +120,7 @@ const PRIOR_MAX_POLLS = 8;
  * Once a run outlasts a weak prior's window, the first-run backoff's floor is this multiple of
  * {@link FIRST_RUN_STEP_FLOOR_MS}: the window's polls are paid back before the 9 % phase begins.
  */
-const MISSED_PRIOR_FLOOR_FACTOR = 2;
+const MISSED_PRIOR_FLOOR_FACTOR = 2.5;
 
 function sampleOf(entry: number | DurationSample): DurationSample {
   return typeof entry === 'number' ? { ms: entry } : entry;
@@ -289,33 +289,46 @@ function weakPrior(input: PollPlanInput): PriorWindow | undefined {
 }
 
 /**
- * The first-run backoff as a bound on the wait at `elapsedMs`: `firstIntervalSeconds` plus
- * `backoffFactor − 1` times the time so far (the backoff's own waits: each is `backoffFactor` times
- * the one before), up to `floorMs` or {@link LATE_STEP_FRACTION} of the time so far, whichever is
- * longer (never beyond `maxIntervalSeconds`).
+ * The wait from `elapsedMs` to the first-run backoff's next poll: the backoff's own poll times
+ * (`firstIntervalSeconds` × `backoffFactor`^n apart, each wait at most `floorMs` or
+ * {@link LATE_STEP_FRACTION} of the time so far, whichever is longer, and `maxIntervalSeconds`),
+ * so that the polls a weak prior adds between them do not move them.
  */
-function firstRunBoundMs(elapsedMs: number, settings: PollingSettings, floorMs: number): number {
-  const grown = settings.firstIntervalSeconds * 1000 + elapsedMs * (settings.backoffFactor - 1);
-  const late = Math.max(floorMs, elapsedMs * LATE_STEP_FRACTION);
-  return Math.min(settings.maxIntervalSeconds * 1000, grown, late);
+function toNextFirstRunPollMs(elapsedMs: number, settings: PollingSettings, floorMs: number): number {
+  let at = 0;
+  for (let polls = 0; at <= elapsedMs; polls++) {
+    // (each step at least MIN_DELAY_MS: a tiny firstIntervalSeconds cannot stall the loop)
+    const wait = Math.min(
+      backoffDelayMs(polls, settings),
+      Math.max(floorMs, Math.round(at * LATE_STEP_FRACTION)),
+    );
+    at += Math.max(MIN_DELAY_MS, wait);
+  }
+  return at - elapsedMs;
 }
 
 /**
- * A weak prior's plan: the first-run backoff, and up to {@link PRIOR_MAX_POLLS} polls spread over
- * the prior's window (never a wait longer than the backoff's). After the window, the backoff's
- * floor is {@link MISSED_PRIOR_FLOOR_FACTOR} times longer, so a prior that was wrong costs no more
- * calls than a first run over an hour-long execution.
+ * A weak prior's plan: the first-run backoff's polls until the prior's window, up to
+ * {@link PRIOR_MAX_POLLS} polls spread over the window instead (none further apart than the
+ * backoff's once those stop growing), then the backoff's polls again, its floor
+ * {@link MISSED_PRIOR_FLOOR_FACTOR} times longer: so a prior that was wrong costs an hour-long
+ * execution no more calls than a first run.
  */
 function weakPriorDelayMs(elapsedMs: number, settings: PollingSettings, prior: PriorWindow): number {
-  const bound = firstRunBoundMs(elapsedMs, settings, FIRST_RUN_STEP_FLOOR_MS);
   const at = (ms: number): number => Math.round(Math.max(MIN_DELAY_MS, ms));
-  if (elapsedMs < prior.startMs) return at(Math.min(bound, prior.startMs - elapsedMs));
+  if (elapsedMs < prior.startMs) {
+    return at(
+      Math.min(toNextFirstRunPollMs(elapsedMs, settings, FIRST_RUN_STEP_FLOOR_MS), prior.startMs - elapsedMs),
+    );
+  }
   if (elapsedMs <= prior.endMs) {
     const fraction = Math.max(
       DENSE_STEP_FRACTION,
       (prior.endMs / prior.startMs) ** (1 / PRIOR_MAX_POLLS) - 1,
     );
-    return at(Math.min(bound, elapsedMs * fraction));
+    // no wait longer than the backoff's once its waits stop growing (a window reaching past a minute)
+    const backoffLimit = Math.max(FIRST_RUN_STEP_FLOOR_MS, elapsedMs * LATE_STEP_FRACTION);
+    return at(Math.min(settings.maxIntervalSeconds * 1000, backoffLimit, elapsedMs * fraction));
   }
-  return at(firstRunBoundMs(elapsedMs, settings, MISSED_PRIOR_FLOOR_FACTOR * FIRST_RUN_STEP_FLOOR_MS));
+  return at(toNextFirstRunPollMs(elapsedMs, settings, MISSED_PRIOR_FLOOR_FACTOR * FIRST_RUN_STEP_FLOOR_MS));
 }

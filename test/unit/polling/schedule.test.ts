@@ -212,6 +212,12 @@ describe('weak priors (fewer than three runs of its own)', () => {
     expect(worst.lag).toBeLessThanOrEqual(0.1);
   });
 
+  it('plans with a first interval far below a second (the backoff it follows still advances)', () => {
+    const settings = { ...DEFAULT_POLLING, firstIntervalSeconds: 0.0001, backoffFactor: 1 };
+    const delay = nextPollDelayMs({ elapsedMs: 90_000, pollsSoFar: 3, settings, history: [5_000] });
+    expect(delay).toBeGreaterThanOrEqual(1_000);
+  });
+
   it('scales the prior to the size of the run when the samples have sizes', () => {
     const neighbours = [1, 2, 3].map((k) => ({ ms: 10_000 * k, size: 1_000 * k }));
     // a package ten times larger than the neighbours': about 100 s expected, seen within 15 %
