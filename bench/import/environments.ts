@@ -9,7 +9,8 @@
  * Run: `npx tsx bench/import/environments.ts` (`BENCH_ENVIRONMENTS`, default 10; `BENCH_DROPS`
  * per environment, default 40; `BENCH_HISTORY=warm`: every data project starts with 3 earlier
  * durations of its range, as projects that have run before do — the default, `cold`, starts every
- * project new, so its first executions are polled without history, as in makespan.ts).
+ * project new, so its first three executions are polled from a weak prior: the environment's other
+ * projects, then its own first runs — and the very first import of an environment from nothing).
  *
  * As in makespan.ts, the unchanged app runs on the local host against the F&O emulator (one
  * emulated environment per app environment, each on its own port), Azurite and the broker, on one

@@ -133,6 +133,8 @@ export function* pollExecution(
      * plan the polls, and given this execution's estimated duration when it succeeds.
      */
     historyKey?: string;
+    /** Entity key (`environmentHistoryKey`) of the environment's durations: see `pollWithHistory`. */
+    environmentHistoryKey?: string;
     /** Size of the execution's data (bytes), when known: see `pollWithHistory`. */
     size?: number;
     onProgress?: (progress: PollProgress) => void;
@@ -147,6 +149,9 @@ export function* pollExecution(
     deadlineMs: options.polling.deadlineHours * 3_600_000,
     settings: options.polling,
     ...(options.historyKey !== undefined ? { historyKey: options.historyKey } : {}),
+    ...(options.environmentHistoryKey !== undefined
+      ? { environmentHistoryKey: options.environmentHistoryKey }
+      : {}),
     ...(options.size !== undefined ? { size: options.size } : {}),
     poll: () => askStatus(context, { environment: options.environment, executionId: options.executionId }),
     waitAtLeastMs: (answer) =>

@@ -18,6 +18,15 @@ export function historyKey(environment: string, project: string): string {
   return `${environment}:${project}`;
 }
 
+/**
+ * Entity key of an environment's duration history of one kind of execution, all its data projects
+ * together (`{environment}:*import`, `{environment}:*export`): the prior of a project with too short a
+ * history of its own. No data project's key can equal it (a project name starts with a letter or digit).
+ */
+export function environmentHistoryKey(environment: string, kind: 'import' | 'export'): string {
+  return `${environment}:*${kind}`;
+}
+
 /** What `add` takes: a sample, or a bare duration (ms) as orchestrations of earlier versions send it. */
 const AddInputSchema = z.union([
   z.number().positive(),
@@ -57,18 +66,18 @@ export function* readHistory(
 }
 
 /**
- * Adds a finished execution to the history under `key` (a signal: nothing to wait for). Its
+ * Adds a finished execution to the histories under `keys` (signals: nothing to wait for). Its
  * duration is estimated from the last poll that found it unfinished and the one that found it done;
  * `size` (when known) is what it processed.
  */
 export function learnDuration(
   context: OrchestrationContext,
-  key: string,
+  keys: readonly string[],
   polled: { lastUnfinishedMs: number; finishedMs: number; size?: number },
 ): void {
   const ms = estimatedDurationMs(polled);
   // without a size, the bare duration as before (the signal of earlier versions, unchanged)
   const sample: number | DurationSample =
     polled.size !== undefined && polled.size > 0 ? { ms, size: polled.size } : ms;
-  context.df.signalEntity(new df.EntityId(ENTITIES.history, key), 'add', sample);
+  for (const key of keys) context.df.signalEntity(new df.EntityId(ENTITIES.history, key), 'add', sample);
 }

@@ -5,7 +5,7 @@
  * `currentUtcDateTime`, waits on durable timers only.
  */
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { nextPollDelayMs, type PollingSettings } from '../../shared/polling/schedule.js';
+import { nextPollDelayMs, usableHistory, type PollingSettings } from '../../shared/polling/schedule.js';
 import { learnDuration, readHistory } from './history.js';
 
 /**
@@ -92,6 +92,11 @@ export interface PollWithHistoryOptions<T> extends Omit<PollUntilOptions<T>, 'de
   /** Key of the duration history to plan from and to add to (`historyKey`); none: plain backoff. */
   historyKey?: string;
   /**
+   * Key of the environment's history of this kind of execution (`environmentHistoryKey`): read only
+   * while the project's own history is too short to plan from, and added to as well.
+   */
+  environmentHistoryKey?: string;
+  /**
    * Size of what this execution processes (an import: its package's uncompressed data, bytes): the
    * history's durations are scaled to it, and it is learned with the duration. Unknown: unscaled.
    */
@@ -102,14 +107,20 @@ export interface PollWithHistoryOptions<T> extends Omit<PollUntilOptions<T>, 'de
 
 /**
  * {@link pollUntil}, waits planned by `nextPollDelayMs` from the history under `historyKey` (scaled
- * to `size`), which learns the duration (and size) of an execution that finished.
+ * to `size`) — or, while that is too short, from the environment's under `environmentHistoryKey` —
+ * both of which learn the duration (and size) of an execution that finished.
  */
 export function* pollWithHistory<T>(
   context: OrchestrationContext,
   options: PollWithHistoryOptions<T>,
 ): Generator<Task, PollUntilOutcome<T>, unknown> {
-  const { settings, historyKey } = options;
+  const { settings, historyKey, environmentHistoryKey } = options;
   const history = historyKey === undefined ? [] : yield* readHistory(context, historyKey);
+  // the environment's history is read only when the project's own cannot plan the polls yet
+  const environmentHistory =
+    environmentHistoryKey === undefined || usableHistory(history) !== undefined
+      ? []
+      : yield* readHistory(context, environmentHistoryKey);
   const outcome = yield* pollUntil(context, {
     ...options,
     delayMs: ({ elapsedMs, polls }) =>
@@ -118,11 +129,13 @@ export function* pollWithHistory<T>(
         pollsSoFar: polls,
         settings,
         history,
+        environmentHistory,
         ...(options.size !== undefined ? { size: options.size } : {}),
       }),
   });
-  if (outcome.kind === 'done' && historyKey !== undefined && options.learns(outcome.answer)) {
-    learnDuration(context, historyKey, {
+  const learners = [historyKey, environmentHistoryKey].filter((key): key is string => key !== undefined);
+  if (outcome.kind === 'done' && learners.length > 0 && options.learns(outcome.answer)) {
+    learnDuration(context, learners, {
       lastUnfinishedMs: outcome.lastPendingMs,
       finishedMs: context.df.currentUtcDateTime.getTime() - options.since.getTime(),
       ...(options.size !== undefined ? { size: options.size } : {}),

@@ -30,7 +30,7 @@ import {
   summarizeExecution,
   untilNotThrottled,
 } from '../common/executions.js';
-import { historyKey } from '../common/history.js';
+import { environmentHistoryKey, historyKey } from '../common/history.js';
 import { recordQueued, waitForResume } from '../common/paused.js';
 import { pollUntil } from '../common/polling.js';
 import { orchestrationStart } from '../common/start.js';
@@ -188,6 +188,7 @@ export function* exportPackageOrchestrator(
     startedAt,
     polling: input.polling,
     historyKey: historyKey(input.environment, input.project),
+    environmentHistoryKey: environmentHistoryKey(input.environment, 'export'),
     onProgress: (p) =>
       publish({
         polls: p.polls,

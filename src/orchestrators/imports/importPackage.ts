@@ -31,7 +31,7 @@ import {
   summarizeExecution,
   untilNotThrottled,
 } from '../common/executions.js';
-import { historyKey } from '../common/history.js';
+import { environmentHistoryKey, historyKey } from '../common/history.js';
 import { recordQueued } from '../common/paused.js';
 import { orchestrationStart } from '../common/start.js';
 import { customStatus } from '../common/status.js';
@@ -331,6 +331,7 @@ export function* importPackageOrchestrator(
         startedAt,
         polling: prepared.polling,
         historyKey: historyKey(input.environment, input.project),
+        environmentHistoryKey: environmentHistoryKey(input.environment, 'import'),
         ...(prepared.dataBytes !== undefined ? { size: prepared.dataBytes } : {}),
         onProgress: (p) => {
           foStatus = p.foStatus ?? foStatus;

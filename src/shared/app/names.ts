@@ -28,8 +28,9 @@ export const ENTITIES = {
   /** Per environment (key = environment name): which imports may run ImportFromPackage now, which wait. */
   slot: 'importSlot',
   /**
-   * Per data project or recurring activity (key from `historyKey`): recent execution durations,
-   * read by every kind of poll (the name predates exports and recurring imports).
+   * Per data project or recurring activity (key from `historyKey`), and per environment and kind
+   * (key from `environmentHistoryKey`): recent execution durations, read by every kind of poll (the
+   * name predates exports and recurring imports).
    */
   history: 'importHistory',
 } as const;

@@ -9,6 +9,14 @@
  * the time so far) until a little after the high one, then backs off again. The sparse waits are
  * capped, so a run far shorter than expected is still seen in bounded time; the more the
  * expectations vary, the larger the dense fraction, so the number of polls stays bounded either way.
+ *
+ * Before a project has that many, the plan follows the first-run backoff, and adds a few polls where
+ * a weaker prior expects the end: the project's own one or two earlier executions, or else what the
+ * environment's other data projects took (same kind of execution, scaled to size the same way). A
+ * prior that is wrong costs a bounded number of calls: until the prior's window the plan polls when
+ * the backoff would, and once a run outlasts the window it polls on the backoff's times again with a
+ * longer floor, which pays for the window's polls (an hour-long run stays within a first run's
+ * calls: see bench/import/polling.ts).
  */
 
 import { median } from '../util.js';
@@ -50,6 +58,11 @@ export interface PollPlanInput {
    * (ms) as histories recorded before sizes were kept hold them.
    */
   history?: readonly (number | DurationSample)[];
+  /**
+   * The environment's recent finished executions of the same kind (all its data projects), newest
+   * first: the prior while `history` holds fewer than {@link MIN_HISTORY} executions.
+   */
+  environmentHistory?: readonly (number | DurationSample)[];
   /** Size of this execution's data, in the unit of the samples' `size` (unknown: not scaled). */
   size?: number;
 }
@@ -95,20 +108,37 @@ const LATE_STEP_FRACTION = 0.09;
  * that is longer than this: a first run of more than about 11 minutes is seen within 9 %.
  */
 const FIRST_RUN_STEP_FLOOR_MS = 60_000;
+/**
+ * A weak prior (one or two own executions, or the environment's) is trusted within this factor of
+ * its durations either way; the environment's other projects, less alike, within the larger one.
+ */
+const OWN_PRIOR_WIDENING = 1.5;
+const ENVIRONMENT_PRIOR_WIDENING = 2;
+/** Polls a weak prior's window may add to the first-run backoff (each wait a fixed fraction). */
+const PRIOR_MAX_POLLS = 8;
+/**
+ * Once a run outlasts a weak prior's window, the first-run backoff's floor is this multiple of
+ * {@link FIRST_RUN_STEP_FLOOR_MS}: the window's polls are paid back before the 9 % phase begins.
+ */
+const MISSED_PRIOR_FLOOR_FACTOR = 2.5;
 
 function sampleOf(entry: number | DurationSample): DurationSample {
   return typeof entry === 'number' ? { ms: entry } : entry;
 }
 
-/** The earlier executions the plan may learn from (newest {@link HISTORY_WINDOW}), or undefined when too few. */
+/**
+ * The earlier executions the plan may learn from (newest {@link HISTORY_WINDOW}), or undefined when
+ * fewer than `minSamples` (default {@link MIN_HISTORY}).
+ */
 export function usableHistory(
   history: readonly (number | DurationSample)[] | undefined,
+  minSamples = MIN_HISTORY,
 ): readonly DurationSample[] | undefined {
   const recent = (history ?? [])
     .map(sampleOf)
     .filter((d) => Number.isFinite(d.ms) && d.ms > 0)
     .slice(0, HISTORY_WINDOW);
-  return recent.length < MIN_HISTORY ? undefined : recent;
+  return recent.length < Math.max(1, minSamples) ? undefined : recent;
 }
 
 /** The `p` percentile (0–1) of `values`, interpolated between neighbours. */
@@ -148,18 +178,19 @@ export function sizeModel(samples: readonly Required<DurationSample>[]): {
 
 /**
  * What the earlier executions say this one will take: one expected duration per usable sample
- * (scaled to `size` by {@link sizeModel} when this execution's size and at least
- * {@link MIN_HISTORY} samples' sizes are known), and how far `size` lies outside the sizes seen
- * (1: inside). Undefined when the history is too short.
+ * (scaled to `size` by {@link sizeModel} when this execution's size and at least `minSamples`
+ * samples' sizes are known), and how far `size` lies outside the sizes seen (1: inside). Undefined
+ * when the history holds fewer than `minSamples` (default {@link MIN_HISTORY}).
  */
 export function expectedDurations(
   history: readonly (number | DurationSample)[] | undefined,
   size: number | undefined,
+  minSamples = MIN_HISTORY,
 ): { durations: number[]; outside: number } | undefined {
-  const samples = usableHistory(history);
+  const samples = usableHistory(history, minSamples);
   if (!samples) return undefined;
   const sized = samples.filter((s): s is Required<DurationSample> => s.size !== undefined && s.size > 0);
-  if (size === undefined || !(size > 0) || sized.length < MIN_HISTORY) {
+  if (size === undefined || !(size > 0) || sized.length < minSamples) {
     return { durations: samples.map((s) => s.ms), outside: 1 };
   }
   const model = sizeModel(sized);
@@ -203,6 +234,8 @@ export function nextPollDelayMs(input: PollPlanInput): number {
   const maxMs = settings.maxIntervalSeconds * 1000;
   const expected = expectedDurations(input.history, input.size);
   if (!expected) {
+    const prior = weakPrior(input);
+    if (prior) return weakPriorDelayMs(elapsedMs, settings, prior);
     return Math.min(
       backoffDelayMs(pollsSoFar, settings),
       Math.max(FIRST_RUN_STEP_FLOOR_MS, Math.round(elapsedMs * LATE_STEP_FRACTION)),
@@ -230,4 +263,72 @@ export function nextPollDelayMs(input: PollPlanInput): number {
   if (elapsedMs <= denseEnd) return Math.round(Math.min(maxMs, Math.max(MIN_DELAY_MS, elapsedMs * fraction)));
   // Slower than ever before: back off again, but keep the lag within 9 % of the time so far.
   return Math.round(Math.min(maxMs, Math.max(MIN_DELAY_MS, elapsedMs * LATE_STEP_FRACTION)));
+}
+
+/** The window a weak prior expects the end in (ms after the start). */
+interface PriorWindow {
+  startMs: number;
+  endMs: number;
+}
+
+/**
+ * The weak prior of an execution whose project has fewer than {@link MIN_HISTORY} executions: its
+ * own one or two, else the environment's (see the module comment). Undefined: nothing to go on.
+ */
+function weakPrior(input: PollPlanInput): PriorWindow | undefined {
+  const own = expectedDurations(input.history, input.size, 1);
+  const expected = own ?? expectedDurations(input.environmentHistory, input.size, 1);
+  if (!expected) return undefined;
+  const widen =
+    (own ? OWN_PRIOR_WIDENING : ENVIRONMENT_PRIOR_WIDENING) *
+    Math.exp(EXTRAPOLATION_WIDENING * Math.log(expected.outside));
+  return {
+    startMs: (DENSE_START_FRACTION * percentile(expected.durations, LOW_PERCENTILE)) / widen,
+    endMs: DENSE_END_FACTOR * percentile(expected.durations, HIGH_PERCENTILE) * widen,
+  };
+}
+
+/**
+ * The wait from `elapsedMs` to the first-run backoff's next poll: the backoff's own poll times
+ * (`firstIntervalSeconds` × `backoffFactor`^n apart, each wait at most `floorMs` or
+ * {@link LATE_STEP_FRACTION} of the time so far, whichever is longer, and `maxIntervalSeconds`),
+ * so that the polls a weak prior adds between them do not move them.
+ */
+function toNextFirstRunPollMs(elapsedMs: number, settings: PollingSettings, floorMs: number): number {
+  let at = 0;
+  for (let polls = 0; at <= elapsedMs; polls++) {
+    // (each step at least MIN_DELAY_MS: a tiny firstIntervalSeconds cannot stall the loop)
+    const wait = Math.min(
+      backoffDelayMs(polls, settings),
+      Math.max(floorMs, Math.round(at * LATE_STEP_FRACTION)),
+    );
+    at += Math.max(MIN_DELAY_MS, wait);
+  }
+  return at - elapsedMs;
+}
+
+/**
+ * A weak prior's plan: the first-run backoff's polls until the prior's window, up to
+ * {@link PRIOR_MAX_POLLS} polls spread over the window instead (none further apart than the
+ * backoff's once those stop growing), then the backoff's polls again, its floor
+ * {@link MISSED_PRIOR_FLOOR_FACTOR} times longer: so a prior that was wrong costs an hour-long
+ * execution no more calls than a first run.
+ */
+function weakPriorDelayMs(elapsedMs: number, settings: PollingSettings, prior: PriorWindow): number {
+  const at = (ms: number): number => Math.round(Math.max(MIN_DELAY_MS, ms));
+  if (elapsedMs < prior.startMs) {
+    return at(
+      Math.min(toNextFirstRunPollMs(elapsedMs, settings, FIRST_RUN_STEP_FLOOR_MS), prior.startMs - elapsedMs),
+    );
+  }
+  if (elapsedMs <= prior.endMs) {
+    const fraction = Math.max(
+      DENSE_STEP_FRACTION,
+      (prior.endMs / prior.startMs) ** (1 / PRIOR_MAX_POLLS) - 1,
+    );
+    // no wait longer than the backoff's once its waits stop growing (a window reaching past a minute)
+    const backoffLimit = Math.max(FIRST_RUN_STEP_FLOOR_MS, elapsedMs * LATE_STEP_FRACTION);
+    return at(Math.min(settings.maxIntervalSeconds * 1000, backoffLimit, elapsedMs * fraction));
+  }
+  return at(toNextFirstRunPollMs(elapsedMs, settings, MISSED_PRIOR_FLOOR_FACTOR * FIRST_RUN_STEP_FLOOR_MS));
 }

@@ -14,6 +14,7 @@ function simulate(
   durationMs: number,
   history?: readonly (number | DurationSample)[],
   size?: number,
+  environmentHistory?: readonly (number | DurationSample)[],
 ): { calls: number; lagMs: number } {
   let elapsedMs = 0;
   let calls = 0;
@@ -23,6 +24,7 @@ function simulate(
       pollsSoFar: calls,
       settings: DEFAULT_POLLING,
       history,
+      ...(environmentHistory !== undefined ? { environmentHistory } : {}),
       ...(size !== undefined ? { size } : {}),
     });
     calls += 1;
@@ -168,6 +170,62 @@ describe('size-aware plans', () => {
   });
 });
 
+describe('weak priors (fewer than three runs of its own)', () => {
+  const HOUR = 3_600_000;
+
+  it("polls a new project where the environment's other projects ended, instead of the plain backoff", () => {
+    const neighbours = [6_000, 15_000, 30_000];
+    // a 50-second import: the plain backoff sees it at 77 s; the environment's window, much sooner
+    expect(simulate(50_000).lagMs).toBe(27_400);
+    const borrowed = simulate(50_000, [], undefined, neighbours);
+    expect(borrowed.lagMs).toBeLessThanOrEqual(13_500);
+    expect(borrowed.calls).toBeLessThanOrEqual(9);
+  });
+
+  it('prefers its own one or two runs to the environment', () => {
+    // without history: seen at 257 s (lag 28 %); with the environment's 5-second runs, no sooner
+    expect(simulate(200_000).lagMs).toBe(57_400);
+    const own = simulate(200_000, [200_000], undefined, [5_000, 5_000, 5_000]);
+    expect(own.lagMs / 200_000).toBeLessThanOrEqual(0.15);
+    expect(own.calls).toBeLessThanOrEqual(12);
+  });
+
+  it('never costs an hour-long run more than a first run may (40 calls, 10 % lag), however wrong the prior', () => {
+    const worst = { calls: 0, lag: 0 };
+    for (let step = 0; step <= 30; step++) {
+      const prior = 1_000 * 10 ** (step / 5); // 1 s … 11.6 days
+      const priors: [own: number[], environment: number[]][] = [
+        [[prior], []],
+        [[prior, 5 * prior], []],
+        [[], [prior, 5 * prior, 2 * prior]],
+      ];
+      for (const [own, environment] of priors) {
+        for (let k = 0; k <= 20; k++) {
+          const duration = HOUR * (0.7 + (0.6 * k) / 20);
+          const { calls, lagMs } = simulate(duration, own, undefined, environment);
+          worst.calls = Math.max(worst.calls, calls);
+          worst.lag = Math.max(worst.lag, lagMs / duration);
+        }
+      }
+    }
+    expect(worst.calls).toBeLessThanOrEqual(40);
+    expect(worst.lag).toBeLessThanOrEqual(0.1);
+  });
+
+  it('plans with a first interval far below a second (the backoff it follows still advances)', () => {
+    const settings = { ...DEFAULT_POLLING, firstIntervalSeconds: 0.0001, backoffFactor: 1 };
+    const delay = nextPollDelayMs({ elapsedMs: 90_000, pollsSoFar: 3, settings, history: [5_000] });
+    expect(delay).toBeGreaterThanOrEqual(1_000);
+  });
+
+  it('scales the prior to the size of the run when the samples have sizes', () => {
+    const neighbours = [1, 2, 3].map((k) => ({ ms: 10_000 * k, size: 1_000 * k }));
+    // a package ten times larger than the neighbours': about 100 s expected, seen within 15 %
+    const run = simulate(100_000, [], 10_000, neighbours);
+    expect(run.lagMs / 100_000).toBeLessThanOrEqual(0.15);
+  });
+});
+
 describe('estimatedDurationMs', () => {
   it('remembers the middle of the bracket F&O gave: last "not yet" to the final answer', () => {
     expect(estimatedDurationMs({ lastUnfinishedMs: 16_000, finishedMs: 18_000 })).toBe(17_000);
@@ -190,7 +248,8 @@ describe('estimatedDurationMs', () => {
       lags.push(elapsedMs - duration);
       history = [estimatedDurationMs({ lastUnfinishedMs, finishedMs: elapsedMs }), ...history];
     }
-    expect(lags.slice(0, 3)).toEqual([9_000, 9_000, 9_000]);
-    for (const lag of lags.slice(4)) expect(lag).toBeLessThanOrEqual(1_000);
+    // the first run has nothing to go on; from the second on, its one or two earlier runs are a prior
+    expect(lags[0]).toBe(9_000);
+    for (const lag of lags.slice(1)) expect(lag).toBeLessThanOrEqual(1_000);
   });
 });
