@@ -236,15 +236,12 @@ export function nextPollDelayMs(input: PollPlanInput): number {
   if (!expected) {
     const prior = weakPrior(input);
     if (prior) return weakPriorDelayMs(elapsedMs, settings, prior);
-    return Math.min(
-      backoffDelayMs(pollsSoFar, settings),
-      Math.max(FIRST_RUN_STEP_FLOOR_MS, Math.round(elapsedMs * LATE_STEP_FRACTION)),
-    );
+    return firstRunWaitMs(pollsSoFar, elapsedMs, settings, FIRST_RUN_STEP_FLOOR_MS);
   }
 
-  const widen = Math.exp(EXTRAPOLATION_WIDENING * Math.log(expected.outside));
-  const denseStart = (DENSE_START_FRACTION * percentile(expected.durations, LOW_PERCENTILE)) / widen;
-  const denseEnd = DENSE_END_FACTOR * percentile(expected.durations, HIGH_PERCENTILE) * widen;
+  const dense = expectedWindow(expected, 1);
+  const denseStart = dense.startMs;
+  const denseEnd = dense.endMs;
   // The first poll stays early (an execution that fails at once should be seen at once), and
   // earlier still for a project whose executions take less than the first interval: waiting the
   // full first interval for a 5-second import would triple its time in the slot.
@@ -259,29 +256,27 @@ export function nextPollDelayMs(input: PollPlanInput): number {
   }
   // Waits proportional to the time so far bound the lag to a fraction of the run; a wide window
   // (durations that vary a lot) gets a larger fraction, so the polls in it stay few.
-  const fraction = Math.max(DENSE_STEP_FRACTION, (denseEnd / denseStart) ** (1 / DENSE_MAX_POLLS) - 1);
+  const fraction = stepFraction(dense, DENSE_MAX_POLLS);
   if (elapsedMs <= denseEnd) return Math.round(Math.min(maxMs, Math.max(MIN_DELAY_MS, elapsedMs * fraction)));
   // Slower than ever before: back off again, but keep the lag within 9 % of the time so far.
   return Math.round(Math.min(maxMs, Math.max(MIN_DELAY_MS, elapsedMs * LATE_STEP_FRACTION)));
 }
 
-/** The window a weak prior expects the end in (ms after the start). */
-interface PriorWindow {
+/** Where the end of an execution is expected (ms after the start): the plan polls densely there. */
+interface ExpectedWindow {
   startMs: number;
   endMs: number;
 }
 
 /**
- * The weak prior of an execution whose project has fewer than {@link MIN_HISTORY} executions: its
- * own one or two, else the environment's (see the module comment). Undefined: nothing to go on.
+ * The window of `expected`: from a little before its low percentile to a little after its high one,
+ * widened `widening` times either way, and more when the size lies outside the sizes seen.
  */
-function weakPrior(input: PollPlanInput): PriorWindow | undefined {
-  const own = expectedDurations(input.history, input.size, 1);
-  const expected = own ?? expectedDurations(input.environmentHistory, input.size, 1);
-  if (!expected) return undefined;
-  const widen =
-    (own ? OWN_PRIOR_WIDENING : ENVIRONMENT_PRIOR_WIDENING) *
-    Math.exp(EXTRAPOLATION_WIDENING * Math.log(expected.outside));
+function expectedWindow(
+  expected: { durations: readonly number[]; outside: number },
+  widening: number,
+): ExpectedWindow {
+  const widen = widening * Math.exp(EXTRAPOLATION_WIDENING * Math.log(expected.outside));
   return {
     startMs: (DENSE_START_FRACTION * percentile(expected.durations, LOW_PERCENTILE)) / widen,
     endMs: DENSE_END_FACTOR * percentile(expected.durations, HIGH_PERCENTILE) * widen,
@@ -289,20 +284,50 @@ function weakPrior(input: PollPlanInput): PriorWindow | undefined {
 }
 
 /**
+ * In a window, each wait is this fraction of the time so far: {@link DENSE_STEP_FRACTION}, or more
+ * when the window is so wide that covering it would take more than `maxPolls` polls.
+ */
+function stepFraction(window: ExpectedWindow, maxPolls: number): number {
+  return Math.max(DENSE_STEP_FRACTION, (window.endMs / window.startMs) ** (1 / maxPolls) - 1);
+}
+
+/**
+ * The first-run backoff's wait after `polls` polls, `elapsedMs` into the run: `firstIntervalSeconds`
+ * × `backoffFactor`^polls, but at most `floorMs` or {@link LATE_STEP_FRACTION} of the time so far,
+ * whichever is longer (and `maxIntervalSeconds`).
+ */
+function firstRunWaitMs(
+  polls: number,
+  elapsedMs: number,
+  settings: PollingSettings,
+  floorMs: number,
+): number {
+  return Math.min(
+    backoffDelayMs(polls, settings),
+    Math.max(floorMs, Math.round(elapsedMs * LATE_STEP_FRACTION)),
+  );
+}
+
+/**
+ * The weak prior of an execution whose project has fewer than {@link MIN_HISTORY} executions: its
+ * own one or two, else the environment's (see the module comment). Undefined: nothing to go on.
+ */
+function weakPrior(input: PollPlanInput): ExpectedWindow | undefined {
+  const own = expectedDurations(input.history, input.size, 1);
+  const expected = own ?? expectedDurations(input.environmentHistory, input.size, 1);
+  if (!expected) return undefined;
+  return expectedWindow(expected, own ? OWN_PRIOR_WIDENING : ENVIRONMENT_PRIOR_WIDENING);
+}
+
+/**
  * The wait from `elapsedMs` to the first-run backoff's next poll: the backoff's own poll times
- * (`firstIntervalSeconds` × `backoffFactor`^n apart, each wait at most `floorMs` or
- * {@link LATE_STEP_FRACTION} of the time so far, whichever is longer, and `maxIntervalSeconds`),
- * so that the polls a weak prior adds between them do not move them.
+ * ({@link firstRunWaitMs} apart), so that the polls a weak prior adds between them do not move them.
  */
 function toNextFirstRunPollMs(elapsedMs: number, settings: PollingSettings, floorMs: number): number {
   let at = 0;
   for (let polls = 0; at <= elapsedMs; polls++) {
     // (each step at least MIN_DELAY_MS: a tiny firstIntervalSeconds cannot stall the loop)
-    const wait = Math.min(
-      backoffDelayMs(polls, settings),
-      Math.max(floorMs, Math.round(at * LATE_STEP_FRACTION)),
-    );
-    at += Math.max(MIN_DELAY_MS, wait);
+    at += Math.max(MIN_DELAY_MS, firstRunWaitMs(polls, at, settings, floorMs));
   }
   return at - elapsedMs;
 }
@@ -314,7 +339,7 @@ function toNextFirstRunPollMs(elapsedMs: number, settings: PollingSettings, floo
  * {@link MISSED_PRIOR_FLOOR_FACTOR} times longer: so a prior that was wrong costs an hour-long
  * execution no more calls than a first run.
  */
-function weakPriorDelayMs(elapsedMs: number, settings: PollingSettings, prior: PriorWindow): number {
+function weakPriorDelayMs(elapsedMs: number, settings: PollingSettings, prior: ExpectedWindow): number {
   const at = (ms: number): number => Math.round(Math.max(MIN_DELAY_MS, ms));
   if (elapsedMs < prior.startMs) {
     return at(
@@ -322,10 +347,7 @@ function weakPriorDelayMs(elapsedMs: number, settings: PollingSettings, prior: P
     );
   }
   if (elapsedMs <= prior.endMs) {
-    const fraction = Math.max(
-      DENSE_STEP_FRACTION,
-      (prior.endMs / prior.startMs) ** (1 / PRIOR_MAX_POLLS) - 1,
-    );
+    const fraction = stepFraction(prior, PRIOR_MAX_POLLS);
     // no wait longer than the backoff's once its waits stop growing (a window reaching past a minute)
     const backoffLimit = Math.max(FIRST_RUN_STEP_FLOOR_MS, elapsedMs * LATE_STEP_FRACTION);
     return at(Math.min(settings.maxIntervalSeconds * 1000, backoffLimit, elapsedMs * fraction));
