@@ -32,7 +32,7 @@
  * wrong weak prior as well (issue 18: a prior may add polls, never more than that).
  */
 import { machineLoad, round1 } from '../support/figures.js';
-import { samplePrepared } from '../../test/support/inputs.js';
+import { sampleImportInput, samplePrepared } from '../../test/support/inputs.js';
 import { startReplayHost, type Answer, type Call } from '../../test/support/replay.js';
 
 const HOUR = 3_600_000;
@@ -105,7 +105,13 @@ async function main(): Promise<void> {
     let startedAt = 0;
     let calls = 0;
     let foundAt = 0;
-    const sourceBlob = { container: 'inbound', path: `${environment}/${project}/c.zip` };
+    const input = sampleImportInput({
+      environment,
+      project,
+      definitionGroupId: project,
+      requestedAt: new Date(replay.now().getTime()).toISOString(),
+    });
+    const sourceBlob = { container: 'inbound', path: input.logicalPath };
     const answer = (call: Call): Answer => {
       switch (call.name) {
         case 'importPrepare':
@@ -135,23 +141,7 @@ async function main(): Promise<void> {
           return ok(null);
       }
     };
-    await replay.run('importPackage', {
-      instanceId: `bench-${++sequence}`,
-      input: {
-        source: { kind: 'blob', container: 'inbound', path: sourceBlob.path, etag: 'e1' },
-        logicalPath: sourceBlob.path,
-        fileName: 'c.zip',
-        environment,
-        project,
-        definitionGroupId: project,
-        legalEntity: 'USMF',
-        execute: true,
-        overwrite: true,
-        trigger: 'blob',
-        requestedAt: new Date(replay.now().getTime()).toISOString(),
-      },
-      answer,
-    });
+    await replay.run('importPackage', { instanceId: `bench-${++sequence}`, input, answer });
     return { calls, lagPct: ((foundAt - startedAt - durationMs) / durationMs) * 100 };
   };
 

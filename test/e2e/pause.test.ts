@@ -7,6 +7,7 @@
  */
 import { DEFAULT_EXPORT_ACTIVITY_ID, DEFAULT_IMPORT_ACTIVITY_ID } from '@dmf-functions/emulator';
 import { describe, expect, it } from 'vitest';
+import type { EnvironmentView } from '../../src/functions/operate/environments.js';
 import type { Job, ListedJob } from '../../src/shared/jobs/index.js';
 import {
   CHILD_PROCESS_HOST,
@@ -38,20 +39,10 @@ const s = useImportStack({
   emulator: { recurringPickupDelayMs: 50 },
 });
 
-interface Environment {
-  name: string;
-  paused: boolean;
-  pausedSince?: string;
-  pausedBy?: string;
-  reason?: string;
-  waiting: number;
-  running: number;
-}
-
-async function environments(): Promise<Environment[]> {
+async function environments(): Promise<EnvironmentView[]> {
   const response = await s.api('/api/environments');
   expect(response.status).toBe(200);
-  return ((await response.json()) as { environments: Environment[] }).environments;
+  return ((await response.json()) as { environments: EnvironmentView[] }).environments;
 }
 
 async function post(
@@ -170,7 +161,7 @@ describe('pause and resume an environment', () => {
     const env = await eventually(async () => {
       const response = await s.api('/api/environments').catch(() => undefined);
       return response?.ok
-        ? ((await response.json()) as { environments: Environment[] }).environments[0]
+        ? ((await response.json()) as { environments: EnvironmentView[] }).environments[0]
         : undefined;
     });
     expect(env).toMatchObject({ name: 'local', paused: true, pausedBy: 'ops', waiting: 3 });

@@ -2,7 +2,7 @@
 import type { PrepareResult } from '../../src/activities/imports/prepare.js';
 import type { AlertNotice } from '../../src/shared/alerts/index.js';
 import { DEFAULT_POLLING } from '../../src/shared/config/index.js';
-import type { BlobRef, ExportInput } from '../../src/shared/jobs/index.js';
+import type { BlobRef, ExportInput, ImportInput } from '../../src/shared/jobs/index.js';
 
 /** An export of data project `customers-export` of environment `prod`, requested over HTTP. */
 export function sampleExportInput(over: Partial<ExportInput> = {}): ExportInput {
@@ -18,6 +18,30 @@ export function sampleExportInput(over: Partial<ExportInput> = {}): ExportInput 
     trigger: 'http',
     requestedAt: '2026-03-04T05:06:07.000Z',
     ...over,
+  };
+}
+
+/**
+ * An import of `c.zip` dropped into `inbound` at `{environment}/{project}/c.zip` (defaults: `prod`,
+ * `customers`, definition group `Customers`), by the blob trigger.
+ */
+export function sampleImportInput(
+  options: { environment?: string; project?: string; definitionGroupId?: string; requestedAt?: string } = {},
+): ImportInput {
+  const { environment = 'prod', project = 'customers' } = options;
+  const path = `${environment}/${project}/c.zip`;
+  return {
+    source: { kind: 'blob', container: 'inbound', path, etag: 'e1' },
+    logicalPath: path,
+    fileName: 'c.zip',
+    environment,
+    project,
+    definitionGroupId: options.definitionGroupId ?? 'Customers',
+    legalEntity: 'USMF',
+    execute: true,
+    overwrite: true,
+    trigger: 'blob',
+    requestedAt: options.requestedAt ?? '2025-12-31T00:00:00.000Z',
   };
 }
 

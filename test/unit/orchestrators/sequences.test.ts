@@ -13,7 +13,12 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FAILED_IMPORT_NOTICE, samplePrepared, sampleExportInput } from '../../support/inputs.js';
+import {
+  FAILED_IMPORT_NOTICE,
+  sampleExportInput,
+  sampleImportInput,
+  samplePrepared,
+} from '../../support/inputs.js';
 import { startReplayHost, type Answer, type Call, type ReplayHost } from '../../support/replay.js';
 
 const GOLDEN = new URL('./sequences.golden.json', import.meta.url);
@@ -104,19 +109,7 @@ const polling = {
   deadlineHours: 1,
   notStartedGraceSeconds: 60,
 };
-const importInput = (environment = 'prod') => ({
-  source: { kind: 'blob', container: 'inbound', path: `${environment}/customers/c.zip`, etag: 'e1' },
-  logicalPath: `${environment}/customers/c.zip`,
-  fileName: 'c.zip',
-  environment,
-  project: 'customers',
-  definitionGroupId: 'Customers',
-  legalEntity: 'USMF',
-  execute: true,
-  overwrite: true,
-  trigger: 'blob',
-  requestedAt: '2025-12-31T00:00:00.000Z',
-});
+const importInput = (environment = 'prod') => sampleImportInput({ environment });
 const sourceBlob = { container: 'inbound', path: 'prod/customers/c.zip' };
 const prepared = (over: Record<string, unknown> = {}): Answer =>
   ok({ ...samplePrepared(sourceBlob, polling), ...over });
